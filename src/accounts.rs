@@ -1,0 +1,316 @@
+//! Accounts: tenants, staff users, password hashing (argon2id) and log-in. Shared by the
+//! REST API, the CLI and the bootstrap at start-up.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, PasswordVerifier, Version};
+use secrecy::ExposeSecret;
+
+use crate::config::{AuthSettings, BootstrapSettings};
+use crate::domain::{validate, Role, TenantId, UserId};
+use crate::store::{self, tenants, users, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{field} {reason}")]
+    Invalid {
+        field: &'static str,
+        reason: &'static str,
+    },
+    #[error("a user with this e-mail already exists in the tenant")]
+    EmailTaken,
+    #[error("invalid e-mail or password")]
+    BadCredentials,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+/// Argon2id with the configured cost. Verification reads the cost from each stored hash,
+/// so changing the configuration never locks anyone out.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Params,
+}
+
+impl PasswordHasher {
+    pub fn new(settings: &AuthSettings) -> Result<Self, AccountError> {
+        let params = Params::new(
+            settings.argon2_memory_kib,
+            settings.argon2_iterations,
+            settings.argon2_parallelism,
+            None,
+        )
+        .map_err(|e| AccountError::Hashing(e.to_string()))?;
+        Ok(PasswordHasher { params })
+    }
+
+    fn argon2(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    pub fn hash(&self, password: &str) -> Result<String, AccountError> {
+        let salt = SaltString::generate(&mut OsRng);
+        self.argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| AccountError::Hashing(e.to_string()))
+    }
+
+    pub fn verify(&self, password: &str, hash: &str) -> bool {
+        PasswordHash::new(hash)
+            .map(|parsed| {
+                self.argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    }
+
+    /// Hashing is CPU-bound for tens of milliseconds: keep it off the async workers.
+    pub async fn hash_off_thread(&self, password: String) -> Result<String, AccountError> {
+        let hasher = self.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|e| AccountError::Hashing(e.to_string()))?
+    }
+}
+
+/// A validated new user, ready to hash and store.
+pub struct NewUser {
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub email: String,
+    pub password: String,
+    pub role: Role,
+    pub max_conversations: i32,
+    pub specialties: Vec<String>,
+    pub department_ids: Vec<String>,
+    pub available: bool,
+}
+
+impl NewUser {
+    pub fn validate(mut self) -> Result<Self, AccountError> {
+        if let Some(reason) = validate::check_name(&self.name) {
+            return Err(AccountError::Invalid {
+                field: "name",
+                reason,
+            });
+        }
+        self.name = self.name.trim().to_string();
+        self.email = validate::normalize_email(&self.email);
+        if !validate::is_email(&self.email) {
+            return Err(AccountError::Invalid {
+                field: "email",
+                reason: "is not a valid e-mail address",
+            });
+        }
+        if let Some(reason) = validate::check_password(&self.password) {
+            return Err(AccountError::Invalid {
+                field: "password",
+                reason,
+            });
+        }
+        if self.max_conversations < 0 {
+            return Err(AccountError::Invalid {
+                field: "max_conversations",
+                reason: "must not be negative",
+            });
+        }
+        Ok(self)
+    }
+}
+
+pub async fn create_user(
+    store: &Store,
+    hasher: &PasswordHasher,
+    new: NewUser,
+) -> Result<users::User, AccountError> {
+    let new = new.validate()?;
+    let password_hash = hasher.hash_off_thread(new.password.clone()).await?;
+    let now = store::now();
+    let user = users::User {
+        id: UserId::new(),
+        tenant_id: new.tenant_id,
+        name: new.name,
+        email: new.email,
+        password_hash,
+        role: new.role.as_str().to_string(),
+        max_conversations: new.max_conversations,
+        specialties: json_list(&new.specialties),
+        department_ids: json_list(&new.department_ids),
+        available: new.available,
+        presence: "offline".into(),
+        working_hours: "{}".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    let stored = user.clone();
+    store
+        .run(move |conn| users::insert(conn, &stored))
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => AccountError::EmailTaken,
+            other => AccountError::Store(other),
+        })?;
+    Ok(user)
+}
+
+pub fn json_list(items: &[String]) -> String {
+    serde_json::Value::from(items.to_vec()).to_string()
+}
+
+/// Checks e-mail and password; the same answer (and about the same time) for an unknown
+/// e-mail as for a wrong password, so log-in cannot be used to discover accounts.
+pub async fn authenticate(
+    store: &Store,
+    hasher: &PasswordHasher,
+    email: &str,
+    password: &str,
+) -> Result<users::User, AccountError> {
+    let email = validate::normalize_email(email);
+    let candidates = store
+        .run(move |conn| users::find_by_email(conn, &email))
+        .await?;
+    let hasher = hasher.clone();
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || {
+        if candidates.is_empty() {
+            // Spend the same effort as a real check.
+            let _ = hasher.hash(&password);
+            return Err(AccountError::BadCredentials);
+        }
+        candidates
+            .into_iter()
+            .find(|u| hasher.verify(&password, &u.password_hash))
+            .ok_or(AccountError::BadCredentials)
+    })
+    .await
+    .map_err(|e| AccountError::Hashing(e.to_string()))?
+}
+
+/// Finds the tenant with `slug`, creating it when missing.
+pub async fn ensure_tenant(store: &Store, slug: &str) -> Result<tenants::Tenant, AccountError> {
+    let slug = slug.trim().to_lowercase();
+    if slug.is_empty() {
+        return Err(AccountError::Invalid {
+            field: "tenant",
+            reason: "must not be empty",
+        });
+    }
+    let found = {
+        let slug = slug.clone();
+        store
+            .run(move |conn| tenants::find_by_slug(conn, &slug))
+            .await?
+    };
+    if let Some(tenant) = found {
+        return Ok(tenant);
+    }
+    let tenant = tenants::Tenant {
+        id: TenantId::new(),
+        name: slug.clone(),
+        slug,
+        created_at: store::now(),
+    };
+    let stored = tenant.clone();
+    store
+        .run(move |conn| tenants::insert(conn, &stored))
+        .await?;
+    Ok(tenant)
+}
+
+/// First start with an empty store and bootstrap credentials set: create the tenant and its
+/// admin. Returns whether anything was created.
+pub async fn bootstrap(
+    store: &Store,
+    hasher: &PasswordHasher,
+    settings: &BootstrapSettings,
+) -> Result<bool, AccountError> {
+    let email = settings.admin_email.trim();
+    if email.is_empty() {
+        return Ok(false);
+    }
+    if store.run(tenants::count).await? > 0 {
+        return Ok(false);
+    }
+    let tenant = ensure_tenant(store, &settings.tenant).await?;
+    create_user(
+        store,
+        hasher,
+        NewUser {
+            tenant_id: tenant.id,
+            name: settings.admin_name.clone(),
+            email: email.to_string(),
+            password: settings.admin_password.expose_secret().to_string(),
+            role: Role::Admin,
+            max_conversations: 0,
+            specialties: vec![],
+            department_ids: vec![],
+            available: false,
+        },
+    )
+    .await?;
+    tracing::info!(tenant = %settings.tenant, "bootstrap admin created");
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher() -> PasswordHasher {
+        PasswordHasher {
+            params: Params::new(256, 1, 1, None).expect("valid params"),
+        }
+    }
+
+    #[test]
+    fn hashes_verify_and_differ_by_salt() {
+        let h = hasher();
+        let a = h.hash("correct horse").expect("hashes");
+        let b = h.hash("correct horse").expect("hashes");
+        assert_ne!(a, b);
+        assert!(a.starts_with("$argon2id$"));
+        assert!(h.verify("correct horse", &a));
+        assert!(!h.verify("wrong horse", &a));
+        assert!(!h.verify("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn new_user_validation_names_fields() {
+        let base = || NewUser {
+            tenant_id: TenantId::new(),
+            name: " Ana ".into(),
+            email: " Ana@Example.com".into(),
+            password: "long enough".into(),
+            role: Role::Agent,
+            max_conversations: 5,
+            specialties: vec![],
+            department_ids: vec![],
+            available: true,
+        };
+        let ok = base().validate().expect("valid");
+        assert_eq!(ok.email, "ana@example.com");
+        assert_eq!(ok.name, "Ana");
+        let bad = NewUser {
+            email: "nope".into(),
+            ..base()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(AccountError::Invalid { field: "email", .. })
+        ));
+        let bad = NewUser {
+            password: "short".into(),
+            ..base()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(AccountError::Invalid {
+                field: "password",
+                ..
+            })
+        ));
+    }
+}

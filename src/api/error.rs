@@ -1,0 +1,172 @@
+//! The HTTP layer's error enum, mapped once to status codes and PROTOCOL.md's error body.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::error::{ErrorBody, ErrorCode};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    Validation {
+        message: String,
+        details: Option<serde_json::Value>,
+    },
+    #[error("{0}")]
+    Auth(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn validation(message: impl Into<String>) -> Self {
+        ApiError::Validation {
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// A validation error that names the offending field in `details.field`.
+    pub fn field(field: &str, reason: &str) -> Self {
+        ApiError::Validation {
+            message: format!("{field} {reason}"),
+            details: Some(serde_json::json!({ "field": field })),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::Validation { .. } => ErrorCode::ValidationError,
+            ApiError::Auth(_) => ErrorCode::AuthError,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ApiError::RateLimited(_) => ErrorCode::RateLimited,
+            ApiError::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        let details = match self {
+            ApiError::Validation { details, .. } => details.clone(),
+            _ => None,
+        };
+        ErrorBody {
+            // Internal details stay in the log; the client gets a plain sentence.
+            error: self.to_string(),
+            code: self.code(),
+            details,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(detail) = self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        HttpResponse::build(self.status_code()).json(self.body())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Conflict(_) => ApiError::Conflict("the resource already exists".into()),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "store unavailable");
+                ApiError::Unavailable("the store is unavailable; try again".into())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Turns actix's extractor errors (bad JSON, bad query, oversize body) into our body.
+pub fn json_error_handler(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    let api = match &err {
+        JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::PayloadTooLarge(*limit),
+        JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge(*limit),
+        JsonPayloadError::ContentType => {
+            ApiError::validation("Content-Type must be application/json")
+        }
+        JsonPayloadError::Deserialize(e) => ApiError::validation(format!("invalid JSON body: {e}")),
+        other => ApiError::validation(format!("invalid request body: {other}")),
+    };
+    api.into()
+}
+
+pub fn query_error_handler(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::validation(format!("invalid query string: {err}")).into()
+}
+
+pub fn path_error_handler(
+    _err: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::NotFound.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    #[actix_web::test]
+    async fn internal_errors_do_not_leak_details() {
+        let err = ApiError::Internal("password=hunter2 in a query".into());
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = to_bytes(response.into_body()).await.expect("body");
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("hunter2"));
+        assert!(text.contains("\"code\":\"INTERNAL\""));
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        let body = ApiError::field("email", "is not a valid e-mail address").body();
+        assert_eq!(body.code, ErrorCode::ValidationError);
+        assert_eq!(body.details, Some(serde_json::json!({"field": "email"})));
+        assert_eq!(body.error, "email is not a valid e-mail address");
+    }
+}

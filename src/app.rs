@@ -1,0 +1,146 @@
+//! Wires the store, the actors and the HTTP server. `Application::build` binds the listener
+//! (port 0 picks a free port, which tests use) and reports the port before serving.
+
+use std::net::TcpListener;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::accounts::{self, PasswordHasher};
+use crate::api::{self, auth::TokenKeys, error, metrics::Metrics};
+use crate::config::Settings;
+use crate::store::{pool, DbPool, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Opens the store (off the event loop: connecting blocks) and applies pending migrations.
+pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
+    let database = settings.database.clone();
+    let pool = tokio::task::spawn_blocking(move || DbPool::connect(&database))
+        .await
+        .map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))??;
+    let store = Store::start(pool, settings.database.store_threads);
+    let applied = store.run(pool::run_migrations).await?;
+    if applied > 0 {
+        tracing::info!(
+            applied,
+            backend = store.backend_name(),
+            "migrations applied"
+        );
+    }
+    Ok(store)
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let store = open_store(&settings).await?;
+        let hasher = PasswordHasher::new(&settings.auth)?;
+        accounts::bootstrap(&store, &hasher, &settings.bootstrap).await?;
+
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                address: address.clone(),
+                source,
+            })?
+            .port();
+
+        let metrics = web::Data::new(Metrics::new()?);
+        let store_data = web::Data::new(store.clone());
+        let hasher = web::Data::new(hasher);
+        let keys = web::Data::new(TokenKeys::new(&settings.auth));
+        let max_body = settings.server.max_body_bytes;
+        let cors_origins = settings.server.cors_allowed_origins.clone();
+        let settings_data = web::Data::new(settings.clone());
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(api::metrics::record))
+                .wrap(cors(&cors_origins))
+                .wrap(TracingLogger::default())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(max_body)
+                        .error_handler(error::json_error_handler),
+                )
+                .app_data(web::PayloadConfig::new(max_body))
+                .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
+                .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
+                .app_data(store_data.clone())
+                .app_data(hasher.clone())
+                .app_data(keys.clone())
+                .app_data(metrics.clone())
+                .app_data(settings_data.clone())
+                .configure(api::health::routes)
+                .configure(api::openapi::routes)
+                .service(web::scope("/api/v1").configure(api::v1))
+                .default_service(web::to(api::not_found))
+        })
+        .listen(listener)
+        .map_err(|source| StartError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        tracing::info!(%address, port, backend = store.backend_name(), "atende listening");
+        Ok(Application {
+            port,
+            server: server.run(),
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let base = Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        return base.allow_any_origin();
+    }
+    origins
+        .iter()
+        .fold(base, |cors, origin| cors.allowed_origin(origin))
+}

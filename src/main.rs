@@ -1,0 +1,132 @@
+//! The `atende` command: `serve` (default), `migrate`, `user create`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+
+use atende::accounts::{self, NewUser, PasswordHasher};
+use atende::app::{open_store, Application};
+use atende::config::Settings;
+use atende::domain::Role;
+
+#[derive(Parser)]
+#[command(
+    name = "atende",
+    version,
+    about = "Conversation engine for contact centers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage staff users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create a user (and its tenant when missing).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// Prefer ATENDE_USER_PASSWORD: command lines are visible to other local users.
+        #[arg(long, env = "ATENDE_USER_PASSWORD", hide_env_values = true)]
+        password: SecretString,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    Role::parse(raw).ok_or_else(|| format!("`{raw}` is not a role (admin, supervisor, agent)"))
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("atende: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    atende::telemetry::init(&settings.log);
+    match run(cli.command.unwrap_or(Command::Serve), settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "atende stopped");
+            eprintln!("atende: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            open_store(&settings).await?;
+            println!("migrations are up to date");
+        }
+        Command::User {
+            action:
+                UserAction::Create {
+                    tenant,
+                    email,
+                    password,
+                    role,
+                    name,
+                },
+        } => {
+            use secrecy::ExposeSecret;
+            let store = open_store(&settings).await?;
+            let hasher = PasswordHasher::new(&settings.auth)?;
+            let tenant = accounts::ensure_tenant(&store, &tenant).await?;
+            let name = if name.trim().is_empty() {
+                email.split('@').next().unwrap_or("user").to_string()
+            } else {
+                name
+            };
+            let user = accounts::create_user(
+                &store,
+                &hasher,
+                NewUser {
+                    tenant_id: tenant.id,
+                    name,
+                    email,
+                    password: password.expose_secret().to_string(),
+                    role,
+                    max_conversations: 10,
+                    specialties: vec![],
+                    department_ids: vec![],
+                    available: true,
+                },
+            )
+            .await?;
+            println!(
+                "created user {} ({}) in tenant {}",
+                user.id, user.email, tenant.slug
+            );
+        }
+    }
+    Ok(())
+}

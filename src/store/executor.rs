@@ -1,0 +1,107 @@
+//! The store's `SyncArbiter`: a fixed set of threads that own the blocking diesel calls, so
+//! no actor or HTTP worker ever blocks its event loop on the database.
+
+use std::marker::PhantomData;
+
+use actix::prelude::*;
+
+use super::{DbConn, DbPool, StoreError, StoreResult};
+
+pub struct DbExecutor {
+    pool: DbPool,
+}
+
+impl Actor for DbExecutor {
+    type Context = SyncContext<Self>;
+}
+
+/// A unit of database work: a closure run on one pooled connection.
+pub struct Exec<F, R>(F, PhantomData<fn() -> R>);
+
+impl<F, R> Message for Exec<F, R>
+where
+    F: FnOnce(&mut DbConn) -> StoreResult<R> + Send + 'static,
+    R: Send + 'static,
+{
+    type Result = StoreResult<R>;
+}
+
+impl<F, R> Handler<Exec<F, R>> for DbExecutor
+where
+    F: FnOnce(&mut DbConn) -> StoreResult<R> + Send + 'static,
+    R: Send + 'static,
+{
+    type Result = StoreResult<R>;
+
+    fn handle(&mut self, msg: Exec<F, R>, _: &mut Self::Context) -> Self::Result {
+        let mut conn = self.pool.get()?;
+        (msg.0)(&mut conn)
+    }
+}
+
+/// Handle to the store: cheap to clone, usable from any actor or handler.
+#[derive(Clone)]
+pub struct Store {
+    executor: Addr<DbExecutor>,
+    pool: DbPool,
+}
+
+impl Store {
+    /// Starts `threads` executor threads over `pool`. Needs a running actix system.
+    pub fn start(pool: DbPool, threads: usize) -> Self {
+        let for_threads = pool.clone();
+        let executor = SyncArbiter::start(threads, move || DbExecutor {
+            pool: for_threads.clone(),
+        });
+        Store { executor, pool }
+    }
+
+    /// Runs `work` on a store thread and awaits its result.
+    pub async fn run<F, R>(&self, work: F) -> StoreResult<R>
+    where
+        F: FnOnce(&mut DbConn) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.executor
+            .send(Exec(work, PhantomData))
+            .await
+            .map_err(|_| StoreError::Unavailable("store executor stopped".into()))?
+    }
+
+    /// Like [`Store::run`] inside one transaction.
+    pub async fn transaction<F, R>(&self, work: F) -> StoreResult<R>
+    where
+        F: FnOnce(&mut DbConn) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.run(move |conn| transaction(conn, work)).await
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        let pool = self.pool.clone();
+        self.run(move |_| pool.ping()).await
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.pool.backend_name()
+    }
+}
+
+/// Runs `work` in a transaction on whichever backend `conn` is.
+pub fn transaction<F, R>(conn: &mut DbConn, work: F) -> StoreResult<R>
+where
+    F: FnOnce(&mut DbConn) -> StoreResult<R>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    // The closure needs the `DbConn` wrapper (repositories take it), so the transaction is
+    // driven through the manager instead of `Connection::transaction`.
+    crate::db_run!(conn, |c| AnsiTransactionManager::begin_transaction(c))?;
+    let result = work(conn);
+    match &result {
+        Ok(_) => crate::db_run!(conn, |c| AnsiTransactionManager::commit_transaction(c))?,
+        Err(_) => {
+            let _ = crate::db_run!(conn, |c| AnsiTransactionManager::rollback_transaction(c));
+        }
+    }
+    result
+}

@@ -1,0 +1,117 @@
+//! Staff users (human agents, supervisors, admins). Every query is scoped by tenant.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::{DbConn, StoreError, StoreResult};
+use crate::domain::{TenantId, UserId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub max_conversations: i32,
+    pub specialties: String,
+    pub department_ids: String,
+    pub available: bool,
+    pub presence: String,
+    pub working_hours: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Fields a PATCH may change; `None` leaves a column as it is.
+#[derive(Debug, Default, Clone, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub role: Option<String>,
+    pub max_conversations: Option<i32>,
+    pub specialties: Option<String>,
+    pub department_ids: Option<String>,
+    pub available: Option<bool>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConn, user: &User) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::insert_into(users::table)
+        .values(user)
+        .execute(c))?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConn, tenant: &TenantId, id: &UserId) -> StoreResult<User> {
+    Ok(crate::db_run!(conn, |c| users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::id.eq(id))
+        .select(User::as_select())
+        .first(c))?)
+}
+
+/// Candidates for a login: the same e-mail may exist in several tenants.
+pub fn find_by_email(conn: &mut DbConn, email: &str) -> StoreResult<Vec<User>> {
+    Ok(crate::db_run!(conn, |c| users::table
+        .filter(users::email.eq(email))
+        .select(User::as_select())
+        .load(c))?)
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    limit: i64,
+    after: Option<&UserId>,
+) -> StoreResult<Vec<User>> {
+    Ok(crate::db_run!(conn, |c| {
+        let mut query = users::table
+            .filter(users::tenant_id.eq(tenant))
+            .select(User::as_select())
+            .order(users::id.asc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(users::id.gt(after));
+        }
+        query.load(c)
+    })?)
+}
+
+pub fn update(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    id: &UserId,
+    changes: &UserChanges,
+) -> StoreResult<User> {
+    let updated = crate::db_run!(conn, |c| diesel::update(
+        users::table
+            .filter(users::tenant_id.eq(tenant))
+            .filter(users::id.eq(id))
+    )
+    .set(changes)
+    .execute(c))?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    find(conn, tenant, id)
+}
+
+pub fn delete(conn: &mut DbConn, tenant: &TenantId, id: &UserId) -> StoreResult<()> {
+    let deleted = crate::db_run!(conn, |c| diesel::delete(
+        users::table
+            .filter(users::tenant_id.eq(tenant))
+            .filter(users::id.eq(id))
+    )
+    .execute(c))?;
+    if deleted == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
