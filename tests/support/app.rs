@@ -1,0 +1,278 @@
+//! Spawns the real application on a random port against a fresh database:
+//! a SQLite file in a temporary directory, or a PostgreSQL database created for the test and
+//! dropped after it (`ATENDE_TEST_DATABASE=sqlite|postgres`).
+
+use std::path::{Path, PathBuf};
+
+use atende::accounts::{self, NewUser, PasswordHasher};
+use atende::app::Application;
+use atende::config::Settings;
+use atende::domain::Role;
+use atende::store::Store;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub const ADMIN_EMAIL: &str = "admin@tenant-a.test";
+pub const ADMIN_PASSWORD: &str = "admin-password-a";
+
+pub fn backend() -> String {
+    std::env::var("ATENDE_TEST_DATABASE").unwrap_or_else(|_| "sqlite".into())
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("ATENDE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that lives as long as the test.
+pub enum TestDb {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    Postgres {
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    pub fn create() -> TestDb {
+        match backend().as_str() {
+            "postgres" => {
+                let name = format!("atende_t_{}", uuid_simple());
+                let mut admin = PgConnection::establish(&postgres_admin_url())
+                    .expect("PostgreSQL reachable for tests (ATENDE_TEST_POSTGRES_URL)");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create test database");
+                let base = postgres_admin_url();
+                let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(&base);
+                TestDb::Postgres {
+                    url: format!("{server}/{name}"),
+                    name,
+                }
+            }
+            "sqlite" => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join("atende.db");
+                TestDb::Sqlite { _dir: dir, path }
+            }
+            other => panic!("ATENDE_TEST_DATABASE must be sqlite or postgres, not {other}"),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+            TestDb::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    /// Makes the database disappear under the running app.
+    pub fn destroy(&self) {
+        match self {
+            TestDb::Sqlite { path, .. } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            TestDb::Postgres { name, .. } => drop_pg(name),
+        }
+    }
+}
+
+fn drop_pg(name: &str) {
+    if let Ok(mut admin) = PgConnection::establish(&postgres_admin_url()) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin);
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { name, .. } = self {
+            drop_pg(name);
+        }
+    }
+}
+
+fn uuid_simple() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+pub fn config_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+}
+
+/// Settings for a test app on `db`, with extra `section.key` overrides.
+pub fn test_settings(db_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut all: Vec<(&str, &str)> = vec![
+        ("server.port", "0"),
+        ("database.url", db_url),
+        ("bootstrap.tenant", "tenant-a"),
+        ("bootstrap.admin_email", ADMIN_EMAIL),
+        ("bootstrap.admin_password", ADMIN_PASSWORD),
+    ];
+    all.extend_from_slice(overrides);
+    Settings::load_from(config_dir(), "test", false, &all).expect("test settings are valid")
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    pub http: reqwest::Client,
+    pub store: Store,
+    pub settings: Settings,
+    pub db: TestDb,
+}
+
+/// A logged-in caller.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub token: String,
+    pub user_id: String,
+    pub tenant_id: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
+        if std::env::var("TEST_LOG").is_ok() {
+            let settings = test_settings("sqlite://unused.db", &[("log.level", "debug")]);
+            atende::telemetry::init(&settings.log);
+        }
+        let db = TestDb::create();
+        let settings = test_settings(&db.url(), overrides);
+        let app = Application::build(settings.clone())
+            .await
+            .expect("application starts");
+        let port = app.port();
+        let store = app.store().clone();
+        actix_web::rt::spawn(app.run_until_stopped());
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            http: reqwest::Client::new(),
+            store,
+            settings,
+            db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request; returns the status and the JSON body (Null when empty or not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request reaches the app");
+        let status = response.status();
+        let bytes = response.bytes().await.expect("response body");
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Session {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/token",
+                None,
+                Some(&serde_json::json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login failed: {body}");
+        Session {
+            token: body["token"].as_str().expect("token").to_string(),
+            user_id: body["user"]["id"].as_str().expect("user id").to_string(),
+            tenant_id: body["user"]["tenant_id"]
+                .as_str()
+                .expect("tenant id")
+                .to_string(),
+        }
+    }
+
+    pub async fn admin(&self) -> Session {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Creates another tenant with its own admin (as the CLI does) and logs in.
+    pub async fn other_tenant(&self, slug: &str) -> Session {
+        let hasher = PasswordHasher::new(&self.settings.auth).expect("hasher");
+        let tenant = accounts::ensure_tenant(&self.store, slug)
+            .await
+            .expect("tenant");
+        let email = format!("admin@{slug}.test");
+        accounts::create_user(
+            &self.store,
+            &hasher,
+            NewUser {
+                tenant_id: tenant.id,
+                name: format!("Admin {slug}"),
+                email: email.clone(),
+                password: "other-password".into(),
+                role: Role::Admin,
+                max_conversations: 0,
+                specialties: vec![],
+                department_ids: vec![],
+                available: false,
+            },
+        )
+        .await
+        .expect("admin of other tenant");
+        self.login(&email, "other-password").await
+    }
+
+    /// Creates a user in the admin's tenant through the API and logs in as them.
+    pub async fn user_with_role(&self, admin: &Session, role: &str, email: &str) -> Session {
+        let (status, body) = self
+            .post(
+                "/api/v1/users",
+                &admin.token,
+                &serde_json::json!({
+                    "name": format!("User {email}"),
+                    "email": email,
+                    "password": "user-password",
+                    "role": role,
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create user: {body}");
+        self.login(email, "user-password").await
+    }
+}
