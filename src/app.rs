@@ -12,6 +12,8 @@ use tracing_actix_web::TracingLogger;
 use crate::accounts::{self, PasswordHasher};
 use crate::api::{self, auth::TokenKeys, error, metrics::Metrics};
 use crate::config::Settings;
+use crate::engine::Engine;
+use crate::secrets::SecretBox;
 use crate::store::{pool, DbPool, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,7 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Store,
+    engine: Engine,
 }
 
 impl Application {
@@ -76,6 +79,15 @@ impl Application {
         let store_data = web::Data::new(store.clone());
         let hasher = web::Data::new(hasher);
         let keys = web::Data::new(TokenKeys::new(&settings.auth));
+        let secret_box = std::sync::Arc::new(SecretBox::from_settings(&settings.secrets));
+        let secrets = web::Data::from(secret_box.clone());
+        let engine = Engine::start(
+            store.clone(),
+            std::sync::Arc::new(settings.clone()),
+            secret_box,
+        )
+        .await?;
+        let engine_data = web::Data::new(engine.clone());
         let max_body = settings.server.max_body_bytes;
         let cors_origins = settings.server.cors_allowed_origins.clone();
         let settings_data = web::Data::new(settings.clone());
@@ -96,10 +108,13 @@ impl Application {
                 .app_data(store_data.clone())
                 .app_data(hasher.clone())
                 .app_data(keys.clone())
+                .app_data(secrets.clone())
+                .app_data(engine_data.clone())
                 .app_data(metrics.clone())
                 .app_data(settings_data.clone())
                 .configure(api::health::routes)
                 .configure(api::openapi::routes)
+                .configure(api::webhooks::routes)
                 .service(web::scope("/api/v1").configure(api::v1))
                 .default_service(web::to(api::not_found))
         })
@@ -116,6 +131,7 @@ impl Application {
             port,
             server: server.run(),
             store,
+            engine,
         })
     }
 
@@ -125,6 +141,10 @@ impl Application {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -12,6 +12,9 @@ const DEFAULTS: &str = include_str!("../config/default.toml");
 /// The development JWT secret shipped in default.toml; production refuses to start with it.
 const DEVELOPMENT_JWT_SECRET: &str = "atende-development-secret-change-me-0123456789";
 const MIN_JWT_SECRET_LEN: usize = 32;
+/// The development encryption key shipped in default.toml; production refuses it too.
+const DEVELOPMENT_ENCRYPTION_KEY: &str = "atende-development-encryption-key-change-me";
+const MIN_ENCRYPTION_KEY_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -39,6 +42,7 @@ pub struct Settings {
     pub outbound: OutboundSettings,
     pub engine: EngineSettings,
     pub llm: LlmSettings,
+    pub secrets: SecretsSettings,
     /// Name of the environment the settings were loaded for (`ATENDE_ENV`).
     #[serde(skip)]
     pub environment: String,
@@ -122,6 +126,12 @@ pub struct EngineSettings {
     pub sla_check_interval_seconds: u64,
     pub queue_check_interval_seconds: u64,
     pub tool_failure_escalation: u32,
+    pub writer_queue_capacity: usize,
+    pub event_buffer: usize,
+    /// Sent to the customer when a conversation is handed to a human.
+    pub handover_message: String,
+    /// Phrases (accent- and case-insensitive) meaning the customer wants a human.
+    pub human_request_phrases: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
@@ -139,8 +149,19 @@ pub struct LlmSettings {
     pub default_api_key: SecretString,
     pub default_base_url: String,
     pub request_timeout_ms: u64,
+    /// HTTP-level retries of one provider call (429, 5xx, timeouts), with backoff and jitter.
+    pub max_retries: u32,
+    pub retry_initial_backoff_ms: u64,
+    pub retry_max_backoff_ms: u64,
     pub default_price: Price,
     pub prices: BTreeMap<String, Price>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSettings {
+    /// Seals provider API keys and channel secrets at rest (src/secrets.rs).
+    pub encryption_key: SecretString,
 }
 
 /// Which database the configured URL points at.
@@ -245,6 +266,19 @@ impl Settings {
                 "the development default cannot be used in production; set ATENDE__AUTH__JWT_SECRET",
             ));
         }
+        let encryption_key = self.secrets.encryption_key.expose_secret();
+        if encryption_key.len() < MIN_ENCRYPTION_KEY_LEN {
+            return Err(invalid(
+                "secrets.encryption_key",
+                format!("must be at least {MIN_ENCRYPTION_KEY_LEN} characters"),
+            ));
+        }
+        if self.is_production() && encryption_key == DEVELOPMENT_ENCRYPTION_KEY {
+            return Err(invalid(
+                "secrets.encryption_key",
+                "the development default cannot be used in production; set ATENDE__SECRETS__ENCRYPTION_KEY",
+            ));
+        }
         if self.auth.token_ttl_seconds <= 0 {
             return Err(invalid("auth.token_ttl_seconds", "must be positive"));
         }
@@ -330,12 +364,38 @@ mod tests {
         assert!(err.to_string().contains("auth.jwt_secret"));
         let ok = load(
             "production",
+            &[
+                (
+                    "auth.jwt_secret",
+                    "a-real-production-secret-of-enough-length",
+                ),
+                (
+                    "secrets.encryption_key",
+                    "a-real-production-encryption-key-000000",
+                ),
+            ],
+        );
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    #[test]
+    fn production_refuses_the_development_encryption_key() {
+        let err = load(
+            "production",
             &[(
                 "auth.jwt_secret",
                 "a-real-production-secret-of-enough-length",
             )],
+        )
+        .expect_err("rejected");
+        assert!(err.to_string().contains("secrets.encryption_key"), "{err}");
+        assert!(load("development", &[]).is_ok());
+        let short =
+            load("development", &[("secrets.encryption_key", "short")]).expect_err("rejected");
+        assert!(
+            short.to_string().contains("secrets.encryption_key"),
+            "{short}"
         );
-        assert!(ok.is_ok());
     }
 
     #[test]

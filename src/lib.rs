@@ -4,8 +4,12 @@
 pub mod accounts;
 pub mod api;
 pub mod app;
+pub mod channels;
 pub mod config;
 pub mod domain;
+pub mod engine;
 pub mod error;
+pub mod llm;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;

@@ -17,24 +17,53 @@ fn atende(db_url: &str) -> Command {
 fn migrate_and_user_create_work_from_the_command_line() {
     let db = support::TestDb::create();
     let out = atende(&db.url()).arg("migrate").output().expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Twice is fine.
     let out = atende(&db.url()).arg("migrate").output().expect("runs");
     assert!(out.status.success());
 
     let out = atende(&db.url())
-        .args(["user", "create", "--tenant", "acme", "--email", "boss@acme.test", "--role", "admin"])
+        .args([
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "boss@acme.test",
+            "--role",
+            "admin",
+        ])
         .env("ATENDE_USER_PASSWORD", "cli-password")
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("boss@acme.test") && stdout.contains("acme"), "{stdout}");
+    assert!(
+        stdout.contains("boss@acme.test") && stdout.contains("acme"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("cli-password"));
 
     // Same e-mail in the same tenant again: refused.
     let out = atende(&db.url())
-        .args(["user", "create", "--tenant", "acme", "--email", "boss@acme.test", "--role", "admin"])
+        .args([
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "boss@acme.test",
+            "--role",
+            "admin",
+        ])
         .env("ATENDE_USER_PASSWORD", "cli-password")
         .output()
         .expect("runs");
@@ -43,7 +72,10 @@ fn migrate_and_user_create_work_from_the_command_line() {
 
 #[test]
 fn bad_configuration_is_named_and_refused() {
-    let out = atende("mysql://nowhere/db").arg("migrate").output().expect("runs");
+    let out = atende("mysql://nowhere/db")
+        .arg("migrate")
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("database.url"), "{stderr}");

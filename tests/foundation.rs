@@ -42,7 +42,12 @@ async fn health_ready_metrics_and_docs_answer() {
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains("atende_http_requests_total{method=\"GET\",route=\"/ready\",status=\"200\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains(
+            "atende_http_requests_total{method=\"GET\",route=\"/ready\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
     assert!(metrics.contains("atende_http_request_duration_seconds_bucket"));
 }
 
@@ -115,8 +120,11 @@ async fn roles_limit_what_each_user_may_do() {
     assert_error(&body, "FORBIDDEN");
 
     // Only admins create users.
-    let new_user = json!({"name": "X", "email": "x@tenant-a.test", "password": "password-x", "role": "agent"});
-    let (status, body) = app.post("/api/v1/users", &supervisor.token, &new_user).await;
+    let new_user =
+        json!({"name": "X", "email": "x@tenant-a.test", "password": "password-x", "role": "agent"});
+    let (status, body) = app
+        .post("/api/v1/users", &supervisor.token, &new_user)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "FORBIDDEN");
 
@@ -125,15 +133,24 @@ async fn roles_limit_what_each_user_may_do() {
     let (status, body) = app.get(&own, &agent.token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = app
-        .patch(&own, &agent.token, &json!({"name": "Agent Renamed", "available": false}))
+        .patch(
+            &own,
+            &agent.token,
+            &json!({"name": "Agent Renamed", "available": false}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["name"], "Agent Renamed");
     assert_eq!(body["available"], false);
-    let (status, _) = app.patch(&own, &agent.token, &json!({"role": "admin"})).await;
+    let (status, _) = app
+        .patch(&own, &agent.token, &json!({"role": "admin"}))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app
-        .get(&format!("/api/v1/users/{}", supervisor.user_id), &agent.token)
+        .get(
+            &format!("/api/v1/users/{}", supervisor.user_id),
+            &agent.token,
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, me) = app.get(&own, &agent.token).await;
@@ -141,8 +158,11 @@ async fn roles_limit_what_each_user_may_do() {
 
     // Admin manages the rest, but not its own deletion.
     let (status, body) = app
-        .patch(&format!("/api/v1/users/{}", agent.user_id), &admin.token,
-            &json!({"role": "supervisor", "max_conversations": 7, "specialties": ["vendas"]}))
+        .patch(
+            &format!("/api/v1/users/{}", agent.user_id),
+            &admin.token,
+            &json!({"role": "supervisor", "max_conversations": 7, "specialties": ["vendas"]}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["role"], "supervisor");
@@ -185,7 +205,9 @@ async fn tenants_never_see_each_others_users() {
     let (status, body) = app.get(&path, &admin_b.token).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "NOT_FOUND");
-    let (status, _) = app.patch(&path, &admin_b.token, &json!({"name": "hijacked"})).await;
+    let (status, _) = app
+        .patch(&path, &admin_b.token, &json!({"name": "hijacked"}))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app.delete(&path, &admin_b.token).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -230,11 +252,16 @@ async fn bad_input_gets_the_error_body_and_changes_nothing() {
             &json!({"name": "A", "email": "a@tenant-a.test", "password": "password", "role": "agent", "is_root": true}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().is_some_and(|e| e.contains("is_root")));
+    assert!(body["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("is_root")));
 
     let (status, body) = app
-        .post("/api/v1/users", &admin.token,
-            &json!({"name": "A", "email": "not-an-email", "password": "password", "role": "agent"}))
+        .post(
+            "/api/v1/users",
+            &admin.token,
+            &json!({"name": "A", "email": "not-an-email", "password": "password", "role": "agent"}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "VALIDATION_ERROR");
@@ -269,8 +296,11 @@ async fn bad_input_gets_the_error_body_and_changes_nothing() {
 
     // A duplicate e-mail is a conflict; none of the above created anything.
     let (status, body) = app
-        .post("/api/v1/users", &admin.token,
-            &json!({"name": "Dup", "email": ADMIN_EMAIL, "password": "password", "role": "agent"}))
+        .post(
+            "/api/v1/users",
+            &admin.token,
+            &json!({"name": "Dup", "email": ADMIN_EMAIL, "password": "password", "role": "agent"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_error(&body, "CONFLICT");

@@ -1,6 +1,7 @@
 //! The HTTP surface: actix-web routes, auth, errors, metrics, OpenAPI.
 
 pub mod auth;
+pub mod conversations;
 pub mod error;
 pub mod health;
 pub mod metrics;
@@ -8,12 +9,15 @@ pub mod openapi;
 pub mod pagination;
 pub mod session;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::web;
 
 /// Everything under `/api/v1`, tenant-scoped by the caller's token.
 pub fn v1(cfg: &mut web::ServiceConfig) {
-    cfg.configure(session::routes).configure(users::routes);
+    cfg.configure(session::routes)
+        .configure(users::routes)
+        .configure(conversations::routes);
 }
 
 /// Unknown routes answer with the JSON error body too.

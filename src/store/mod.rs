@@ -4,11 +4,20 @@
 //! both SQLite and PostgreSQL at compile time. Blocking diesel calls only ever run on the
 //! store's `SyncArbiter` threads ([`Store::run`]).
 
+pub mod distribution;
 pub mod executor;
 pub mod pool;
 pub mod schema;
 
+pub mod agents;
+pub mod contacts;
+pub mod conversations;
+pub mod deliveries;
+pub mod integrations;
+pub mod knowledge;
+pub mod messages;
 pub mod tenants;
+pub mod turns;
 pub mod users;
 
 pub use executor::Store;

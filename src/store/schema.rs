@@ -448,6 +448,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(knowledge_chunks -> knowledge_documents (document_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     departments,

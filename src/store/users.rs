@@ -115,3 +115,12 @@ pub fn delete(conn: &mut DbConn, tenant: &TenantId, id: &UserId) -> StoreResult<
     }
     Ok(())
 }
+
+/// Humans who may take conversations now (the `available` flag set by them or an admin).
+pub fn available(conn: &mut DbConn, tenant: &TenantId) -> StoreResult<Vec<User>> {
+    Ok(crate::db_run!(conn, |c| users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::available.eq(true))
+        .select(User::as_select())
+        .load(c))?)
+}

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod engine;
 pub mod scripted_llm;
 
+#[allow(unused_imports)]
 pub use app::*;

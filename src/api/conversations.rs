@@ -1,0 +1,502 @@
+//! `/api/v1/conversations`: listing, messages (`after_seq`), human replies, assign, escalate,
+//! close and the AI log. Changes go through the conversation's actor, its only writer.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Staff;
+use super::error::{ApiError, ApiResult};
+use super::pagination::{Page, PageQuery};
+use crate::domain::conversation::Owner;
+use crate::domain::{AgentId, ConversationId, Role, UserId};
+use crate::engine::conversation::{self as actor, user_in_tenant, Close, Escalate, HumanReply};
+use crate::engine::registry::Ask;
+use crate::engine::{Engine, EngineError};
+use crate::store::conversations::{self, Conversation, ListFilter};
+use crate::store::messages::{self, Message};
+use crate::store::{agents, json_column, turns, Store, StoreError};
+
+pub const MAX_MESSAGE_CHARS: usize = 65_536;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OwnerView {
+    /// none | user | ai_agent
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationView {
+    pub id: String,
+    pub tenant_id: String,
+    pub contact_id: String,
+    pub integration_id: Option<String>,
+    pub channel: String,
+    /// queued | open | closed
+    pub status: String,
+    pub owner: OwnerView,
+    pub priority: String,
+    pub category: Option<String>,
+    pub department_id: Option<String>,
+    pub stage_id: Option<String>,
+    #[schema(value_type = Vec<String>)]
+    pub tags: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub last_seq: i64,
+    pub escalation_reason: Option<String>,
+    pub close_reason: Option<String>,
+    pub first_response_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_message_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ConversationView {
+    pub fn from_row(c: Conversation) -> ApiResult<Self> {
+        Ok(ConversationView {
+            tags: json_column(&c.tags, "conversations.tags")?,
+            metadata: json_column(&c.metadata, "conversations.metadata")?,
+            owner: OwnerView {
+                kind: c.owner_type.clone(),
+                id: c.owner_id.clone(),
+            },
+            id: c.id.0,
+            tenant_id: c.tenant_id.0,
+            contact_id: c.contact_id.0,
+            integration_id: c.integration_id.map(|i| i.0),
+            channel: c.channel,
+            status: c.status,
+            priority: c.priority,
+            category: c.category,
+            department_id: c.department_id,
+            stage_id: c.stage_id,
+            last_seq: c.last_seq,
+            escalation_reason: c.escalation_reason,
+            close_reason: c.close_reason,
+            first_response_at: c.first_response_at.map(|t| t.and_utc()),
+            last_message_at: c.last_message_at.map(|t| t.and_utc()),
+            closed_at: c.closed_at.map(|t| t.and_utc()),
+            created_at: c.created_at.and_utc(),
+            updated_at: c.updated_at.and_utc(),
+        })
+    }
+}
+
+/// PROTOCOL.md's `Message`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: String,
+    pub conversation_id: String,
+    pub seq: i64,
+    pub sender_type: String,
+    pub sender_id: Option<String>,
+    pub content: String,
+    pub content_type: String,
+    pub status: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+}
+
+impl MessageView {
+    pub fn from_row(m: Message) -> Self {
+        MessageView {
+            metadata: serde_json::from_str(&m.metadata).unwrap_or(serde_json::Value::Null),
+            id: m.id.0,
+            conversation_id: m.conversation_id.0,
+            seq: m.seq,
+            sender_type: m.sender_type,
+            sender_id: m.sender_id,
+            content: m.content,
+            content_type: m.content_type,
+            status: m.status,
+            created_at: m.created_at.and_utc(),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(err: EngineError) -> Self {
+        match err {
+            EngineError::Closed => ApiError::Conflict("the conversation is closed".into()),
+            EngineError::AgentNotFound => {
+                ApiError::field("agent_id", "is not an agent of this tenant")
+            }
+            EngineError::UserNotFound => ApiError::field("user_id", "is not a user of this tenant"),
+            EngineError::Limit(hit) => {
+                ApiError::Conflict(format!("the agent is at its limit ({})", hit.as_str()))
+            }
+            EngineError::Store(e) => e.into(),
+            EngineError::Unavailable(e) => {
+                ApiError::Unavailable(format!("the engine is busy: {e}"))
+            }
+        }
+    }
+}
+
+fn mailbox(e: actix::MailboxError) -> ApiError {
+    ApiError::Unavailable(format!("the engine is busy: {e}"))
+}
+
+/// Loads a conversation the caller may see: another tenant's is a 404, another agent's a 403.
+async fn visible(store: &Store, staff: &Staff, raw: &str) -> ApiResult<Conversation> {
+    let id = ConversationId::parse(raw).ok_or(ApiError::NotFound)?;
+    let tenant = staff.tenant_id.clone();
+    let conversation = store
+        .run(move |conn| conversations::find(conn, &tenant, &id))
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::NotFound,
+            other => other.into(),
+        })?;
+    if staff.role == Role::Agent {
+        match conversation.owner() {
+            Owner::User(owner) if owner == staff.user_id => {}
+            Owner::Nobody => {}
+            _ => {
+                return Err(ApiError::Forbidden(
+                    "the conversation belongs to someone else".into(),
+                ))
+            }
+        }
+    }
+    Ok(conversation)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// queued | open | closed
+    pub status: Option<String>,
+    /// none | user | ai_agent, or a user id
+    pub owner: Option<String>,
+    /// AI agent id
+    pub agent_id: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListQuery),
+    responses((status = 200, body = Page<ConversationView>)), security(("bearer" = [])))]
+pub async fn list(
+    staff: Staff,
+    store: web::Data<Store>,
+    query: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let query = query.into_inner();
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    };
+    let limit = page.limit()?;
+    let after = page.cursor_id(ConversationId::parse)?;
+    let mut filter = ListFilter::default();
+    if let Some(status) = query.status {
+        if crate::domain::conversation::Status::parse(&status).is_none() {
+            return Err(ApiError::field("status", "must be queued, open or closed"));
+        }
+        filter.status = Some(status);
+    }
+    match query.owner.as_deref() {
+        None => {}
+        Some(kind @ ("none" | "user" | "ai_agent")) => filter.owner_type = Some(kind.to_string()),
+        Some(raw) => {
+            let user = UserId::parse(raw).ok_or_else(|| {
+                ApiError::field("owner", "must be none, user, ai_agent or a user id")
+            })?;
+            filter.owner_type = Some("user".into());
+            filter.owner_id = Some(user.0);
+        }
+    }
+    if let Some(agent) = query.agent_id {
+        let agent = AgentId::parse(&agent)
+            .ok_or_else(|| ApiError::field("agent_id", "is not an agent id"))?;
+        filter.owner_type = Some("ai_agent".into());
+        filter.owner_id = Some(agent.0);
+    }
+    if staff.role == Role::Agent {
+        filter.owner_or_unassigned = Some(staff.user_id.0.clone());
+    }
+    let tenant = staff.tenant_id.clone();
+    let rows = store
+        .run(move |conn| conversations::list(conn, &tenant, &filter, limit + 1, after.as_ref()))
+        .await?;
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |c| c.id.to_string(),
+        ConversationView::from_row,
+    )?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
+    responses((status = 200, body = ConversationView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn get(
+    staff: Staff,
+    store: web::Data<Store>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let conversation = visible(&store, &staff, &path).await?;
+    Ok(HttpResponse::Ok().json(ConversationView::from_row(conversation)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct MessagesQuery {
+    /// Only messages with a larger `seq` (default 0: from the start).
+    pub after_seq: Option<i64>,
+    /// 1..=500, default 100.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePage {
+    pub items: Vec<MessageView>,
+    /// Pass as `after_seq` for the next page; null at the end.
+    pub next_after_seq: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(MessagesQuery),
+    responses((status = 200, body = MessagePage)), security(("bearer" = [])))]
+pub async fn messages(
+    staff: Staff,
+    store: web::Data<Store>,
+    path: web::Path<String>,
+    query: web::Query<MessagesQuery>,
+) -> ApiResult<HttpResponse> {
+    let conversation = visible(&store, &staff, &path).await?;
+    let after = query.after_seq.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::field("after_seq", "must not be negative"));
+    }
+    let limit = match query.limit {
+        None => 100,
+        Some(n) if (1..=500).contains(&n) => n,
+        Some(_) => return Err(ApiError::field("limit", "must be between 1 and 500")),
+    };
+    let tenant = staff.tenant_id.clone();
+    let rows = store
+        .run(move |conn| messages::list(conn, &tenant, &conversation.id, after, limit + 1))
+        .await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    let items: Vec<MessageView> = rows
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(MessageView::from_row)
+        .collect();
+    let next_after_seq = if more {
+        items.last().map(|m| m.seq)
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(MessagePage {
+        items,
+        next_after_seq,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    pub content: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations", request_body = ReplyBody,
+    responses((status = 201, body = MessageView), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn reply(
+    staff: Staff,
+    store: web::Data<Store>,
+    engine: web::Data<Engine>,
+    path: web::Path<String>,
+    body: web::Json<ReplyBody>,
+) -> ApiResult<HttpResponse> {
+    let conversation = visible(&store, &staff, &path).await?;
+    let content = body.into_inner().content;
+    if content.trim().is_empty() {
+        return Err(ApiError::field("content", "must not be empty"));
+    }
+    if content.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::field("content", "is too long"));
+    }
+    let message = engine
+        .registry
+        .send(Ask(
+            conversation.id,
+            HumanReply {
+                user: staff.user_id.clone(),
+                content,
+            },
+        ))
+        .await
+        .map_err(mailbox)?
+        .map_err(mailbox)??;
+    Ok(HttpResponse::Created().json(MessageView::from_row(message)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    pub user_id: Option<String>,
+    pub agent_id: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/assign", tag = "conversations", request_body = AssignBody,
+    responses((status = 200, body = ConversationView)), security(("bearer" = [])))]
+pub async fn assign(
+    staff: Staff,
+    store: web::Data<Store>,
+    engine: web::Data<Engine>,
+    path: web::Path<String>,
+    body: web::Json<AssignBody>,
+) -> ApiResult<HttpResponse> {
+    staff.require(Role::oversees_tenant)?;
+    let conversation = visible(&store, &staff, &path).await?;
+    let owner = match (&body.user_id, &body.agent_id) {
+        (Some(user), None) => {
+            let user = UserId::parse(user).ok_or(EngineError::UserNotFound)?;
+            user_in_tenant(&store, staff.tenant_id.clone(), user.clone()).await?;
+            Owner::User(user)
+        }
+        (None, Some(agent)) => {
+            let agent = AgentId::parse(agent).ok_or(EngineError::AgentNotFound)?;
+            let tenant = staff.tenant_id.clone();
+            let probe = agent.clone();
+            let exists = store
+                .run(move |conn| agents::exists(conn, &tenant, &probe))
+                .await?;
+            if !exists {
+                return Err(EngineError::AgentNotFound.into());
+            }
+            Owner::AiAgent(agent)
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "give exactly one of user_id or agent_id",
+            ))
+        }
+    };
+    let id = conversation.id.clone();
+    engine
+        .registry
+        .send(Ask(
+            id.clone(),
+            actor::Assign {
+                owner,
+                admitted: false,
+            },
+        ))
+        .await
+        .map_err(mailbox)?
+        .map_err(mailbox)??;
+    current(&store, &staff, id).await
+}
+
+async fn current(store: &Store, staff: &Staff, id: ConversationId) -> ApiResult<HttpResponse> {
+    let tenant = staff.tenant_id.clone();
+    let conversation = store
+        .run(move |conn| conversations::find(conn, &tenant, &id))
+        .await?;
+    Ok(HttpResponse::Ok().json(ConversationView::from_row(conversation)?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateBody {
+    pub reason: String,
+    pub user_id: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/escalate", tag = "conversations", request_body = EscalateBody,
+    responses((status = 200, body = ConversationView)), security(("bearer" = [])))]
+pub async fn escalate(
+    staff: Staff,
+    store: web::Data<Store>,
+    engine: web::Data<Engine>,
+    path: web::Path<String>,
+    body: web::Json<EscalateBody>,
+) -> ApiResult<HttpResponse> {
+    let conversation = visible(&store, &staff, &path).await?;
+    let body = body.into_inner();
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::field("reason", "must not be empty"));
+    }
+    let user = match body.user_id {
+        Some(raw) => {
+            let user = UserId::parse(&raw).ok_or(EngineError::UserNotFound)?;
+            user_in_tenant(&store, staff.tenant_id.clone(), user.clone()).await?;
+            Some(user)
+        }
+        None => None,
+    };
+    let id = conversation.id.clone();
+    engine
+        .registry
+        .send(Ask(
+            id.clone(),
+            Escalate {
+                reason: body.reason,
+                user,
+            },
+        ))
+        .await
+        .map_err(mailbox)?
+        .map_err(mailbox)??;
+    current(&store, &staff, id).await
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseBody {
+    pub reason: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/close", tag = "conversations", request_body = CloseBody,
+    responses((status = 200, body = ConversationView)), security(("bearer" = [])))]
+pub async fn close(
+    staff: Staff,
+    store: web::Data<Store>,
+    engine: web::Data<Engine>,
+    path: web::Path<String>,
+    body: Option<web::Json<CloseBody>>,
+) -> ApiResult<HttpResponse> {
+    let conversation = visible(&store, &staff, &path).await?;
+    let reason = body.and_then(|b| b.into_inner().reason);
+    let id = conversation.id.clone();
+    engine
+        .registry
+        .send(Ask(id.clone(), Close { reason }))
+        .await
+        .map_err(mailbox)?
+        .map_err(mailbox)??;
+    current(&store, &staff, id).await
+}
+
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/ai-log", tag = "conversations",
+    responses((status = 200, description = "Every AI turn: model, status, error_reason, tokens, cost_usd, latency_ms, retries, tools_used")),
+    security(("bearer" = [])))]
+pub async fn ai_log(
+    staff: Staff,
+    store: web::Data<Store>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let conversation = visible(&store, &staff, &path).await?;
+    let tenant = staff.tenant_id.clone();
+    let rows = store
+        .run(move |conn| turns::for_conversation(conn, &tenant, &conversation.id))
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": rows })))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/conversations", web::get().to(list))
+        .route("/conversations/{id}", web::get().to(get))
+        .route("/conversations/{id}/messages", web::get().to(messages))
+        .route("/conversations/{id}/messages", web::post().to(reply))
+        .route("/conversations/{id}/assign", web::post().to(assign))
+        .route("/conversations/{id}/escalate", web::post().to(escalate))
+        .route("/conversations/{id}/close", web::post().to(close))
+        .route("/conversations/{id}/ai-log", web::get().to(ai_log));
+}

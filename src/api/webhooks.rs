@@ -1,0 +1,123 @@
+//! Inbound channel webhooks. `POST /webhooks/generic/{integration_id}`: HMAC-checked, parsed,
+//! made durable by the message writer, then answered 202 and handed to the engine.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiResult};
+use crate::channels::{generic, signature};
+use crate::domain::IntegrationId;
+use crate::engine::conversation::CustomerMessage;
+use crate::engine::registry::Deliver;
+use crate::engine::writer::{Inbound, Ingested};
+use crate::engine::Engine;
+use crate::secrets::SecretBox;
+use crate::store::contacts::ChannelIdentity;
+use crate::store::integrations::{self, Integration};
+use crate::store::{Store, StoreError};
+
+pub const SIGNATURE_HEADER: &str = "X-Atende-Signature";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    pub conversation_id: String,
+    pub message_id: String,
+    pub duplicate: bool,
+}
+
+/// The enabled integration of `kind` behind a webhook URL; anything else is a plain 404.
+pub async fn integration_for(store: &Store, raw_id: &str, kind: &str) -> ApiResult<Integration> {
+    let id = IntegrationId::parse(raw_id).ok_or(ApiError::NotFound)?;
+    let integration = store
+        .run(move |conn| integrations::find_by_id(conn, &id))
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::NotFound,
+            other => other.into(),
+        })?;
+    if integration.kind != kind || !integration.enabled {
+        return Err(ApiError::NotFound);
+    }
+    Ok(integration)
+}
+
+/// Stores the message (acknowledged only once durable) and wakes its conversation.
+pub async fn accept(engine: &Engine, inbound: Inbound) -> ApiResult<Ingested> {
+    let ingested = engine.parts.writer.ingest(inbound).await?;
+    if !ingested.duplicate && ingested.message.sender_type == "contact" {
+        engine.registry.do_send(Deliver(
+            ingested.conversation.id.clone(),
+            CustomerMessage(ingested.message.clone()),
+        ));
+    }
+    if ingested.new_conversation {
+        engine.parts.events.publish(
+            &ingested.conversation.tenant_id,
+            "conversation_started",
+            Some(&ingested.conversation.id),
+            serde_json::json!({ "channel": ingested.conversation.channel, "contact_id": ingested.contact.id }),
+        );
+    }
+    Ok(ingested)
+}
+
+#[utoipa::path(post, path = "/webhooks/generic/{integration_id}", tag = "channels",
+    request_body(content = String, description = "`{contact:{external_id,name?,phone?,email?}, message:{external_id,text,timestamp?}}` signed with X-Atende-Signature: sha256=<hex HMAC-SHA256>"),
+    responses((status = 202, body = Accepted), (status = 400, body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn generic_inbound(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    store: web::Data<Store>,
+    secrets: web::Data<SecretBox>,
+    engine: web::Data<Engine>,
+) -> ApiResult<HttpResponse> {
+    let integration = integration_for(&store, &path, "generic").await?;
+    let secret = integration
+        .secret(&secrets)?
+        .ok_or_else(|| ApiError::Auth("the integration has no secret configured".into()))?;
+    let header = req
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| ApiError::Auth(format!("missing {SIGNATURE_HEADER} header")))?;
+    if !signature::verify(secret.expose_secret().as_bytes(), &body, header) {
+        return Err(ApiError::Auth("invalid signature".into()));
+    }
+    let payload = generic::parse(&body).map_err(ApiError::validation)?;
+    let ingested = accept(
+        &engine,
+        Inbound {
+            tenant_id: integration.tenant_id.clone(),
+            integration_id: integration.id.clone(),
+            channel: "generic",
+            contact: ChannelIdentity {
+                external_id: payload.contact.external_id,
+                name: payload.contact.name,
+                phone: payload.contact.phone,
+                email: payload.contact.email,
+            },
+            external_id: payload.message.external_id,
+            content: payload.message.text,
+            content_type: "text".into(),
+            metadata: serde_json::json!({ "timestamp": payload.message.timestamp }),
+            from_business: false,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Accepted().json(Accepted {
+        conversation_id: ingested.conversation.id.0,
+        message_id: ingested.message.id.0,
+        duplicate: ingested.duplicate,
+    }))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/webhooks/generic/{integration_id}",
+        web::post().to(generic_inbound),
+    );
+}

@@ -1,0 +1,917 @@
+//! ConversationActor: one per live conversation and the only writer of its state, so each
+//! conversation is serialized without locks. It buffers the customer's unanswered messages,
+//! runs the context timer, keeps at most one AI turn in flight, applies owner changes
+//! (assign, escalate, close) and hands replies to the channel sender. Its state is durable in
+//! the store at every step, so it can passivate when idle and be rehydrated later.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rand::Rng;
+
+use super::agent::{
+    Admit, AgentConfig, AgentSupervisor, Release, RunTurn, SupervisorOf, TurnDone, TurnFailure,
+};
+use super::{EngineError, EngineParts};
+use crate::channels::sender::ReplyTarget;
+use crate::domain::agent::OnLimit;
+use crate::domain::conversation::{Owner, SenderType, Status};
+use crate::domain::{escalation, ConversationId, UserId};
+use crate::llm::prompt::HistoryItem;
+use crate::store::conversations::{self, Conversation, OwnerChange};
+use crate::store::integrations::{self, Integration};
+use crate::store::messages::{self, Message, NewMessage};
+use crate::store::{contacts, users, StoreError};
+
+#[derive(Debug, Clone)]
+struct Pending {
+    seq: i64,
+    content: String,
+}
+
+/// What the actor loaded when it (re)started.
+struct Loaded {
+    conversation: Conversation,
+    contact_name: Option<String>,
+    contact_external_id: Option<String>,
+    integration: Option<Integration>,
+}
+
+pub struct ConversationActor {
+    id: ConversationId,
+    parts: EngineParts,
+    state: Option<Loaded>,
+    pending: Vec<Pending>,
+    turn_in_flight: bool,
+    timer: Option<SpawnHandle>,
+    failed_attempts: u32,
+    agent: Option<(AgentConfig, Addr<AgentSupervisor>)>,
+    assignment_requested: bool,
+    last_activity: Instant,
+}
+
+impl ConversationActor {
+    pub fn new(id: ConversationId, parts: EngineParts) -> Self {
+        ConversationActor {
+            id,
+            parts,
+            state: None,
+            pending: Vec::new(),
+            turn_in_flight: false,
+            timer: None,
+            failed_attempts: 0,
+            agent: None,
+            assignment_requested: false,
+            last_activity: Instant::now(),
+        }
+    }
+
+    fn conversation(&self) -> Option<&Conversation> {
+        self.state.as_ref().map(|s| &s.conversation)
+    }
+
+    fn owner(&self) -> Owner {
+        self.conversation()
+            .map_or(Owner::Nobody, Conversation::owner)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.conversation()
+            .is_none_or(|c| c.status() == Status::Closed)
+    }
+
+    /// Nothing to do and nothing in flight: safe to stop (all state is in the store).
+    pub fn is_idle(&self) -> bool {
+        !self.turn_in_flight && self.pending.is_empty() && self.timer.is_none()
+    }
+
+    fn publish(&self, kind: &'static str, data: serde_json::Value) {
+        if let Some(c) = self.conversation() {
+            self.parts
+                .events
+                .publish(&c.tenant_id, kind, Some(&self.id), data);
+        }
+    }
+
+    /// Applies the owner to the AI side: finds the agent's supervisor and settings, then lets
+    /// pending messages be answered.
+    fn attach_agent(&mut self, ctx: &mut Context<Self>) {
+        let Owner::AiAgent(agent_id) = self.owner() else {
+            self.agent = None;
+            return;
+        };
+        if self.agent.as_ref().is_some_and(|(c, _)| c.id == agent_id) {
+            self.schedule_turn(ctx);
+            return;
+        }
+        let supervisors = self.parts.supervisors.clone();
+        let conversation = self.id.clone();
+        ctx.wait(
+            async move {
+                let addr = supervisors
+                    .send(SupervisorOf(agent_id))
+                    .await
+                    .ok()?
+                    .ok()??;
+                let admitted = addr.send(Admit(conversation)).await.ok()?;
+                let config = addr.send(super::agent::GetConfig).await.ok()?;
+                Some((config, addr, admitted))
+            }
+            .into_actor(self)
+            .map(|found, act, ctx| match found {
+                Some((config, addr, Ok(()))) => {
+                    act.agent = Some((config, addr));
+                    act.schedule_turn(ctx);
+                }
+                Some((config, _, Err(hit))) => {
+                    act.agent = None;
+                    act.on_limit(hit.as_str().to_string(), config.settings.on_limit, ctx);
+                }
+                None => act.escalate("agent_unavailable".into(), None, ctx),
+            }),
+        );
+    }
+
+    fn request_assignment(&mut self, humans_only: bool, ctx: &mut Context<Self>) {
+        let Some(state) = &self.state else { return };
+        if self.assignment_requested {
+            return;
+        }
+        self.assignment_requested = true;
+        let request = super::distributor::RequestAssignment {
+            conversation_id: self.id.clone(),
+            tenant_id: state.conversation.tenant_id.clone(),
+            contact_id: state.conversation.contact_id.clone(),
+            preferred_agent: if humans_only {
+                None
+            } else {
+                state
+                    .integration
+                    .as_ref()
+                    .and_then(|i| i.default_agent_id.clone())
+            },
+            humans_only,
+            priority: state.conversation.priority.clone(),
+            specialty: state.conversation.category.clone(),
+            queued_at: state
+                .conversation
+                .queued_at
+                .unwrap_or(state.conversation.created_at),
+        };
+        self.parts.distributor.do_send(request);
+        let _ = ctx;
+    }
+
+    /// (Re)arms the context timer: messages arriving within the window are answered together.
+    fn schedule_turn(&mut self, ctx: &mut Context<Self>) {
+        if self.turn_in_flight || self.pending.is_empty() || self.is_closed() {
+            return;
+        }
+        let Some((config, _)) = &self.agent else {
+            return;
+        };
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let wait = Duration::from_secs(u64::from(config.settings.context_timer_seconds));
+        if wait.is_zero() {
+            self.start_turn(ctx);
+        } else {
+            self.timer = Some(ctx.run_later(wait, |act, ctx| {
+                act.timer = None;
+                act.start_turn(ctx);
+            }));
+        }
+    }
+
+    fn start_turn(&mut self, ctx: &mut Context<Self>) {
+        if self.turn_in_flight || self.pending.is_empty() {
+            return;
+        }
+        let (Some((config, supervisor)), Some(state)) = (&self.agent, &self.state) else {
+            return;
+        };
+        self.turn_in_flight = true;
+        let included: Vec<Pending> = self.pending.clone();
+        let up_to = included.last().map_or(0, |p| p.seq);
+        let first_pending = included.first().map_or(0, |p| p.seq);
+        let window = i64::from(config.settings.history_window.max(1));
+        let store = self.parts.store.clone();
+        let supervisor = supervisor.clone();
+        let conversation_id = self.id.clone();
+        let contact_name = state.contact_name.clone();
+        let condense = self.parts.settings.engine.condense_over_chars;
+        let turn = async move {
+            let recent = store
+                .run({
+                    let id = conversation_id.clone();
+                    move |conn| messages::recent(conn, &id, window + 64)
+                })
+                .await
+                .map_err(|e| TurnFailure::Unavailable(e.to_string()))?;
+            let mut history: Vec<HistoryItem> = recent
+                .into_iter()
+                .filter(|m| m.seq < first_pending)
+                .map(|m| HistoryItem {
+                    from_customer: m.sender_type == SenderType::Contact.as_str(),
+                    content: m.content,
+                })
+                .collect();
+            let keep = usize::try_from(window).unwrap_or(usize::MAX);
+            if history.len() > keep {
+                history.drain(..history.len() - keep);
+            }
+            supervisor
+                .send(RunTurn {
+                    conversation_id,
+                    contact_name,
+                    history,
+                    pending: included.into_iter().map(|p| p.content).collect(),
+                    condense_over_chars: condense,
+                })
+                .await
+                .map_err(|e| TurnFailure::Unavailable(e.to_string()))?
+        };
+        ctx.spawn(turn.into_actor(self).map(move |result, act, ctx| {
+            act.finish_turn(result, up_to, ctx);
+        }));
+    }
+
+    fn finish_turn(
+        &mut self,
+        result: Result<TurnDone, TurnFailure>,
+        up_to: i64,
+        ctx: &mut Context<Self>,
+    ) {
+        self.last_activity = Instant::now();
+        match result {
+            Ok(done) => {
+                self.failed_attempts = 0;
+                let delay = self.humanized_delay();
+                ctx.run_later(delay, move |act, ctx| {
+                    act.deliver_ai_reply(done, up_to, ctx)
+                });
+            }
+            Err(TurnFailure::Limited(hit)) => {
+                self.turn_in_flight = false;
+                let on_limit = self
+                    .agent
+                    .as_ref()
+                    .map_or(OnLimit::Wait, |(c, _)| c.settings.on_limit);
+                self.on_limit(hit.as_str().to_string(), on_limit, ctx);
+            }
+            Err(TurnFailure::Provider(e))
+                if e.is_retryable()
+                    && self.failed_attempts + 1 < self.parts.settings.engine.turn_max_attempts =>
+            {
+                self.turn_in_flight = false;
+                self.failed_attempts += 1;
+                let backoff = Duration::from_millis(
+                    self.parts
+                        .settings
+                        .engine
+                        .turn_retry_backoff_ms
+                        .saturating_mul(1 << self.failed_attempts.min(10)),
+                );
+                tracing::warn!(conversation = %self.id, reason = e.reason(), attempt = self.failed_attempts, "AI turn failed; retrying");
+                self.timer = Some(ctx.run_later(backoff, |act, ctx| {
+                    act.timer = None;
+                    act.start_turn(ctx);
+                }));
+            }
+            Err(failure) => {
+                self.turn_in_flight = false;
+                self.failed_attempts = 0;
+                tracing::warn!(conversation = %self.id, reason = %failure.reason(), "AI turn failed; handing over to a human");
+                self.escalate(failure.reason(), None, ctx);
+            }
+        }
+    }
+
+    fn humanized_delay(&self) -> Duration {
+        let Some((config, _)) = &self.agent else {
+            return Duration::ZERO;
+        };
+        let min = config.settings.response_delay_min_seconds;
+        let max = config.settings.response_delay_max_seconds.max(min);
+        if max == 0 {
+            return Duration::ZERO;
+        }
+        let millis = rand::thread_rng().gen_range(u64::from(min) * 1000..=u64::from(max) * 1000);
+        Duration::from_millis(millis)
+    }
+
+    /// A limit blocked the turn: wait and try again, or hand over — and record why.
+    fn on_limit(&mut self, reason: String, on_limit: OnLimit, ctx: &mut Context<Self>) {
+        self.publish("limit_reached", serde_json::json!({ "reason": reason, "action": match on_limit { OnLimit::Wait => "wait", OnLimit::Handover => "handover" } }));
+        match on_limit {
+            OnLimit::Handover => self.escalate(format!("limit_reached:{reason}"), None, ctx),
+            OnLimit::Wait => {
+                let retry = Duration::from_secs(
+                    self.parts
+                        .settings
+                        .engine
+                        .queue_check_interval_seconds
+                        .max(1),
+                );
+                if let Some(handle) = self.timer.take() {
+                    ctx.cancel_future(handle);
+                }
+                self.timer = Some(ctx.run_later(retry, |act, ctx| {
+                    act.timer = None;
+                    if act.agent.is_some() {
+                        act.start_turn(ctx);
+                    } else {
+                        act.attach_agent(ctx);
+                    }
+                }));
+            }
+        }
+    }
+
+    fn deliver_ai_reply(&mut self, done: TurnDone, up_to: i64, ctx: &mut Context<Self>) {
+        let Some((config, _)) = &self.agent else {
+            self.turn_in_flight = false;
+            return;
+        };
+        let Some(state) = &self.state else { return };
+        let new = NewMessage {
+            tenant_id: state.conversation.tenant_id.clone(),
+            conversation_id: self.id.clone(),
+            sender_type: SenderType::AiAgent.as_str(),
+            sender_id: Some(config.id.to_string()),
+            content: done.content,
+            content_type: "text".into(),
+            direction: "out",
+            integration_id: None,
+            external_id: None,
+            metadata: serde_json::json!({
+                "prompt_tokens": done.prompt_tokens,
+                "completion_tokens": done.completion_tokens,
+                "cost_usd": done.cost_usd,
+                "latency_ms": done.latency_ms,
+            })
+            .to_string(),
+        };
+        let writer = self.parts.writer.clone();
+        let store = self.parts.store.clone();
+        let id = self.id.clone();
+        ctx.wait(
+            async move {
+                let message = writer.append(new).await?;
+                store
+                    .run(move |conn| {
+                        conversations::mark_answered(conn, &id, up_to, true)?;
+                        conversations::set_first_response(conn, &id)
+                    })
+                    .await?;
+                Ok::<_, StoreError>(message)
+            }
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                act.turn_in_flight = false;
+                match result {
+                    Ok(message) => {
+                        act.pending.retain(|p| p.seq > up_to);
+                        if let Some(state) = act.state.as_mut() {
+                            state.conversation.answered_seq = state.conversation.answered_seq.max(up_to);
+                            state.conversation.last_seq = message.seq;
+                        }
+                        act.send_out(message);
+                    }
+                    Err(e) => {
+                        // The customer's messages stay pending and durable; try again later.
+                        tracing::error!(conversation = %act.id, error = %e, "storing the AI reply failed");
+                    }
+                }
+                act.schedule_turn(ctx);
+            }),
+        );
+    }
+
+    /// Hands a stored outbound message to the channel and tells listeners.
+    fn send_out(&self, message: Message) {
+        self.publish("message_sent", serde_json::json!({ "message_id": message.id, "seq": message.seq, "sender_type": message.sender_type }));
+        let Some(state) = &self.state else { return };
+        if let (Some(integration), Some(external)) =
+            (&state.integration, &state.contact_external_id)
+        {
+            self.parts.sender.send(ReplyTarget {
+                integration: integration.clone(),
+                contact_external_id: external.clone(),
+                conversation_id: self.id.clone(),
+                message,
+            });
+        }
+    }
+
+    fn release_agent(&mut self) {
+        if let Some((_, supervisor)) = self.agent.take() {
+            supervisor.do_send(Release(self.id.clone()));
+            if let Some(c) = self.conversation() {
+                // A slot freed: queued conversations of the tenant may now be taken.
+                self.parts
+                    .distributor
+                    .do_send(super::distributor::CapacityFreed(c.tenant_id.clone()));
+            }
+        }
+    }
+
+    /// Persists a new owner and status, and keeps the in-memory copy in step.
+    fn apply_owner(&mut self, change: OwnerChange, ctx: &mut Context<Self>) -> Option<()> {
+        let state = self.state.as_mut()?;
+        let c = &mut state.conversation;
+        if let Some(s) = &change.status {
+            c.status = s.clone();
+        }
+        if let Some(t) = &change.owner_type {
+            c.owner_type = t.clone();
+        }
+        if let Some(o) = &change.owner_id {
+            c.owner_id = o.clone();
+        }
+        if let Some(r) = &change.escalation_reason {
+            c.escalation_reason = r.clone();
+        }
+        if let Some(a) = change.answered_seq {
+            c.answered_seq = c.answered_seq.max(a);
+        }
+        let owner = c.owner();
+        let contact = c.contact_id.clone();
+        let store = self.parts.store.clone();
+        let id = self.id.clone();
+        ctx.wait(
+            async move {
+                store
+                    .run(move |conn| {
+                        conversations::change_owner(conn, &id, &change)?;
+                        if let Some(owner_id) = owner.id() {
+                            contacts::set_last_owner(conn, &contact, owner.kind(), owner_id)?;
+                        }
+                        Ok(())
+                    })
+                    .await
+            }
+            .into_actor(self)
+            .map(|result, act, _| {
+                if let Err(e) = result {
+                    tracing::error!(conversation = %act.id, error = %e, "owner change not stored");
+                }
+            }),
+        );
+        Some(())
+    }
+
+    /// Leaves the AI for a human: a named user, or the distributor's pick among humans.
+    fn escalate(&mut self, reason: String, user: Option<UserId>, ctx: &mut Context<Self>) {
+        if self.is_closed() {
+            return;
+        }
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let was_ai = matches!(self.owner(), Owner::AiAgent(_));
+        self.release_agent();
+        let last_seq = self.conversation().map_or(0, |c| c.last_seq);
+        self.pending.clear();
+        let owner = user.map_or(Owner::Nobody, Owner::User);
+        let mut change = OwnerChange::assign(&owner);
+        change.escalation_reason = Some(Some(reason.clone()));
+        change.answered_seq = Some(last_seq);
+        self.apply_owner(change, ctx);
+        self.publish(
+            "conversation_escalated",
+            serde_json::json!({ "reason": reason, "owner": owner }),
+        );
+        if was_ai {
+            self.say_system(self.parts.settings.engine.handover_message.clone(), ctx);
+        }
+        if owner == Owner::Nobody {
+            self.assignment_requested = false;
+            self.request_assignment(true, ctx);
+        }
+    }
+
+    /// A system message to the customer (hand-over notice, welcome).
+    fn say_system(&mut self, text: String, ctx: &mut Context<Self>) {
+        let Some(state) = &self.state else { return };
+        if text.trim().is_empty() {
+            return;
+        }
+        let new = NewMessage {
+            tenant_id: state.conversation.tenant_id.clone(),
+            conversation_id: self.id.clone(),
+            sender_type: SenderType::System.as_str(),
+            sender_id: None,
+            content: text,
+            content_type: "text".into(),
+            direction: "out",
+            integration_id: None,
+            external_id: None,
+            metadata: "{}".into(),
+        };
+        let writer = self.parts.writer.clone();
+        ctx.wait(writer_append(writer, new).into_actor(self).map(|result, act, _| match result {
+            Ok(message) => {
+                if let Some(state) = act.state.as_mut() {
+                    state.conversation.last_seq = state.conversation.last_seq.max(message.seq);
+                }
+                act.send_out(message);
+            }
+            Err(e) => tracing::error!(conversation = %act.id, error = %e, "system message not stored"),
+        }));
+    }
+
+    fn take_customer_message(&mut self, message: Message, ctx: &mut Context<Self>) {
+        self.last_activity = Instant::now();
+        let Some(state) = &mut self.state else { return };
+        let conversation = &mut state.conversation;
+        if message.seq <= conversation.answered_seq
+            || self.pending.iter().any(|p| p.seq == message.seq)
+        {
+            return;
+        }
+        conversation.last_seq = conversation.last_seq.max(message.seq);
+        conversation.customer_messages = conversation.customer_messages.saturating_add(1);
+        let customer_messages = u32::try_from(conversation.customer_messages).unwrap_or(u32::MAX);
+        self.pending.push(Pending {
+            seq: message.seq,
+            content: message.content.clone(),
+        });
+        self.publish(
+            "message_received",
+            serde_json::json!({ "message_id": message.id, "seq": message.seq }),
+        );
+        if self.is_closed() {
+            return;
+        }
+        match self.owner() {
+            Owner::User(_) => {
+                // A human answers; nothing for the AI to do.
+                self.pending.clear();
+            }
+            Owner::Nobody => {
+                if escalation::asks_for_human(
+                    &message.content,
+                    &self.parts.settings.engine.human_request_phrases,
+                ) {
+                    self.escalate("customer_requested_human".into(), None, ctx);
+                } else {
+                    self.request_assignment(false, ctx);
+                }
+            }
+            Owner::AiAgent(_) => {
+                let escalate_after = self
+                    .agent
+                    .as_ref()
+                    .map_or(0, |(c, _)| c.settings.escalate_after_messages);
+                if escalation::asks_for_human(
+                    &message.content,
+                    &self.parts.settings.engine.human_request_phrases,
+                ) {
+                    self.escalate("customer_requested_human".into(), None, ctx);
+                } else if escalation::too_many_messages(customer_messages, escalate_after) {
+                    self.escalate("message_limit".into(), None, ctx);
+                } else if self.agent.is_some() {
+                    self.schedule_turn(ctx);
+                } else {
+                    self.attach_agent(ctx);
+                }
+            }
+        }
+    }
+
+    /// Welcome message on the first contact with an AI agent.
+    fn welcome(&mut self, ctx: &mut Context<Self>) {
+        let Some((config, _)) = &self.agent else {
+            return;
+        };
+        let Some(text) = config.settings.welcome_message.clone() else {
+            return;
+        };
+        let first_contact = self
+            .conversation()
+            .is_some_and(|c| c.ai_replies == 0 && c.first_response_at.is_none());
+        if first_contact {
+            self.say_system(text, ctx);
+        }
+    }
+}
+
+async fn writer_append(
+    writer: super::writer::MessageWriter,
+    new: NewMessage,
+) -> Result<Message, StoreError> {
+    writer.append(new).await
+}
+
+impl Actor for ConversationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let store = self.parts.store.clone();
+        let id = self.id.clone();
+        // Rehydrate before any message is handled: the mailbox waits for this.
+        ctx.wait(
+            async move {
+                store
+                    .run(move |conn| {
+                        let conversation = conversations::find_by_id(conn, &id)?;
+                        let contact = contacts::find(conn, &conversation.tenant_id, &conversation.contact_id)?;
+                        let integration = match &conversation.integration_id {
+                            Some(iid) => integrations::find_by_id(conn, iid).ok(),
+                            None => None,
+                        };
+                        let pending = messages::customer_after(conn, &id, conversation.answered_seq)?;
+                        Ok((conversation, contact, integration, pending))
+                    })
+                    .await
+            }
+            .into_actor(self)
+            .map(|loaded, act, ctx| match loaded {
+                Ok((conversation, contact, integration, pending)) => {
+                    act.pending = pending
+                        .into_iter()
+                        .map(|m| Pending { seq: m.seq, content: m.content })
+                        .collect();
+                    let status = conversation.status();
+                    act.state = Some(Loaded {
+                        conversation,
+                        contact_name: contact.name,
+                        contact_external_id: contact.external_id,
+                        integration,
+                    });
+                    if status == Status::Closed {
+                        act.pending.clear();
+                        return;
+                    }
+                    match act.owner() {
+                        Owner::AiAgent(_) => act.attach_agent(ctx),
+                        Owner::Nobody => act.request_assignment(false, ctx),
+                        Owner::User(_) => act.pending.clear(),
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(conversation = %act.id, error = %e, "conversation could not be loaded");
+                    ctx.stop();
+                }
+            }),
+        );
+    }
+}
+
+/// A customer message that is already durable.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CustomerMessage(pub Message);
+
+impl Handler<CustomerMessage> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CustomerMessage, ctx: &mut Self::Context) {
+        self.take_customer_message(msg.0, ctx);
+    }
+}
+
+/// Wake up after a restart (the hydration in `started` does the work).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resume;
+
+impl Handler<Resume> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Resume, _: &mut Self::Context) {}
+}
+
+/// An owner change decided by the distributor or an operator.
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct Assign {
+    pub owner: Owner,
+    /// The distributor already admitted the conversation at the agent's supervisor.
+    pub admitted: bool,
+}
+
+impl Handler<Assign> for ConversationActor {
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
+
+    fn handle(&mut self, msg: Assign, _: &mut Self::Context) -> Self::Result {
+        let supervisors = self.parts.supervisors.clone();
+        let id = self.id.clone();
+        let closed = self.is_closed();
+        let previous = self.owner();
+        let previous_agent = previous.agent().cloned();
+        Box::pin(
+            async move {
+                if closed {
+                    return Err(EngineError::Closed);
+                }
+                match (&msg.owner, msg.admitted) {
+                    (Owner::AiAgent(agent), false) if previous_agent.as_ref() != Some(agent) => {
+                        let addr = supervisors
+                            .send(SupervisorOf(agent.clone()))
+                            .await
+                            .map_err(|e| EngineError::Unavailable(e.to_string()))??
+                            .ok_or(EngineError::AgentNotFound)?;
+                        addr.send(Admit(id))
+                            .await
+                            .map_err(|e| EngineError::Unavailable(e.to_string()))?
+                            .map_err(EngineError::Limit)?;
+                    }
+                    _ => {}
+                }
+                Ok(msg.owner)
+            }
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                let owner = result?;
+                if previous.agent() != owner.agent() {
+                    act.release_agent();
+                }
+                act.assignment_requested = false;
+                let change = OwnerChange::assign(&owner);
+                act.apply_owner(change, ctx);
+                act.publish(
+                    "conversation_assigned",
+                    serde_json::json!({ "owner": owner }),
+                );
+                match owner {
+                    Owner::AiAgent(_) => {
+                        act.attach_agent(ctx);
+                        act.welcome(ctx);
+                    }
+                    Owner::User(_) => act.pending.clear(),
+                    Owner::Nobody => {}
+                }
+                Ok(())
+            }),
+        )
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct Escalate {
+    pub reason: String,
+    pub user: Option<UserId>,
+}
+
+impl Handler<Escalate> for ConversationActor {
+    type Result = Result<(), EngineError>;
+
+    fn handle(&mut self, msg: Escalate, ctx: &mut Self::Context) -> Self::Result {
+        if self.is_closed() {
+            return Err(EngineError::Closed);
+        }
+        self.escalate(msg.reason, msg.user, ctx);
+        Ok(())
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct Close {
+    pub reason: Option<String>,
+}
+
+impl Handler<Close> for ConversationActor {
+    type Result = Result<(), EngineError>;
+
+    fn handle(&mut self, msg: Close, ctx: &mut Self::Context) -> Self::Result {
+        if self.is_closed() {
+            return Err(EngineError::Closed);
+        }
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        self.release_agent();
+        self.pending.clear();
+        let human = match self.owner() {
+            Owner::User(_) => true,
+            _ => false,
+        };
+        let last_seq = self.conversation().map_or(0, |c| c.last_seq);
+        let now = crate::store::now();
+        let change = OwnerChange {
+            status: Some(Status::Closed.as_str().into()),
+            close_reason: Some(msg.reason.clone()),
+            closed_at: Some(Some(now)),
+            answered_seq: Some(last_seq),
+            updated_at: Some(now),
+            ..Default::default()
+        };
+        self.apply_owner(change, ctx);
+        self.publish(
+            "conversation_closed",
+            serde_json::json!({ "reason": msg.reason }),
+        );
+        if let Some(state) = &self.state {
+            if human {
+                self.parts
+                    .distributor
+                    .do_send(super::distributor::CapacityFreed(
+                        state.conversation.tenant_id.clone(),
+                    ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A human agent's reply.
+#[derive(Message)]
+#[rtype(result = "Result<Message, EngineError>")]
+pub struct HumanReply {
+    pub user: UserId,
+    pub content: String,
+}
+
+impl Handler<HumanReply> for ConversationActor {
+    type Result = ResponseActFuture<Self, Result<Message, EngineError>>;
+
+    fn handle(&mut self, msg: HumanReply, _: &mut Self::Context) -> Self::Result {
+        let Some(state) = &self.state else {
+            return Box::pin(actix::fut::ready(Err(EngineError::Unavailable(
+                "conversation not loaded".into(),
+            ))));
+        };
+        if self.is_closed() {
+            return Box::pin(actix::fut::ready(Err(EngineError::Closed)));
+        }
+        let new = NewMessage {
+            tenant_id: state.conversation.tenant_id.clone(),
+            conversation_id: self.id.clone(),
+            sender_type: SenderType::User.as_str(),
+            sender_id: Some(msg.user.to_string()),
+            content: msg.content,
+            content_type: "text".into(),
+            direction: "out",
+            integration_id: None,
+            external_id: None,
+            metadata: "{}".into(),
+        };
+        let writer = self.parts.writer.clone();
+        let store = self.parts.store.clone();
+        let id = self.id.clone();
+        Box::pin(
+            async move {
+                let message = writer.append(new).await?;
+                let seq = message.seq;
+                store
+                    .run(move |conn| {
+                        conversations::set_first_response(conn, &id)?;
+                        conversations::mark_answered(conn, &id, seq, false)
+                    })
+                    .await?;
+                Ok::<_, StoreError>(message)
+            }
+            .into_actor(self)
+            .map(|result, act, _| {
+                let message = result.map_err(EngineError::Store)?;
+                act.last_activity = Instant::now();
+                act.pending.clear();
+                if let Some(state) = act.state.as_mut() {
+                    state.conversation.last_seq = state.conversation.last_seq.max(message.seq);
+                    state.conversation.answered_seq =
+                        state.conversation.answered_seq.max(message.seq);
+                }
+                act.send_out(message.clone());
+                Ok(message)
+            }),
+        )
+    }
+}
+
+/// Asked by the registry when the actor has been quiet for a while: stop if idle.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct TryPassivate;
+
+impl Handler<TryPassivate> for ConversationActor {
+    type Result = bool;
+
+    fn handle(&mut self, _: TryPassivate, ctx: &mut Self::Context) -> bool {
+        if !self.is_idle() {
+            return false;
+        }
+        self.release_agent();
+        ctx.stop();
+        true
+    }
+}
+
+/// Validates that a user belongs to the conversation's tenant (for assign / escalate).
+pub async fn user_in_tenant(
+    store: &crate::store::Store,
+    tenant: crate::domain::TenantId,
+    user: UserId,
+) -> Result<(), EngineError> {
+    store
+        .run(move |conn| users::find(conn, &tenant, &user).map(|_| ()))
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => EngineError::UserNotFound,
+            other => EngineError::Store(other),
+        })
+}

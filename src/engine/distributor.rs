@@ -1,0 +1,399 @@
+//! Distributor: assigns every new, released or escalated conversation. Order: the contact's
+//! previous owner (sticky), the integration's default AI agent, then the tenant's method over
+//! available humans and (when `assign_to_ai_agent` is on) AI agents with room. Nobody
+//! available → the conversation queues (priority first, then age) and is assigned when
+//! capacity frees. The choice itself is `domain::distribution`; this actor gathers the
+//! candidates and applies the decision through the conversation's own actor.
+//!
+//! Assignments run one at a time (`ctx.wait`): a human's load read for one assignment already
+//! includes the previous one, so nobody is given more than their `max_conversations`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::NaiveDateTime;
+
+use super::agent::{Admit, GetConfig, GetLoad, SupervisorOf, Supervisors};
+use super::conversation::Assign;
+use super::registry::{Ask, ConversationRegistry};
+use crate::domain::agent::OnLimit;
+use crate::domain::conversation::Owner;
+use crate::domain::distribution::{
+    self, Candidate, CandidateKind, DistributionSettings, Priority, Request, RoundRobinCursors,
+};
+use crate::domain::{AgentId, ContactId, ConversationId, TenantId, UserId};
+use crate::store::{
+    agents, contacts, conversations, distribution as settings_store, users, Store, StoreError,
+};
+
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct RequestAssignment {
+    pub conversation_id: ConversationId,
+    pub tenant_id: TenantId,
+    pub contact_id: ContactId,
+    /// The integration's default AI agent, tried before the method.
+    pub preferred_agent: Option<AgentId>,
+    /// Escalations: only humans may take it.
+    pub humans_only: bool,
+    pub priority: String,
+    pub specialty: Option<String>,
+    pub queued_at: NaiveDateTime,
+}
+
+/// Capacity may have freed in a tenant (a conversation closed, a human became available):
+/// try the queue.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CapacityFreed(pub TenantId);
+
+/// Distribution settings changed: forget the cached copy.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SettingsChanged(pub TenantId);
+
+/// Queue length per tenant (metrics, tests).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct QueueLength(pub TenantId);
+
+#[derive(Default)]
+struct TenantState {
+    settings: Option<DistributionSettings>,
+    cursors: RoundRobinCursors,
+    queue: Vec<RequestAssignment>,
+}
+
+pub struct Distributor {
+    store: Store,
+    supervisors: Addr<Supervisors>,
+    registry: Addr<ConversationRegistry>,
+    tenants: HashMap<TenantId, TenantState>,
+    queue_check: Duration,
+}
+
+enum Decision {
+    Assigned,
+    Queue,
+}
+
+struct Gathered {
+    settings: DistributionSettings,
+    candidates: Vec<Candidate>,
+    previous_owner: Option<String>,
+}
+
+impl Distributor {
+    pub fn new(
+        store: Store,
+        supervisors: Addr<Supervisors>,
+        registry: Addr<ConversationRegistry>,
+        queue_check: Duration,
+    ) -> Self {
+        Distributor {
+            store,
+            supervisors,
+            registry,
+            tenants: HashMap::new(),
+            queue_check,
+        }
+    }
+
+    fn enqueue(&mut self, request: RequestAssignment) {
+        let state = self.tenants.entry(request.tenant_id.clone()).or_default();
+        if state
+            .queue
+            .iter()
+            .any(|q| q.conversation_id == request.conversation_id)
+        {
+            return;
+        }
+        state.queue.push(request);
+        state.queue.sort_by(|a, b| {
+            let pa = Priority::parse(&a.priority).unwrap_or_default();
+            let pb = Priority::parse(&b.priority).unwrap_or_default();
+            distribution::queue_order((&pa, a.queued_at), (&pb, b.queued_at))
+        });
+    }
+
+    /// Runs one assignment to completion before the next starts.
+    fn assign(&mut self, request: RequestAssignment, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let supervisors = self.supervisors.clone();
+        let registry = self.registry.clone();
+        let cached = self
+            .tenants
+            .get(&request.tenant_id)
+            .and_then(|t| t.settings.clone());
+        let for_map = request.clone();
+        ctx.wait(
+            async move {
+                // 1. The integration's default agent, when it has room.
+                if let (Some(agent), false) = (&request.preferred_agent, request.humans_only) {
+                    if let Some(addr) = supervisors.send(SupervisorOf(agent.clone())).await.ok().and_then(|r| r.ok()).flatten() {
+                        match addr.send(Admit(request.conversation_id.clone())).await {
+                            Ok(Ok(())) => {
+                                let owner = Owner::AiAgent(agent.clone());
+                                return apply(&registry, &request.conversation_id, owner, true).await;
+                            }
+                            Ok(Err(_)) => {
+                                let handover = addr.send(GetConfig).await.map(|c| c.settings.on_limit == OnLimit::Handover).unwrap_or(false);
+                                if !handover {
+                                    return Ok((Decision::Queue, None));
+                                }
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                }
+                // 2. The method over whoever is available.
+                let gathered = gather(&store, &supervisors, &request, cached).await?;
+                Ok((Decision::Queue, Some(gathered)))
+            }
+            .into_actor(self)
+            .map(move |result: Result<(Decision, Option<Gathered>), StoreError>, act, ctx| {
+                match result {
+                    Ok((Decision::Assigned, _)) => {}
+                    Ok((Decision::Queue, None)) => act.enqueue(for_map),
+                    Ok((Decision::Queue, Some(gathered))) => act.choose_and_apply(for_map, gathered, ctx),
+                    Err(e) => {
+                        tracing::warn!(conversation = %for_map.conversation_id, error = %e, "distribution failed; queued");
+                        act.enqueue(for_map);
+                    }
+                }
+            }),
+        );
+    }
+
+    fn choose_and_apply(
+        &mut self,
+        request: RequestAssignment,
+        gathered: Gathered,
+        ctx: &mut Context<Self>,
+    ) {
+        let state = self.tenants.entry(request.tenant_id.clone()).or_default();
+        state.settings = Some(gathered.settings.clone());
+        let choice = distribution::choose_with_settings(
+            &gathered.settings,
+            &gathered.candidates,
+            &Request {
+                specialty: request.specialty.as_deref(),
+                previous_owner: gathered.previous_owner.as_deref(),
+            },
+            &mut state.cursors,
+        );
+        let Some(choice) = choice else {
+            self.enqueue(request);
+            return;
+        };
+        let supervisors = self.supervisors.clone();
+        let registry = self.registry.clone();
+        let conversation = request.conversation_id.clone();
+        ctx.wait(
+            async move {
+                let owner = match choice.kind {
+                    CandidateKind::Human => Owner::User(UserId(choice.id)),
+                    CandidateKind::Ai => {
+                        let agent = AgentId(choice.id);
+                        let addr = supervisors
+                            .send(SupervisorOf(agent.clone()))
+                            .await
+                            .ok()
+                            .and_then(|r| r.ok())
+                            .flatten();
+                        let admitted = match addr {
+                            Some(addr) => {
+                                matches!(addr.send(Admit(conversation.clone())).await, Ok(Ok(())))
+                            }
+                            None => false,
+                        };
+                        if !admitted {
+                            return Ok((Decision::Queue, None));
+                        }
+                        Owner::AiAgent(agent)
+                    }
+                };
+                apply(&registry, &conversation, owner, true).await
+            }
+            .into_actor(self)
+            .map(move |result, act, _| {
+                if !matches!(result, Ok((Decision::Assigned, _))) {
+                    act.enqueue(request);
+                }
+            }),
+        );
+    }
+
+    fn drain_queue(&mut self, tenant: &TenantId, ctx: &mut Context<Self>) {
+        let Some(state) = self.tenants.get_mut(tenant) else {
+            return;
+        };
+        let waiting = std::mem::take(&mut state.queue);
+        // Each is tried in queue order; those still without an owner queue again.
+        for request in waiting {
+            self.assign(request, ctx);
+        }
+    }
+}
+
+async fn apply(
+    registry: &Addr<ConversationRegistry>,
+    conversation: &ConversationId,
+    owner: Owner,
+    admitted: bool,
+) -> Result<(Decision, Option<Gathered>), StoreError> {
+    match registry
+        .send(Ask(conversation.clone(), Assign { owner, admitted }))
+        .await
+    {
+        Ok(Ok(Ok(()))) => Ok((Decision::Assigned, None)),
+        // Closed meanwhile, or the agent filled up: nothing to queue for a closed one, and the
+        // conversation asks again otherwise.
+        Ok(Ok(Err(super::EngineError::Closed))) => Ok((Decision::Assigned, None)),
+        _ => Ok((Decision::Queue, None)),
+    }
+}
+
+async fn gather(
+    store: &Store,
+    supervisors: &Addr<Supervisors>,
+    request: &RequestAssignment,
+    cached: Option<DistributionSettings>,
+) -> Result<Gathered, StoreError> {
+    let tenant = request.tenant_id.clone();
+    let contact = request.contact_id.clone();
+    let humans_only = request.humans_only;
+    let (settings, humans, loads, agents, previous) = store
+        .run(move |conn| {
+            let settings = match cached {
+                Some(s) => s,
+                None => settings_store::get(conn, &tenant)?,
+            };
+            let humans = users::available(conn, &tenant)?;
+            let loads: HashMap<String, i64> = conversations::open_count_by_user(conn, &tenant)?
+                .into_iter()
+                .collect();
+            let agents = if settings.assign_to_ai_agent && !humans_only {
+                agents::list_active(conn)?
+                    .into_iter()
+                    .filter(|a| a.tenant_id == tenant)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let previous = contacts::find(conn, &tenant, &contact).ok().and_then(|c| {
+                c.last_owner_id
+                    .map(|id| (c.last_owner_type.unwrap_or_default(), id))
+            });
+            Ok((settings, humans, loads, agents, previous))
+        })
+        .await?;
+    let mut candidates: Vec<Candidate> = humans
+        .into_iter()
+        .map(|u| Candidate {
+            active_conversations: u32::try_from(loads.get(u.id.as_str()).copied().unwrap_or(0))
+                .unwrap_or(u32::MAX),
+            max_conversations: u32::try_from(u.max_conversations).unwrap_or(0),
+            specialties: serde_json::from_str(&u.specialties).unwrap_or_default(),
+            performance_score: 0.5,
+            percentage: 100,
+            assigned_total: 0,
+            available: u.available,
+            kind: CandidateKind::Human,
+            id: u.id.0,
+        })
+        .collect();
+    for agent in agents {
+        let Some(addr) = supervisors
+            .send(SupervisorOf(agent.id.clone()))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .flatten()
+        else {
+            continue;
+        };
+        let Ok(load) = addr.send(GetLoad).await else {
+            continue;
+        };
+        candidates.push(Candidate {
+            id: agent.id.0,
+            kind: CandidateKind::Ai,
+            active_conversations: load.active,
+            max_conversations: load.max,
+            specialties: load.specialties,
+            performance_score: 0.5,
+            percentage: 100,
+            assigned_total: 0,
+            available: load.enabled,
+        });
+    }
+    let previous_owner = previous
+        .filter(|(kind, _)| !(humans_only && kind == "ai_agent"))
+        .map(|(_, id)| id);
+    Ok(Gathered {
+        settings,
+        candidates,
+        previous_owner,
+    })
+}
+
+impl Actor for Distributor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.queue_check, |act, ctx| {
+            let tenants: Vec<TenantId> = act
+                .tenants
+                .iter()
+                .filter(|(_, t)| !t.queue.is_empty())
+                .map(|(id, _)| id.clone())
+                .collect();
+            for tenant in tenants {
+                act.drain_queue(&tenant, ctx);
+            }
+        });
+    }
+}
+
+impl Handler<RequestAssignment> for Distributor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RequestAssignment, ctx: &mut Self::Context) {
+        let queued = self.tenants.get(&msg.tenant_id).is_some_and(|t| {
+            t.queue
+                .iter()
+                .any(|q| q.conversation_id == msg.conversation_id)
+        });
+        if !queued {
+            self.assign(msg, ctx);
+        }
+    }
+}
+
+impl Handler<CapacityFreed> for Distributor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CapacityFreed, ctx: &mut Self::Context) {
+        self.drain_queue(&msg.0, ctx);
+    }
+}
+
+impl Handler<SettingsChanged> for Distributor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SettingsChanged, _: &mut Self::Context) {
+        if let Some(state) = self.tenants.get_mut(&msg.0) {
+            state.settings = None;
+        }
+    }
+}
+
+impl Handler<QueueLength> for Distributor {
+    type Result = usize;
+
+    fn handle(&mut self, msg: QueueLength, _: &mut Self::Context) -> usize {
+        self.tenants.get(&msg.0).map_or(0, |t| t.queue.len())
+    }
+}

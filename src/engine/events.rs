@@ -1,0 +1,54 @@
+//! Tenant events (conversation_started, message_received, conversation_assigned, …) fanned out
+//! to whoever listens: SSE streams, outbound webhooks, WebSocket hubs, tests.
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::domain::{ConversationId, TenantId};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantEvent {
+    pub tenant_id: TenantId,
+    /// conversation_started | message_received | message_sent | conversation_assigned |
+    /// conversation_escalated | conversation_closed | limit_reached
+    pub kind: &'static str,
+    pub conversation_id: Option<ConversationId>,
+    pub data: serde_json::Value,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A bounded broadcast: a listener that falls behind loses the oldest events (and is told
+/// so by `RecvError::Lagged`) instead of growing memory.
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<TenantEvent>,
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> Self {
+        let (sender, _) = broadcast::channel(capacity.max(1));
+        EventBus { sender }
+    }
+
+    pub fn publish(
+        &self,
+        tenant_id: &TenantId,
+        kind: &'static str,
+        conversation_id: Option<&ConversationId>,
+        data: serde_json::Value,
+    ) {
+        tracing::debug!(tenant = %tenant_id, kind, conversation = ?conversation_id, "event");
+        // No listener is not an error: events are also recorded in the store where they matter.
+        let _ = self.sender.send(TenantEvent {
+            tenant_id: tenant_id.clone(),
+            kind,
+            conversation_id: conversation_id.cloned(),
+            data,
+            at: chrono::Utc::now(),
+        });
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<TenantEvent> {
+        self.sender.subscribe()
+    }
+}

@@ -1,0 +1,148 @@
+//! The engine's actors: the conversation registry and conversations, the agent supervisors,
+//! the distributor, the message writer and the event bus.
+
+pub mod agent;
+pub mod conversation;
+pub mod distributor;
+pub mod events;
+pub mod registry;
+pub mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::channels::sender::ChannelSender;
+use crate::config::Settings;
+use crate::domain::limits::LimitHit;
+use crate::secrets::SecretBox;
+use crate::store::{conversations, Store, StoreError};
+
+use agent::Supervisors;
+use distributor::Distributor;
+use events::EventBus;
+use registry::{ConversationRegistry, Wire};
+use writer::MessageWriter;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the conversation is closed")]
+    Closed,
+    #[error("agent not found")]
+    AgentNotFound,
+    #[error("user not found")]
+    UserNotFound,
+    #[error("the agent is at its limit: {0}")]
+    Limit(LimitHit),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("engine unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<MailboxError> for EngineError {
+    fn from(e: MailboxError) -> Self {
+        EngineError::Unavailable(e.to_string())
+    }
+}
+
+/// What every conversation actor needs; cheap to clone.
+#[derive(Clone)]
+pub struct EngineParts {
+    pub store: Store,
+    pub writer: MessageWriter,
+    pub supervisors: Addr<Supervisors>,
+    pub distributor: Addr<Distributor>,
+    pub sender: ChannelSender,
+    pub events: EventBus,
+    pub settings: Arc<Settings>,
+}
+
+/// Handle to the running engine.
+#[derive(Clone)]
+pub struct Engine {
+    pub registry: Addr<ConversationRegistry>,
+    pub parts: EngineParts,
+}
+
+impl Engine {
+    /// Starts the actors and resumes what a previous run left unanswered.
+    pub async fn start(
+        store: Store,
+        settings: Arc<Settings>,
+        secrets: Arc<SecretBox>,
+    ) -> Result<Engine, StoreError> {
+        let engine_settings = &settings.engine;
+        let events = EventBus::new(engine_settings.event_buffer);
+        let writer = MessageWriter::start(
+            store.clone(),
+            engine_settings.batch_max_messages,
+            Duration::from_millis(engine_settings.batch_max_wait_ms),
+            engine_settings.writer_queue_capacity,
+        );
+        let supervisors =
+            Supervisors::new(store.clone(), settings.clone(), secrets.clone()).start();
+        let registry =
+            ConversationRegistry::new(Duration::from_secs(engine_settings.passivate_after_seconds))
+                .start();
+        let distributor = Distributor::new(
+            store.clone(),
+            supervisors.clone(),
+            registry.clone(),
+            Duration::from_secs(engine_settings.queue_check_interval_seconds.max(1)),
+        )
+        .start();
+        let sender = ChannelSender::new(
+            store.clone(),
+            settings.outbound.clone(),
+            secrets,
+            events.clone(),
+        );
+        let parts = EngineParts {
+            store: store.clone(),
+            writer,
+            supervisors,
+            distributor,
+            sender: sender.clone(),
+            events,
+            settings,
+        };
+        registry
+            .send(Wire(parts.clone()))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let engine = Engine { registry, parts };
+        engine.resume().await?;
+        if let Err(e) = sender.resume_pending().await {
+            tracing::warn!(error = %e, "pending channel deliveries not resumed");
+        }
+        Ok(engine)
+    }
+
+    /// After a restart: every conversation with unanswered customer messages (or still
+    /// waiting for an owner) gets its actor back, which re-arms its timer or re-queues it.
+    async fn resume(&self) -> Result<(), StoreError> {
+        let pending = self
+            .parts
+            .store
+            .run(|conn| {
+                let mut ids = conversations::with_unanswered(conn, i64::MAX)?;
+                ids.extend(
+                    conversations::queued(conn, i64::MAX)?
+                        .into_iter()
+                        .map(|c| c.id),
+                );
+                Ok(ids)
+            })
+            .await?;
+        if !pending.is_empty() {
+            tracing::info!(conversations = pending.len(), "resuming conversations");
+        }
+        for id in pending {
+            self.registry
+                .do_send(registry::Deliver(id, conversation::Resume));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,723 @@
+//! [`Provider`] over any OpenAI-compatible chat-completions endpoint, through `async-openai`.
+//!
+//! async-openai's default transport retries 429/5xx by itself and turns failed responses into
+//! errors that no longer carry their headers, so `Retry-After` would be lost. We install our
+//! own transport (its `middleware` feature) that makes exactly one HTTP call per attempt and
+//! turns a non-2xx answer into an [`HttpFailure`] carrying status, `Retry-After` and the error
+//! body. [`RetryPolicy`] is then the only retry logic.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::middleware::HttpRequestFactory;
+use async_openai::types::chat::{
+    ChatCompletionRequestMessage, CreateChatCompletionRequest, CreateChatCompletionResponse,
+};
+use async_openai::Client;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::pricing::estimate_tokens;
+use super::{ChatRole, CompletionReply, CompletionRequest, LlmError, Provider};
+
+/// Retries of one completion: exponential backoff with jitter on rate limits, 5xx, timeouts
+/// and connection failures. A `Retry-After` from the server replaces the computed backoff;
+/// one longer than `max_backoff` ends the retries at once, because holding a conversation's
+/// turn that long helps nobody: the caller gets `RateLimit`/`Unavailable` and decides (wait,
+/// hand to a human).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn no_retries() -> Self {
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// Wait before retry number `retry` (0 for the first retry): `initial * 2^retry`, capped
+    /// at `max_backoff`, then drawn uniformly from its upper half. The jitter spreads the
+    /// retries of many conversations hit by the same outage; the floor keeps the backoff real.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let exponential = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(retry.min(31)));
+        let capped = exponential.min(self.max_backoff);
+        let half = capped / 2;
+        let spread = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+        half + Duration::from_nanos(rand::thread_rng().gen_range(0..=spread))
+    }
+
+    /// The wait before the next attempt, or `None` to give up with `error`.
+    fn next_delay(
+        &self,
+        retries_so_far: u32,
+        error: &LlmError,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        if !error.is_retryable() || retries_so_far >= self.max_retries {
+            return None;
+        }
+        match retry_after {
+            Some(wait) if wait > self.max_backoff => None,
+            Some(wait) => Some(wait),
+            None => Some(self.backoff(retries_so_far)),
+        }
+    }
+}
+
+/// Cheap to clone; clones share the HTTP connection pool.
+#[derive(Clone)]
+pub struct OpenAiProvider {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client<OpenAIConfig>,
+    retry: RetryPolicy,
+    base_url: String,
+    /// Kept only to scrub it from error text that a server might echo back.
+    api_key: SecretString,
+}
+
+impl fmt::Debug for OpenAiProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiProvider")
+            .field("base_url", &self.inner.base_url)
+            .field("retry", &self.inner.retry)
+            .field("api_key", &"[redacted]")
+            .finish()
+    }
+}
+
+impl OpenAiProvider {
+    /// `base_url` is the API root, e.g. `https://api.openai.com/v1`; requests go to
+    /// `{base_url}/chat/completions`. `request_timeout` bounds each attempt as a whole
+    /// (connect, send, wait, read).
+    pub fn new(
+        base_url: &str,
+        api_key: &str,
+        request_timeout: Duration,
+        retry: RetryPolicy,
+    ) -> Result<Self, LlmError> {
+        let base_url = base_url.trim().trim_end_matches('/').to_string();
+        let parsed = url::Url::parse(&base_url)
+            .map_err(|e| LlmError::Unavailable(format!("invalid provider base URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(LlmError::Unavailable(format!(
+                "provider base URL must be http or https, not {}",
+                parsed.scheme()
+            )));
+        }
+        // async-openai builds the Authorization header with `unwrap`; a key that is not a
+        // valid header value would panic inside it on the first request.
+        if reqwest::header::HeaderValue::from_str(&format!("Bearer {api_key}")).is_err() {
+            return Err(LlmError::InvalidApiKey);
+        }
+
+        let http = reqwest::Client::builder()
+            .timeout(request_timeout)
+            .connect_timeout(request_timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| {
+                LlmError::Unavailable(format!("HTTP client: {}", error_chain(&e.without_url())))
+            })?;
+        // Organization and project are set explicitly: OpenAIConfig would otherwise pick them
+        // up from the process environment and send them with every tenant's key.
+        let config = OpenAIConfig::new()
+            .with_api_base(base_url.clone())
+            .with_api_key(api_key)
+            .with_org_id("")
+            .with_project_id("");
+        let client =
+            Client::build(http.clone(), config).with_http_service(StatusAwareTransport { http });
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                retry,
+                base_url,
+                api_key: SecretString::from(api_key.to_string()),
+            }),
+        })
+    }
+}
+
+impl Provider for OpenAiProvider {
+    fn complete(
+        &self,
+        request: CompletionRequest,
+    ) -> BoxFuture<'static, Result<CompletionReply, LlmError>> {
+        let inner = self.inner.clone();
+        async move { inner.complete(request).await }.boxed()
+    }
+}
+
+impl Inner {
+    async fn complete(&self, request: CompletionRequest) -> Result<CompletionReply, LlmError> {
+        let wire = to_wire(&request);
+        let mut retries = 0u32;
+        loop {
+            let failure = match self.client.chat().create(wire.clone()).await {
+                Ok(response) => return reply_from(response, &request, retries),
+                Err(error) => self.classify(error),
+            };
+            let Some(delay) = self
+                .retry
+                .next_delay(retries, &failure.error, failure.retry_after)
+            else {
+                tracing::warn!(
+                    reason = failure.error.reason(),
+                    retries,
+                    error = %failure.error,
+                    "LLM completion failed"
+                );
+                return Err(failure.error);
+            };
+            tracing::info!(
+                reason = failure.error.reason(),
+                retry = retries + 1,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "LLM completion failed; retrying"
+            );
+            tokio::time::sleep(delay).await;
+            retries += 1;
+        }
+    }
+
+    fn classify(&self, error: OpenAIError) -> Failure {
+        let key = self.api_key.expose_secret();
+        match error {
+            OpenAIError::Boxed(boxed) => match boxed.downcast::<HttpFailure>() {
+                Ok(http) => Failure {
+                    error: http.to_llm_error(key),
+                    retry_after: http.retry_after,
+                },
+                Err(other) => Failure::plain(LlmError::Unavailable(scrub(
+                    &error_chain(other.as_ref()),
+                    key,
+                ))),
+            },
+            OpenAIError::Reqwest(e) => Failure::plain(from_reqwest(e, key)),
+            // Not produced by our transport, but mapped the same way should that change.
+            OpenAIError::ApiError(api) => {
+                let body = serde_json::to_value(&api.api_error).unwrap_or_default();
+                let http = HttpFailure {
+                    status: api.status_code.as_u16(),
+                    retry_after: None,
+                    body: serde_json::json!({ "error": body }).to_string(),
+                };
+                Failure::plain(http.to_llm_error(key))
+            }
+            OpenAIError::JSONDeserialize(e, _) => {
+                Failure::plain(LlmError::BadResponse(format!("not a chat completion: {e}")))
+            }
+            OpenAIError::InvalidArgument(message) => {
+                Failure::plain(LlmError::BadResponse(scrub(&message, key)))
+            }
+            other => Failure::plain(LlmError::Unavailable(scrub(&other.to_string(), key))),
+        }
+    }
+}
+
+struct Failure {
+    error: LlmError,
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn plain(error: LlmError) -> Self {
+        Self {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+fn to_wire(request: &CompletionRequest) -> CreateChatCompletionRequest {
+    let messages = request
+        .messages
+        .iter()
+        .map(|m| match m.role {
+            ChatRole::System => ChatCompletionRequestMessage::System(m.content.clone().into()),
+            ChatRole::User => ChatCompletionRequestMessage::User(m.content.clone().into()),
+            ChatRole::Assistant => {
+                ChatCompletionRequestMessage::Assistant(m.content.clone().into())
+            }
+        })
+        .collect();
+    CreateChatCompletionRequest {
+        model: request.model.clone(),
+        messages,
+        temperature: Some(request.temperature),
+        // `max_tokens` is deprecated upstream and rejected by reasoning models.
+        max_completion_tokens: (request.max_tokens > 0).then_some(request.max_tokens),
+        ..Default::default()
+    }
+}
+
+fn reply_from(
+    response: CreateChatCompletionResponse,
+    request: &CompletionRequest,
+    retries: u32,
+) -> Result<CompletionReply, LlmError> {
+    let model = if response.model.trim().is_empty() {
+        request.model.clone()
+    } else {
+        response.model
+    };
+    let choice = response
+        .choices
+        .into_iter()
+        .next()
+        .ok_or_else(|| LlmError::BadResponse("the completion has no choices".into()))?;
+    let message = choice.message;
+    let content = match message.content.filter(|c| !c.trim().is_empty()) {
+        Some(content) => content,
+        // A refusal is the model's answer to the customer, in words.
+        None => match message.refusal.filter(|r| !r.trim().is_empty()) {
+            Some(refusal) => refusal,
+            None if message.tool_calls.as_ref().is_some_and(|t| !t.is_empty()) => {
+                return Err(LlmError::BadResponse(
+                    "the model asked for tool calls, but none were offered".into(),
+                ))
+            }
+            None => {
+                return Err(LlmError::BadResponse(format!(
+                    "the completion has no content (finish_reason: {})",
+                    choice
+                        .finish_reason
+                        .map_or_else(|| "none".to_string(), |r| format!("{r:?}"))
+                )))
+            }
+        },
+    };
+    let (prompt_tokens, completion_tokens) = match response.usage {
+        Some(usage) => (
+            u64::from(usage.prompt_tokens),
+            u64::from(usage.completion_tokens),
+        ),
+        // Some compatible servers omit usage; an estimate keeps cost accounting going.
+        None => (
+            request
+                .messages
+                .iter()
+                .map(|m| estimate_tokens(&m.content))
+                .sum(),
+            estimate_tokens(&content),
+        ),
+    };
+    Ok(CompletionReply {
+        content,
+        prompt_tokens,
+        completion_tokens,
+        retries,
+        model,
+    })
+}
+
+fn from_reqwest(error: reqwest::Error, key: &str) -> LlmError {
+    if error.is_timeout() {
+        return LlmError::Timeout;
+    }
+    let is_builder = error.is_builder();
+    let text = scrub(&error_chain(&error.without_url()), key);
+    if is_builder {
+        // Deterministic: the same request would fail the same way.
+        LlmError::BadResponse(format!("could not build the request: {text}"))
+    } else {
+        LlmError::Unavailable(text)
+    }
+}
+
+/// "outer: inner: root cause", because reqwest's own message ("error sending request")
+/// hides the part an operator needs ("Connection refused").
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+const MAX_ERROR_TEXT_CHARS: usize = 300;
+
+/// Error text fit for logs and operators: never the key, never a whole HTML error page.
+fn scrub(text: &str, key: &str) -> String {
+    let text = if key.len() >= 4 {
+        text.replace(key, "[redacted]")
+    } else {
+        text.to_string()
+    };
+    let text = text.trim();
+    match text.char_indices().nth(MAX_ERROR_TEXT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// A non-2xx answer, as our transport hands it to async-openai (and back to us).
+#[derive(Debug)]
+struct HttpFailure {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: String,
+}
+
+impl fmt::Display for HttpFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}", self.status)
+    }
+}
+
+impl std::error::Error for HttpFailure {}
+
+impl HttpFailure {
+    async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        // The status alone still classifies the failure if the body cannot be read.
+        let body = match response.bytes().await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(_) => String::new(),
+        };
+        Self {
+            status,
+            retry_after,
+            body,
+        }
+    }
+
+    fn to_llm_error(&self, key: &str) -> LlmError {
+        // Parsed loosely: compatible servers disagree on shapes (numeric codes, bare strings).
+        let parsed: Option<serde_json::Value> = serde_json::from_str(&self.body).ok();
+        let error = parsed.as_ref().map(|v| v.get("error").unwrap_or(v));
+        let field = |name: &str| -> Option<String> {
+            match error?.get(name)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Null => None,
+                other => Some(other.to_string()),
+            }
+        };
+        let code = field("code");
+        let kind = field("type");
+        let message = field("message")
+            .or_else(|| error.and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or_else(|| self.body.clone());
+        let is = |want: &str| code.as_deref() == Some(want) || kind.as_deref() == Some(want);
+
+        if self.status == 401 || is("invalid_api_key") {
+            LlmError::InvalidApiKey
+        } else if is("insufficient_quota") {
+            LlmError::InsufficientQuota
+        } else if self.status == 429 {
+            LlmError::RateLimit
+        } else if self.status == 408 {
+            LlmError::Timeout
+        } else {
+            let text = scrub(&format!("HTTP {}: {}", self.status, message), key);
+            if self.status == 409 || self.status >= 500 {
+                LlmError::Unavailable(text)
+            } else {
+                LlmError::BadResponse(text)
+            }
+        }
+    }
+}
+
+/// `retry-after-ms` (OpenAI's precise variant), then `Retry-After` as seconds or HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        if ms.is_finite() && ms >= 0.0 {
+            return Some(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+    let value = header("retry-after")?;
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// One HTTP call per attempt, no retries, non-2xx answers turned into [`HttpFailure`].
+#[derive(Clone)]
+struct StatusAwareTransport {
+    http: reqwest::Client,
+}
+
+impl tower::Service<HttpRequestFactory> for StatusAwareTransport {
+    type Response = reqwest::Response;
+    type Error = OpenAIError;
+    type Future = BoxFuture<'static, Result<reqwest::Response, OpenAIError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
+        let http = self.http.clone();
+        async move {
+            let request = factory.build().await?;
+            let response = http.execute(request).await?;
+            if response.status().is_success() {
+                Ok(response)
+            } else {
+                let failure = HttpFailure::read(response).await;
+                Err(OpenAIError::Boxed(Box::new(failure)))
+            }
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn failure(status: u16, body: serde_json::Value) -> HttpFailure {
+        HttpFailure {
+            status,
+            retry_after: None,
+            body: body.to_string(),
+        }
+    }
+
+    #[test]
+    fn statuses_and_codes_map_to_errors() {
+        let key = "sk-secret-key-123";
+        let quota = serde_json::json!({"error": {"message": "You exceeded your current quota",
+            "type": "insufficient_quota", "code": "insufficient_quota"}});
+        assert_eq!(
+            failure(429, quota).to_llm_error(key),
+            LlmError::InsufficientQuota
+        );
+        let limited = serde_json::json!({"error": {"message": "Rate limit reached",
+            "type": "requests", "code": "rate_limit_exceeded"}});
+        assert_eq!(failure(429, limited).to_llm_error(key), LlmError::RateLimit);
+        let bad_key = serde_json::json!({"error": {"message": "Incorrect API key provided",
+            "type": "invalid_request_error", "code": "invalid_api_key"}});
+        assert_eq!(
+            failure(401, bad_key).to_llm_error(key),
+            LlmError::InvalidApiKey
+        );
+        assert_eq!(
+            failure(408, serde_json::json!({})).to_llm_error(key),
+            LlmError::Timeout
+        );
+        assert!(matches!(
+            failure(503, serde_json::json!({"error": {"message": "overloaded"}})).to_llm_error(key),
+            LlmError::Unavailable(m) if m == "HTTP 503: overloaded"
+        ));
+        assert!(matches!(
+            failure(400, serde_json::json!({"error": {"message": "context too long", "code": 400}}))
+                .to_llm_error(key),
+            LlmError::BadResponse(m) if m == "HTTP 400: context too long"
+        ));
+    }
+
+    #[test]
+    fn non_json_error_bodies_are_kept_short() {
+        let page = HttpFailure {
+            status: 502,
+            retry_after: None,
+            body: format!("<html>{}</html>", "x".repeat(5000)),
+        };
+        let LlmError::Unavailable(text) = page.to_llm_error("sk-whatever") else {
+            panic!("502 is unavailable");
+        };
+        assert!(text.starts_with("HTTP 502: <html>"));
+        assert!(text.chars().count() <= MAX_ERROR_TEXT_CHARS + 1);
+    }
+
+    #[test]
+    fn the_key_is_scrubbed_from_echoed_messages() {
+        let key = "sk-live-abcdefghijklmnop";
+        let echo = serde_json::json!({"error": {"message": format!("bad model for key {key}")}});
+        let error = failure(404, echo).to_llm_error(key);
+        let text = error.to_string();
+        assert!(!text.contains(key), "{text}");
+        assert!(text.contains("[redacted]"), "{text}");
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert("retry-after", HeaderValue::from_static("0.5"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_millis(500)));
+        headers.insert("retry-after-ms", HeaderValue::from_static("250"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_millis(250)));
+
+        let mut dated = HeaderMap::new();
+        dated.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(
+            retry_after(&dated),
+            Some(Duration::ZERO),
+            "date in the past"
+        );
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        dated.insert(
+            "retry-after",
+            HeaderValue::from_str(&soon).expect("header value"),
+        );
+        let wait = retry_after(&dated).expect("parsed");
+        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30));
+
+        let mut junk = HeaderMap::new();
+        junk.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&junk), None);
+    }
+
+    #[test]
+    fn backoff_grows_exponentially_with_jitter_and_a_cap() {
+        let policy = RetryPolicy {
+            max_retries: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
+        for _ in 0..50 {
+            let first = policy.backoff(0);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = policy.backoff(2);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+            let late = policy.backoff(30);
+            assert!(late >= Duration::from_millis(500) && late <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn retry_decisions() {
+        let policy = RetryPolicy {
+            max_retries: 2,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_secs(5),
+        };
+        assert!(policy.next_delay(0, &LlmError::RateLimit, None).is_some());
+        assert!(policy.next_delay(0, &LlmError::Timeout, None).is_some());
+        assert!(policy
+            .next_delay(1, &LlmError::Unavailable("503".into()), None)
+            .is_some());
+        assert_eq!(
+            policy.next_delay(2, &LlmError::RateLimit, None),
+            None,
+            "budget spent"
+        );
+        assert_eq!(policy.next_delay(0, &LlmError::InvalidApiKey, None), None);
+        assert_eq!(
+            policy.next_delay(0, &LlmError::InsufficientQuota, None),
+            None
+        );
+        assert_eq!(
+            policy.next_delay(0, &LlmError::BadResponse("x".into()), None),
+            None
+        );
+        assert_eq!(
+            policy.next_delay(0, &LlmError::RateLimit, Some(Duration::from_secs(3))),
+            Some(Duration::from_secs(3)),
+            "the server's wait wins over our backoff"
+        );
+        assert_eq!(
+            policy.next_delay(0, &LlmError::RateLimit, Some(Duration::from_secs(60))),
+            None,
+            "a wait beyond max_backoff is not spent holding the turn"
+        );
+        assert_eq!(
+            RetryPolicy::no_retries().next_delay(0, &LlmError::Timeout, None),
+            None
+        );
+    }
+
+    #[test]
+    fn constructor_rejects_bad_urls_and_unusable_keys() {
+        let timeout = Duration::from_secs(1);
+        let retry = RetryPolicy::default();
+        assert!(matches!(
+            OpenAiProvider::new("not a url", "k", timeout, retry),
+            Err(LlmError::Unavailable(_))
+        ));
+        assert!(matches!(
+            OpenAiProvider::new("ftp://example.com/v1", "k", timeout, retry),
+            Err(LlmError::Unavailable(_))
+        ));
+        assert!(matches!(
+            OpenAiProvider::new("http://127.0.0.1:1/v1", "bad\nkey", timeout, retry),
+            Err(LlmError::InvalidApiKey)
+        ));
+        let provider = OpenAiProvider::new("http://127.0.0.1:1/v1/", "sk-abcdef", timeout, retry)
+            .expect("valid");
+        let debug = format!("{provider:?}");
+        assert!(!debug.contains("sk-abcdef"), "{debug}");
+        assert!(
+            debug.contains("http://127.0.0.1:1/v1\""),
+            "trailing slash trimmed: {debug}"
+        );
+    }
+
+    #[test]
+    fn wire_request_carries_roles_and_limits() {
+        let request = CompletionRequest {
+            model: "gpt-4o-mini".into(),
+            temperature: 0.2,
+            max_tokens: 300,
+            messages: vec![
+                crate::llm::ChatMessage::system("be nice"),
+                crate::llm::ChatMessage::user("oi"),
+                crate::llm::ChatMessage::assistant("olá"),
+            ],
+        };
+        let json = serde_json::to_value(to_wire(&request)).expect("serialize");
+        assert_eq!(json["model"], "gpt-4o-mini");
+        assert_eq!(json["max_completion_tokens"], 300);
+        assert!((json["temperature"].as_f64().expect("temperature") - 0.2).abs() < 1e-6);
+        let roles: Vec<&str> = json["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| m["role"].as_str().expect("role"))
+            .collect();
+        assert_eq!(roles, ["system", "user", "assistant"]);
+        assert_eq!(json["messages"][1]["content"], "oi");
+        assert!(json.get("stream").is_none() || json["stream"].is_null());
+    }
+}

@@ -1,0 +1,333 @@
+//! Conversations: owner, status, routing fields and the per-conversation message sequence.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::conversations;
+use super::{DbConn, StoreError, StoreResult};
+use crate::domain::conversation::{Owner, Status};
+use crate::domain::{ContactId, ConversationId, IntegrationId, TenantId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = conversations)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub tenant_id: TenantId,
+    pub contact_id: ContactId,
+    pub integration_id: Option<IntegrationId>,
+    pub channel: String,
+    pub status: String,
+    pub owner_type: String,
+    pub owner_id: Option<String>,
+    pub priority: String,
+    pub category: Option<String>,
+    pub department_id: Option<String>,
+    pub funnel_id: Option<String>,
+    pub stage_id: Option<String>,
+    pub tags: String,
+    pub metadata: String,
+    /// Highest `seq` of any message.
+    pub last_seq: i64,
+    /// Every customer message up to this `seq` has been answered (or handed over).
+    pub answered_seq: i64,
+    pub customer_messages: i32,
+    pub ai_replies: i32,
+    pub escalation_reason: Option<String>,
+    pub close_reason: Option<String>,
+    pub queued_at: Option<NaiveDateTime>,
+    pub assigned_at: Option<NaiveDateTime>,
+    pub first_response_at: Option<NaiveDateTime>,
+    pub last_message_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Conversation {
+    pub fn owner(&self) -> Owner {
+        Owner::from_columns(&self.owner_type, self.owner_id.as_deref())
+    }
+
+    pub fn status(&self) -> Status {
+        Status::parse(&self.status).unwrap_or(Status::Open)
+    }
+
+    pub fn new_for(
+        tenant: &TenantId,
+        contact: &ContactId,
+        integration: Option<&IntegrationId>,
+        channel: &str,
+    ) -> Conversation {
+        let now = super::now();
+        Conversation {
+            id: ConversationId::new(),
+            tenant_id: tenant.clone(),
+            contact_id: contact.clone(),
+            integration_id: integration.cloned(),
+            channel: channel.to_string(),
+            status: Status::Queued.as_str().into(),
+            owner_type: Owner::Nobody.kind().into(),
+            owner_id: None,
+            priority: "medium".into(),
+            category: None,
+            department_id: None,
+            funnel_id: None,
+            stage_id: None,
+            tags: "[]".into(),
+            metadata: "{}".into(),
+            last_seq: 0,
+            answered_seq: 0,
+            customer_messages: 0,
+            ai_replies: 0,
+            escalation_reason: None,
+            close_reason: None,
+            queued_at: Some(now),
+            assigned_at: None,
+            first_response_at: None,
+            last_message_at: None,
+            closed_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+pub fn insert(conn: &mut DbConn, conversation: &Conversation) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::insert_into(conversations::table)
+        .values(conversation)
+        .execute(c))?;
+    Ok(())
+}
+
+pub fn find(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    id: &ConversationId,
+) -> StoreResult<Conversation> {
+    Ok(crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::tenant_id.eq(tenant))
+        .filter(conversations::id.eq(id))
+        .select(Conversation::as_select())
+        .first(c))?)
+}
+
+/// Engine-side lookup (the id came from inside the engine, not from a caller).
+pub fn find_by_id(conn: &mut DbConn, id: &ConversationId) -> StoreResult<Conversation> {
+    Ok(crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::id.eq(id))
+        .select(Conversation::as_select())
+        .first(c))?)
+}
+
+/// The contact's conversation that is not closed, if any.
+pub fn find_active_for_contact(
+    conn: &mut DbConn,
+    contact: &ContactId,
+) -> StoreResult<Option<Conversation>> {
+    Ok(crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::contact_id.eq(contact))
+        .filter(conversations::status.ne(Status::Closed.as_str()))
+        .order(conversations::created_at.desc())
+        .select(Conversation::as_select())
+        .first(c)
+        .optional())?)
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    pub status: Option<String>,
+    pub owner_type: Option<String>,
+    pub owner_id: Option<String>,
+    /// Agents see their own and unassigned conversations.
+    pub owner_or_unassigned: Option<String>,
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    filter: &ListFilter,
+    limit: i64,
+    after: Option<&ConversationId>,
+) -> StoreResult<Vec<Conversation>> {
+    Ok(crate::db_run!(conn, |c| {
+        let mut query = conversations::table
+            .filter(conversations::tenant_id.eq(tenant))
+            .select(Conversation::as_select())
+            .order(conversations::id.desc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(status) = &filter.status {
+            query = query.filter(conversations::status.eq(status));
+        }
+        if let Some(kind) = &filter.owner_type {
+            query = query.filter(conversations::owner_type.eq(kind));
+        }
+        if let Some(id) = &filter.owner_id {
+            query = query.filter(conversations::owner_id.eq(id));
+        }
+        if let Some(user) = &filter.owner_or_unassigned {
+            query = query.filter(
+                conversations::owner_id
+                    .eq(user)
+                    .or(conversations::owner_type.eq("none")),
+            );
+        }
+        if let Some(after) = after {
+            query = query.filter(conversations::id.lt(after));
+        }
+        query.load(c)
+    })?)
+}
+
+/// Owner and status change, with the reason when escalating or closing.
+#[derive(Debug, Clone, AsChangeset, Default)]
+#[diesel(table_name = conversations)]
+pub struct OwnerChange {
+    pub status: Option<String>,
+    pub owner_type: Option<String>,
+    pub owner_id: Option<Option<String>>,
+    pub escalation_reason: Option<Option<String>>,
+    pub close_reason: Option<Option<String>>,
+    pub queued_at: Option<Option<NaiveDateTime>>,
+    pub assigned_at: Option<Option<NaiveDateTime>>,
+    pub closed_at: Option<Option<NaiveDateTime>>,
+    pub answered_seq: Option<i64>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+impl OwnerChange {
+    pub fn assign(owner: &Owner) -> OwnerChange {
+        let now = super::now();
+        let queued = matches!(owner, Owner::Nobody);
+        OwnerChange {
+            status: Some(
+                if queued { Status::Queued } else { Status::Open }
+                    .as_str()
+                    .into(),
+            ),
+            owner_type: Some(owner.kind().into()),
+            owner_id: Some(owner.id().map(str::to_string)),
+            queued_at: Some(queued.then_some(now)),
+            assigned_at: Some((!queued).then_some(now)),
+            updated_at: Some(now),
+            ..Default::default()
+        }
+    }
+}
+
+pub fn change_owner(
+    conn: &mut DbConn,
+    id: &ConversationId,
+    change: &OwnerChange,
+) -> StoreResult<()> {
+    let updated = crate::db_run!(conn, |c| diesel::update(
+        conversations::table.filter(conversations::id.eq(id))
+    )
+    .set(change)
+    .execute(c))?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Moves the answered watermark forward (never back) after an AI turn or a handover.
+pub fn mark_answered(
+    conn: &mut DbConn,
+    id: &ConversationId,
+    up_to_seq: i64,
+    ai_reply: bool,
+) -> StoreResult<()> {
+    let now = super::now();
+    crate::db_run!(conn, |c| diesel::update(
+        conversations::table
+            .filter(conversations::id.eq(id))
+            .filter(conversations::answered_seq.lt(up_to_seq))
+    )
+    .set((
+        conversations::answered_seq.eq(up_to_seq),
+        conversations::updated_at.eq(now),
+    ))
+    .execute(c))?;
+    if ai_reply {
+        crate::db_run!(conn, |c| diesel::update(
+            conversations::table.filter(conversations::id.eq(id))
+        )
+        .set(conversations::ai_replies.eq(conversations::ai_replies + 1))
+        .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Conversations with customer messages that nobody answered yet and that an AI agent (or
+/// nobody) owns: after a restart, each is resumed so its timer is re-armed.
+pub fn with_unanswered(conn: &mut DbConn, limit: i64) -> StoreResult<Vec<ConversationId>> {
+    Ok(crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::status.ne(Status::Closed.as_str()))
+        .filter(conversations::answered_seq.lt(conversations::last_seq))
+        .filter(conversations::owner_type.ne("user"))
+        .select(conversations::id)
+        .limit(limit)
+        .load(c))?)
+}
+
+/// Queued conversations of a tenant, oldest first (the distributor orders by priority).
+pub fn queued(conn: &mut DbConn, limit: i64) -> StoreResult<Vec<Conversation>> {
+    Ok(crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::status.eq(Status::Queued.as_str()))
+        .order(conversations::queued_at.asc())
+        .select(Conversation::as_select())
+        .limit(limit)
+        .load(c))?)
+}
+
+/// Open conversations per human owner of a tenant: the humans' current load.
+pub fn open_count_by_user(conn: &mut DbConn, tenant: &TenantId) -> StoreResult<Vec<(String, i64)>> {
+    let rows: Vec<(Option<String>, i64)> = crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::tenant_id.eq(tenant))
+        .filter(conversations::status.eq(Status::Open.as_str()))
+        .filter(conversations::owner_type.eq("user"))
+        .group_by(conversations::owner_id)
+        .select((conversations::owner_id, diesel::dsl::count_star()))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, n)| id.map(|id| (id, n)))
+        .collect())
+}
+
+/// Open conversations owned by an AI agent, to rebuild its admission set on start.
+pub fn open_for_agent(conn: &mut DbConn, agent: &str) -> StoreResult<Vec<ConversationId>> {
+    Ok(crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::status.eq(Status::Open.as_str()))
+        .filter(conversations::owner_type.eq("ai_agent"))
+        .filter(conversations::owner_id.eq(agent))
+        .select(conversations::id)
+        .load(c))?)
+}
+
+/// Human-owned conversations still waiting for their first response since before `cutoff`.
+pub fn late_first_response(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+) -> StoreResult<Vec<Conversation>> {
+    Ok(crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::status.eq(Status::Open.as_str()))
+        .filter(conversations::owner_type.eq("user"))
+        .filter(conversations::first_response_at.is_null())
+        .filter(conversations::assigned_at.lt(cutoff))
+        .select(Conversation::as_select())
+        .load(c))?)
+}
+
+pub fn set_first_response(conn: &mut DbConn, id: &ConversationId) -> StoreResult<()> {
+    let now = super::now();
+    crate::db_run!(conn, |c| diesel::update(
+        conversations::table
+            .filter(conversations::id.eq(id))
+            .filter(conversations::first_response_at.is_null())
+    )
+    .set(conversations::first_response_at.eq(now))
+    .execute(c))?;
+    Ok(())
+}

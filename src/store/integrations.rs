@@ -1,0 +1,237 @@
+//! Channel integrations (Evolution API, generic webhook, web chat). The inbound secret and
+//! the outbound API key are stored sealed (src/secrets.rs); `config` is a JSON object.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::schema::{departments, integrations};
+use super::{json_column, DbConn, StoreError, StoreResult};
+use crate::domain::{AgentId, DepartmentId, IntegrationId, TenantId};
+use crate::secrets::SecretBox;
+
+/// Which channel an integration speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegrationKind {
+    /// WhatsApp through Evolution API v2.
+    Evolution,
+    /// Any webhook-driven channel, HMAC-signed both ways.
+    Generic,
+    /// The web chat widget.
+    Webchat,
+}
+
+impl IntegrationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationKind::Evolution => "evolution",
+            IntegrationKind::Generic => "generic",
+            IntegrationKind::Webchat => "webchat",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "evolution" => Some(IntegrationKind::Evolution),
+            "generic" => Some(IntegrationKind::Generic),
+            "webchat" => Some(IntegrationKind::Webchat),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = integrations)]
+pub struct Integration {
+    pub id: IntegrationId,
+    pub tenant_id: TenantId,
+    /// [`IntegrationKind`] spelling.
+    pub kind: String,
+    pub name: String,
+    /// Sealed by [`SecretBox`]: the HMAC key of signed webhooks.
+    pub secret: Option<String>,
+    pub base_url: Option<String>,
+    /// Sealed by [`SecretBox`]: the key the channel's API wants (Evolution's `apikey`).
+    pub api_key: Option<String>,
+    /// Evolution instance name.
+    pub instance: Option<String>,
+    pub outbound_url: Option<String>,
+    pub default_agent_id: Option<AgentId>,
+    pub default_department_id: Option<DepartmentId>,
+    pub enabled: bool,
+    /// JSON object.
+    pub config: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+fn open_column(
+    secrets: &SecretBox,
+    sealed: Option<&str>,
+    column: &str,
+) -> StoreResult<Option<SecretString>> {
+    sealed
+        .map(|s| {
+            secrets
+                .open_secret(s)
+                .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+        })
+        .transpose()
+}
+
+impl Integration {
+    pub fn kind(&self) -> StoreResult<IntegrationKind> {
+        IntegrationKind::parse(&self.kind).ok_or_else(|| {
+            StoreError::Corrupt(format!("integrations.kind: unknown `{}`", self.kind))
+        })
+    }
+
+    pub fn config(&self) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
+        json_column(&self.config, "integrations.config")
+    }
+
+    pub fn has_secret(&self) -> bool {
+        self.secret.is_some()
+    }
+
+    pub fn has_api_key(&self) -> bool {
+        self.api_key.is_some()
+    }
+
+    /// The webhook secret in clear, for signature checks only.
+    pub fn secret(&self, secrets: &SecretBox) -> StoreResult<Option<SecretString>> {
+        open_column(secrets, self.secret.as_deref(), "integrations.secret")
+    }
+
+    /// The channel API key in clear, for the outbound sender only.
+    pub fn api_key(&self, secrets: &SecretBox) -> StoreResult<Option<SecretString>> {
+        open_column(secrets, self.api_key.as_deref(), "integrations.api_key")
+    }
+}
+
+/// Fields a PATCH may change; `None` leaves a column as it is, `Some(None)` clears a
+/// nullable one.
+#[derive(Debug, Default, Clone, AsChangeset)]
+#[diesel(table_name = integrations)]
+pub struct IntegrationChanges {
+    pub name: Option<String>,
+    pub secret: Option<Option<String>>,
+    pub base_url: Option<Option<String>>,
+    pub api_key: Option<Option<String>>,
+    pub instance: Option<Option<String>>,
+    pub outbound_url: Option<Option<String>>,
+    pub default_agent_id: Option<Option<AgentId>>,
+    pub default_department_id: Option<Option<DepartmentId>>,
+    pub enabled: Option<bool>,
+    pub config: Option<String>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConn, integration: &Integration) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::insert_into(integrations::table)
+        .values(integration)
+        .execute(c))?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConn, tenant: &TenantId, id: &IntegrationId) -> StoreResult<Integration> {
+    Ok(crate::db_run!(conn, |c| integrations::table
+        .filter(integrations::tenant_id.eq(tenant))
+        .filter(integrations::id.eq(id))
+        .select(Integration::as_select())
+        .first(c))?)
+}
+
+/// Channel-side lookup: inbound webhooks name the integration in their path and carry no
+/// tenant; the integration's own tenant then scopes everything that follows.
+pub fn find_by_id(conn: &mut DbConn, id: &IntegrationId) -> StoreResult<Integration> {
+    Ok(crate::db_run!(conn, |c| integrations::table
+        .filter(integrations::id.eq(id))
+        .select(Integration::as_select())
+        .first(c))?)
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    limit: i64,
+    after: Option<&IntegrationId>,
+) -> StoreResult<Vec<Integration>> {
+    Ok(crate::db_run!(conn, |c| {
+        let mut query = integrations::table
+            .filter(integrations::tenant_id.eq(tenant))
+            .select(Integration::as_select())
+            .order(integrations::id.asc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(integrations::id.gt(after));
+        }
+        query.load(c)
+    })?)
+}
+
+pub fn update(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    id: &IntegrationId,
+    changes: &IntegrationChanges,
+) -> StoreResult<Integration> {
+    let updated = crate::db_run!(conn, |c| diesel::update(
+        integrations::table
+            .filter(integrations::tenant_id.eq(tenant))
+            .filter(integrations::id.eq(id))
+    )
+    .set(changes)
+    .execute(c))?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    find(conn, tenant, id)
+}
+
+pub fn delete(conn: &mut DbConn, tenant: &TenantId, id: &IntegrationId) -> StoreResult<()> {
+    let deleted = crate::db_run!(conn, |c| diesel::delete(
+        integrations::table
+            .filter(integrations::tenant_id.eq(tenant))
+            .filter(integrations::id.eq(id))
+    )
+    .execute(c))?;
+    if deleted == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Unsets a deleted agent as the default of the tenant's integrations, so new
+/// conversations go to the distributor rather than to an agent that no longer exists.
+pub fn clear_default_agent(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    agent: &AgentId,
+) -> StoreResult<usize> {
+    Ok(crate::db_run!(conn, |c| diesel::update(
+        integrations::table
+            .filter(integrations::tenant_id.eq(tenant))
+            .filter(integrations::default_agent_id.eq(agent))
+    )
+    .set(integrations::default_agent_id.eq(None::<AgentId>))
+    .execute(c))?)
+}
+
+/// Whether `id` is a department of `tenant` (a default department must not point across
+/// tenants).
+pub fn department_exists(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    id: &DepartmentId,
+) -> StoreResult<bool> {
+    let count: i64 = crate::db_run!(conn, |c| departments::table
+        .filter(departments::tenant_id.eq(tenant))
+        .filter(departments::id.eq(id))
+        .count()
+        .get_result(c))?;
+    Ok(count > 0)
+}

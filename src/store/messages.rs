@@ -1,0 +1,157 @@
+//! Messages: per-conversation `seq`, channel external ids unique per integration.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{conversations, messages};
+use super::{DbConn, StoreError, StoreResult};
+use crate::domain::{ConversationId, IntegrationId, MessageId, TenantId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = messages)]
+pub struct Message {
+    pub id: MessageId,
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    pub seq: i64,
+    pub sender_type: String,
+    pub sender_id: Option<String>,
+    pub content: String,
+    pub content_type: String,
+    pub status: String,
+    pub direction: String,
+    pub integration_id: Option<IntegrationId>,
+    pub external_id: Option<String>,
+    pub metadata: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// A message to append; the `seq` is allocated at write time.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    pub sender_type: &'static str,
+    pub sender_id: Option<String>,
+    pub content: String,
+    pub content_type: String,
+    pub direction: &'static str,
+    pub integration_id: Option<IntegrationId>,
+    pub external_id: Option<String>,
+    pub metadata: String,
+}
+
+pub fn find_by_external(
+    conn: &mut DbConn,
+    integration: &IntegrationId,
+    external_id: &str,
+) -> StoreResult<Option<Message>> {
+    Ok(crate::db_run!(conn, |c| messages::table
+        .filter(messages::integration_id.eq(integration))
+        .filter(messages::external_id.eq(external_id))
+        .select(Message::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// Appends a message with the conversation's next `seq`. Must run inside the single ordered
+/// write path (the engine's message writer) so two appends never race for a `seq`.
+pub fn append(conn: &mut DbConn, new: NewMessage) -> StoreResult<Message> {
+    let now = super::now();
+    let customer = new.sender_type == "contact";
+    let updated = crate::db_run!(conn, |c| diesel::update(
+        conversations::table.filter(conversations::id.eq(&new.conversation_id))
+    )
+    .set((
+        conversations::last_seq.eq(conversations::last_seq + 1),
+        conversations::last_message_at.eq(now),
+        conversations::updated_at.eq(now),
+        conversations::customer_messages.eq(conversations::customer_messages + i32::from(customer)),
+    ))
+    .execute(c))?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    let seq: i64 = crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::id.eq(&new.conversation_id))
+        .select(conversations::last_seq)
+        .first(c))?;
+    let message = Message {
+        id: MessageId::new(),
+        tenant_id: new.tenant_id,
+        conversation_id: new.conversation_id,
+        seq,
+        sender_type: new.sender_type.to_string(),
+        sender_id: new.sender_id,
+        content: new.content,
+        content_type: new.content_type,
+        status: "sent".into(),
+        direction: new.direction.to_string(),
+        integration_id: new.integration_id,
+        external_id: new.external_id,
+        metadata: new.metadata,
+        created_at: now,
+    };
+    crate::db_run!(conn, |c| diesel::insert_into(messages::table)
+        .values(&message)
+        .execute(c))?;
+    Ok(message)
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    after_seq: i64,
+    limit: i64,
+) -> StoreResult<Vec<Message>> {
+    Ok(crate::db_run!(conn, |c| messages::table
+        .filter(messages::tenant_id.eq(tenant))
+        .filter(messages::conversation_id.eq(conversation))
+        .filter(messages::seq.gt(after_seq))
+        .order(messages::seq.asc())
+        .limit(limit)
+        .select(Message::as_select())
+        .load(c))?)
+}
+
+/// The last `limit` messages of a conversation, oldest first.
+pub fn recent(
+    conn: &mut DbConn,
+    conversation: &ConversationId,
+    limit: i64,
+) -> StoreResult<Vec<Message>> {
+    let mut rows: Vec<Message> = crate::db_run!(conn, |c| messages::table
+        .filter(messages::conversation_id.eq(conversation))
+        .order(messages::seq.desc())
+        .limit(limit)
+        .select(Message::as_select())
+        .load(c))?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// Customer messages after `seq`: what a rehydrated conversation still has to answer.
+pub fn customer_after(
+    conn: &mut DbConn,
+    conversation: &ConversationId,
+    seq: i64,
+) -> StoreResult<Vec<Message>> {
+    Ok(crate::db_run!(conn, |c| messages::table
+        .filter(messages::conversation_id.eq(conversation))
+        .filter(messages::seq.gt(seq))
+        .filter(messages::sender_type.eq("contact"))
+        .order(messages::seq.asc())
+        .select(Message::as_select())
+        .load(c))?)
+}
+
+pub fn count_for_conversation(
+    conn: &mut DbConn,
+    conversation: &ConversationId,
+) -> StoreResult<i64> {
+    Ok(crate::db_run!(conn, |c| messages::table
+        .filter(messages::conversation_id.eq(conversation))
+        .count()
+        .get_result(c))?)
+}

@@ -1,0 +1,113 @@
+//! The AI turn log (tokens, cost, latency, tools, outcome) and the usage counters that back
+//! the cost budgets across restarts.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{ai_turns, usage_counters};
+use super::{DbConn, StoreResult};
+use crate::domain::{AgentId, ConversationId, TenantId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = ai_turns)]
+pub struct AiTurn {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub agent_id: AgentId,
+    pub sub_agent_id: Option<String>,
+    pub conversation_id: Option<ConversationId>,
+    pub model: String,
+    pub provider: String,
+    /// ok | error | limited | skipped
+    pub status: String,
+    pub error_reason: Option<String>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_usd: f64,
+    pub latency_ms: i64,
+    pub retries: i32,
+    pub tools_used: String,
+    pub price_flagged: bool,
+    pub tokens_saved: i64,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConn, turn: &AiTurn) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::insert_into(ai_turns::table)
+        .values(turn)
+        .execute(c))?;
+    Ok(())
+}
+
+pub fn for_conversation(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+) -> StoreResult<Vec<AiTurn>> {
+    Ok(crate::db_run!(conn, |c| ai_turns::table
+        .filter(ai_turns::tenant_id.eq(tenant))
+        .filter(ai_turns::conversation_id.eq(conversation))
+        .order(ai_turns::created_at.asc())
+        .select(AiTurn::as_select())
+        .load(c))?)
+}
+
+/// Adds one turn's usage to a period counter (`day:YYYY-MM-DD`, `month:YYYY-MM`).
+pub fn add_usage(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    agent: &AgentId,
+    period: &str,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cost_usd: f64,
+) -> StoreResult<()> {
+    let now = super::now();
+    let updated = crate::db_run!(conn, |c| diesel::update(
+        usage_counters::table
+            .filter(usage_counters::agent_id.eq(agent))
+            .filter(usage_counters::period.eq(period))
+    )
+    .set((
+        usage_counters::requests.eq(usage_counters::requests + 1),
+        usage_counters::prompt_tokens.eq(usage_counters::prompt_tokens + prompt_tokens),
+        usage_counters::completion_tokens.eq(usage_counters::completion_tokens + completion_tokens),
+        usage_counters::cost_usd.eq(usage_counters::cost_usd + cost_usd),
+        usage_counters::updated_at.eq(now),
+    ))
+    .execute(c))?;
+    if updated == 0 {
+        crate::db_run!(conn, |c| diesel::insert_into(usage_counters::table)
+            .values((
+                usage_counters::agent_id.eq(agent),
+                usage_counters::period.eq(period),
+                usage_counters::tenant_id.eq(tenant),
+                usage_counters::requests.eq(1i64),
+                usage_counters::prompt_tokens.eq(prompt_tokens),
+                usage_counters::completion_tokens.eq(completion_tokens),
+                usage_counters::cost_usd.eq(cost_usd),
+                usage_counters::updated_at.eq(now),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Cost spent in a period so far (0 when nothing was recorded).
+pub fn spent(conn: &mut DbConn, agent: &AgentId, period: &str) -> StoreResult<f64> {
+    Ok(crate::db_run!(conn, |c| usage_counters::table
+        .filter(usage_counters::agent_id.eq(agent))
+        .filter(usage_counters::period.eq(period))
+        .select(usage_counters::cost_usd)
+        .first::<f64>(c)
+        .optional())?
+    .unwrap_or(0.0))
+}
+
+pub fn day_period(date: chrono::NaiveDate) -> String {
+    format!("day:{}", date.format("%Y-%m-%d"))
+}
+
+pub fn month_period(date: chrono::NaiveDate) -> String {
+    format!("month:{}", date.format("%Y-%m"))
+}

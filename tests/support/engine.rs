@@ -1,0 +1,169 @@
+//! Engine fixtures: an AI agent speaking to the scripted LLM, a generic integration, signed
+//! inbound webhooks and polling helpers.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use super::app::{Session, TestApp};
+use super::scripted_llm::ScriptedLlm;
+
+pub const SECRET: &str = "integration-secret-for-tests";
+
+pub struct Fixture {
+    pub app: TestApp,
+    pub llm: ScriptedLlm,
+    pub admin: Session,
+    pub agent_id: String,
+    pub integration_id: String,
+}
+
+/// An app, a scripted LLM, an agent with `agent` merged into its defaults and a generic
+/// integration whose default agent it is.
+pub async fn fixture(overrides: &[(&str, &str)], agent: Value) -> Fixture {
+    let app = TestApp::spawn_with(overrides).await;
+    let llm = ScriptedLlm::start().await;
+    let admin = app.admin().await;
+    let mut body = json!({
+        "name": "Bot",
+        "model": "gpt-4o-mini",
+        "system_prompt": "You are a helpful contact-center agent.",
+        "max_tokens": 100,
+        "provider": {"kind": "openai", "base_url": llm.base_url, "api_key": "sk-test-key"},
+        "settings": {"context_timer_seconds": 0},
+    });
+    merge(&mut body, agent);
+    let agent_id = create(&app, &admin, "/api/v1/agents", &body).await;
+    let integration_id = create(
+        &app,
+        &admin,
+        "/api/v1/integrations",
+        &json!({"kind": "generic", "name": "web", "secret": SECRET, "default_agent_id": agent_id}),
+    )
+    .await;
+    Fixture {
+        app,
+        llm,
+        admin,
+        agent_id,
+        integration_id,
+    }
+}
+
+pub async fn create(app: &TestApp, admin: &Session, path: &str, body: &Value) -> String {
+    let (status, created) = app.post(path, &admin.token, body).await;
+    assert_eq!(status, StatusCode::CREATED, "POST {path}: {created}");
+    created["id"].as_str().expect("id").to_string()
+}
+
+fn merge(base: &mut Value, extra: Value) {
+    match (base, extra) {
+        (Value::Object(base), Value::Object(extra)) => {
+            for (k, v) in extra {
+                merge(base.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, value) => *slot = value,
+    }
+}
+
+impl Fixture {
+    /// Posts a signed generic webhook; returns status and body.
+    pub async fn inbound(
+        &self,
+        contact: &str,
+        external_id: &str,
+        text: &str,
+    ) -> (StatusCode, Value) {
+        let body = json!({
+            "contact": {"external_id": contact, "name": format!("Customer {contact}")},
+            "message": {"external_id": external_id, "text": text},
+        })
+        .to_string();
+        self.inbound_raw(
+            &body,
+            Some(&atende::channels::signature::sign(
+                SECRET.as_bytes(),
+                body.as_bytes(),
+            )),
+        )
+        .await
+    }
+
+    pub async fn inbound_raw(&self, body: &str, signature: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self
+            .app
+            .http
+            .post(
+                self.app
+                    .url(&format!("/webhooks/generic/{}", self.integration_id)),
+            )
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(signature) = signature {
+            request = request.header("X-Atende-Signature", signature);
+        }
+        let response = request.send().await.expect("webhook sent");
+        let status = response.status();
+        let json = response.json().await.unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    pub async fn messages(&self, conversation: &str) -> Vec<Value> {
+        let (status, page) = self
+            .app
+            .get(
+                &format!("/api/v1/conversations/{conversation}/messages?limit=500"),
+                &self.admin.token,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn conversation(&self, conversation: &str) -> Value {
+        let (status, body) = self
+            .app
+            .get(
+                &format!("/api/v1/conversations/{conversation}"),
+                &self.admin.token,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Polls `check` until it returns Some or `timeout` passes.
+    pub async fn eventually<T, F, Fut>(&self, timeout: Duration, mut check: F) -> Option<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        eventually(timeout, &mut check).await
+    }
+}
+
+pub async fn eventually<T, F, Fut>(timeout: Duration, check: &mut F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn by_sender<'a>(messages: &'a [Value], sender: &str) -> Vec<&'a Value> {
+    messages
+        .iter()
+        .filter(|m| m["sender_type"] == sender)
+        .collect()
+}
