@@ -1,9 +1,12 @@
 //! The HTTP surface: actix-web routes, auth, errors, metrics, OpenAPI.
 
+pub mod agents;
 pub mod auth;
 pub mod conversations;
+pub mod distribution;
 pub mod error;
 pub mod health;
+pub mod integrations;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
@@ -17,7 +20,10 @@ use actix_web::web;
 pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(session::routes)
         .configure(users::routes)
-        .configure(conversations::routes);
+        .configure(agents::routes)
+        .configure(integrations::routes)
+        .configure(conversations::routes)
+        .configure(distribution::routes);
 }
 
 /// Unknown routes answer with the JSON error body too.

@@ -5,6 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
+use super::{agents, integrations};
 use super::{health, session, users};
 
 struct BearerAuth;
@@ -31,6 +32,9 @@ impl Modify for BearerAuth {
         health::health, health::ready, health::metrics,
         session::token,
         users::list, users::create, users::get, users::update, users::delete,
+        agents::list, agents::create, agents::get, agents::update, agents::delete,
+        integrations::list, integrations::create, integrations::get, integrations::update,
+        integrations::delete,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),

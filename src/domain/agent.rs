@@ -279,8 +279,9 @@ impl AgentLimits {
     }
 }
 
-/// Tells "key absent" (outer `None`, keep the value) from "key: null" (`Some(None)`, clear it).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+/// For PATCH bodies: tells "key absent" (outer `None`, keep the value) from "key: null"
+/// (`Some(None)`, clear it). Use with `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -297,7 +298,7 @@ pub struct AgentSettingsPatch {
     pub response_delay_min_seconds: Option<u32>,
     pub response_delay_max_seconds: Option<u32>,
     /// `null` removes the welcome message.
-    #[serde(deserialize_with = "present")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub welcome_message: Option<Option<String>>,
     pub history_window: Option<u32>,
@@ -340,19 +341,19 @@ impl AgentSettingsPatch {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AgentLimitsPatch {
-    #[serde(deserialize_with = "present")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<u32>)]
     pub requests_per_minute: Option<Option<u32>>,
-    #[serde(deserialize_with = "present")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<u32>)]
     pub requests_per_hour: Option<Option<u32>>,
-    #[serde(deserialize_with = "present")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<u32>)]
     pub requests_per_day: Option<Option<u32>>,
-    #[serde(deserialize_with = "present")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<f64>)]
     pub daily_cost_usd: Option<Option<f64>>,
-    #[serde(deserialize_with = "present")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<f64>)]
     pub monthly_cost_usd: Option<Option<f64>>,
 }

@@ -47,6 +47,10 @@ pub struct ConversationActor {
     failed_attempts: u32,
     agent: Option<(AgentConfig, Addr<AgentSupervisor>)>,
     assignment_requested: bool,
+    /// Highest customer `seq` already buffered and checked (escalation phrases, limits).
+    checked_seq: i64,
+    /// Send the welcome message once the newly assigned agent is attached.
+    welcome_due: bool,
     last_activity: Instant,
 }
 
@@ -62,6 +66,8 @@ impl ConversationActor {
             failed_attempts: 0,
             agent: None,
             assignment_requested: false,
+            checked_seq: 0,
+            welcome_due: false,
             last_activity: Instant::now(),
         }
     }
@@ -121,6 +127,9 @@ impl ConversationActor {
             .map(|found, act, ctx| match found {
                 Some((config, addr, Ok(()))) => {
                     act.agent = Some((config, addr));
+                    if std::mem::take(&mut act.welcome_due) {
+                        act.welcome(ctx);
+                    }
                     act.schedule_turn(ctx);
                 }
                 Some((config, _, Err(hit))) => {
@@ -417,49 +426,57 @@ impl ConversationActor {
         }
     }
 
-    /// Persists a new owner and status, and keeps the in-memory copy in step.
-    fn apply_owner(&mut self, change: OwnerChange, ctx: &mut Context<Self>) -> Option<()> {
-        let state = self.state.as_mut()?;
-        let c = &mut state.conversation;
-        if let Some(s) = &change.status {
-            c.status = s.clone();
-        }
-        if let Some(t) = &change.owner_type {
-            c.owner_type = t.clone();
-        }
-        if let Some(o) = &change.owner_id {
-            c.owner_id = o.clone();
-        }
-        if let Some(r) = &change.escalation_reason {
-            c.escalation_reason = r.clone();
-        }
-        if let Some(a) = change.answered_seq {
-            c.answered_seq = c.answered_seq.max(a);
-        }
-        let owner = c.owner();
-        let contact = c.contact_id.clone();
+    /// Keeps the in-memory copy in step with an owner/status change and returns the write
+    /// that makes it durable.
+    fn owner_write(
+        &mut self,
+        change: OwnerChange,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + 'static {
+        let target = self.state.as_mut().map(|state| {
+            let c = &mut state.conversation;
+            if let Some(s) = &change.status {
+                c.status = s.clone();
+            }
+            if let Some(t) = &change.owner_type {
+                c.owner_type = t.clone();
+            }
+            if let Some(o) = &change.owner_id {
+                c.owner_id = o.clone();
+            }
+            if let Some(r) = &change.escalation_reason {
+                c.escalation_reason = r.clone();
+            }
+            if let Some(a) = change.answered_seq {
+                c.answered_seq = c.answered_seq.max(a);
+            }
+            (c.owner(), c.contact_id.clone())
+        });
         let store = self.parts.store.clone();
         let id = self.id.clone();
-        ctx.wait(
-            async move {
-                store
-                    .run(move |conn| {
-                        conversations::change_owner(conn, &id, &change)?;
-                        if let Some(owner_id) = owner.id() {
-                            contacts::set_last_owner(conn, &contact, owner.kind(), owner_id)?;
-                        }
-                        Ok(())
-                    })
-                    .await
+        async move {
+            let Some((owner, contact)) = target else {
+                return Err(StoreError::NotFound);
+            };
+            store
+                .run(move |conn| {
+                    conversations::change_owner(conn, &id, &change)?;
+                    if let Some(owner_id) = owner.id() {
+                        contacts::set_last_owner(conn, &contact, owner.kind(), owner_id)?;
+                    }
+                    Ok(())
+                })
+                .await
+        }
+    }
+
+    /// Persists a change before the actor handles anything else.
+    fn apply_owner(&mut self, change: OwnerChange, ctx: &mut Context<Self>) {
+        let write = self.owner_write(change);
+        ctx.wait(write.into_actor(self).map(|result, act, _| {
+            if let Err(e) = result {
+                tracing::error!(conversation = %act.id, error = %e, "owner change not stored");
             }
-            .into_actor(self)
-            .map(|result, act, _| {
-                if let Err(e) = result {
-                    tracing::error!(conversation = %act.id, error = %e, "owner change not stored");
-                }
-            }),
-        );
-        Some(())
+        }));
     }
 
     /// Leaves the AI for a human: a named user, or the distributor's pick among humans.
@@ -522,26 +539,25 @@ impl ConversationActor {
         }));
     }
 
-    fn take_customer_message(&mut self, message: Message, ctx: &mut Context<Self>) {
+    /// Takes a durable customer message: from the channel as it arrives, or from the store
+    /// when the actor rehydrates. Each message is buffered and checked once.
+    fn take_customer_message(&mut self, seq: i64, content: String, ctx: &mut Context<Self>) {
         self.last_activity = Instant::now();
         let Some(state) = &mut self.state else { return };
         let conversation = &mut state.conversation;
-        if message.seq <= conversation.answered_seq
-            || self.pending.iter().any(|p| p.seq == message.seq)
-        {
+        if seq <= conversation.answered_seq || seq <= self.checked_seq {
             return;
         }
-        conversation.last_seq = conversation.last_seq.max(message.seq);
-        conversation.customer_messages = conversation.customer_messages.saturating_add(1);
+        self.checked_seq = seq;
+        if seq > conversation.last_seq {
+            // Newer than the row loaded at hydration: count it in memory too.
+            conversation.last_seq = seq;
+            conversation.customer_messages = conversation.customer_messages.saturating_add(1);
+        }
         let customer_messages = u32::try_from(conversation.customer_messages).unwrap_or(u32::MAX);
-        self.pending.push(Pending {
-            seq: message.seq,
-            content: message.content.clone(),
-        });
-        self.publish(
-            "message_received",
-            serde_json::json!({ "message_id": message.id, "seq": message.seq }),
-        );
+        let asks_for_human =
+            escalation::asks_for_human(&content, &self.parts.settings.engine.human_request_phrases);
+        self.pending.push(Pending { seq, content });
         if self.is_closed() {
             return;
         }
@@ -550,25 +566,16 @@ impl ConversationActor {
                 // A human answers; nothing for the AI to do.
                 self.pending.clear();
             }
-            Owner::Nobody => {
-                if escalation::asks_for_human(
-                    &message.content,
-                    &self.parts.settings.engine.human_request_phrases,
-                ) {
-                    self.escalate("customer_requested_human".into(), None, ctx);
-                } else {
-                    self.request_assignment(false, ctx);
-                }
+            Owner::Nobody if asks_for_human => {
+                self.escalate("customer_requested_human".into(), None, ctx);
             }
+            Owner::Nobody => self.request_assignment(false, ctx),
             Owner::AiAgent(_) => {
                 let escalate_after = self
                     .agent
                     .as_ref()
                     .map_or(0, |(c, _)| c.settings.escalate_after_messages);
-                if escalation::asks_for_human(
-                    &message.content,
-                    &self.parts.settings.engine.human_request_phrases,
-                ) {
+                if asks_for_human {
                     self.escalate("customer_requested_human".into(), None, ctx);
                 } else if escalation::too_many_messages(customer_messages, escalate_after) {
                     self.escalate("message_limit".into(), None, ctx);
@@ -630,11 +637,8 @@ impl Actor for ConversationActor {
             .into_actor(self)
             .map(|loaded, act, ctx| match loaded {
                 Ok((conversation, contact, integration, pending)) => {
-                    act.pending = pending
-                        .into_iter()
-                        .map(|m| Pending { seq: m.seq, content: m.content })
-                        .collect();
                     let status = conversation.status();
+                    let escalated = conversation.escalation_reason.is_some();
                     act.state = Some(Loaded {
                         conversation,
                         contact_name: contact.name,
@@ -642,13 +646,14 @@ impl Actor for ConversationActor {
                         integration,
                     });
                     if status == Status::Closed {
-                        act.pending.clear();
                         return;
                     }
-                    match act.owner() {
-                        Owner::AiAgent(_) => act.attach_agent(ctx),
-                        Owner::Nobody => act.request_assignment(false, ctx),
-                        Owner::User(_) => act.pending.clear(),
+                    // Unanswered messages go through the same checks as live ones.
+                    for message in pending {
+                        act.take_customer_message(message.seq, message.content, ctx);
+                    }
+                    if act.pending.is_empty() && act.owner() == Owner::Nobody {
+                        act.request_assignment(escalated, ctx);
                     }
                 }
                 Err(e) => {
@@ -669,7 +674,12 @@ impl Handler<CustomerMessage> for ConversationActor {
     type Result = ();
 
     fn handle(&mut self, msg: CustomerMessage, ctx: &mut Self::Context) {
-        self.take_customer_message(msg.0, ctx);
+        let message = msg.0;
+        self.publish(
+            "message_received",
+            serde_json::json!({ "message_id": message.id, "seq": message.seq }),
+        );
+        self.take_customer_message(message.seq, message.content, ctx);
     }
 }
 
@@ -724,22 +734,37 @@ impl Handler<Assign> for ConversationActor {
                 Ok(msg.owner)
             }
             .into_actor(self)
-            .map(move |result, act, ctx| {
-                let owner = result?;
-                if previous.agent() != owner.agent() {
-                    act.release_agent();
+            .then(move |result, act, _| {
+                let write = match &result {
+                    Ok(owner) => {
+                        if previous.agent() != owner.agent() {
+                            act.release_agent();
+                        }
+                        Some(act.owner_write(OwnerChange::assign(owner)))
+                    }
+                    Err(_) => None,
+                };
+                // Answer only once the new owner is durable: callers read it back.
+                async move {
+                    let owner = result?;
+                    if let Some(write) = write {
+                        write.await?;
+                    }
+                    Ok(owner)
                 }
+                .into_actor(act)
+            })
+            .map(|result: Result<Owner, EngineError>, act, ctx| {
+                let owner = result?;
                 act.assignment_requested = false;
-                let change = OwnerChange::assign(&owner);
-                act.apply_owner(change, ctx);
                 act.publish(
                     "conversation_assigned",
                     serde_json::json!({ "owner": owner }),
                 );
                 match owner {
                     Owner::AiAgent(_) => {
+                        act.welcome_due = true;
                         act.attach_agent(ctx);
-                        act.welcome(ctx);
                     }
                     Owner::User(_) => act.pending.clear(),
                     Owner::Nobody => {}
@@ -757,15 +782,23 @@ pub struct Escalate {
     pub user: Option<UserId>,
 }
 
+/// Answers after the writes the handler queued with `ctx.wait`: the context polls no other
+/// future until those are done, so the caller reads back what it changed.
+fn after_writes(
+    result: Result<(), EngineError>,
+) -> ResponseActFuture<ConversationActor, Result<(), EngineError>> {
+    Box::pin(actix::fut::ready(result))
+}
+
 impl Handler<Escalate> for ConversationActor {
-    type Result = Result<(), EngineError>;
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
 
     fn handle(&mut self, msg: Escalate, ctx: &mut Self::Context) -> Self::Result {
         if self.is_closed() {
-            return Err(EngineError::Closed);
+            return after_writes(Err(EngineError::Closed));
         }
         self.escalate(msg.reason, msg.user, ctx);
-        Ok(())
+        after_writes(Ok(()))
     }
 }
 
@@ -776,21 +809,18 @@ pub struct Close {
 }
 
 impl Handler<Close> for ConversationActor {
-    type Result = Result<(), EngineError>;
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
 
     fn handle(&mut self, msg: Close, ctx: &mut Self::Context) -> Self::Result {
         if self.is_closed() {
-            return Err(EngineError::Closed);
+            return after_writes(Err(EngineError::Closed));
         }
         if let Some(handle) = self.timer.take() {
             ctx.cancel_future(handle);
         }
         self.release_agent();
         self.pending.clear();
-        let human = match self.owner() {
-            Owner::User(_) => true,
-            _ => false,
-        };
+        let human = matches!(self.owner(), Owner::User(_));
         let last_seq = self.conversation().map_or(0, |c| c.last_seq);
         let now = crate::store::now();
         let change = OwnerChange {
@@ -815,7 +845,7 @@ impl Handler<Close> for ConversationActor {
                     ));
             }
         }
-        Ok(())
+        after_writes(Ok(()))
     }
 }
 

@@ -10,7 +10,7 @@ use crate::domain::{ConversationId, TenantId};
 pub struct TenantEvent {
     pub tenant_id: TenantId,
     /// conversation_started | message_received | message_sent | conversation_assigned |
-    /// conversation_escalated | conversation_closed | limit_reached
+    /// conversation_escalated | conversation_closed | limit_reached | delivery_failed
     pub kind: &'static str,
     pub conversation_id: Option<ConversationId>,
     pub data: serde_json::Value,

@@ -113,10 +113,11 @@ impl Engine {
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let engine = Engine { registry, parts };
-        engine.resume().await?;
+        // Older replies first: a resumed conversation may queue new ones behind them.
         if let Err(e) = sender.resume_pending().await {
             tracing::warn!(error = %e, "pending channel deliveries not resumed");
         }
+        engine.resume().await?;
         Ok(engine)
     }
 

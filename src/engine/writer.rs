@@ -112,8 +112,8 @@ async fn run(
 }
 
 enum Outcome {
-    Inbound(StoreResult<Ingested>),
-    Append(StoreResult<Message>),
+    Inbound(Box<StoreResult<Ingested>>),
+    Append(Box<StoreResult<Message>>),
 }
 
 /// Plain data of an op, movable to a store thread; the reply channels stay here.
@@ -173,8 +173,8 @@ impl Reply {
     fn send(self, outcome: Outcome) {
         // A caller that gave up (dropped its receiver) needs no answer.
         match (self, outcome) {
-            (Reply::Inbound(tx), Outcome::Inbound(r)) => drop(tx.send(r)),
-            (Reply::Append(tx), Outcome::Append(r)) => drop(tx.send(r)),
+            (Reply::Inbound(tx), Outcome::Inbound(r)) => drop(tx.send(*r)),
+            (Reply::Append(tx), Outcome::Append(r)) => drop(tx.send(*r)),
             (reply, _) => reply.fail(StoreError::Corrupt("writer reply mismatch".into())),
         }
     }
@@ -190,11 +190,11 @@ impl Reply {
 fn apply(conn: &mut DbConn, item: Work) -> Outcome {
     match item {
         Work::Inbound(inbound) => {
-            Outcome::Inbound(transaction(conn, |conn| ingest(conn, &inbound)))
+            Outcome::Inbound(Box::new(transaction(conn, |conn| ingest(conn, &inbound))))
         }
-        Work::Append(message) => {
-            Outcome::Append(transaction(conn, |conn| messages::append(conn, *message)))
-        }
+        Work::Append(message) => Outcome::Append(Box::new(transaction(conn, |conn| {
+            messages::append(conn, *message)
+        }))),
     }
 }
 

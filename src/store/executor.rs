@@ -87,7 +87,10 @@ impl Store {
     }
 }
 
-/// Runs `work` in a transaction on whichever backend `conn` is.
+/// Runs `work` in a transaction on whichever backend `conn` is; nested calls become
+/// savepoints. On SQLite the outer transaction is `BEGIN IMMEDIATE`: a deferred one that reads
+/// first and writes later fails with "database is locked" instead of waiting for the busy
+/// timeout when another connection is writing.
 pub fn transaction<F, R>(conn: &mut DbConn, work: F) -> StoreResult<R>
 where
     F: FnOnce(&mut DbConn) -> StoreResult<R>,
@@ -95,11 +98,29 @@ where
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     // The closure needs the `DbConn` wrapper (repositories take it), so the transaction is
     // driven through the manager instead of `Connection::transaction`.
-    crate::db_run!(conn, |c| AnsiTransactionManager::begin_transaction(c))?;
+    match conn {
+        DbConn::Sqlite(pooled) => {
+            let c: &mut diesel::SqliteConnection = &mut *pooled;
+            let outermost = AnsiTransactionManager::transaction_manager_status_mut(c)
+                .transaction_depth()?
+                .is_none();
+            if outermost {
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+            } else {
+                AnsiTransactionManager::begin_transaction(c)?;
+            }
+        }
+        DbConn::Postgres(pooled) => {
+            let c: &mut diesel::PgConnection = &mut *pooled;
+            AnsiTransactionManager::begin_transaction(c)?;
+        }
+    }
     let result = work(conn);
     match &result {
         Ok(_) => crate::db_run!(conn, |c| AnsiTransactionManager::commit_transaction(c))?,
         Err(_) => {
+            // The work's error is what the caller needs; a failed rollback leaves the
+            // connection broken, and r2d2 discards broken connections.
             let _ = crate::db_run!(conn, |c| AnsiTransactionManager::rollback_transaction(c));
         }
     }

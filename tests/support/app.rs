@@ -276,4 +276,46 @@ impl TestApp {
         assert_eq!(status, StatusCode::CREATED, "create user: {body}");
         self.login(email, "user-password").await
     }
+
+    /// Like [`TestApp::call`], but returns the body as sent, to assert what never appears in it.
+    pub async fn call_text(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, String) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request reaches the app");
+        let status = response.status();
+        (status, response.text().await.expect("response body"))
+    }
+
+    /// Creates an AI agent through the API and returns its view. `body` needs only `name`;
+    /// without a provider it is a `retrieval` agent (the test config has no default key).
+    pub async fn create_agent(&self, admin: &Session, body: Value) -> Value {
+        let (status, view) = self.post("/api/v1/agents", &admin.token, &body).await;
+        assert_eq!(status, StatusCode::CREATED, "create agent: {view}");
+        view
+    }
+
+    /// Creates a channel integration through the API and returns its view. `generic` needs a
+    /// `secret` of at least 16 characters; `evolution` needs `base_url`, `api_key` and
+    /// `instance`; `webchat` only `name`.
+    pub async fn create_integration(&self, admin: &Session, body: Value) -> Value {
+        let (status, view) = self.post("/api/v1/integrations", &admin.token, &body).await;
+        assert_eq!(status, StatusCode::CREATED, "create integration: {view}");
+        view
+    }
+
+    /// The app's cipher, to open sealed columns read from the store.
+    pub fn secrets(&self) -> atende::secrets::SecretBox {
+        atende::secrets::SecretBox::from_settings(&self.settings.secrets)
+    }
 }

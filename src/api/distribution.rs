@@ -1,0 +1,62 @@
+//! `GET/PUT /api/v1/settings/distribution`: the tenant's distribution method, AI participation
+//! and SLA, applied to the next assignment without a restart.
+
+use actix_web::{web, HttpResponse};
+
+use super::auth::Staff;
+use super::error::{ApiError, ApiResult};
+use crate::domain::distribution::DistributionSettings;
+use crate::domain::Role;
+use crate::engine::distributor::SettingsChanged;
+use crate::engine::Engine;
+use crate::store::{distribution, Store};
+
+#[utoipa::path(get, path = "/api/v1/settings/distribution", tag = "distribution",
+    responses((status = 200, body = DistributionSettings)), security(("bearer" = [])))]
+pub async fn get(staff: Staff, store: web::Data<Store>) -> ApiResult<HttpResponse> {
+    staff.require(Role::oversees_tenant)?;
+    let tenant = staff.tenant_id.clone();
+    let settings = store
+        .run(move |conn| distribution::get(conn, &tenant))
+        .await?;
+    Ok(HttpResponse::Ok().json(settings))
+}
+
+#[utoipa::path(put, path = "/api/v1/settings/distribution", tag = "distribution", request_body = DistributionSettings,
+    responses((status = 200, body = DistributionSettings), (status = 400, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put(
+    staff: Staff,
+    store: web::Data<Store>,
+    engine: web::Data<Engine>,
+    body: web::Json<DistributionSettings>,
+) -> ApiResult<HttpResponse> {
+    staff.require(Role::manages_users)?;
+    let settings = body.into_inner();
+    settings.validate().map_err(|reason| {
+        let field = reason
+            .split_whitespace()
+            .next()
+            .unwrap_or("settings")
+            .to_string();
+        ApiError::Validation {
+            message: reason,
+            details: Some(serde_json::json!({ "field": field })),
+        }
+    })?;
+    let tenant = staff.tenant_id.clone();
+    let stored = settings.clone();
+    store
+        .run(move |conn| distribution::put(conn, &tenant, &stored))
+        .await?;
+    engine
+        .parts
+        .distributor
+        .do_send(SettingsChanged(staff.tenant_id.clone()));
+    Ok(HttpResponse::Ok().json(settings))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/settings/distribution", web::get().to(get))
+        .route("/settings/distribution", web::put().to(put));
+}
