@@ -123,7 +123,9 @@ pub struct EngineSettings {
     pub batch_max_wait_ms: u64,
     pub turn_max_attempts: u32,
     pub turn_retry_backoff_ms: u64,
-    pub sla_check_interval_seconds: u64,
+    pub sla_check_interval_ms: u64,
+    /// Length of one SLA minute (60000 in production; tests shorten it).
+    pub sla_minute_ms: u64,
     pub queue_check_interval_seconds: u64,
     pub tool_failure_escalation: u32,
     pub writer_queue_capacity: usize,

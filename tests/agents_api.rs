@@ -565,3 +565,46 @@ async fn pages_and_the_engine_view_of_active_agents() {
     let (status, body) = app.get("/api/v1/agents?limit=0", &admin.token).await;
     assert_field_error(status, &body, "limit");
 }
+
+#[actix_web::test]
+async fn the_running_agent_uses_its_sealed_key_and_picks_up_a_patch_at_once() {
+    let f = support::engine::fixture(&[], json!({})).await;
+    let wait = std::time::Duration::from_secs(10);
+    let (status, _) = f.inbound("c1", "m1", "hi").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(f.llm.wait_for_requests(1, wait).await, 1);
+    let first = &f.llm.requests()[0];
+    // The key went in sealed and reaches the provider opened.
+    assert_eq!(first.authorization.as_deref(), Some("Bearer sk-test-key"));
+
+    let (status, body) = f
+        .app
+        .patch(
+            &format!("/api/v1/agents/{}", f.agent_id),
+            &f.admin.token,
+            &json!({
+                "system_prompt": "You are the patched agent.",
+                "provider": {"api_key": "  sk-rotated-key  "}
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, _) = f.inbound("c2", "m2", "hello again").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(f.llm.wait_for_requests(2, wait).await, 2);
+    let second = &f.llm.requests()[1];
+    assert_eq!(
+        second.authorization.as_deref(),
+        Some("Bearer sk-rotated-key"),
+        "the pasted whitespace is not part of the key"
+    );
+    assert!(
+        second
+            .body
+            .to_string()
+            .contains("You are the patched agent."),
+        "{}",
+        second.body
+    );
+}

@@ -505,3 +505,319 @@ async fn queued_conversations_are_assigned_when_a_human_frees_up() {
         .expect("queued one assigned after capacity freed");
     assert_eq!(c2["status"], "open");
 }
+
+/// Two available humans for round robin; returns (admin, [ana, bob] ids, integration id).
+async fn two_humans(
+    app: &support::TestApp,
+    distribution: serde_json::Value,
+) -> (support::Session, Vec<String>, String) {
+    let admin = app.admin().await;
+    let mut ids = Vec::new();
+    for name in ["ana", "bob"] {
+        let (status, user) = app
+            .post("/api/v1/users", &admin.token, &json!({
+                "name": name, "email": format!("{name}@tenant-a.test"), "password": "password-123",
+                "role": "agent", "max_conversations": 5,
+            }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        ids.push(user["id"].as_str().expect("id").to_string());
+    }
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/settings/distribution",
+            Some(&admin.token),
+            Some(&distribution),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let integration = support::engine::create(
+        app,
+        &admin,
+        "/api/v1/integrations",
+        &json!({"kind": "generic", "name": "web", "secret": support::engine::SECRET}),
+    )
+    .await;
+    (admin, ids, integration)
+}
+
+async fn send_signed(
+    app: &support::TestApp,
+    integration: &str,
+    contact: &str,
+    id: &str,
+    text: &str,
+) -> serde_json::Value {
+    let body =
+        json!({"contact": {"external_id": contact}, "message": {"external_id": id, "text": text}})
+            .to_string();
+    let signature =
+        atende::channels::signature::sign(support::engine::SECRET.as_bytes(), body.as_bytes());
+    let response = app
+        .http
+        .post(app.url(&format!("/webhooks/generic/{integration}")))
+        .header("X-Atende-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    response.json().await.expect("json")
+}
+
+async fn owner_of(app: &support::TestApp, token: &str, conversation: &str) -> Option<String> {
+    let (_, c) = app
+        .get(&format!("/api/v1/conversations/{conversation}"), token)
+        .await;
+    c["owner"]["id"].as_str().map(str::to_string)
+}
+
+#[actix_web::test]
+async fn the_previous_owner_gets_the_contact_back() {
+    let app = support::TestApp::spawn().await;
+    let (admin, humans, integration) = two_humans(&app, json!({"method": "round_robin"})).await;
+    let first = send_signed(&app, &integration, "c1", "m1", "oi").await;
+    let first_id = first["conversation_id"].as_str().expect("id").to_string();
+    let mut owner_check = || owner_of(&app, &admin.token, &first_id);
+    let owner = support::engine::eventually(WAIT, &mut owner_check)
+        .await
+        .expect("assigned");
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/conversations/{first_id}/close"),
+            &admin.token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Round robin would now pick the other human; the contact's previous owner wins.
+    let again = send_signed(&app, &integration, "c1", "m2", "voltei").await;
+    let again_id = again["conversation_id"].as_str().expect("id").to_string();
+    assert_ne!(again_id, first_id, "a closed conversation is not reopened");
+    let mut check = || owner_of(&app, &admin.token, &again_id);
+    let sticky = support::engine::eventually(WAIT, &mut check)
+        .await
+        .expect("assigned");
+    assert_eq!(sticky, owner);
+
+    // A new contact continues the rotation.
+    let other = send_signed(&app, &integration, "c2", "m3", "oi").await;
+    let other_id = other["conversation_id"].as_str().expect("id").to_string();
+    let mut check = || owner_of(&app, &admin.token, &other_id);
+    let next = support::engine::eventually(WAIT, &mut check)
+        .await
+        .expect("assigned");
+    assert_ne!(next, owner);
+    assert!(humans.contains(&next));
+}
+
+#[actix_web::test]
+async fn a_late_first_response_is_reassigned() {
+    let app = support::TestApp::spawn_with(&[
+        ("engine.sla_minute_ms", "300"),
+        ("engine.sla_check_interval_ms", "200"),
+    ])
+    .await;
+    let (admin, humans, integration) = two_humans(
+        &app,
+        json!({"method": "round_robin", "first_response_minutes": 1}),
+    )
+    .await;
+    let accepted = send_signed(&app, &integration, "c1", "m1", "oi").await;
+    let id = accepted["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let mut check = || owner_of(&app, &admin.token, &id);
+    let first = support::engine::eventually(WAIT, &mut check)
+        .await
+        .expect("assigned");
+    let reassigned = support::engine::eventually(WAIT, &mut || {
+        let first = first.clone();
+        let app = &app;
+        let token = admin.token.clone();
+        let id = id.clone();
+        async move { owner_of(app, &token, &id).await.filter(|o| *o != first) }
+    })
+    .await
+    .expect("reassigned after the SLA");
+    assert!(humans.contains(&reassigned));
+
+    // Answered in time: the owner stays.
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &admin.token,
+            &json!({"content": "Olá!"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        owner_of(&app, &admin.token, &id).await.as_deref(),
+        Some(reassigned.as_str())
+    );
+}
+
+#[actix_web::test]
+async fn welcome_delay_and_message_limit_follow_the_agent_settings() {
+    let f = fixture(
+        &[],
+        json!({"settings": {
+            "welcome_message": "Bem-vindo à loja!",
+            "response_delay_min_seconds": 1, "response_delay_max_seconds": 1,
+            "escalate_after_messages": 2,
+        }}),
+    )
+    .await;
+    let (_, a) = f.inbound("c1", "m1", "oi").await;
+    let conversation = a["conversation_id"].as_str().expect("id").to_string();
+    let messages = f
+        .eventually(WAIT, || async {
+            let m = f.messages(&conversation).await;
+            (by_sender(&m, "ai_agent").len() == 1).then_some(m)
+        })
+        .await
+        .expect("answered");
+    let senders: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m["sender_type"].as_str())
+        .collect();
+    assert_eq!(senders, vec!["contact", "system", "ai_agent"]);
+    assert_eq!(messages[1]["content"], "Bem-vindo à loja!");
+    let llm_done = f.llm.requests()[0].finished_at.expect("answered");
+    let _ = llm_done;
+    let replied: chrono::DateTime<chrono::Utc> = messages[2]["created_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("time");
+    let asked: chrono::DateTime<chrono::Utc> = messages[0]["created_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("time");
+    assert!(
+        replied - asked >= chrono::Duration::milliseconds(1000),
+        "humanized delay: {}",
+        replied - asked
+    );
+
+    f.inbound("c1", "m2", "e agora?").await;
+    f.llm.wait_for_requests(2, WAIT).await;
+    f.inbound("c1", "m3", "mais uma").await;
+    let c = f
+        .eventually(WAIT, || async {
+            let c = f.conversation(&conversation).await;
+            (c["escalation_reason"] == "message_limit").then_some(c)
+        })
+        .await
+        .expect("escalated after 2 customer messages");
+    assert_ne!(c["owner"]["type"], "ai_agent");
+}
+
+#[actix_web::test]
+async fn idle_conversations_passivate_and_come_back() {
+    let f = fixture(
+        &[("engine.passivate_after_seconds", "1")],
+        json!({"max_conversations": 1}),
+    )
+    .await;
+    let (_, a) = f.inbound("c1", "m1", "oi").await;
+    let conversation = a["conversation_id"].as_str().expect("id").to_string();
+    f.llm.wait_for_requests(1, WAIT).await;
+    let live = || async {
+        f.app
+            .engine
+            .registry
+            .send(atende::engine::registry::LiveCount)
+            .await
+            .ok()
+    };
+    f.eventually(WAIT, || async { live().await.filter(|n| *n == 0) })
+        .await
+        .expect("the idle actor passivated");
+    // Its admission slot was released: another customer gets the only slot.
+    let (_, b) = f.inbound("c2", "m2", "oi").await;
+    f.llm.wait_for_requests(2, WAIT).await;
+    let other = b["conversation_id"].as_str().expect("id").to_string();
+    assert_eq!(f.conversation(&other).await["owner"]["type"], "ai_agent");
+    // The first comes back from the store when its customer writes again.
+    f.eventually(WAIT, || async { live().await.filter(|n| *n == 0) })
+        .await
+        .expect("passivated again");
+    f.inbound("c1", "m3", "voltei").await;
+    assert_eq!(f.llm.wait_for_requests(3, WAIT).await, 3);
+    let messages = f
+        .eventually(WAIT, || async {
+            let m = f.messages(&conversation).await;
+            (by_sender(&m, "ai_agent").len() == 2).then_some(m)
+        })
+        .await
+        .expect("answered after rehydration");
+    let seqs: Vec<i64> = messages.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+}
+
+#[actix_web::test]
+async fn the_reply_goes_out_through_the_integration_signed() {
+    use actix_web::{web, App, HttpRequest, HttpServer};
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let sink = received.clone();
+    let server = HttpServer::new(move || {
+        let sink = sink.clone();
+        App::new().route(
+            "/out",
+            web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    let signature = req
+                        .headers()
+                        .get("X-Atende-Signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    sink.lock()
+                        .expect("lock")
+                        .push((signature, String::from_utf8_lossy(&body).to_string()));
+                    actix_web::HttpResponse::Ok().finish()
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .expect("bind");
+    let port = server.addrs()[0].port();
+    actix_web::rt::spawn(server.run());
+
+    let f = fixture(&[], json!({})).await;
+    let (status, _) = f
+        .app
+        .patch(
+            &format!("/api/v1/integrations/{}", f.integration_id),
+            &f.admin.token,
+            &json!({"outbound_url": format!("http://127.0.0.1:{port}/out")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    f.llm.push(Step::reply("Seu pedido chega amanhã."));
+    let (_, a) = f.inbound("c9", "m1", "cadê meu pedido?").await;
+    let (signature, body) = support::engine::eventually(WAIT, &mut || {
+        let received = received.clone();
+        async move { received.lock().ok()?.first().cloned() }
+    })
+    .await
+    .expect("the receiver got the reply");
+    assert!(atende::channels::signature::verify(
+        support::engine::SECRET.as_bytes(),
+        body.as_bytes(),
+        &signature
+    ));
+    let sent: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(sent["conversation_id"], a["conversation_id"]);
+    assert_eq!(sent["contact"]["external_id"], "c9");
+    assert_eq!(sent["message"]["text"], "Seu pedido chega amanhã.");
+    assert_eq!(sent["message"]["seq"], 2);
+}

@@ -3,6 +3,7 @@
 //! of `settings` or `limits` changes only the keys it names.
 
 use actix_web::{web, HttpResponse};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -16,10 +17,11 @@ use crate::domain::agent::{
     AgentType, InvalidField, ProviderKind,
 };
 use crate::domain::{validate, AgentId, Role};
+use crate::engine::agent::AgentChanged;
+use crate::engine::Engine;
 use crate::secrets::SecretBox;
 use crate::store::agents::{self as agents_store, AgentChanges, AiAgent};
 use crate::store::{self, integrations, Store};
-use secrecy::ExposeSecret;
 
 /// Concurrent PATCHes of one agent are retried this often before answering 409.
 const MERGE_ATTEMPTS: usize = 5;
@@ -100,7 +102,8 @@ pub struct ProviderInput {
     /// OpenAI-compatible endpoint; default the configured `llm.default_base_url`.
     pub base_url: Option<String>,
     /// Write-only; stored encrypted.
-    pub api_key: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub api_key: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -152,7 +155,7 @@ pub struct ProviderPatch {
     /// Write-only; `null` removes the agent's own key.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
-    pub api_key: Option<Option<String>>,
+    pub api_key: Option<Option<SecretString>>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -212,7 +215,8 @@ fn parse_base_url(raw: &str) -> ApiResult<String> {
         .map_err(|reason| ApiError::field("provider.base_url", reason))
 }
 
-fn check_api_key(raw: &str) -> ApiResult<()> {
+fn check_api_key(key: &SecretString) -> ApiResult<()> {
+    let raw = key.expose_secret();
     if raw.trim().is_empty() {
         return Err(ApiError::field("provider.api_key", "must not be empty"));
     }
@@ -225,8 +229,27 @@ fn check_api_key(raw: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Surrounding whitespace in a pasted key is never part of it, and providers refuse it.
+fn seal_key(secrets: &SecretBox, key: &SecretString) -> String {
+    secrets.seal(key.expose_secret().trim())
+}
+
 fn to_json<T: Serialize>(value: &T) -> ApiResult<String> {
     serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Makes a running supervisor re-read its agent (new limits, prompt, key; or stop admitting
+/// when deleted). Awaited, so turns requested after the response already see the change;
+/// the write is durable either way, so an engine that cannot be reached only delays it.
+async fn reload_supervisor(engine: &Engine, id: AgentId) {
+    if let Err(e) = engine
+        .parts
+        .supervisors
+        .send(AgentChanged(id.clone()))
+        .await
+    {
+        tracing::warn!(agent = %id, error = %e, "agent supervisor not told of the change");
+    }
 }
 
 fn parse_id(raw: &str) -> ApiResult<AgentId> {
@@ -328,7 +351,11 @@ pub async fn create(
         specialties,
         provider_kind: kind.as_str().to_string(),
         provider_base_url: base_url,
-        provider_api_key: body.provider.api_key.as_deref().map(|k| secrets.seal(k)),
+        provider_api_key: body
+            .provider
+            .api_key
+            .as_ref()
+            .map(|k| seal_key(&secrets, k)),
         settings: to_json(&body.settings)?,
         limits: to_json(&body.limits)?,
         department_id: None,
@@ -408,7 +435,7 @@ fn plain_changes(body: &UpdateAgent, secrets: &SecretBox) -> ApiResult<AgentChan
             if let Some(key) = key {
                 check_api_key(key)?;
             }
-            changes.provider_api_key = Some(key.as_deref().map(|k| secrets.seal(k)));
+            changes.provider_api_key = Some(key.as_ref().map(|k| seal_key(secrets, k)));
         }
     }
     changes.agent_type = body.agent_type.map(|t| t.as_str().to_string());
@@ -424,6 +451,7 @@ fn plain_changes(body: &UpdateAgent, secrets: &SecretBox) -> ApiResult<AgentChan
 pub async fn update(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     secrets: web::Data<SecretBox>,
     path: web::Path<String>,
     body: web::Json<UpdateAgent>,
@@ -462,6 +490,7 @@ pub async fn update(
             })
             .await?;
         if let Some(row) = updated {
+            reload_supervisor(&engine, row.id.clone()).await;
             return Ok(HttpResponse::Ok().json(AgentView::from_row(row)?));
         }
     }
@@ -476,18 +505,20 @@ pub async fn update(
 pub async fn delete(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
     let id = parse_id(&path)?;
-    let tenant = staff.tenant_id.clone();
+    let (tenant, target) = (staff.tenant_id.clone(), id.clone());
     store
         .transaction(move |conn| {
-            agents_store::delete(conn, &tenant, &id)?;
-            integrations::clear_default_agent(conn, &tenant, &id)?;
+            agents_store::delete(conn, &tenant, &target)?;
+            integrations::clear_default_agent(conn, &tenant, &target)?;
             Ok(())
         })
         .await?;
+    reload_supervisor(&engine, id).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

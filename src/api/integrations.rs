@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use actix_web::{web, HttpResponse};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 use utoipa::ToSchema;
@@ -89,11 +90,13 @@ pub struct CreateIntegration {
     pub kind: IntegrationKind,
     pub name: String,
     /// Write-only. HMAC-SHA256 key of signed webhooks; required for `generic`.
-    pub secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub secret: Option<SecretString>,
     /// The channel's API (Evolution: the server URL); required for `evolution`.
     pub base_url: Option<String>,
     /// Write-only. Evolution's `apikey`; required for `evolution`.
-    pub api_key: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub api_key: Option<SecretString>,
     /// Evolution instance name; required for `evolution`.
     pub instance: Option<String>,
     /// Where a `generic` integration POSTs replies.
@@ -120,13 +123,13 @@ pub struct UpdateIntegration {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
-    pub secret: Option<Option<String>>,
+    pub secret: Option<Option<SecretString>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub base_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
-    pub api_key: Option<Option<String>>,
+    pub api_key: Option<Option<SecretString>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub instance: Option<Option<String>>,
@@ -218,8 +221,8 @@ fn outbound_url(field: &str, raw: &str, settings: &Settings) -> ApiResult<String
         .map_err(|reason| ApiError::field(field, reason))
 }
 
-fn check_secret(raw: &str) -> ApiResult<()> {
-    let len = raw.chars().count();
+fn check_secret(secret: &SecretString) -> ApiResult<()> {
+    let len = secret.expose_secret().chars().count();
     if len < MIN_SECRET_CHARS {
         Err(ApiError::field("secret", "must be at least 16 characters"))
     } else if len > MAX_SECRET_CHARS {
@@ -229,7 +232,8 @@ fn check_secret(raw: &str) -> ApiResult<()> {
     }
 }
 
-fn check_api_key(raw: &str) -> ApiResult<()> {
+fn check_api_key(key: &SecretString) -> ApiResult<()> {
+    let raw = key.expose_secret();
     if raw.trim().is_empty() {
         Err(ApiError::field("api_key", "must not be empty"))
     } else if raw.chars().count() > MAX_API_KEY_CHARS {
@@ -242,6 +246,12 @@ fn check_api_key(raw: &str) -> ApiResult<()> {
     } else {
         Ok(())
     }
+}
+
+/// Unlike the HMAC secret, which is used byte for byte, an API key is sent as a header
+/// value, where surrounding whitespace from a paste is never meant.
+fn seal_key(secrets: &SecretBox, key: &SecretString) -> String {
+    secrets.seal(key.expose_secret().trim())
 }
 
 /// The instance name goes into Evolution's URL path (`/message/sendText/{instance}`), so
@@ -408,9 +418,12 @@ pub async fn create(
         tenant_id: staff.tenant_id.clone(),
         kind: kind.as_str().to_string(),
         name,
-        secret: body.secret.as_deref().map(|s| secrets.seal(s)),
+        secret: body
+            .secret
+            .as_ref()
+            .map(|s| secrets.seal(s.expose_secret())),
         base_url,
-        api_key: body.api_key.as_deref().map(|k| secrets.seal(k)),
+        api_key: body.api_key.as_ref().map(|k| seal_key(&secrets, k)),
         instance,
         outbound_url: outbound,
         default_agent_id: refs.agent.clone(),
@@ -489,7 +502,7 @@ pub async fn update(
             check_secret(secret)?;
         }
         require(kind, "secret", secret.is_some())?;
-        changes.secret = Some(secret.as_deref().map(|s| secrets.seal(s)));
+        changes.secret = Some(secret.as_ref().map(|s| secrets.seal(s.expose_secret())));
     }
     if let Some(base_url) = &body.base_url {
         let base_url = base_url
@@ -504,7 +517,7 @@ pub async fn update(
             check_api_key(key)?;
         }
         require(kind, "api_key", key.is_some())?;
-        changes.api_key = Some(key.as_deref().map(|k| secrets.seal(k)));
+        changes.api_key = Some(key.as_ref().map(|k| seal_key(&secrets, k)));
     }
     if let Some(instance) = &body.instance {
         let instance = instance.as_deref().map(check_instance).transpose()?;

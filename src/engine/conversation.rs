@@ -166,6 +166,7 @@ impl ConversationActor {
                 .conversation
                 .queued_at
                 .unwrap_or(state.conversation.created_at),
+            exclude: None,
         };
         self.parts.distributor.do_send(request);
         let _ = ctx;

@@ -16,6 +16,7 @@ use chrono::NaiveDateTime;
 
 use super::agent::{Admit, GetConfig, GetLoad, SupervisorOf, Supervisors};
 use super::conversation::Assign;
+use super::events::EventBus;
 use super::registry::{Ask, ConversationRegistry};
 use crate::domain::agent::OnLimit;
 use crate::domain::conversation::Owner;
@@ -40,6 +41,8 @@ pub struct RequestAssignment {
     pub priority: String,
     pub specialty: Option<String>,
     pub queued_at: NaiveDateTime,
+    /// SLA reassignment: anyone but the current owner, who keeps it when nobody else can.
+    pub exclude: Option<String>,
 }
 
 /// Capacity may have freed in a tenant (a conversation closed, a human became available):
@@ -71,6 +74,27 @@ pub struct Distributor {
     registry: Addr<ConversationRegistry>,
     tenants: HashMap<TenantId, TenantState>,
     queue_check: Duration,
+    sla: SlaClock,
+    events: EventBus,
+}
+
+/// How often the first-response SLA is checked, and how long one SLA minute lasts (60 s in
+/// production; tests shorten it instead of waiting whole minutes).
+#[derive(Debug, Clone, Copy)]
+pub struct SlaClock {
+    pub check_every: Duration,
+    pub minute: Duration,
+}
+
+impl SlaClock {
+    /// `now` as seen on the SLA's clock for something assigned at `since`.
+    fn scaled_now(&self, since: NaiveDateTime, now: NaiveDateTime) -> NaiveDateTime {
+        let elapsed = (now - since).num_milliseconds().max(0);
+        let minute_ms = i64::try_from(self.minute.as_millis())
+            .unwrap_or(60_000)
+            .max(1);
+        since + chrono::Duration::milliseconds(elapsed.saturating_mul(60_000) / minute_ms)
+    }
 }
 
 enum Decision {
@@ -90,6 +114,8 @@ impl Distributor {
         supervisors: Addr<Supervisors>,
         registry: Addr<ConversationRegistry>,
         queue_check: Duration,
+        sla: SlaClock,
+        events: EventBus,
     ) -> Self {
         Distributor {
             store,
@@ -97,10 +123,79 @@ impl Distributor {
             registry,
             tenants: HashMap::new(),
             queue_check,
+            sla,
+            events,
         }
     }
 
+    /// Human-owned conversations still without a first response past the tenant's
+    /// `first_response_minutes` go to another available human.
+    fn check_sla(&mut self, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let sla = self.sla;
+        let minute =
+            chrono::Duration::milliseconds(i64::try_from(sla.minute.as_millis()).unwrap_or(60_000));
+        let cutoff = crate::store::now() - minute;
+        ctx.wait(
+            async move {
+                store
+                    .run(move |conn| {
+                        let late = conversations::late_first_response(conn, cutoff)?;
+                        let mut settings: HashMap<TenantId, DistributionSettings> = HashMap::new();
+                        for c in &late {
+                            if !settings.contains_key(&c.tenant_id) {
+                                settings.insert(c.tenant_id.clone(), settings_store::get(conn, &c.tenant_id)?);
+                            }
+                        }
+                        Ok((late, settings))
+                    })
+                    .await
+            }
+            .into_actor(self)
+            .map(move |loaded, act, ctx| {
+                let (late, settings) = match loaded {
+                    Ok(found) => found,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "SLA check failed");
+                        return;
+                    }
+                };
+                let now = crate::store::now();
+                for c in late {
+                    let Some(assigned_at) = c.assigned_at else { continue };
+                    let minutes = settings.get(&c.tenant_id).map_or(0, |s| s.first_response_minutes);
+                    if !distribution::first_response_late(assigned_at, None, sla.scaled_now(assigned_at, now), minutes) {
+                        continue;
+                    }
+                    act.events.publish(
+                        &c.tenant_id,
+                        "sla_breached",
+                        Some(&c.id),
+                        serde_json::json!({ "owner": c.owner(), "first_response_minutes": minutes }),
+                    );
+                    act.assign(
+                        RequestAssignment {
+                            conversation_id: c.id.clone(),
+                            tenant_id: c.tenant_id.clone(),
+                            contact_id: c.contact_id.clone(),
+                            preferred_agent: None,
+                            humans_only: true,
+                            priority: c.priority.clone(),
+                            specialty: c.category.clone(),
+                            queued_at: assigned_at,
+                            exclude: c.owner_id.clone(),
+                        },
+                        ctx,
+                    );
+                }
+            }),
+        );
+    }
+
     fn enqueue(&mut self, request: RequestAssignment) {
+        if request.exclude.is_some() {
+            return;
+        }
         let state = self.tenants.entry(request.tenant_id.clone()).or_default();
         if state
             .queue
@@ -329,9 +424,13 @@ async fn gather(
             available: load.enabled,
         });
     }
+    if let Some(excluded) = &request.exclude {
+        candidates.retain(|c| &c.id != excluded);
+    }
     let previous_owner = previous
         .filter(|(kind, _)| !(humans_only && kind == "ai_agent"))
-        .map(|(_, id)| id);
+        .map(|(_, id)| id)
+        .filter(|id| request.exclude.as_ref() != Some(id));
     Ok(Gathered {
         settings,
         candidates,
@@ -343,6 +442,7 @@ impl Actor for Distributor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.sla.check_every, |act, ctx| act.check_sla(ctx));
         ctx.run_interval(self.queue_check, |act, ctx| {
             let tenants: Vec<TenantId> = act
                 .tenants

@@ -91,6 +91,11 @@ impl Engine {
             supervisors.clone(),
             registry.clone(),
             Duration::from_secs(engine_settings.queue_check_interval_seconds.max(1)),
+            distributor::SlaClock {
+                check_every: Duration::from_millis(engine_settings.sla_check_interval_ms.max(100)),
+                minute: Duration::from_millis(engine_settings.sla_minute_ms.max(1)),
+            },
+            events.clone(),
         )
         .start();
         let sender = ChannelSender::new(

@@ -125,6 +125,7 @@ pub struct TestApp {
     pub port: u16,
     pub http: reqwest::Client,
     pub store: Store,
+    pub engine: atende::engine::Engine,
     pub settings: Settings,
     pub db: TestDb,
 }
@@ -154,12 +155,14 @@ impl TestApp {
             .expect("application starts");
         let port = app.port();
         let store = app.store().clone();
+        let engine = app.engine().clone();
         actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             base: format!("http://127.0.0.1:{port}"),
             port,
             http: reqwest::Client::new(),
             store,
+            engine,
             settings,
             db,
         }
