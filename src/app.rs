@@ -12,6 +12,8 @@ use tracing_actix_web::TracingLogger;
 use crate::accounts::{self, PasswordHasher};
 use crate::api::{self, auth::TokenKeys, error, metrics::Metrics};
 use crate::config::Settings;
+use crate::engine::metrics::EngineMetrics;
+use crate::engine::webhooks::WebhookDispatcher;
 use crate::engine::Engine;
 use crate::secrets::SecretBox;
 use crate::store::{pool, DbPool, Store};
@@ -54,6 +56,7 @@ pub struct Application {
     server: Server,
     store: Store,
     engine: Engine,
+    hub: actix::Addr<crate::engine::hub::Hub>,
 }
 
 impl Application {
@@ -81,6 +84,7 @@ impl Application {
         let keys = web::Data::new(TokenKeys::new(&settings.auth));
         let secret_box = std::sync::Arc::new(SecretBox::from_settings(&settings.secrets));
         let secrets = web::Data::from(secret_box.clone());
+        let webhook_secrets = secret_box.clone();
         let engine = Engine::start(
             store.clone(),
             std::sync::Arc::new(settings.clone()),
@@ -88,6 +92,35 @@ impl Application {
         )
         .await?;
         let engine_data = web::Data::new(engine.clone());
+        let engine_metrics = EngineMetrics::register(metrics.registry())?;
+        engine_metrics.spawn(
+            &engine,
+            std::time::Duration::from_millis(settings.analytics.metrics_refresh_ms),
+        );
+        let dispatcher = WebhookDispatcher::new(
+            store.clone(),
+            settings.webhooks.clone(),
+            settings.outbound.allow_private_targets,
+            webhook_secrets,
+            engine_metrics.clone(),
+        );
+        dispatcher.start(&engine.parts.events).await?;
+        let engine_metrics = web::Data::from(engine_metrics);
+        let dispatcher = web::Data::new(dispatcher);
+        let hub = crate::engine::hub::start(&engine, std::sync::Arc::new(settings.clone()));
+        let ws_deps = web::Data::new(crate::ws::Deps {
+            store: store.clone(),
+            engine: engine.clone(),
+            hub: hub.clone(),
+            settings: std::sync::Arc::new(settings.clone()),
+        });
+        let event_log = web::Data::from(api::events::EventLog::start(
+            &engine.parts.events,
+            &settings.realtime,
+        ));
+        let webchat_limiter = web::Data::new(api::webchat::WebchatLimiter::new(&settings.realtime));
+        let user_timeout =
+            std::time::Duration::from_secs(settings.realtime.tcp_user_timeout_seconds);
         let max_body = settings.server.max_body_bytes;
         let cors_origins = settings.server.cors_allowed_origins.clone();
         let settings_data = web::Data::new(settings.clone());
@@ -112,11 +145,22 @@ impl Application {
                 .app_data(engine_data.clone())
                 .app_data(metrics.clone())
                 .app_data(settings_data.clone())
+                .app_data(ws_deps.clone())
+                .app_data(event_log.clone())
+                .app_data(webchat_limiter.clone())
+                .configure(crate::ws::routes)
+                .app_data(engine_metrics.clone())
+                .app_data(dispatcher.clone())
                 .configure(api::health::routes)
                 .configure(api::openapi::routes)
                 .configure(api::webhooks::routes)
+                .configure(api::evolution::routes)
+                .configure(api::wizard::public_routes)
                 .service(web::scope("/api/v1").configure(api::v1))
                 .default_service(web::to(api::not_found))
+        })
+        .on_connect(move |connection, extensions| {
+            crate::ws::tune_connection(connection, extensions, user_timeout)
         })
         .listen(listener)
         .map_err(|source| StartError::Bind {
@@ -132,6 +176,7 @@ impl Application {
             server: server.run(),
             store,
             engine,
+            hub,
         })
     }
 
@@ -145,6 +190,10 @@ impl Application {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub fn hub(&self) -> &actix::Addr<crate::engine::hub::Hub> {
+        &self.hub
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -43,6 +43,11 @@ pub struct Settings {
     pub engine: EngineSettings,
     pub llm: LlmSettings,
     pub secrets: SecretsSettings,
+    pub webhooks: WebhookSettings,
+    pub wizard: WizardSettings,
+    pub analytics: AnalyticsSettings,
+    pub realtime: RealtimeSettings,
+    pub calendar: CalendarSettings,
     /// Name of the environment the settings were loaded for (`ATENDE_ENV`).
     #[serde(skip)]
     pub environment: String,
@@ -130,6 +135,9 @@ pub struct EngineSettings {
     pub tool_failure_escalation: u32,
     pub writer_queue_capacity: usize,
     pub event_buffer: usize,
+    /// Humans take conversations only while `available` AND connected (presence `online`,
+    /// written by the WebSocket hub). Off: `available` alone, as before the hub existed.
+    pub require_presence: bool,
     /// Sent to the customer when a conversation is handed to a human.
     pub handover_message: String,
     /// Phrases (accent- and case-insensitive) meaning the customer wants a human.
@@ -157,6 +165,9 @@ pub struct LlmSettings {
     pub retry_max_backoff_ms: u64,
     pub default_price: Price,
     pub prices: BTreeMap<String, Price>,
+    /// Route to sub-agents by asking the LLM for the topic when no topic matches lexically.
+    #[serde(default)]
+    pub classify_topics: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +175,187 @@ pub struct LlmSettings {
 pub struct SecretsSettings {
     /// Seals provider API keys and channel secrets at rest (src/secrets.rs).
     pub encryption_key: SecretString,
+}
+
+/// Outbound event webhooks (src/engine/webhooks.rs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// A failing delivery is retried with exponential backoff for this long after the event,
+    /// then marked failed.
+    pub retry_for_seconds: u64,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    pub timeout_ms: u64,
+    /// Deliveries in flight at once, over all webhooks.
+    pub max_in_flight: usize,
+    /// Receivers should refuse signatures older than this (documented replay window).
+    pub signature_tolerance_seconds: u64,
+}
+
+/// The agent set-up wizard (src/api/wizard.rs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WizardSettings {
+    /// Published agents are reachable at `{public_base_url}/a/{slug}`.
+    pub public_base_url: String,
+}
+
+/// Analytics and the Prometheus gauges and counters fed from the store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsSettings {
+    /// How often store-backed metrics (AI turns, tokens, cost, queue) are refreshed.
+    pub metrics_refresh_ms: u64,
+    /// Longest period one analytics request may cover.
+    pub max_period_days: u32,
+}
+
+/// WebSocket sessions, the hub, SSE and the public web chat (src/ws/, src/engine/hub.rs,
+/// src/api/events.rs, src/api/webchat.rs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealtimeSettings {
+    /// The server pings every socket this often.
+    pub heartbeat_interval_seconds: u64,
+    /// A socket that sent nothing (not even a pong) for this long is closed.
+    pub client_timeout_seconds: u64,
+    /// Frames waiting for one socket; a client that lets more pile up is a slow consumer
+    /// and is disconnected.
+    pub outbound_queue_frames: usize,
+    /// Larger text frames get a VALIDATION_ERROR and the socket stays open; frames over four
+    /// times this break the protocol limit and close the socket (1009).
+    pub max_frame_bytes: usize,
+    /// Client frames per second per socket (steady rate) and burst.
+    pub frames_per_second: u32,
+    pub frames_burst: u32,
+    /// Messages per `sync_data` frame; `has_more` tells the client to ask again.
+    pub sync_max_messages: i64,
+    /// A user whose every socket has been idle this long is `away`; 0 turns `away` off.
+    pub away_after_seconds: u64,
+    /// Linux TCP_USER_TIMEOUT on accepted connections: a peer that stops reading (zero
+    /// window) or vanishes is dropped by the kernel after this long; 0 keeps the default.
+    pub tcp_user_timeout_seconds: u64,
+    /// Tenant events kept per tenant for SSE `Last-Event-ID` resume.
+    pub sse_buffer_events: usize,
+    /// SSE keep-alive comment interval.
+    pub sse_keepalive_seconds: u64,
+    /// Public web chat sessions per client IP per minute.
+    pub webchat_sessions_per_minute: u32,
+}
+
+impl RealtimeSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.heartbeat_interval_seconds == 0 {
+            return Err(invalid(
+                "realtime.heartbeat_interval_seconds",
+                "must be at least 1",
+            ));
+        }
+        if self.client_timeout_seconds <= self.heartbeat_interval_seconds {
+            return Err(invalid(
+                "realtime.client_timeout_seconds",
+                "must be longer than realtime.heartbeat_interval_seconds",
+            ));
+        }
+        if self.outbound_queue_frames == 0 {
+            return Err(invalid(
+                "realtime.outbound_queue_frames",
+                "must be at least 1",
+            ));
+        }
+        if self.max_frame_bytes < 256 {
+            return Err(invalid("realtime.max_frame_bytes", "must be at least 256"));
+        }
+        if self.frames_per_second == 0 || self.frames_burst == 0 {
+            return Err(invalid(
+                "realtime.frames_per_second",
+                "rate and burst must be at least 1",
+            ));
+        }
+        if !(1..=5000).contains(&self.sync_max_messages) {
+            return Err(invalid(
+                "realtime.sync_max_messages",
+                "must be between 1 and 5000",
+            ));
+        }
+        if self.sse_buffer_events == 0 || self.sse_keepalive_seconds == 0 {
+            return Err(invalid(
+                "realtime.sse_buffer_events",
+                "SSE buffer and keep-alive must be positive",
+            ));
+        }
+        if self.webchat_sessions_per_minute == 0 {
+            return Err(invalid(
+                "realtime.webchat_sessions_per_minute",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Working hours and booking rules (src/domain/scheduling.rs, src/api/calendar.rs). A user's
+/// own `working_hours` override these per key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSettings {
+    /// IANA time zone of the default working hours and of date words ("amanhã às 15h").
+    pub timezone: String,
+    /// mon tue wed thu fri sat sun
+    pub work_days: Vec<String>,
+    /// "HH:MM", local to `timezone`.
+    pub work_start: String,
+    pub work_end: String,
+    /// Slots start on this grid (minutes after the start of a working interval).
+    pub slot_step_minutes: u32,
+    pub default_duration_minutes: u32,
+    /// Bookings further ahead than this are refused.
+    pub horizon_days: u32,
+    /// Title of events booked from a conversation; `{contact}` is replaced.
+    pub event_title: String,
+}
+
+impl CalendarSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(invalid(
+                "calendar.timezone",
+                "must be an IANA time zone such as America/Sao_Paulo",
+            ));
+        }
+        let day_names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        if let Some(bad) = self
+            .work_days
+            .iter()
+            .find(|d| !day_names.contains(&d.as_str()))
+        {
+            return Err(invalid(
+                "calendar.work_days",
+                format!("unknown day `{bad}` (mon … sun)"),
+            ));
+        }
+        let time = |raw: &str| chrono::NaiveTime::parse_from_str(raw, "%H:%M").ok();
+        match (time(&self.work_start), time(&self.work_end)) {
+            (Some(start), Some(end)) if start < end => {}
+            _ => {
+                return Err(invalid(
+                    "calendar.work_start",
+                    "work_start and work_end must be HH:MM with work_start before work_end",
+                ))
+            }
+        }
+        if self.slot_step_minutes == 0 || self.default_duration_minutes == 0 {
+            return Err(invalid(
+                "calendar.slot_step_minutes",
+                "slot step and default duration must be positive",
+            ));
+        }
+        if self.horizon_days == 0 {
+            return Err(invalid("calendar.horizon_days", "must be at least 1"));
+        }
+        Ok(())
+    }
 }
 
 /// Which database the configured URL points at.
@@ -302,6 +494,25 @@ impl Settings {
         if self.engine.turn_max_attempts == 0 {
             return Err(invalid("engine.turn_max_attempts", "must be at least 1"));
         }
+        if self.webhooks.max_in_flight == 0 {
+            return Err(invalid("webhooks.max_in_flight", "must be at least 1"));
+        }
+        if self.webhooks.timeout_ms == 0 {
+            return Err(invalid("webhooks.timeout_ms", "must be positive"));
+        }
+        if !url::Url::parse(self.wizard.public_base_url.trim())
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return Err(invalid(
+                "wizard.public_base_url",
+                "must be an absolute http(s) URL",
+            ));
+        }
+        if self.analytics.max_period_days == 0 {
+            return Err(invalid("analytics.max_period_days", "must be at least 1"));
+        }
+        self.realtime.validate()?;
+        self.calendar.validate()?;
         let email = self.bootstrap.admin_email.trim();
         let password = self.bootstrap.admin_password.expose_secret();
         if email.is_empty() != password.is_empty() {

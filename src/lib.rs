@@ -13,3 +13,5 @@ pub mod llm;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod tools;
+pub mod ws;

@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use atende::llm::{
-    ChatMessage, CompletionRequest, LlmError, OpenAiProvider, Provider, RetryPolicy,
+    ChatMessage, CompletionRequest, LlmError, OpenAiProvider, Provider, RetryPolicy, ToolChoice,
 };
 use serde_json::json;
 use support::scripted_llm::{ScriptedLlm, Step};
@@ -31,6 +31,8 @@ fn request(text: &str) -> CompletionRequest {
             ChatMessage::system("Você é a Ana, atendente da ACME."),
             ChatMessage::user(text),
         ],
+        tools: Vec::new(),
+        tool_choice: ToolChoice::Auto,
     }
 }
 

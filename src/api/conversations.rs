@@ -15,7 +15,7 @@ use crate::engine::registry::Ask;
 use crate::engine::{Engine, EngineError};
 use crate::store::conversations::{self, Conversation, ListFilter};
 use crate::store::messages::{self, Message};
-use crate::store::{agents, json_column, turns, Store, StoreError};
+use crate::store::{agents, json_column, turns, Store};
 
 pub const MAX_MESSAGE_CHARS: usize = 65_536;
 
@@ -148,11 +148,7 @@ async fn visible(store: &Store, staff: &Staff, raw: &str) -> ApiResult<Conversat
     let tenant = staff.tenant_id.clone();
     let conversation = store
         .run(move |conn| conversations::find(conn, &tenant, &id))
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::NotFound,
-            other => other.into(),
-        })?;
+        .await?;
     if staff.role == Role::Agent {
         match conversation.owner() {
             Owner::User(owner) if owner == staff.user_id => {}

@@ -1,18 +1,36 @@
 //! The HTTP surface: actix-web routes, auth, errors, metrics, OpenAPI.
 
+pub mod activities;
 pub mod agents;
+pub mod analytics;
 pub mod auth;
+pub mod automations;
+pub mod calendar;
+pub mod caller;
+pub mod chat_stream;
+pub mod contacts;
 pub mod conversations;
+pub mod departments;
 pub mod distribution;
 pub mod error;
+pub mod events;
+pub mod evolution;
+pub mod funnels;
 pub mod health;
 pub mod integrations;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
+pub mod resource;
 pub mod session;
+pub mod sub_agents;
+pub mod tags;
+pub mod tools;
 pub mod users;
+pub mod webchat;
 pub mod webhooks;
+pub mod webhooks_admin;
+pub mod wizard;
 
 use actix_web::web;
 
@@ -24,6 +42,21 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
         .configure(integrations::routes)
         .configure(conversations::routes)
         .configure(distribution::routes);
+    cfg.configure(events::routes)
+        .configure(webchat::routes)
+        .configure(calendar::routes);
+    cfg.configure(webhooks_admin::routes);
+    cfg.configure(contacts::routes);
+    cfg.configure(departments::routes);
+    cfg.configure(funnels::routes);
+    cfg.configure(tags::routes);
+    cfg.configure(activities::routes);
+    cfg.configure(wizard::routes);
+    cfg.configure(analytics::routes);
+    cfg.configure(tools::routes);
+    cfg.configure(sub_agents::routes);
+    cfg.configure(automations::routes);
+    cfg.configure(chat_stream::routes);
 }
 
 /// Unknown routes answer with the JSON error body too.

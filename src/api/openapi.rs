@@ -5,7 +5,12 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
+use super::{
+    activities, analytics, contacts, departments, evolution, funnels, tags, webhooks_admin, wizard,
+};
 use super::{agents, integrations};
+use super::{automations, chat_stream, sub_agents, tools};
+use super::{calendar, events, webchat};
 use super::{health, session, users};
 
 struct BearerAuth;
@@ -35,6 +40,29 @@ impl Modify for BearerAuth {
         agents::list, agents::create, agents::get, agents::update, agents::delete,
         integrations::list, integrations::create, integrations::get, integrations::update,
         integrations::delete,
+        events::stream, webchat::create_session,
+        calendar::available_slots, calendar::create_event, calendar::ics_feed, calendar::feed_url,
+        calendar::get_working_hours, calendar::put_working_hours,
+        evolution::evolution_inbound,
+        webhooks_admin::list, webhooks_admin::create, webhooks_admin::get, webhooks_admin::update,
+        webhooks_admin::delete, webhooks_admin::deliveries,
+        wizard::start, wizard::get, wizard::put_step, wizard::publish, wizard::public_agent,
+        contacts::list, contacts::create, contacts::get, contacts::update,
+        departments::list, departments::create, departments::get, departments::update,
+        departments::delete,
+        funnels::list, funnels::create, funnels::get, funnels::update, funnels::delete,
+        funnels::list_stages, funnels::create_stage, funnels::update_stage, funnels::delete_stage,
+        tags::list, tags::create, tags::get, tags::update, tags::delete,
+        activities::list, activities::create, activities::get, activities::update,
+        activities::delete,
+        analytics::dashboard, analytics::agent,
+        tools::list, tools::create, tools::get, tools::update, tools::delete,
+        tools::list_attached, tools::attach, tools::detach,
+        sub_agents::list, sub_agents::create, sub_agents::get, sub_agents::update,
+        sub_agents::delete,
+        automations::list, automations::create, automations::get, automations::update,
+        automations::delete,
+        chat_stream::chat_stream,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),

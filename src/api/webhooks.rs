@@ -16,7 +16,7 @@ use crate::engine::Engine;
 use crate::secrets::SecretBox;
 use crate::store::contacts::ChannelIdentity;
 use crate::store::integrations::{self, Integration};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 pub const SIGNATURE_HEADER: &str = "X-Atende-Signature";
 
@@ -32,11 +32,7 @@ pub async fn integration_for(store: &Store, raw_id: &str, kind: &str) -> ApiResu
     let id = IntegrationId::parse(raw_id).ok_or(ApiError::NotFound)?;
     let integration = store
         .run(move |conn| integrations::find_by_id(conn, &id))
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::NotFound,
-            other => other.into(),
-        })?;
+        .await?;
     if integration.kind != kind || !integration.enabled {
         return Err(ApiError::NotFound);
     }

@@ -3,6 +3,7 @@
 //! outbound, [`sender::ChannelSender`] delivers replies durably with retries, through the
 //! SSRF [`guard`], signed with [`signature`] where the channel expects it.
 
+pub mod evolution;
 pub mod generic;
 pub mod guard;
 pub mod sender;

@@ -1,13 +1,18 @@
 //! Plain types and rules, no I/O: ids, roles, owners, money, limits, distribution methods.
 
 pub mod agent;
+pub mod automation;
 pub mod conversation;
 pub mod distribution;
 pub mod escalation;
 pub mod ids;
 pub mod limits;
 pub mod role;
+pub mod routing;
+pub mod scheduling;
+pub mod summary;
 pub mod validate;
+pub mod wizard;
 
 pub use ids::*;
 pub use role::Role;

@@ -141,7 +141,7 @@ impl ConversationActor {
         );
     }
 
-    fn request_assignment(&mut self, humans_only: bool, ctx: &mut Context<Self>) {
+    fn request_assignment(&mut self, humans_only: bool) {
         let Some(state) = &self.state else { return };
         if self.assignment_requested {
             return;
@@ -169,7 +169,6 @@ impl ConversationActor {
             exclude: None,
         };
         self.parts.distributor.do_send(request);
-        let _ = ctx;
     }
 
     /// (Re)arms the context timer: messages arriving within the window are answered together.
@@ -345,6 +344,21 @@ impl ConversationActor {
             return;
         };
         let Some(state) = &self.state else { return };
+        // Nothing to say (an automation that only closes, a loop cut short by failing
+        // tools): the messages still count as handled, and the effects still apply.
+        let silent = done.content.trim().is_empty();
+        let mut metadata = serde_json::json!({
+            "prompt_tokens": done.prompt_tokens,
+            "completion_tokens": done.completion_tokens,
+            "cost_usd": done.cost_usd,
+            "latency_ms": done.latency_ms,
+        });
+        if let Some(sub_agent) = &done.sub_agent_id {
+            metadata["sub_agent_id"] = serde_json::json!(sub_agent);
+        }
+        if let Some(automation) = &done.automation_id {
+            metadata["automation_id"] = serde_json::json!(automation);
+        }
         let new = NewMessage {
             tenant_id: state.conversation.tenant_id.clone(),
             conversation_id: self.id.clone(),
@@ -355,24 +369,28 @@ impl ConversationActor {
             direction: "out",
             integration_id: None,
             external_id: None,
-            metadata: serde_json::json!({
-                "prompt_tokens": done.prompt_tokens,
-                "completion_tokens": done.completion_tokens,
-                "cost_usd": done.cost_usd,
-                "latency_ms": done.latency_ms,
-            })
-            .to_string(),
+            metadata: metadata.to_string(),
         };
+        let effects = done.effects;
+        let tool_failures = done.tool_failures;
         let writer = self.parts.writer.clone();
         let store = self.parts.store.clone();
         let id = self.id.clone();
         ctx.wait(
             async move {
-                let message = writer.append(new).await?;
+                let message = if silent {
+                    None
+                } else {
+                    Some(writer.append(new).await?)
+                };
                 store
                     .run(move |conn| {
-                        conversations::mark_answered(conn, &id, up_to, true)?;
-                        conversations::set_first_response(conn, &id)
+                        conversations::mark_answered(conn, &id, up_to, !silent)?;
+                        if silent {
+                            Ok(())
+                        } else {
+                            conversations::set_first_response(conn, &id)
+                        }
                     })
                     .await?;
                 Ok::<_, StoreError>(message)
@@ -385,9 +403,16 @@ impl ConversationActor {
                         act.pending.retain(|p| p.seq > up_to);
                         if let Some(state) = act.state.as_mut() {
                             state.conversation.answered_seq = state.conversation.answered_seq.max(up_to);
-                            state.conversation.last_seq = message.seq;
+                            if let Some(message) = &message {
+                                state.conversation.last_seq = message.seq;
+                            }
                         }
-                        act.send_out(message);
+                        if let Some(message) = message {
+                            act.send_out(message);
+                        }
+                        if act.apply_turn_effects(effects, tool_failures, ctx) {
+                            return;
+                        }
                     }
                     Err(e) => {
                         // The customer's messages stay pending and durable; try again later.
@@ -506,7 +531,7 @@ impl ConversationActor {
         }
         if owner == Owner::Nobody {
             self.assignment_requested = false;
-            self.request_assignment(true, ctx);
+            self.request_assignment(true);
         }
     }
 
@@ -570,7 +595,7 @@ impl ConversationActor {
             Owner::Nobody if asks_for_human => {
                 self.escalate("customer_requested_human".into(), None, ctx);
             }
-            Owner::Nobody => self.request_assignment(false, ctx),
+            Owner::Nobody => self.request_assignment(false),
             Owner::AiAgent(_) => {
                 let escalate_after = self
                     .agent
@@ -603,6 +628,80 @@ impl ConversationActor {
         if first_contact {
             self.say_system(text, ctx);
         }
+    }
+
+    /// Applies what an AI turn asked for (tools, automations) and hands over when tool calls
+    /// keep failing (`engine.tool_failure_escalation`). Returns true when the conversation
+    /// left the AI or is about to, so no further turn is scheduled.
+    fn apply_turn_effects(
+        &mut self,
+        effects: Vec<super::agent::Effect>,
+        tool_failures: u32,
+        ctx: &mut Context<Self>,
+    ) -> bool {
+        use super::agent::Effect;
+        let mut leaving = false;
+        for effect in effects {
+            leaving = true;
+            match effect {
+                Effect::Escalate { reason } => self.escalate(reason, None, ctx),
+                // Through the mailbox, so they run the same checks as an operator's request.
+                Effect::Assign { owner } => ctx.notify(Assign {
+                    owner,
+                    admitted: false,
+                }),
+                Effect::Close { reason } => ctx.notify(Close { reason }),
+            }
+        }
+        let limit = self.parts.settings.engine.tool_failure_escalation;
+        if limit > 0 && tool_failures >= limit {
+            tracing::warn!(conversation = %self.id, tool_failures, "tool calls keep failing; handing over to a human");
+            self.escalate("tool_failures".into(), None, ctx);
+            leaving = true;
+        }
+        leaving
+    }
+
+    /// Sends a follow-up an AI tool scheduled, while the conversation is open and still the
+    /// AI's: a human who took over decides for themselves what to send.
+    fn send_followup(&mut self, text: String, agent_id: Option<String>, ctx: &mut Context<Self>) {
+        if self.is_closed() || !matches!(self.owner(), Owner::AiAgent(_)) {
+            tracing::info!(conversation = %self.id, "follow-up dropped: the conversation left the AI");
+            return;
+        }
+        let Some(state) = &self.state else { return };
+        if text.trim().is_empty() {
+            return;
+        }
+        let new = NewMessage {
+            tenant_id: state.conversation.tenant_id.clone(),
+            conversation_id: self.id.clone(),
+            sender_type: SenderType::AiAgent.as_str(),
+            sender_id: agent_id.or_else(|| self.owner().id().map(str::to_string)),
+            content: text,
+            content_type: "text".into(),
+            direction: "out",
+            integration_id: None,
+            external_id: None,
+            metadata: serde_json::json!({ "followup": true }).to_string(),
+        };
+        let writer = self.parts.writer.clone();
+        ctx.wait(
+            writer_append(writer, new)
+                .into_actor(self)
+                .map(|result, act, _| match result {
+                    Ok(message) => {
+                        if let Some(state) = act.state.as_mut() {
+                            state.conversation.last_seq =
+                                state.conversation.last_seq.max(message.seq);
+                        }
+                        act.send_out(message);
+                    }
+                    Err(e) => {
+                        tracing::error!(conversation = %act.id, error = %e, "follow-up not stored")
+                    }
+                }),
+        );
     }
 }
 
@@ -654,7 +753,7 @@ impl Actor for ConversationActor {
                         act.take_customer_message(message.seq, message.content, ctx);
                     }
                     if act.pending.is_empty() && act.owner() == Owner::Nobody {
-                        act.request_assignment(escalated, ctx);
+                        act.request_assignment(escalated);
                     }
                 }
                 Err(e) => {
@@ -945,4 +1044,21 @@ pub async fn user_in_tenant(
             StoreError::NotFound => EngineError::UserNotFound,
             other => EngineError::Store(other),
         })
+}
+
+/// A follow-up scheduled by an AI tool (`schedule_followup`) came due (engine/timers.rs).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FollowupDue {
+    pub message: String,
+    pub agent_id: Option<String>,
+}
+
+impl Handler<FollowupDue> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: FollowupDue, ctx: &mut Self::Context) {
+        self.last_activity = Instant::now();
+        self.send_followup(msg.message, msg.agent_id, ctx);
+    }
 }

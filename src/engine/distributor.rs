@@ -76,6 +76,8 @@ pub struct Distributor {
     queue_check: Duration,
     sla: SlaClock,
     events: EventBus,
+    /// Humans must also be online on a WebSocket to take conversations.
+    require_presence: bool,
 }
 
 /// How often the first-response SLA is checked, and how long one SLA minute lasts (60 s in
@@ -102,6 +104,14 @@ enum Decision {
     Queue,
 }
 
+/// What became of trying the integration's default agent.
+enum Preferred {
+    Done,
+    Queue,
+    HumansOnly,
+    TryMethod,
+}
+
 struct Gathered {
     settings: DistributionSettings,
     candidates: Vec<Candidate>,
@@ -125,7 +135,14 @@ impl Distributor {
             queue_check,
             sla,
             events,
+            require_presence: false,
         }
+    }
+
+    /// `engine.require_presence`: only humans who are `available` AND online get work.
+    pub fn require_presence(mut self, required: bool) -> Self {
+        self.require_presence = required;
+        self
     }
 
     /// Human-owned conversations still without a first response past the tenant's
@@ -212,52 +229,90 @@ impl Distributor {
         });
     }
 
-    /// Runs one assignment to completion before the next starts.
+    /// Assigns a conversation. The integration's default agent is tried concurrently with
+    /// other assignments (its supervisor's `Admit` is atomic); the method over humans and
+    /// agents runs one assignment at a time, so loads read for one include the previous one.
     fn assign(&mut self, request: RequestAssignment, ctx: &mut Context<Self>) {
-        let store = self.store.clone();
+        let Some(agent) = request
+            .preferred_agent
+            .clone()
+            .filter(|_| !request.humans_only)
+        else {
+            self.assign_by_method(request, ctx);
+            return;
+        };
         let supervisors = self.supervisors.clone();
         let registry = self.registry.clone();
+        let conversation = request.conversation_id.clone();
+        ctx.spawn(
+            async move {
+                let Some(addr) = supervisors
+                    .send(SupervisorOf(agent.clone()))
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .flatten()
+                else {
+                    return Preferred::TryMethod;
+                };
+                match addr.send(Admit(conversation.clone())).await {
+                    Ok(Ok(())) => {
+                        match apply(&registry, &conversation, Owner::AiAgent(agent), true).await {
+                            Ok((Decision::Assigned, _)) => Preferred::Done,
+                            _ => Preferred::Queue,
+                        }
+                    }
+                    Ok(Err(_)) => {
+                        let handover = addr
+                            .send(GetConfig)
+                            .await
+                            .map(|c| c.settings.on_limit == OnLimit::Handover)
+                            .unwrap_or(false);
+                        if handover {
+                            Preferred::HumansOnly
+                        } else {
+                            Preferred::Queue
+                        }
+                    }
+                    Err(_) => Preferred::TryMethod,
+                }
+            }
+            .into_actor(self)
+            .map(move |outcome, act, ctx| match outcome {
+                Preferred::Done => {}
+                Preferred::Queue => act.enqueue(request),
+                Preferred::TryMethod => act.assign_by_method(request, ctx),
+                Preferred::HumansOnly => act.assign_by_method(
+                    RequestAssignment {
+                        humans_only: true,
+                        ..request
+                    },
+                    ctx,
+                ),
+            }),
+        );
+    }
+
+    /// The tenant's method over whoever is available, one assignment at a time.
+    fn assign_by_method(&mut self, request: RequestAssignment, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let supervisors = self.supervisors.clone();
         let cached = self
             .tenants
             .get(&request.tenant_id)
             .and_then(|t| t.settings.clone());
         let for_map = request.clone();
+        let require_presence = self.require_presence;
         ctx.wait(
-            async move {
-                // 1. The integration's default agent, when it has room.
-                if let (Some(agent), false) = (&request.preferred_agent, request.humans_only) {
-                    if let Some(addr) = supervisors.send(SupervisorOf(agent.clone())).await.ok().and_then(|r| r.ok()).flatten() {
-                        match addr.send(Admit(request.conversation_id.clone())).await {
-                            Ok(Ok(())) => {
-                                let owner = Owner::AiAgent(agent.clone());
-                                return apply(&registry, &request.conversation_id, owner, true).await;
-                            }
-                            Ok(Err(_)) => {
-                                let handover = addr.send(GetConfig).await.map(|c| c.settings.on_limit == OnLimit::Handover).unwrap_or(false);
-                                if !handover {
-                                    return Ok((Decision::Queue, None));
-                                }
-                            }
-                            Err(_) => {}
-                        }
-                    }
-                }
-                // 2. The method over whoever is available.
-                let gathered = gather(&store, &supervisors, &request, cached).await?;
-                Ok((Decision::Queue, Some(gathered)))
-            }
-            .into_actor(self)
-            .map(move |result: Result<(Decision, Option<Gathered>), StoreError>, act, ctx| {
-                match result {
-                    Ok((Decision::Assigned, _)) => {}
-                    Ok((Decision::Queue, None)) => act.enqueue(for_map),
-                    Ok((Decision::Queue, Some(gathered))) => act.choose_and_apply(for_map, gathered, ctx),
+            async move { gather(&store, &supervisors, &request, cached, require_presence).await }
+                .into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok(gathered) => act.choose_and_apply(for_map, gathered, ctx),
                     Err(e) => {
                         tracing::warn!(conversation = %for_map.conversation_id, error = %e, "distribution failed; queued");
                         act.enqueue(for_map);
                     }
-                }
-            }),
+                }),
         );
     }
 
@@ -355,6 +410,7 @@ async fn gather(
     supervisors: &Addr<Supervisors>,
     request: &RequestAssignment,
     cached: Option<DistributionSettings>,
+    require_presence: bool,
 ) -> Result<Gathered, StoreError> {
     let tenant = request.tenant_id.clone();
     let contact = request.contact_id.clone();
@@ -365,7 +421,11 @@ async fn gather(
                 Some(s) => s,
                 None => settings_store::get(conn, &tenant)?,
             };
-            let humans = users::available(conn, &tenant)?;
+            let humans = if require_presence {
+                users::available_online(conn, &tenant)?
+            } else {
+                users::available(conn, &tenant)?
+            };
             let loads: HashMap<String, i64> = conversations::open_count_by_user(conn, &tenant)?
                 .into_iter()
                 .collect();

@@ -5,7 +5,11 @@ pub mod agent;
 pub mod conversation;
 pub mod distributor;
 pub mod events;
+pub mod hub;
+pub mod metrics;
 pub mod registry;
+pub mod timers;
+pub mod webhooks;
 pub mod writer;
 
 use std::sync::Arc;
@@ -97,6 +101,7 @@ impl Engine {
             },
             events.clone(),
         )
+        .require_presence(engine_settings.require_presence)
         .start();
         let sender = ChannelSender::new(
             store.clone(),
@@ -123,6 +128,13 @@ impl Engine {
             tracing::warn!(error = %e, "pending channel deliveries not resumed");
         }
         engine.resume().await?;
+        // Durable follow-ups (schedule_followup) wake their conversations from here.
+        timers::TimerActor::new(
+            store.clone(),
+            engine.registry.clone(),
+            Duration::from_secs(1),
+        )
+        .start();
         Ok(engine)
     }
 

@@ -15,16 +15,26 @@ use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use async_openai::types::chat::{
-    ChatCompletionRequestMessage, CreateChatCompletionRequest, CreateChatCompletionResponse,
+    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestAssistantMessageContent,
+    ChatCompletionRequestMessage, ChatCompletionRequestToolMessage,
+    ChatCompletionRequestToolMessageContent, ChatCompletionStreamOptions, ChatCompletionTool,
+    ChatCompletionToolChoiceOption, ChatCompletionTools, CreateChatCompletionRequest,
+    CreateChatCompletionResponse, CreateChatCompletionStreamResponse, FunctionCall, FunctionObject,
+    ToolChoiceOptions,
 };
 use async_openai::Client;
 use futures::future::BoxFuture;
-use futures::FutureExt;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::pricing::estimate_tokens;
-use super::{ChatRole, CompletionReply, CompletionRequest, LlmError, Provider};
+use super::{
+    ChatRole, CompletionReply, CompletionRequest, LlmError, Provider, StreamChunk, ToolCall,
+    ToolChoice,
+};
 
 /// Retries of one completion: exponential backoff with jitter on rate limits, 5xx, timeouts
 /// and connection failures. A `Retry-After` from the server replaces the computed backoff;
@@ -172,6 +182,19 @@ impl Provider for OpenAiProvider {
         let inner = self.inner.clone();
         async move { inner.complete(request).await }.boxed()
     }
+
+    fn stream(
+        &self,
+        request: CompletionRequest,
+    ) -> BoxStream<'static, Result<StreamChunk, LlmError>> {
+        let inner = self.inner.clone();
+        futures::stream::once(async move { inner.open_stream(request).await })
+            .flat_map(|opened| match opened {
+                Ok(stream) => stream,
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            })
+            .boxed()
+    }
 }
 
 impl Inner {
@@ -204,6 +227,74 @@ impl Inner {
             tokio::time::sleep(delay).await;
             retries += 1;
         }
+    }
+
+    /// Opens a streamed completion, retrying like [`Inner::complete`] until the first byte of
+    /// the answer: once text has reached the caller a retry would repeat it, so errors after
+    /// that end the stream.
+    async fn open_stream(
+        &self,
+        request: CompletionRequest,
+    ) -> Result<BoxStream<'static, Result<StreamChunk, LlmError>>, LlmError> {
+        let mut wire = to_wire(&request);
+        wire.stream = Some(true);
+        // Without it OpenAI sends no usage on streams, and cost could only be estimated.
+        wire.stream_options = Some(ChatCompletionStreamOptions {
+            include_usage: Some(true),
+            include_obfuscation: None,
+        });
+        let mut retries = 0u32;
+        let upstream = loop {
+            let failure = match self.client.chat().create_stream(wire.clone()).await {
+                Ok(stream) => break stream,
+                Err(error) => self.classify(error),
+            };
+            let Some(delay) = self
+                .retry
+                .next_delay(retries, &failure.error, failure.retry_after)
+            else {
+                tracing::warn!(reason = failure.error.reason(), retries, error = %failure.error, "LLM stream failed");
+                return Err(failure.error);
+            };
+            tokio::time::sleep(delay).await;
+            retries += 1;
+        };
+        let key = SecretString::from(self.api_key.expose_secret().to_string());
+        let state = StreamState {
+            upstream,
+            request,
+            retries,
+            key,
+            content: String::new(),
+            model: String::new(),
+            usage: None,
+            finished: false,
+        };
+        Ok(futures::stream::unfold(state, |mut state| async move {
+            if state.finished {
+                return None;
+            }
+            loop {
+                match state.upstream.next().await {
+                    Some(Ok(chunk)) => {
+                        if let Some(delta) = state.absorb(chunk) {
+                            return Some((Ok(StreamChunk::Delta(delta)), state));
+                        }
+                    }
+                    Some(Err(error)) => {
+                        state.finished = true;
+                        let error = stream_error(error, state.key.expose_secret());
+                        return Some((Err(error), state));
+                    }
+                    None => {
+                        state.finished = true;
+                        let done = state.finish();
+                        return Some((done.map(StreamChunk::Done), state));
+                    }
+                }
+            }
+        })
+        .boxed())
     }
 
     fn classify(&self, error: OpenAIError) -> Failure {
@@ -262,17 +353,69 @@ fn to_wire(request: &CompletionRequest) -> CreateChatCompletionRequest {
         .map(|m| match m.role {
             ChatRole::System => ChatCompletionRequestMessage::System(m.content.clone().into()),
             ChatRole::User => ChatCompletionRequestMessage::User(m.content.clone().into()),
-            ChatRole::Assistant => {
+            ChatRole::Assistant if m.tool_calls.is_empty() => {
                 ChatCompletionRequestMessage::Assistant(m.content.clone().into())
+            }
+            ChatRole::Assistant => {
+                ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
+                    content: (!m.content.is_empty()).then(|| {
+                        ChatCompletionRequestAssistantMessageContent::Text(m.content.clone())
+                    }),
+                    tool_calls: Some(
+                        m.tool_calls
+                            .iter()
+                            .map(|call| {
+                                ChatCompletionMessageToolCalls::Function(
+                                    ChatCompletionMessageToolCall {
+                                        id: call.id.clone(),
+                                        function: FunctionCall {
+                                            name: call.name.clone(),
+                                            arguments: call.arguments.clone(),
+                                        },
+                                    },
+                                )
+                            })
+                            .collect(),
+                    ),
+                    ..Default::default()
+                })
+            }
+            ChatRole::Tool => {
+                ChatCompletionRequestMessage::Tool(ChatCompletionRequestToolMessage {
+                    content: ChatCompletionRequestToolMessageContent::Text(m.content.clone()),
+                    tool_call_id: m.tool_call_id.clone().unwrap_or_default(),
+                })
             }
         })
         .collect();
+    let tools: Vec<ChatCompletionTools> = request
+        .tools
+        .iter()
+        .map(|tool| {
+            ChatCompletionTools::Function(ChatCompletionTool {
+                function: FunctionObject {
+                    name: tool.name.clone(),
+                    description: (!tool.description.is_empty()).then(|| tool.description.clone()),
+                    parameters: Some(tool.parameters.clone()),
+                    strict: None,
+                },
+            })
+        })
+        .collect();
+    let offers_tools = !tools.is_empty();
     CreateChatCompletionRequest {
         model: request.model.clone(),
         messages,
         temperature: Some(request.temperature),
         // `max_tokens` is deprecated upstream and rejected by reasoning models.
         max_completion_tokens: (request.max_tokens > 0).then_some(request.max_tokens),
+        tools: offers_tools.then_some(tools),
+        tool_choice: offers_tools.then_some(ChatCompletionToolChoiceOption::Mode(
+            match request.tool_choice {
+                ToolChoice::Auto => ToolChoiceOptions::Auto,
+                ToolChoice::None => ToolChoiceOptions::None,
+            },
+        )),
         ..Default::default()
     }
 }
@@ -293,26 +436,39 @@ fn reply_from(
         .next()
         .ok_or_else(|| LlmError::BadResponse("the completion has no choices".into()))?;
     let message = choice.message;
-    let content = match message.content.filter(|c| !c.trim().is_empty()) {
-        Some(content) => content,
-        // A refusal is the model's answer to the customer, in words.
-        None => match message.refusal.filter(|r| !r.trim().is_empty()) {
-            Some(refusal) => refusal,
-            None if message.tool_calls.as_ref().is_some_and(|t| !t.is_empty()) => {
-                return Err(LlmError::BadResponse(
-                    "the model asked for tool calls, but none were offered".into(),
-                ))
-            }
-            None => {
-                return Err(LlmError::BadResponse(format!(
-                    "the completion has no content (finish_reason: {})",
-                    choice
-                        .finish_reason
-                        .map_or_else(|| "none".to_string(), |r| format!("{r:?}"))
-                )))
-            }
-        },
-    };
+    let tool_calls: Vec<ToolCall> = message
+        .tool_calls
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|call| match call {
+            ChatCompletionMessageToolCalls::Function(f) => Some(ToolCall {
+                id: f.id,
+                name: f.function.name,
+                arguments: f.function.arguments,
+            }),
+            // We never offer custom (free-text) tools.
+            ChatCompletionMessageToolCalls::Custom(_) => None,
+        })
+        .collect();
+    let content = message.content.filter(|c| !c.trim().is_empty());
+    if !tool_calls.is_empty() {
+        if request.tools.is_empty() {
+            return Err(LlmError::BadResponse(
+                "the model asked for tool calls, but none were offered".into(),
+            ));
+        }
+    } else if content.is_none() && message.refusal.as_ref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(LlmError::BadResponse(format!(
+            "the completion has no content (finish_reason: {})",
+            choice
+                .finish_reason
+                .map_or_else(|| "none".to_string(), |r| format!("{r:?}"))
+        )));
+    }
+    // A refusal is the model's answer to the customer, in words.
+    let content = content
+        .or_else(|| message.refusal.filter(|r| !r.trim().is_empty()))
+        .unwrap_or_default();
     let (prompt_tokens, completion_tokens) = match response.usage {
         Some(usage) => (
             u64::from(usage.prompt_tokens),
@@ -320,12 +476,12 @@ fn reply_from(
         ),
         // Some compatible servers omit usage; an estimate keeps cost accounting going.
         None => (
-            request
-                .messages
-                .iter()
-                .map(|m| estimate_tokens(&m.content))
-                .sum(),
-            estimate_tokens(&content),
+            estimate_request_tokens(request),
+            estimate_tokens(&content)
+                + tool_calls
+                    .iter()
+                    .map(|c| estimate_tokens(&c.name) + estimate_tokens(&c.arguments))
+                    .sum::<u64>(),
         ),
     };
     Ok(CompletionReply {
@@ -334,7 +490,97 @@ fn reply_from(
         completion_tokens,
         retries,
         model,
+        tool_calls,
     })
+}
+
+fn estimate_request_tokens(request: &CompletionRequest) -> u64 {
+    let tools: u64 = request
+        .tools
+        .iter()
+        .map(|t| estimate_tokens(&t.description) + estimate_tokens(&t.parameters.to_string()))
+        .sum();
+    request
+        .messages
+        .iter()
+        .map(|m| estimate_tokens(&m.content))
+        .sum::<u64>()
+        + tools
+}
+
+/// What a streamed completion has delivered so far.
+struct StreamState {
+    upstream: async_openai::types::chat::ChatCompletionResponseStream,
+    request: CompletionRequest,
+    retries: u32,
+    key: SecretString,
+    content: String,
+    model: String,
+    usage: Option<(u64, u64)>,
+    finished: bool,
+}
+
+impl StreamState {
+    /// Takes one chunk; returns its text, if it carried any.
+    fn absorb(&mut self, chunk: CreateChatCompletionStreamResponse) -> Option<String> {
+        if self.model.is_empty() && !chunk.model.trim().is_empty() {
+            self.model = chunk.model.clone();
+        }
+        if let Some(usage) = &chunk.usage {
+            self.usage = Some((
+                u64::from(usage.prompt_tokens),
+                u64::from(usage.completion_tokens),
+            ));
+        }
+        let text: String = chunk
+            .choices
+            .iter()
+            .filter(|c| c.index == 0)
+            .filter_map(|c| c.delta.content.as_deref())
+            .collect();
+        if text.is_empty() {
+            return None;
+        }
+        self.content.push_str(&text);
+        Some(text)
+    }
+
+    fn finish(&mut self) -> Result<CompletionReply, LlmError> {
+        if self.content.trim().is_empty() {
+            return Err(LlmError::BadResponse(
+                "the streamed completion has no content".into(),
+            ));
+        }
+        let (prompt_tokens, completion_tokens) = self.usage.unwrap_or_else(|| {
+            (
+                estimate_request_tokens(&self.request),
+                estimate_tokens(&self.content),
+            )
+        });
+        Ok(CompletionReply {
+            content: std::mem::take(&mut self.content),
+            prompt_tokens,
+            completion_tokens,
+            retries: self.retries,
+            model: if self.model.is_empty() {
+                self.request.model.clone()
+            } else {
+                std::mem::take(&mut self.model)
+            },
+            tool_calls: Vec::new(),
+        })
+    }
+}
+
+/// An error in the middle of a stream: the connection broke or a chunk was not JSON.
+fn stream_error(error: OpenAIError, key: &str) -> LlmError {
+    match error {
+        OpenAIError::Reqwest(e) => from_reqwest(e, key),
+        OpenAIError::JSONDeserialize(e, _) => {
+            LlmError::BadResponse(format!("not a chat completion chunk: {e}"))
+        }
+        other => LlmError::Unavailable(scrub(&other.to_string(), key)),
+    }
 }
 
 fn from_reqwest(error: reqwest::Error, key: &str) -> LlmError {
@@ -705,6 +951,8 @@ mod tests {
                 crate::llm::ChatMessage::user("oi"),
                 crate::llm::ChatMessage::assistant("olá"),
             ],
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
         };
         let json = serde_json::to_value(to_wire(&request)).expect("serialize");
         assert_eq!(json["model"], "gpt-4o-mini");
@@ -719,5 +967,48 @@ mod tests {
         assert_eq!(roles, ["system", "user", "assistant"]);
         assert_eq!(json["messages"][1]["content"], "oi");
         assert!(json.get("stream").is_none() || json["stream"].is_null());
+        assert!(json.get("tools").is_none() || json["tools"].is_null());
+        assert!(json.get("tool_choice").is_none() || json["tool_choice"].is_null());
+    }
+
+    #[test]
+    fn wire_request_offers_tools_and_replays_calls_and_results() {
+        let call = ToolCall {
+            id: "call_7".into(),
+            name: "add_tag".into(),
+            arguments: r#"{"tag":"vip"}"#.into(),
+        };
+        let request = CompletionRequest {
+            model: "gpt-4o".into(),
+            temperature: 0.0,
+            max_tokens: 0,
+            messages: vec![
+                crate::llm::ChatMessage::user("marca como vip"),
+                crate::llm::ChatMessage::assistant_tool_calls("", vec![call]),
+                crate::llm::ChatMessage::tool_result("call_7", r#"{"ok":true}"#),
+            ],
+            tools: vec![crate::llm::ToolSpec {
+                name: "add_tag".into(),
+                description: "Tags the conversation".into(),
+                parameters: serde_json::json!({"type": "object", "properties": {"tag": {"type": "string"}}}),
+            }],
+            tool_choice: ToolChoice::Auto,
+        };
+        let json = serde_json::to_value(to_wire(&request)).expect("serialize");
+        assert_eq!(json["tools"][0]["type"], "function");
+        assert_eq!(json["tools"][0]["function"]["name"], "add_tag");
+        assert_eq!(json["tool_choice"], "auto");
+        assert!(
+            json.get("max_completion_tokens").is_none() || json["max_completion_tokens"].is_null()
+        );
+        let assistant = &json["messages"][1];
+        assert_eq!(assistant["tool_calls"][0]["id"], "call_7");
+        assert_eq!(
+            assistant["tool_calls"][0]["function"]["arguments"],
+            r#"{"tag":"vip"}"#
+        );
+        assert!(assistant.get("content").is_none() || assistant["content"].is_null());
+        assert_eq!(json["messages"][2]["role"], "tool");
+        assert_eq!(json["messages"][2]["tool_call_id"], "call_7");
     }
 }

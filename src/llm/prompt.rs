@@ -22,6 +22,18 @@ pub struct PromptInput<'a> {
     pub memories: &'a [String],
     /// History messages longer than this many characters are shortened; 0 disables it.
     pub condense_over_chars: usize,
+    /// Facts about the customer and the conversation ("E-mail: …", "Channel: whatsapp"),
+    /// one per line.
+    pub context: &'a [String],
+    /// Tools offered in this turn, by name and purpose.
+    pub tools: &'a [ToolBrief],
+}
+
+/// A tool as the system message describes it (the schema travels in the request's `tools`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolBrief {
+    pub name: String,
+    pub description: String,
 }
 
 /// System message, then the history window, then one user message with everything pending.
@@ -70,11 +82,40 @@ fn system_message(input: &PromptInput) -> String {
         out.push('.');
     }
 
-    if let Some(contact) = input.contact_name.map(str::trim).filter(|n| !n.is_empty()) {
+    let context = non_blank(input.context);
+    let contact = input.contact_name.map(str::trim).filter(|n| !n.is_empty());
+    if contact.is_some() || !context.is_empty() {
         push_section_break(&mut out);
-        out.push_str("## Customer\nThe customer's name is ");
-        out.push_str(contact);
-        out.push('.');
+        out.push_str("## Customer");
+        if let Some(contact) = contact {
+            out.push_str("\nThe customer's name is ");
+            out.push_str(contact);
+            out.push('.');
+        }
+        for line in context {
+            out.push_str("\n- ");
+            out.push_str(line);
+        }
+    }
+
+    if !input.tools.is_empty() {
+        push_section_break(&mut out);
+        // Without this the model tends to promise actions ("I've updated your e-mail") that
+        // it never performed, or to invent what a lookup would have returned.
+        out.push_str(
+            "## Tools\nYou can call these tools. Call one when the customer's request needs \
+             it; never claim to have done something a tool did not confirm, and never invent \
+             a tool's result. If a tool fails, say so plainly and offer another way.",
+        );
+        for tool in input.tools {
+            out.push_str("\n- ");
+            out.push_str(&tool.name);
+            let description = tool.description.trim();
+            if !description.is_empty() {
+                out.push_str(": ");
+                out.push_str(description);
+            }
+        }
     }
 
     let knowledge = non_blank(input.knowledge);
@@ -169,6 +210,8 @@ mod tests {
             knowledge,
             memories,
             condense_over_chars: 500,
+            context: &[],
+            tools: &[],
         }
     }
 
@@ -251,6 +294,25 @@ mod tests {
         );
         prompt.contact_name = Some("");
         assert_eq!(build(&prompt)[0].content, messages[0].content);
+    }
+
+    #[test]
+    fn context_and_tools_are_described_in_the_system_message() {
+        let context = vec!["E-mail: joao@example.com".to_string(), " ".to_string()];
+        let tools = vec![ToolBrief {
+            name: "add_tag".into(),
+            description: "Adds a tag to the conversation".into(),
+        }];
+        let pending = vec!["oi".to_string()];
+        let mut prompt = input(&[], &pending, &[], &[]);
+        prompt.context = &context;
+        prompt.tools = &tools;
+        let system = &build(&prompt)[0].content;
+        assert!(system.contains("The customer's name is João.\n- E-mail: joao@example.com"));
+        assert!(system.contains("## Tools"));
+        assert!(system.contains("- add_tag: Adds a tag to the conversation"));
+        prompt.contact_name = None;
+        assert!(build(&prompt)[0].content.contains("## Customer\n- E-mail"));
     }
 
     #[test]

@@ -7,14 +7,61 @@ use futures::FutureExt;
 
 use super::{ChatRole, CompletionReply, CompletionRequest, LlmError, Provider};
 use crate::domain::TenantId;
-use crate::store::{knowledge, Store};
+use crate::store::knowledge::{self, Passage};
+use crate::store::{Store, StoreResult};
 
 /// The `BadResponse` reason meaning "nothing in the knowledge base matches".
 pub const NO_MATCH: &str = "no_knowledge_match";
 /// Share of the question's terms a passage must contain to be an answer.
-const MIN_SCORE: f64 = 0.5;
+pub const MIN_SCORE: f64 = 0.5;
 /// Passages scanned per question; the lexical scan is for small knowledge bases.
 const MAX_PASSAGES: i64 = 5000;
+
+/// A passage and how well it matches a query (0..=1).
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub score: f64,
+    pub passage: Passage,
+}
+
+/// The best `limit` passages scoring at least `min_score`, best first. Ties keep the
+/// store's order, so the same question always cites the same source.
+pub fn rank(passages: Vec<Passage>, query: &str, limit: usize, min_score: f64) -> Vec<Hit> {
+    let asked = terms(query);
+    let mut hits: Vec<Hit> = passages
+        .into_iter()
+        .map(|passage| Hit {
+            score: score(
+                &asked,
+                &terms(&format!("{} {}", passage.title, passage.content)),
+            ),
+            passage,
+        })
+        .filter(|hit| hit.score > 0.0 && hit.score >= min_score)
+        .collect();
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+    hits.truncate(limit);
+    hits
+}
+
+/// Lexical search over the tenant's knowledge base (the `search` tool, prompt context and
+/// the streaming chat's sources share it).
+pub async fn search(
+    store: &Store,
+    tenant: &TenantId,
+    query: &str,
+    limit: usize,
+    min_score: f64,
+) -> StoreResult<Vec<Hit>> {
+    if terms(query).is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenant = tenant.clone();
+    let passages = store
+        .run(move |conn| knowledge::passages(conn, &tenant, MAX_PASSAGES))
+        .await?;
+    Ok(rank(passages, query, limit, min_score))
+}
 
 pub struct RetrievalProvider {
     store: Store,
@@ -95,33 +142,28 @@ impl Provider for RetrievalProvider {
         let store = self.store.clone();
         let tenant = self.tenant.clone();
         async move {
-            let passages = store
-                .run(move |conn| knowledge::passages(conn, &tenant, MAX_PASSAGES))
+            let best = search(&store, &tenant, &question, 1, MIN_SCORE)
                 .await
                 .map_err(|e| LlmError::Unavailable(e.to_string()))?;
-            let asked = terms(&question);
-            let best = passages
-                .iter()
-                .map(|p| {
-                    (
-                        score(&asked, &terms(&format!("{} {}", p.title, p.content))),
-                        p,
-                    )
-                })
-                .max_by(|a, b| a.0.total_cmp(&b.0));
-            match best {
-                Some((s, passage)) if s >= MIN_SCORE => Ok(CompletionReply {
-                    content: format!("{}\n\n(Fonte: {})", passage.content.trim(), passage.title),
+            match best.into_iter().next() {
+                Some(Hit { passage, .. }) => Ok(CompletionReply {
+                    content: cite(&passage),
                     prompt_tokens: 0,
                     completion_tokens: 0,
                     retries: 0,
                     model: "retrieval".into(),
+                    tool_calls: Vec::new(),
                 }),
-                _ => Err(LlmError::BadResponse(NO_MATCH.into())),
+                None => Err(LlmError::BadResponse(NO_MATCH.into())),
             }
         }
         .boxed()
     }
+}
+
+/// A passage as an answer, with its source named so the customer can trust (and check) it.
+pub fn cite(passage: &Passage) -> String {
+    format!("{}\n\n(Fonte: {})", passage.content.trim(), passage.title)
 }
 
 /// Stands in for an agent whose provider cannot be built (bad base URL, undecryptable key):
@@ -155,5 +197,34 @@ mod tests {
         let unrelated = terms("Horário de funcionamento: das 8h às 18h.");
         assert!(score(&q, &unrelated) < MIN_SCORE);
         assert_eq!(score(&[], &p), 0.0);
+    }
+
+    fn passage(title: &str, content: &str) -> Passage {
+        Passage {
+            document_id: title.into(),
+            chunk_id: title.into(),
+            title: title.into(),
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn rank_orders_by_score_and_drops_weak_matches() {
+        let passages = vec![
+            passage("Horário", "Atendemos das 8h às 18h, de segunda a sexta."),
+            passage(
+                "Trocas",
+                "Trocas de produtos em até 30 dias com a nota fiscal.",
+            ),
+            passage(
+                "Entrega",
+                "Entregamos em todo o Brasil; trocas de endereço pelo site.",
+            ),
+        ];
+        let hits = rank(passages, "como trocar um produto com defeito?", 3, 0.3);
+        assert_eq!(hits[0].passage.title, "Trocas");
+        assert!(hits.iter().all(|h| h.score >= 0.3));
+        assert!(hits.iter().all(|h| h.passage.title != "Horário"));
+        assert!(rank(vec![passage("a", "b")], "   ", 3, 0.0).is_empty());
     }
 }

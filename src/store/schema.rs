@@ -362,6 +362,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        tenant_id -> Text,
+        delivery_id -> Text,
+        webhook_id -> Text,
+        attempt -> Integer,
+        status_code -> Nullable<Integer>,
+        latency_ms -> BigInt,
+        error -> Nullable<Text>,
+        response_excerpt -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     channel_deliveries (id) {
         id -> Text,
         tenant_id -> Text,
@@ -473,6 +488,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     feedback_events,
     webhooks,
     webhook_deliveries,
+    webhook_attempts,
     channel_deliveries,
     automations,
     activities,

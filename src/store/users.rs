@@ -124,3 +124,14 @@ pub fn available(conn: &mut DbConn, tenant: &TenantId) -> StoreResult<Vec<User>>
         .select(User::as_select())
         .load(c))?)
 }
+
+/// Humans who may take conversations now and are connected: `available` and presence
+/// `online` (written by the WebSocket hub; `away` and `offline` do not take new work).
+pub fn available_online(conn: &mut DbConn, tenant: &TenantId) -> StoreResult<Vec<User>> {
+    Ok(crate::db_run!(conn, |c| users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::available.eq(true))
+        .filter(users::presence.eq("online"))
+        .select(User::as_select())
+        .load(c))?)
+}

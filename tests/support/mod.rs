@@ -5,6 +5,7 @@
 pub mod app;
 pub mod engine;
 pub mod scripted_llm;
+pub mod ws;
 
 #[allow(unused_imports)]
 pub use app::*;

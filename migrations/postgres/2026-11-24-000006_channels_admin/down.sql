@@ -1,0 +1,14 @@
+DROP INDEX activities_contact;
+DROP INDEX activities_tenant;
+DROP INDEX contacts_tenant;
+DROP INDEX stages_funnel;
+DROP INDEX funnels_tenant_name;
+DROP INDEX departments_tenant_name;
+DROP INDEX conversations_status;
+DROP INDEX ai_turns_created;
+DROP INDEX messages_tenant_created;
+DROP INDEX conversations_tenant_created;
+DROP INDEX webhooks_tenant;
+DROP INDEX webhook_deliveries_webhook;
+DROP INDEX webhook_attempts_delivery;
+DROP TABLE webhook_attempts;

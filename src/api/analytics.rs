@@ -1,0 +1,403 @@
+//! `GET /analytics/dashboard` and `GET /analytics/agents/{id}` over a period (admins and
+//! supervisors). Every number comes from SQL aggregates (`store::analytics`); this layer only
+//! derives rates and fills the daily series.
+//!
+//! Period: `from` and `to` as RFC 3339 times or `YYYY-MM-DD` dates (UTC); `[from, to)`, where a
+//! date-only `to` includes that whole day. Default: the last 30 days. A conversation counts
+//! when it was created in the period; messages and AI turns when they were written in it.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Staff;
+use super::error::{ApiError, ApiResult};
+use crate::config::Settings;
+use crate::domain::{AgentId, Role};
+use crate::store::analytics::{self, Period, Scope};
+use crate::store::{agents, Store};
+
+const DEFAULT_DAYS: i64 = 30;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PeriodQuery {
+    /// RFC 3339 time or YYYY-MM-DD (UTC); default 30 days before `to`.
+    pub from: Option<String>,
+    /// RFC 3339 time (exclusive) or YYYY-MM-DD (that day included); default now.
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodView {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationStats {
+    /// Created in the period.
+    pub total: i64,
+    pub open: i64,
+    pub queued: i64,
+    pub closed: i64,
+    /// Handed to a human (or the queue) at some point.
+    pub escalated: i64,
+    /// Closed while owned by an AI agent, never escalated.
+    pub resolved_without_human: i64,
+    /// escalated / total (0 without conversations).
+    pub escalation_rate: f64,
+    /// resolved_without_human / total (0 without conversations).
+    pub resolution_rate: f64,
+    /// Mean seconds from a conversation's creation to its first answer, over those answered.
+    pub avg_first_response_seconds: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageStats {
+    pub total: i64,
+    /// From customers.
+    pub inbound: i64,
+    /// From AI agents, humans and the system.
+    pub outbound: i64,
+    /// By sender type: contact, user, ai_agent, system.
+    pub by_sender: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AiStats {
+    /// Every AI turn of the period, whatever its outcome.
+    pub turns: i64,
+    /// By outcome: ok, error, limited, skipped.
+    pub turns_by_status: BTreeMap<String, i64>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub total_tokens: i64,
+    /// USD.
+    pub cost_usd: f64,
+    /// Distinct conversations with an AI turn in the period.
+    pub conversations: i64,
+    /// cost_usd / conversations (0 without any).
+    pub cost_per_conversation: f64,
+    /// Mean LLM latency of successful turns, in seconds.
+    pub avg_response_seconds: Option<f64>,
+    /// Tool calls by tool name.
+    pub tool_usage: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayStats {
+    /// YYYY-MM-DD (UTC).
+    pub date: String,
+    pub turns: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Analytics {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentRef>,
+    pub period: PeriodView,
+    pub conversations: ConversationStats,
+    pub messages: MessageStats,
+    pub ai: AiStats,
+    /// Every UTC day the period touches, in order, zeros included.
+    pub daily: Vec<DayStats>,
+}
+
+fn parse_bound(field: &str, raw: &str, end: bool) -> ApiResult<NaiveDateTime> {
+    let raw = raw.trim();
+    if let Ok(time) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(time.with_timezone(&Utc).naive_utc());
+    }
+    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| ApiError::field(field, "must be an RFC 3339 time or a YYYY-MM-DD date"))?;
+    let day = if end { date.succ_opt() } else { Some(date) };
+    day.and_then(|d| d.and_hms_opt(0, 0, 0))
+        .ok_or_else(|| ApiError::field(field, "is out of range"))
+}
+
+pub fn period(query: &PeriodQuery, settings: &Settings) -> ApiResult<Period> {
+    let to = match &query.to {
+        Some(raw) => parse_bound("to", raw, true)?,
+        None => crate::store::now(),
+    };
+    let from = match &query.from {
+        Some(raw) => parse_bound("from", raw, false)?,
+        None => to - chrono::Duration::days(DEFAULT_DAYS),
+    };
+    if from >= to {
+        return Err(ApiError::field("from", "must be before to"));
+    }
+    let max_days = i64::from(settings.analytics.max_period_days);
+    if to - from > chrono::Duration::days(max_days) {
+        return Err(ApiError::Validation {
+            message: format!("the period must be at most {max_days} days"),
+            details: Some(serde_json::json!({"field": "to"})),
+        });
+    }
+    Ok(Period { from, to })
+}
+
+fn ratio(part: i64, whole: i64) -> f64 {
+    if whole > 0 {
+        part as f64 / whole as f64
+    } else {
+        0.0
+    }
+}
+
+/// Money to the micro-dollar, so sums of floating-point costs read as the amounts they are.
+fn usd(value: f64) -> f64 {
+    (value * 1_000_000.0).round() / 1_000_000.0
+}
+
+/// Tool names of one `tools_used` list: strings, or objects with a `name`.
+fn tool_names(raw: &str) -> Vec<String> {
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_str(raw) else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| match item {
+            serde_json::Value::String(name) => Some(name),
+            serde_json::Value::Object(map) => {
+                map.get("name").and_then(|n| n.as_str()).map(str::to_string)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every UTC day from `from` to just before `to`.
+fn days(period: Period) -> Vec<String> {
+    let first = period.from.date();
+    let last = (period.to - chrono::Duration::microseconds(1)).date();
+    first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .collect()
+}
+
+async fn compute(store: &Store, scope: Scope, period: Period) -> ApiResult<Analytics> {
+    let (conversations, messages, turns, with_turns, tools, daily) = store
+        .run(move |conn| {
+            Ok((
+                analytics::conversations(conn, &scope, period)?,
+                analytics::messages(conn, &scope, period)?,
+                analytics::turns(conn, &scope, period)?,
+                analytics::conversations_with_turns(conn, &scope, period)?,
+                analytics::tools_used(conn, &scope, period)?,
+                analytics::daily(conn, &scope, period)?,
+            ))
+        })
+        .await?;
+
+    let mut by_sender = BTreeMap::new();
+    let (mut inbound, mut outbound) = (0, 0);
+    for m in &messages {
+        *by_sender.entry(m.sender_type.clone()).or_insert(0) += m.count;
+        if m.direction == "in" {
+            inbound += m.count;
+        } else {
+            outbound += m.count;
+        }
+    }
+
+    let mut turns_by_status = BTreeMap::new();
+    let (mut total_turns, mut prompt, mut completion, mut cost) = (0, 0, 0, 0.0);
+    let mut ok_latency: Option<(i64, i64)> = None;
+    for t in &turns {
+        turns_by_status.insert(t.status.clone(), t.turns);
+        total_turns += t.turns;
+        prompt += t.prompt_tokens;
+        completion += t.completion_tokens;
+        cost += t.cost_usd;
+        if t.status == "ok" {
+            ok_latency = Some((t.latency_ms, t.turns));
+        }
+    }
+    let mut tool_usage = BTreeMap::new();
+    for group in &tools {
+        for name in tool_names(&group.tools_used) {
+            *tool_usage.entry(name).or_insert(0) += group.turns;
+        }
+    }
+    let by_day: BTreeMap<&str, &analytics::DayTotals> =
+        daily.iter().map(|d| (d.day.as_str(), d)).collect();
+    let daily = days(period)
+        .into_iter()
+        .map(|date| match by_day.get(date.as_str()) {
+            Some(d) => DayStats {
+                turns: d.turns,
+                prompt_tokens: d.prompt_tokens,
+                completion_tokens: d.completion_tokens,
+                cost_usd: usd(d.cost_usd),
+                date,
+            },
+            None => DayStats {
+                date,
+                turns: 0,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                cost_usd: 0.0,
+            },
+        })
+        .collect();
+
+    Ok(Analytics {
+        agent: None,
+        period: PeriodView {
+            from: period.from.and_utc(),
+            to: period.to.and_utc(),
+        },
+        conversations: ConversationStats {
+            escalation_rate: ratio(conversations.escalated, conversations.total),
+            resolution_rate: ratio(conversations.resolved_without_human, conversations.total),
+            total: conversations.total,
+            open: conversations.open,
+            queued: conversations.queued,
+            closed: conversations.closed,
+            escalated: conversations.escalated,
+            resolved_without_human: conversations.resolved_without_human,
+            avg_first_response_seconds: conversations.avg_first_response_seconds,
+        },
+        messages: MessageStats {
+            total: inbound + outbound,
+            inbound,
+            outbound,
+            by_sender,
+        },
+        ai: AiStats {
+            turns: total_turns,
+            turns_by_status,
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            cost_usd: usd(cost),
+            conversations: with_turns,
+            cost_per_conversation: if with_turns > 0 {
+                usd(cost / with_turns as f64)
+            } else {
+                0.0
+            },
+            avg_response_seconds: ok_latency
+                .filter(|(_, n)| *n > 0)
+                .map(|(ms, n)| ms as f64 / n as f64 / 1000.0),
+            tool_usage,
+        },
+        daily,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/analytics/dashboard", tag = "analytics", params(PeriodQuery),
+    responses((status = 200, body = Analytics), (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn dashboard(
+    staff: Staff,
+    store: web::Data<Store>,
+    settings: web::Data<Settings>,
+    query: web::Query<PeriodQuery>,
+) -> ApiResult<HttpResponse> {
+    staff.require(Role::oversees_tenant)?;
+    let period = period(&query, &settings)?;
+    let scope = Scope {
+        tenant: staff.tenant_id.clone(),
+        agent: None,
+    };
+    Ok(HttpResponse::Ok().json(compute(&store, scope, period).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/analytics/agents/{id}", tag = "analytics", params(PeriodQuery),
+    responses((status = 200, body = Analytics), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn agent(
+    staff: Staff,
+    store: web::Data<Store>,
+    settings: web::Data<Settings>,
+    path: web::Path<String>,
+    query: web::Query<PeriodQuery>,
+) -> ApiResult<HttpResponse> {
+    staff.require(Role::oversees_tenant)?;
+    let id = AgentId::parse(&path).ok_or(ApiError::NotFound)?;
+    let period = period(&query, &settings)?;
+    let tenant = staff.tenant_id.clone();
+    let lookup = id.clone();
+    let row = store
+        .run(move |conn| agents::find(conn, &tenant, &lookup))
+        .await?;
+    let scope = Scope {
+        tenant: staff.tenant_id.clone(),
+        agent: Some(id),
+    };
+    let mut analytics = compute(&store, scope, period).await?;
+    analytics.agent = Some(AgentRef {
+        id: row.id.0,
+        name: row.name,
+    });
+    Ok(HttpResponse::Ok().json(analytics))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/analytics/dashboard", web::get().to(dashboard))
+        .route("/analytics/agents/{id}", web::get().to(agent));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(raw: &str) -> NaiveDateTime {
+        DateTime::parse_from_rfc3339(raw).expect("time").naive_utc()
+    }
+
+    #[test]
+    fn bounds_accept_times_and_whole_days() {
+        assert_eq!(
+            parse_bound("from", "2026-03-01", false).expect("date"),
+            at("2026-03-01T00:00:00Z")
+        );
+        assert_eq!(
+            parse_bound("to", "2026-03-01", true).expect("date"),
+            at("2026-03-02T00:00:00Z")
+        );
+        assert_eq!(
+            parse_bound("to", "2026-03-01T12:00:00-03:00", true).expect("time"),
+            at("2026-03-01T15:00:00Z")
+        );
+        assert!(parse_bound("from", "yesterday", false).is_err());
+    }
+
+    #[test]
+    fn the_series_covers_every_day_touched() {
+        let period = Period {
+            from: at("2026-03-01T10:00:00Z"),
+            to: at("2026-03-04T00:00:00Z"),
+        };
+        assert_eq!(days(period), vec!["2026-03-01", "2026-03-02", "2026-03-03"]);
+    }
+
+    #[test]
+    fn tool_lists_in_both_shapes() {
+        assert_eq!(
+            tool_names(r#"["buscar_pedido", {"name": "transferir"}, 3]"#),
+            vec!["buscar_pedido", "transferir"]
+        );
+        assert!(tool_names("not json").is_empty());
+        assert_eq!(ratio(1, 0), 0.0);
+        assert_eq!(usd(0.1 + 0.2), 0.3);
+    }
+}

@@ -1,0 +1,771 @@
+//! WebhookDispatcher: outbound event webhooks. It listens to the tenant [`EventBus`], and for
+//! every webhook of the tenant subscribed to the event writes a `webhook_deliveries` row
+//! (the durable queue) before the first attempt, then delivers it:
+//!
+//! - `POST {url}` with the JSON payload, `X-Atende-Event`, `X-Atende-Delivery` (the same on
+//!   every retry, for de-duplication) and `X-Atende-Signature: t=<unix>,v1=<hex>`, the
+//!   HMAC-SHA256 of `"{t}.{body}"` with the webhook's secret. `t` is the time of the
+//!   attempt, so receivers can refuse stale requests (replay window:
+//!   `webhooks.signature_tolerance_seconds`) and still accept retries;
+//! - any non-2xx answer or transport error is retried with exponential backoff and jitter,
+//!   for `webhooks.retry_for_seconds` after the event; then the delivery is failed;
+//! - every attempt is logged (`webhook_attempts`: status, latency, response excerpt) and
+//!   the delivery row keeps the latest;
+//! - at start, pending rows left by a previous run are resumed at their due time.
+//!
+//! An event is durable for webhooks from the moment its delivery rows are written; the bus
+//! itself is in memory. Deliveries of different events are concurrent (bounded by
+//! `webhooks.max_in_flight`): receivers must not rely on arrival order, and use the payload's
+//! `occurred_at`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use reqwest::header::CONTENT_TYPE;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::Semaphore;
+
+use super::events::{EventBus, TenantEvent};
+use super::metrics::EngineMetrics;
+use crate::channels::guard::{self, GuardedResolver};
+use crate::config::WebhookSettings;
+use crate::domain::TenantId;
+use crate::secrets::SecretBox;
+use crate::store::messages::Message;
+use crate::store::schema::messages;
+use crate::store::webhooks::{
+    self, DeliveryUpdate, Webhook, WebhookAttempt, WebhookDelivery, FAILED, PENDING, SUCCEEDED,
+};
+use crate::store::{Store, StoreError};
+
+/// Events a webhook may subscribe to.
+pub const EVENTS: [&str; 8] = [
+    "conversation_started",
+    "message_received",
+    "message_sent",
+    "conversation_assigned",
+    "conversation_escalated",
+    "conversation_closed",
+    "limit_reached",
+    "feedback_detected",
+];
+
+pub const SIGNATURE_HEADER: &str = "X-Atende-Signature";
+pub const EVENT_HEADER: &str = "X-Atende-Event";
+pub const DELIVERY_HEADER: &str = "X-Atende-Delivery";
+
+/// Response bytes kept per attempt.
+const EXCERPT_CHARS: usize = 200;
+/// How long a tenant's webhook list is trusted before it is read again. Changes made through
+/// this process's API take effect at once (the API invalidates); the TTL bounds how stale
+/// another process's view can be.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+const RESUME_PAGE: i64 = 500;
+
+type HmacSha256 = Hmac<Sha256>;
+/// A tenant's enabled webhooks and when they were read.
+type CachedHooks = (Instant, Arc<Vec<Webhook>>);
+
+fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length, so this never fails.
+    let mut mac =
+        <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
+}
+
+/// `t=<timestamp>,v1=<hex HMAC-SHA256 of "t.body">`.
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let digest = hex::encode(mac(secret, timestamp, body).finalize().into_bytes());
+    format!("t={timestamp},v1={digest}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the signature header is malformed")]
+    Malformed,
+    #[error("the signature is older than the replay window")]
+    Expired,
+    #[error("the signature does not match the body")]
+    Mismatch,
+}
+
+/// What a receiver does with `X-Atende-Signature`: the timestamp must be within `tolerance`
+/// seconds of `now` and one `v1` must be the HMAC of `"t.body"` (compared in constant time).
+pub fn verify(
+    secret: &[u8],
+    header: &str,
+    body: &[u8],
+    now: i64,
+    tolerance: u64,
+) -> Result<(), SignatureError> {
+    let mut timestamp = None;
+    let mut candidates = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => {
+                timestamp = Some(
+                    value
+                        .parse::<i64>()
+                        .map_err(|_| SignatureError::Malformed)?,
+                )
+            }
+            Some(("v1", value)) => candidates.push(value),
+            Some(_) => {}
+            None => return Err(SignatureError::Malformed),
+        }
+    }
+    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
+    if candidates.is_empty() {
+        return Err(SignatureError::Malformed);
+    }
+    if now.abs_diff(timestamp) > tolerance {
+        return Err(SignatureError::Expired);
+    }
+    let matches = candidates.iter().any(|candidate| {
+        hex::decode(candidate)
+            .is_ok_and(|expected| mac(secret, timestamp, body).verify_slice(&expected).is_ok())
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+/// Delay after the `attempt`-th failure: initial, doubling, capped, with equal jitter so
+/// deliveries that failed together do not retry together.
+fn backoff(settings: &WebhookSettings, attempt: i32) -> Duration {
+    let exponent = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(0)
+        .min(32);
+    let base = settings
+        .backoff_initial_ms
+        .saturating_mul(1u64 << exponent)
+        .min(settings.backoff_max_ms);
+    let half = base / 2;
+    let jitter = rand::thread_rng().gen_range(0..=base - half);
+    Duration::from_millis(half + jitter)
+}
+
+#[derive(Clone)]
+pub struct WebhookDispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    settings: WebhookSettings,
+    allow_private: bool,
+    secrets: Arc<SecretBox>,
+    metrics: Arc<EngineMetrics>,
+    http: reqwest::Client,
+    slots: Semaphore,
+    cache: Mutex<HashMap<TenantId, CachedHooks>>,
+    /// Deliveries scheduled in this process, so resuming never runs one twice.
+    active: Mutex<HashSet<String>>,
+}
+
+/// What one attempt came to.
+struct Attempted {
+    status: Option<u16>,
+    latency_ms: i64,
+    error: Option<String>,
+    excerpt: Option<String>,
+    /// Retrying cannot help (the URL is refused by the private-target guard).
+    permanent: bool,
+}
+
+impl Attempted {
+    fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s)) && self.error.is_none()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Never held across code that can panic, so a poisoned lock still holds sane data.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl WebhookDispatcher {
+    pub fn new(
+        store: Store,
+        settings: WebhookSettings,
+        allow_private: bool,
+        secrets: Arc<SecretBox>,
+        metrics: Arc<EngineMetrics>,
+    ) -> Self {
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_millis(settings.timeout_ms.max(1)))
+            .user_agent(concat!("atende-webhooks/", env!("CARGO_PKG_VERSION")))
+            // A redirect would lead the request to a URL the guard never saw.
+            .redirect(reqwest::redirect::Policy::none());
+        if !allow_private {
+            builder = builder.dns_resolver(GuardedResolver);
+        }
+        // Only fails when the TLS backend cannot initialise, where `Client::new` panics too.
+        let http = builder.build().expect("HTTP client for webhooks");
+        WebhookDispatcher {
+            inner: Arc::new(Inner {
+                slots: Semaphore::new(settings.max_in_flight.max(1)),
+                store,
+                settings,
+                allow_private,
+                secrets,
+                metrics,
+                http,
+                cache: Mutex::new(HashMap::new()),
+                active: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// Resumes what a previous run left pending and starts listening to `events`. Must be
+    /// called within the actix runtime.
+    pub async fn start(&self, events: &EventBus) -> Result<usize, StoreError> {
+        // Subscribed first so no event published while resuming is missed.
+        let receiver = events.subscribe();
+        let dispatcher = self.clone();
+        actix_web::rt::spawn(async move { dispatcher.listen(receiver).await });
+        let resumed = self.resume_pending().await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "pending webhook deliveries resumed");
+        }
+        Ok(resumed)
+    }
+
+    /// Forgets the cached webhook list of a tenant after it changed.
+    pub fn invalidate(&self, tenant: &TenantId) {
+        lock(&self.inner.cache).remove(tenant);
+    }
+
+    async fn resume_pending(&self) -> Result<usize, StoreError> {
+        let mut after: Option<String> = None;
+        let mut resumed = 0;
+        loop {
+            let cursor = after.clone();
+            let page = self
+                .inner
+                .store
+                .run(move |conn| webhooks::list_pending(conn, cursor.as_deref(), RESUME_PAGE))
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for delivery in page {
+                if self.schedule(delivery) {
+                    resumed += 1;
+                }
+            }
+        }
+        Ok(resumed)
+    }
+
+    async fn listen(self, mut receiver: tokio::sync::broadcast::Receiver<TenantEvent>) {
+        loop {
+            match receiver.recv().await {
+                Ok(event) => {
+                    if !EVENTS.contains(&event.kind) {
+                        continue;
+                    }
+                    let dispatcher = self.clone();
+                    // Off the listener, so a slow store never makes the listener lag.
+                    actix_web::rt::spawn(async move { dispatcher.fan_out(event).await });
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::error!(
+                        missed,
+                        "webhook dispatcher fell behind; events were not delivered"
+                    );
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    async fn subscribers(&self, tenant: &TenantId) -> Result<Arc<Vec<Webhook>>, StoreError> {
+        if let Some((at, hooks)) = lock(&self.inner.cache).get(tenant) {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(hooks.clone());
+            }
+        }
+        let lookup = tenant.clone();
+        let hooks = Arc::new(
+            self.inner
+                .store
+                .run(move |conn| webhooks::enabled_for_tenant(conn, &lookup))
+                .await?,
+        );
+        lock(&self.inner.cache).insert(tenant.clone(), (Instant::now(), hooks.clone()));
+        Ok(hooks)
+    }
+
+    async fn fan_out(&self, event: TenantEvent) {
+        let hooks = match self.subscribers(&event.tenant_id).await {
+            Ok(hooks) => hooks,
+            Err(e) => {
+                tracing::error!(tenant = %event.tenant_id, event = event.kind, error = %e, "webhooks of the tenant not read; event not delivered");
+                return;
+            }
+        };
+        let targets: Vec<&Webhook> = hooks
+            .iter()
+            .filter(|h| h.subscribes_to(event.kind))
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        let payload = match self.payload(&event).await {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::error!(event = event.kind, error = %e, "webhook payload not built");
+                return;
+            }
+        };
+        let deliveries: Vec<WebhookDelivery> = targets
+            .iter()
+            .map(|hook| WebhookDelivery::pending(hook, event.kind, payload.clone()))
+            .collect();
+        let rows = deliveries.clone();
+        let written = self
+            .inner
+            .store
+            .run(move |conn| webhooks::insert_deliveries(conn, &rows))
+            .await;
+        match written {
+            Ok(()) => {
+                for delivery in deliveries {
+                    self.schedule(delivery);
+                }
+            }
+            // A webhook deleted meanwhile fails the insert of its row (foreign key): write
+            // the others one by one.
+            Err(_) if deliveries.len() > 1 => {
+                for delivery in deliveries {
+                    let row = delivery.clone();
+                    match self
+                        .inner
+                        .store
+                        .run(move |conn| webhooks::insert_deliveries(conn, &[row]))
+                        .await
+                    {
+                        Ok(()) => {
+                            self.schedule(delivery);
+                        }
+                        Err(e) => {
+                            tracing::warn!(webhook = %delivery.webhook_id, error = %e, "webhook delivery not recorded")
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(event = event.kind, error = %e, "webhook delivery not recorded")
+            }
+        }
+    }
+
+    /// `{id, event, tenant_id, conversation_id, occurred_at, data}`; message events carry the
+    /// message itself in `data.message`.
+    async fn payload(&self, event: &TenantEvent) -> Result<String, StoreError> {
+        let mut data = event.data.clone();
+        let message_id = data
+            .get("message_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if let (Some(id), "message_received" | "message_sent") = (message_id, event.kind) {
+            let tenant = event.tenant_id.clone();
+            let message: Option<Message> = self
+                .inner
+                .store
+                .run(move |conn| {
+                    use diesel::prelude::*;
+                    Ok(crate::db_run!(conn, |c| messages::table
+                        .filter(messages::tenant_id.eq(&tenant))
+                        .filter(messages::id.eq(&id))
+                        .select(Message::as_select())
+                        .first(c)
+                        .optional())?)
+                })
+                .await?;
+            if let (Some(m), Value::Object(map)) = (message, &mut data) {
+                map.insert(
+                    "message".into(),
+                    json!({
+                        "id": m.id,
+                        "seq": m.seq,
+                        "sender_type": m.sender_type,
+                        "sender_id": m.sender_id,
+                        "content": m.content,
+                        "content_type": m.content_type,
+                        "status": m.status,
+                        "created_at": m.created_at.and_utc(),
+                    }),
+                );
+            }
+        }
+        let body = json!({
+            "id": uuid::Uuid::now_v7().to_string(),
+            "event": event.kind,
+            "tenant_id": event.tenant_id,
+            "conversation_id": event.conversation_id,
+            "occurred_at": event.at,
+            "data": data,
+        });
+        serde_json::to_string(&body).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// Starts delivering in the background unless this process already is. Returns whether
+    /// it started.
+    fn schedule(&self, delivery: WebhookDelivery) -> bool {
+        if !lock(&self.inner.active).insert(delivery.id.clone()) {
+            return false;
+        }
+        self.inner.metrics.webhook_pending.inc();
+        let dispatcher = self.clone();
+        actix_web::rt::spawn(async move {
+            let id = delivery.id.clone();
+            dispatcher.deliver(delivery).await;
+            lock(&dispatcher.inner.active).remove(&id);
+            dispatcher.inner.metrics.webhook_pending.dec();
+        });
+        true
+    }
+
+    fn deadline(&self, delivery: &WebhookDelivery) -> chrono::NaiveDateTime {
+        let retry_for = i64::try_from(self.inner.settings.retry_for_seconds).unwrap_or(i64::MAX);
+        delivery.created_at + chrono::Duration::seconds(retry_for.min(10 * 365 * 86_400))
+    }
+
+    async fn deliver(&self, mut delivery: WebhookDelivery) {
+        loop {
+            if let Some(due) = delivery.next_attempt_at {
+                if let Ok(wait) = (due - crate::store::now()).to_std() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            let webhook_id = delivery.webhook_id.clone();
+            let webhook = match self
+                .inner
+                .store
+                .run(move |conn| webhooks::find_by_id(conn, &webhook_id))
+                .await
+            {
+                Ok(Some(hook)) if hook.enabled => hook,
+                Ok(found) => {
+                    let reason = if found.is_some() {
+                        "the webhook was disabled"
+                    } else {
+                        "the webhook was deleted"
+                    };
+                    self.give_up(&delivery, reason).await;
+                    return;
+                }
+                Err(e) => {
+                    // The store is unavailable: try again later, the row stays pending.
+                    tracing::warn!(delivery = %delivery.id, error = %e, "webhook not read; retrying");
+                    delivery.next_attempt_at = Some(
+                        crate::store::now()
+                            + chrono::Duration::from_std(backoff(&self.inner.settings, 1))
+                                .unwrap_or_default(),
+                    );
+                    continue;
+                }
+            };
+            let attempted = {
+                // Concurrency is bounded per process; the permit is held for the request only.
+                let Ok(_permit) = self.inner.slots.acquire().await else {
+                    return;
+                };
+                self.attempt(&webhook, &delivery).await
+            };
+            delivery.attempts += 1;
+            let now = crate::store::now();
+            let succeeded = attempted.succeeded();
+            let retry_at = (!succeeded && !attempted.permanent)
+                .then(|| {
+                    now + chrono::Duration::from_std(backoff(
+                        &self.inner.settings,
+                        delivery.attempts,
+                    ))
+                    .unwrap_or_default()
+                })
+                .filter(|at| *at <= self.deadline(&delivery));
+            delivery.status = if succeeded {
+                SUCCEEDED
+            } else if retry_at.is_some() {
+                PENDING
+            } else {
+                FAILED
+            }
+            .into();
+            delivery.next_attempt_at = retry_at;
+            delivery.last_status_code = attempted.status.map(i32::from);
+            delivery.last_error = attempted.error.clone();
+            delivery.latency_ms = Some(attempted.latency_ms);
+            delivery.response_excerpt = attempted.excerpt.clone();
+            let log = WebhookAttempt {
+                id: uuid::Uuid::now_v7().to_string(),
+                tenant_id: delivery.tenant_id.clone(),
+                delivery_id: delivery.id.clone(),
+                webhook_id: delivery.webhook_id.clone(),
+                attempt: delivery.attempts,
+                status_code: delivery.last_status_code,
+                latency_ms: attempted.latency_ms,
+                error: attempted.error.clone(),
+                response_excerpt: attempted.excerpt.clone(),
+                created_at: now,
+            };
+            let update = DeliveryUpdate {
+                status: delivery.status.clone(),
+                attempts: delivery.attempts,
+                next_attempt_at: delivery.next_attempt_at,
+                last_status_code: delivery.last_status_code,
+                last_error: delivery.last_error.clone(),
+                latency_ms: delivery.latency_ms,
+                response_excerpt: delivery.response_excerpt.clone(),
+                updated_at: now,
+            };
+            let recorded = self
+                .inner
+                .store
+                .run(move |conn| webhooks::record_attempt(conn, &log, &update))
+                .await;
+            match recorded {
+                Ok(()) => {}
+                Err(StoreError::NotFound) => return,
+                Err(e) => {
+                    tracing::warn!(delivery = %delivery.id, error = %e, "webhook attempt not recorded")
+                }
+            }
+            if !succeeded {
+                self.inner.metrics.webhook_failures.inc();
+            }
+            match delivery.status.as_str() {
+                SUCCEEDED => {
+                    self.inner
+                        .metrics
+                        .webhook_deliveries
+                        .with_label_values(&["succeeded"])
+                        .inc();
+                    return;
+                }
+                FAILED => {
+                    self.inner
+                        .metrics
+                        .webhook_deliveries
+                        .with_label_values(&["failed"])
+                        .inc();
+                    tracing::warn!(
+                        delivery = %delivery.id,
+                        webhook = %delivery.webhook_id,
+                        event = %delivery.event,
+                        attempts = delivery.attempts,
+                        status_code = ?delivery.last_status_code,
+                        error = ?delivery.last_error,
+                        "webhook delivery failed"
+                    );
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn give_up(&self, delivery: &WebhookDelivery, reason: &'static str) {
+        let id = delivery.id.clone();
+        if let Err(e) = self
+            .inner
+            .store
+            .run(move |conn| webhooks::give_up(conn, &id, reason))
+            .await
+        {
+            tracing::warn!(delivery = %delivery.id, error = %e, "webhook delivery not closed");
+        }
+        self.inner
+            .metrics
+            .webhook_deliveries
+            .with_label_values(&["failed"])
+            .inc();
+    }
+
+    async fn attempt(&self, webhook: &Webhook, delivery: &WebhookDelivery) -> Attempted {
+        let started = Instant::now();
+        let elapsed =
+            |started: Instant| i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let failed = |error: String, permanent: bool| Attempted {
+            status: None,
+            latency_ms: elapsed(started),
+            error: Some(error),
+            excerpt: None,
+            permanent,
+        };
+        let url = match guard::check(&webhook.url, self.inner.allow_private).await {
+            Ok(url) => url,
+            Err(refusal) => {
+                let permanent = !refusal.is_retryable();
+                return failed(refusal.to_string(), permanent);
+            }
+        };
+        let secret =
+            match webhook.secret(&self.inner.secrets) {
+                Ok(secret) => secret,
+                Err(_) => return failed(
+                    "the webhook secret cannot be unsealed (was secrets.encryption_key changed?)"
+                        .into(),
+                    true,
+                ),
+            };
+        let body = delivery.payload.clone().into_bytes();
+        let signature = sign(
+            secret.expose_secret().as_bytes(),
+            chrono::Utc::now().timestamp(),
+            &body,
+        );
+        let sent = self
+            .inner
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .header(EVENT_HEADER, delivery.event.as_str())
+            .header(DELIVERY_HEADER, delivery.id.as_str())
+            .body(body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                let message = if e.is_timeout() {
+                    format!("timed out after {} ms", self.inner.settings.timeout_ms)
+                } else if e.is_connect() {
+                    "could not connect".to_string()
+                } else {
+                    format!("request failed: {}", e.without_url())
+                };
+                return failed(message, false);
+            }
+        };
+        let status = response.status();
+        let excerpt = excerpt(response).await;
+        Attempted {
+            status: Some(status.as_u16()),
+            latency_ms: elapsed(started),
+            error: (!status.is_success()).then(|| {
+                if status.is_redirection() {
+                    format!("HTTP {status}: redirects are not followed")
+                } else {
+                    format!("HTTP {status}")
+                }
+            }),
+            excerpt,
+            permanent: false,
+        }
+    }
+}
+
+/// The start of the receiver's answer, on one line.
+async fn excerpt(response: reqwest::Response) -> Option<String> {
+    let bytes = response.bytes().await.ok()?;
+    let head = &bytes[..bytes.len().min(EXCERPT_CHARS * 4)];
+    let text = String::from_utf8_lossy(head);
+    let text: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(EXCERPT_CHARS)
+        .collect();
+    (!text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_cover_timestamp_and_body() {
+        let header = sign(b"secret", 1_700_000_000, b"{\"a\":1}");
+        assert!(header.starts_with("t=1700000000,v1="));
+        assert_eq!(header.len(), "t=1700000000,v1=".len() + 64);
+        assert_eq!(
+            verify(b"secret", &header, b"{\"a\":1}", 1_700_000_100, 300),
+            Ok(())
+        );
+        assert_eq!(
+            verify(b"secret", &header, b"{\"a\":2}", 1_700_000_000, 300),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(b"other", &header, b"{\"a\":1}", 1_700_000_000, 300),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(b"secret", &header, b"{\"a\":1}", 1_700_000_301, 300),
+            Err(SignatureError::Expired)
+        );
+        // The timestamp is signed: moving it breaks the signature.
+        let moved = header.replace("t=1700000000", "t=1700000100");
+        assert_eq!(
+            verify(b"secret", &moved, b"{\"a\":1}", 1_700_000_100, 300),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn the_signature_is_hmac_of_t_dot_body() {
+        // Computed independently: HMAC-SHA256("key", "42.body").
+        let mut expected = <HmacSha256 as Mac>::new_from_slice(b"key").expect("key");
+        expected.update(b"42.body");
+        let hex = hex::encode(expected.finalize().into_bytes());
+        assert_eq!(sign(b"key", 42, b"body"), format!("t=42,v1={hex}"));
+    }
+
+    #[test]
+    fn malformed_headers_are_refused() {
+        for bad in ["", "t=1", "v1=ab", "t=x,v1=ab", "garbage", "t=1;v1=ab"] {
+            assert_eq!(
+                verify(b"k", bad, b"", 1, 300),
+                Err(SignatureError::Malformed),
+                "{bad:?}"
+            );
+        }
+        // Unknown schemes beside a good v1 are ignored (room for a future v2).
+        let header = sign(b"k", 5, b"x");
+        assert_eq!(
+            verify(b"k", &format!("{header},v0=dead"), b"x", 5, 0),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let settings = WebhookSettings {
+            retry_for_seconds: 60,
+            backoff_initial_ms: 100,
+            backoff_max_ms: 1000,
+            timeout_ms: 1000,
+            max_in_flight: 1,
+            signature_tolerance_seconds: 300,
+        };
+        for (attempt, base) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (60, 1000),
+        ] {
+            for _ in 0..20 {
+                let ms = backoff(&settings, attempt).as_millis() as u64;
+                assert!(ms >= base / 2 && ms <= base, "attempt {attempt}: {ms}");
+            }
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! Analytics aggregates over a period, computed by the database (`COUNT`, `SUM`, `AVG`,
+//! `GROUP BY`), never by loading rows. The few expressions SQLite and PostgreSQL spell
+//! differently — seconds between two timestamps, the calendar day of a timestamp — are chosen
+//! per backend in [`Dialect`]; everything else is one SQL text for both.
+//!
+//! Scope: a tenant, or one AI agent of it. A conversation counts for a period when it was
+//! created in it; for an agent, when it was created in it and the agent owns it or ran a
+//! turn in it (an escalated conversation has left the agent but still counts against it).
+
+use chrono::NaiveDateTime;
+use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
+use diesel::{QueryableByName, RunQueryDsl};
+
+use super::{DbConn, StoreResult};
+use crate::domain::{AgentId, TenantId};
+
+/// `[from, to)`, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub from: NaiveDateTime,
+    pub to: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    fn of(conn: &DbConn) -> Self {
+        match conn {
+            DbConn::Sqlite(_) => Dialect::Sqlite,
+            DbConn::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Seconds from `a` to `b` as a double.
+    fn seconds_between(self, a: &str, b: &str) -> String {
+        match self {
+            // Diesel stores SQLite timestamps as `YYYY-MM-DD HH:MM:SS.ffffff`, which
+            // julianday() reads.
+            Dialect::Sqlite => format!("((julianday({b}) - julianday({a})) * 86400.0)"),
+            Dialect::Postgres => format!("EXTRACT(EPOCH FROM ({b} - {a}))"),
+        }
+    }
+
+    /// The UTC calendar day of a timestamp as `YYYY-MM-DD` text.
+    fn day(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("substr({column}, 1, 10)"),
+            Dialect::Postgres => format!("to_char({column}, 'YYYY-MM-DD')"),
+        }
+    }
+
+    /// `?` placeholders as the backend numbers them.
+    fn sql(self, text: &str) -> String {
+        match self {
+            Dialect::Sqlite => text.to_string(),
+            Dialect::Postgres => {
+                let mut out = String::with_capacity(text.len() + 16);
+                let mut n = 0;
+                for c in text.chars() {
+                    if c == '?' {
+                        n += 1;
+                        out.push('$');
+                        out.push_str(&n.to_string());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Which rows an aggregate covers.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub tenant: TenantId,
+    pub agent: Option<AgentId>,
+}
+
+/// A bound parameter of a query built at run time.
+#[derive(Debug, Clone)]
+enum Param {
+    Text(String),
+    Time(NaiveDateTime),
+}
+
+/// SQL text with `?` placeholders and their values in order.
+struct Query {
+    text: String,
+    params: Vec<Param>,
+}
+
+impl Query {
+    fn load<T>(self, conn: &mut DbConn) -> StoreResult<Vec<T>>
+    where
+        T: QueryableByName<diesel::sqlite::Sqlite> + QueryableByName<diesel::pg::Pg> + 'static,
+    {
+        let dialect = Dialect::of(conn);
+        let text = dialect.sql(&self.text);
+        Ok(crate::db_run!(conn, |c| {
+            let mut query = diesel::sql_query(text.clone()).into_boxed();
+            for param in &self.params {
+                query = match param {
+                    Param::Text(v) => query.bind::<Text, _>(v.clone()),
+                    Param::Time(v) => query.bind::<Timestamp, _>(*v),
+                };
+            }
+            query.load::<T>(c)
+        })?)
+    }
+}
+
+/// `conversations AS c` rows of the scope created in the period: the WHERE clause and its
+/// parameters.
+fn conversation_filter(scope: &Scope, period: Period) -> (String, Vec<Param>) {
+    let mut text = "c.tenant_id = ? AND c.created_at >= ? AND c.created_at < ?".to_string();
+    let mut params = vec![
+        Param::Text(scope.tenant.to_string()),
+        Param::Time(period.from),
+        Param::Time(period.to),
+    ];
+    if let Some(agent) = &scope.agent {
+        text.push_str(
+            " AND ((c.owner_type = 'ai_agent' AND c.owner_id = ?) OR c.id IN \
+             (SELECT t.conversation_id FROM ai_turns t WHERE t.agent_id = ? \
+             AND t.created_at >= ? AND t.conversation_id IS NOT NULL))",
+        );
+        params.push(Param::Text(agent.to_string()));
+        params.push(Param::Text(agent.to_string()));
+        params.push(Param::Time(period.from));
+    }
+    (text, params)
+}
+
+/// `ai_turns` rows of the scope in the period.
+fn turn_filter(scope: &Scope, period: Period) -> (String, Vec<Param>) {
+    let mut text = "tenant_id = ? AND created_at >= ? AND created_at < ?".to_string();
+    let mut params = vec![
+        Param::Text(scope.tenant.to_string()),
+        Param::Time(period.from),
+        Param::Time(period.to),
+    ];
+    if let Some(agent) = &scope.agent {
+        text.push_str(" AND agent_id = ?");
+        params.push(Param::Text(agent.to_string()));
+    }
+    (text, params)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, QueryableByName)]
+pub struct ConversationTotals {
+    #[diesel(sql_type = BigInt)]
+    pub total: i64,
+    #[diesel(sql_type = BigInt)]
+    pub open: i64,
+    #[diesel(sql_type = BigInt)]
+    pub queued: i64,
+    #[diesel(sql_type = BigInt)]
+    pub closed: i64,
+    #[diesel(sql_type = BigInt)]
+    pub escalated: i64,
+    /// Closed, never escalated, and still owned by an AI agent.
+    #[diesel(sql_type = BigInt)]
+    pub resolved_without_human: i64,
+    #[diesel(sql_type = BigInt)]
+    pub with_first_response: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub avg_first_response_seconds: Option<f64>,
+}
+
+pub fn conversations(
+    conn: &mut DbConn,
+    scope: &Scope,
+    period: Period,
+) -> StoreResult<ConversationTotals> {
+    let dialect = Dialect::of(conn);
+    let (filter, params) = conversation_filter(scope, period);
+    let first_response = dialect.seconds_between("c.created_at", "c.first_response_at");
+    let text = format!(
+        "SELECT COUNT(*) AS total, \
+         COALESCE(SUM(CASE WHEN c.status = 'open' THEN 1 ELSE 0 END), 0) AS open, \
+         COALESCE(SUM(CASE WHEN c.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, \
+         COALESCE(SUM(CASE WHEN c.status = 'closed' THEN 1 ELSE 0 END), 0) AS closed, \
+         COALESCE(SUM(CASE WHEN c.escalation_reason IS NOT NULL THEN 1 ELSE 0 END), 0) AS escalated, \
+         COALESCE(SUM(CASE WHEN c.status = 'closed' AND c.escalation_reason IS NULL \
+             AND c.owner_type = 'ai_agent' THEN 1 ELSE 0 END), 0) AS resolved_without_human, \
+         COALESCE(SUM(CASE WHEN c.first_response_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS with_first_response, \
+         CAST(AVG(CASE WHEN c.first_response_at IS NOT NULL THEN {first_response} END) AS DOUBLE PRECISION) \
+             AS avg_first_response_seconds \
+         FROM conversations c WHERE {filter}"
+    );
+    let rows: Vec<ConversationTotals> = Query { text, params }.load(conn)?;
+    Ok(rows.into_iter().next().unwrap_or_default())
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct MessageCount {
+    #[diesel(sql_type = Text)]
+    pub direction: String,
+    #[diesel(sql_type = Text)]
+    pub sender_type: String,
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+}
+
+/// Messages created in the period, by direction and sender type. For an agent: messages of
+/// its conversations (as in [`conversations`]).
+pub fn messages(
+    conn: &mut DbConn,
+    scope: &Scope,
+    period: Period,
+) -> StoreResult<Vec<MessageCount>> {
+    let mut text = "SELECT m.direction AS direction, m.sender_type AS sender_type, \
+                    COUNT(*) AS count FROM messages m \
+                    WHERE m.tenant_id = ? AND m.created_at >= ? AND m.created_at < ?"
+        .to_string();
+    let mut params = vec![
+        Param::Text(scope.tenant.to_string()),
+        Param::Time(period.from),
+        Param::Time(period.to),
+    ];
+    if scope.agent.is_some() {
+        let (filter, extra) = conversation_filter(scope, period);
+        text.push_str(&format!(
+            " AND m.conversation_id IN (SELECT c.id FROM conversations c WHERE {filter})"
+        ));
+        params.extend(extra);
+    }
+    text.push_str(" GROUP BY m.direction, m.sender_type");
+    Query { text, params }.load(conn)
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct TurnTotals {
+    /// ok | error | limited | skipped
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = BigInt)]
+    pub turns: i64,
+    #[diesel(sql_type = BigInt)]
+    pub prompt_tokens: i64,
+    #[diesel(sql_type = BigInt)]
+    pub completion_tokens: i64,
+    #[diesel(sql_type = Double)]
+    pub cost_usd: f64,
+    #[diesel(sql_type = BigInt)]
+    pub latency_ms: i64,
+}
+
+const TURN_SUMS: &str = "COUNT(*) AS turns, \
+    CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens, \
+    CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion_tokens, \
+    CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd, \
+    CAST(COALESCE(SUM(latency_ms), 0) AS BIGINT) AS latency_ms";
+
+/// AI turns of the period by status, with token, cost and latency sums.
+pub fn turns(conn: &mut DbConn, scope: &Scope, period: Period) -> StoreResult<Vec<TurnTotals>> {
+    let (filter, params) = turn_filter(scope, period);
+    let text = format!(
+        "SELECT status, {TURN_SUMS} FROM ai_turns WHERE {filter} GROUP BY status ORDER BY status"
+    );
+    Query { text, params }.load(conn)
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// Distinct conversations with at least one AI turn in the period.
+pub fn conversations_with_turns(
+    conn: &mut DbConn,
+    scope: &Scope,
+    period: Period,
+) -> StoreResult<i64> {
+    let (filter, params) = turn_filter(scope, period);
+    let text = format!(
+        "SELECT COUNT(DISTINCT conversation_id) AS count FROM ai_turns WHERE {filter} \
+         AND conversation_id IS NOT NULL"
+    );
+    let rows: Vec<Count> = Query { text, params }.load(conn)?;
+    Ok(rows.first().map_or(0, |r| r.count))
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct ToolsUsed {
+    /// The JSON array stored with the turns.
+    #[diesel(sql_type = Text)]
+    pub tools_used: String,
+    #[diesel(sql_type = BigInt)]
+    pub turns: i64,
+}
+
+/// Turns grouped by their `tools_used` list; the caller splits the lists (few distinct ones)
+/// into per-tool counts.
+pub fn tools_used(conn: &mut DbConn, scope: &Scope, period: Period) -> StoreResult<Vec<ToolsUsed>> {
+    let (filter, params) = turn_filter(scope, period);
+    let text = format!(
+        "SELECT tools_used, COUNT(*) AS turns FROM ai_turns WHERE {filter} \
+         AND tools_used <> '[]' GROUP BY tools_used"
+    );
+    Query { text, params }.load(conn)
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct DayTotals {
+    /// `YYYY-MM-DD`, UTC.
+    #[diesel(sql_type = Text)]
+    pub day: String,
+    #[diesel(sql_type = BigInt)]
+    pub turns: i64,
+    #[diesel(sql_type = BigInt)]
+    pub prompt_tokens: i64,
+    #[diesel(sql_type = BigInt)]
+    pub completion_tokens: i64,
+    #[diesel(sql_type = Double)]
+    pub cost_usd: f64,
+    #[diesel(sql_type = BigInt)]
+    pub latency_ms: i64,
+}
+
+/// AI usage per UTC day of the period (days without turns are absent).
+pub fn daily(conn: &mut DbConn, scope: &Scope, period: Period) -> StoreResult<Vec<DayTotals>> {
+    let dialect = Dialect::of(conn);
+    let (filter, params) = turn_filter(scope, period);
+    let day = dialect.day("created_at");
+    let text = format!(
+        "SELECT {day} AS day, {TURN_SUMS} FROM ai_turns WHERE {filter} GROUP BY 1 ORDER BY 1"
+    );
+    Query { text, params }.load(conn)
+}
+
+/// Turns of every tenant created in `(after, up_to]`, by status: the increments of the
+/// Prometheus AI counters.
+pub fn turns_between(
+    conn: &mut DbConn,
+    after: NaiveDateTime,
+    up_to: NaiveDateTime,
+) -> StoreResult<Vec<TurnTotals>> {
+    let text = format!(
+        "SELECT status, {TURN_SUMS} FROM ai_turns WHERE created_at > ? AND created_at <= ? \
+         GROUP BY status"
+    );
+    Query {
+        text,
+        params: vec![Param::Time(after), Param::Time(up_to)],
+    }
+    .load(conn)
+}
+
+/// Conversations of every tenant waiting for an owner.
+pub fn queued_conversations(conn: &mut DbConn) -> StoreResult<i64> {
+    let rows: Vec<Count> = Query {
+        text: "SELECT COUNT(*) AS count FROM conversations WHERE status = 'queued'".into(),
+        params: Vec::new(),
+    }
+    .load(conn)?;
+    Ok(rows.first().map_or(0, |r| r.count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(
+            Dialect::Postgres.sql("a = ? AND b IN (?, ?)"),
+            "a = $1 AND b IN ($2, $3)"
+        );
+        assert_eq!(Dialect::Sqlite.sql("a = ?"), "a = ?");
+    }
+
+    #[test]
+    fn agent_scope_adds_its_parameters_in_order() {
+        let from = chrono::DateTime::from_timestamp(0, 0)
+            .expect("epoch")
+            .naive_utc();
+        let period = Period { from, to: from };
+        let scope = Scope {
+            tenant: TenantId("t".into()),
+            agent: Some(AgentId("a".into())),
+        };
+        let (text, params) = conversation_filter(&scope, period);
+        assert_eq!(text.matches('?').count(), params.len());
+        let (text, params) = turn_filter(&scope, period);
+        assert_eq!(text.matches('?').count(), params.len());
+    }
+}

@@ -1,0 +1,32 @@
+//! `users.presence`, written by the WebSocket hub: online, away or offline.
+
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::{DbConn, StoreResult};
+use crate::domain::{TenantId, UserId};
+
+pub const ONLINE: &str = "online";
+pub const AWAY: &str = "away";
+pub const OFFLINE: &str = "offline";
+
+pub fn set(conn: &mut DbConn, tenant: &TenantId, user: &UserId, status: &str) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::update(
+        users::table
+            .filter(users::tenant_id.eq(tenant))
+            .filter(users::id.eq(user))
+    )
+    .set(users::presence.eq(status))
+    .execute(c))?;
+    Ok(())
+}
+
+/// At start nobody is connected to this process: presence left over from a previous run
+/// (a crash skips the goodbyes) would make the distributor pick people who are not there.
+pub fn reset_all(conn: &mut DbConn) -> StoreResult<usize> {
+    Ok(crate::db_run!(conn, |c| diesel::update(
+        users::table.filter(users::presence.ne(OFFLINE))
+    )
+    .set(users::presence.eq(OFFLINE))
+    .execute(c))?)
+}

@@ -1,0 +1,68 @@
+//! Durable timers that wake a conversation later (`schedule_followup`). They survive
+//! restarts because they live here; the engine's timer actor polls for due ones.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::scheduled_timers;
+use super::{DbConn, StoreResult};
+use crate::domain::{ConversationId, TenantId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = scheduled_timers)]
+pub struct Timer {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    /// `followup`
+    pub kind: String,
+    pub fire_at: NaiveDateTime,
+    /// JSON; for `followup`: `{"message", "reason"?}`.
+    pub payload: String,
+    pub fired: bool,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConn, timer: &Timer) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::insert_into(scheduled_timers::table)
+        .values(timer)
+        .execute(c))?;
+    Ok(())
+}
+
+/// Timers due at `now` that have not fired, soonest first.
+pub fn due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> StoreResult<Vec<Timer>> {
+    Ok(crate::db_run!(conn, |c| scheduled_timers::table
+        .filter(scheduled_timers::fired.eq(false))
+        .filter(scheduled_timers::fire_at.le(now))
+        .order(scheduled_timers::fire_at.asc())
+        .limit(limit)
+        .select(Timer::as_select())
+        .load(c))?)
+}
+
+/// Claims a timer: true for the one caller that flips it, so a timer fires at most once even
+/// if two pollers race.
+pub fn claim(conn: &mut DbConn, id: &str) -> StoreResult<bool> {
+    let updated = crate::db_run!(conn, |c| diesel::update(
+        scheduled_timers::table
+            .filter(scheduled_timers::id.eq(id))
+            .filter(scheduled_timers::fired.eq(false))
+    )
+    .set(scheduled_timers::fired.eq(true))
+    .execute(c))?;
+    Ok(updated == 1)
+}
+
+pub fn for_conversation(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+) -> StoreResult<Vec<Timer>> {
+    Ok(crate::db_run!(conn, |c| scheduled_timers::table
+        .filter(scheduled_timers::tenant_id.eq(tenant))
+        .filter(scheduled_timers::conversation_id.eq(conversation))
+        .order(scheduled_timers::fire_at.asc())
+        .select(Timer::as_select())
+        .load(c))?)
+}

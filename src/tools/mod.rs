@@ -1,0 +1,276 @@
+//! Tools the AI agents call during a turn (seeds 002 and 004): the registry of a turn's tools,
+//! JSON-Schema validation of every call's arguments, the built-in system tools, HTTP and
+//! webhook tools behind the SSRF guard, the calculator, lead capture and forms, knowledge
+//! search, and the tool loop that runs them between model calls.
+//!
+//! A tool never fails a turn: unknown names, bad arguments, timeouts, oversized or refused
+//! responses all come back to the model as an error result, and are logged on the turn.
+
+pub mod calculator;
+pub mod config;
+pub mod forms;
+pub mod http;
+pub mod registry;
+pub mod runner;
+pub mod schema;
+pub mod search;
+pub mod system;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::channels::guard::GuardedResolver;
+use crate::config::OutboundSettings;
+use crate::domain::conversation::Owner;
+use crate::domain::{AgentId, ContactId, ConversationId, TenantId};
+use crate::secrets::SecretBox;
+use crate::store::Store;
+
+pub use registry::Toolbox;
+
+/// Characters of a tool result handed back to the model; more is cut (and said so), so one
+/// chatty API cannot fill the context window or the bill.
+pub const MAX_RESULT_CHARS: usize = 8_000;
+/// Characters of arguments and result kept per call in the turn log.
+pub const MAX_LOG_CHARS: usize = 2_000;
+/// Bytes read from an HTTP tool's response; a larger body is refused, not buffered.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+pub const MIN_TIMEOUT_MS: i32 = 100;
+pub const MAX_TIMEOUT_MS: i32 = 60_000;
+pub const DEFAULT_TIMEOUT_MS: i32 = 10_000;
+
+/// The kinds of tool (`tools.tool_type`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolKind {
+    /// A configured HTTP request (method, URL template, headers, body template).
+    Http,
+    /// A signed POST of the call to a URL (`X-Atende-Signature`).
+    Webhook,
+    /// Evaluates a math expression.
+    Calculator,
+    /// Saves the customer's details on the contact.
+    LeadCapture,
+    /// Saves validated fields as an activity.
+    Form,
+    /// Searches the knowledge base.
+    Search,
+    /// A built-in action on the conversation or the CRM (see [`system`]).
+    System,
+}
+
+impl ToolKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolKind::Http => "http",
+            ToolKind::Webhook => "webhook",
+            ToolKind::Calculator => "calculator",
+            ToolKind::LeadCapture => "lead_capture",
+            ToolKind::Form => "form",
+            ToolKind::Search => "search",
+            ToolKind::System => "system",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "http" => ToolKind::Http,
+            "webhook" => ToolKind::Webhook,
+            "calculator" => ToolKind::Calculator,
+            "lead_capture" => ToolKind::LeadCapture,
+            "form" => ToolKind::Form,
+            "search" => ToolKind::Search,
+            "system" => ToolKind::System,
+            _ => return None,
+        })
+    }
+}
+
+/// Something the conversation must do after the turn: only its actor may change owner and
+/// status, so tools and automations ask for it instead of writing it themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Effect {
+    /// Hand the conversation to a human (through the distributor).
+    Escalate {
+        reason: String,
+    },
+    /// Give the conversation to this owner.
+    Assign {
+        owner: Owner,
+    },
+    Close {
+        reason: Option<String>,
+    },
+}
+
+/// Who a call is made for.
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    pub tenant: TenantId,
+    pub agent: AgentId,
+    pub conversation: Option<ConversationId>,
+    pub contact: Option<ContactId>,
+}
+
+/// What one call produced.
+#[derive(Debug, Clone)]
+pub struct ToolOutcome {
+    pub result: Result<serde_json::Value, String>,
+    /// Conversation changes; any of them ends the tool loop.
+    pub effects: Vec<Effect>,
+    /// Words for the customer when the loop ends here (a closing tool's farewell), since the
+    /// model is not asked again.
+    pub say: Option<String>,
+}
+
+impl ToolOutcome {
+    pub fn ok(value: serde_json::Value) -> Self {
+        ToolOutcome {
+            result: Ok(value),
+            effects: Vec::new(),
+            say: None,
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        ToolOutcome {
+            result: Err(message.into()),
+            effects: Vec::new(),
+            say: None,
+        }
+    }
+
+    pub fn with_effect(mut self, effect: Effect) -> Self {
+        self.effects.push(effect);
+        self
+    }
+}
+
+/// One call as the turn log keeps it (`ai_turns.tools_used`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    pub call_id: String,
+    pub name: String,
+    /// The parsed arguments, or the raw text when it was not JSON.
+    pub arguments: serde_json::Value,
+    pub ok: bool,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    pub timestamp: String,
+}
+
+/// Shared by every supervisor: the store and one HTTP client for outbound tool calls.
+#[derive(Clone)]
+pub struct ToolRuntime {
+    inner: Arc<RuntimeInner>,
+}
+
+struct RuntimeInner {
+    store: Store,
+    http: reqwest::Client,
+    allow_private: bool,
+    secrets: Arc<SecretBox>,
+}
+
+impl ToolRuntime {
+    pub fn new(store: Store, outbound: &OutboundSettings, secrets: Arc<SecretBox>) -> Self {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("atende/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            // A redirect would lead the request to a URL the guard never saw.
+            .redirect(reqwest::redirect::Policy::none());
+        if !outbound.allow_private_targets {
+            builder = builder.dns_resolver(GuardedResolver);
+        }
+        let http = builder.build().unwrap_or_else(|e| {
+            // Only fails when the TLS backend cannot start; the tools then report it per call.
+            tracing::error!(error = %e, "tool HTTP client could not be built");
+            reqwest::Client::new()
+        });
+        ToolRuntime {
+            inner: Arc::new(RuntimeInner {
+                store,
+                http,
+                allow_private: outbound.allow_private_targets,
+                secrets,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub fn allow_private(&self) -> bool {
+        self.inner.allow_private
+    }
+
+    pub fn secrets(&self) -> &SecretBox {
+        &self.inner.secrets
+    }
+}
+
+/// `text` cut to `max` characters (on a char boundary) with a marker saying so.
+pub fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…[truncated]", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// A JSON value for the turn log: itself when small, else its text cut short.
+pub fn for_log(value: &serde_json::Value) -> serde_json::Value {
+    let text = value.to_string();
+    if text.chars().count() <= MAX_LOG_CHARS {
+        value.clone()
+    } else {
+        serde_json::Value::String(truncate(&text, MAX_LOG_CHARS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip() {
+        for kind in [
+            ToolKind::Http,
+            ToolKind::Webhook,
+            ToolKind::Calculator,
+            ToolKind::LeadCapture,
+            ToolKind::Form,
+            ToolKind::Search,
+            ToolKind::System,
+        ] {
+            assert_eq!(ToolKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(
+                serde_json::to_value(kind).expect("serialize"),
+                serde_json::json!(kind.as_str())
+            );
+        }
+        assert_eq!(ToolKind::parse("eval"), None);
+    }
+
+    #[test]
+    fn truncation_counts_chars_and_says_so() {
+        assert_eq!(truncate("abc", 5), "abc");
+        assert_eq!(truncate("ação!", 3), "açã…[truncated]");
+        let big = serde_json::json!({"x": "y".repeat(10_000)});
+        assert!(for_log(&big).is_string());
+        assert_eq!(
+            for_log(&serde_json::json!({"a": 1})),
+            serde_json::json!({"a": 1})
+        );
+    }
+}

@@ -1,0 +1,450 @@
+//! What each client frame does. Plain async functions over the engine, the store and the hub
+//! (no socket type in sight): the session actor runs one frame at a time through [`handle`]
+//! and writes the frames it returns to its own client.
+
+use std::sync::Arc;
+
+use crate::api::calendar as booking;
+use crate::api::conversations::{MessageView, MAX_MESSAGE_CHARS};
+use crate::domain::scheduling::{extract_email, extract_phone};
+use crate::domain::summary::{self, Speaker};
+use crate::domain::{ConversationId, MessageId};
+use crate::engine::conversation::HumanReply;
+use crate::engine::hub::{Audience, Join, Leave, Relay, SessionId};
+use crate::engine::registry::Ask;
+use crate::engine::writer::Inbound;
+use crate::error::ErrorCode;
+use crate::store::contacts::ChannelIdentity;
+use crate::store::conversations::Conversation;
+use crate::store::messages::{self, Message};
+use crate::store::{auto_create, contacts, integrations, receipts, StoreError};
+
+use super::protocol::{ClientFrame, EventView, ServerFrame};
+use super::{authorize, Deps, Principal, WsError};
+
+/// One socket's identity and the shared dependencies.
+pub struct Core {
+    pub id: SessionId,
+    pub principal: Principal,
+    pub deps: Arc<Deps>,
+}
+
+type Frames = Result<Vec<ServerFrame>, WsError>;
+
+/// Runs one frame; errors become an `error` frame for this client only.
+pub async fn handle(core: Arc<Core>, frame: ClientFrame) -> Vec<ServerFrame> {
+    let kind = frame.kind();
+    let result = match frame {
+        ClientFrame::Ping => Ok(vec![ServerFrame::Pong]),
+        ClientFrame::Message {
+            conversation_id,
+            content,
+            client_msg_id,
+        } => message(&core, &conversation_id, content, client_msg_id).await,
+        ClientFrame::Typing {
+            conversation_id,
+            is_typing,
+        } => typing(&core, &conversation_id, is_typing).await,
+        ClientFrame::Read {
+            conversation_id,
+            message_id,
+        } => read(&core, &conversation_id, &message_id).await,
+        ClientFrame::Sync {
+            conversation_id,
+            last_message_id,
+            after_seq,
+        } => sync(&core, conversation_id, last_message_id, after_seq).await,
+        ClientFrame::Subscribe { conversation_id } => subscribe(&core, &conversation_id).await,
+        ClientFrame::Unsubscribe { conversation_id } => unsubscribe(&core, &conversation_id).await,
+        ClientFrame::RequestSummary { conversation_id } => {
+            request_summary(&core, &conversation_id).await
+        }
+        ClientFrame::ScheduleConfirm {
+            conversation_id,
+            date,
+            time,
+            email,
+            phone,
+        } => schedule_confirm(&core, &conversation_id, &date, &time, &email, phone).await,
+        ClientFrame::SetAutoCreate {
+            conversation_id,
+            enabled,
+        } => set_auto_create(&core, &conversation_id, enabled).await,
+    };
+    result.unwrap_or_else(|e| {
+        if e.code == ErrorCode::Internal {
+            tracing::warn!(session = core.id, frame = kind, error = %e.message, "socket frame failed");
+        }
+        vec![ServerFrame::error(e.code, e.message)]
+    })
+}
+
+async fn join(core: &Core, conversation: &Conversation) -> Result<(), WsError> {
+    core.deps
+        .hub
+        .send(Join {
+            id: core.id,
+            conversation: conversation.id.clone(),
+            tenant: conversation.tenant_id.clone(),
+        })
+        .await?;
+    Ok(())
+}
+
+fn relay(core: &Core, conversation: &Conversation, frame: &ServerFrame) {
+    core.deps.hub.do_send(Relay {
+        conversation: conversation.id.clone(),
+        tenant: conversation.tenant_id.clone(),
+        frame: frame.encode(),
+        except: Some(core.id),
+        audience: Audience::Everyone,
+    });
+}
+
+async fn message(
+    core: &Core,
+    raw_conversation: &str,
+    content: String,
+    client_msg_id: Option<String>,
+) -> Frames {
+    if content.trim().is_empty() {
+        return Err(WsError::validation("content must not be empty"));
+    }
+    if content.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(WsError::validation(format!(
+            "content is longer than {MAX_MESSAGE_CHARS} characters"
+        )));
+    }
+    if client_msg_id
+        .as_ref()
+        .is_some_and(|k| k.is_empty() || k.chars().count() > 128)
+    {
+        return Err(WsError::validation(
+            "client_msg_id must be 1 to 128 characters",
+        ));
+    }
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    let stored = match &core.principal {
+        Principal::Staff { user, .. } => {
+            let stored = core
+                .deps
+                .engine
+                .registry
+                .send(Ask(
+                    conversation.id.clone(),
+                    HumanReply {
+                        user: user.clone(),
+                        content,
+                    },
+                ))
+                .await???;
+            // Writing into a conversation is following it.
+            join(core, &conversation).await?;
+            stored
+        }
+        Principal::Contact { contact, .. } => {
+            customer_message(
+                core,
+                &conversation,
+                contact,
+                content,
+                client_msg_id.as_deref(),
+            )
+            .await?
+        }
+    };
+    Ok(vec![ServerFrame::MessageSent {
+        client_msg_id,
+        message: MessageView::from_row(stored),
+    }])
+}
+
+/// A web chat customer's message enters the engine exactly like a channel's: durable first
+/// (de-duplicated on `client_msg_id`), then handed to the conversation's actor.
+async fn customer_message(
+    core: &Core,
+    conversation: &Conversation,
+    contact: &crate::domain::ContactId,
+    content: String,
+    client_msg_id: Option<&str>,
+) -> Result<Message, WsError> {
+    let not_webchat = || {
+        WsError::new(
+            ErrorCode::Forbidden,
+            "this conversation does not take web chat messages",
+        )
+    };
+    let integration_id = conversation
+        .integration_id
+        .clone()
+        .ok_or_else(not_webchat)?;
+    let tenant = conversation.tenant_id.clone();
+    let probe = (integration_id.clone(), tenant.clone(), contact.clone());
+    let (integration, contact_row) = core
+        .deps
+        .store
+        .run(move |conn| {
+            let integration = integrations::find(conn, &probe.1, &probe.0)?;
+            let contact = contacts::find(conn, &probe.1, &probe.2)?;
+            Ok((integration, contact))
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => not_webchat(),
+            other => other.into(),
+        })?;
+    if integration.kind != "webchat" || !integration.enabled {
+        return Err(not_webchat());
+    }
+    let external = contact_row.external_id.ok_or_else(not_webchat)?;
+    let key = client_msg_id
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let ingested = crate::api::webhooks::accept(
+        &core.deps.engine,
+        Inbound {
+            tenant_id: tenant,
+            integration_id,
+            channel: "webchat",
+            contact: ChannelIdentity {
+                external_id: external,
+                ..Default::default()
+            },
+            // Scoped by contact: ids are unique per integration, keys only per customer.
+            external_id: format!("{}:{key}", contact.as_str()),
+            content,
+            content_type: "text".into(),
+            metadata: serde_json::json!({}),
+            from_business: false,
+        },
+    )
+    .await?;
+    if ingested.conversation.id != conversation.id {
+        // The old conversation was closed: this message opened a new one.
+        join(core, &ingested.conversation).await?;
+    }
+    Ok(ingested.message)
+}
+
+async fn typing(core: &Core, raw_conversation: &str, is_typing: bool) -> Frames {
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    relay(
+        core,
+        &conversation,
+        &ServerFrame::Typing {
+            user_id: core.principal.id().to_string(),
+            conversation_id: conversation.id.to_string(),
+            is_typing,
+        },
+    );
+    Ok(Vec::new())
+}
+
+async fn read(core: &Core, raw_conversation: &str, raw_message: &str) -> Frames {
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    let message_id = MessageId::parse(raw_message).ok_or_else(|| WsError::not_found("message"))?;
+    let tenant = conversation.tenant_id.clone();
+    let conversation_id = conversation.id.clone();
+    let reader_is_customer = core.principal.is_contact();
+    core.deps
+        .store
+        .run(move |conn| {
+            let message = receipts::find(conn, &tenant, &message_id)?;
+            if message.conversation_id != conversation_id {
+                return Err(StoreError::NotFound);
+            }
+            receipts::mark_read(
+                conn,
+                &tenant,
+                &conversation_id,
+                message.seq,
+                reader_is_customer,
+            )
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => WsError::not_found("message"),
+            other => other.into(),
+        })?;
+    relay(
+        core,
+        &conversation,
+        &ServerFrame::Read {
+            conversation_id: conversation.id.to_string(),
+            message_id: raw_message.to_string(),
+            user_id: core.principal.id().to_string(),
+        },
+    );
+    Ok(Vec::new())
+}
+
+/// Everything after the client's last message, in order. The socket follows the
+/// conversation before the query runs, so a message arriving meanwhile is in the answer, in
+/// the live frames, or in both — never in neither.
+async fn sync(
+    core: &Core,
+    raw_conversation: Option<String>,
+    last_message_id: Option<String>,
+    after_seq: Option<i64>,
+) -> Frames {
+    if last_message_id.is_some() && after_seq.is_some() {
+        return Err(WsError::validation(
+            "give last_message_id or after_seq, not both",
+        ));
+    }
+    if after_seq.is_some_and(|s| s < 0) {
+        return Err(WsError::validation("after_seq must not be negative"));
+    }
+    let last = match &last_message_id {
+        Some(raw) => {
+            let id = MessageId::parse(raw).ok_or_else(|| WsError::not_found("message"))?;
+            let tenant = core.principal.tenant().clone();
+            Some(
+                core.deps
+                    .store
+                    .run(move |conn| receipts::find(conn, &tenant, &id))
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NotFound => WsError::not_found("message"),
+                        other => other.into(),
+                    })?,
+            )
+        }
+        None => None,
+    };
+    let raw = match (&raw_conversation, &last, &core.principal) {
+        (Some(raw), _, _) => raw.clone(),
+        (None, Some(message), _) => message.conversation_id.to_string(),
+        (None, None, Principal::Contact { conversation, .. }) => conversation.to_string(),
+        (None, None, Principal::Staff { .. }) => {
+            return Err(WsError::validation(
+                "sync needs conversation_id or last_message_id",
+            ))
+        }
+    };
+    let conversation = authorize(&core.deps.store, &core.principal, &raw).await?;
+    if let Some(message) = &last {
+        if message.conversation_id != conversation.id {
+            return Err(WsError::validation(
+                "last_message_id is not a message of that conversation",
+            ));
+        }
+    }
+    let after = last.map_or(after_seq.unwrap_or(0), |m| m.seq);
+    join(core, &conversation).await?;
+    let limit = core.deps.settings.realtime.sync_max_messages;
+    let tenant = conversation.tenant_id.clone();
+    let id = conversation.id.clone();
+    let mut rows = core
+        .deps
+        .store
+        .run(move |conn| messages::list(conn, &tenant, &id, after, limit + 1))
+        .await?;
+    let has_more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(vec![ServerFrame::SyncData {
+        conversation_id: conversation.id.to_string(),
+        messages: rows.into_iter().map(MessageView::from_row).collect(),
+        has_more,
+    }])
+}
+
+async fn subscribe(core: &Core, raw_conversation: &str) -> Frames {
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    join(core, &conversation).await?;
+    Ok(Vec::new())
+}
+
+async fn unsubscribe(core: &Core, raw_conversation: &str) -> Frames {
+    // Leaving needs no check: a socket can only leave rooms it was allowed into.
+    let id = ConversationId::parse(raw_conversation)
+        .ok_or_else(|| WsError::not_found("conversation"))?;
+    core.deps
+        .hub
+        .send(Leave {
+            id: core.id,
+            conversation: id,
+        })
+        .await?;
+    Ok(Vec::new())
+}
+
+async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    let id = conversation.id.clone();
+    let rows = core
+        .deps
+        .store
+        .run(move |conn| messages::recent(conn, &id, 200))
+        .await?;
+    let lines: Vec<(Speaker, &str)> = rows
+        .iter()
+        .map(|m| {
+            (
+                Speaker::from_sender_type(&m.sender_type),
+                m.content.as_str(),
+            )
+        })
+        .collect();
+    Ok(vec![ServerFrame::Summary {
+        conversation_id: conversation.id.to_string(),
+        summary: summary::extractive(&lines, 5),
+    }])
+}
+
+async fn schedule_confirm(
+    core: &Core,
+    raw_conversation: &str,
+    date: &str,
+    time: &str,
+    email: &str,
+    phone: Option<String>,
+) -> Frames {
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    let email = email.trim().to_lowercase();
+    if extract_email(&email).as_deref() != Some(email.as_str()) {
+        return Err(WsError::validation("email is not a valid e-mail address"));
+    }
+    let phone = match phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        Some(raw) => Some(
+            extract_phone(raw).ok_or_else(|| WsError::validation("phone is not a phone number"))?,
+        ),
+        None => None,
+    };
+    let calendar = &core.deps.settings.calendar;
+    let start = booking::parse_start(calendar, date, time).map_err(WsError::validation)?;
+    let event = booking::book_for_conversation(
+        &core.deps.store,
+        calendar,
+        &conversation,
+        start,
+        email,
+        phone,
+    )
+    .await?;
+    let view = EventView::from(event.clone());
+    let frame = ServerFrame::ScheduleConfirmed {
+        conversation_id: conversation.id.to_string(),
+        event: view.clone(),
+    };
+    relay(core, &conversation, &frame);
+    booking::auto_meeting(&core.deps.store, &conversation, &event);
+    Ok(vec![ServerFrame::ScheduleConfirmed {
+        conversation_id: conversation.id.to_string(),
+        event: view,
+    }])
+}
+
+async fn set_auto_create(core: &Core, raw_conversation: &str, enabled: bool) -> Frames {
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    let tenant = conversation.tenant_id.clone();
+    let id = conversation.id.clone();
+    core.deps
+        .store
+        .run(move |conn| auto_create::set(conn, &tenant, &id, enabled))
+        .await?;
+    Ok(vec![ServerFrame::AutoCreateUpdated {
+        conversation_id: conversation.id.to_string(),
+        enabled,
+    }])
+}

@@ -1,0 +1,352 @@
+//! The WebSocket endpoint `/ws?token=…` (PROTOCOL.md): who a socket speaks for, what it may
+//! see, the frame handlers, and the session actor. Only `session.rs` knows about
+//! actix-web-actors; everything else here is plain async code over the engine and the store.
+
+pub mod handler;
+pub mod protocol;
+pub mod session;
+
+use std::sync::Arc;
+
+use actix::Addr;
+
+use crate::api::auth::{Claims, Subject};
+use crate::api::error::ApiError;
+use crate::config::Settings;
+use crate::domain::conversation::Owner;
+use crate::domain::{ContactId, ConversationId, Role, TenantId, UserId};
+use crate::engine::hub::Hub;
+use crate::engine::{Engine, EngineError};
+use crate::error::ErrorCode;
+use crate::store::conversations::{self, Conversation};
+use crate::store::{contacts, users, Store, StoreError};
+
+pub use session::routes;
+
+/// Who a socket speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Staff {
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+    },
+    /// A web chat customer: sees only its own conversations.
+    Contact {
+        tenant: TenantId,
+        contact: ContactId,
+        conversation: ConversationId,
+    },
+}
+
+impl Principal {
+    pub fn tenant(&self) -> &TenantId {
+        match self {
+            Principal::Staff { tenant, .. } | Principal::Contact { tenant, .. } => tenant,
+        }
+    }
+
+    /// The user id of staff, the contact id of a customer (the `user_id` of frames).
+    pub fn id(&self) -> &str {
+        match self {
+            Principal::Staff { user, .. } => user.as_str(),
+            Principal::Contact { contact, .. } => contact.as_str(),
+        }
+    }
+
+    pub fn is_contact(&self) -> bool {
+        matches!(self, Principal::Contact { .. })
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Principal::Staff { .. } => "staff",
+            Principal::Contact { .. } => "contact",
+        }
+    }
+}
+
+/// The `agent` role follows its own and unassigned conversations only (as over REST).
+pub fn agent_may_follow(user: &UserId, owner: &Owner) -> bool {
+    match owner {
+        Owner::Nobody => true,
+        Owner::User(owner) => owner == user,
+        Owner::AiAgent(_) => false,
+    }
+}
+
+/// Whether `who` may see `conversation`: another tenant's, or another customer's, is not
+/// found (its existence is not revealed); another agent's is forbidden.
+pub fn check_access(who: &Principal, conversation: &Conversation) -> Result<(), WsError> {
+    if conversation.tenant_id != *who.tenant() {
+        return Err(WsError::not_found("conversation"));
+    }
+    match who {
+        Principal::Contact { contact, .. } if conversation.contact_id != *contact => {
+            Err(WsError::not_found("conversation"))
+        }
+        Principal::Staff {
+            user,
+            role: Role::Agent,
+            ..
+        } if !agent_may_follow(user, &conversation.owner()) => Err(WsError::new(
+            ErrorCode::Forbidden,
+            "the conversation belongs to someone else",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Loads a conversation by the id a client sent and checks access: every frame that names a
+/// conversation goes through here.
+pub async fn authorize(store: &Store, who: &Principal, raw: &str) -> Result<Conversation, WsError> {
+    let id = ConversationId::parse(raw).ok_or_else(|| WsError::not_found("conversation"))?;
+    let tenant = who.tenant().clone();
+    let conversation = store
+        .run(move |conn| conversations::find(conn, &tenant, &id))
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => WsError::not_found("conversation"),
+            other => other.into(),
+        })?;
+    check_access(who, &conversation)?;
+    Ok(conversation)
+}
+
+/// Turns a verified token into a principal, checking that the user (or the customer and
+/// its conversation) still exists: a deleted user's unexpired token opens no socket.
+pub async fn principal(store: &Store, claims: &Claims) -> Result<Principal, WsError> {
+    let tenant = claims.tenant_id.clone();
+    match (claims.kind, claims.role) {
+        (Subject::Staff, Some(role)) => {
+            let user = UserId::parse(&claims.sub).ok_or_else(WsError::bad_token)?;
+            let probe = (tenant.clone(), user.clone());
+            store
+                .run(move |conn| users::find(conn, &probe.0, &probe.1))
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => {
+                        WsError::new(ErrorCode::AuthError, "the user no longer exists")
+                    }
+                    other => other.into(),
+                })?;
+            Ok(Principal::Staff { tenant, user, role })
+        }
+        (Subject::Contact, _) => {
+            let contact = ContactId::parse(&claims.sub).ok_or_else(WsError::bad_token)?;
+            let conversation = claims
+                .conversation_id
+                .clone()
+                .ok_or_else(WsError::bad_token)?;
+            let probe = (tenant.clone(), contact.clone(), conversation.clone());
+            let found = store
+                .run(move |conn| {
+                    contacts::find(conn, &probe.0, &probe.1)?;
+                    conversations::find(conn, &probe.0, &probe.2)
+                })
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => WsError::bad_token(),
+                    other => other.into(),
+                })?;
+            if found.contact_id != contact {
+                return Err(WsError::bad_token());
+            }
+            Ok(Principal::Contact {
+                tenant,
+                contact,
+                conversation,
+            })
+        }
+        (Subject::Staff, None) => Err(WsError::bad_token()),
+    }
+}
+
+/// What every session needs; shared by all sessions of the process.
+pub struct Deps {
+    pub store: Store,
+    pub engine: Engine,
+    pub hub: Addr<Hub>,
+    pub settings: Arc<Settings>,
+}
+
+/// A socket-level error: becomes an `error` frame, the socket stays open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl WsError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        WsError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        WsError::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        WsError::new(ErrorCode::ValidationError, message)
+    }
+
+    fn bad_token() -> Self {
+        WsError::new(ErrorCode::AuthError, "invalid token")
+    }
+}
+
+impl From<StoreError> for WsError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => WsError::new(ErrorCode::NotFound, "not found"),
+            StoreError::Conflict(_) => {
+                WsError::validation("the change conflicts with existing data")
+            }
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "store unavailable for a socket frame");
+                WsError::new(ErrorCode::Internal, "the store is unavailable; try again")
+            }
+            other => {
+                tracing::error!(error = %other, "store error on a socket frame");
+                WsError::new(ErrorCode::Internal, "internal error")
+            }
+        }
+    }
+}
+
+impl From<EngineError> for WsError {
+    fn from(err: EngineError) -> Self {
+        match err {
+            EngineError::Closed => WsError::validation("the conversation is closed"),
+            EngineError::AgentNotFound => WsError::new(ErrorCode::AgentNotFound, "agent not found"),
+            EngineError::UserNotFound => WsError::not_found("user"),
+            EngineError::Limit(hit) => WsError::new(
+                ErrorCode::RoutingError,
+                format!("the agent is at its limit ({})", hit.as_str()),
+            ),
+            EngineError::Store(e) => e.into(),
+            EngineError::Unavailable(e) => {
+                tracing::warn!(error = %e, "engine unavailable for a socket frame");
+                WsError::new(ErrorCode::Internal, "the engine is busy; try again")
+            }
+        }
+    }
+}
+
+impl From<ApiError> for WsError {
+    fn from(err: ApiError) -> Self {
+        let code = match err.code() {
+            ErrorCode::ValidationError | ErrorCode::Conflict | ErrorCode::PayloadTooLarge => {
+                ErrorCode::ValidationError
+            }
+            ErrorCode::AuthError => ErrorCode::AuthError,
+            ErrorCode::Forbidden => ErrorCode::Forbidden,
+            ErrorCode::NotFound => ErrorCode::NotFound,
+            ErrorCode::RateLimited => ErrorCode::RateLimited,
+            _ => ErrorCode::Internal,
+        };
+        if code == ErrorCode::Internal {
+            tracing::warn!(error = ?err, "request failed on a socket frame");
+        }
+        WsError::new(code, err.to_string())
+    }
+}
+
+impl From<actix::MailboxError> for WsError {
+    fn from(err: actix::MailboxError) -> Self {
+        tracing::warn!(error = %err, "actor mailbox error on a socket frame");
+        WsError::new(ErrorCode::Internal, "the engine is busy; try again")
+    }
+}
+
+/// `HttpServer::on_connect`: sets TCP_USER_TIMEOUT so the kernel drops a peer that stops
+/// reading (zero receive window) or vanishes. A session whose client stopped reading is
+/// stuck in a blocked write that no timer of the HTTP layer covers; only this frees it.
+pub fn tune_connection(
+    connection: &dyn std::any::Any,
+    _extensions: &mut actix_web::dev::Extensions,
+    user_timeout: std::time::Duration,
+) {
+    if user_timeout.is_zero() {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        let socket = socket2::SockRef::from(stream);
+        if let Err(e) = socket.set_tcp_user_timeout(Some(user_timeout)) {
+            tracing::debug!(error = %e, "TCP_USER_TIMEOUT not set");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = connection;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conversation(tenant: &TenantId, contact: &ContactId, owner: Owner) -> Conversation {
+        let mut c = Conversation::new_for(tenant, contact, None, "webchat");
+        c.owner_type = owner.kind().into();
+        c.owner_id = owner.id().map(str::to_string);
+        c
+    }
+
+    #[test]
+    fn access_rules_match_rest() {
+        let tenant = TenantId::new();
+        let other_tenant = TenantId::new();
+        let contact = ContactId::new();
+        let me = UserId::new();
+        let colleague = UserId::new();
+        let agent = Principal::Staff {
+            tenant: tenant.clone(),
+            user: me.clone(),
+            role: Role::Agent,
+        };
+        let supervisor = Principal::Staff {
+            tenant: tenant.clone(),
+            user: colleague.clone(),
+            role: Role::Supervisor,
+        };
+        let mine = conversation(&tenant, &contact, Owner::User(me.clone()));
+        let unassigned = conversation(&tenant, &contact, Owner::Nobody);
+        let theirs = conversation(&tenant, &contact, Owner::User(colleague.clone()));
+        let ai = conversation(
+            &tenant,
+            &contact,
+            Owner::AiAgent(crate::domain::AgentId::new()),
+        );
+        let foreign = conversation(&other_tenant, &contact, Owner::Nobody);
+        assert!(check_access(&agent, &mine).is_ok());
+        assert!(check_access(&agent, &unassigned).is_ok());
+        assert_eq!(
+            check_access(&agent, &theirs).map_err(|e| e.code),
+            Err(ErrorCode::Forbidden)
+        );
+        assert_eq!(
+            check_access(&agent, &ai).map_err(|e| e.code),
+            Err(ErrorCode::Forbidden)
+        );
+        assert!(check_access(&supervisor, &theirs).is_ok());
+        assert_eq!(
+            check_access(&supervisor, &foreign).map_err(|e| e.code),
+            Err(ErrorCode::NotFound)
+        );
+
+        let customer = Principal::Contact {
+            tenant: tenant.clone(),
+            contact: contact.clone(),
+            conversation: mine.id.clone(),
+        };
+        assert!(check_access(&customer, &ai).is_ok());
+        let stranger = conversation(&tenant, &ContactId::new(), Owner::Nobody);
+        assert_eq!(
+            check_access(&customer, &stranger).map_err(|e| e.code),
+            Err(ErrorCode::NotFound)
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! `WsSession`: one actor per WebSocket connection, the only place that knows about
+//! actix-web-actors (moving to actix-ws is a change of this file alone).
+//!
+//! The session reads client frames one at a time (each may wait on the store or the engine;
+//! the next is read after it, so answers keep the order of the questions), writes what the
+//! handler returns, and drains its bounded outbound queue from the hub. The hub drops a
+//! socket whose queue overflows; the queue then ends and the session closes with a reason.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use bytestring::ByteString;
+use governor::{Quota, RateLimiter};
+use tokio::sync::mpsc;
+
+use super::handler::{self, Core};
+use super::protocol::{ClientFrame, ServerFrame};
+use super::{principal, Deps, Principal};
+use crate::api::auth::TokenKeys;
+use crate::api::caller::request_token;
+use crate::api::error::ApiError;
+use crate::engine::hub::{next_session_id, Connect, Disconnect, Idle, SessionId};
+use crate::error::ErrorCode;
+
+type Limiter = governor::DefaultDirectRateLimiter;
+
+pub struct WsSession {
+    core: Arc<Core>,
+    /// The token's `exp`: checked on every frame, not only at the handshake.
+    expires_at: i64,
+    last_heard: Instant,
+    last_active: Instant,
+    idle_reported: bool,
+    limiter: Limiter,
+    /// A fragmented text message being reassembled (None after an overflow until its end).
+    fragments: Option<Vec<u8>>,
+    fragments_dropped: bool,
+}
+
+impl WsSession {
+    fn new(id: SessionId, principal: Principal, expires_at: i64, deps: Arc<Deps>) -> Self {
+        let realtime = &deps.settings.realtime;
+        let rate = std::num::NonZeroU32::new(realtime.frames_per_second)
+            .unwrap_or(std::num::NonZeroU32::MIN);
+        let burst =
+            std::num::NonZeroU32::new(realtime.frames_burst).unwrap_or(std::num::NonZeroU32::MIN);
+        WsSession {
+            core: Arc::new(Core {
+                id,
+                principal,
+                deps,
+            }),
+            expires_at,
+            last_heard: Instant::now(),
+            last_active: Instant::now(),
+            idle_reported: false,
+            limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+            fragments: None,
+            fragments_dropped: false,
+        }
+    }
+
+    fn settings(&self) -> &crate::config::RealtimeSettings {
+        &self.core.deps.settings.realtime
+    }
+
+    fn send(&self, frame: &ServerFrame, ctx: &mut ws::WebsocketContext<Self>) {
+        ctx.text(frame.encode());
+    }
+
+    fn close(&self, code: ws::CloseCode, reason: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        ctx.close(Some(ws::CloseReason {
+            code,
+            description: Some(reason.to_string()),
+        }));
+        ctx.stop();
+    }
+
+    fn mark_active(&mut self) {
+        self.last_active = Instant::now();
+        if self.idle_reported {
+            self.idle_reported = false;
+            self.core.deps.hub.do_send(Idle {
+                id: self.core.id,
+                idle: false,
+            });
+        }
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        let max = self.settings().max_frame_bytes;
+        if text.len() > max {
+            self.send(
+                &ServerFrame::error(
+                    ErrorCode::ValidationError,
+                    format!("the frame is larger than {max} bytes"),
+                ),
+                ctx,
+            );
+            return;
+        }
+        if self.limiter.check().is_err() {
+            self.send(
+                &ServerFrame::error(
+                    ErrorCode::RateLimited,
+                    "too many frames; this one was dropped",
+                ),
+                ctx,
+            );
+            return;
+        }
+        if chrono::Utc::now().timestamp() >= self.expires_at {
+            self.send(
+                &ServerFrame::error(ErrorCode::AuthError, "token expired"),
+                ctx,
+            );
+            self.close(ws::CloseCode::Policy, "token expired", ctx);
+            return;
+        }
+        let frame = match ClientFrame::parse(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.send(&ServerFrame::error(ErrorCode::ValidationError, e.0), ctx);
+                return;
+            }
+        };
+        if frame == ClientFrame::Ping {
+            // Keep-alive, not activity: a client pinging on a timer can still be away.
+            self.send(&ServerFrame::Pong, ctx);
+            return;
+        }
+        self.mark_active();
+        let core = self.core.clone();
+        // One frame at a time: the next is read once this one is answered.
+        ctx.wait(
+            handler::handle(core, frame)
+                .into_actor(self)
+                .map(|frames, act, ctx| {
+                    for frame in &frames {
+                        act.send(frame, ctx);
+                    }
+                }),
+        );
+    }
+
+    fn on_fragment(&mut self, item: actix_http::ws::Item, ctx: &mut ws::WebsocketContext<Self>) {
+        let max = self.settings().max_frame_bytes;
+        let (first, last, bytes, binary) = match item {
+            actix_http::ws::Item::FirstText(b) => (true, false, b, false),
+            actix_http::ws::Item::FirstBinary(b) => (true, false, b, true),
+            actix_http::ws::Item::Continue(b) => (false, false, b, false),
+            actix_http::ws::Item::Last(b) => (false, true, b, false),
+        };
+        if first {
+            self.fragments_dropped = binary;
+            self.fragments = (!binary).then(Vec::new);
+        }
+        if let Some(buffer) = &mut self.fragments {
+            if buffer.len() + bytes.len() > max {
+                self.fragments = None;
+                self.fragments_dropped = true;
+            } else {
+                buffer.extend_from_slice(&bytes);
+            }
+        }
+        if !last {
+            return;
+        }
+        let whole = self.fragments.take();
+        if std::mem::take(&mut self.fragments_dropped) {
+            self.send(
+                &ServerFrame::error(
+                    ErrorCode::ValidationError,
+                    format!("the message is binary or larger than {max} bytes"),
+                ),
+                ctx,
+            );
+            return;
+        }
+        match whole.map(String::from_utf8) {
+            Some(Ok(text)) => self.on_text(&text, ctx),
+            _ => self.send(
+                &ServerFrame::error(ErrorCode::ValidationError, "the message is not UTF-8"),
+                ctx,
+            ),
+        }
+    }
+
+    fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let realtime = self.settings();
+        if self.last_heard.elapsed() > Duration::from_secs(realtime.client_timeout_seconds) {
+            self.close(ws::CloseCode::Policy, "heartbeat timeout", ctx);
+            return;
+        }
+        if chrono::Utc::now().timestamp() >= self.expires_at {
+            self.send(
+                &ServerFrame::error(ErrorCode::AuthError, "token expired"),
+                ctx,
+            );
+            self.close(ws::CloseCode::Policy, "token expired", ctx);
+            return;
+        }
+        let away_after = realtime.away_after_seconds;
+        if away_after > 0
+            && !self.idle_reported
+            && self.last_active.elapsed() >= Duration::from_secs(away_after)
+        {
+            self.idle_reported = true;
+            self.core.deps.hub.do_send(Idle {
+                id: self.core.id,
+                idle: true,
+            });
+        }
+        ctx.ping(b"");
+    }
+}
+
+/// A frame from the hub.
+struct Outgoing(ByteString);
+
+impl Actor for WsSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let (outbox, receiver) = mpsc::channel(self.settings().outbound_queue_frames);
+        ctx.add_stream(futures::stream::unfold(
+            receiver,
+            |mut receiver| async move { receiver.recv().await.map(|f| (Outgoing(f), receiver)) },
+        ));
+        let principal = &self.core.principal;
+        self.send(
+            &ServerFrame::Connected {
+                user_id: principal.id().to_string(),
+                kind: principal.kind(),
+                conversation_id: match principal {
+                    Principal::Contact { conversation, .. } => Some(conversation.to_string()),
+                    Principal::Staff { .. } => None,
+                },
+            },
+            ctx,
+        );
+        self.core.deps.hub.do_send(Connect {
+            id: self.core.id,
+            principal: principal.clone(),
+            outbox,
+        });
+        let every = Duration::from_secs(self.settings().heartbeat_interval_seconds);
+        ctx.run_interval(every, |act, ctx| act.heartbeat(ctx));
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        self.core.deps.hub.do_send(Disconnect(self.core.id));
+        Running::Stop
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let message = match item {
+            Ok(message) => message,
+            Err(ws::ProtocolError::Overflow) => {
+                let limit = self.settings().max_frame_bytes * 4;
+                self.close(
+                    ws::CloseCode::Size,
+                    &format!("frame over the {limit} byte limit"),
+                    ctx,
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(session = self.core.id, error = %e, "WebSocket protocol error");
+                self.close(ws::CloseCode::Protocol, "protocol error", ctx);
+                return;
+            }
+        };
+        self.last_heard = Instant::now();
+        match message {
+            ws::Message::Text(text) => self.on_text(&text, ctx),
+            ws::Message::Ping(bytes) => ctx.pong(&bytes),
+            ws::Message::Pong(_) | ws::Message::Nop => {}
+            ws::Message::Binary(_) => self.send(
+                &ServerFrame::error(
+                    ErrorCode::ValidationError,
+                    "binary frames are not supported; send JSON text frames",
+                ),
+                ctx,
+            ),
+            ws::Message::Continuation(item) => self.on_fragment(item, ctx),
+            ws::Message::Close(reason) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl StreamHandler<Outgoing> for WsSession {
+    fn handle(&mut self, frame: Outgoing, ctx: &mut Self::Context) {
+        ctx.text(frame.0);
+    }
+
+    /// The hub let go of this socket: it overflowed its queue (or the hub stopped).
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        self.close(
+            ws::CloseCode::Again,
+            "slow consumer: too many frames waiting to be read",
+            ctx,
+        );
+    }
+}
+
+/// `GET /ws?token=…`: a bad or expired token is refused before the upgrade (401 JSON).
+pub async fn ws_route(
+    req: HttpRequest,
+    payload: web::Payload,
+    keys: web::Data<TokenKeys>,
+    deps: web::Data<Deps>,
+) -> Result<HttpResponse, ApiError> {
+    let claims = keys.verify(&request_token(&req)?)?;
+    let principal = principal(&deps.store, &claims)
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::AuthError | ErrorCode::NotFound => ApiError::Auth(e.message),
+            _ => ApiError::Unavailable(e.message),
+        })?;
+    let frame_limit = deps.settings.realtime.max_frame_bytes.saturating_mul(4);
+    let session = WsSession::new(next_session_id(), principal, claims.exp, deps.into_inner());
+    ws::WsResponseBuilder::new(session, &req, payload)
+        .frame_size(frame_limit)
+        .start()
+        .map_err(|e| ApiError::validation(format!("not a WebSocket handshake: {e}")))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws", web::get().to(ws_route));
+}

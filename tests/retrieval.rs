@@ -1,0 +1,198 @@
+//! The offline retrieval provider: no LLM, no key. A question the knowledge base covers is
+//! answered with the passage and its source; one it does not cover goes to a human.
+
+mod support;
+
+use std::time::Duration;
+
+use atende::store::schema::{knowledge_chunks, knowledge_documents};
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::engine::{by_sender, eventually, SECRET};
+use support::{Session, TestApp};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn add_document(app: &TestApp, tenant: &str, title: &str, content: &str) {
+    let (tenant, title, content) = (tenant.to_string(), title.to_string(), content.to_string());
+    app.store
+        .run(move |conn| {
+            let now = atende::store::now();
+            let document = uuid::Uuid::now_v7().to_string();
+            atende::db_run!(conn, |c| diesel::insert_into(knowledge_documents::table)
+                .values((
+                    knowledge_documents::id.eq(&document),
+                    knowledge_documents::tenant_id.eq(&tenant),
+                    knowledge_documents::agent_id.eq(None::<String>),
+                    knowledge_documents::title.eq(&title),
+                    knowledge_documents::source_type.eq("text"),
+                    knowledge_documents::content.eq(&content),
+                    knowledge_documents::size_bytes.eq(content.len() as i64),
+                    knowledge_documents::checksum.eq("test"),
+                    knowledge_documents::metadata.eq("{}"),
+                    knowledge_documents::created_at.eq(now),
+                    knowledge_documents::updated_at.eq(now),
+                ))
+                .execute(c))?;
+            atende::db_run!(conn, |c| diesel::insert_into(knowledge_chunks::table)
+                .values((
+                    knowledge_chunks::id.eq(uuid::Uuid::now_v7().to_string()),
+                    knowledge_chunks::tenant_id.eq(&tenant),
+                    knowledge_chunks::document_id.eq(&document),
+                    knowledge_chunks::position.eq(0),
+                    knowledge_chunks::heading.eq(""),
+                    knowledge_chunks::content.eq(&content),
+                    knowledge_chunks::search_terms.eq(""),
+                    knowledge_chunks::created_at.eq(now),
+                ))
+                .execute(c))?;
+            Ok(())
+        })
+        .await
+        .expect("knowledge inserted");
+}
+
+struct Offline {
+    app: TestApp,
+    admin: Session,
+    agent: String,
+    integration: String,
+}
+
+async fn offline() -> Offline {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    // No provider and no default key: the agent is a retrieval agent.
+    let agent = app
+        .create_agent(
+            &admin,
+            json!({"name": "Ajuda", "settings": {"context_timer_seconds": 0}}),
+        )
+        .await;
+    assert_eq!(agent["provider"]["kind"], "retrieval");
+    let agent = agent["id"].as_str().expect("id").to_string();
+    let integration = app
+        .create_integration(
+            &admin,
+            json!({"kind": "generic", "name": "web", "secret": SECRET, "default_agent_id": agent}),
+        )
+        .await;
+    add_document(
+        &app,
+        &admin.tenant_id,
+        "Política de trocas",
+        "Trocas de produtos podem ser feitas em até 30 dias com a nota fiscal.",
+    )
+    .await;
+    add_document(
+        &app,
+        &admin.tenant_id,
+        "Horário",
+        "Atendemos de segunda a sexta, das 8h às 18h.",
+    )
+    .await;
+    Offline {
+        app,
+        admin,
+        agent,
+        integration: integration["id"].as_str().expect("id").to_string(),
+    }
+}
+
+impl Offline {
+    async fn inbound(&self, contact: &str, text: &str) -> String {
+        let body = json!({"contact": {"external_id": contact}, "message": {"external_id": format!("{contact}-1"), "text": text}}).to_string();
+        let signature = atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes());
+        let response = self
+            .app
+            .http
+            .post(
+                self.app
+                    .url(&format!("/webhooks/generic/{}", self.integration)),
+            )
+            .header("X-Atende-Signature", signature)
+            .body(body)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let accepted: Value = response.json().await.expect("json");
+        accepted["conversation_id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    }
+
+    async fn conversation(&self, id: &str) -> (Value, Vec<Value>) {
+        let (_, c) = self
+            .app
+            .get(&format!("/api/v1/conversations/{id}"), &self.admin.token)
+            .await;
+        let (_, m) = self
+            .app
+            .get(
+                &format!("/api/v1/conversations/{id}/messages"),
+                &self.admin.token,
+            )
+            .await;
+        (c, m["items"].as_array().cloned().unwrap_or_default())
+    }
+}
+
+#[actix_web::test]
+async fn covered_questions_are_answered_with_the_source_and_others_go_to_a_human() {
+    let o = offline().await;
+    let covered = o.inbound("c1", "Como faço para trocar um produto?").await;
+    let answer = eventually(WAIT, &mut || async {
+        let (_, messages) = o.conversation(&covered).await;
+        by_sender(&messages, "ai_agent")
+            .first()
+            .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+    })
+    .await
+    .expect("answered from the knowledge base");
+    assert!(answer.contains("30 dias"), "{answer}");
+    assert!(answer.contains("Fonte: Política de trocas"), "{answer}");
+    let (c, _) = o.conversation(&covered).await;
+    assert_eq!(c["owner"]["type"], "ai_agent");
+
+    let uncovered = o.inbound("c2", "Vocês vendem passagens de avião?").await;
+    let c = eventually(WAIT, &mut || async {
+        let (c, _) = o.conversation(&uncovered).await;
+        (c["escalation_reason"] == "no_knowledge_match").then_some(c)
+    })
+    .await
+    .expect("handed to a human");
+    assert_ne!(c["owner"]["type"], "ai_agent");
+    let (_, messages) = o.conversation(&uncovered).await;
+    assert!(by_sender(&messages, "ai_agent").is_empty());
+    assert_eq!(
+        by_sender(&messages, "system").len(),
+        1,
+        "the customer is told"
+    );
+}
+
+#[actix_web::test]
+async fn the_retrieval_agent_streams_its_answer_with_the_source() {
+    let o = offline().await;
+    let response = o
+        .app
+        .http
+        .post(
+            o.app
+                .url(&format!("/api/v1/agents/{}/chat/stream", o.agent)),
+        )
+        .bearer_auth(&o.admin.token)
+        .json(&json!({"messages": [{"role": "user", "content": "qual o horário de atendimento?"}]}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.expect("body");
+    assert!(body.contains("event: source"), "{body}");
+    assert!(body.contains("\"title\":\"Horário\""), "{body}");
+    assert!(body.contains("event: done"), "{body}");
+    assert!(body.contains("Fonte: Horário"), "{body}");
+}
