@@ -217,6 +217,24 @@ async fn a_booking_wish_becomes_a_meeting_in_the_feed() {
         kinds.contains(&"task") && kinds.contains(&"meeting"),
         "{activities:?}"
     );
+    // …and closing the conversation leaves a follow-up with its summary.
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/close"),
+            &admin.token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let activities = wait_for_activities(&app, &admin, &conversation, 3).await;
+    let follow_up = activities
+        .iter()
+        .find(|(kind, _, _)| kind == "follow_up")
+        .expect("follow-up activity");
+    assert!(
+        follow_up.2.contains("Cliente: podemos marcar"),
+        "{follow_up:?}"
+    );
 }
 
 async fn wait_for_activities(

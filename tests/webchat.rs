@@ -200,3 +200,51 @@ async fn session_requests_are_validated() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(body["code"], "RATE_LIMITED");
 }
+
+#[actix_web::test]
+async fn a_closed_chat_reopens_on_the_next_message() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let integration = support::engine::create(
+        &app,
+        &admin,
+        "/api/v1/integrations",
+        &json!({"kind": "webchat", "name": "site"}),
+    )
+    .await;
+    let (_, created) = session(&app, &integration, None).await;
+    let first = created["conversation_id"].as_str().expect("id").to_string();
+    let (mut ws, _) = WsClient::connect(&app, created["token"].as_str().expect("token")).await;
+    ws.send(json!({"type": "message", "conversation_id": first, "content": "primeira"}))
+        .await;
+    ws.next_of("message_sent").await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/conversations/{first}/close"),
+            &admin.token,
+            &json!({"reason": "resolvido"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        ws.next_of("conversation_closed").await["conversation_id"],
+        first.as_str()
+    );
+    // Writing again opens a new conversation; the socket follows it.
+    ws.send(json!({"type": "message", "conversation_id": first, "content": "voltei"}))
+        .await;
+    let ack = ws.next_of("message_sent").await;
+    let second = ack["message"]["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_ne!(second, first);
+    ws.send(json!({"type": "sync"})).await;
+    let synced = ws.next_of("sync_data").await;
+    assert_eq!(synced["conversation_id"], second.as_str());
+    assert_eq!(synced["messages"][0]["content"], "voltei");
+    ws.send(json!({"type": "typing", "conversation_id": second, "is_typing": true}))
+        .await;
+    ws.barrier().await;
+    assert!(ws.buffered("error").is_empty());
+}

@@ -791,3 +791,22 @@ async fn idle_users_show_as_away() {
     let back = presence_of(&mut observer, &ana.user_id).await;
     assert_eq!(back["status"], "online");
 }
+
+/// A client that stops answering pings is cut after `realtime.client_timeout_seconds`.
+#[actix_web::test]
+async fn a_silent_client_is_dropped_by_the_heartbeat() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (mut ws, _) = WsClient::connect(&app, &admin.token).await;
+    // Not reading means not answering the server's pings (test config: 1 s / 5 s).
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let bytes = ws.raw_until_closed(WAIT).await;
+    // A close frame (opcode 8) with code 1008 and the reason, then the end of the stream.
+    let reason = b"heartbeat timeout";
+    let at = bytes
+        .windows(reason.len())
+        .position(|w| w == reason)
+        .expect("the close reason was sent");
+    assert_eq!(&bytes[at - 2..at], &1008u16.to_be_bytes());
+    assert_eq!(bytes[at - 4], 0x88, "a final close frame");
+}

@@ -15,7 +15,7 @@ use crate::engine::registry::Ask;
 use crate::engine::writer::Inbound;
 use crate::error::ErrorCode;
 use crate::store::contacts::ChannelIdentity;
-use crate::store::conversations::Conversation;
+use crate::store::conversations::{self, Conversation};
 use crate::store::messages::{self, Message};
 use crate::store::{auto_create, contacts, integrations, receipts, StoreError};
 
@@ -315,7 +315,25 @@ async fn sync(
     let raw = match (&raw_conversation, &last, &core.principal) {
         (Some(raw), _, _) => raw.clone(),
         (None, Some(message), _) => message.conversation_id.to_string(),
-        (None, None, Principal::Contact { conversation, .. }) => conversation.to_string(),
+        (
+            None,
+            None,
+            Principal::Contact {
+                conversation,
+                contact,
+                ..
+            },
+        ) => {
+            // The customer's current conversation: a closed one may have been followed by a
+            // new one since the token was issued.
+            let contact = contact.clone();
+            let current = core
+                .deps
+                .store
+                .run(move |conn| conversations::find_active_for_contact(conn, &contact))
+                .await?;
+            current.map_or_else(|| conversation.to_string(), |c| c.id.to_string())
+        }
         (None, None, Principal::Staff { .. }) => {
             return Err(WsError::validation(
                 "sync needs conversation_id or last_message_id",

@@ -191,6 +191,27 @@ impl WsClient {
         })
     }
 
+    /// The raw bytes the server sends until it closes the connection, read straight from the
+    /// socket: no pong is ever written back (tungstenite would answer pings while reading).
+    pub async fn raw_until_closed(&mut self, wait: Duration) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut bytes = Vec::new();
+        let MaybeTlsStream::Plain(socket) = self.stream.get_mut() else {
+            return bytes;
+        };
+        let _ = tokio::time::timeout(wait, async {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = socket.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                bytes.extend_from_slice(&chunk[..n]);
+            }
+        })
+        .await;
+        bytes
+    }
+
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
         // Drain until the server's close arrives, so its session is gone when this returns.
