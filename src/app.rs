@@ -113,6 +113,7 @@ impl Application {
             engine: engine.clone(),
             hub: hub.clone(),
             settings: std::sync::Arc::new(settings.clone()),
+            sessions_gauge: engine_metrics.websocket_sessions.clone(),
         });
         let event_log = web::Data::from(api::events::EventLog::start(
             &engine.parts.events,

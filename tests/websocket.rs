@@ -810,3 +810,32 @@ async fn a_silent_client_is_dropped_by_the_heartbeat() {
     assert_eq!(&bytes[at - 2..at], &1008u16.to_be_bytes());
     assert_eq!(bytes[at - 4], 0x88, "a final close frame");
 }
+
+#[actix_web::test]
+async fn open_sessions_show_in_the_metrics() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let gauge = |app: &TestApp| {
+        let url = app.url("/metrics");
+        let http = app.http.clone();
+        async move {
+            let text = http.get(url).send().await.ok()?.text().await.ok()?;
+            text.lines()
+                .find(|l| l.starts_with("atende_websocket_sessions "))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<i64>().ok())
+        }
+    };
+    let (client, _) = WsClient::connect(&app, &admin.token).await;
+    let open = eventually(Duration::from_secs(5), &mut || async {
+        gauge(&app).await.filter(|n| *n == 1)
+    })
+    .await;
+    assert_eq!(open, Some(1));
+    client.close().await;
+    let closed = eventually(Duration::from_secs(5), &mut || async {
+        gauge(&app).await.filter(|n| *n == 0)
+    })
+    .await;
+    assert_eq!(closed, Some(0));
+}

@@ -168,6 +168,8 @@ pub struct Deps {
     pub engine: Engine,
     pub hub: Addr<Hub>,
     pub settings: Arc<Settings>,
+    /// Open sessions, for Prometheus.
+    pub sessions_gauge: prometheus::IntGauge,
 }
 
 /// A socket-level error: becomes an `error` frame, the socket stays open.

@@ -249,10 +249,12 @@ impl Actor for WsSession {
         });
         let every = Duration::from_secs(self.settings().heartbeat_interval_seconds);
         ctx.run_interval(every, |act, ctx| act.heartbeat(ctx));
+        self.core.deps.sessions_gauge.inc();
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         self.core.deps.hub.do_send(Disconnect(self.core.id));
+        self.core.deps.sessions_gauge.dec();
         Running::Stop
     }
 }
