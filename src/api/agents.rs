@@ -271,13 +271,16 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     staff.require(Role::oversees_tenant)?;
-    let limit = query.limit()?;
-    let after = query.cursor_id(AgentId::parse)?;
-    let tenant = staff.tenant_id.clone();
-    let rows = store
-        .run(move |conn| agents_store::list(conn, &tenant, limit + 1, after.as_ref()))
-        .await?;
-    let page = Page::from_rows(rows, limit, |a| a.id.to_string(), AgentView::from_row)?;
+    let page = super::pagination::tenant_page(
+        &store,
+        &staff.tenant_id,
+        &query,
+        AgentId::parse,
+        agents_store::list,
+        |a| a.id.to_string(),
+        AgentView::from_row,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -348,13 +348,16 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     staff.require(Role::oversees_tenant)?;
-    let limit = query.limit()?;
-    let after = query.cursor_id(IntegrationId::parse)?;
-    let tenant = staff.tenant_id.clone();
-    let rows = store
-        .run(move |conn| integrations::list(conn, &tenant, limit + 1, after.as_ref()))
-        .await?;
-    let page = Page::from_rows(rows, limit, |i| i.id.to_string(), IntegrationView::from_row)?;
+    let page = super::pagination::tenant_page(
+        &store,
+        &staff.tenant_id,
+        &query,
+        IntegrationId::parse,
+        integrations::list,
+        |i| i.id.to_string(),
+        IntegrationView::from_row,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -62,6 +62,36 @@ impl<T> Page<T> {
     }
 }
 
+/// A repository's keyset list: tenant, limit, rows after an id.
+pub type TenantList<Id, Row> = fn(
+    &mut crate::store::DbConn,
+    &crate::domain::TenantId,
+    i64,
+    Option<&Id>,
+) -> crate::store::StoreResult<Vec<Row>>;
+/// A tenant's page of a resource listed by id: the body every keyset list endpoint shares.
+pub async fn tenant_page<Id, Row, View>(
+    store: &crate::store::Store,
+    tenant: &crate::domain::TenantId,
+    query: &PageQuery,
+    parse_id: fn(&str) -> Option<Id>,
+    list: TenantList<Id, Row>,
+    cursor_of: fn(&Row) -> String,
+    view: fn(Row) -> ApiResult<View>,
+) -> ApiResult<Page<View>>
+where
+    Id: Send + 'static,
+    Row: Send + 'static,
+{
+    let limit = query.limit()?;
+    let after = query.cursor_id(parse_id)?;
+    let tenant = tenant.clone();
+    let rows = store
+        .run(move |conn| list(conn, &tenant, limit + 1, after.as_ref()))
+        .await?;
+    Page::from_rows(rows, limit, cursor_of, view)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -225,13 +225,16 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     staff.require(Role::oversees_tenant)?;
-    let limit = query.limit()?;
-    let after = query.cursor_id(ToolId::parse)?;
-    let tenant = staff.tenant_id.clone();
-    let rows = store
-        .run(move |conn| tools_store::list(conn, &tenant, limit + 1, after.as_ref()))
-        .await?;
-    let page = Page::from_rows(rows, limit, |t| t.id.to_string(), ToolView::from_row)?;
+    let page = super::pagination::tenant_page(
+        &store,
+        &staff.tenant_id,
+        &query,
+        ToolId::parse,
+        tools_store::list,
+        |t| t.id.to_string(),
+        ToolView::from_row,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -129,13 +129,16 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     staff.require(Role::oversees_tenant)?;
-    let limit = query.limit()?;
-    let after = query.cursor_id(UserId::parse)?;
-    let tenant = staff.tenant_id.clone();
-    let rows = store
-        .run(move |conn| users::list(conn, &tenant, limit + 1, after.as_ref()))
-        .await?;
-    let page = Page::from_rows(rows, limit, |u| u.id.to_string(), UserView::from_row)?;
+    let page = super::pagination::tenant_page(
+        &store,
+        &staff.tenant_id,
+        &query,
+        UserId::parse,
+        users::list,
+        |u| u.id.to_string(),
+        UserView::from_row,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
