@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::webhooks::WebhookDispatcher;
 use crate::engine::Engine;
+use crate::knowledge::KnowledgeIndex;
 use crate::secrets::SecretBox;
 use crate::store::{pool, DbPool, Store};
 
@@ -31,6 +32,8 @@ pub enum StartError {
     },
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("knowledge index: {0}")]
+    Knowledge(#[from] crate::knowledge::KnowledgeError),
 }
 
 /// Opens the store (off the event loop: connecting blocks) and applies pending migrations.
@@ -85,10 +88,19 @@ impl Application {
         let secret_box = std::sync::Arc::new(SecretBox::from_settings(&settings.secrets));
         let secrets = web::Data::from(secret_box.clone());
         let webhook_secrets = secret_box.clone();
+        // The database is the knowledge base's source of truth; the search index is derived
+        // from it, in memory, before anything may search.
+        let knowledge = KnowledgeIndex::new(&settings.knowledge, Some(store.clone()))?;
+        let indexed = knowledge.rebuild(&store).await?;
+        if indexed > 0 {
+            tracing::info!(chunks = indexed, "knowledge index rebuilt");
+        }
+        let knowledge_data = web::Data::new(knowledge.clone());
         let engine = Engine::start(
             store.clone(),
             std::sync::Arc::new(settings.clone()),
             secret_box,
+            knowledge,
         )
         .await?;
         let engine_data = web::Data::new(engine.clone());
@@ -130,7 +142,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(api::metrics::record))
                 .wrap(cors(&cors_origins))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RedactedRootSpan>::new())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(max_body)
@@ -140,6 +152,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
                 .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
                 .app_data(store_data.clone())
+                .app_data(knowledge_data.clone())
                 .app_data(hasher.clone())
                 .app_data(keys.clone())
                 .app_data(secrets.clone())

@@ -48,6 +48,10 @@ pub struct Settings {
     pub analytics: AnalyticsSettings,
     pub realtime: RealtimeSettings,
     pub calendar: CalendarSettings,
+    pub knowledge: KnowledgeSettings,
+    pub memory: MemorySettings,
+    pub feedback: FeedbackSettings,
+    pub classification: ClassificationSettings,
     /// Name of the environment the settings were loaded for (`ATENDE_ENV`).
     #[serde(skip)]
     pub environment: String,
@@ -134,6 +138,9 @@ pub struct EngineSettings {
     pub queue_check_interval_seconds: u64,
     pub tool_failure_escalation: u32,
     pub writer_queue_capacity: usize,
+    /// Concurrent ordered write lanes on PostgreSQL (0 = one per store thread, at most 4);
+    /// SQLite always has one.
+    pub writer_lanes: usize,
     pub event_buffer: usize,
     /// Humans take conversations only while `available` AND connected (presence `online`,
     /// written by the WebSocket hub). Off: `available` alone, as before the hub existed.
@@ -242,6 +249,13 @@ pub struct RealtimeSettings {
     pub sse_keepalive_seconds: u64,
     /// Public web chat sessions per client IP per minute.
     pub webchat_sessions_per_minute: u32,
+    /// AI answers in conversations are streamed from the model and shown, piece by piece,
+    /// to the sockets following the conversation (`ai_answer_delta` frames).
+    pub stream_ai_replies: bool,
+    /// `request_summary` with an LLM agent: the most recent messages it reads, and the
+    /// longest summary it may write (tokens).
+    pub summary_max_messages: i64,
+    pub summary_max_tokens: u32,
 }
 
 impl RealtimeSettings {
@@ -250,6 +264,18 @@ impl RealtimeSettings {
             return Err(invalid(
                 "realtime.heartbeat_interval_seconds",
                 "must be at least 1",
+            ));
+        }
+        if self.summary_max_messages < 1 {
+            return Err(invalid(
+                "realtime.summary_max_messages",
+                "must be at least 1",
+            ));
+        }
+        if self.summary_max_tokens < 16 {
+            return Err(invalid(
+                "realtime.summary_max_tokens",
+                "must be at least 16",
             ));
         }
         if self.client_timeout_seconds <= self.heartbeat_interval_seconds {
@@ -353,6 +379,237 @@ impl CalendarSettings {
         }
         if self.horizon_days == 0 {
             return Err(invalid("calendar.horizon_days", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// The knowledge base: uploads, chunking, the search index and its use in prompts
+/// (src/knowledge/, src/api/knowledge.rs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeSettings {
+    /// Largest document accepted, in bytes of the uploaded file or JSON `content`.
+    pub max_document_bytes: usize,
+    /// Target size of one chunk, in characters; a paragraph longer than this is split.
+    pub chunk_chars: usize,
+    /// Characters of the previous chunk repeated at the start of the next one, so a sentence
+    /// cut by a chunk boundary is still found whole.
+    pub chunk_overlap_chars: usize,
+    /// Results of `POST /knowledge/search` without a `limit`, and the largest `limit` allowed.
+    pub search_default_limit: usize,
+    pub search_max_limit: usize,
+    /// Longest query accepted, in characters.
+    pub max_query_chars: usize,
+    /// Characters of a chunk shown as a result's excerpt (API, SSE `source` events).
+    pub excerpt_chars: usize,
+    /// Passages put in an LLM agent's prompt, and the least relevance (share of the
+    /// question's terms found in the passage, 0..1) a passage needs to be put there.
+    pub prompt_passages: usize,
+    pub prompt_min_relevance: f64,
+    /// Memory of the index writer (tantivy needs at least 15 MB).
+    pub index_writer_memory_bytes: usize,
+    /// Chunks read from the database per batch when the index is rebuilt at start.
+    pub rebuild_batch_chunks: i64,
+    /// Hybrid search: embed chunks and queries with the agent's OpenAI-compatible
+    /// `/embeddings` endpoint and re-rank BM25's best candidates by cosine similarity.
+    pub embeddings_enabled: bool,
+    pub embedding_model: String,
+    pub embedding_timeout_ms: u64,
+    /// BM25 candidates re-ranked by cosine similarity (as a multiple of the limit asked).
+    pub rerank_candidates_factor: usize,
+    /// Weight of the cosine similarity in the hybrid score (the rest is normalized BM25).
+    pub embedding_weight: f64,
+}
+
+/// tantivy refuses a writer with less memory than this.
+const MIN_INDEX_WRITER_BYTES: usize = 15_000_000;
+
+impl KnowledgeSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_document_bytes == 0 {
+            return Err(invalid("knowledge.max_document_bytes", "must be positive"));
+        }
+        if self.chunk_chars == 0 {
+            return Err(invalid("knowledge.chunk_chars", "must be positive"));
+        }
+        if self.chunk_overlap_chars >= self.chunk_chars {
+            return Err(invalid(
+                "knowledge.chunk_overlap_chars",
+                "must be smaller than knowledge.chunk_chars",
+            ));
+        }
+        if self.search_max_limit == 0
+            || self.search_default_limit == 0
+            || self.search_default_limit > self.search_max_limit
+        {
+            return Err(invalid(
+                "knowledge.search_default_limit",
+                "must be at least 1 and at most knowledge.search_max_limit",
+            ));
+        }
+        if self.max_query_chars == 0 {
+            return Err(invalid("knowledge.max_query_chars", "must be positive"));
+        }
+        if !(0.0..=1.0).contains(&self.prompt_min_relevance) {
+            return Err(invalid(
+                "knowledge.prompt_min_relevance",
+                "must be between 0 and 1",
+            ));
+        }
+        if self.index_writer_memory_bytes < MIN_INDEX_WRITER_BYTES {
+            return Err(invalid(
+                "knowledge.index_writer_memory_bytes",
+                format!("must be at least {MIN_INDEX_WRITER_BYTES}"),
+            ));
+        }
+        if self.rebuild_batch_chunks <= 0 {
+            return Err(invalid(
+                "knowledge.rebuild_batch_chunks",
+                "must be positive",
+            ));
+        }
+        if self.rerank_candidates_factor == 0 {
+            return Err(invalid(
+                "knowledge.rerank_candidates_factor",
+                "must be at least 1",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.embedding_weight) {
+            return Err(invalid(
+                "knowledge.embedding_weight",
+                "must be between 0 and 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Who extracts memories: the agent's LLM when it has one, or the rules only.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryExtractor {
+    /// The LLM of an `openai` agent (JSON answer; the rules when it is unusable), the rules
+    /// for every other agent.
+    Auto,
+    Rules,
+}
+
+/// Agent memory (src/domain/memory.rs, src/engine/insights.rs, src/store/memories.rs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySettings {
+    pub extractor: MemoryExtractor,
+    /// Memories put in one prompt (the most relevant to the messages being answered, then
+    /// the most recent); 0 puts none.
+    pub prompt_count: usize,
+    /// Most recent memories of the contact read per turn to choose those from.
+    pub candidates: i64,
+    /// A contact's oldest memories beyond this many are forgotten.
+    pub max_per_contact: i64,
+    /// Facts kept from one extraction.
+    pub max_per_extraction: usize,
+    /// Characters of one memory.
+    pub max_chars: usize,
+    /// Messages an extraction reads, as a multiple of the agent's `memory_every_n_messages`
+    /// (customer messages plus the answers between them).
+    pub window_factor: u32,
+    /// Completion tokens allowed for the LLM's JSON answer.
+    pub llm_max_tokens: u32,
+}
+
+impl MemorySettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.candidates < 1 {
+            return Err(invalid("memory.candidates", "must be at least 1"));
+        }
+        if self.max_per_contact < 1 {
+            return Err(invalid("memory.max_per_contact", "must be at least 1"));
+        }
+        if self.max_per_extraction == 0 {
+            return Err(invalid("memory.max_per_extraction", "must be at least 1"));
+        }
+        if self.max_chars < 16 {
+            return Err(invalid("memory.max_chars", "must be at least 16"));
+        }
+        if self.window_factor == 0 {
+            return Err(invalid("memory.window_factor", "must be at least 1"));
+        }
+        if self.llm_max_tokens < 16 {
+            return Err(invalid("memory.llm_max_tokens", "must be at least 16"));
+        }
+        Ok(())
+    }
+}
+
+/// Feedback detection on the customer's message after an AI reply (src/domain/feedback.rs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackSettings {
+    pub enabled: bool,
+    /// Feedback at or above this score (0..1) is recorded and raised as `feedback_detected`.
+    pub min_score: f64,
+    /// Hand the conversation to a human (reason `negative_feedback`) on feedback at or
+    /// above `escalate_min_score`.
+    pub escalate: bool,
+    pub escalate_min_score: f64,
+    /// Word overlap (Jaccard, 0..1) from which a message repeats the previous question.
+    pub repeat_similarity: f64,
+}
+
+impl FeedbackSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("feedback.min_score", self.min_score),
+            ("feedback.escalate_min_score", self.escalate_min_score),
+            ("feedback.repeat_similarity", self.repeat_similarity),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(invalid(key, "must be between 0 and 1"));
+            }
+        }
+        if self.repeat_similarity == 0.0 {
+            return Err(invalid(
+                "feedback.repeat_similarity",
+                "must be above 0 (0 would call every message a repeat)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How new conversations are classified.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassificationMode {
+    Rules,
+    /// Ask the LLM of the agent that will answer (the integration's default agent) for JSON;
+    /// the rules' result stands when it is unusable or there is no LLM.
+    Llm,
+}
+
+/// Conversation category and priority (src/domain/classification.rs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassificationSettings {
+    pub mode: ClassificationMode,
+    /// Hand critical conversations to a human at once (reason `critical_priority`).
+    pub escalate_critical: bool,
+    /// Hand VIP contacts' conversations to a human at once (reason `vip_contact`).
+    pub escalate_vip: bool,
+    /// Contact tags (case-insensitive) that mark a VIP besides the `is_vip` flag.
+    pub vip_tags: Vec<String>,
+    /// Completion tokens allowed for the LLM's JSON answer.
+    pub llm_max_tokens: u32,
+}
+
+impl ClassificationSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.llm_max_tokens < 16 {
+            return Err(invalid(
+                "classification.llm_max_tokens",
+                "must be at least 16",
+            ));
         }
         Ok(())
     }
@@ -513,6 +770,10 @@ impl Settings {
         }
         self.realtime.validate()?;
         self.calendar.validate()?;
+        self.knowledge.validate()?;
+        self.memory.validate()?;
+        self.feedback.validate()?;
+        self.classification.validate()?;
         let email = self.bootstrap.admin_email.trim();
         let password = self.bootstrap.admin_password.expose_secret();
         if email.is_empty() != password.is_empty() {
@@ -618,6 +879,21 @@ mod tests {
     }
 
     #[test]
+    fn knowledge_sizes_are_checked() {
+        let settings = load("development", &[]).expect("valid");
+        assert!(settings.knowledge.chunk_overlap_chars < settings.knowledge.chunk_chars);
+        for (key, value) in [
+            ("knowledge.chunk_overlap_chars", "5000"),
+            ("knowledge.search_default_limit", "51"),
+            ("knowledge.index_writer_memory_bytes", "1000"),
+            ("knowledge.prompt_min_relevance", "1.5"),
+        ] {
+            let err = load("development", &[(key, value)]).expect_err("rejected");
+            assert!(err.to_string().contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_model_price_is_flagged() {
         let settings = load("development", &[]).expect("valid");
         let (price, flagged) = settings.price_for("gpt-4o-mini");
@@ -626,5 +902,29 @@ mod tests {
         let (price, flagged) = settings.price_for("some-local-model");
         assert!(flagged);
         assert_eq!(price, settings.llm.default_price);
+    }
+
+    #[test]
+    fn memory_feedback_and_classification_keys_are_checked() {
+        let settings = load("development", &[]).expect("valid");
+        assert_eq!(settings.memory.extractor, MemoryExtractor::Auto);
+        assert_eq!(settings.classification.mode, ClassificationMode::Rules);
+        let test = load("test", &[]).expect("valid");
+        assert_eq!(test.memory.extractor, MemoryExtractor::Rules);
+        for (key, value) in [
+            ("memory.extractor", "sometimes"),
+            ("memory.candidates", "0"),
+            ("memory.max_chars", "3"),
+            ("memory.window_factor", "0"),
+            ("feedback.min_score", "1.5"),
+            ("feedback.escalate_min_score", "-0.1"),
+            ("feedback.repeat_similarity", "0"),
+            ("classification.mode", "magic"),
+            ("classification.llm_max_tokens", "1"),
+        ] {
+            let err = load("development", &[(key, value)]).expect_err(key);
+            let field = key.rsplit('.').next().unwrap_or(key);
+            assert!(err.to_string().contains(field), "{key}: {err}");
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod knowledge;
 pub mod llm;
 pub mod secrets;
 pub mod store;

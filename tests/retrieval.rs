@@ -5,53 +5,13 @@ mod support;
 
 use std::time::Duration;
 
-use atende::store::schema::{knowledge_chunks, knowledge_documents};
-use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::engine::{by_sender, eventually, SECRET};
+use support::knowledge::upload_text;
 use support::{Session, TestApp};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-async fn add_document(app: &TestApp, tenant: &str, title: &str, content: &str) {
-    let (tenant, title, content) = (tenant.to_string(), title.to_string(), content.to_string());
-    app.store
-        .run(move |conn| {
-            let now = atende::store::now();
-            let document = uuid::Uuid::now_v7().to_string();
-            atende::db_run!(conn, |c| diesel::insert_into(knowledge_documents::table)
-                .values((
-                    knowledge_documents::id.eq(&document),
-                    knowledge_documents::tenant_id.eq(&tenant),
-                    knowledge_documents::agent_id.eq(None::<String>),
-                    knowledge_documents::title.eq(&title),
-                    knowledge_documents::source_type.eq("text"),
-                    knowledge_documents::content.eq(&content),
-                    knowledge_documents::size_bytes.eq(content.len() as i64),
-                    knowledge_documents::checksum.eq("test"),
-                    knowledge_documents::metadata.eq("{}"),
-                    knowledge_documents::created_at.eq(now),
-                    knowledge_documents::updated_at.eq(now),
-                ))
-                .execute(c))?;
-            atende::db_run!(conn, |c| diesel::insert_into(knowledge_chunks::table)
-                .values((
-                    knowledge_chunks::id.eq(uuid::Uuid::now_v7().to_string()),
-                    knowledge_chunks::tenant_id.eq(&tenant),
-                    knowledge_chunks::document_id.eq(&document),
-                    knowledge_chunks::position.eq(0),
-                    knowledge_chunks::heading.eq(""),
-                    knowledge_chunks::content.eq(&content),
-                    knowledge_chunks::search_terms.eq(""),
-                    knowledge_chunks::created_at.eq(now),
-                ))
-                .execute(c))?;
-            Ok(())
-        })
-        .await
-        .expect("knowledge inserted");
-}
 
 struct Offline {
     app: TestApp,
@@ -78,16 +38,16 @@ async fn offline() -> Offline {
             json!({"kind": "generic", "name": "web", "secret": SECRET, "default_agent_id": agent}),
         )
         .await;
-    add_document(
+    upload_text(
         &app,
-        &admin.tenant_id,
+        &admin,
         "Política de trocas",
         "Trocas de produtos podem ser feitas em até 30 dias com a nota fiscal.",
     )
     .await;
-    add_document(
+    upload_text(
         &app,
-        &admin.tenant_id,
+        &admin,
         "Horário",
         "Atendemos de segunda a sexta, das 8h às 18h.",
     )

@@ -85,6 +85,11 @@ pub struct AiStats {
     pub avg_response_seconds: Option<f64>,
     /// Tool calls by tool name.
     pub tool_usage: BTreeMap<String, i64>,
+    /// Customer reactions to AI replies detected as negative (complaints, requests for a
+    /// human, repeated questions, negative words) in the period.
+    pub negative_feedback: i64,
+    /// The same by kind: complaint, human_request, repeated_question, negative_sentiment.
+    pub negative_feedback_by_kind: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -191,7 +196,7 @@ fn days(period: Period) -> Vec<String> {
 }
 
 async fn compute(store: &Store, scope: Scope, period: Period) -> ApiResult<Analytics> {
-    let (conversations, messages, turns, with_turns, tools, daily) = store
+    let (conversations, messages, turns, with_turns, tools, daily, feedback) = store
         .run(move |conn| {
             Ok((
                 analytics::conversations(conn, &scope, period)?,
@@ -200,9 +205,12 @@ async fn compute(store: &Store, scope: Scope, period: Period) -> ApiResult<Analy
                 analytics::conversations_with_turns(conn, &scope, period)?,
                 analytics::tools_used(conn, &scope, period)?,
                 analytics::daily(conn, &scope, period)?,
+                analytics::feedback(conn, &scope, period)?,
             ))
         })
         .await?;
+    let negative_feedback_by_kind: BTreeMap<String, i64> =
+        feedback.into_iter().map(|f| (f.kind, f.count)).collect();
 
     let mut by_sender = BTreeMap::new();
     let (mut inbound, mut outbound) = (0, 0);
@@ -296,6 +304,8 @@ async fn compute(store: &Store, scope: Scope, period: Period) -> ApiResult<Analy
                 .filter(|(_, n)| *n > 0)
                 .map(|(ms, n)| ms as f64 / n as f64 / 1000.0),
             tool_usage,
+            negative_feedback: negative_feedback_by_kind.values().sum(),
+            negative_feedback_by_kind,
         },
         daily,
     })

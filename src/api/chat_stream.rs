@@ -188,7 +188,9 @@ async fn produce(ticket: StreamTicket, mut tx: mpsc::Sender<web::Bytes>) {
             "document_id": hit.passage.document_id,
             "chunk_id": hit.passage.chunk_id,
             "title": hit.passage.title,
+            "heading": hit.passage.heading,
             "score": (hit.score * 100.0).round() / 100.0,
+            "relevance": (hit.relevance * 100.0).round() / 100.0,
             "excerpt": crate::tools::truncate(hit.passage.content.trim(), 300),
         });
         if tx.send(event("source", source)).await.is_err() {

@@ -297,6 +297,9 @@ mod tests {
             sse_buffer_events: buffer,
             sse_keepalive_seconds: 15,
             webchat_sessions_per_minute: 10,
+            stream_ai_replies: false,
+            summary_max_messages: 200,
+            summary_max_tokens: 400,
         }
     }
 

@@ -18,6 +18,8 @@ pub mod evolution;
 pub mod funnels;
 pub mod health;
 pub mod integrations;
+pub mod knowledge;
+pub mod memories;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
@@ -47,6 +49,7 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
         .configure(calendar::routes);
     cfg.configure(webhooks_admin::routes);
     cfg.configure(contacts::routes);
+    cfg.configure(memories::routes);
     cfg.configure(departments::routes);
     cfg.configure(funnels::routes);
     cfg.configure(tags::routes);
@@ -57,6 +60,7 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(sub_agents::routes);
     cfg.configure(automations::routes);
     cfg.configure(chat_stream::routes);
+    cfg.configure(knowledge::routes);
 }
 
 /// Unknown routes answer with the JSON error body too.

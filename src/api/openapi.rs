@@ -5,6 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
+use super::knowledge;
+use super::memories;
 use super::{
     activities, analytics, contacts, departments, evolution, funnels, tags, webhooks_admin, wizard,
 };
@@ -48,6 +50,7 @@ impl Modify for BearerAuth {
         webhooks_admin::delete, webhooks_admin::deliveries,
         wizard::start, wizard::get, wizard::put_step, wizard::publish, wizard::public_agent,
         contacts::list, contacts::create, contacts::get, contacts::update,
+        memories::list, memories::erase_all, memories::erase_one,
         departments::list, departments::create, departments::get, departments::update,
         departments::delete,
         funnels::list, funnels::create, funnels::get, funnels::update, funnels::delete,
@@ -63,6 +66,8 @@ impl Modify for BearerAuth {
         automations::list, automations::create, automations::get, automations::update,
         automations::delete,
         chat_stream::chat_stream,
+        knowledge::upload, knowledge::list, knowledge::get, knowledge::delete,
+        knowledge::search,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),

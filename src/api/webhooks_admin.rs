@@ -53,7 +53,8 @@ impl WebhookView {
 pub struct CreateWebhook {
     pub url: String,
     /// Any of conversation_started, message_received, message_sent, conversation_assigned,
-    /// conversation_escalated, conversation_closed, limit_reached, feedback_detected.
+    /// conversation_escalated, conversation_closed, limit_reached, feedback_detected,
+    /// conversation_classified.
     pub events: Vec<String>,
     /// Write-only HMAC key of `X-Atende-Signature`, 16 to 512 characters.
     pub secret: String,

@@ -287,7 +287,14 @@ impl ChannelSender {
         } = job;
         let recorded = match recorded {
             Some(insert) => insert.await.unwrap_or(false),
-            None => true,
+            None => {
+                // A resumed row may have been sent by the run it was read during: its
+                // lane ran before this job, so the store now says whether it is still owed.
+                if !self.still_pending(&delivery.id).await {
+                    return;
+                }
+                true
+            }
         };
         let max_attempts =
             i32::try_from(self.inner.outbound.max_attempts.max(1)).unwrap_or(i32::MAX);
@@ -344,6 +351,28 @@ impl ChannelSender {
                 }
             }
         }
+    }
+
+    async fn still_pending(&self, id: &str) -> bool {
+        let id = id.to_string();
+        match self
+            .inner
+            .store
+            .run(move |conn| deliveries::find(conn, &id))
+            .await
+        {
+            Ok(row) => row.status == deliveries::PENDING,
+            // Sending twice is the lesser harm than never sending: receivers de-duplicate.
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery status not re-read before resuming");
+                true
+            }
+        }
+    }
+
+    /// Deliveries queued or being sent right now.
+    pub fn in_flight(&self) -> usize {
+        self.lanes().active.len()
     }
 
     /// Marks a resumed row that can no longer be sent as failed.

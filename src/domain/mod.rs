@@ -2,15 +2,19 @@
 
 pub mod agent;
 pub mod automation;
+pub mod classification;
 pub mod conversation;
 pub mod distribution;
 pub mod escalation;
+pub mod feedback;
 pub mod ids;
 pub mod limits;
+pub mod memory;
 pub mod role;
 pub mod routing;
 pub mod scheduling;
 pub mod summary;
+pub mod text;
 pub mod validate;
 pub mod wizard;
 

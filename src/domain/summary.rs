@@ -135,6 +135,19 @@ fn clip(text: &str, max_chars: usize) -> String {
     clipped
 }
 
+/// `lines` as a labelled transcript ("Cliente: …"), oldest first, system lines left out, for
+/// an LLM to summarize; with the language the labels (and the summary) should use.
+pub fn transcript(lines: &[(Speaker, &str)]) -> (String, Lang) {
+    let lang = detect_lang(lines.iter().map(|(_, t)| *t));
+    let text = lines
+        .iter()
+        .filter(|(s, t)| *s != Speaker::System && !t.trim().is_empty())
+        .map(|(s, t)| format!("{}: {}", s.label(lang), t.trim()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (text, lang)
+}
+
 /// An extractive summary of `lines` (oldest first) with at most `max_points` points.
 pub fn extractive(lines: &[(Speaker, &str)], max_points: usize) -> String {
     let lang = detect_lang(lines.iter().map(|(_, t)| *t));
@@ -294,6 +307,22 @@ pub fn suggestions(ai_reply: &str, customer_wants_meeting: bool, lang: Lang) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transcript_labels_speakers_in_the_conversations_language_and_skips_system_lines() {
+        let lines = [
+            (Speaker::Customer, "Olá, meu pedido não chegou"),
+            (Speaker::System, "Conversa transferida"),
+            (Speaker::Ai, "Vou verificar o seu pedido."),
+            (Speaker::Human, "  "),
+        ];
+        let (text, lang) = transcript(&lines);
+        assert_eq!(lang, Lang::Pt);
+        assert_eq!(
+            text,
+            "Cliente: Olá, meu pedido não chegou\nAssistente: Vou verificar o seu pedido."
+        );
+    }
 
     #[test]
     fn summarizes_the_need_in_order_with_contact_details() {

@@ -18,6 +18,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use super::events::EventBus;
+use super::live_answer::LiveAnswer;
 use crate::config::{Price, Settings};
 use crate::domain::agent::{AgentLimits, AgentSettings, ProviderKind};
 use crate::domain::automation::{self, Action, Rule};
@@ -39,16 +41,16 @@ use crate::store::{
     agents, automations as automations_store, conversations, sub_agents as sub_agents_store,
     tools as tools_store, turns, users, Store, StoreError,
 };
-use crate::tools::runner::{self, CallBudget, LoopError, LoopOutcome, LoopSettings};
+use crate::tools::runner::{self, AnswerSink, CallBudget, LoopError, LoopOutcome, LoopSettings};
 use crate::tools::{ToolContext, ToolRuntime, Toolbox};
 
 use crate::llm::retrieval::{self as retrieval, Hit, RetrievalProvider};
 
 pub use crate::tools::Effect;
 
-/// Knowledge passages put in an LLM prompt, and how close a match must be to earn a place.
-const PROMPT_PASSAGES: usize = 3;
-const PROMPT_MIN_SCORE: f64 = 0.3;
+mod side_calls;
+pub use side_calls::SideCall;
+
 /// Characters of one passage in a prompt.
 const PASSAGE_CHARS: usize = 1500;
 
@@ -75,13 +77,16 @@ fn provider_for(
     kind: ProviderKind,
     settings: &Settings,
     secrets: &SecretBox,
-    store: &Store,
+    knowledge: &crate::knowledge::KnowledgeIndex,
 ) -> Result<Arc<dyn Provider>, String> {
     use secrecy::ExposeSecret;
+    // Hybrid knowledge search embeds with the agent's own provider, when it has one.
+    knowledge.set_embedding_endpoint(&row.id, None);
     match kind {
         ProviderKind::Retrieval => Ok(Arc::new(RetrievalProvider::new(
-            store.clone(),
+            knowledge.clone(),
             row.tenant_id.clone(),
+            row.id.clone(),
         ))),
         ProviderKind::Openai => {
             let key = match row.api_key(secrets).map_err(|e| e.to_string())? {
@@ -103,6 +108,11 @@ fn provider_for(
                 },
             )
             .map_err(|e| e.to_string())?;
+            let endpoint = crate::knowledge::embeddings::EmbeddingEndpoint {
+                base_url,
+                api_key: key.into(),
+            };
+            knowledge.set_embedding_endpoint(&row.id, Some(endpoint));
             Ok(Arc::new(provider))
         }
     }
@@ -185,6 +195,8 @@ pub struct AgentSupervisor {
     store: Store,
     settings: Arc<Settings>,
     tools: ToolRuntime,
+    /// Where live answer pieces go (the hub relays them to the conversation's room).
+    events: EventBus,
     /// Consecutive failed tool calls per conversation (see [`TurnDone::tool_failures`]).
     tool_failures: HashMap<ConversationId, u32>,
 }
@@ -319,24 +331,28 @@ impl Handler<RunTurn> for AgentSupervisor {
         let agent = self.config.id.clone();
         let conversation = msg.conversation_id.clone();
         let uses_llm = self.config.provider_kind == ProviderKind::Openai;
+        let memory_candidates = self.settings.memory.candidates;
         let question = msg.pending.join("\n");
+        let (index, searcher) = (self.tools.knowledge().clone(), self.config.id.clone());
         let load = async move {
             let data = store
                 .run({
                     let tenant = tenant.clone();
-                    move |conn| load_turn(conn, &tenant, &agent, &conversation, uses_llm)
+                    move |conn| {
+                        load_turn(
+                            conn,
+                            &tenant,
+                            &agent,
+                            &conversation,
+                            uses_llm,
+                            memory_candidates,
+                        )
+                    }
                 })
                 .await?;
             // The retrieval provider searches by itself; an LLM gets the best passages.
             let knowledge = if uses_llm {
-                retrieval::search(
-                    &store,
-                    &tenant,
-                    &question,
-                    PROMPT_PASSAGES,
-                    PROMPT_MIN_SCORE,
-                )
-                .await?
+                retrieval::prompt_passages(&index, &tenant, &searcher, &question).await
             } else {
                 Vec::new()
             };
@@ -358,6 +374,8 @@ struct TurnData {
     sub_agents: Vec<SubAgent>,
     tools: Vec<(AgentTool, Tool)>,
     automations: Vec<Automation>,
+    /// What the agent remembers about the contact (most recent first), for the prompt.
+    memories: Vec<crate::store::memories::Memory>,
 }
 
 fn load_turn(
@@ -366,9 +384,17 @@ fn load_turn(
     agent: &AgentId,
     conversation: &ConversationId,
     uses_llm: bool,
+    memory_candidates: i64,
 ) -> Result<TurnData, StoreError> {
     let row = conversations::find(conn, tenant, conversation)?;
     let contact = crm::contact_card(conn, tenant, &row.contact_id).ok();
+    // Read at every turn, never cached: a memory an operator erased is gone from the next
+    // prompt.
+    let memories = if uses_llm {
+        crate::store::memories::for_prompt(conn, tenant, &row.contact_id, agent, memory_candidates)?
+    } else {
+        Vec::new()
+    };
     let (sub_agents, tools) = if uses_llm {
         (
             sub_agents_store::active(conn, tenant, agent)?,
@@ -384,6 +410,7 @@ fn load_turn(
         sub_agents,
         tools,
         automations: automations_store::enabled_for(conn, tenant, agent)?,
+        memories,
     })
 }
 
@@ -544,10 +571,12 @@ struct TurnPlan {
     msg: RunTurn,
     context: Vec<String>,
     knowledge: Vec<String>,
+    memories: Vec<String>,
     /// Chosen by topic already; `None` leaves it to classification (when `classify`).
     sub_agent: Option<SubAgent>,
     classify_among: Vec<SubAgent>,
     failures_before: u32,
+    live: Option<Arc<dyn AnswerSink>>,
 }
 
 /// What the turn future hands back to the actor.
@@ -569,9 +598,11 @@ async fn run_plan(plan: TurnPlan) -> TurnRun {
         msg,
         context,
         knowledge,
+        memories,
         mut sub_agent,
         classify_among,
         failures_before,
+        live,
     } = plan;
     let mut classification = (0u64, 0u64, 0.0f64);
     if sub_agent.is_none() && !classify_among.is_empty() {
@@ -614,7 +645,7 @@ async fn run_plan(plan: TurnPlan) -> TurnRun {
         history: &msg.history,
         pending: &msg.pending,
         knowledge: &knowledge,
-        memories: &[],
+        memories: &memories,
         condense_over_chars: msg.condense_over_chars,
         context: &context,
         tools: &briefs,
@@ -634,6 +665,7 @@ async fn run_plan(plan: TurnPlan) -> TurnRun {
         failures_before,
         price,
         max_tokens: config.max_tokens,
+        live,
     };
     let (mut outcome, error) = runner::run(
         provider,
@@ -727,9 +759,23 @@ impl AgentSupervisor {
             },
             context: context_lines(&data),
             knowledge: knowledge.iter().map(passage_text).collect(),
+            memories: super::insights::prompt_memories(
+                &data.memories,
+                &text,
+                self.settings.memory.prompt_count,
+            ),
             sub_agent,
             classify_among,
             failures_before: self.tool_failures.get(&conversation).copied().unwrap_or(0),
+            live: (self.settings.realtime.stream_ai_replies
+                && self.config.provider_kind == ProviderKind::Openai)
+                .then(|| {
+                    Arc::new(LiveAnswer::new(
+                        self.events.clone(),
+                        self.config.tenant_id.clone(),
+                        conversation.clone(),
+                    )) as Arc<dyn AnswerSink>
+                }),
             msg,
         };
         Box::pin(
@@ -1046,17 +1092,30 @@ pub struct Supervisors {
     settings: Arc<Settings>,
     secrets: Arc<SecretBox>,
     tools: ToolRuntime,
+    events: EventBus,
 }
 
 impl Supervisors {
-    pub fn new(store: Store, settings: Arc<Settings>, secrets: Arc<SecretBox>) -> Self {
-        let tools = ToolRuntime::new(store.clone(), &settings.outbound, secrets.clone());
+    pub fn new(
+        store: Store,
+        settings: Arc<Settings>,
+        secrets: Arc<SecretBox>,
+        events: EventBus,
+        knowledge: crate::knowledge::KnowledgeIndex,
+    ) -> Self {
+        let tools = ToolRuntime::new(
+            store.clone(),
+            &settings.outbound,
+            secrets.clone(),
+            knowledge,
+        );
         Supervisors {
             running: HashMap::new(),
             store,
             settings,
             secrets,
             tools,
+            events,
         }
     }
 }
@@ -1114,7 +1173,7 @@ impl Handler<SupervisorOf> for Supervisors {
             let Some((row, config, open, day_spent, month_spent)) = loaded? else {
                 return Ok(None);
             };
-            let provider = match provider_for(&row, config.provider_kind, &act.settings, &act.secrets, &act.store) {
+            let provider = match provider_for(&row, config.provider_kind, &act.settings, &act.secrets, act.tools.knowledge()) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(agent = %id, error = %e, "agent provider unusable; answers go to humans");
@@ -1143,6 +1202,7 @@ impl Handler<SupervisorOf> for Supervisors {
                 store: act.store.clone(),
                 settings: act.settings.clone(),
                 tools: act.tools.clone(),
+                events: act.events.clone(),
                 tool_failures: HashMap::new(),
             };
             supervisor.apply_config(config, provider, &act.settings);
@@ -1185,7 +1245,7 @@ impl Handler<AgentChanged> for Supervisors {
                                 config.provider_kind,
                                 &act.settings,
                                 &act.secrets,
-                                &act.store,
+                                act.tools.knowledge(),
                             )
                             .unwrap_or_else(|e| Arc::new(retrieval::Unusable(e)));
                             addr.do_send(Reconfigure(config, provider, act.settings.clone()));
@@ -1340,16 +1400,19 @@ impl Handler<OpenStream> for AgentSupervisor {
             .map(|m| m.content.clone())
             .unwrap_or_default();
         let (limit, min_score) = match self.config.provider_kind {
-            ProviderKind::Openai => (PROMPT_PASSAGES, PROMPT_MIN_SCORE),
+            ProviderKind::Openai => (
+                self.tools.knowledge().settings().prompt_passages,
+                self.tools.knowledge().settings().prompt_min_relevance,
+            ),
             // The retrieval provider answers with its single best passage: cite that one.
             ProviderKind::Retrieval => (1, retrieval::MIN_SCORE),
         };
-        let store = self.store.clone();
+        let (index, agent) = (self.tools.knowledge().clone(), self.config.id.clone());
         let tenant = self.config.tenant_id.clone();
         let me = ctx.address();
         Box::pin(
             async move {
-                retrieval::search(&store, &tenant, &question, limit, min_score)
+                retrieval::search(&index, &tenant, Some(&agent), &question, limit, min_score)
                     .await
                     .unwrap_or_default()
             }
@@ -1372,39 +1435,74 @@ impl Handler<OpenStream> for AgentSupervisor {
                     context: &msg.context,
                     tools: &[],
                 });
-                let chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
-                let estimate = limits::estimate_cost(
-                    chars,
-                    act.config.max_tokens,
-                    act.price.prompt,
-                    act.price.completion,
-                );
-                act.ledger.roll(chrono::Utc::now().date_naive());
-                let budget = act.budget();
-                let reservation = act.ledger.try_reserve(&budget, estimate)?;
-                Ok(StreamTicket {
-                    provider: act.provider.clone(),
-                    request: CompletionRequest {
-                        model: act.config.model.clone(),
-                        temperature: act.config.temperature,
-                        max_tokens: act.config.max_tokens,
-                        messages,
-                        tools: Vec::new(),
-                        tool_choice: ToolChoice::Auto,
-                    },
-                    sources,
-                    price_flagged: act.price_flagged,
-                    guard: StreamGuard {
-                        addr: me,
-                        reservation: Some(reservation),
-                        estimate,
-                        price: act.price,
-                        model: act.config.model.clone(),
-                        started: Instant::now(),
-                    },
-                })
+                let max_tokens = act.config.max_tokens;
+                act.ticket(messages, max_tokens, sources, me)
             }),
         )
+    }
+}
+
+impl AgentSupervisor {
+    /// Reserves the cost of one request for `messages` and hands out what is needed to run
+    /// it; the ticket's guard settles the reservation however the request ends.
+    fn ticket(
+        &mut self,
+        messages: Vec<ChatMessage>,
+        max_tokens: u32,
+        sources: Vec<Hit>,
+        me: Addr<AgentSupervisor>,
+    ) -> Result<StreamTicket, LimitHit> {
+        let chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
+        let estimate =
+            limits::estimate_cost(chars, max_tokens, self.price.prompt, self.price.completion);
+        self.ledger.roll(chrono::Utc::now().date_naive());
+        let budget = self.budget();
+        let reservation = self.ledger.try_reserve(&budget, estimate)?;
+        Ok(StreamTicket {
+            provider: self.provider.clone(),
+            request: CompletionRequest {
+                model: self.config.model.clone(),
+                temperature: self.config.temperature,
+                max_tokens,
+                messages,
+                tools: Vec::new(),
+                tool_choice: ToolChoice::Auto,
+            },
+            sources,
+            price_flagged: self.price_flagged,
+            guard: StreamGuard {
+                addr: me,
+                reservation: Some(reservation),
+                estimate,
+                price: self.price,
+                model: self.config.model.clone(),
+                started: Instant::now(),
+            },
+        })
+    }
+}
+
+/// One request outside any conversation turn (the WebSocket `request_summary`), under the
+/// same limits as a turn: counted, its cost reserved, settled by the ticket's guard. Refused
+/// for agents without an LLM, so callers fall back to what they can do without one.
+#[derive(Message)]
+#[rtype(result = "Result<StreamTicket, LimitHit>")]
+pub struct OpenCompletion {
+    pub messages: Vec<ChatMessage>,
+    /// Caps the agent's own `max_tokens`.
+    pub max_tokens: u32,
+}
+
+impl Handler<OpenCompletion> for AgentSupervisor {
+    type Result = Result<StreamTicket, LimitHit>;
+
+    fn handle(&mut self, msg: OpenCompletion, ctx: &mut Self::Context) -> Self::Result {
+        if !self.config.active || self.config.provider_kind != ProviderKind::Openai {
+            return Err(LimitHit::MaxConversations);
+        }
+        self.take_request()?;
+        let max_tokens = msg.max_tokens.min(self.config.max_tokens).max(1);
+        self.ticket(msg.messages, max_tokens, Vec::new(), ctx.address())
     }
 }
 

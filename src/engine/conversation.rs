@@ -12,16 +12,28 @@ use rand::Rng;
 use super::agent::{
     Admit, AgentConfig, AgentSupervisor, Release, RunTurn, SupervisorOf, TurnDone, TurnFailure,
 };
+use super::insights::{self, FeedbackRecord, MemoryAgent, MemoryJob};
 use super::{EngineError, EngineParts};
 use crate::channels::sender::ReplyTarget;
-use crate::domain::agent::OnLimit;
+use crate::config::ClassificationMode;
+use crate::domain::agent::{AgentSettings, OnLimit};
+use crate::domain::classification::{self, Classification};
 use crate::domain::conversation::{Owner, SenderType, Status};
-use crate::domain::{escalation, ConversationId, UserId};
+use crate::domain::{escalation, feedback, memory, ConversationId, UserId};
 use crate::llm::prompt::HistoryItem;
 use crate::store::conversations::{self, Conversation, OwnerChange};
 use crate::store::integrations::{self, Integration};
 use crate::store::messages::{self, Message, NewMessage};
 use crate::store::{contacts, users, StoreError};
+
+/// What routing needs to know about a taken customer message.
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    asks_for_human: bool,
+    /// Negative feedback on the last AI reply that calls for a hand-over.
+    negative_feedback: bool,
+    customer_messages: u32,
+}
 
 #[derive(Debug, Clone)]
 struct Pending {
@@ -34,8 +46,23 @@ struct Loaded {
     conversation: Conversation,
     contact_name: Option<String>,
     contact_external_id: Option<String>,
+    /// The contact's `is_vip` flag or one of `classification.vip_tags`.
+    contact_vip: bool,
     integration: Option<Integration>,
 }
+
+/// The last AI reply, until the customer's next message says how it was received.
+#[derive(Debug, Clone)]
+struct LastReply {
+    message_id: String,
+    agent_id: Option<String>,
+    /// The customer messages the reply answered, to spot the same question asked again.
+    question: String,
+}
+
+/// Messages read at rehydration to find an AI reply still waiting for the customer's
+/// reaction (the reply and the customer messages it answered).
+const LAST_REPLY_LOOKBACK: i64 = 20;
 
 pub struct ConversationActor {
     id: ConversationId,
@@ -52,6 +79,17 @@ pub struct ConversationActor {
     /// Send the welcome message once the newly assigned agent is attached.
     welcome_due: bool,
     last_activity: Instant,
+    /// Feedback detection looks at the first customer message after this reply.
+    last_reply: Option<LastReply>,
+    /// Classification was attempted (a conversation is classified once, on its first
+    /// customer message).
+    classified: bool,
+    /// Customer messages (by number) taken so far, and up to which number the memory
+    /// cadence has been applied. Extraction runs after the AI's reply (the agent's own
+    /// cadence is known once it is attached, and the reply may hold a promise worth
+    /// remembering), or at once while a human serves the conversation.
+    memory_seen: u32,
+    memory_checked: u32,
 }
 
 impl ConversationActor {
@@ -69,6 +107,10 @@ impl ConversationActor {
             checked_seq: 0,
             welcome_due: false,
             last_activity: Instant::now(),
+            last_reply: None,
+            classified: false,
+            memory_seen: 0,
+            memory_checked: 0,
         }
     }
 
@@ -371,6 +413,7 @@ impl ConversationActor {
             external_id: None,
             metadata: metadata.to_string(),
         };
+        let agent_id = config.id.to_string();
         let effects = done.effects;
         let tool_failures = done.tool_failures;
         let writer = self.parts.writer.clone();
@@ -400,6 +443,18 @@ impl ConversationActor {
                 act.turn_in_flight = false;
                 match result {
                     Ok(message) => {
+                        let question = act
+                            .pending
+                            .iter()
+                            .filter(|p| p.seq <= up_to)
+                            .map(|p| p.content.as_str())
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                        act.last_reply = message.as_ref().map(|m| LastReply {
+                            message_id: m.id.to_string(),
+                            agent_id: Some(agent_id),
+                            question,
+                        });
                         act.pending.retain(|p| p.seq > up_to);
                         if let Some(state) = act.state.as_mut() {
                             state.conversation.answered_seq = state.conversation.answered_seq.max(up_to);
@@ -410,6 +465,7 @@ impl ConversationActor {
                         if let Some(message) = message {
                             act.send_out(message);
                         }
+                        act.apply_memory_cadence(ctx);
                         if act.apply_turn_effects(effects, tool_failures, ctx) {
                             return;
                         }
@@ -514,6 +570,8 @@ impl ConversationActor {
             ctx.cancel_future(handle);
         }
         let was_ai = matches!(self.owner(), Owner::AiAgent(_));
+        // What the customer says next answers the hand-over, not the AI's last reply.
+        self.last_reply = None;
         self.release_agent();
         let last_seq = self.conversation().map_or(0, |c| c.last_seq);
         self.pending.clear();
@@ -566,8 +624,18 @@ impl ConversationActor {
     }
 
     /// Takes a durable customer message: from the channel as it arrives, or from the store
-    /// when the actor rehydrates. Each message is buffered and checked once.
-    fn take_customer_message(&mut self, seq: i64, content: String, ctx: &mut Context<Self>) {
+    /// when the actor rehydrates. Each message is buffered and checked once: feedback on the
+    /// last AI reply, memory extraction, classification (first message), then routing.
+    /// `ordinal` is the message's number among the conversation's customer messages when
+    /// the caller knows it (rehydration); a live message is counted here.
+    fn take_customer_message(
+        &mut self,
+        message_id: String,
+        seq: i64,
+        content: String,
+        ordinal: Option<u32>,
+        ctx: &mut Context<Self>,
+    ) {
         self.last_activity = Instant::now();
         let Some(state) = &mut self.state else { return };
         let conversation = &mut state.conversation;
@@ -581,9 +649,40 @@ impl ConversationActor {
             conversation.customer_messages = conversation.customer_messages.saturating_add(1);
         }
         let customer_messages = u32::try_from(conversation.customer_messages).unwrap_or(u32::MAX);
+        let needs_classification = conversation.category.is_none() && !self.classified;
         let asks_for_human =
             escalation::asks_for_human(&content, &self.parts.settings.engine.human_request_phrases);
-        self.pending.push(Pending { seq, content });
+        let reply = self.last_reply.take();
+        self.pending.push(Pending {
+            seq,
+            content: content.clone(),
+        });
+        if self.is_closed() {
+            return;
+        }
+        let negative_feedback = match reply {
+            Some(reply) => self.check_feedback(message_id, &content, reply, ctx),
+            None => false,
+        };
+        self.memory_seen = self.memory_seen.max(ordinal.unwrap_or(customer_messages));
+        if matches!(self.owner(), Owner::User(_)) {
+            self.apply_memory_cadence(ctx);
+        }
+        let route = Route {
+            asks_for_human,
+            negative_feedback,
+            customer_messages,
+        };
+        if needs_classification {
+            self.classified = true;
+            self.classify_then_route(content, route, ctx);
+        } else {
+            self.route(route, ctx);
+        }
+    }
+
+    /// Hands a taken customer message to whoever answers it.
+    fn route(&mut self, route: Route, ctx: &mut Context<Self>) {
         if self.is_closed() {
             return;
         }
@@ -592,7 +691,7 @@ impl ConversationActor {
                 // A human answers; nothing for the AI to do.
                 self.pending.clear();
             }
-            Owner::Nobody if asks_for_human => {
+            Owner::Nobody if route.asks_for_human => {
                 self.escalate("customer_requested_human".into(), None, ctx);
             }
             Owner::Nobody => self.request_assignment(false),
@@ -601,9 +700,11 @@ impl ConversationActor {
                     .agent
                     .as_ref()
                     .map_or(0, |(c, _)| c.settings.escalate_after_messages);
-                if asks_for_human {
+                if route.asks_for_human {
                     self.escalate("customer_requested_human".into(), None, ctx);
-                } else if escalation::too_many_messages(customer_messages, escalate_after) {
+                } else if route.negative_feedback {
+                    self.escalate("negative_feedback".into(), None, ctx);
+                } else if escalation::too_many_messages(route.customer_messages, escalate_after) {
                     self.escalate("message_limit".into(), None, ctx);
                 } else if self.agent.is_some() {
                     self.schedule_turn(ctx);
@@ -611,6 +712,196 @@ impl ConversationActor {
                     self.attach_agent(ctx);
                 }
             }
+        }
+    }
+
+    /// Checks the customer's reaction to the last AI reply; records and announces negative
+    /// feedback. Returns whether it calls for a hand-over (`[feedback] escalate`).
+    fn check_feedback(
+        &mut self,
+        customer_message_id: String,
+        content: &str,
+        reply: LastReply,
+        ctx: &mut Context<Self>,
+    ) -> bool {
+        let config = &self.parts.settings.feedback;
+        if !config.enabled {
+            return false;
+        }
+        let Some(state) = &self.state else {
+            return false;
+        };
+        let Some(detection) = feedback::detect(
+            content,
+            Some(&reply.question),
+            feedback::Rules {
+                human_phrases: &self.parts.settings.engine.human_request_phrases,
+                repeat_similarity: config.repeat_similarity,
+            },
+        )
+        .filter(|d| d.score >= config.min_score) else {
+            return false;
+        };
+        let escalate = config.escalate && detection.score >= config.escalate_min_score;
+        tracing::info!(
+            tenant = %state.conversation.tenant_id,
+            conversation = %self.id,
+            kind = detection.kind.as_str(),
+            score = detection.score,
+            "negative feedback on an AI reply"
+        );
+        let record = FeedbackRecord {
+            tenant: state.conversation.tenant_id.clone(),
+            conversation: self.id.clone(),
+            reply_message_id: reply.message_id,
+            customer_message_id,
+            agent: reply.agent_id,
+            detection,
+        };
+        let event = record.event();
+        let store = self.parts.store.clone();
+        // Announced once durable, so a listener that reads analytics on the event counts it.
+        ctx.spawn(
+            insights::record_feedback(store, record)
+                .into_actor(self)
+                .map(move |result, act, _| match result {
+                    Ok(()) => act.publish("feedback_detected", event),
+                    Err(e) => {
+                        tracing::error!(conversation = %act.id, error = %e, "feedback not stored")
+                    }
+                }),
+        );
+        escalate
+    }
+
+    /// Every `memory_every_n_messages` customer messages memories about the contact are
+    /// extracted: the owning AI agent's setting, applied after its reply; the default one,
+    /// applied at once, while a human serves the conversation.
+    fn apply_memory_cadence(&mut self, ctx: &mut Context<Self>) {
+        let every = match (self.owner(), &self.agent) {
+            (Owner::User(_), _) => AgentSettings::default().memory_every_n_messages,
+            (Owner::AiAgent(_), Some((config, _))) => config.settings.memory_every_n_messages,
+            // Not attached: wait for the reply, when the agent's cadence is known.
+            _ => return,
+        };
+        let (after, upto) = (self.memory_checked, self.memory_seen);
+        self.memory_checked = upto;
+        if memory::extraction_due(after, upto, every) {
+            self.extract_memories(ctx);
+        }
+    }
+
+    /// Extracts memories in the background: the owning AI agent's own (with its LLM when
+    /// configured), or shared ones while a human serves the conversation.
+    fn extract_memories(&mut self, ctx: &mut Context<Self>) {
+        let Some(state) = &self.state else { return };
+        let (every, agent) = match (self.owner(), &self.agent) {
+            (Owner::AiAgent(_), Some((config, supervisor))) => (
+                config.settings.memory_every_n_messages,
+                Some(MemoryAgent {
+                    id: config.id.clone(),
+                    provider_kind: config.provider_kind,
+                    supervisor: supervisor.clone(),
+                }),
+            ),
+            (Owner::User(_), _) => (AgentSettings::default().memory_every_n_messages, None),
+            _ => return,
+        };
+        if every == 0 {
+            return;
+        }
+        let job = MemoryJob {
+            tenant: state.conversation.tenant_id.clone(),
+            contact: state.conversation.contact_id.clone(),
+            conversation: self.id.clone(),
+            agent,
+            window: i64::from(every.saturating_mul(self.parts.settings.memory.window_factor)),
+        };
+        let work =
+            insights::extract_memories(self.parts.store.clone(), self.parts.settings.clone(), job);
+        ctx.spawn(work.into_actor(self).map(|result, act, _| match result {
+            Ok(added) => {
+                tracing::debug!(conversation = %act.id, added, "memories extracted")
+            }
+            Err(e) => tracing::warn!(conversation = %act.id, error = %e, "memories not stored"),
+        }));
+    }
+
+    /// Classifies a new conversation from its first customer message, then routes it. In
+    /// `llm` mode the actor waits for the model (routing needs the category), with the
+    /// rules' result as the fallback.
+    fn classify_then_route(&mut self, text: String, route: Route, ctx: &mut Context<Self>) {
+        let Some(state) = &self.state else { return };
+        let vip = state.contact_vip;
+        if self.parts.settings.classification.mode == ClassificationMode::Rules {
+            let result = classification::classify(&text, vip);
+            self.apply_classification(result, vip, route, ctx);
+            return;
+        }
+        let agent = self.owner().agent().cloned().or_else(|| {
+            state
+                .integration
+                .as_ref()
+                .and_then(|i| i.default_agent_id.clone())
+        });
+        let work = insights::classify(
+            self.parts.settings.clone(),
+            self.parts.supervisors.clone(),
+            agent,
+            self.id.clone(),
+            text,
+            vip,
+        );
+        ctx.wait(
+            work.into_actor(self)
+                .map(move |result, act, ctx| act.apply_classification(result, vip, route, ctx)),
+        );
+    }
+
+    fn apply_classification(
+        &mut self,
+        result: Classification,
+        vip: bool,
+        route: Route,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        // In memory at once: the distributor request below carries category and priority.
+        state.conversation.category = Some(result.category.as_str().to_string());
+        state.conversation.priority = result.priority.as_str().to_string();
+        tracing::info!(
+            tenant = %state.conversation.tenant_id,
+            conversation = %self.id,
+            category = result.category.as_str(),
+            priority = result.priority.as_str(),
+            confidence = result.confidence,
+            "conversation classified"
+        );
+        self.publish("conversation_classified", result.to_json());
+        let store = self.parts.store.clone();
+        ctx.wait(
+            insights::store_classification(store, self.id.clone(), result)
+                .into_actor(self)
+                .map(|stored, act, _| {
+                    if let Err(e) = stored {
+                        tracing::error!(conversation = %act.id, error = %e, "classification not stored");
+                    }
+                }),
+        );
+        let config = &self.parts.settings.classification;
+        let hand_over = classification::escalation_reason(
+            &result,
+            vip,
+            config.escalate_vip,
+            config.escalate_critical,
+        );
+        match hand_over {
+            Some(reason) if !matches!(self.owner(), Owner::User(_)) => {
+                self.escalate(reason.to_string(), None, ctx)
+            }
+            _ => self.route(route, ctx),
         }
     }
 
@@ -730,27 +1021,49 @@ impl Actor for ConversationActor {
                             None => None,
                         };
                         let pending = messages::customer_after(conn, &id, conversation.answered_seq)?;
-                        Ok((conversation, contact, integration, pending))
+                        let recent = messages::recent(conn, &id, LAST_REPLY_LOOKBACK)?;
+                        Ok((conversation, contact, integration, pending, recent))
                     })
                     .await
             }
             .into_actor(self)
             .map(|loaded, act, ctx| match loaded {
-                Ok((conversation, contact, integration, pending)) => {
+                Ok((conversation, contact, integration, pending, recent)) => {
                     let status = conversation.status();
                     let escalated = conversation.escalation_reason.is_some();
+                    let contact_vip = is_vip(
+                        contact.is_vip,
+                        &contact.tags,
+                        &act.parts.settings.classification.vip_tags,
+                    );
+                    act.last_reply = last_reply(&recent, pending.first().map(|m| m.seq));
+                    // The row counts every pending message already: number them back from it.
+                    let total = u32::try_from(conversation.customer_messages).unwrap_or(u32::MAX);
+                    let first_ordinal = total
+                        .saturating_sub(u32::try_from(pending.len()).unwrap_or(u32::MAX))
+                        .saturating_add(1);
+                    // Messages before the unanswered ones went through the cadence already.
+                    act.memory_seen = first_ordinal.saturating_sub(1);
+                    act.memory_checked = act.memory_seen;
                     act.state = Some(Loaded {
                         conversation,
                         contact_name: contact.name,
                         contact_external_id: contact.external_id,
+                        contact_vip,
                         integration,
                     });
                     if status == Status::Closed {
                         return;
                     }
                     // Unanswered messages go through the same checks as live ones.
-                    for message in pending {
-                        act.take_customer_message(message.seq, message.content, ctx);
+                    for (ordinal, message) in (first_ordinal..).zip(pending) {
+                        act.take_customer_message(
+                            message.id.to_string(),
+                            message.seq,
+                            message.content,
+                            Some(ordinal),
+                            ctx,
+                        );
                     }
                     if act.pending.is_empty() && act.owner() == Owner::Nobody {
                         act.request_assignment(escalated);
@@ -779,8 +1092,53 @@ impl Handler<CustomerMessage> for ConversationActor {
             "message_received",
             serde_json::json!({ "message_id": message.id, "seq": message.seq }),
         );
-        self.take_customer_message(message.seq, message.content, ctx);
+        self.take_customer_message(
+            message.id.to_string(),
+            message.seq,
+            message.content,
+            None,
+            ctx,
+        );
     }
+}
+
+/// A VIP: the contact's flag, or one of the configured tags (any case) in its tags.
+fn is_vip(flag: bool, tags_json: &str, vip_tags: &[String]) -> bool {
+    if flag {
+        return true;
+    }
+    let tags: Vec<String> = serde_json::from_str(tags_json).unwrap_or_default();
+    tags.iter().any(|t| {
+        vip_tags
+            .iter()
+            .any(|v| v.trim().eq_ignore_ascii_case(t.trim()))
+    })
+}
+
+/// The AI reply still waiting for the customer's reaction after a restart: the message just
+/// before the first unanswered customer message (or the last message when all are
+/// answered), if an AI agent sent it, with the customer messages it answered.
+fn last_reply(recent: &[Message], first_pending: Option<i64>) -> Option<LastReply> {
+    let before: Vec<&Message> = recent
+        .iter()
+        .filter(|m| first_pending.is_none_or(|first| m.seq < first))
+        .collect();
+    let (reply, earlier) = before.split_last()?;
+    if reply.sender_type != SenderType::AiAgent.as_str() {
+        return None;
+    }
+    let mut question: Vec<&str> = earlier
+        .iter()
+        .rev()
+        .take_while(|m| m.sender_type == SenderType::Contact.as_str())
+        .map(|m| m.content.as_str())
+        .collect();
+    question.reverse();
+    Some(LastReply {
+        message_id: reply.id.to_string(),
+        agent_id: reply.sender_id.clone(),
+        question: question.join("\n"),
+    })
 }
 
 /// Wake up after a restart (the hydration in `started` does the work).
@@ -1001,6 +1359,8 @@ impl Handler<HumanReply> for ConversationActor {
                 let message = result.map_err(EngineError::Store)?;
                 act.last_activity = Instant::now();
                 act.pending.clear();
+                // The customer's next message reacts to the human, not to the AI.
+                act.last_reply = None;
                 if let Some(state) = act.state.as_mut() {
                     state.conversation.last_seq = state.conversation.last_seq.max(message.seq);
                     state.conversation.answered_seq =
@@ -1060,5 +1420,69 @@ impl Handler<FollowupDue> for ConversationActor {
     fn handle(&mut self, msg: FollowupDue, ctx: &mut Self::Context) {
         self.last_activity = Instant::now();
         self.send_followup(msg.message, msg.agent_id, ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{MessageId, TenantId};
+
+    fn message(seq: i64, sender: SenderType, content: &str) -> Message {
+        Message {
+            id: MessageId(format!("m{seq}")),
+            tenant_id: TenantId("t".into()),
+            conversation_id: ConversationId("c".into()),
+            seq,
+            sender_type: sender.as_str().into(),
+            sender_id: (sender == SenderType::AiAgent).then(|| "agent-1".to_string()),
+            content: content.into(),
+            content_type: "text".into(),
+            status: "sent".into(),
+            direction: "in".into(),
+            integration_id: None,
+            external_id: None,
+            metadata: "{}".into(),
+            created_at: crate::store::now(),
+        }
+    }
+
+    #[test]
+    fn the_reply_awaiting_a_reaction_is_found_after_a_restart() {
+        let recent = [
+            message(1, SenderType::Contact, "oi"),
+            message(2, SenderType::AiAgent, "olá"),
+            message(3, SenderType::Contact, "como troco"),
+            message(4, SenderType::Contact, "o produto?"),
+            message(5, SenderType::AiAgent, "assim"),
+            message(6, SenderType::Contact, "não ajudou"),
+        ];
+        let reply = last_reply(&recent, Some(6)).expect("reply 5 awaits a reaction");
+        assert_eq!(reply.message_id, "m5");
+        assert_eq!(reply.agent_id.as_deref(), Some("agent-1"));
+        assert_eq!(reply.question, "como troco\no produto?");
+        // Nothing pending: the last message is the reply.
+        assert_eq!(
+            last_reply(&recent[..5], None).map(|r| r.message_id),
+            Some("m5".to_string())
+        );
+        // The customer spoke last and was answered by a human, or nobody replied.
+        let human = [
+            message(1, SenderType::Contact, "oi"),
+            message(2, SenderType::User, "olá, sou a Ana"),
+        ];
+        assert!(last_reply(&human, None).is_none());
+        assert!(last_reply(&recent, Some(4)).is_none());
+        assert!(last_reply(&[], None).is_none());
+    }
+
+    #[test]
+    fn vips_by_flag_or_configured_tag() {
+        let tags = vec!["vip".to_string(), "premium".to_string()];
+        assert!(is_vip(true, "[]", &tags));
+        assert!(is_vip(false, r#"["cliente", "VIP"]"#, &tags));
+        assert!(is_vip(false, r#"[" Premium "]"#, &tags));
+        assert!(!is_vip(false, r#"["cliente"]"#, &tags));
+        assert!(!is_vip(false, "not json", &tags));
     }
 }

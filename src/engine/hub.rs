@@ -18,7 +18,7 @@ use bytestring::ByteString;
 use tokio::sync::mpsc;
 
 use super::distributor::{CapacityFreed, Distributor};
-use super::events::{EventBus, TenantEvent};
+use super::events::{AnswerDelta, EventBus, TenantEvent};
 use crate::api::conversations::MessageView;
 use crate::config::Settings;
 use crate::domain::conversation::Owner;
@@ -328,6 +328,38 @@ impl Hub {
         );
     }
 
+    /// A live AI answer goes to everyone following the conversation, customer included.
+    fn on_answer_delta(&mut self, delta: AnswerDelta, ctx: &mut Context<Self>) {
+        let Some(room) = self
+            .rooms
+            .get(&delta.conversation_id)
+            .filter(|r| r.tenant == delta.tenant_id)
+        else {
+            return;
+        };
+        let members: Vec<SessionId> = room.members.iter().copied().collect();
+        let conversation_id = delta.conversation_id.to_string();
+        let frame = match delta.done {
+            None => ServerFrame::AiAnswerDelta {
+                conversation_id,
+                stream_id: delta.stream_id,
+                index: delta.index,
+                delta: delta.delta,
+            },
+            Some(status) => ServerFrame::AiAnswerDone {
+                conversation_id,
+                stream_id: delta.stream_id,
+                index: delta.index,
+                status: status.to_string(),
+            },
+        }
+        .encode();
+        for id in members {
+            self.send(id, &frame);
+        }
+        self.settle(ctx);
+    }
+
     fn on_event(&mut self, event: TenantEvent, ctx: &mut Context<Self>) {
         match event.kind {
             "message_received" | "message_sent" => {
@@ -346,7 +378,11 @@ impl Hub {
                     _ => return,
                 }
             }
-            "conversation_assigned" | "conversation_escalated" | "conversation_closed" => {
+            "conversation_assigned"
+            | "conversation_escalated"
+            | "conversation_closed"
+            | "feedback_detected"
+            | "conversation_classified" => {
                 self.pipeline.push_back(Pending::Conversation(event));
             }
             _ => return,
@@ -565,18 +601,36 @@ impl Hub {
                 conversation_id: id,
                 data,
             },
+            "feedback_detected" => ServerFrame::FeedbackDetected {
+                conversation_id: id,
+                data,
+            },
+            "conversation_classified" => ServerFrame::ConversationClassified {
+                conversation_id: id,
+                data,
+            },
             _ => ServerFrame::ConversationClosed {
                 conversation_id: id,
                 data,
             },
         }
         .encode();
+        // How the engine judged the customer is for staff eyes, not the customer's socket.
+        let staff_only = matches!(event.kind, "feedback_detected" | "conversation_classified");
         let mut recipients: HashSet<SessionId> = self
             .rooms
             .get(&conversation)
             .filter(|r| r.tenant == event.tenant_id)
             .map(|r| r.members.clone())
             .unwrap_or_default();
+        if staff_only {
+            recipients.retain(|sid| {
+                matches!(
+                    self.sessions.get(sid).map(|s| &s.principal),
+                    Some(Principal::Staff { .. })
+                )
+            });
+        }
         if let Some(staff) = self.tenant_staff.get(&event.tenant_id) {
             for sid in staff {
                 let Some(Principal::Staff { user, role, .. }) =
@@ -708,11 +762,22 @@ impl Actor for Hub {
                 }
             },
         ));
+        let answers = self.events.subscribe_answers();
+        ctx.add_stream(futures::stream::unfold(answers, |mut answers| async move {
+            use tokio::sync::broadcast::error::RecvError;
+            match answers.recv().await {
+                Ok(delta) => Some((BusItem::Answer(Box::new(delta)), answers)),
+                // A gap in live deltas only costs a flicker: the whole message follows.
+                Err(RecvError::Lagged(missed)) => Some((BusItem::Lagged(missed), answers)),
+                Err(RecvError::Closed) => None,
+            }
+        }));
     }
 }
 
 enum BusItem {
     Event(Box<TenantEvent>),
+    Answer(Box<AnswerDelta>),
     Lagged(u64),
 }
 
@@ -720,6 +785,7 @@ impl StreamHandler<BusItem> for Hub {
     fn handle(&mut self, item: BusItem, ctx: &mut Self::Context) {
         match item {
             BusItem::Event(event) => self.on_event(*event, ctx),
+            BusItem::Answer(delta) => self.on_answer_delta(*delta, ctx),
             BusItem::Lagged(missed) => {
                 // Listeners missed live frames; their `sync` after the gap gives them back.
                 self.stats.events_lagged += missed;

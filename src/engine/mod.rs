@@ -6,6 +6,8 @@ pub mod conversation;
 pub mod distributor;
 pub mod events;
 pub mod hub;
+pub mod insights;
+pub mod live_answer;
 pub mod metrics;
 pub mod registry;
 pub mod timers;
@@ -20,6 +22,7 @@ use actix::prelude::*;
 use crate::channels::sender::ChannelSender;
 use crate::config::Settings;
 use crate::domain::limits::LimitHit;
+use crate::knowledge::KnowledgeIndex;
 use crate::secrets::SecretBox;
 use crate::store::{conversations, Store, StoreError};
 
@@ -61,6 +64,8 @@ pub struct EngineParts {
     pub sender: ChannelSender,
     pub events: EventBus,
     pub settings: Arc<Settings>,
+    /// The knowledge base's search index (rebuilt from the store before the engine starts).
+    pub knowledge: KnowledgeIndex,
 }
 
 /// Handle to the running engine.
@@ -76,6 +81,7 @@ impl Engine {
         store: Store,
         settings: Arc<Settings>,
         secrets: Arc<SecretBox>,
+        knowledge: KnowledgeIndex,
     ) -> Result<Engine, StoreError> {
         let engine_settings = &settings.engine;
         let events = EventBus::new(engine_settings.event_buffer);
@@ -84,9 +90,20 @@ impl Engine {
             engine_settings.batch_max_messages,
             Duration::from_millis(engine_settings.batch_max_wait_ms),
             engine_settings.writer_queue_capacity,
+            writer::lanes_for(
+                store.backend_name(),
+                engine_settings.writer_lanes,
+                settings.database.store_threads,
+            ),
         );
-        let supervisors =
-            Supervisors::new(store.clone(), settings.clone(), secrets.clone()).start();
+        let supervisors = Supervisors::new(
+            store.clone(),
+            settings.clone(),
+            secrets.clone(),
+            events.clone(),
+            knowledge.clone(),
+        )
+        .start();
         let registry =
             ConversationRegistry::new(Duration::from_secs(engine_settings.passivate_after_seconds))
                 .start();
@@ -117,6 +134,7 @@ impl Engine {
             sender: sender.clone(),
             events,
             settings,
+            knowledge,
         };
         registry
             .send(Wire(parts.clone()))

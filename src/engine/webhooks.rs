@@ -45,7 +45,7 @@ use crate::store::webhooks::{
 use crate::store::{Store, StoreError};
 
 /// Events a webhook may subscribe to.
-pub const EVENTS: [&str; 8] = [
+pub const EVENTS: [&str; 9] = [
     "conversation_started",
     "message_received",
     "message_sent",
@@ -54,6 +54,7 @@ pub const EVENTS: [&str; 8] = [
     "conversation_closed",
     "limit_reached",
     "feedback_detected",
+    "conversation_classified",
 ];
 
 pub const SIGNATURE_HEADER: &str = "X-Atende-Signature";

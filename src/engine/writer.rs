@@ -48,7 +48,10 @@ enum Op {
 
 #[derive(Clone)]
 pub struct MessageWriter {
-    queue: mpsc::Sender<Op>,
+    /// One ordered queue per lane. A contact's inbound messages always take the same lane
+    /// (so contact and conversation creation never race), a conversation's appends too; lanes
+    /// commit concurrently, which is what lets a server database use more than one connection.
+    lanes: Vec<mpsc::Sender<Op>>,
 }
 
 impl MessageWriter {
@@ -58,10 +61,16 @@ impl MessageWriter {
         batch_max: usize,
         batch_wait: Duration,
         queue_capacity: usize,
+        lanes: usize,
     ) -> Self {
-        let (queue, receiver) = mpsc::channel(queue_capacity.max(1));
-        actix_web::rt::spawn(run(store, receiver, batch_max.max(1), batch_wait));
-        MessageWriter { queue }
+        let lanes = (0..lanes.max(1))
+            .map(|_| {
+                let (queue, receiver) = mpsc::channel(queue_capacity.max(1));
+                actix_web::rt::spawn(run(store.clone(), receiver, batch_max.max(1), batch_wait));
+                queue
+            })
+            .collect();
+        MessageWriter { lanes }
     }
 
     pub async fn ingest(&self, inbound: Inbound) -> StoreResult<Ingested> {
@@ -77,10 +86,55 @@ impl MessageWriter {
     }
 
     async fn submit(&self, op: Op) -> StoreResult<()> {
+        let key = match &op {
+            Op::Inbound(inbound, _) => lane_key(&[
+                inbound.tenant_id.as_str(),
+                inbound.integration_id.as_str(),
+                &inbound.contact.external_id,
+            ]),
+            Op::Append(message, _) => lane_key(&[message.conversation_id.as_str()]),
+        };
+        let lane = usize::try_from(key % self.lanes.len() as u64).unwrap_or(0);
         // A full queue makes callers wait (back-pressure to the HTTP layer), never drops.
-        self.queue.send(op).await.map_err(|_| closed())
+        match self.lanes.get(lane) {
+            Some(queue) => queue.send(op).await.map_err(|_| closed()),
+            None => Err(closed()),
+        }
     }
 }
+
+fn lane_key(parts: &[&str]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Lanes for `backend`: SQLite has one writer at a time whatever we do, so one lane; a server
+/// database gets `configured` (0 = as many as store threads, at most 4).
+pub fn lanes_for(backend: &str, configured: usize, store_threads: usize) -> usize {
+    match (backend, configured) {
+        ("sqlite", _) => 1,
+        (_, 0) => store_threads.clamp(1, 4),
+        (_, n) => n,
+    }
+}
+
+/// Lock conflicts between lanes (two batches touching the same conversation rows in opposite
+/// orders): the database aborted one side, and the same batch run again succeeds.
+fn is_transient(error: &StoreError) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        StoreError::Database(Error::DatabaseError(kind, info)) => {
+            matches!(kind, DatabaseErrorKind::SerializationFailure)
+                || info.message().contains("deadlock detected")
+        }
+        _ => false,
+    }
+}
+
+/// Times a batch is tried when lanes collide.
+const TRANSIENT_ATTEMPTS: usize = 5;
 
 fn closed() -> StoreError {
     StoreError::Unavailable("message writer stopped".into())
@@ -116,6 +170,16 @@ enum Outcome {
     Append(Box<StoreResult<Message>>),
 }
 
+impl Outcome {
+    fn is_transient(&self) -> bool {
+        match self {
+            Outcome::Inbound(r) => r.as_ref().as_ref().err(),
+            Outcome::Append(r) => r.as_ref().as_ref().err(),
+        }
+        .is_some_and(is_transient)
+    }
+}
+
 /// Plain data of an op, movable to a store thread; the reply channels stay here.
 enum Work {
     Inbound(Box<Inbound>),
@@ -139,13 +203,31 @@ async fn write_batch(store: &Store, batch: Vec<Op>) {
     }
     let result = store
         .run(move |conn| {
-            // One transaction for the batch; a savepoint per item so one bad item fails alone.
-            transaction(conn, |conn| {
-                Ok(work
-                    .into_iter()
-                    .map(|item| apply(conn, item))
-                    .collect::<Vec<_>>())
-            })
+            let mut attempt = 1;
+            loop {
+                // One transaction for the batch; a savepoint per item so one bad item fails
+                // alone — unless it lost a lock conflict: then the whole batch is rolled back
+                // and run again, so that items of one contact never change order.
+                let mut collided = false;
+                let result = transaction(conn, |conn| {
+                    let outcomes: Vec<Outcome> =
+                        work.iter().map(|item| apply(conn, item)).collect();
+                    if attempt < TRANSIENT_ATTEMPTS && outcomes.iter().any(Outcome::is_transient) {
+                        collided = true;
+                        return Err(StoreError::Unavailable(
+                            "lock conflict between lanes".into(),
+                        ));
+                    }
+                    Ok(outcomes)
+                });
+                match result {
+                    Err(e) if (collided || is_transient(&e)) && attempt < TRANSIENT_ATTEMPTS => {
+                        tracing::debug!(attempt, error = %e, "message batch collided; retrying");
+                        attempt += 1;
+                    }
+                    other => return other,
+                }
+            }
         })
         .await;
     match result {
@@ -187,13 +269,13 @@ impl Reply {
     }
 }
 
-fn apply(conn: &mut DbConn, item: Work) -> Outcome {
+fn apply(conn: &mut DbConn, item: &Work) -> Outcome {
     match item {
         Work::Inbound(inbound) => {
-            Outcome::Inbound(Box::new(transaction(conn, |conn| ingest(conn, &inbound))))
+            Outcome::Inbound(Box::new(transaction(conn, |conn| ingest(conn, inbound))))
         }
         Work::Append(message) => Outcome::Append(Box::new(transaction(conn, |conn| {
-            messages::append(conn, *message)
+            messages::append(conn, (**message).clone())
         }))),
     }
 }
@@ -263,4 +345,26 @@ fn ingest(conn: &mut DbConn, inbound: &Inbound) -> StoreResult<Ingested> {
         duplicate: false,
         new_conversation,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_writes_through_one_lane_and_postgres_through_several() {
+        assert_eq!(lanes_for("sqlite", 8, 4), 1);
+        assert_eq!(lanes_for("postgres", 0, 4), 4);
+        assert_eq!(lanes_for("postgres", 0, 16), 4);
+        assert_eq!(lanes_for("postgres", 0, 0), 1);
+        assert_eq!(lanes_for("postgres", 6, 2), 6);
+    }
+
+    #[test]
+    fn a_contacts_messages_always_take_the_same_lane() {
+        let a = lane_key(&["t", "i", "contact-1"]);
+        assert_eq!(a, lane_key(&["t", "i", "contact-1"]));
+        // Parts are hashed as a list: moving a boundary changes the key.
+        assert_ne!(lane_key(&["t", "ic", "ontact-1"]), a);
+    }
 }

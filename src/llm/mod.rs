@@ -5,6 +5,7 @@
 //! network provider for a local one without touching the actors.
 
 pub mod classify;
+pub mod extract;
 pub mod openai;
 pub mod pricing;
 pub mod prompt;

@@ -268,6 +268,7 @@ impl Inner {
             content: String::new(),
             model: String::new(),
             usage: None,
+            calls: std::collections::BTreeMap::new(),
             finished: false,
         };
         Ok(futures::stream::unfold(state, |mut state| async move {
@@ -517,6 +518,9 @@ struct StreamState {
     content: String,
     model: String,
     usage: Option<(u64, u64)>,
+    /// Tool calls arrive in pieces keyed by `index` (id and name first, then argument
+    /// fragments); assembled here so a streamed turn can call tools like a plain one.
+    calls: std::collections::BTreeMap<u32, ToolCall>,
     finished: bool,
 }
 
@@ -532,6 +536,29 @@ impl StreamState {
                 u64::from(usage.completion_tokens),
             ));
         }
+        for piece in chunk
+            .choices
+            .iter()
+            .filter(|c| c.index == 0)
+            .flat_map(|c| c.delta.tool_calls.iter().flatten())
+        {
+            let call = self.calls.entry(piece.index).or_insert_with(|| ToolCall {
+                id: String::new(),
+                name: String::new(),
+                arguments: String::new(),
+            });
+            if let Some(id) = piece.id.as_deref().filter(|id| !id.is_empty()) {
+                call.id = id.to_string();
+            }
+            if let Some(function) = &piece.function {
+                if let Some(name) = &function.name {
+                    call.name.push_str(name);
+                }
+                if let Some(arguments) = &function.arguments {
+                    call.arguments.push_str(arguments);
+                }
+            }
+        }
         let text: String = chunk
             .choices
             .iter()
@@ -546,7 +573,16 @@ impl StreamState {
     }
 
     fn finish(&mut self) -> Result<CompletionReply, LlmError> {
-        if self.content.trim().is_empty() {
+        let tool_calls: Vec<ToolCall> = std::mem::take(&mut self.calls)
+            .into_values()
+            .filter(|c| !c.name.is_empty())
+            .collect();
+        if !tool_calls.is_empty() && self.request.tools.is_empty() {
+            return Err(LlmError::BadResponse(
+                "the model asked for tool calls, but none were offered".into(),
+            ));
+        }
+        if tool_calls.is_empty() && self.content.trim().is_empty() {
             return Err(LlmError::BadResponse(
                 "the streamed completion has no content".into(),
             ));
@@ -554,7 +590,11 @@ impl StreamState {
         let (prompt_tokens, completion_tokens) = self.usage.unwrap_or_else(|| {
             (
                 estimate_request_tokens(&self.request),
-                estimate_tokens(&self.content),
+                estimate_tokens(&self.content)
+                    + tool_calls
+                        .iter()
+                        .map(|c| estimate_tokens(&c.name) + estimate_tokens(&c.arguments))
+                        .sum::<u64>(),
             )
         });
         Ok(CompletionReply {
@@ -567,7 +607,7 @@ impl StreamState {
             } else {
                 std::mem::take(&mut self.model)
             },
-            tool_calls: Vec::new(),
+            tool_calls,
         })
     }
 }
@@ -755,6 +795,75 @@ impl tower::Service<HttpRequestFactory> for StatusAwareTransport {
 mod tests {
     use super::*;
     use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn stream_state(tools: bool) -> StreamState {
+        let mut request = CompletionRequest {
+            model: "m".into(),
+            temperature: 0.0,
+            max_tokens: 10,
+            messages: vec![crate::llm::ChatMessage::user("quanto dá 2+2?")],
+            tools: Vec::new(),
+            tool_choice: crate::llm::ToolChoice::Auto,
+        };
+        if tools {
+            request.tools.push(crate::llm::ToolSpec {
+                name: "calc".into(),
+                description: String::new(),
+                parameters: serde_json::json!({"type": "object"}),
+            });
+        }
+        StreamState {
+            upstream: futures::stream::empty().boxed(),
+            request,
+            retries: 0,
+            key: SecretString::from("k".to_string()),
+            content: String::new(),
+            model: String::new(),
+            usage: None,
+            calls: std::collections::BTreeMap::new(),
+            finished: false,
+        }
+    }
+
+    fn chunk(delta: serde_json::Value) -> CreateChatCompletionStreamResponse {
+        serde_json::from_value(serde_json::json!({
+            "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": null}],
+        }))
+        .expect("a chunk")
+    }
+
+    #[test]
+    fn streamed_tool_calls_are_assembled_from_their_fragments() {
+        let mut state = stream_state(true);
+        for delta in [
+            serde_json::json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1",
+                "type": "function", "function": {"name": "calc", "arguments": ""}}]}),
+            serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"expression\":"}}]}),
+            serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": " \"2+2\"}"}}]}),
+            serde_json::json!({"tool_calls": [{"index": 1, "id": "call_2", "type": "function",
+                "function": {"name": "calc", "arguments": "{}"}}]}),
+        ] {
+            assert_eq!(state.absorb(chunk(delta)), None, "no text to show");
+        }
+        let reply = state.finish().expect("a reply");
+        assert_eq!(reply.content, "");
+        assert_eq!(reply.tool_calls.len(), 2);
+        assert_eq!(reply.tool_calls[0].id, "call_1");
+        assert_eq!(reply.tool_calls[0].name, "calc");
+        assert_eq!(reply.tool_calls[0].arguments, "{\"expression\": \"2+2\"}");
+        assert_eq!(reply.tool_calls[1].id, "call_2");
+    }
+
+    #[test]
+    fn streamed_tool_calls_nobody_offered_are_a_bad_response() {
+        let mut state = stream_state(false);
+        state.absorb(chunk(
+            serde_json::json!({"tool_calls": [{"index": 0, "id": "x",
+            "function": {"name": "calc", "arguments": "{}"}}]}),
+        ));
+        assert!(matches!(state.finish(), Err(LlmError::BadResponse(_))));
+    }
 
     fn failure(status: u16, body: serde_json::Value) -> HttpFailure {
         HttpFailure {

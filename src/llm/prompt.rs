@@ -2,6 +2,7 @@
 //! messages. Pure, so what the model sees can be pinned by unit tests.
 
 use super::ChatMessage;
+use crate::domain::summary::Lang;
 
 /// One already-answered message of the conversation, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,10 +191,45 @@ fn byte_offset_of_char(text: &str, char_index: usize) -> usize {
         .map_or(text.len(), |(offset, _)| offset)
 }
 
+/// The request for a conversation summary (`request_summary` with an LLM agent): what the
+/// human taking over needs — the customer's request, what was done or promised, what is open.
+pub fn summary_request(transcript: &str, lang: Lang) -> Vec<ChatMessage> {
+    let instruction = match lang {
+        Lang::Pt => {
+            "Resuma a conversa de atendimento abaixo para o atendente que vai assumir. \
+            Em português, em até 5 tópicos curtos: o que o cliente quer, o que já foi feito ou \
+            prometido, dados de contato citados e o que falta resolver. Não invente nada."
+        }
+        Lang::En => {
+            "Summarize the support conversation below for the agent taking over. In \
+            at most 5 short bullet points: what the customer wants, what was done or promised, \
+            contact details given, and what is still open. Do not invent anything."
+        }
+    };
+    vec![
+        ChatMessage::system(instruction),
+        ChatMessage::user(transcript.to_string()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::llm::ChatRole;
+
+    #[test]
+    fn summary_request_asks_in_the_conversations_language_and_carries_the_transcript() {
+        let pt = summary_request("Cliente: oi", Lang::Pt);
+        assert_eq!(pt.len(), 2);
+        assert_eq!(pt[0].role, ChatRole::System);
+        assert!(pt[0].content.starts_with("Resuma a conversa"));
+        assert_eq!(pt[1].role, ChatRole::User);
+        assert_eq!(pt[1].content, "Cliente: oi");
+        let en = summary_request("Customer: hi", Lang::En);
+        assert!(en[0]
+            .content
+            .starts_with("Summarize the support conversation"));
+    }
 
     fn input<'a>(
         history: &'a [HistoryItem],

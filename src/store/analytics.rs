@@ -336,6 +336,31 @@ pub fn daily(conn: &mut DbConn, scope: &Scope, period: Period) -> StoreResult<Ve
     Query { text, params }.load(conn)
 }
 
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct FeedbackCount {
+    /// complaint | human_request | repeated_question | negative_sentiment
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+}
+
+/// Negative feedback on AI replies recorded in the period, by kind (for an agent: on its
+/// replies).
+pub fn feedback(
+    conn: &mut DbConn,
+    scope: &Scope,
+    period: Period,
+) -> StoreResult<Vec<FeedbackCount>> {
+    // feedback_events has the same tenant_id / created_at / agent_id columns as ai_turns.
+    let (filter, params) = turn_filter(scope, period);
+    let text = format!(
+        "SELECT kind, COUNT(*) AS count FROM feedback_events WHERE {filter} \
+         GROUP BY kind ORDER BY kind"
+    );
+    Query { text, params }.load(conn)
+}
+
 /// Turns of every tenant created in `(after, up_to]`, by status: the increments of the
 /// Prometheus AI counters.
 pub fn turns_between(

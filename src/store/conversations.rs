@@ -331,3 +331,36 @@ pub fn set_first_response(conn: &mut DbConn, id: &ConversationId) -> StoreResult
     .execute(c))?;
     Ok(())
 }
+
+/// Stores a classification: the category and priority columns (which routing reads) and
+/// the whole result under `metadata.classification`, keeping the other metadata keys.
+pub fn set_classification(
+    conn: &mut DbConn,
+    id: &ConversationId,
+    category: &str,
+    priority: &str,
+    details: serde_json::Value,
+) -> StoreResult<()> {
+    let raw: String = crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::id.eq(id))
+        .select(conversations::metadata)
+        .first(c))?;
+    let mut metadata = match serde_json::from_str::<serde_json::Value>(&raw) {
+        Ok(serde_json::Value::Object(map)) => map,
+        // A corrupt value would otherwise block classification forever; start over.
+        _ => serde_json::Map::new(),
+    };
+    metadata.insert("classification".into(), details);
+    let metadata = serde_json::Value::Object(metadata).to_string();
+    crate::db_run!(conn, |c| diesel::update(
+        conversations::table.filter(conversations::id.eq(id))
+    )
+    .set((
+        conversations::category.eq(category),
+        conversations::priority.eq(priority),
+        conversations::metadata.eq(&metadata),
+        conversations::updated_at.eq(super::now()),
+    ))
+    .execute(c))?;
+    Ok(())
+}

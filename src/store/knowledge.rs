@@ -1,40 +1,239 @@
-//! Knowledge documents and their chunks.
+//! Knowledge documents and their chunks: the source of truth the search index is built from.
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{knowledge_chunks, knowledge_documents};
 use super::{DbConn, StoreResult};
 use crate::domain::TenantId;
+use crate::knowledge::index::{IndexedChunk, Passage};
 
-/// A chunk with the title of its document, for answering and citing.
-#[derive(Debug, Clone)]
-pub struct Passage {
-    pub document_id: String,
-    pub chunk_id: String,
+/// A document row (`content` is the extracted text, not the uploaded bytes).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = knowledge_documents)]
+pub struct Document {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub agent_id: Option<String>,
     pub title: String,
+    pub source_type: String,
     pub content: String,
+    pub size_bytes: i64,
+    pub checksum: String,
+    /// JSON: `{"chunk_count": n, "file_name": …}`.
+    pub metadata: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
 }
 
-pub fn passages(conn: &mut DbConn, tenant: &TenantId, limit: i64) -> StoreResult<Vec<Passage>> {
-    let rows: Vec<(String, String, String, String)> =
-        crate::db_run!(conn, |c| knowledge_chunks::table
-            .inner_join(knowledge_documents::table)
-            .filter(knowledge_chunks::tenant_id.eq(tenant))
-            .select((
-                knowledge_documents::id,
-                knowledge_chunks::id,
-                knowledge_documents::title,
-                knowledge_chunks::content,
-            ))
+/// A document without its text, for lists.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = knowledge_documents)]
+pub struct DocumentSummary {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub agent_id: Option<String>,
+    pub title: String,
+    pub source_type: String,
+    pub size_bytes: i64,
+    pub checksum: String,
+    pub metadata: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl From<Document> for DocumentSummary {
+    fn from(d: Document) -> Self {
+        DocumentSummary {
+            id: d.id,
+            tenant_id: d.tenant_id,
+            agent_id: d.agent_id,
+            title: d.title,
+            source_type: d.source_type,
+            size_bytes: d.size_bytes,
+            checksum: d.checksum,
+            metadata: d.metadata,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = knowledge_chunks)]
+pub struct NewChunk {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub document_id: String,
+    pub position: i32,
+    pub heading: String,
+    pub content: String,
+    pub search_terms: String,
+    pub embedding: Option<Vec<u8>>,
+    pub created_at: NaiveDateTime,
+}
+
+/// Rows per multi-row INSERT: far below SQLite's and PostgreSQL's bound-parameter limits.
+const INSERT_BATCH: usize = 200;
+
+/// Inserts a document and its chunks (call inside a transaction).
+pub fn insert(conn: &mut DbConn, document: &Document, chunks: &[NewChunk]) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::insert_into(knowledge_documents::table)
+        .values(document)
+        .execute(c))?;
+    for batch in chunks.chunks(INSERT_BATCH) {
+        crate::db_run!(conn, |c| diesel::insert_into(knowledge_chunks::table)
+            .values(batch)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Ids of the tenant's documents with this title in this scope (`None`: tenant-wide), which
+/// an upload of the same title replaces.
+pub fn same_title(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    title: &str,
+    agent: Option<&str>,
+) -> StoreResult<Vec<String>> {
+    Ok(crate::db_run!(conn, |c| {
+        let mut query = knowledge_documents::table
+            .filter(knowledge_documents::tenant_id.eq(tenant))
+            .filter(knowledge_documents::title.eq(title))
+            .select(knowledge_documents::id)
+            .into_boxed();
+        query = match agent {
+            Some(agent) => query.filter(knowledge_documents::agent_id.eq(agent)),
+            None => query.filter(knowledge_documents::agent_id.is_null()),
+        };
+        query.load(c)
+    })?)
+}
+
+pub fn find(conn: &mut DbConn, tenant: &TenantId, id: &str) -> StoreResult<Document> {
+    Ok(crate::db_run!(conn, |c| knowledge_documents::table
+        .filter(knowledge_documents::tenant_id.eq(tenant))
+        .filter(knowledge_documents::id.eq(id))
+        .select(Document::as_select())
+        .first(c))?)
+}
+
+/// Keyset page of the tenant's documents, by id (UUIDv7: upload order).
+pub fn list(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    limit: i64,
+    after: Option<&String>,
+) -> StoreResult<Vec<DocumentSummary>> {
+    Ok(crate::db_run!(conn, |c| {
+        let mut query = knowledge_documents::table
+            .filter(knowledge_documents::tenant_id.eq(tenant))
+            .select(DocumentSummary::as_select())
+            .order(knowledge_documents::id.asc())
             .limit(limit)
-            .load(c))?;
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(knowledge_documents::id.gt(after));
+        }
+        query.load(c)
+    })?)
+}
+
+/// Deletes documents and their chunks (chunks first: no cascade is assumed); returns the
+/// number of documents deleted. Tenant-checked by the caller (see [`find`]).
+pub fn delete(conn: &mut DbConn, ids: &[String]) -> StoreResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    crate::db_run!(conn, |c| diesel::delete(
+        knowledge_chunks::table.filter(knowledge_chunks::document_id.eq_any(ids))
+    )
+    .execute(c))?;
+    Ok(crate::db_run!(conn, |c| diesel::delete(
+        knowledge_documents::table.filter(knowledge_documents::id.eq_any(ids))
+    )
+    .execute(c))?)
+}
+
+/// Chunks after `after` (by chunk id) with their document's title and scope, for the index.
+pub fn index_page(
+    conn: &mut DbConn,
+    after: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<IndexedChunk>> {
+    type Row = (
+        String,
+        TenantId,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+    );
+    let rows: Vec<Row> = crate::db_run!(conn, |c| {
+        let mut query = knowledge_chunks::table
+            .inner_join(knowledge_documents::table)
+            .select((
+                knowledge_chunks::id,
+                knowledge_chunks::tenant_id,
+                knowledge_chunks::document_id,
+                knowledge_chunks::heading,
+                knowledge_chunks::content,
+                knowledge_documents::title,
+                knowledge_documents::agent_id,
+            ))
+            .order(knowledge_chunks::id.asc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(knowledge_chunks::id.gt(after));
+        }
+        query.load(c)
+    })?;
     Ok(rows
         .into_iter()
-        .map(|(document_id, chunk_id, title, content)| Passage {
-            document_id,
-            chunk_id,
-            title,
-            content,
-        })
+        .map(
+            |(chunk_id, tenant_id, document_id, heading, content, title, agent_id)| IndexedChunk {
+                tenant_id,
+                agent_id,
+                passage: Passage {
+                    document_id,
+                    chunk_id,
+                    title,
+                    heading,
+                    content,
+                },
+            },
+        )
         .collect())
+}
+
+/// Stored embeddings of these chunks (tenant-checked), as raw little-endian f32 bytes.
+pub fn embeddings(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    chunk_ids: &[String],
+) -> StoreResult<Vec<(String, Option<Vec<u8>>)>> {
+    Ok(crate::db_run!(conn, |c| knowledge_chunks::table
+        .filter(knowledge_chunks::tenant_id.eq(tenant))
+        .filter(knowledge_chunks::id.eq_any(chunk_ids))
+        .select((knowledge_chunks::id, knowledge_chunks::embedding))
+        .load(c))?)
+}
+
+pub fn set_embedding(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    chunk_id: &str,
+    embedding: &[u8],
+) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::update(
+        knowledge_chunks::table
+            .filter(knowledge_chunks::tenant_id.eq(tenant))
+            .filter(knowledge_chunks::id.eq(chunk_id))
+    )
+    .set(knowledge_chunks::embedding.eq(Some(embedding)))
+    .execute(c))?;
+    Ok(())
 }

@@ -165,7 +165,8 @@ pub struct CallRecord {
     pub timestamp: String,
 }
 
-/// Shared by every supervisor: the store and one HTTP client for outbound tool calls.
+/// Shared by every supervisor: the store, the knowledge index and one HTTP client for
+/// outbound tool calls.
 #[derive(Clone)]
 pub struct ToolRuntime {
     inner: Arc<RuntimeInner>,
@@ -173,13 +174,19 @@ pub struct ToolRuntime {
 
 struct RuntimeInner {
     store: Store,
+    knowledge: crate::knowledge::KnowledgeIndex,
     http: reqwest::Client,
     allow_private: bool,
     secrets: Arc<SecretBox>,
 }
 
 impl ToolRuntime {
-    pub fn new(store: Store, outbound: &OutboundSettings, secrets: Arc<SecretBox>) -> Self {
+    pub fn new(
+        store: Store,
+        outbound: &OutboundSettings,
+        secrets: Arc<SecretBox>,
+        knowledge: crate::knowledge::KnowledgeIndex,
+    ) -> Self {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("atende/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
@@ -196,6 +203,7 @@ impl ToolRuntime {
         ToolRuntime {
             inner: Arc::new(RuntimeInner {
                 store,
+                knowledge,
                 http,
                 allow_private: outbound.allow_private_targets,
                 secrets,
@@ -205,6 +213,11 @@ impl ToolRuntime {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The knowledge base's search index (the `search` tool, prompts, offline answers).
+    pub fn knowledge(&self) -> &crate::knowledge::KnowledgeIndex {
+        &self.inner.knowledge
     }
 
     pub fn http(&self) -> &reqwest::Client {

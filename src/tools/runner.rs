@@ -19,7 +19,17 @@ pub trait CallBudget: Send + Sync {
     fn cancel(&self, reservation: Reservation);
 }
 
-#[derive(Debug, Clone, Copy)]
+/// Receives each piece of the model's text as it is written (live answers over WebSocket).
+/// A new model request starts a new stream: `begin` is called before its first piece.
+pub trait AnswerSink: Send + Sync {
+    fn begin(&self);
+    fn delta(&self, text: &str);
+    /// "ok" (this was the answer), "tool_calls" (the model went on to call tools) or
+    /// "failed" (discard what was shown).
+    fn end(&self, status: &'static str);
+}
+
+#[derive(Clone)]
 pub struct LoopSettings {
     /// Rounds in which the model may call tools; then it must answer.
     pub max_iterations: u32,
@@ -29,6 +39,8 @@ pub struct LoopSettings {
     pub failures_before: u32,
     pub price: Price,
     pub max_tokens: u32,
+    /// With a sink the model is asked to stream and its text is passed on as it comes.
+    pub live: Option<Arc<dyn AnswerSink>>,
 }
 
 /// What the loop did, also when it ended in an error (the tokens were spent anyway).
@@ -76,6 +88,43 @@ fn prompt_chars(request: &CompletionRequest) -> usize {
     messages + tools
 }
 
+/// One model request as a stream: text goes to `sink` as it arrives; the reply is the same
+/// as `complete` would give.
+async fn streamed(
+    provider: &dyn Provider,
+    request: CompletionRequest,
+    sink: &dyn AnswerSink,
+) -> Result<crate::llm::CompletionReply, LlmError> {
+    use futures::StreamExt;
+    sink.begin();
+    let mut chunks = provider.stream(request);
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(crate::llm::StreamChunk::Delta(text)) => {
+                if !text.is_empty() {
+                    sink.delta(&text);
+                }
+            }
+            Ok(crate::llm::StreamChunk::Done(reply)) => {
+                sink.end(if reply.tool_calls.is_empty() {
+                    "ok"
+                } else {
+                    "tool_calls"
+                });
+                return Ok(reply);
+            }
+            Err(error) => {
+                sink.end("failed");
+                return Err(error);
+            }
+        }
+    }
+    sink.end("failed");
+    Err(LlmError::BadResponse(
+        "the answer stream ended early".into(),
+    ))
+}
+
 /// Runs the loop for `request` (whose `tools` it fills from `toolbox`).
 pub async fn run(
     provider: Arc<dyn Provider>,
@@ -114,7 +163,11 @@ pub async fn run(
             Err(hit) => return (out, Some(LoopError::Limited(hit))),
         };
         out.requests += 1;
-        let reply = match provider.complete(request.clone()).await {
+        let answer = match &settings.live {
+            Some(sink) => streamed(provider.as_ref(), request.clone(), sink.as_ref()).await,
+            None => provider.complete(request.clone()).await,
+        };
+        let reply = match answer {
             Ok(reply) => reply,
             Err(error) => {
                 budget.cancel(reservation);

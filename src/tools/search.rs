@@ -1,4 +1,5 @@
-//! The `search` tool: the tenant's knowledge base, lexically (see `llm::retrieval`).
+//! The `search` tool: the knowledge base as the calling agent sees it (BM25, see
+//! `knowledge::index`).
 
 use serde_json::{json, Value};
 
@@ -6,8 +7,6 @@ use super::config::SearchConfig;
 use super::{ToolContext, ToolOutcome, ToolRuntime};
 use crate::llm::retrieval;
 
-const DEFAULT_LIMIT: u32 = 3;
-const DEFAULT_MIN_SCORE: f64 = 0.3;
 /// Characters of each passage returned; the model needs the gist and the source.
 const EXCERPT_CHARS: usize = 1500;
 
@@ -17,13 +16,19 @@ pub async fn run(config: &Value, args: &Value, cx: &ToolContext, rt: &ToolRuntim
         .get("query")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let limit = usize::try_from(config.limit.unwrap_or(DEFAULT_LIMIT)).unwrap_or(3);
+    // Without a tool-level setting the tool finds what the prompt would get.
+    let defaults = rt.knowledge().settings();
+    let limit = config
+        .limit
+        .and_then(|l| usize::try_from(l).ok())
+        .unwrap_or(defaults.prompt_passages);
     let hits = retrieval::search(
-        rt.store(),
+        rt.knowledge(),
         &cx.tenant,
+        Some(&cx.agent),
         query,
         limit,
-        config.min_score.unwrap_or(DEFAULT_MIN_SCORE),
+        config.min_score.unwrap_or(defaults.prompt_min_relevance),
     )
     .await;
     match hits {
@@ -33,6 +38,7 @@ pub async fn run(config: &Value, args: &Value, cx: &ToolContext, rt: &ToolRuntim
                 "content": super::truncate(&h.passage.content, EXCERPT_CHARS),
                 "document_id": h.passage.document_id,
                 "score": (h.score * 100.0).round() / 100.0,
+                "relevance": (h.relevance * 100.0).round() / 100.0,
             })).collect::<Vec<_>>(),
         })),
         Err(e) => {

@@ -8,12 +8,15 @@ use crate::api::calendar as booking;
 use crate::api::conversations::{MessageView, MAX_MESSAGE_CHARS};
 use crate::domain::scheduling::{extract_email, extract_phone};
 use crate::domain::summary::{self, Speaker};
+use crate::domain::AgentId;
 use crate::domain::{ConversationId, MessageId};
+use crate::engine::agent::{OpenCompletion, SupervisorOf};
 use crate::engine::conversation::HumanReply;
 use crate::engine::hub::{Audience, Join, Leave, Relay, SessionId};
 use crate::engine::registry::Ask;
 use crate::engine::writer::Inbound;
 use crate::error::ErrorCode;
+use crate::llm::prompt;
 use crate::store::contacts::ChannelIdentity;
 use crate::store::conversations::{self, Conversation};
 use crate::store::messages::{self, Message};
@@ -390,10 +393,11 @@ async fn unsubscribe(core: &Core, raw_conversation: &str) -> Frames {
 async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
     let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
     let id = conversation.id.clone();
+    let window = core.deps.settings.realtime.summary_max_messages;
     let rows = core
         .deps
         .store
-        .run(move |conn| messages::recent(conn, &id, 200))
+        .run(move |conn| messages::recent(conn, &id, window))
         .await?;
     let lines: Vec<(Speaker, &str)> = rows
         .iter()
@@ -404,10 +408,73 @@ async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
             )
         })
         .collect();
+    let agent = summarizing_agent(&conversation, &rows);
+    let (summary, source) = match llm_summary(core, agent, &lines).await {
+        Some(text) => (text, "llm"),
+        None => (summary::extractive(&lines, 5), "extractive"),
+    };
     Ok(vec![ServerFrame::Summary {
         conversation_id: conversation.id.to_string(),
-        summary: summary::extractive(&lines, 5),
+        summary,
+        source,
     }])
+}
+
+/// The AI agent whose LLM writes the summary: the one holding the conversation, else the
+/// last one that answered in it (a human reading a conversation the AI handed over).
+fn summarizing_agent(conversation: &Conversation, rows: &[Message]) -> Option<AgentId> {
+    let owner = conversation
+        .owner_id
+        .as_deref()
+        .filter(|_| conversation.owner_type == "ai_agent");
+    let last_ai = || {
+        rows.iter()
+            .rev()
+            .find(|m| m.sender_type == "ai_agent")
+            .and_then(|m| m.sender_id.as_deref())
+    };
+    owner.or_else(last_ai).and_then(AgentId::parse)
+}
+
+/// A summary written by `agent`'s LLM within its limits; `None` when it has no LLM, is at a
+/// limit or the request fails — the caller then summarizes without one.
+async fn llm_summary(
+    core: &Core,
+    agent: Option<AgentId>,
+    lines: &[(Speaker, &str)],
+) -> Option<String> {
+    let agent = agent?;
+    let (transcript, lang) = summary::transcript(lines);
+    if transcript.is_empty() {
+        return None;
+    }
+    let supervisor = core
+        .deps
+        .engine
+        .parts
+        .supervisors
+        .send(SupervisorOf(agent.clone()))
+        .await
+        .ok()?
+        .ok()??;
+    let ticket = supervisor
+        .send(OpenCompletion {
+            messages: prompt::summary_request(&transcript, lang),
+            max_tokens: core.deps.settings.realtime.summary_max_tokens,
+        })
+        .await
+        .ok()?
+        .ok()?;
+    let result = ticket.provider.complete(ticket.request).await;
+    ticket.guard.finish(result.as_ref());
+    match result {
+        Ok(reply) if !reply.content.trim().is_empty() => Some(reply.content.trim().to_string()),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(agent = %agent, reason = e.reason(), "LLM summary failed; extractive summary instead");
+            None
+        }
+    }
 }
 
 async fn schedule_confirm(

@@ -205,6 +205,18 @@ pub enum ServerFrame {
         #[serde(flatten)]
         data: serde_json::Map<String, serde_json::Value>,
     },
+    /// Staff only: the customer seemed unhappy with an AI reply.
+    FeedbackDetected {
+        conversation_id: String,
+        #[serde(flatten)]
+        data: serde_json::Map<String, serde_json::Value>,
+    },
+    /// Staff only: category and priority given to a new conversation.
+    ConversationClassified {
+        conversation_id: String,
+        #[serde(flatten)]
+        data: serde_json::Map<String, serde_json::Value>,
+    },
     Suggestions {
         conversation_id: String,
         suggestions: Vec<String>,
@@ -224,6 +236,24 @@ pub enum ServerFrame {
     Summary {
         conversation_id: String,
         summary: String,
+        /// "llm" (the conversation's AI agent wrote it) or "extractive" (no LLM available,
+        /// or it failed or was at its limits).
+        source: &'static str,
+    },
+    /// A piece of an AI answer being written (when `realtime.stream_ai_replies` is on).
+    AiAnswerDelta {
+        conversation_id: String,
+        stream_id: String,
+        index: u32,
+        delta: String,
+    },
+    /// The stream ended: `status` "ok" (the `message` frame with the whole answer follows)
+    /// or "failed" (discard the partial text).
+    AiAnswerDone {
+        conversation_id: String,
+        stream_id: String,
+        index: u32,
+        status: String,
     },
     ScheduleConfirmed {
         conversation_id: String,
@@ -493,9 +523,10 @@ mod tests {
         assert_eq!(
             wire(&ServerFrame::Summary {
                 conversation_id: "c".into(),
-                summary: "s".into()
+                summary: "s".into(),
+                source: "llm",
             }),
-            json!({"type":"summary","conversation_id":"c","summary":"s"})
+            json!({"type":"summary","conversation_id":"c","summary":"s","source":"llm"})
         );
         assert_eq!(
             wire(&ServerFrame::Connected {

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod engine;
+pub mod knowledge;
 pub mod scripted_llm;
 pub mod ws;
 

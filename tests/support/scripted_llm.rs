@@ -101,10 +101,15 @@ impl LoggedRequest {
 
 struct State {
     queue: VecDeque<Step>,
+    /// `(needle, step)`: a request whose messages contain `needle` is answered with `step`,
+    /// ahead of the queue and without consuming it (see [`ScriptedLlm::answer_when`]).
+    matchers: Vec<(String, Step)>,
     default: Step,
     log: Vec<LoggedRequest>,
     in_flight: usize,
     max_in_flight: usize,
+    /// Bodies of `/embeddings` requests, apart from `log` so chat-request counts stay exact.
+    embeddings: Vec<Value>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -140,10 +145,12 @@ impl ScriptedLlm {
     pub async fn start() -> ScriptedLlm {
         let state: Shared = Arc::new(Mutex::new(State {
             queue: VecDeque::new(),
+            matchers: Vec::new(),
             default: Step::Echo,
             log: Vec::new(),
             in_flight: 0,
             max_in_flight: 0,
+            embeddings: Vec::new(),
         }));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind scripted LLM port");
         let addr = listener.local_addr().expect("scripted LLM address");
@@ -155,6 +162,7 @@ impl ScriptedLlm {
                 .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                 .route("/v1/chat/completions", web::post().to(chat_completions))
                 .route("/chat/completions", web::post().to(chat_completions))
+                .route("/v1/embeddings", web::post().to(embeddings))
         })
         .workers(1)
         .disable_signals()
@@ -177,6 +185,25 @@ impl ScriptedLlm {
         lock(&self.state).queue.push_back(step);
     }
 
+    /// Answers every request whose messages (any role) contain `needle` with `step`, before
+    /// looking at the queue, which such requests leave untouched: side requests (memory
+    /// extraction, classification) then do not disturb a script of chat turns. A later call
+    /// with the same needle replaces the step.
+    pub fn answer_when(&self, needle: impl Into<String>, step: Step) {
+        let needle = needle.into();
+        let mut state = lock(&self.state);
+        state.matchers.retain(|(n, _)| *n != needle);
+        state.matchers.push((needle, step));
+    }
+
+    /// Logged requests whose messages contain `needle`.
+    pub fn requests_containing(&self, needle: &str) -> Vec<LoggedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| messages_contain(&r.body, needle))
+            .collect()
+    }
+
     /// The answer once the queue is empty.
     pub fn set_default(&self, step: Step) {
         lock(&self.state).default = step;
@@ -185,6 +212,11 @@ impl ScriptedLlm {
     /// Steps pushed but not yet consumed.
     pub fn pending_steps(&self) -> usize {
         lock(&self.state).queue.len()
+    }
+
+    /// Bodies of the `/embeddings` requests received, in order.
+    pub fn embedding_requests(&self) -> Vec<Value> {
+        lock(&self.state).embeddings.clone()
     }
 
     pub fn requests(&self) -> Vec<LoggedRequest> {
@@ -257,9 +289,19 @@ async fn chat_completions(
         });
         state.in_flight += 1;
         state.max_in_flight = state.max_in_flight.max(state.in_flight);
-        let step = match state.queue.pop_front() {
+        let matched = parsed.as_ref().and_then(|body| {
+            state
+                .matchers
+                .iter()
+                .find(|(needle, _)| messages_contain(body, needle))
+                .map(|(_, step)| step.clone())
+        });
+        let step = match matched {
             Some(step) => step,
-            None => state.default.clone(),
+            None => match state.queue.pop_front() {
+                Some(step) => step,
+                None => state.default.clone(),
+            },
         };
         (state.log.len() - 1, step)
     };
@@ -452,4 +494,58 @@ fn last_user_message(body: &Value) -> Option<String> {
         ),
         _ => None,
     }
+}
+
+/// Whether any message of a chat-completions body contains `needle` (text or text parts).
+fn messages_contain(body: &Value, needle: &str) -> bool {
+    body["messages"].as_array().is_some_and(|messages| {
+        messages.iter().any(|m| match &m["content"] {
+            Value::String(text) => text.contains(needle),
+            Value::Array(parts) => parts
+                .iter()
+                .any(|p| p["text"].as_str().is_some_and(|t| t.contains(needle))),
+            _ => false,
+        })
+    })
+}
+
+/// Dimensions of the scripted embeddings.
+const EMBEDDING_DIMENSIONS: usize = 64;
+
+/// `/embeddings`: a deterministic bag-of-words vector per input (words of 3+ letters, lower
+/// case, hashed into 64 buckets), so texts sharing words are close, as with a real model.
+async fn embeddings(body: web::Json<Value>, state: web::Data<Shared>) -> HttpResponse {
+    lock(state.get_ref()).embeddings.push(body.0.clone());
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(one) => vec![one.clone()],
+        Value::Array(many) => many
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let mut vector = vec![0.0f32; EMBEDDING_DIMENSIONS];
+            for word in text
+                .to_lowercase()
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| w.chars().count() >= 3)
+            {
+                let bucket = word
+                    .bytes()
+                    .fold(5381usize, |h, b| h.wrapping_mul(33) ^ usize::from(b));
+                vector[bucket % EMBEDDING_DIMENSIONS] += 1.0;
+            }
+            json!({"object": "embedding", "index": index, "embedding": vector})
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": 0, "total_tokens": 0},
+    }))
 }

@@ -1,0 +1,3 @@
+DROP INDEX feedback_events_conversation;
+DROP INDEX feedback_events_tenant_created;
+DROP INDEX memories_tenant_contact;
