@@ -43,6 +43,23 @@ async fn memories(f: &Fixture, contact: &str) -> Vec<Value> {
     body["items"].as_array().cloned().unwrap_or_default()
 }
 
+async fn contact_of(f: &Fixture, conversation: &str) -> String {
+    f.conversation(conversation).await["contact_id"]
+        .as_str()
+        .expect("contact")
+        .to_string()
+}
+
+/// Waits until the contact has at least one memory.
+async fn some_memories(f: &Fixture, contact: &str, why: &str) -> Vec<Value> {
+    f.eventually(WAIT, || async {
+        let items = memories(f, contact).await;
+        (!items.is_empty()).then_some(items)
+    })
+    .await
+    .expect(why)
+}
+
 async fn close(f: &Fixture, conversation: &str) {
     let (status, body) = f
         .app
@@ -85,10 +102,7 @@ async fn a_defect_is_remembered_in_the_next_conversation_until_erased() {
     for (i, text) in DEFECT_CHAT.iter().enumerate() {
         conversation = say(&f, "c1", &format!("m{i}"), text, i + 1).await;
     }
-    let contact = f.conversation(&conversation).await["contact_id"]
-        .as_str()
-        .expect("contact")
-        .to_string();
+    let contact = contact_of(&f, &conversation).await;
 
     let remembered = f
         .eventually(WAIT, || async {
@@ -171,32 +185,20 @@ async fn memories_are_counted_per_agent_setting_and_zero_turns_them_off() {
     for (i, text) in DEFECT_CHAT.iter().enumerate() {
         conversation = say(&f, "c1", &format!("m{i}"), text, i + 1).await;
     }
-    let contact = f.conversation(&conversation).await["contact_id"]
-        .as_str()
-        .expect("contact")
-        .to_string();
+    let contact = contact_of(&f, &conversation).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(memories(&f, &contact).await.is_empty());
 
     let f = fixture(&[], json!({"settings": {"memory_every_n_messages": 2}})).await;
     let conversation = say(&f, "c2", "a1", "meu e-mail é ana@example.com", 1).await;
-    let contact = f.conversation(&conversation).await["contact_id"]
-        .as_str()
-        .expect("contact")
-        .to_string();
+    let contact = contact_of(&f, &conversation).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         memories(&f, &contact).await.is_empty(),
         "not before the 2nd"
     );
     say(&f, "c2", "a2", "obrigado", 2).await;
-    let items = f
-        .eventually(WAIT, || async {
-            let items = memories(&f, &contact).await;
-            (!items.is_empty()).then_some(items)
-        })
-        .await
-        .expect("extracted at the 2nd message");
+    let items = some_memories(&f, &contact, "extracted at the 2nd message").await;
     assert_eq!(items[0]["kind"], "email");
     assert_eq!(items[0]["content"], "E-mail: ana@example.com");
 }
@@ -205,10 +207,7 @@ async fn memories_are_counted_per_agent_setting_and_zero_turns_them_off() {
 async fn memories_are_tenant_scoped_and_erasable_one_by_one() {
     let f = fixture(&[], json!({"settings": {"memory_every_n_messages": 1}})).await;
     let conversation = say(&f, "c1", "m1", "O pedido 556677 veio quebrado", 1).await;
-    let contact = f.conversation(&conversation).await["contact_id"]
-        .as_str()
-        .expect("contact")
-        .to_string();
+    let contact = contact_of(&f, &conversation).await;
     let items = f
         .eventually(WAIT, || async {
             let items = memories(&f, &contact).await;
@@ -258,17 +257,8 @@ async fn the_llm_extracts_when_configured_and_rules_stand_in_for_bad_json() {
     );
     say(&f, "c1", "m1", "oi", 1).await;
     let conversation = say(&f, "c1", "m2", "me escreva por e-mail, por favor", 2).await;
-    let contact = f.conversation(&conversation).await["contact_id"]
-        .as_str()
-        .expect("contact")
-        .to_string();
-    let items = f
-        .eventually(WAIT, || async {
-            let items = memories(&f, &contact).await;
-            (!items.is_empty()).then_some(items)
-        })
-        .await
-        .expect("the LLM's memory");
+    let contact = contact_of(&f, &conversation).await;
+    let items = some_memories(&f, &contact, "the LLM's memory").await;
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0]["kind"], "preference");
     assert_eq!(items[0]["content"], "Prefers to be contacted by e-mail");
@@ -344,17 +334,8 @@ async fn the_cadence_holds_across_passivation() {
             .await
             .expect("passivated");
     }
-    let contact = f.conversation(&conversation).await["contact_id"]
-        .as_str()
-        .expect("contact")
-        .to_string();
-    let items = f
-        .eventually(WAIT, || async {
-            let items = memories(&f, &contact).await;
-            (!items.is_empty()).then_some(items)
-        })
-        .await
-        .expect("extracted at the 3rd message");
+    let contact = contact_of(&f, &conversation).await;
+    let items = some_memories(&f, &contact, "extracted at the 3rd message").await;
     assert!(
         items.iter().any(|m| m["content"] == "Order number: 445566"),
         "{items:?}"
