@@ -391,6 +391,9 @@ impl CalendarSettings {
 pub struct KnowledgeSettings {
     /// Largest document accepted, in bytes of the uploaded file or JSON `content`.
     pub max_document_bytes: usize,
+    /// Text extraction (PDF parsing above all) that takes longer is given up and the upload
+    /// refused: a crafted file must not hold an upload open for good.
+    pub extract_timeout_seconds: u64,
     /// Target size of one chunk, in characters; a paragraph longer than this is split.
     pub chunk_chars: usize,
     /// Characters of the previous chunk repeated at the start of the next one, so a sentence
@@ -429,6 +432,12 @@ impl KnowledgeSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.max_document_bytes == 0 {
             return Err(invalid("knowledge.max_document_bytes", "must be positive"));
+        }
+        if self.extract_timeout_seconds == 0 {
+            return Err(invalid(
+                "knowledge.extract_timeout_seconds",
+                "must be positive",
+            ));
         }
         if self.chunk_chars == 0 {
             return Err(invalid("knowledge.chunk_chars", "must be positive"));

@@ -77,11 +77,24 @@ pub async fn upload(
         chars: settings.chunk_chars,
         overlap: settings.chunk_overlap_chars,
     };
-    let (upload, prepared) = blocking(move || {
+    let field = upload.field;
+    let extraction = blocking(move || {
         let prepared = prepare(&upload, sizes)?;
         Ok((upload, prepared))
-    })
-    .await?;
+    });
+    let limit = std::time::Duration::from_secs(settings.extract_timeout_seconds);
+    // The blocking thread is left to finish on its own; its result is dropped unseen.
+    let (upload, prepared) = tokio::time::timeout(limit, extraction)
+        .await
+        .map_err(|_| {
+            KnowledgeError::invalid(
+                field,
+                format!(
+                    "could not be read within {} seconds (knowledge.extract_timeout_seconds)",
+                    settings.extract_timeout_seconds
+                ),
+            )
+        })??;
 
     let now = store::now();
     let document_id = uuid::Uuid::now_v7().to_string();
