@@ -221,6 +221,39 @@ async fn re_uploading_a_title_replaces_the_document_and_the_index_survives_a_res
     assert_eq!(found["results"].as_array().expect("results").len(), 1);
 }
 
+#[actix_web::test]
+async fn concurrent_uploads_of_one_title_leave_exactly_the_newest() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let contents: Vec<String> = (0..6)
+        .map(|n| format!("Garantia versão {n}: o prazo é de {n}0 dias."))
+        .collect();
+    let ids = futures::future::join_all(
+        contents
+            .iter()
+            .map(|c| upload_text(&app, &admin, "Garantia", c)),
+    )
+    .await;
+    let newest = ids.iter().max().expect("ids").clone();
+
+    let (status, listed) = app
+        .get("/api/v1/knowledge/documents?limit=100", &admin.token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let kept: Vec<&Value> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|d| d["title"] == "Garantia")
+        .collect();
+    assert_eq!(kept.len(), 1, "{listed}");
+    assert_eq!(kept[0]["id"], newest.as_str());
+    let (_, found) = search(&app, &admin, json!({"query": "garantia prazo"})).await;
+    let results = found["results"].as_array().expect("results");
+    assert_eq!(results.len(), 1, "{found}");
+    assert_eq!(results[0]["document_id"], newest.as_str());
+}
+
 fn assert_rejected(status: StatusCode, body: &Value, field: &str) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["code"], "VALIDATION_ERROR", "{body}");

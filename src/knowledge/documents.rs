@@ -153,12 +153,14 @@ pub async fn upload(
     let to_insert = document.clone();
     let replaced = store
         .transaction(move |conn| {
-            let replaced = store_knowledge::same_title(
+            let mut replaced = store_knowledge::same_title(
                 conn,
                 &to_insert.tenant_id,
                 &to_insert.title,
                 to_insert.agent_id.as_deref(),
             )?;
+            // A newer upload of the same title, committed first, wins (see settle_same_title).
+            replaced.retain(|id| *id < to_insert.id);
             store_knowledge::insert(conn, &to_insert, &rows)?;
             Ok(replaced)
         })
@@ -186,10 +188,56 @@ pub async fn upload(
             tracing::error!(documents = ?replaced, error = %e, "replaced documents not deleted");
         }
     }
+    settle_same_title(store, index, &document).await;
     Ok(Stored {
         document,
         chunk_count,
     })
+}
+
+/// Concurrent uploads of one title each insert before seeing the other. Every upload, once
+/// its own document is committed and indexed, keeps only the newest (ids are time-ordered) of
+/// that title and scope, in the store and in the index: the last of them to get here sees
+/// them all, so exactly one survives.
+async fn settle_same_title(store: &Store, index: &KnowledgeIndex, document: &Document) {
+    let (tenant, title, agent) = (
+        document.tenant_id.clone(),
+        document.title.clone(),
+        document.agent_id.clone(),
+    );
+    let found = store
+        .run(move |conn| store_knowledge::same_title(conn, &tenant, &title, agent.as_deref()))
+        .await;
+    let mut ids = match found {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(document = %document.id, error = %e, "same-title documents not checked");
+            return;
+        }
+    };
+    ids.sort();
+    let newest = ids.pop();
+    // Ours may already be gone from the store, deleted by a newer upload's settling before
+    // we indexed it: then only we can take it out of the index.
+    if newest.as_deref() != Some(document.id.as_str()) && !ids.contains(&document.id) {
+        ids.push(document.id.clone());
+    }
+    if ids.is_empty() {
+        return;
+    }
+    let stale = ids.clone();
+    let change = index.clone();
+    if let Err(e) = blocking(move || change.apply(&stale, &[])).await {
+        tracing::warn!(documents = ?ids, error = %e, "superseded documents not unindexed");
+        return;
+    }
+    let stale = ids.clone();
+    if let Err(e) = store
+        .transaction(move |conn| store_knowledge::delete(conn, &stale).map(|_| ()))
+        .await
+    {
+        tracing::error!(documents = ?ids, error = %e, "superseded documents not deleted");
+    }
 }
 
 /// Deletes a document of the tenant, its chunks and its index entries.
