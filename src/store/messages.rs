@@ -54,8 +54,9 @@ pub fn find_by_external(
         .optional())?)
 }
 
-/// Appends a message with the conversation's next `seq`. Must run inside the single ordered
-/// write path (the engine's message writer) so two appends never race for a `seq`.
+/// Appends a message with the conversation's next `seq`. The increment locks the
+/// conversation row until commit, so concurrent writers (the engine's writer lanes) take
+/// turns and never share a `seq`; the order between them is the order of their commits.
 pub fn append(conn: &mut DbConn, new: NewMessage) -> StoreResult<Message> {
     let now = super::now();
     let customer = new.sender_type == "contact";
