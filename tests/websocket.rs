@@ -374,7 +374,7 @@ async fn tenants_never_see_each_other() {
 
     signed_webhook(&app, &integration, "c1", "m-2", "outra mensagem de A").await;
     assert_eq!(
-        a_ws.next_of("message").await["message"]["content"],
+        a_ws.next_message_after(1).await["message"]["content"],
         "outra mensagem de A"
     );
     // Tenant A's events and presence never reach tenant B's socket.
@@ -657,7 +657,7 @@ async fn a_slow_consumer_is_disconnected() {
     let mut dropped = false;
     for i in 1..=400 {
         signed_webhook(&app, &integration, "c1", &format!("m-{i}"), &big).await;
-        let frame = observer.next_of("message").await;
+        let frame = observer.next_message_after(i).await;
         assert_eq!(frame["message"]["seq"], i + 1, "the observer keeps up");
         if let Some(p) = observer.try_next_of("presence", Duration::ZERO).await {
             assert_eq!(p["user_id"], slow_user.user_id.as_str());

@@ -131,6 +131,17 @@ impl WsClient {
         })
     }
 
+    /// The next live `message` frame with a `seq` above `seq`. A message written just before
+    /// the socket subscribed may still be announced live after it: such frames are skipped.
+    pub async fn next_message_after(&mut self, seq: i64) -> Value {
+        loop {
+            let frame = self.next_of("message").await;
+            if frame["message"]["seq"].as_i64().is_some_and(|s| s > seq) {
+                return frame;
+            }
+        }
+    }
+
     pub async fn try_next_of(&mut self, kind: &str, wait: Duration) -> Option<Value> {
         if let Some(at) = self.seen.iter().position(|f| f["type"] == kind) {
             return self.seen.remove(at);
