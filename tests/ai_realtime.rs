@@ -229,15 +229,15 @@ async fn summaries_are_written_by_the_agents_llm_within_its_limits() {
         requests[1].body
     );
 
-    // Counted against the agent like any request.
-    let (status, usage) = f
-        .app
-        .get(
-            &format!("/api/v1/analytics/agents/{}", f.agent_id),
-            &f.admin.token,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{usage}");
+    // Counted against the agent like any request (its log line is written after the reply).
+    let path = format!("/api/v1/analytics/agents/{}", f.agent_id);
+    let usage = support::engine::eventually(WAIT, &mut || async {
+        let (status, usage) = f.app.get(&path, &f.admin.token).await;
+        assert_eq!(status, StatusCode::OK, "{usage}");
+        (usage["ai"]["turns"] == 2).then_some(usage)
+    })
+    .await
+    .expect("the summary request is logged");
     // The turn (10/5) plus the summary (120/30).
     assert_eq!(usage["ai"]["prompt_tokens"], 130, "{usage}");
     assert_eq!(usage["ai"]["completion_tokens"], 35, "{usage}");
