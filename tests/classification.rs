@@ -91,15 +91,7 @@ async fn critical_and_vip_conversations_go_to_a_human_when_configured() {
     })
     .await
     .expect("an ordinary customer is answered by the AI");
-    let (status, _) = f
-        .app
-        .post(
-            &format!("/api/v1/conversations/{ordinary}/close"),
-            &f.admin.token,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    f.close(&ordinary).await;
     let (status, body) = f
         .app
         .patch(

@@ -60,18 +60,6 @@ async fn some_memories(f: &Fixture, contact: &str, why: &str) -> Vec<Value> {
     .expect(why)
 }
 
-async fn close(f: &Fixture, conversation: &str) {
-    let (status, body) = f
-        .app
-        .post(
-            &format!("/api/v1/conversations/{conversation}/close"),
-            &f.admin.token,
-            &json!({"reason": "resolved"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
 /// The system message of the chat request that answered `text`.
 fn system_prompt_answering(f: &Fixture, text: &str) -> String {
     let request = f
@@ -140,7 +128,7 @@ async fn a_defect_is_remembered_in_the_next_conversation_until_erased() {
     assert_eq!(unique.len(), contents.len(), "{contents:?}");
 
     // A new conversation with the same contact starts from what it told us.
-    close(&f, &conversation).await;
+    f.close(&conversation).await;
     let second = say(&f, "c1", "n1", "oi, tudo bem?", 1).await;
     assert_ne!(second, conversation, "a new conversation");
     let prompt = system_prompt_answering(&f, "oi, tudo bem?");
@@ -164,7 +152,7 @@ async fn a_defect_is_remembered_in_the_next_conversation_until_erased() {
     let prompt = system_prompt_answering(&f, third_text);
     assert!(!prompt.contains(REMEMBER_HEADING), "{prompt}");
     assert!(!prompt.contains("123456"), "{prompt}");
-    close(&f, &second).await;
+    f.close(&second).await;
     say(&f, "c1", "p1", "bom dia", 1).await;
     let request = f
         .llm

@@ -134,6 +134,20 @@ impl Fixture {
         body
     }
 
+    /// Closes a conversation as the admin; the close must succeed.
+    pub async fn close(&self, conversation: &str) -> Value {
+        let (status, body) = self
+            .app
+            .post(
+                &format!("/api/v1/conversations/{conversation}/close"),
+                &self.admin.token,
+                &serde_json::json!({"reason": "resolved"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
     /// Polls `check` until it returns Some or `timeout` passes.
     pub async fn eventually<T, F, Fut>(&self, timeout: Duration, mut check: F) -> Option<T>
     where
