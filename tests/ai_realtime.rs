@@ -242,6 +242,7 @@ async fn summaries_are_written_by_the_agents_llm_within_its_limits() {
     assert_eq!(usage["ai"]["prompt_tokens"], 130, "{usage}");
     assert_eq!(usage["ai"]["completion_tokens"], 35, "{usage}");
     assert_eq!(usage["ai"]["turns"], 2, "{usage}");
+    assert_eq!(usage["ai"]["turns_by_status"]["summary"], 1, "{usage}");
 }
 
 #[actix_web::test]

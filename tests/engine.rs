@@ -726,26 +726,14 @@ async fn idle_conversations_passivate_and_come_back() {
     let (_, a) = f.inbound("c1", "m1", "oi").await;
     let conversation = a["conversation_id"].as_str().expect("id").to_string();
     f.llm.wait_for_requests(1, WAIT).await;
-    let live = || async {
-        f.app
-            .engine
-            .registry
-            .send(atende::engine::registry::LiveCount)
-            .await
-            .ok()
-    };
-    f.eventually(WAIT, || async { live().await.filter(|n| *n == 0) })
-        .await
-        .expect("the idle actor passivated");
+    f.all_passivated(WAIT).await;
     // Its admission slot was released: another customer gets the only slot.
     let (_, b) = f.inbound("c2", "m2", "oi").await;
     f.llm.wait_for_requests(2, WAIT).await;
     let other = b["conversation_id"].as_str().expect("id").to_string();
     assert_eq!(f.conversation(&other).await["owner"]["type"], "ai_agent");
     // The first comes back from the store when its customer writes again.
-    f.eventually(WAIT, || async { live().await.filter(|n| *n == 0) })
-        .await
-        .expect("passivated again");
+    f.all_passivated(WAIT).await;
     f.inbound("c1", "m3", "voltei").await;
     assert_eq!(f.llm.wait_for_requests(3, WAIT).await, 3);
     let messages = f

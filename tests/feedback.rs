@@ -224,17 +224,7 @@ async fn feedback_is_detected_after_the_conversation_was_passivated() {
     let f = fixture(&[("engine.passivate_after_seconds", "1")], json!({})).await;
     let conversation = say(&f, "m1", "como troco o produto?").await;
     let reply = ai_replies(&f, &conversation, 1).await.remove(0);
-    let live = || async {
-        f.app
-            .engine
-            .registry
-            .send(atende::engine::registry::LiveCount)
-            .await
-            .ok()
-    };
-    f.eventually(WAIT, || async { live().await.filter(|n| *n == 0) })
-        .await
-        .expect("the idle actor passivated");
+    f.all_passivated(WAIT).await;
     let mut sse = SseClient::open(&f.app, &f.admin.token, None).await;
     // The rehydrated actor finds the AI reply the customer is reacting to in the store.
     say(&f, "m2", "não ajudou").await;

@@ -303,14 +303,6 @@ async fn the_cadence_holds_across_passivation() {
         json!({"settings": {"memory_every_n_messages": 3}}),
     )
     .await;
-    let live = || async {
-        f.app
-            .engine
-            .registry
-            .send(atende::engine::registry::LiveCount)
-            .await
-            .ok()
-    };
     let mut conversation = String::new();
     for (i, text) in ["oi", "meu pedido 445566 atrasou", "ainda espero"]
         .iter()
@@ -318,9 +310,7 @@ async fn the_cadence_holds_across_passivation() {
     {
         conversation = say(&f, "c1", &format!("m{i}"), text, i + 1).await;
         // Each message wakes a passivated actor: the count comes from the store.
-        f.eventually(WAIT, || async { live().await.filter(|n| *n == 0) })
-            .await
-            .expect("passivated");
+        f.all_passivated(WAIT).await;
     }
     let contact = contact_of(&f, &conversation).await;
     let items = some_memories(&f, &contact, "extracted at the 3rd message").await;

@@ -320,6 +320,20 @@ pub fn classify(text: &str, vip: bool) -> Classification {
     }
 }
 
+/// A VIP: the contact's flag, or one of `vip_tags` (any case) among its tags (the contact's
+/// JSON array; unreadable tags count as none).
+pub fn is_vip(flag: bool, tags_json: &str, vip_tags: &[String]) -> bool {
+    if flag {
+        return true;
+    }
+    let tags: Vec<String> = serde_json::from_str(tags_json).unwrap_or_default();
+    tags.iter().any(|t| {
+        vip_tags
+            .iter()
+            .any(|v| v.trim().eq_ignore_ascii_case(t.trim()))
+    })
+}
+
 /// Why a freshly classified conversation goes to a human at once, when the operator asked
 /// for that: a VIP contact (`vip_contact`) or a critical priority (`critical_priority`).
 pub fn escalation_reason(
@@ -383,6 +397,16 @@ pub fn json_object(answer: &str) -> Option<serde_json::Map<String, serde_json::V
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn vips_by_flag_or_configured_tag() {
+        let tags = vec!["vip".to_string(), "premium".to_string()];
+        assert!(is_vip(true, "[]", &tags));
+        assert!(is_vip(false, r#"["cliente", "VIP"]"#, &tags));
+        assert!(is_vip(false, r#"[" Premium "]"#, &tags));
+        assert!(!is_vip(false, r#"["cliente"]"#, &tags));
+        assert!(!is_vip(false, "not json", &tags));
+    }
+
     use super::*;
 
     #[test]

@@ -1482,30 +1482,6 @@ impl AgentSupervisor {
     }
 }
 
-/// One request outside any conversation turn (the WebSocket `request_summary`), under the
-/// same limits as a turn: counted, its cost reserved, settled by the ticket's guard. Refused
-/// for agents without an LLM, so callers fall back to what they can do without one.
-#[derive(Message)]
-#[rtype(result = "Result<StreamTicket, LimitHit>")]
-pub struct OpenCompletion {
-    pub messages: Vec<ChatMessage>,
-    /// Caps the agent's own `max_tokens`.
-    pub max_tokens: u32,
-}
-
-impl Handler<OpenCompletion> for AgentSupervisor {
-    type Result = Result<StreamTicket, LimitHit>;
-
-    fn handle(&mut self, msg: OpenCompletion, ctx: &mut Self::Context) -> Self::Result {
-        if !self.config.active || self.config.provider_kind != ProviderKind::Openai {
-            return Err(LimitHit::MaxConversations);
-        }
-        self.take_request()?;
-        let max_tokens = msg.max_tokens.min(self.config.max_tokens).max(1);
-        self.ticket(msg.messages, max_tokens, Vec::new(), ctx.address())
-    }
-}
-
 /// Client chat messages as history plus the trailing user messages to answer.
 fn split_chat(mut messages: Vec<ChatMessage>) -> (Vec<HistoryItem>, Vec<String>) {
     let mut pending = Vec::new();

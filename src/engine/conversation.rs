@@ -778,24 +778,8 @@ impl ConversationActor {
     /// extracted: the owning AI agent's setting, applied after its reply; the default one,
     /// applied at once, while a human serves the conversation.
     fn apply_memory_cadence(&mut self, ctx: &mut Context<Self>) {
-        let every = match (self.owner(), &self.agent) {
-            (Owner::User(_), _) => AgentSettings::default().memory_every_n_messages,
-            (Owner::AiAgent(_), Some((config, _))) => config.settings.memory_every_n_messages,
-            // Not attached: wait for the reply, when the agent's cadence is known.
-            _ => return,
-        };
-        let (after, upto) = (self.memory_checked, self.memory_seen);
-        self.memory_checked = upto;
-        if memory::extraction_due(after, upto, every) {
-            self.extract_memories(ctx);
-        }
-    }
-
-    /// Extracts memories in the background: the owning AI agent's own (with its LLM when
-    /// configured), or shared ones while a human serves the conversation.
-    fn extract_memories(&mut self, ctx: &mut Context<Self>) {
-        let Some(state) = &self.state else { return };
         let (every, agent) = match (self.owner(), &self.agent) {
+            (Owner::User(_), _) => (AgentSettings::default().memory_every_n_messages, None),
             (Owner::AiAgent(_), Some((config, supervisor))) => (
                 config.settings.memory_every_n_messages,
                 Some(MemoryAgent {
@@ -804,12 +788,25 @@ impl ConversationActor {
                     supervisor: supervisor.clone(),
                 }),
             ),
-            (Owner::User(_), _) => (AgentSettings::default().memory_every_n_messages, None),
+            // Not attached: wait for the reply, when the agent's cadence is known.
             _ => return,
         };
-        if every == 0 {
-            return;
+        let (after, upto) = (self.memory_checked, self.memory_seen);
+        self.memory_checked = upto;
+        if memory::extraction_due(after, upto, every) {
+            self.extract_memories(every, agent, ctx);
         }
+    }
+
+    /// Extracts memories in the background: the owning AI agent's own (with its LLM when
+    /// configured), or shared ones (`agent` None) while a human serves the conversation.
+    fn extract_memories(
+        &mut self,
+        every: u32,
+        agent: Option<MemoryAgent>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(state) = &self.state else { return };
         let job = MemoryJob {
             tenant: state.conversation.tenant_id.clone(),
             contact: state.conversation.contact_id.clone(),
@@ -1031,7 +1028,7 @@ impl Actor for ConversationActor {
                 Ok((conversation, contact, integration, pending, recent)) => {
                     let status = conversation.status();
                     let escalated = conversation.escalation_reason.is_some();
-                    let contact_vip = is_vip(
+                    let contact_vip = classification::is_vip(
                         contact.is_vip,
                         &contact.tags,
                         &act.parts.settings.classification.vip_tags,
@@ -1100,19 +1097,6 @@ impl Handler<CustomerMessage> for ConversationActor {
             ctx,
         );
     }
-}
-
-/// A VIP: the contact's flag, or one of the configured tags (any case) in its tags.
-fn is_vip(flag: bool, tags_json: &str, vip_tags: &[String]) -> bool {
-    if flag {
-        return true;
-    }
-    let tags: Vec<String> = serde_json::from_str(tags_json).unwrap_or_default();
-    tags.iter().any(|t| {
-        vip_tags
-            .iter()
-            .any(|v| v.trim().eq_ignore_ascii_case(t.trim()))
-    })
 }
 
 /// The AI reply still waiting for the customer's reaction after a restart: the message just
@@ -1474,15 +1458,5 @@ mod tests {
         assert!(last_reply(&human, None).is_none());
         assert!(last_reply(&recent, Some(4)).is_none());
         assert!(last_reply(&[], None).is_none());
-    }
-
-    #[test]
-    fn vips_by_flag_or_configured_tag() {
-        let tags = vec!["vip".to_string(), "premium".to_string()];
-        assert!(is_vip(true, "[]", &tags));
-        assert!(is_vip(false, r#"["cliente", "VIP"]"#, &tags));
-        assert!(is_vip(false, r#"[" Premium "]"#, &tags));
-        assert!(!is_vip(false, r#"["cliente"]"#, &tags));
-        assert!(!is_vip(false, "not json", &tags));
     }
 }

@@ -10,7 +10,7 @@ use crate::domain::scheduling::{extract_email, extract_phone};
 use crate::domain::summary::{self, Speaker};
 use crate::domain::AgentId;
 use crate::domain::{ConversationId, MessageId};
-use crate::engine::agent::{OpenCompletion, SupervisorOf};
+use crate::engine::agent::{SideCall, SupervisorOf};
 use crate::engine::conversation::HumanReply;
 use crate::engine::hub::{Audience, Join, Leave, Relay, SessionId};
 use crate::engine::registry::Ask;
@@ -24,6 +24,9 @@ use crate::store::{auto_create, contacts, integrations, receipts, StoreError};
 
 use super::protocol::{ClientFrame, EventView, ServerFrame};
 use super::{authorize, Deps, Principal, WsError};
+
+/// Turn-log status of an LLM summary.
+const SUMMARY_PURPOSE: &str = "summary";
 
 /// One socket's identity and the shared dependencies.
 pub struct Core {
@@ -409,7 +412,7 @@ async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
         })
         .collect();
     let agent = summarizing_agent(&conversation, &rows);
-    let (summary, source) = match llm_summary(core, agent, &lines).await {
+    let (summary, source) = match llm_summary(core, &conversation.id, agent, &lines).await {
         Some(text) => (text, "llm"),
         None => (summary::extractive(&lines, 5), "extractive"),
     };
@@ -440,6 +443,7 @@ fn summarizing_agent(conversation: &Conversation, rows: &[Message]) -> Option<Ag
 /// limit or the request fails — the caller then summarizes without one.
 async fn llm_summary(
     core: &Core,
+    conversation: &ConversationId,
     agent: Option<AgentId>,
     lines: &[(Speaker, &str)],
 ) -> Option<String> {
@@ -457,21 +461,20 @@ async fn llm_summary(
         .await
         .ok()?
         .ok()??;
-    let ticket = supervisor
-        .send(OpenCompletion {
+    let answer = supervisor
+        .send(SideCall {
+            conversation_id: conversation.clone(),
+            purpose: SUMMARY_PURPOSE,
             messages: prompt::summary_request(&transcript, lang),
             max_tokens: core.deps.settings.realtime.summary_max_tokens,
         })
         .await
-        .ok()?
         .ok()?;
-    let result = ticket.provider.complete(ticket.request).await;
-    ticket.guard.finish(result.as_ref());
-    match result {
-        Ok(reply) if !reply.content.trim().is_empty() => Some(reply.content.trim().to_string()),
+    match answer {
+        Ok(text) if !text.trim().is_empty() => Some(text.trim().to_string()),
         Ok(_) => None,
         Err(e) => {
-            tracing::warn!(agent = %agent, reason = e.reason(), "LLM summary failed; extractive summary instead");
+            tracing::info!(agent = %agent, reason = e.reason(), "no LLM summary; extractive summary instead");
             None
         }
     }

@@ -148,6 +148,22 @@ impl Fixture {
         body
     }
 
+    /// Waits until no conversation actor is live (all passivated); panics after `timeout`.
+    pub async fn all_passivated(&self, timeout: Duration) {
+        self.eventually(timeout, || async {
+            let live = self
+                .app
+                .engine
+                .registry
+                .send(atende::engine::registry::LiveCount)
+                .await
+                .ok();
+            live.filter(|n| *n == 0).map(|_| ())
+        })
+        .await
+        .expect("every conversation actor passivated");
+    }
+
     /// Polls `check` until it returns Some or `timeout` passes.
     pub async fn eventually<T, F, Fut>(&self, timeout: Duration, mut check: F) -> Option<T>
     where

@@ -1,5 +1,5 @@
 //! Side calls: one small completion on the agent's own provider that is not a chat turn —
-//! memory extraction and conversation classification. They pass the same limits as a turn
+//! memory extraction, conversation classification and the WebSocket `request_summary`. They pass the same limits as a turn
 //! (a request from the rate windows, a cost reservation settled with the reported usage) and
 //! are written to the turn log under their own status, so every token the agent spends is
 //! accounted for. Agents without an LLM (`retrieval`) refuse them; callers then use rules.
@@ -19,9 +19,10 @@ use crate::llm::{ChatMessage, CompletionRequest, ToolChoice};
 #[rtype(result = "Result<String, TurnFailure>")]
 pub struct SideCall {
     pub conversation_id: ConversationId,
-    /// Turn-log status of the call, e.g. `memory` or `classification`.
+    /// Turn-log status of the call: `memory`, `classification` or `summary`.
     pub purpose: &'static str,
     pub messages: Vec<ChatMessage>,
+    /// Capped by the agent's own `max_tokens`.
     pub max_tokens: u32,
 }
 
@@ -42,11 +43,13 @@ impl Handler<SideCall> for AgentSupervisor {
         if let Err(hit) = admitted {
             return Box::pin(actix::fut::ready(Err(TurnFailure::Limited(hit))));
         }
+        let max_tokens = msg.max_tokens.min(self.config.max_tokens).max(1);
         let request = CompletionRequest {
             model: self.config.model.clone(),
-            // Extraction and classification want the most likely reading, not variety.
+            // Extraction, classification and summaries want the most likely reading, not
+            // variety.
             temperature: 0.0,
-            max_tokens: msg.max_tokens,
+            max_tokens,
             messages: msg.messages,
             tools: Vec::new(),
             tool_choice: ToolChoice::Auto,
@@ -56,12 +59,8 @@ impl Handler<SideCall> for AgentSupervisor {
             .iter()
             .map(|m| m.content.chars().count())
             .sum();
-        let estimate = limits::estimate_cost(
-            chars,
-            msg.max_tokens,
-            self.price.prompt,
-            self.price.completion,
-        );
+        let estimate =
+            limits::estimate_cost(chars, max_tokens, self.price.prompt, self.price.completion);
         self.ledger.roll(chrono::Utc::now().date_naive());
         let budget = self.budget();
         let reservation = match self.ledger.try_reserve(&budget, estimate) {
