@@ -109,11 +109,13 @@ pub struct SearchResponse {
     pub results: Vec<SearchResult>,
 }
 
-fn knowledge_error(e: KnowledgeError) -> ApiError {
-    match e {
-        KnowledgeError::Invalid { field, reason } => ApiError::field(field, &reason),
-        KnowledgeError::Store(e) => e.into(),
-        KnowledgeError::Index(e) | KnowledgeError::Worker(e) => ApiError::Internal(e),
+impl From<KnowledgeError> for ApiError {
+    fn from(e: KnowledgeError) -> Self {
+        match e {
+            KnowledgeError::Invalid { field, reason } => ApiError::field(field, &reason),
+            KnowledgeError::Store(e) => e.into(),
+            KnowledgeError::Index(e) | KnowledgeError::Worker(e) => ApiError::Internal(e),
+        }
     }
 }
 
@@ -333,8 +335,7 @@ pub async fn upload(
         form.mime.as_deref(),
         form.file_name.as_deref(),
         &bytes,
-    )
-    .map_err(knowledge_error)?;
+    )?;
     let agent = match form.agent_id.as_deref() {
         Some(raw) => Some(agent_of_tenant(&store, &staff.tenant_id, raw).await?),
         None => None,
@@ -355,8 +356,7 @@ pub async fn upload(
             field,
         },
     )
-    .await
-    .map_err(knowledge_error)?;
+    .await?;
     let mut view = DocumentView::from_summary(document.into())?;
     view.chunk_count = chunk_count;
     Ok(HttpResponse::Created().json(view))
@@ -415,9 +415,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     staff.require(Role::oversees_tenant)?;
     let id = resource::path_id(&path)?;
-    documents::delete(&store, &index, &staff.tenant_id, &id)
-        .await
-        .map_err(knowledge_error)?;
+    documents::delete(&store, &index, &staff.tenant_id, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -465,8 +463,7 @@ pub async fn search(
             limit,
             min_relevance: 0.0,
         })
-        .await
-        .map_err(knowledge_error)?;
+        .await?;
     let results = hits
         .into_iter()
         .map(|h| SearchResult {
