@@ -120,6 +120,11 @@ pub struct OutboundSettings {
     pub max_attempts: u32,
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
+    /// Most bytes read of any answer from an outside URL (LLM completions and streams,
+    /// embeddings, tools, channel APIs, webhooks); more fails the call.
+    pub max_response_bytes: usize,
+    /// Most bytes read of an error answer (only its start is parsed or shown).
+    pub max_error_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -765,6 +770,12 @@ impl Settings {
         }
         if self.webhooks.timeout_ms == 0 {
             return Err(invalid("webhooks.timeout_ms", "must be positive"));
+        }
+        if self.outbound.max_response_bytes == 0 {
+            return Err(invalid("outbound.max_response_bytes", "must be positive"));
+        }
+        if self.outbound.max_error_body_bytes == 0 {
+            return Err(invalid("outbound.max_error_body_bytes", "must be positive"));
         }
         if !url::Url::parse(self.wizard.public_base_url.trim())
             .is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
