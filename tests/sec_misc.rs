@@ -129,3 +129,72 @@ async fn a_panicking_store_job_costs_only_itself() {
     let response = app.http.get(app.url("/ready")).send().await.expect("ready");
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+// ---- 14: inbound generic signatures carry a timestamp ----
+
+#[actix_web::test]
+async fn inbound_signatures_with_a_timestamp_are_accepted_inside_the_window_only() {
+    use atende::engine::webhooks::sign as sign_timestamped;
+    let fx = support::engine::fixture(&[], json!({})).await;
+    let secret = support::engine::SECRET.as_bytes();
+    let payload = |external_id: &str, text: &str| {
+        json!({
+            "contact": {"external_id": "c-1", "name": "Customer"},
+            "message": {"external_id": external_id, "text": text},
+        })
+        .to_string()
+    };
+    let now = chrono::Utc::now().timestamp();
+
+    let fresh = payload("m-fresh", "signed just now");
+    let (status, accepted) = fx
+        .inbound_raw(
+            &fresh,
+            Some(&sign_timestamped(secret, now, fresh.as_bytes())),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let conversation = accepted["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    // A captured request replayed after the window, and one dated in the future.
+    for (external_id, t) in [("m-stale", now - 301), ("m-future", now + 301)] {
+        let body = payload(external_id, "replayed");
+        let (status, refused) = fx
+            .inbound_raw(&body, Some(&sign_timestamped(secret, t, body.as_bytes())))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{external_id}: {refused}");
+        assert_eq!(refused["code"], "AUTH_ERROR");
+    }
+    // Moving the timestamp into the window breaks the signature.
+    let body = payload("m-moved", "replayed");
+    let moved = sign_timestamped(secret, now - 400, body.as_bytes())
+        .replace(&format!("t={}", now - 400), &format!("t={now}"));
+    let (status, _) = fx.inbound_raw(&body, Some(&moved)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The legacy form still works.
+    let legacy = payload("m-legacy", "legacy signature");
+    let (status, accepted) = fx
+        .inbound_raw(
+            &legacy,
+            Some(&atende::channels::signature::sign(
+                secret,
+                legacy.as_bytes(),
+            )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(accepted["conversation_id"], conversation.as_str());
+
+    let texts: Vec<String> = fx
+        .messages(&conversation)
+        .await
+        .iter()
+        .filter(|m| m["sender_type"] == "contact")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(texts, vec!["signed just now", "legacy signature"]);
+}
