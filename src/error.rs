@@ -160,19 +160,14 @@ impl ClientError for LlmError {
     }
 
     fn public_message(&self) -> String {
-        // The variants' own text may carry the provider's answer: only the kind goes out.
         match self {
-            LlmError::RateLimit => "the AI provider is rate limiting requests; try again",
-            LlmError::InsufficientQuota => "the AI provider account has no quota left",
-            LlmError::InvalidApiKey => "the AI provider rejected the agent's API key",
-            LlmError::Timeout => "the AI provider did not answer in time",
             LlmError::BadResponse(reason) if reason == crate::llm::retrieval::NO_MATCH => {
-                "nothing in the knowledge base answers this"
+                "nothing in the knowledge base answers this".into()
             }
-            LlmError::BadResponse(_) => "the AI provider's answer was unusable",
-            LlmError::Unavailable(_) => "the AI provider is unavailable; try again",
+            // The classified failure only (`LlmError::public_message`): the provider's own
+            // words stay in the logs.
+            other => LlmError::public_message(other).into(),
         }
-        .into()
     }
 }
 

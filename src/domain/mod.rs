@@ -4,6 +4,7 @@ pub mod agent;
 pub mod automation;
 pub mod classification;
 pub mod conversation;
+pub mod dates;
 pub mod distribution;
 pub mod escalation;
 pub mod feedback;

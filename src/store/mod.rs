@@ -74,6 +74,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(diesel::result::Error),
+    /// A store job panicked; the thread caught it and serves the next job.
+    #[error("store job panicked: {0}")]
+    Panicked(String),
 }
 
 impl From<diesel::result::Error> for StoreError {
