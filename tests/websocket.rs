@@ -577,6 +577,7 @@ async fn tokens_are_checked_at_the_handshake_and_on_every_frame() {
             &atende::domain::UserId(admin.user_id.clone()),
             &atende::domain::TenantId(admin.tenant_id.clone()),
             atende::domain::Role::Admin,
+            0,
         )
         .expect("token");
     let (mut ws, _) = WsClient::connect(&app, &short).await;

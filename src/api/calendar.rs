@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{Staff, TokenKeys};
-use super::caller::{caller_from_claims, query_param, request_token, Caller};
+use super::auth::Staff;
+use super::caller::{caller_from_request, query_param, Caller};
 use super::error::{ApiError, ApiResult};
 use crate::config::{CalendarSettings, Settings};
 use crate::domain::conversation::Owner;
@@ -615,7 +615,6 @@ pub async fn ics_feed(
     path: web::Path<String>,
     store: web::Data<Store>,
     settings: web::Data<Settings>,
-    keys: web::Data<TokenKeys>,
 ) -> ApiResult<HttpResponse> {
     let raw = path.into_inner();
     let stem = raw.strip_suffix(".ics").ok_or(ApiError::NotFound)?;
@@ -628,8 +627,7 @@ pub async fn ics_feed(
     let authorized = match query_param(&req, "key") {
         Some(key) => key_matches(&feed_key(&settings, &user.tenant_id, &user.id), &key),
         None => {
-            let claims = keys.verify(&request_token(&req)?)?;
-            let staff = caller_from_claims(claims)?.staff()?;
+            let staff = caller_from_request(&req).await?.staff()?;
             may_read_calendar(&staff, &user.tenant_id, &user.id)
         }
     };

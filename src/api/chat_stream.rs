@@ -246,10 +246,11 @@ async fn produce(ticket: StreamTicket, mut tx: mpsc::Sender<web::Bytes>) {
                 return;
             }
             Err(error) => {
+                // The classified failure only: the provider's own words stay in the logs.
                 let payload = json!({
                     "code": error_code(&error),
                     "reason": error.reason(),
-                    "error": error.to_string(),
+                    "error": error.public_message(),
                 });
                 guard.finish(Err(&error));
                 let _ = tx.send(event("error", payload)).await;
@@ -258,8 +259,7 @@ async fn produce(ticket: StreamTicket, mut tx: mpsc::Sender<web::Bytes>) {
         }
     }
     let error = LlmError::BadResponse("the answer stream ended early".into());
-    let payload =
-        json!({"code": "PROVIDER_ERROR", "reason": error.reason(), "error": error.to_string()});
+    let payload = json!({"code": "PROVIDER_ERROR", "reason": error.reason(), "error": error.public_message()});
     guard.finish(Err(&error));
     let _ = tx.send(event("error", payload)).await;
 }

@@ -32,6 +32,7 @@ use crate::llm::{
     classify, ChatMessage, CompletionRequest, LlmError, OpenAiProvider, Provider, RetryPolicy,
     ToolChoice,
 };
+use crate::outbound::{origin, Limits};
 use crate::secrets::SecretBox;
 use crate::store::automations::Automation;
 use crate::store::crm::{self, ContactCard};
@@ -89,14 +90,24 @@ fn provider_for(
             row.id.clone(),
         ))),
         ProviderKind::Openai => {
-            let key = match row.api_key(secrets).map_err(|e| e.to_string())? {
-                Some(key) => key.expose_secret().to_string(),
-                None => settings.llm.default_api_key.expose_secret().to_string(),
-            };
+            let default_url = &settings.llm.default_base_url;
             let base_url = row
                 .provider_base_url
                 .clone()
-                .unwrap_or_else(|| settings.llm.default_base_url.clone());
+                .unwrap_or_else(|| default_url.clone());
+            // The operator's key and URL go together: a tenant-chosen URL never gets the
+            // default key, whatever it answers. The operator's URL is trusted like the
+            // operator (it may be a local model server); a tenant's passes the guard.
+            let operator_endpoint = origin::same_endpoint(default_url, &base_url);
+            let key = match row.api_key(secrets).map_err(|e| e.to_string())? {
+                Some(key) => key.expose_secret().to_string(),
+                None if operator_endpoint => {
+                    settings.llm.default_api_key.expose_secret().to_string()
+                }
+                None => String::new(),
+            };
+            let mut limits = Limits::from_settings(&settings.outbound);
+            limits.allow_private |= operator_endpoint;
             let provider = OpenAiProvider::new(
                 &base_url,
                 &key,
@@ -106,11 +117,13 @@ fn provider_for(
                     initial_backoff: Duration::from_millis(settings.llm.retry_initial_backoff_ms),
                     max_backoff: Duration::from_millis(settings.llm.retry_max_backoff_ms),
                 },
+                limits,
             )
             .map_err(|e| e.to_string())?;
             let endpoint = crate::knowledge::embeddings::EmbeddingEndpoint {
                 base_url,
                 api_key: key.into(),
+                limits,
             };
             knowledge.set_embedding_endpoint(&row.id, Some(endpoint));
             Ok(Arc::new(provider))

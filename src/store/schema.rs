@@ -37,6 +37,7 @@ diesel::table! {
         working_hours -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_version -> BigInt,
     }
 }
 

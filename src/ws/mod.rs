@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use actix::Addr;
 
+use crate::api::access::Access;
 use crate::api::auth::{Claims, Subject};
 use crate::api::error::ApiError;
 use crate::config::Settings;
@@ -19,7 +20,7 @@ use crate::engine::hub::Hub;
 use crate::engine::{Engine, EngineError};
 use crate::error::ErrorCode;
 use crate::store::conversations::{self, Conversation};
-use crate::store::{contacts, users, Store, StoreError};
+use crate::store::{contacts, Store, StoreError};
 
 pub use session::routes;
 
@@ -114,23 +115,22 @@ pub async fn authorize(store: &Store, who: &Principal, raw: &str) -> Result<Conv
 }
 
 /// Turns a verified token into a principal, checking that the user (or the customer and
-/// its conversation) still exists: a deleted user's unexpired token opens no socket.
-pub async fn principal(store: &Store, claims: &Claims) -> Result<Principal, WsError> {
+/// its conversation) still exists: a deleted user's unexpired token opens no socket. Staff
+/// get the role the user has now, not the one written in the token.
+pub async fn principal(
+    store: &Store,
+    access: &Access,
+    claims: &Claims,
+) -> Result<Principal, WsError> {
     let tenant = claims.tenant_id.clone();
     match (claims.kind, claims.role) {
-        (Subject::Staff, Some(role)) => {
-            let user = UserId::parse(&claims.sub).ok_or_else(WsError::bad_token)?;
-            let probe = (tenant.clone(), user.clone());
-            store
-                .run(move |conn| users::find(conn, &probe.0, &probe.1))
-                .await
-                .map_err(|e| match e {
-                    StoreError::NotFound => {
-                        WsError::new(ErrorCode::AuthError, "the user no longer exists")
-                    }
-                    other => other.into(),
-                })?;
-            Ok(Principal::Staff { tenant, user, role })
+        (Subject::Staff, Some(_)) => {
+            let staff = access.staff(claims).await?;
+            Ok(Principal::Staff {
+                tenant,
+                user: staff.user_id,
+                role: staff.role,
+            })
         }
         (Subject::Contact, _) => {
             let contact = ContactId::parse(&claims.sub).ok_or_else(WsError::bad_token)?;
@@ -170,6 +170,27 @@ pub struct Deps {
     pub settings: Arc<Settings>,
     /// Open sessions, for Prometheus.
     pub sessions_gauge: prometheus::IntGauge,
+    /// Staff sessions re-check their user on every frame and when told of a change.
+    pub access: Arc<Access>,
+}
+
+impl Principal {
+    /// Whether the socket may stay open: a staff user must still exist with the token's
+    /// version and the role the socket was opened with (a changed role reconnects, so the
+    /// socket's view is recomputed). Customers' sockets live as long as their token.
+    pub async fn still_valid(&self, access: &Access, token_version: i64) -> Result<(), WsError> {
+        let Principal::Staff { tenant, user, role } = self else {
+            return Ok(());
+        };
+        let now = access.check(user, tenant, token_version).await?;
+        if now != *role {
+            return Err(WsError::new(
+                ErrorCode::AuthError,
+                "your role changed; reconnect",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A socket-level error: becomes an `error` frame, the socket stays open.
