@@ -198,3 +198,169 @@ async fn inbound_signatures_with_a_timestamp_are_accepted_inside_the_window_only
         .collect();
     assert_eq!(texts, vec!["signed just now", "legacy signature"]);
 }
+
+// ---- 6: a web-chat visitor's summaries and bookings are capped; reasons stay internal ----
+
+const ALL_WEEK: &str = r#"{"days": {"mon": [["08:00","20:00"]], "tue": [["08:00","20:00"]],
+    "wed": [["08:00","20:00"]], "thu": [["08:00","20:00"]], "fri": [["08:00","20:00"]],
+    "sat": [["08:00","20:00"]], "sun": [["08:00","20:00"]]}}"#;
+
+fn tomorrow() -> String {
+    let tz: chrono_tz::Tz = "America/Sao_Paulo".parse().expect("tz");
+    (chrono::Utc::now().with_timezone(&tz).date_naive() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// A human who works every day 08:00–20:00 and takes web chat conversations.
+async fn host(app: &TestApp, admin: &Session) -> Session {
+    let (status, body) = app
+        .post(
+            "/api/v1/users",
+            &admin.token,
+            &json!({"name": "Ana Host", "email": "ana@tenant-a.test", "password": "user-password",
+                "role": "agent", "available": true, "max_conversations": 50}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ana = app.login("ana@tenant-a.test", "user-password").await;
+    let hours: Value = serde_json::from_str(ALL_WEEK).expect("json");
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/calendar/{}/working-hours", ana.user_id),
+            Some(&ana.token),
+            Some(&hours),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    ana
+}
+
+#[actix_web::test]
+async fn a_visitor_gets_a_bounded_number_of_summaries_and_meetings() {
+    let app = TestApp::spawn_with(&[
+        ("webchat.max_summaries_per_conversation", "2"),
+        ("webchat.max_bookings_per_conversation", "1"),
+    ])
+    .await;
+    let admin = app.admin().await;
+    let ana = host(&app, &admin).await;
+    let integration = webchat(&app, &admin).await;
+    let (token, conversation) = visitor(&app, &integration).await;
+    let (mut customer, _) = WsClient::connect(&app, &token).await;
+    customer
+        .send(
+            json!({"type": "message", "conversation_id": conversation, "content": "oi, tudo bem?"}),
+        )
+        .await;
+    customer.next_of("message_sent").await;
+
+    for _ in 0..2 {
+        customer
+            .send(json!({"type": "request_summary", "conversation_id": conversation}))
+            .await;
+        let summary = customer.next_of("summary").await;
+        assert_eq!(summary["conversation_id"], conversation.as_str());
+    }
+    for _ in 0..3 {
+        customer
+            .send(json!({"type": "request_summary", "conversation_id": conversation}))
+            .await;
+        let error = customer.error().await;
+        assert_eq!(error["code"], "RATE_LIMITED", "{error}");
+    }
+    // Staff reading the conversation are not held to the visitor's cap.
+    let (mut staff, _) = WsClient::connect(&app, &admin.token).await;
+    staff
+        .send(json!({"type": "request_summary", "conversation_id": conversation}))
+        .await;
+    staff.next_of("summary").await;
+
+    // A booking that fails (outside working hours) does not use the visitor's one meeting.
+    let date = tomorrow();
+    customer
+        .send(
+            json!({"type": "schedule_confirm", "conversation_id": conversation,
+            "date": date, "time": "22:00", "email": "v@ex.com"}),
+        )
+        .await;
+    assert_eq!(customer.error().await["code"], "VALIDATION_ERROR");
+    customer
+        .send(
+            json!({"type": "schedule_confirm", "conversation_id": conversation,
+            "date": date, "time": "15:00", "email": "v@ex.com"}),
+        )
+        .await;
+    let confirmed = customer.next_of("schedule_confirmed").await;
+    assert_eq!(confirmed["event"]["user_id"], ana.user_id.as_str());
+    for time in ["16:00", "17:00"] {
+        customer
+            .send(
+                json!({"type": "schedule_confirm", "conversation_id": conversation,
+                "date": date, "time": time, "email": "v@ex.com"}),
+            )
+            .await;
+        let error = customer.error().await;
+        assert_eq!(error["code"], "RATE_LIMITED", "{time}: {error}");
+    }
+    // Nothing was booked past the cap: the later slots are still free.
+    let (status, slots) = app
+        .get(
+            &format!("/api/v1/calendar/available-slots?date={date}&duration_minutes=60"),
+            &ana.token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{slots}");
+    let times: Vec<&str> = slots["available_slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .filter_map(|s| s["time"].as_str())
+        .collect();
+    assert!(!times.contains(&"15:00"), "{times:?}");
+    assert!(
+        times.contains(&"16:00") && times.contains(&"17:00"),
+        "{times:?}"
+    );
+    // A new conversation has its own allowance.
+    let (token2, conversation2) = visitor(&app, &integration).await;
+    let (mut second, _) = WsClient::connect(&app, &token2).await;
+    second
+        .send(json!({"type": "request_summary", "conversation_id": conversation2}))
+        .await;
+    second.next_of("summary").await;
+}
+
+#[actix_web::test]
+async fn the_customer_never_sees_why_it_was_escalated() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let integration = webchat(&app, &admin).await;
+    let (token, conversation) = visitor(&app, &integration).await;
+    let (mut customer, _) = WsClient::connect(&app, &token).await;
+    let (mut staff, _) = WsClient::connect(&app, &admin.token).await;
+    customer
+        .send(json!({"type": "message", "conversation_id": conversation, "content": "oi"}))
+        .await;
+    customer.next_of("message_sent").await;
+
+    for reason in ["vip_contact", "ai_transfer: angry customer, premium plan"] {
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/conversations/{conversation}/escalate"),
+                &admin.token,
+                &json!({"reason": reason}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Staff see the reason …
+        let seen = staff.next_of("conversation_escalated").await;
+        assert_eq!(seen["reason"], reason, "{seen}");
+        // … the customer learns of the hand-over, not why.
+        let told = customer.next_of("conversation_escalated").await;
+        assert_eq!(told["conversation_id"], conversation.as_str());
+        assert!(told.get("reason").is_none(), "{told}");
+        assert!(!told.to_string().contains(reason), "{told}");
+    }
+}

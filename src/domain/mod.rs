@@ -11,6 +11,7 @@ pub mod feedback;
 pub mod ids;
 pub mod limits;
 pub mod memory;
+pub mod quota;
 pub mod role;
 pub mod routing;
 pub mod scheduling;

@@ -38,6 +38,7 @@ pub mod timers;
 pub mod tools;
 pub mod turns;
 pub mod users;
+pub mod visitor_quotas;
 pub mod webhooks;
 
 pub use executor::Store;
