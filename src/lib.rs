@@ -1,5 +1,5 @@
 //! Atende: an actor-based, stateful conversation engine for contact centers.
-//! See ARCHITECTURE.md (shared) for the actors and their invariants.
+//! See docs/architecture.md for the actors and their invariants.
 
 pub mod accounts;
 pub mod api;

@@ -207,7 +207,7 @@ fn parse_specialties(raw: &[String]) -> ApiResult<String> {
     Ok(serde_json::Value::from(list).to_string())
 }
 
-/// The LLM endpoint is the operator's choice (PROTOCOL.md): any http(s) URL, private
+/// The LLM endpoint is the operator's choice (docs/protocol.md): any http(s) URL, private
 /// addresses included, since local model servers are a main use.
 fn parse_base_url(raw: &str) -> ApiResult<String> {
     check_http_url(raw)

@@ -86,7 +86,7 @@ impl ConversationView {
     }
 }
 
-/// PROTOCOL.md's `Message`.
+/// docs/protocol.md's `Message`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageView {
     pub id: String,

@@ -34,7 +34,7 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Atende", description = "Conversation engine for contact centers. The contract is PROTOCOL.md."),
+    info(title = "Atende", description = "Conversation engine for contact centers. The contract is docs/protocol.md."),
     paths(
         health::health, health::ready, health::metrics,
         session::token,
