@@ -204,6 +204,10 @@ pub struct EngineSettings {
     pub handover_message: String,
     /// Phrases (accent- and case-insensitive) meaning the customer wants a human.
     pub human_request_phrases: Vec<String>,
+    /// Earlier tool results a conversation keeps for its later turns (0 keeps none).
+    pub tool_state_entries: usize,
+    /// Each kept tool result is shortened to this many characters.
+    pub tool_state_result_chars: usize,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]

@@ -17,6 +17,7 @@ pub mod routing;
 pub mod scheduling;
 pub mod summary;
 pub mod text;
+pub mod tool_state;
 pub mod validate;
 pub mod wizard;
 

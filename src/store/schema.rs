@@ -213,6 +213,7 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        tool_state -> Text,
     }
 }
 
