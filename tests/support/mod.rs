@@ -5,6 +5,7 @@
 pub mod app;
 pub mod engine;
 pub mod knowledge;
+pub mod matrix;
 pub mod scripted_llm;
 pub mod webhook;
 pub mod ws;
