@@ -53,6 +53,8 @@ pub struct Settings {
     pub feedback: FeedbackSettings,
     pub classification: ClassificationSettings,
     pub metrics: MetricsSettings,
+    pub channels: ChannelSettings,
+    pub webchat: WebchatSettings,
     /// Name of the environment the settings were loaded for (`ATENDE_ENV`).
     #[serde(skip)]
     pub environment: String,
@@ -168,6 +170,11 @@ pub struct OutboundSettings {
     pub max_attempts: u32,
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
+    /// Most bytes read of any answer from an outside URL (LLM completions and streams,
+    /// embeddings, tools, channel APIs, webhooks); more fails the call.
+    pub max_response_bytes: usize,
+    /// Most bytes read of an error answer (only its start is parsed or shown).
+    pub max_error_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -197,6 +204,10 @@ pub struct EngineSettings {
     pub handover_message: String,
     /// Phrases (accent- and case-insensitive) meaning the customer wants a human.
     pub human_request_phrases: Vec<String>,
+    /// Earlier tool results a conversation keeps for its later turns (0 keeps none).
+    pub tool_state_entries: usize,
+    /// Each kept tool result is shortened to this many characters.
+    pub tool_state_result_chars: usize,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
@@ -246,6 +257,27 @@ pub struct WebhookSettings {
     pub max_in_flight: usize,
     /// Receivers should refuse signatures older than this (documented replay window).
     pub signature_tolerance_seconds: u64,
+}
+
+/// Inbound channels (src/api/webhooks.rs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSettings {
+    /// A timestamped inbound signature (`t=<unix>,v1=<hex>`) whose `t` is further than this
+    /// from the server's clock is refused, so a captured request cannot be replayed later.
+    pub inbound_signature_tolerance_seconds: u64,
+    /// Whether the legacy `sha256=<hex>` inbound signature (no timestamp) is still accepted.
+    pub accept_legacy_signatures: bool,
+}
+
+/// What a web-chat visitor (contact token) may ask of one conversation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebchatSettings {
+    /// `request_summary` frames a visitor may send per conversation (each may be an LLM call).
+    pub max_summaries_per_conversation: u32,
+    /// Meetings a visitor may book per conversation through `schedule_confirm`.
+    pub max_bookings_per_conversation: u32,
 }
 
 /// The agent set-up wizard (src/api/wizard.rs).
@@ -442,6 +474,16 @@ pub struct KnowledgeSettings {
     /// Text extraction (PDF parsing above all) that takes longer is given up and the upload
     /// refused: a crafted file must not hold an upload open for good.
     pub extract_timeout_seconds: u64,
+    /// The program that extracts PDF text in a child process (`atende extract-pdf`); empty
+    /// means this very executable.
+    pub extractor_path: String,
+    /// CPU seconds and address space (bytes) the extraction child may use before the kernel
+    /// stops it.
+    pub extract_cpu_seconds: u64,
+    pub extract_memory_bytes: u64,
+    /// Per-tenant quota: documents stored and their total size in bytes.
+    pub max_documents_per_tenant: i64,
+    pub max_bytes_per_tenant: i64,
     /// Target size of one chunk, in characters; a paragraph longer than this is split.
     pub chunk_chars: usize,
     /// Characters of the previous chunk repeated at the start of the next one, so a sentence
@@ -485,6 +527,18 @@ impl KnowledgeSettings {
             return Err(invalid(
                 "knowledge.extract_timeout_seconds",
                 "must be positive",
+            ));
+        }
+        if self.extract_cpu_seconds == 0 || self.extract_memory_bytes == 0 {
+            return Err(invalid(
+                "knowledge.extract_cpu_seconds",
+                "the extraction limits (cpu seconds, memory bytes) must be positive",
+            ));
+        }
+        if self.max_documents_per_tenant < 1 || self.max_bytes_per_tenant < 1 {
+            return Err(invalid(
+                "knowledge.max_documents_per_tenant",
+                "the tenant quota (documents, bytes) must be positive",
             ));
         }
         if self.chunk_chars == 0 {
@@ -860,6 +914,12 @@ impl Settings {
         }
         if self.webhooks.timeout_ms == 0 {
             return Err(invalid("webhooks.timeout_ms", "must be positive"));
+        }
+        if self.outbound.max_response_bytes == 0 {
+            return Err(invalid("outbound.max_response_bytes", "must be positive"));
+        }
+        if self.outbound.max_error_body_bytes == 0 {
+            return Err(invalid("outbound.max_error_body_bytes", "must be positive"));
         }
         if !url::Url::parse(self.wizard.public_base_url.trim())
             .is_ok_and(|u| matches!(u.scheme(), "http" | "https"))

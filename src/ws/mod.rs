@@ -18,7 +18,7 @@ use crate::domain::conversation::Owner;
 use crate::domain::{ContactId, ConversationId, Role, TenantId, UserId};
 use crate::engine::hub::Hub;
 use crate::engine::{Engine, EngineError};
-use crate::error::ErrorCode;
+use crate::error::{ClientError, ErrorCode};
 use crate::store::conversations::{self, Conversation};
 use crate::store::{contacts, Store, StoreError};
 
@@ -221,67 +221,37 @@ impl WsError {
     }
 }
 
+impl WsError {
+    /// The frame form of another layer's error: its code and sentence.
+    pub fn from_client(err: &impl ClientError) -> Self {
+        WsError::new(err.code(), err.public_message())
+    }
+}
+
 impl From<StoreError> for WsError {
     fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound => WsError::new(ErrorCode::NotFound, "not found"),
-            StoreError::Conflict(_) => {
-                WsError::validation("the change conflicts with existing data")
-            }
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(error = %detail, "store unavailable for a socket frame");
-                WsError::new(ErrorCode::Internal, "the store is unavailable; try again")
-            }
-            other => {
-                tracing::error!(error = %other, "store error on a socket frame");
-                WsError::new(ErrorCode::Internal, "internal error")
-            }
-        }
+        WsError::from_client(&err)
     }
 }
 
 impl From<EngineError> for WsError {
     fn from(err: EngineError) -> Self {
-        match err {
-            EngineError::Closed => WsError::validation("the conversation is closed"),
-            EngineError::AgentNotFound => WsError::new(ErrorCode::AgentNotFound, "agent not found"),
-            EngineError::UserNotFound => WsError::not_found("user"),
-            EngineError::Limit(hit) => WsError::new(
-                ErrorCode::RoutingError,
-                format!("the agent is at its limit ({})", hit.as_str()),
-            ),
-            EngineError::Store(e) => e.into(),
-            EngineError::Unavailable(e) => {
-                tracing::warn!(error = %e, "engine unavailable for a socket frame");
-                WsError::new(ErrorCode::Internal, "the engine is busy; try again")
-            }
-        }
+        WsError::from_client(&err)
     }
 }
 
 impl From<ApiError> for WsError {
     fn from(err: ApiError) -> Self {
-        let code = match err.code() {
-            ErrorCode::ValidationError | ErrorCode::Conflict | ErrorCode::PayloadTooLarge => {
-                ErrorCode::ValidationError
-            }
-            ErrorCode::AuthError => ErrorCode::AuthError,
-            ErrorCode::Forbidden => ErrorCode::Forbidden,
-            ErrorCode::NotFound => ErrorCode::NotFound,
-            ErrorCode::RateLimited => ErrorCode::RateLimited,
-            _ => ErrorCode::Internal,
-        };
-        if code == ErrorCode::Internal {
-            tracing::warn!(error = ?err, "request failed on a socket frame");
+        if let ApiError::Internal(detail) = &err {
+            tracing::warn!(error = %detail, "request failed on a socket frame");
         }
-        WsError::new(code, err.to_string())
+        WsError::new(err.code(), err.to_string())
     }
 }
 
 impl From<actix::MailboxError> for WsError {
     fn from(err: actix::MailboxError) -> Self {
-        tracing::warn!(error = %err, "actor mailbox error on a socket frame");
-        WsError::new(ErrorCode::Internal, "the engine is busy; try again")
+        EngineError::from(err).into()
     }
 }
 
