@@ -7,6 +7,7 @@ use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
 use crate::accounts::{self, PasswordHasher};
@@ -64,6 +65,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        if settings.is_production() && settings.metrics.token.expose_secret().is_empty() {
+            tracing::warn!("metrics.token is empty: /metrics is open to anyone who reaches it");
+        }
         let store = open_store(&settings).await?;
         let hasher = PasswordHasher::new(&settings.auth)?;
         accounts::bootstrap(&store, &hasher, &settings.bootstrap).await?;
@@ -82,11 +86,13 @@ impl Application {
             .port();
 
         let metrics = web::Data::new(Metrics::new()?);
+        hasher.register(metrics.registry())?;
         let store_data = web::Data::new(store.clone());
         let hasher = web::Data::new(hasher);
         let keys = web::Data::new(TokenKeys::new(&settings.auth));
         let access = api::access::Access::new(store.clone(), &settings.auth);
         let access_data = web::Data::from(access.clone());
+        let login_limiter = web::Data::new(api::session::LoginLimiter::new(&settings.auth));
         let secret_box = std::sync::Arc::new(SecretBox::from_settings(&settings.secrets));
         let secrets = web::Data::from(secret_box.clone());
         let webhook_secrets = secret_box.clone();
@@ -140,6 +146,9 @@ impl Application {
         let max_body = settings.server.max_body_bytes;
         let cors_origins = settings.server.cors_allowed_origins.clone();
         let settings_data = web::Data::new(settings.clone());
+        let trusted_proxies = web::Data::new(crate::telemetry::TrustedProxies::new(
+            settings.server.trusted_proxy_networks(),
+        ));
 
         let mut server = HttpServer::new(move || {
             App::new()
@@ -159,10 +168,12 @@ impl Application {
                 .app_data(hasher.clone())
                 .app_data(keys.clone())
                 .app_data(access_data.clone())
+                .app_data(login_limiter.clone())
                 .app_data(secrets.clone())
                 .app_data(engine_data.clone())
                 .app_data(metrics.clone())
                 .app_data(settings_data.clone())
+                .app_data(trusted_proxies.clone())
                 .app_data(ws_deps.clone())
                 .app_data(event_log.clone())
                 .app_data(webchat_limiter.clone())
