@@ -60,6 +60,7 @@ pub struct Application {
     store: Store,
     engine: Engine,
     hub: actix::Addr<crate::engine::hub::Hub>,
+    setup: web::Data<crate::console::SetupGate>,
 }
 
 impl Application {
@@ -137,6 +138,9 @@ impl Application {
         let max_body = settings.server.max_body_bytes;
         let cors_origins = settings.server.cors_allowed_origins.clone();
         let settings_data = web::Data::new(settings.clone());
+        let setup_gate = web::Data::new(crate::console::SetupGate::generate());
+        setup_gate.announce(&store).await?;
+        let setup = setup_gate.clone();
 
         let mut server = HttpServer::new(move || {
             App::new()
@@ -162,6 +166,8 @@ impl Application {
                 .app_data(ws_deps.clone())
                 .app_data(event_log.clone())
                 .app_data(webchat_limiter.clone())
+                .app_data(setup_gate.clone())
+                .configure(crate::console::routes)
                 .configure(crate::ws::routes)
                 .app_data(engine_metrics.clone())
                 .app_data(dispatcher.clone())
@@ -171,7 +177,7 @@ impl Application {
                 .configure(api::evolution::routes)
                 .configure(api::wizard::public_routes)
                 .service(web::scope("/api/v1").configure(api::v1))
-                .default_service(web::to(api::not_found))
+                .default_service(web::to(crate::console::http::fallback))
         })
         .on_connect(move |connection, extensions| {
             crate::ws::tune_connection(connection, extensions, user_timeout)
@@ -191,6 +197,7 @@ impl Application {
             store,
             engine,
             hub,
+            setup,
         })
     }
 
@@ -204,6 +211,11 @@ impl Application {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// This run's first-run set-up code (also printed in the log while no user exists).
+    pub fn setup_code(&self) -> String {
+        self.setup.display_code()
     }
 
     pub fn hub(&self) -> &actix::Addr<crate::engine::hub::Hub> {
