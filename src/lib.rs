@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod knowledge;
 pub mod llm;
+pub mod outbound;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

@@ -8,10 +8,18 @@ use std::time::{Duration, Instant};
 use atende::llm::{
     ChatMessage, CompletionRequest, LlmError, OpenAiProvider, Provider, RetryPolicy, ToolChoice,
 };
+use atende::outbound::Limits;
 use serde_json::json;
 use support::scripted_llm::{ScriptedLlm, Step};
 
 const KEY: &str = "sk-test-0123456789abcdef";
+
+/// The scripted server is on loopback: private targets allowed, generous caps.
+const LOOPBACK: Limits = Limits {
+    allow_private: true,
+    max_response_bytes: 16 * 1024 * 1024,
+    max_error_body_bytes: 64 * 1024,
+};
 
 fn provider(llm: &ScriptedLlm, timeout: Duration, max_retries: u32) -> OpenAiProvider {
     let retry = RetryPolicy {
@@ -19,7 +27,7 @@ fn provider(llm: &ScriptedLlm, timeout: Duration, max_retries: u32) -> OpenAiPro
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_secs(2),
     };
-    OpenAiProvider::new(&llm.base_url, KEY, timeout, retry).expect("provider")
+    OpenAiProvider::new(&llm.base_url, KEY, timeout, retry, LOOPBACK).expect("provider")
 }
 
 fn request(text: &str) -> CompletionRequest {
@@ -306,6 +314,7 @@ async fn connection_refused_is_unavailable() {
         KEY,
         Duration::from_secs(2),
         retry,
+        LOOPBACK,
     )
     .expect("provider");
     let error = provider

@@ -14,10 +14,10 @@ use utoipa::ToSchema;
 use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
-use crate::channels::guard::is_forbidden_ip;
 use crate::config::Settings;
 use crate::domain::agent::nullable;
 use crate::domain::{validate, AgentId, DepartmentId, IntegrationId, Role, TenantId};
+use crate::outbound::guard::is_forbidden_ip;
 use crate::secrets::SecretBox;
 use crate::store::integrations::{self, Integration, IntegrationChanges, IntegrationKind};
 use crate::store::{self, agents, DbConn, Store, StoreResult};
@@ -175,7 +175,7 @@ fn require(kind: IntegrationKind, field: &str, present: bool) -> ApiResult<()> {
 
 /// Is `url`'s host `localhost` or a literal address that only reaches this machine or its
 /// private network? Other names are not resolved here (DNS may differ at send time); the
-/// senders' own guard (`channels::guard`) checks the addresses they connect to.
+/// senders' own guard (`outbound::guard`) checks the addresses they connect to.
 pub fn is_private_host(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(domain)) => {

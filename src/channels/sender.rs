@@ -17,16 +17,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::FutureExt;
-use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use super::guard::{self, GuardedResolver};
 use super::signature;
 use crate::config::OutboundSettings;
 use crate::domain::ConversationId;
 use crate::engine::events::EventBus;
+use crate::outbound::{self, backoff::equal_jitter, body, guard};
 use crate::secrets::SecretBox;
 use crate::store::deliveries::{self, AttemptUpdate, ChannelDelivery};
 use crate::store::integrations::{Integration, IntegrationKind};
@@ -39,8 +38,10 @@ pub const DELIVERY_HEADER: &str = "X-Atende-Delivery";
 
 /// How many pending deliveries `resume_pending` loads per store round trip.
 const RESUME_PAGE: i64 = 500;
-/// Response bytes kept in `last_error` for a refused delivery.
+/// Characters of a refusal's body kept in `last_error`.
 const EXCERPT_CHARS: usize = 200;
+/// Bytes read of a refusal's body for that excerpt (UTF-8 takes up to 4 per character).
+const EXCERPT_BYTES: usize = EXCERPT_CHARS * 4;
 
 /// One reply to deliver.
 #[derive(Debug, Clone)]
@@ -125,16 +126,15 @@ impl ChannelSender {
         secrets: Arc<SecretBox>,
         events: EventBus,
     ) -> Self {
-        let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_millis(outbound.timeout_ms.max(1)))
-            .user_agent(concat!("atende/", env!("CARGO_PKG_VERSION")))
-            // A redirect would lead the request to a URL the guard never saw.
-            .redirect(reqwest::redirect::Policy::none());
-        if !outbound.allow_private_targets {
-            builder = builder.dns_resolver(GuardedResolver);
-        }
+        let timeout = Duration::from_millis(outbound.timeout_ms.max(1));
+        let http = outbound::client(&outbound::ClientSpec {
+            user_agent: concat!("atende/", env!("CARGO_PKG_VERSION")),
+            timeout: Some(timeout),
+            connect_timeout: timeout,
+            allow_private: outbound.allow_private_targets,
+        })
         // Only fails when the TLS backend cannot initialise, where `Client::new` panics too.
-        let http = builder.build().expect("HTTP client for channel senders");
+        .expect("HTTP client for channel senders");
         ChannelSender {
             inner: Arc::new(Inner {
                 store,
@@ -580,8 +580,15 @@ impl ChannelSender {
         if status.is_success() {
             return Outcome::Sent { status: code };
         }
-        let after = retry_after(response.headers());
-        let excerpt = excerpt(response, &prepared.secrets).await;
+        let after = outbound::backoff::retry_after(response.headers());
+        let secrets: Vec<&str> = prepared.secrets.iter().map(|s| s.expose_secret()).collect();
+        let excerpt = body::excerpt(
+            response,
+            EXCERPT_BYTES.min(self.inner.outbound.max_error_body_bytes),
+            EXCERPT_CHARS,
+            &secrets,
+        )
+        .await;
         let error = if status.is_redirection() {
             format!("HTTP {status}: redirects are not followed")
         } else if excerpt.is_empty() {
@@ -626,16 +633,11 @@ impl ChannelSender {
 /// `backoff_max_ms`, with "equal jitter" (half fixed, half random) so that deliveries failing
 /// together do not retry together, yet never retry at once.
 fn backoff(outbound: &OutboundSettings, attempt: i32) -> Duration {
-    let exponent = u32::try_from(attempt.saturating_sub(1))
-        .unwrap_or(0)
-        .min(32);
-    let base = outbound
-        .backoff_initial_ms
-        .saturating_mul(1u64 << exponent)
-        .min(outbound.backoff_max_ms);
-    let half = base / 2;
-    let jitter = rand::thread_rng().gen_range(0..=base - half);
-    Duration::from_millis(half + jitter)
+    equal_jitter(
+        Duration::from_millis(outbound.backoff_initial_ms),
+        Duration::from_millis(outbound.backoff_max_ms),
+        u32::try_from(attempt.saturating_sub(1)).unwrap_or(0),
+    )
 }
 
 fn unsealable(column: &str) -> String {
@@ -651,50 +653,10 @@ fn is_retryable_status(code: u16) -> bool {
     code == 408 || code == 429 || (500..600).contains(&code)
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare from APIs and not worth a parser).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-}
-
-/// The start of a refusal's body, for the operator, with any secret the request carried
-/// scrubbed out in case the receiver echoes the request.
-async fn excerpt(response: reqwest::Response, secrets: &[SecretString]) -> String {
-    let Ok(bytes) = response.bytes().await else {
-        return String::new();
-    };
-    let head = &bytes[..bytes.len().min(EXCERPT_CHARS * 4)];
-    let mut text = String::from_utf8_lossy(head).into_owned();
-    for secret in secrets {
-        let secret = secret.expose_secret();
-        if !secret.is_empty() {
-            text = text.replace(secret, "[redacted]");
-        }
-    }
-    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    text.chars().take(EXCERPT_CHARS).collect()
-}
-
 /// An error and its causes on one line, without the URL (it may carry credentials or
 /// tokens in its query).
 fn chain(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut parts = vec![error.to_string()];
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if parts.last() != Some(&text) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
+    outbound::error_chain(&error.without_url())
 }
 
 /// The `number` Evolution API wants for a remoteJid: the digits of a person's jid
@@ -771,6 +733,8 @@ mod tests {
             max_attempts: 10,
             backoff_initial_ms: 100,
             backoff_max_ms: 1000,
+            max_response_bytes: 1024,
+            max_error_body_bytes: 1024,
         };
         for (attempt, base) in [
             (1, 100),
@@ -800,21 +764,5 @@ mod tests {
         for code in [200, 301, 400, 401, 403, 404, 409, 410, 422] {
             assert!(!is_retryable_status(code), "{code}");
         }
-    }
-
-    #[test]
-    fn retry_after_reads_seconds() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert(
-            reqwest::header::RETRY_AFTER,
-            HeaderValue::from_static(" 3 "),
-        );
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        headers.insert(
-            reqwest::header::RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&headers), None);
     }
 }

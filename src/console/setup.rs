@@ -176,7 +176,7 @@ pub async fn complete(
     )
     .await?;
     tracing::info!(tenant = %tenant.slug, "console set up: first admin created");
-    let token = keys.issue_staff(&user.id, &user.tenant_id, Role::Admin)?;
+    let token = keys.issue_staff(&user.id, &user.tenant_id, Role::Admin, user.token_version)?;
     Ok(HttpResponse::Created().json(TokenResponse {
         token,
         user: TokenUser {

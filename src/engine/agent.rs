@@ -32,6 +32,7 @@ use crate::llm::{
     classify, ChatMessage, CompletionRequest, LlmError, OpenAiProvider, Provider, RetryPolicy,
     ToolChoice,
 };
+use crate::outbound::{origin, Limits};
 use crate::secrets::SecretBox;
 use crate::store::automations::Automation;
 use crate::store::crm::{self, ContactCard};
@@ -89,14 +90,24 @@ fn provider_for(
             row.id.clone(),
         ))),
         ProviderKind::Openai => {
-            let key = match row.api_key(secrets).map_err(|e| e.to_string())? {
-                Some(key) => key.expose_secret().to_string(),
-                None => settings.llm.default_api_key.expose_secret().to_string(),
-            };
+            let default_url = &settings.llm.default_base_url;
             let base_url = row
                 .provider_base_url
                 .clone()
-                .unwrap_or_else(|| settings.llm.default_base_url.clone());
+                .unwrap_or_else(|| default_url.clone());
+            // The operator's key and URL go together: a tenant-chosen URL never gets the
+            // default key, whatever it answers. The operator's URL is trusted like the
+            // operator (it may be a local model server); a tenant's passes the guard.
+            let operator_endpoint = origin::same_endpoint(default_url, &base_url);
+            let key = match row.api_key(secrets).map_err(|e| e.to_string())? {
+                Some(key) => key.expose_secret().to_string(),
+                None if operator_endpoint => {
+                    settings.llm.default_api_key.expose_secret().to_string()
+                }
+                None => String::new(),
+            };
+            let mut limits = Limits::from_settings(&settings.outbound);
+            limits.allow_private |= operator_endpoint;
             let provider = OpenAiProvider::new(
                 &base_url,
                 &key,
@@ -106,11 +117,13 @@ fn provider_for(
                     initial_backoff: Duration::from_millis(settings.llm.retry_initial_backoff_ms),
                     max_backoff: Duration::from_millis(settings.llm.retry_max_backoff_ms),
                 },
+                limits,
             )
             .map_err(|e| e.to_string())?;
             let endpoint = crate::knowledge::embeddings::EmbeddingEndpoint {
                 base_url,
                 api_key: key.into(),
+                limits,
             };
             knowledge.set_embedding_endpoint(&row.id, Some(endpoint));
             Ok(Arc::new(provider))
@@ -156,6 +169,8 @@ pub struct TurnDone {
     pub sub_agent_id: Option<String>,
     /// The automation that answered instead of the LLM, when one did.
     pub automation_id: Option<String>,
+    /// The tool calls the turn made, for the conversation's tool state.
+    pub tool_calls: Vec<crate::tools::CallRecord>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -319,6 +334,8 @@ pub struct RunTurn {
     pub history: Vec<HistoryItem>,
     pub pending: Vec<String>,
     pub condense_over_chars: usize,
+    /// What this conversation's earlier tool calls returned, one line each.
+    pub tool_results: Vec<String>,
 }
 
 impl Handler<RunTurn> for AgentSupervisor {
@@ -649,6 +666,7 @@ async fn run_plan(plan: TurnPlan) -> TurnRun {
         condense_over_chars: msg.condense_over_chars,
         context: &context,
         tools: &briefs,
+        tool_results: &msg.tool_results,
     });
     let (price, _) = settings.price_for(&model);
     let request = CompletionRequest {
@@ -823,6 +841,7 @@ impl AgentSupervisor {
                     tool_failures,
                     sub_agent_id: sub_agent_id.clone(),
                     automation_id: None,
+                    tool_calls: outcome.calls.clone(),
                 }),
             ),
             Some(LoopError::Limited(hit)) => (
@@ -1017,6 +1036,7 @@ impl AgentSupervisor {
                             .unwrap_or(0),
                         sub_agent_id: None,
                         automation_id: Some(rule.id.clone()),
+                        tool_calls: Vec::new(),
                     };
                     act.finish_with_record(record, Ok(done))
                 }),
@@ -1434,6 +1454,7 @@ impl Handler<OpenStream> for AgentSupervisor {
                     condense_over_chars: act.settings.engine.condense_over_chars,
                     context: &msg.context,
                     tools: &[],
+                    tool_results: &[],
                 });
                 let max_tokens = act.config.max_tokens;
                 act.ticket(messages, max_tokens, sources, me)

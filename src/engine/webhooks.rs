@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use rand::Rng;
 use reqwest::header::CONTENT_TYPE;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -33,9 +32,9 @@ use tokio::sync::Semaphore;
 
 use super::events::{EventBus, TenantEvent};
 use super::metrics::EngineMetrics;
-use crate::channels::guard::{self, GuardedResolver};
 use crate::config::WebhookSettings;
 use crate::domain::TenantId;
+use crate::outbound::{self, backoff::equal_jitter, body, guard};
 use crate::secrets::SecretBox;
 use crate::store::messages::Message;
 use crate::store::schema::messages;
@@ -145,16 +144,11 @@ pub fn verify(
 /// Delay after the `attempt`-th failure: initial, doubling, capped, with equal jitter so
 /// deliveries that failed together do not retry together.
 fn backoff(settings: &WebhookSettings, attempt: i32) -> Duration {
-    let exponent = u32::try_from(attempt.saturating_sub(1))
-        .unwrap_or(0)
-        .min(32);
-    let base = settings
-        .backoff_initial_ms
-        .saturating_mul(1u64 << exponent)
-        .min(settings.backoff_max_ms);
-    let half = base / 2;
-    let jitter = rand::thread_rng().gen_range(0..=base - half);
-    Duration::from_millis(half + jitter)
+    equal_jitter(
+        Duration::from_millis(settings.backoff_initial_ms),
+        Duration::from_millis(settings.backoff_max_ms),
+        u32::try_from(attempt.saturating_sub(1)).unwrap_or(0),
+    )
 }
 
 #[derive(Clone)]
@@ -204,16 +198,15 @@ impl WebhookDispatcher {
         secrets: Arc<SecretBox>,
         metrics: Arc<EngineMetrics>,
     ) -> Self {
-        let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_millis(settings.timeout_ms.max(1)))
-            .user_agent(concat!("atende-webhooks/", env!("CARGO_PKG_VERSION")))
-            // A redirect would lead the request to a URL the guard never saw.
-            .redirect(reqwest::redirect::Policy::none());
-        if !allow_private {
-            builder = builder.dns_resolver(GuardedResolver);
-        }
+        let timeout = Duration::from_millis(settings.timeout_ms.max(1));
+        let http = outbound::client(&outbound::ClientSpec {
+            user_agent: concat!("atende-webhooks/", env!("CARGO_PKG_VERSION")),
+            timeout: Some(timeout),
+            connect_timeout: timeout,
+            allow_private,
+        })
         // Only fails when the TLS backend cannot initialise, where `Client::new` panics too.
-        let http = builder.build().expect("HTTP client for webhooks");
+        .expect("HTTP client for webhooks");
         WebhookDispatcher {
             inner: Arc::new(Inner {
                 slots: Semaphore::new(settings.max_in_flight.max(1)),
@@ -671,18 +664,9 @@ impl WebhookDispatcher {
     }
 }
 
-/// The start of the receiver's answer, on one line.
+/// The start of the receiver's answer, on one line; only that much is read.
 async fn excerpt(response: reqwest::Response) -> Option<String> {
-    let bytes = response.bytes().await.ok()?;
-    let head = &bytes[..bytes.len().min(EXCERPT_CHARS * 4)];
-    let text = String::from_utf8_lossy(head);
-    let text: String = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(EXCERPT_CHARS)
-        .collect();
+    let text = body::excerpt(response, EXCERPT_CHARS * 4, EXCERPT_CHARS, &[]).await;
     (!text.is_empty()).then_some(text)
 }
 

@@ -16,13 +16,16 @@ use serde_json::{json, Value};
 use super::index::Hit;
 use super::{KnowledgeError, KnowledgeResult};
 use crate::domain::TenantId;
+use crate::outbound::{self, body, guard, Limits};
 use crate::store::{knowledge as store_knowledge, Store};
 
-/// Where an agent's vectors come from (its provider's base URL and key).
+/// Where an agent's vectors come from (its provider's base URL and key, and the outbound
+/// rules that URL is called under: the same as the agent's completions).
 #[derive(Clone)]
 pub struct EmbeddingEndpoint {
     pub base_url: String,
     pub api_key: SecretString,
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for EmbeddingEndpoint {
@@ -34,26 +37,32 @@ impl std::fmt::Debug for EmbeddingEndpoint {
     }
 }
 
-/// Calls `/embeddings`; one HTTP client for every agent.
+/// Calls `/embeddings`; one guarded and one unguarded HTTP client (for the operator's own
+/// URL, or when private targets are allowed), shared by every agent.
 #[derive(Clone)]
 pub struct Embedder {
-    http: reqwest::Client,
+    guarded: Option<reqwest::Client>,
+    open: Option<reqwest::Client>,
     model: String,
 }
 
 impl Embedder {
     pub fn new(model: &str, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .unwrap_or_else(|e| {
-                // Only fails when the TLS backend cannot start; calls then fail and the
-                // search falls back to BM25.
-                tracing::error!(error = %e, "embeddings HTTP client could not be built");
-                reqwest::Client::new()
-            });
+        let build = |allow_private: bool| {
+            outbound::client(&outbound::ClientSpec {
+                user_agent: concat!("atende/", env!("CARGO_PKG_VERSION")),
+                timeout: Some(timeout),
+                connect_timeout: timeout,
+                allow_private,
+            })
+            // Only fails when the TLS backend cannot start; calls then fail and the search
+            // falls back to BM25.
+            .map_err(|e| tracing::error!(error = %e, "embeddings HTTP client could not be built"))
+            .ok()
+        };
         Embedder {
-            http,
+            guarded: build(false),
+            open: build(true),
             model: model.to_string(),
         }
     }
@@ -69,22 +78,33 @@ impl Embedder {
         }
         let url = format!("{}/embeddings", endpoint.base_url.trim_end_matches('/'));
         let failed = |e: String| KnowledgeError::Index(format!("embeddings: {e}"));
-        let response = self
-            .http
+        let limits = endpoint.limits;
+        let client = if limits.allow_private {
+            self.open.as_ref()
+        } else {
+            // Literal addresses never reach the guarded resolver.
+            guard::check(&url, false)
+                .await
+                .map_err(|refusal| failed(refusal.to_string()))?;
+            self.guarded.as_ref()
+        }
+        .ok_or_else(|| failed("no HTTP client".into()))?;
+        let response = client
             .post(&url)
             .bearer_auth(endpoint.api_key.expose_secret())
             .json(&json!({"model": self.model, "input": inputs}))
             .send()
             .await
-            .map_err(|e| failed(e.without_url().to_string()))?;
+            .map_err(|e| failed(outbound::error_chain(&e.without_url())))?;
         let status = response.status();
         if !status.is_success() {
             return Err(failed(format!("provider answered {status}")));
         }
-        let body: Value = response
-            .json()
+        let bytes = body::read_capped(response, limits.max_response_bytes)
             .await
-            .map_err(|e| failed(e.without_url().to_string()))?;
+            .map_err(|e| failed(e.to_string()))?;
+        let body: Value =
+            serde_json::from_slice(&bytes).map_err(|_| failed("malformed response".into()))?;
         parse_response(&body, inputs.len()).ok_or_else(|| failed("malformed response".into()))
     }
 }

@@ -181,6 +181,10 @@ pub enum LlmError {
     BadResponse(String),
     #[error("the LLM provider is unavailable: {0}")]
     Unavailable(String),
+    /// The provider URL may not be called (the outbound guard refused it): retrying the
+    /// same URL cannot help.
+    #[error("the LLM provider URL is refused: {0}")]
+    Refused(String),
 }
 
 impl LlmError {
@@ -193,6 +197,22 @@ impl LlmError {
             LlmError::Timeout => "timeout",
             LlmError::BadResponse(_) => "bad_response",
             LlmError::Unavailable(_) => "unavailable",
+            LlmError::Refused(_) => "target_refused",
+        }
+    }
+
+    /// What a client (chat stream, WebSocket, REST) may be told: the classified failure,
+    /// never the provider's own words, which can echo whatever the URL's owner wants
+    /// (or internal pages, when the URL points inside). Details stay in the logs.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            LlmError::RateLimit => "the LLM provider is rate limiting requests",
+            LlmError::InsufficientQuota => "the LLM provider account has no quota left",
+            LlmError::InvalidApiKey => "the LLM provider rejected the API key",
+            LlmError::Timeout => "the LLM provider did not answer in time",
+            LlmError::BadResponse(_) => "unusable answer from the LLM provider",
+            LlmError::Unavailable(_) => "the LLM provider is unavailable",
+            LlmError::Refused(_) => "the LLM provider URL is refused by the outbound guard",
         }
     }
 

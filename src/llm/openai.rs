@@ -5,6 +5,10 @@
 //! own transport (its `middleware` feature) that makes exactly one HTTP call per attempt and
 //! turns a non-2xx answer into an [`HttpFailure`] carrying status, `Retry-After` and the error
 //! body. [`RetryPolicy`] is then the only retry logic.
+//!
+//! The transport is also where the outbound rules apply (`crate::outbound`): the client never
+//! follows redirects nor uses an environment proxy, the guard refuses private targets (unless
+//! allowed), and every answer is read with a byte cap, error bodies with a smaller one.
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,7 +31,6 @@ use async_openai::Client;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
-use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::pricing::estimate_tokens;
@@ -35,6 +38,7 @@ use super::{
     ChatRole, CompletionReply, CompletionRequest, LlmError, Provider, StreamChunk, ToolCall,
     ToolChoice,
 };
+use crate::outbound::{self, backoff, body, guard, origin, Limits};
 
 /// Retries of one completion: exponential backoff with jitter on rate limits, 5xx, timeouts
 /// and connection failures. A `Retry-After` from the server replaces the computed backoff;
@@ -70,13 +74,7 @@ impl RetryPolicy {
     /// at `max_backoff`, then drawn uniformly from its upper half. The jitter spreads the
     /// retries of many conversations hit by the same outage; the floor keeps the backoff real.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let exponential = self
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(retry.min(31)));
-        let capped = exponential.min(self.max_backoff);
-        let half = capped / 2;
-        let spread = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        half + Duration::from_nanos(rand::thread_rng().gen_range(0..=spread))
+        backoff::equal_jitter(self.initial_backoff, self.max_backoff, retry)
     }
 
     /// The wait before the next attempt, or `None` to give up with `error`.
@@ -130,29 +128,26 @@ impl OpenAiProvider {
         api_key: &str,
         request_timeout: Duration,
         retry: RetryPolicy,
+        limits: Limits,
     ) -> Result<Self, LlmError> {
+        origin::check_base_url(base_url)
+            .map_err(|reason| LlmError::Refused(format!("the provider base URL {reason}")))?;
         let base_url = base_url.trim().trim_end_matches('/').to_string();
-        let parsed = url::Url::parse(&base_url)
-            .map_err(|e| LlmError::Unavailable(format!("invalid provider base URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(LlmError::Unavailable(format!(
-                "provider base URL must be http or https, not {}",
-                parsed.scheme()
-            )));
-        }
         // async-openai builds the Authorization header with `unwrap`; a key that is not a
         // valid header value would panic inside it on the first request.
         if reqwest::header::HeaderValue::from_str(&format!("Bearer {api_key}")).is_err() {
             return Err(LlmError::InvalidApiKey);
         }
 
-        let http = reqwest::Client::builder()
-            .timeout(request_timeout)
-            .connect_timeout(request_timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| {
-                LlmError::Unavailable(format!("HTTP client: {}", error_chain(&e.without_url())))
-            })?;
+        let http = outbound::client(&outbound::ClientSpec {
+            user_agent: concat!("atende/", env!("CARGO_PKG_VERSION")),
+            timeout: Some(request_timeout),
+            connect_timeout: request_timeout.min(Duration::from_secs(10)),
+            allow_private: limits.allow_private,
+        })
+        .map_err(|e| {
+            LlmError::Unavailable(format!("HTTP client: {}", error_chain(&e.without_url())))
+        })?;
         // Organization and project are set explicitly: OpenAIConfig would otherwise pick them
         // up from the process environment and send them with every tenant's key.
         let config = OpenAIConfig::new()
@@ -160,8 +155,8 @@ impl OpenAiProvider {
             .with_api_key(api_key)
             .with_org_id("")
             .with_project_id("");
-        let client =
-            Client::build(http.clone(), config).with_http_service(StatusAwareTransport { http });
+        let client = Client::build(http.clone(), config)
+            .with_http_service(StatusAwareTransport { http, limits });
 
         Ok(Self {
             inner: Arc::new(Inner {
@@ -306,10 +301,7 @@ impl Inner {
                     error: http.to_llm_error(key),
                     retry_after: http.retry_after,
                 },
-                Err(other) => Failure::plain(LlmError::Unavailable(scrub(
-                    &error_chain(other.as_ref()),
-                    key,
-                ))),
+                Err(other) => Failure::plain(from_boxed(other, key)),
             },
             OpenAIError::Reqwest(e) => Failure::plain(from_reqwest(e, key)),
             // Not produced by our transport, but mapped the same way should that change.
@@ -330,6 +322,19 @@ impl Inner {
             }
             other => Failure::plain(LlmError::Unavailable(scrub(&other.to_string(), key))),
         }
+    }
+}
+
+/// Our transport's own refusals: the guard's, or a body over the cap.
+fn from_boxed(error: Box<dyn std::error::Error + Send + Sync>, key: &str) -> LlmError {
+    let error = match error.downcast::<guard::Refusal>() {
+        Ok(refusal) if refusal.is_retryable() => return LlmError::Unavailable(refusal.to_string()),
+        Ok(refusal) => return LlmError::Refused(refusal.to_string()),
+        Err(other) => other,
+    };
+    match error.downcast::<body::BodyError>() {
+        Ok(too_large) => LlmError::BadResponse(too_large.to_string()),
+        Err(other) => LlmError::Unavailable(scrub(&error_chain(other.as_ref()), key)),
     }
 }
 
@@ -627,6 +632,14 @@ fn from_reqwest(error: reqwest::Error, key: &str) -> LlmError {
     if error.is_timeout() {
         return LlmError::Timeout;
     }
+    // A body cut off at the cap: the same request would be cut off again.
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        if let Some(too_large) = cause.downcast_ref::<body::BodyError>() {
+            return LlmError::BadResponse(too_large.to_string());
+        }
+        source = cause.source();
+    }
     let is_builder = error.is_builder();
     let text = scrub(&error_chain(&error.without_url()), key);
     if is_builder {
@@ -637,20 +650,8 @@ fn from_reqwest(error: reqwest::Error, key: &str) -> LlmError {
     }
 }
 
-/// "outer: inner: root cause", because reqwest's own message ("error sending request")
-/// hides the part an operator needs ("Connection refused").
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    outbound::error_chain(error)
 }
 
 const MAX_ERROR_TEXT_CHARS: usize = 300;
@@ -686,14 +687,14 @@ impl fmt::Display for HttpFailure {
 impl std::error::Error for HttpFailure {}
 
 impl HttpFailure {
-    async fn read(response: reqwest::Response) -> Self {
+    /// Reads at most `max_bytes` of the error body: enough for any provider's error JSON.
+    async fn read(response: reqwest::Response, max_bytes: usize) -> Self {
         let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
-        // The status alone still classifies the failure if the body cannot be read.
-        let body = match response.bytes().await {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(_) => String::new(),
-        };
+        let retry_after = backoff::retry_after(response.headers());
+        // The status alone still classifies the failure if the body cannot be read (or is
+        // cut short and no longer parses).
+        let head = body::read_head(response, max_bytes).await;
+        let body = String::from_utf8_lossy(&head).into_owned();
         Self {
             status,
             retry_after,
@@ -727,6 +728,9 @@ impl HttpFailure {
             LlmError::RateLimit
         } else if self.status == 408 {
             LlmError::Timeout
+        } else if (300..400).contains(&self.status) {
+            // Followed, a redirect would take the key and the prompt to a URL nobody checked.
+            LlmError::BadResponse(format!("HTTP {}: redirects are not followed", self.status))
         } else {
             let text = scrub(&format!("HTTP {}: {}", self.status, message), key);
             if self.status == 409 || self.status >= 500 {
@@ -738,32 +742,16 @@ impl HttpFailure {
     }
 }
 
-/// `retry-after-ms` (OpenAI's precise variant), then `Retry-After` as seconds or HTTP date.
+#[cfg(test)]
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
-        }
-    }
-    let value = header("retry-after")?;
-    if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(wait.to_std().unwrap_or(Duration::ZERO))
+    backoff::retry_after(headers)
 }
 
 /// One HTTP call per attempt, no retries, non-2xx answers turned into [`HttpFailure`].
 #[derive(Clone)]
 struct StatusAwareTransport {
     http: reqwest::Client,
+    limits: Limits,
 }
 
 impl tower::Service<HttpRequestFactory> for StatusAwareTransport {
@@ -777,13 +765,29 @@ impl tower::Service<HttpRequestFactory> for StatusAwareTransport {
 
     fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
         let http = self.http.clone();
+        let limits = self.limits;
         async move {
             let request = factory.build().await?;
+            // Literal addresses never reach the guarded resolver; names are checked again
+            // by it at connect time.
+            if !limits.allow_private {
+                if let Err(refusal) = guard::check(request.url().as_str(), false).await {
+                    return Err(OpenAIError::Boxed(Box::new(refusal)));
+                }
+            }
             let response = http.execute(request).await?;
             if response.status().is_success() {
-                Ok(response)
+                if response
+                    .content_length()
+                    .is_some_and(|length| length > limits.max_response_bytes as u64)
+                {
+                    return Err(OpenAIError::Boxed(Box::new(body::BodyError::TooLarge(
+                        limits.max_response_bytes,
+                    ))));
+                }
+                Ok(body::capped_response(response, limits.max_response_bytes))
             } else {
-                let failure = HttpFailure::read(response).await;
+                let failure = HttpFailure::read(response, limits.max_error_body_bytes).await;
                 Err(OpenAIError::Boxed(Box::new(failure)))
             }
         }
@@ -1027,20 +1031,38 @@ mod tests {
     fn constructor_rejects_bad_urls_and_unusable_keys() {
         let timeout = Duration::from_secs(1);
         let retry = RetryPolicy::default();
+        let limits = Limits {
+            allow_private: true,
+            max_response_bytes: 1024,
+            max_error_body_bytes: 1024,
+        };
+        for bad in [
+            "not a url",
+            "ftp://example.com/v1",
+            "http://127.0.0.1:9/anything?q=",
+            "https://user:pw@example.com/v1",
+            "https://example.com/v1#x",
+        ] {
+            assert!(
+                matches!(
+                    OpenAiProvider::new(bad, "k", timeout, retry, limits),
+                    Err(LlmError::Refused(_))
+                ),
+                "{bad}"
+            );
+        }
         assert!(matches!(
-            OpenAiProvider::new("not a url", "k", timeout, retry),
-            Err(LlmError::Unavailable(_))
-        ));
-        assert!(matches!(
-            OpenAiProvider::new("ftp://example.com/v1", "k", timeout, retry),
-            Err(LlmError::Unavailable(_))
-        ));
-        assert!(matches!(
-            OpenAiProvider::new("http://127.0.0.1:1/v1", "bad\nkey", timeout, retry),
+            OpenAiProvider::new("http://127.0.0.1:1/v1", "bad\nkey", timeout, retry, limits),
             Err(LlmError::InvalidApiKey)
         ));
-        let provider = OpenAiProvider::new("http://127.0.0.1:1/v1/", "sk-abcdef", timeout, retry)
-            .expect("valid");
+        let provider = OpenAiProvider::new(
+            "http://127.0.0.1:1/v1/",
+            "sk-abcdef",
+            timeout,
+            retry,
+            limits,
+        )
+        .expect("valid");
         let debug = format!("{provider:?}");
         assert!(!debug.contains("sk-abcdef"), "{debug}");
         assert!(

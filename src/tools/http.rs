@@ -1,15 +1,17 @@
 //! `http` and `webhook` tools: outbound requests to URLs a tenant admin configured, filled in
 //! with the model's arguments. Every target passes the SSRF guard (unless the installation
 //! allows private targets), redirects are not followed, and bodies over
-//! [`MAX_RESPONSE_BYTES`] are refused rather than read.
+//! [`MAX_RESPONSE_BYTES`] (or `outbound.max_response_bytes`, if smaller) are refused rather
+//! than read.
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::config::{HttpConfig, WebhookConfig};
-use super::{ToolContext, ToolOutcome, ToolRuntime, MAX_RESPONSE_BYTES};
-use crate::channels::{guard, signature};
+use super::{ToolContext, ToolOutcome, ToolRuntime};
+use crate::channels::signature;
+use crate::outbound::{self, body, guard};
 
 const ERROR_EXCERPT_CHARS: usize = 300;
 
@@ -120,11 +122,15 @@ pub async fn run_http(config: &Value, args: &Value, rt: &ToolRuntime) -> ToolOut
         (None, &Method::POST | &Method::PUT | &Method::PATCH) => Some(args.clone()),
         (None, _) => None,
     };
-    let mut request = rt.http().request(method, url).headers(headers);
+    let client = match rt.http() {
+        Ok(client) => client,
+        Err(e) => return ToolOutcome::error(e),
+    };
+    let mut request = client.request(method, url).headers(headers);
     if let Some(body) = body {
         request = request.json(&body);
     }
-    send(request).await
+    send(request, rt.max_response_bytes()).await
 }
 
 pub async fn run_webhook(
@@ -152,18 +158,21 @@ pub async fn run_webhook(
     })
     .to_string();
     let signed = signature::sign(hook.secret.as_bytes(), body.as_bytes());
-    let request = rt
-        .http()
+    let client = match rt.http() {
+        Ok(client) => client,
+        Err(e) => return ToolOutcome::error(e),
+    };
+    let request = client
         .post(url)
         .header(CONTENT_TYPE, "application/json")
         .header(signature::HEADER, signed)
         .body(body);
-    send(request).await
+    send(request, rt.max_response_bytes()).await
 }
 
-/// Sends and reads at most [`MAX_RESPONSE_BYTES`]; non-2xx answers are errors for the model.
-async fn send(request: reqwest::RequestBuilder) -> ToolOutcome {
-    let mut response = match request.send().await {
+/// Sends and reads at most `max_bytes`; non-2xx answers are errors for the model.
+async fn send(request: reqwest::RequestBuilder, max_bytes: usize) -> ToolOutcome {
+    let response = match request.send().await {
         Ok(response) => response,
         Err(e) => {
             let reason = if e.is_connect() {
@@ -173,34 +182,14 @@ async fn send(request: reqwest::RequestBuilder) -> ToolOutcome {
             } else {
                 "the request failed"
             };
-            return ToolOutcome::error(format!("{reason}: {}", chain(&e)));
+            return ToolOutcome::error(format!("{reason}: {}", chain(e)));
         }
     };
     let status = response.status();
-    if let Some(length) = response.content_length() {
-        if length > MAX_RESPONSE_BYTES as u64 {
-            return ToolOutcome::error(format!(
-                "the response is larger than {MAX_RESPONSE_BYTES} bytes"
-            ));
-        }
-    }
-    let mut bytes: Vec<u8> = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return ToolOutcome::error(format!(
-                        "the response is larger than {MAX_RESPONSE_BYTES} bytes"
-                    ));
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(e) => {
-                return ToolOutcome::error(format!("reading the response failed: {}", chain(&e)))
-            }
-        }
-    }
+    let bytes = match body::read_capped(response, max_bytes).await {
+        Ok(bytes) => bytes,
+        Err(e) => return ToolOutcome::error(e.to_string()),
+    };
     let text = String::from_utf8_lossy(&bytes);
     if status.is_redirection() {
         return ToolOutcome::error(format!(
@@ -220,18 +209,9 @@ async fn send(request: reqwest::RequestBuilder) -> ToolOutcome {
     ToolOutcome::ok(json!({"status": status.as_u16(), "body": body}))
 }
 
-fn chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+/// Without the URL: a header or query value there may be a secret.
+fn chain(error: reqwest::Error) -> String {
+    outbound::error_chain(&error.without_url())
 }
 
 #[cfg(test)]

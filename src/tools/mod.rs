@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::channels::guard::GuardedResolver;
 use crate::config::OutboundSettings;
 use crate::domain::conversation::Owner;
 use crate::domain::{AgentId, ContactId, ConversationId, TenantId};
@@ -175,8 +174,12 @@ pub struct ToolRuntime {
 struct RuntimeInner {
     store: Store,
     knowledge: crate::knowledge::KnowledgeIndex,
-    http: reqwest::Client,
+    /// `None` when the TLS backend could not start: HTTP tools then fail per call, rather
+    /// than falling back to a client without the guard.
+    http: Option<reqwest::Client>,
     allow_private: bool,
+    /// Bytes read of a tool's answer: [`MAX_RESPONSE_BYTES`] or the operator's smaller cap.
+    max_response_bytes: usize,
     secrets: Arc<SecretBox>,
 }
 
@@ -187,25 +190,22 @@ impl ToolRuntime {
         secrets: Arc<SecretBox>,
         knowledge: crate::knowledge::KnowledgeIndex,
     ) -> Self {
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("atende/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            // A redirect would lead the request to a URL the guard never saw.
-            .redirect(reqwest::redirect::Policy::none());
-        if !outbound.allow_private_targets {
-            builder = builder.dns_resolver(GuardedResolver);
-        }
-        let http = builder.build().unwrap_or_else(|e| {
-            // Only fails when the TLS backend cannot start; the tools then report it per call.
-            tracing::error!(error = %e, "tool HTTP client could not be built");
-            reqwest::Client::new()
-        });
+        // Each call sets its own total timeout (the tool's `timeout_ms`).
+        let http = crate::outbound::client(&crate::outbound::ClientSpec {
+            user_agent: concat!("atende/", env!("CARGO_PKG_VERSION")),
+            timeout: None,
+            connect_timeout: Duration::from_millis(outbound.timeout_ms.max(1)),
+            allow_private: outbound.allow_private_targets,
+        })
+        .map_err(|e| tracing::error!(error = %e, "tool HTTP client could not be built"))
+        .ok();
         ToolRuntime {
             inner: Arc::new(RuntimeInner {
                 store,
                 knowledge,
                 http,
                 allow_private: outbound.allow_private_targets,
+                max_response_bytes: MAX_RESPONSE_BYTES.min(outbound.max_response_bytes),
                 secrets,
             }),
         }
@@ -220,8 +220,16 @@ impl ToolRuntime {
         &self.inner.knowledge
     }
 
-    pub fn http(&self) -> &reqwest::Client {
-        &self.inner.http
+    /// The guarded client for tool calls, or why there is none.
+    pub fn http(&self) -> Result<&reqwest::Client, &'static str> {
+        self.inner
+            .http
+            .as_ref()
+            .ok_or("outbound HTTP is unavailable (the TLS backend did not start)")
+    }
+
+    pub fn max_response_bytes(&self) -> usize {
+        self.inner.max_response_bytes
     }
 
     pub fn allow_private(&self) -> bool {

@@ -10,6 +10,8 @@ import { ownerText, statusText } from "./words";
 import type { Contact } from "../../api/client";
 
 export type Tab = "mine" | "queue" | "all";
+/** Fired by this tab's own actions (take, close…), which the socket may echo later or not. */
+export const CONVERSATIONS_CHANGED = "atende:conversations-changed";
 const PAGE = 50;
 const SEEN_KEY = "atende.inbox.seen";
 const REFRESH_DEBOUNCE_MS = 250;
@@ -80,10 +82,13 @@ export function ConversationList({ tab, selected }: { tab: Tab; selected?: strin
     const offState = socket.onState((state, reconnected) => {
       if (state === "open" && reconnected) void load();
     });
+    const onOwnChange = () => void load();
+    window.addEventListener(CONVERSATIONS_CHANGED, onOwnChange);
     return () => {
       off();
       offState();
       window.clearTimeout(timer);
+      window.removeEventListener(CONVERSATIONS_CHANGED, onOwnChange);
     };
   }, [socket, query]);
 

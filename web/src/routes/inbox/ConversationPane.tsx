@@ -11,7 +11,7 @@ import { MessageList } from "../../components/MessageList";
 import { SlotPicker, type SlotRequest } from "../../components/SlotPicker";
 import { contactName, useContact } from "./contacts";
 import { escalationText, ownerText, statusText } from "./words";
-import { markSeen } from "./ConversationList";
+import { CONVERSATIONS_CHANGED, markSeen } from "./ConversationList";
 import { ContactPanel } from "./ContactPanel";
 
 const SELF = "user";
@@ -133,6 +133,7 @@ export function ConversationPane({ id }: { id: string }) {
     setActionError(null);
     try {
       setConversation(await call());
+      window.dispatchEvent(new Event(CONVERSATIONS_CHANGED));
     } catch (e) {
       setActionError(e instanceof Error ? e.message : String(e));
     }

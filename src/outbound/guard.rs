@@ -1,4 +1,5 @@
-//! SSRF guard for outbound HTTP to tenant-configured URLs (channel senders, webhooks, tools).
+//! SSRF guard for outbound HTTP to tenant-configured URLs (channel senders, webhooks, tools,
+//! LLM providers and embeddings).
 //! A tenant admin picks the URL, so without this an integration could make the server call
 //! its own loopback services, the cloud metadata endpoint (169.254.169.254) or the private
 //! network behind it.
@@ -104,8 +105,11 @@ pub async fn check(url: &str, allow_private: bool) -> Result<Url, Refusal> {
 }
 
 /// Whether outbound calls must not reach `ip`: loopback, private (RFC 1918, fc00::/7),
-/// link-local, CGNAT (100.64/10), unspecified, "this network" (0/8), broadcast, multicast,
-/// and IPv6 forms embedding such an IPv4 address (mapped, compatible, NAT64).
+/// link-local, CGNAT (100.64/10), unspecified, "this network" (0/8), IETF protocol
+/// assignments (192.0.0/24), benchmarking (198.18/15), reserved (240/4, broadcast included),
+/// multicast, and IPv6 forms that reach an IPv4 address (mapped, compatible, well-known
+/// NAT64 with a forbidden address inside, local-use NAT64 64:ff9b:1::/48, 6to4 2002::/16,
+/// Teredo 2001::/32): the last three cannot be checked reliably, so they are refused whole.
 pub fn is_forbidden_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_forbidden_v4(v4),
@@ -114,7 +118,7 @@ pub fn is_forbidden_ip(ip: IpAddr) -> bool {
 }
 
 fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
@@ -123,6 +127,9 @@ fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
         || ip.is_broadcast()
         || a == 0
         || (a == 100 && (b & 0xc0) == 64)
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b & 0xfe) == 18)
+        || a >= 240
 }
 
 fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
@@ -150,7 +157,13 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return is_forbidden_v4(embedded());
     }
-    false
+    // Local-use NAT64 (64:ff9b:1::/48, RFC 8215) embeds the IPv4 address at an
+    // operator-chosen position; 6to4 (2002::/16) and Teredo (2001::/32) tunnel to IPv4
+    // relays. None of them is a destination an integration needs.
+    let local_nat64 = segments[..3] == [0x64, 0xff9b, 1];
+    let six_to_four = first == 0x2002;
+    let teredo = first == 0x2001 && segments[1] == 0;
+    local_nat64 || six_to_four || teredo
 }
 
 /// A resolver for reqwest clients calling tenant-configured URLs: resolves with the system
@@ -218,6 +231,24 @@ mod tests {
             "::ffff:100.64.0.1",
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "192.0.0.1",
+            "192.0.0.170",
+            "198.18.0.1",
+            "198.19.255.254",
+            "240.0.0.1",
+            "250.1.2.3",
+            "254.255.255.255",
+            "2002::1",
+            "2002:c0a8:101::1",
+            "2002:808:808::1",
+            "64:ff9b:1::1",
+            "64:ff9b:1:ffff::8.8.8.8",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "::ffff:198.18.0.1",
+            "::ffff:240.0.0.1",
+            "::ffff:192.0.0.8",
+            "64:ff9b::c612:1",
         ] {
             assert!(is_forbidden_ip(ip(raw)), "{raw} should be forbidden");
         }
@@ -240,6 +271,15 @@ mod tests {
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
             "fbff::1",
+            "192.0.1.1",
+            "191.255.255.255",
+            "198.17.255.255",
+            "198.20.0.1",
+            "223.255.255.254",
+            "2003::1",
+            "2001:db8::1",
+            "2001:1::1",
+            "64:ff9b:2::1",
         ] {
             assert!(!is_forbidden_ip(ip(raw)), "{raw} should be allowed");
         }
