@@ -481,6 +481,8 @@ pub struct KnowledgeSettings {
     /// stops it.
     pub extract_cpu_seconds: u64,
     pub extract_memory_bytes: u64,
+    /// Most text the extraction child may return (a PDF's text can be larger than the file).
+    pub extract_max_text_bytes: usize,
     /// Per-tenant quota: documents stored and their total size in bytes.
     pub max_documents_per_tenant: i64,
     pub max_bytes_per_tenant: i64,

@@ -21,6 +21,7 @@ pub enum ErrorCode {
     NotFound,
     Conflict,
     PayloadTooLarge,
+    QuotaExceeded,
     RateLimited,
     AgentNotFound,
     RoutingError,
@@ -41,6 +42,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::AgentNotFound => "AGENT_NOT_FOUND",
             ErrorCode::RoutingError => "ROUTING_ERROR",
@@ -61,7 +63,7 @@ impl ErrorCode {
                 StatusCode::NOT_FOUND
             }
             ErrorCode::Conflict | ErrorCode::RoutingError => StatusCode::CONFLICT,
-            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge | ErrorCode::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::ProviderError => StatusCode::BAD_GATEWAY,
@@ -217,6 +219,7 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::Conflict,
             ErrorCode::PayloadTooLarge,
+            ErrorCode::QuotaExceeded,
             ErrorCode::RateLimited,
             ErrorCode::AgentNotFound,
             ErrorCode::RoutingError,

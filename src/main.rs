@@ -35,6 +35,9 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Internal: the server's PDF extraction child (a PDF on stdin, its text on stdout).
+    #[command(name = "extract-pdf", hide = true)]
+    ExtractPdf,
 }
 
 #[derive(Subcommand)]
@@ -62,6 +65,11 @@ fn parse_role(raw: &str) -> Result<Role, String> {
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::ExtractPdf)) {
+        // Needs no configuration: the server starts it with limits and only pipes.
+        let code = atende::knowledge::extract_child::run_child();
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(e) => {
@@ -89,6 +97,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Openapi => {
             use std::io::Write;
             std::io::stdout().write_all(atende::api::openapi::document_json().as_bytes())?;
+        }
+        Command::ExtractPdf => {
+            std::process::exit(atende::knowledge::extract_child::run_child());
         }
         Command::Migrate => {
             open_store(&settings).await?;

@@ -364,3 +364,176 @@ async fn the_customer_never_sees_why_it_was_escalated() {
         assert!(!told.to_string().contains(reason), "{told}");
     }
 }
+
+// ---- 7: PDF extraction runs in a limited child that really stops; tenants have a quota ----
+
+use support::knowledge::{upload_json, upload_multipart, Part};
+
+async fn upload_pdf(app: &TestApp, admin: &Session, title: &str) -> (StatusCode, Value) {
+    let pdf = support::knowledge::pdf(&["Prazo de entrega: cinco dias uteis."]);
+    upload_multipart(
+        app,
+        admin,
+        &[
+            Part::field("title", title),
+            Part::file("prazo.pdf", "application/pdf", pdf),
+        ],
+    )
+    .await
+}
+
+/// An extractor that stands for a looping parser: `body` runs after it noted its pid.
+fn fake_extractor(dir: &std::path::Path, body: &str) -> (String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let pid_file = dir.join("pid");
+    let script = dir.join("extractor.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho $$ > {}\n{body}\n", pid_file.display()),
+    )
+    .expect("script written");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (script.display().to_string(), pid_file)
+}
+
+/// Whether process `pid` has ended (gone, or a zombie waiting to be reaped).
+fn ended(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[actix_web::test]
+async fn a_pdf_that_never_finishes_is_killed_at_the_timeout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (script, pid_file) = fake_extractor(dir.path(), "exec sleep 600");
+    let app = TestApp::spawn_with(&[
+        ("knowledge.extractor_path", script.as_str()),
+        ("knowledge.extract_timeout_seconds", "1"),
+    ])
+    .await;
+    let admin = app.admin().await;
+    let (status, body) = upload_pdf(&app, &admin, "Prazo").await;
+    assert_validation(status, &body, "timed-out PDF");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("within 1 seconds")),
+        "{body}"
+    );
+    let pid = std::fs::read_to_string(&pid_file)
+        .expect("the extractor ran")
+        .trim()
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !ended(&pid) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ended(&pid), "extractor {pid} still runs after the timeout");
+    let (status, list) = app.get("/api/v1/knowledge/documents", &admin.token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+}
+
+#[actix_web::test]
+async fn a_pdf_that_burns_cpu_is_stopped_by_its_cpu_limit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (script, pid_file) = fake_extractor(dir.path(), "while :; do :; done");
+    let app = TestApp::spawn_with(&[
+        ("knowledge.extractor_path", script.as_str()),
+        ("knowledge.extract_cpu_seconds", "1"),
+        ("knowledge.extract_timeout_seconds", "120"),
+    ])
+    .await;
+    let admin = app.admin().await;
+    let started = std::time::Instant::now();
+    let (status, body) = upload_pdf(&app, &admin, "Prazo").await;
+    assert_validation(status, &body, "CPU-bound PDF");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("too complex")),
+        "stopped by the kernel, not the timeout: {body}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(100));
+    let pid = std::fs::read_to_string(&pid_file)
+        .expect("ran")
+        .trim()
+        .to_string();
+    assert!(ended(&pid));
+}
+
+#[actix_web::test]
+async fn each_tenant_has_a_document_and_byte_quota() {
+    let app = TestApp::spawn_with(&[
+        ("knowledge.max_documents_per_tenant", "2"),
+        ("knowledge.max_bytes_per_tenant", "1500"),
+    ])
+    .await;
+    let admin = app.admin().await;
+    let other = app.other_tenant("tenant-b").await;
+    let text = |n: usize| "Texto de ajuda. ".repeat(n);
+
+    // A real PDF goes through the real extractor child.
+    let (status, body) = upload_pdf(&app, &admin, "Prazo").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let pdf_bytes = body["size_bytes"].as_i64().expect("size");
+    assert!(
+        pdf_bytes < 400,
+        "the test PDF must fit the quota: {pdf_bytes}"
+    );
+    let (status, body) =
+        upload_json(&app, &admin, json!({"title": "Trocas", "content": text(2)})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // A third document is over the document quota; nothing is stored.
+    let (status, body) = upload_json(
+        &app,
+        &admin,
+        json!({"title": "Pagamentos", "content": text(2)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["code"], "QUOTA_EXCEEDED");
+    assert_eq!(body["details"]["quota"], "documents");
+    assert_eq!(body["details"]["limit"], 2);
+
+    // Replacing a document by title frees its own room, but not beyond the byte quota.
+    let (status, body) =
+        upload_json(&app, &admin, json!({"title": "Trocas", "content": text(3)})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = upload_json(
+        &app,
+        &admin,
+        json!({"title": "Trocas", "content": text(80)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["details"]["quota"], "bytes");
+
+    let (_, list) = app.get("/api/v1/knowledge/documents", &admin.token).await;
+    let mut titles: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|d| d["title"].as_str())
+        .collect();
+    titles.sort_unstable();
+    assert_eq!(titles, vec!["Prazo", "Trocas"]);
+    let (_, trocas) = app
+        .post(
+            "/api/v1/knowledge/search",
+            &admin.token,
+            &json!({"query": "texto ajuda"}),
+        )
+        .await;
+    assert!(trocas.to_string().contains("Texto de ajuda"), "{trocas}");
+
+    // The quota is per tenant.
+    let (status, body) =
+        upload_json(&app, &other, json!({"title": "Outro", "content": text(2)})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

@@ -23,6 +23,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// A tenant quota has no room (413): `details` names the quota and its limit.
+    #[error("{message}")]
+    QuotaExceeded {
+        message: String,
+        details: serde_json::Value,
+    },
     #[error("{0}")]
     RateLimited(String),
     #[error("{0}")]
@@ -80,6 +86,7 @@ impl ApiError {
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ApiError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             ApiError::RateLimited(_) => ErrorCode::RateLimited,
             ApiError::Unavailable(_) => ErrorCode::ServiceUnavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
@@ -90,6 +97,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let details = match self {
             ApiError::Validation { details, .. } => details.clone(),
+            ApiError::QuotaExceeded { details, .. } => Some(details.clone()),
             _ => None,
         };
         ErrorBody {

@@ -114,6 +114,16 @@ impl From<KnowledgeError> for ApiError {
         match e {
             KnowledgeError::Invalid { field, reason } => ApiError::field(field, &reason),
             KnowledgeError::Store(e) => e.into(),
+            KnowledgeError::QuotaExceeded {
+                quota,
+                limit,
+                would_be,
+            } => ApiError::QuotaExceeded {
+                message: format!(
+                    "the knowledge base is full: this upload would bring its {quota} to {would_be}, over the tenant's limit of {limit}"
+                ),
+                details: serde_json::json!({"quota": quota, "limit": limit}),
+            },
             KnowledgeError::Index(e) | KnowledgeError::Worker(e) => ApiError::Internal(e),
         }
     }

@@ -11,11 +11,42 @@ use sha2::{Digest, Sha256};
 
 use super::chunking::{self, ChunkSizes};
 use super::extract::{self, SourceType};
+use super::extract_child;
 use super::index::{IndexedChunk, Passage};
 use super::{blocking, KnowledgeError, KnowledgeIndex, KnowledgeResult};
 use crate::domain::{AgentId, TenantId};
 use crate::store::knowledge::{self as store_knowledge, Document, NewChunk};
 use crate::store::{self, Store};
+
+/// The per-tenant limits of the knowledge base.
+#[derive(Debug, Clone, Copy)]
+struct Quota {
+    documents: i64,
+    bytes: i64,
+}
+
+impl Quota {
+    /// Whether a tenant using `(documents, bytes)` may add a document of `size` bytes.
+    fn admits(self, (documents, bytes): (i64, i64), size: i64) -> KnowledgeResult<()> {
+        let would_be = documents.saturating_add(1);
+        if would_be > self.documents {
+            return Err(KnowledgeError::QuotaExceeded {
+                quota: "documents",
+                limit: self.documents,
+                would_be,
+            });
+        }
+        let would_be = bytes.saturating_add(size);
+        if would_be > self.bytes {
+            return Err(KnowledgeError::QuotaExceeded {
+                quota: "bytes",
+                limit: self.bytes,
+                would_be,
+            });
+        }
+        Ok(())
+    }
+}
 
 /// An upload, already authorized; the bytes are not yet checked.
 #[derive(Debug, Clone)]
@@ -43,8 +74,16 @@ struct Prepared {
     checksum: String,
 }
 
-fn prepare(upload: &Upload, sizes: ChunkSizes) -> KnowledgeResult<Prepared> {
-    let text = extract::extract(upload.source, &upload.bytes, upload.field)?;
+/// `pdf_text`: the text the extraction child read from a PDF upload.
+fn prepare(
+    upload: &Upload,
+    pdf_text: Option<String>,
+    sizes: ChunkSizes,
+) -> KnowledgeResult<Prepared> {
+    let text = match pdf_text {
+        Some(raw) => extract::finish(upload.source, &raw, upload.field)?,
+        None => extract::extract(upload.source, &upload.bytes, upload.field)?,
+    };
     let chunks = chunking::chunk(&text, sizes);
     if chunks.is_empty() {
         return Err(KnowledgeError::invalid(upload.field, "has no text"));
@@ -78,12 +117,22 @@ pub async fn upload(
         overlap: settings.chunk_overlap_chars,
     };
     let field = upload.field;
+    // PDFs are parsed in a child process that the kernel limits and the timeout kills; the
+    // other formats are plain text or HTML rendering, bounded by the document size.
+    let pdf_text = if upload.source == SourceType::Pdf {
+        if upload.bytes.is_empty() {
+            return Err(KnowledgeError::invalid(field, "is empty"));
+        }
+        extract::check_pdf(&upload.bytes, field)?;
+        Some(extract_child::pdf_text(settings, upload.bytes.clone(), field).await?)
+    } else {
+        None
+    };
     let extraction = blocking(move || {
-        let prepared = prepare(&upload, sizes)?;
+        let prepared = prepare(&upload, pdf_text, sizes)?;
         Ok((upload, prepared))
     });
     let limit = std::time::Duration::from_secs(settings.extract_timeout_seconds);
-    // The blocking thread is left to finish on its own; its result is dropped unseen.
     let (upload, prepared) = tokio::time::timeout(limit, extraction)
         .await
         .map_err(|_| {
@@ -151,6 +200,10 @@ pub async fn upload(
         .collect();
 
     let to_insert = document.clone();
+    let quota = Quota {
+        documents: settings.max_documents_per_tenant,
+        bytes: settings.max_bytes_per_tenant,
+    };
     let replaced = store
         .transaction(move |conn| {
             let mut replaced = store_knowledge::same_title(
@@ -161,10 +214,15 @@ pub async fn upload(
             )?;
             // A newer upload of the same title, committed first, wins (see settle_same_title).
             replaced.retain(|id| *id < to_insert.id);
+            // A replaced document frees its room in the same transaction.
+            let used = store_knowledge::usage(conn, &to_insert.tenant_id, &replaced)?;
+            if let Err(over) = quota.admits(used, to_insert.size_bytes) {
+                return Ok(Err(over));
+            }
             store_knowledge::insert(conn, &to_insert, &rows)?;
-            Ok(replaced)
+            Ok(Ok(replaced))
         })
-        .await?;
+        .await??;
 
     let change = index.clone();
     let removed = replaced.clone();

@@ -101,7 +101,12 @@ pub fn extract(source: SourceType, bytes: &[u8], field: &'static str) -> Knowled
         SourceType::Html => html_text(&utf8_text(bytes, field)?, field)?,
         SourceType::Pdf => pdf_text(bytes, field)?,
     };
-    let text = normalize(&text);
+    finish(source, &text, field)
+}
+
+/// Extracted text, normalized; refused when nothing is left.
+pub fn finish(source: SourceType, text: &str, field: &'static str) -> KnowledgeResult<String> {
+    let text = normalize(text);
     if text.trim().is_empty() {
         let reason = match source {
             SourceType::Pdf => "has no text (a scanned PDF needs OCR first)",
@@ -136,23 +141,30 @@ fn html_text(html: &str, field: &'static str) -> KnowledgeResult<String> {
         .map_err(|e| KnowledgeError::invalid(field, format!("is not readable HTML: {e}")))
 }
 
-fn pdf_text(bytes: &[u8], field: &'static str) -> KnowledgeResult<String> {
-    if !bytes.starts_with(PDF_MAGIC) {
-        return Err(KnowledgeError::invalid(field, "is not a PDF file"));
+/// Whether `bytes` start like a PDF (checked before a child is started for them).
+pub fn check_pdf(bytes: &[u8], field: &'static str) -> KnowledgeResult<()> {
+    if bytes.starts_with(PDF_MAGIC) {
+        Ok(())
+    } else {
+        Err(KnowledgeError::invalid(field, "is not a PDF file"))
     }
+}
+
+fn pdf_text(bytes: &[u8], field: &'static str) -> KnowledgeResult<String> {
+    check_pdf(bytes, field)?;
+    pdf_text_in_process(bytes).map_err(|reason| KnowledgeError::invalid(field, reason))
+}
+
+/// Parses a PDF in this process. The server never calls it on an upload: uploads go through
+/// the limited child process (`extract_child`), which calls this.
+pub fn pdf_text_in_process(bytes: &[u8]) -> Result<String, String> {
     // PDF parsers are large and meet hostile input: a panic on a corrupt file must become a
-    // 400, not a dead worker thread.
+    // refusal, not a crash.
     let parsed = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(bytes));
     match parsed {
         Ok(Ok(text)) => Ok(text),
-        Ok(Err(e)) => Err(KnowledgeError::invalid(
-            field,
-            format!("is a corrupt or unreadable PDF: {e}"),
-        )),
-        Err(_) => Err(KnowledgeError::invalid(
-            field,
-            "is a corrupt or unreadable PDF",
-        )),
+        Ok(Err(e)) => Err(format!("is a corrupt or unreadable PDF: {e}")),
+        Err(_) => Err("is a corrupt or unreadable PDF".to_string()),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod chunking;
 pub mod documents;
 pub mod embeddings;
 pub mod extract;
+pub mod extract_child;
 pub mod index;
 
 pub use index::{Hit, KnowledgeIndex, Passage, Scope, SearchRequest};
@@ -26,6 +27,14 @@ pub enum KnowledgeError {
     /// The search index failed; nothing was half-applied (see [`documents`]).
     #[error("search index: {0}")]
     Index(String),
+    /// The tenant's document quota (`knowledge.max_documents_per_tenant`,
+    /// `max_bytes_per_tenant`) has no room for the upload.
+    #[error("the tenant's knowledge base is full: {quota} would be {would_be}, over the limit of {limit}")]
+    QuotaExceeded {
+        quota: &'static str,
+        limit: i64,
+        would_be: i64,
+    },
     /// Blocking work (extraction, indexing, search) could not run or panicked.
     #[error("knowledge work did not finish: {0}")]
     Worker(String),

@@ -111,6 +111,34 @@ pub fn same_title(
     })?)
 }
 
+/// How many documents the tenant stores and their total size in bytes, leaving out `except`
+/// (documents about to be replaced). On PostgreSQL the tenant's row is locked first, so two
+/// concurrent uploads cannot both fit into the last of the quota (SQLite's write transaction
+/// already serializes them).
+pub fn usage(conn: &mut DbConn, tenant: &TenantId, except: &[String]) -> StoreResult<(i64, i64)> {
+    use super::schema::tenants;
+    if let DbConn::Postgres(pooled) = conn {
+        let c: &mut diesel::PgConnection = &mut *pooled;
+        tenants::table
+            .filter(tenants::id.eq(tenant))
+            .select(tenants::id)
+            .for_update()
+            .first::<String>(c)?;
+    }
+    // One size per document (the quota keeps this list short); summed here because SQL's
+    // SUM of a BIGINT is NUMERIC on PostgreSQL.
+    let sizes: Vec<i64> = crate::db_run!(conn, |c| knowledge_documents::table
+        .filter(knowledge_documents::tenant_id.eq(tenant))
+        .filter(knowledge_documents::id.ne_all(except))
+        .select(knowledge_documents::size_bytes)
+        .load(c))?;
+    let count = i64::try_from(sizes.len()).unwrap_or(i64::MAX);
+    let bytes = sizes
+        .iter()
+        .fold(0_i64, |total, size| total.saturating_add(*size));
+    Ok((count, bytes))
+}
+
 pub fn find(conn: &mut DbConn, tenant: &TenantId, id: &str) -> StoreResult<Document> {
     Ok(crate::db_run!(conn, |c| knowledge_documents::table
         .filter(knowledge_documents::tenant_id.eq(tenant))

@@ -115,6 +115,8 @@ pub fn test_settings(db_url: &str, overrides: &[(&str, &str)]) -> Settings {
         ("bootstrap.tenant", "tenant-a"),
         ("bootstrap.admin_email", ADMIN_EMAIL),
         ("bootstrap.admin_password", ADMIN_PASSWORD),
+        // The test binary is not `atende`: PDF extraction runs the real one as its child.
+        ("knowledge.extractor_path", env!("CARGO_BIN_EXE_atende")),
     ];
     all.extend_from_slice(overrides);
     Settings::load_from(config_dir(), "test", false, &all).expect("test settings are valid")
