@@ -61,6 +61,7 @@ pub struct Application {
     store: Store,
     engine: Engine,
     hub: actix::Addr<crate::engine::hub::Hub>,
+    setup: web::Data<crate::console::SetupGate>,
 }
 
 impl Application {
@@ -149,6 +150,9 @@ impl Application {
         let trusted_proxies = web::Data::new(crate::telemetry::TrustedProxies::new(
             settings.server.trusted_proxy_networks(),
         ));
+        let setup_gate = web::Data::new(crate::console::SetupGate::generate());
+        setup_gate.announce(&store).await?;
+        let setup = setup_gate.clone();
 
         let mut server = HttpServer::new(move || {
             App::new()
@@ -177,6 +181,8 @@ impl Application {
                 .app_data(ws_deps.clone())
                 .app_data(event_log.clone())
                 .app_data(webchat_limiter.clone())
+                .app_data(setup_gate.clone())
+                .configure(crate::console::routes)
                 .configure(crate::ws::routes)
                 .app_data(engine_metrics.clone())
                 .app_data(dispatcher.clone())
@@ -186,7 +192,7 @@ impl Application {
                 .configure(api::evolution::routes)
                 .configure(api::wizard::public_routes)
                 .service(web::scope("/api/v1").configure(api::v1))
-                .default_service(web::to(api::not_found))
+                .default_service(web::to(crate::console::http::fallback))
         })
         .on_connect(move |connection, extensions| {
             crate::ws::tune_connection(connection, extensions, user_timeout)
@@ -206,6 +212,7 @@ impl Application {
             store,
             engine,
             hub,
+            setup,
         })
     }
 
@@ -219,6 +226,11 @@ impl Application {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// This run's first-run set-up code (also printed in the log while no user exists).
+    pub fn setup_code(&self) -> String {
+        self.setup.display_code()
     }
 
     pub fn hub(&self) -> &actix::Addr<crate::engine::hub::Hub> {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod channels;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod error;
