@@ -5,6 +5,7 @@
 pub mod app;
 pub mod engine;
 pub mod knowledge;
+pub mod raw_http;
 pub mod scripted_llm;
 pub mod ws;
 
