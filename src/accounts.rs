@@ -67,6 +67,18 @@ impl PasswordHasher {
             .unwrap_or(false)
     }
 
+    /// Verification costs what hashing does: off the async workers too.
+    pub async fn verify_off_thread(
+        &self,
+        password: String,
+        hash: String,
+    ) -> Result<bool, AccountError> {
+        let hasher = self.clone();
+        tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
+            .await
+            .map_err(|e| AccountError::Hashing(e.to_string()))
+    }
+
     /// Hashing is CPU-bound for tens of milliseconds: keep it off the async workers.
     pub async fn hash_off_thread(&self, password: String) -> Result<String, AccountError> {
         let hasher = self.clone();
@@ -144,6 +156,7 @@ pub async fn create_user(
         working_hours: "{}".into(),
         created_at: now,
         updated_at: now,
+        token_version: 0,
     };
     let stored = user.clone();
     store

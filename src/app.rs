@@ -85,6 +85,8 @@ impl Application {
         let store_data = web::Data::new(store.clone());
         let hasher = web::Data::new(hasher);
         let keys = web::Data::new(TokenKeys::new(&settings.auth));
+        let access = api::access::Access::new(store.clone(), &settings.auth);
+        let access_data = web::Data::from(access.clone());
         let secret_box = std::sync::Arc::new(SecretBox::from_settings(&settings.secrets));
         let secrets = web::Data::from(secret_box.clone());
         let webhook_secrets = secret_box.clone();
@@ -126,6 +128,7 @@ impl Application {
             hub: hub.clone(),
             settings: std::sync::Arc::new(settings.clone()),
             sessions_gauge: engine_metrics.websocket_sessions.clone(),
+            access: access.clone(),
         });
         let event_log = web::Data::from(api::events::EventLog::start(
             &engine.parts.events,
@@ -155,6 +158,7 @@ impl Application {
                 .app_data(knowledge_data.clone())
                 .app_data(hasher.clone())
                 .app_data(keys.clone())
+                .app_data(access_data.clone())
                 .app_data(secrets.clone())
                 .app_data(engine_data.clone())
                 .app_data(metrics.clone())

@@ -52,6 +52,9 @@ pub struct Settings {
     pub memory: MemorySettings,
     pub feedback: FeedbackSettings,
     pub classification: ClassificationSettings,
+    pub metrics: MetricsSettings,
+    pub channels: ChannelSettings,
+    pub webchat: WebchatSettings,
     /// Name of the environment the settings were loaded for (`ATENDE_ENV`).
     #[serde(skip)]
     pub environment: String,
@@ -65,6 +68,40 @@ pub struct ServerSettings {
     pub workers: usize,
     pub max_body_bytes: usize,
     pub cors_allowed_origins: Vec<String>,
+    /// Proxies (IPs or CIDR networks) whose `X-Forwarded-For` is believed. Empty: the
+    /// socket's peer is the client, whatever the headers say.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl ServerSettings {
+    /// The parsed `trusted_proxies` (validated at load, so nothing is dropped here).
+    pub fn trusted_proxy_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|raw| parse_network(raw))
+            .collect()
+    }
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32` or a single address (a /32 or /128 network).
+fn parse_network(raw: &str) -> Option<ipnet::IpNet> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// Whether the built-in development secrets may be used: only by a development or test
+/// server that listens on a loopback address, where nobody else can reach it. Anywhere
+/// else they are public knowledge (anyone could forge an admin token).
+pub fn development_secrets_allowed(environment: &str, host: &str) -> bool {
+    let local_environment = matches!(environment, "development" | "test");
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    local_environment && loopback
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +124,19 @@ pub struct AuthSettings {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// Users' current role and token version are cached this long (changes made through
+    /// this process invalidate at once; the expiry bounds what another node may miss).
+    pub access_cache_seconds: u64,
+    pub access_cache_capacity: u64,
+    /// Open WebSocket and SSE sessions re-check their user this often (besides being told
+    /// at once of changes made through this process).
+    pub session_recheck_seconds: u64,
+    /// Log-in attempts per minute from one client address, and for one e-mail address.
+    pub login_per_ip_per_minute: u32,
+    pub login_per_account_per_minute: u32,
+    /// Password hashes computed at once (argon2 takes `argon2_memory_kib` each); 0 = one
+    /// per core.
+    pub max_concurrent_hashes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +204,10 @@ pub struct EngineSettings {
     pub handover_message: String,
     /// Phrases (accent- and case-insensitive) meaning the customer wants a human.
     pub human_request_phrases: Vec<String>,
+    /// Earlier tool results a conversation keeps for its later turns (0 keeps none).
+    pub tool_state_entries: usize,
+    /// Each kept tool result is shortened to this many characters.
+    pub tool_state_result_chars: usize,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
@@ -203,6 +257,27 @@ pub struct WebhookSettings {
     pub max_in_flight: usize,
     /// Receivers should refuse signatures older than this (documented replay window).
     pub signature_tolerance_seconds: u64,
+}
+
+/// Inbound channels (src/api/webhooks.rs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSettings {
+    /// A timestamped inbound signature (`t=<unix>,v1=<hex>`) whose `t` is further than this
+    /// from the server's clock is refused, so a captured request cannot be replayed later.
+    pub inbound_signature_tolerance_seconds: u64,
+    /// Whether the legacy `sha256=<hex>` inbound signature (no timestamp) is still accepted.
+    pub accept_legacy_signatures: bool,
+}
+
+/// What a web-chat visitor (contact token) may ask of one conversation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebchatSettings {
+    /// `request_summary` frames a visitor may send per conversation (each may be an LLM call).
+    pub max_summaries_per_conversation: u32,
+    /// Meetings a visitor may book per conversation through `schedule_confirm`.
+    pub max_bookings_per_conversation: u32,
 }
 
 /// The agent set-up wizard (src/api/wizard.rs).
@@ -399,6 +474,16 @@ pub struct KnowledgeSettings {
     /// Text extraction (PDF parsing above all) that takes longer is given up and the upload
     /// refused: a crafted file must not hold an upload open for good.
     pub extract_timeout_seconds: u64,
+    /// The program that extracts PDF text in a child process (`atende extract-pdf`); empty
+    /// means this very executable.
+    pub extractor_path: String,
+    /// CPU seconds and address space (bytes) the extraction child may use before the kernel
+    /// stops it.
+    pub extract_cpu_seconds: u64,
+    pub extract_memory_bytes: u64,
+    /// Per-tenant quota: documents stored and their total size in bytes.
+    pub max_documents_per_tenant: i64,
+    pub max_bytes_per_tenant: i64,
     /// Target size of one chunk, in characters; a paragraph longer than this is split.
     pub chunk_chars: usize,
     /// Characters of the previous chunk repeated at the start of the next one, so a sentence
@@ -442,6 +527,18 @@ impl KnowledgeSettings {
             return Err(invalid(
                 "knowledge.extract_timeout_seconds",
                 "must be positive",
+            ));
+        }
+        if self.extract_cpu_seconds == 0 || self.extract_memory_bytes == 0 {
+            return Err(invalid(
+                "knowledge.extract_cpu_seconds",
+                "the extraction limits (cpu seconds, memory bytes) must be positive",
+            ));
+        }
+        if self.max_documents_per_tenant < 1 || self.max_bytes_per_tenant < 1 {
+            return Err(invalid(
+                "knowledge.max_documents_per_tenant",
+                "the tenant quota (documents, bytes) must be positive",
             ));
         }
         if self.chunk_chars == 0 {
@@ -629,6 +726,15 @@ impl ClassificationSettings {
     }
 }
 
+/// `GET /metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>` (401 otherwise).
+    /// Empty: open, for development.
+    pub token: SecretString,
+}
+
 /// Which database the configured URL points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseKind {
@@ -687,6 +793,7 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("server.cors_allowed_origins")
+                    .with_list_parse_key("server.trusted_proxies")
                     .try_parsing(true),
             );
         }
@@ -725,10 +832,12 @@ impl Settings {
                 format!("must be at least {MIN_JWT_SECRET_LEN} characters"),
             ));
         }
-        if self.is_production() && secret == DEVELOPMENT_JWT_SECRET {
+        let dev_secrets_ok = development_secrets_allowed(&self.environment, &self.server.host);
+        if !dev_secrets_ok && secret == DEVELOPMENT_JWT_SECRET {
             return Err(invalid(
                 "auth.jwt_secret",
-                "the development default cannot be used in production; set ATENDE__AUTH__JWT_SECRET",
+                "the built-in development secret is only accepted in development or test on a \
+                 loopback address; set ATENDE__AUTH__JWT_SECRET",
             ));
         }
         let encryption_key = self.secrets.encryption_key.expose_secret();
@@ -738,11 +847,46 @@ impl Settings {
                 format!("must be at least {MIN_ENCRYPTION_KEY_LEN} characters"),
             ));
         }
-        if self.is_production() && encryption_key == DEVELOPMENT_ENCRYPTION_KEY {
+        if !dev_secrets_ok && encryption_key == DEVELOPMENT_ENCRYPTION_KEY {
             return Err(invalid(
                 "secrets.encryption_key",
-                "the development default cannot be used in production; set ATENDE__SECRETS__ENCRYPTION_KEY",
+                "the built-in development key is only accepted in development or test on a \
+                 loopback address; set ATENDE__SECRETS__ENCRYPTION_KEY",
             ));
+        }
+        if let Some(bad) = self
+            .server
+            .trusted_proxies
+            .iter()
+            .find(|raw| parse_network(raw).is_none())
+        {
+            return Err(invalid(
+                "server.trusted_proxies",
+                format!("`{bad}` is not an IP address or CIDR network"),
+            ));
+        }
+        for (key, value) in [
+            ("auth.access_cache_seconds", self.auth.access_cache_seconds),
+            (
+                "auth.access_cache_capacity",
+                self.auth.access_cache_capacity,
+            ),
+            (
+                "auth.session_recheck_seconds",
+                self.auth.session_recheck_seconds,
+            ),
+            (
+                "auth.login_per_ip_per_minute",
+                u64::from(self.auth.login_per_ip_per_minute),
+            ),
+            (
+                "auth.login_per_account_per_minute",
+                u64::from(self.auth.login_per_account_per_minute),
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
         }
         if self.auth.token_ttl_seconds <= 0 {
             return Err(invalid("auth.token_ttl_seconds", "must be positive"));

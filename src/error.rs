@@ -1,8 +1,16 @@
-//! The stable error codes of the external contract (PROTOCOL.md), shared by the HTTP error
-//! body and the WebSocket `error` frame. Each layer has its own error enum and maps onto these
-//! once.
+//! The stable error codes of the external contract (docs/protocol.md) and the one mapping
+//! from every layer's error onto them. Each layer's error says its [`ErrorCode`] and a
+//! sentence safe to show ([`ClientError`]); the HTTP status ([`ErrorCode::http_status`]), the
+//! WebSocket `error` frame and the SSE `error` event all derive from that, so one failure
+//! reads the same on every transport. Internal detail (mailbox errors, SQL, upstream bodies)
+//! goes to the log, never to a client.
 
+use actix_web::http::StatusCode;
 use serde::Serialize;
+
+use crate::engine::EngineError;
+use crate::llm::LlmError;
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -17,6 +25,10 @@ pub enum ErrorCode {
     AgentNotFound,
     RoutingError,
     ServiceUnavailable,
+    /// The LLM provider failed (SSE answer streams).
+    ProviderError,
+    /// Nothing in the knowledge base answers the question (retrieval agents' streams).
+    NoAnswer,
     Internal,
 }
 
@@ -33,7 +45,128 @@ impl ErrorCode {
             ErrorCode::AgentNotFound => "AGENT_NOT_FOUND",
             ErrorCode::RoutingError => "ROUTING_ERROR",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            ErrorCode::ProviderError => "PROVIDER_ERROR",
+            ErrorCode::NoAnswer => "NO_ANSWER",
             ErrorCode::Internal => "INTERNAL",
+        }
+    }
+
+    /// The HTTP status of a response carrying this code.
+    pub fn http_status(self) -> StatusCode {
+        match self {
+            ErrorCode::ValidationError => StatusCode::BAD_REQUEST,
+            ErrorCode::AuthError => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound | ErrorCode::AgentNotFound | ErrorCode::NoAnswer => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::Conflict | ErrorCode::RoutingError => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ProviderError => StatusCode::BAD_GATEWAY,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An error as a client sees it, on any transport.
+pub trait ClientError {
+    fn code(&self) -> ErrorCode;
+    /// A sentence safe to show: never internal detail, which the implementation logs.
+    fn public_message(&self) -> String;
+    fn details(&self) -> Option<serde_json::Value> {
+        None
+    }
+    fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.public_message(),
+            code: self.code(),
+            details: self.details(),
+        }
+    }
+}
+
+impl ClientError for StoreError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::NotFound => ErrorCode::NotFound,
+            StoreError::Conflict(_) => ErrorCode::Conflict,
+            StoreError::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            _ => ErrorCode::Internal,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            StoreError::NotFound => "not found".into(),
+            // The violated constraint's text names tables and columns.
+            StoreError::Conflict(_) => "the resource already exists".into(),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "store unavailable");
+                "the store is unavailable; try again".into()
+            }
+            other => {
+                tracing::error!(error = %other, "store error");
+                "internal error".into()
+            }
+        }
+    }
+}
+
+impl ClientError for EngineError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            EngineError::Closed | EngineError::Limit(_) => ErrorCode::Conflict,
+            // Both come from a request naming an agent or a user in its body.
+            EngineError::AgentNotFound | EngineError::UserNotFound => ErrorCode::ValidationError,
+            EngineError::Store(e) => e.code(),
+            EngineError::Unavailable(_) => ErrorCode::ServiceUnavailable,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            EngineError::Closed => "the conversation is closed".into(),
+            EngineError::AgentNotFound => "agent_id is not an agent of this tenant".into(),
+            EngineError::UserNotFound => "user_id is not a user of this tenant".into(),
+            EngineError::Limit(hit) => format!("the agent is at its limit ({})", hit.as_str()),
+            EngineError::Store(e) => e.public_message(),
+            EngineError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "engine unavailable");
+                "the engine is busy; try again".into()
+            }
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            EngineError::AgentNotFound => Some(serde_json::json!({ "field": "agent_id" })),
+            EngineError::UserNotFound => Some(serde_json::json!({ "field": "user_id" })),
+            _ => None,
+        }
+    }
+}
+
+impl ClientError for LlmError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            LlmError::RateLimit => ErrorCode::RateLimited,
+            LlmError::BadResponse(reason) if reason == crate::llm::retrieval::NO_MATCH => {
+                ErrorCode::NoAnswer
+            }
+            _ => ErrorCode::ProviderError,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            LlmError::BadResponse(reason) if reason == crate::llm::retrieval::NO_MATCH => {
+                "nothing in the knowledge base answers this".into()
+            }
+            // The classified failure only (`LlmError::public_message`): the provider's own
+            // words stay in the logs.
+            other => LlmError::public_message(other).into(),
         }
     }
 }
@@ -88,10 +221,118 @@ mod tests {
             ErrorCode::AgentNotFound,
             ErrorCode::RoutingError,
             ErrorCode::ServiceUnavailable,
+            ErrorCode::ProviderError,
+            ErrorCode::NoAnswer,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_value(code).expect("serializes");
             assert_eq!(json.as_str(), Some(code.as_str()));
+        }
+    }
+
+    /// The one mapping: each error, its code, its HTTP status, and what the socket says.
+    #[test]
+    fn every_error_reads_the_same_on_every_transport() {
+        use crate::api::error::ApiError;
+        use crate::domain::limits::LimitHit;
+        use crate::ws::WsError;
+        use actix_web::ResponseError;
+
+        let engine = |e: fn() -> EngineError| -> (ErrorCode, StatusCode, WsError, String) {
+            let code = e().code();
+            let status = ApiError::from(e()).status_code();
+            let ws = WsError::from(e());
+            let message = e().public_message();
+            (code, status, ws, message)
+        };
+        type Row = (fn() -> EngineError, ErrorCode, u16);
+        let table: [Row; 8] = [
+            (|| EngineError::Closed, ErrorCode::Conflict, 409),
+            (
+                || EngineError::Limit(LimitHit::MaxConversations),
+                ErrorCode::Conflict,
+                409,
+            ),
+            (
+                || EngineError::AgentNotFound,
+                ErrorCode::ValidationError,
+                400,
+            ),
+            (
+                || EngineError::UserNotFound,
+                ErrorCode::ValidationError,
+                400,
+            ),
+            (
+                || EngineError::Store(StoreError::NotFound),
+                ErrorCode::NotFound,
+                404,
+            ),
+            (
+                || EngineError::Store(StoreError::Conflict("UNIQUE users.email".into())),
+                ErrorCode::Conflict,
+                409,
+            ),
+            (
+                || EngineError::Store(StoreError::Unavailable("pool timed out".into())),
+                ErrorCode::ServiceUnavailable,
+                503,
+            ),
+            (
+                || EngineError::Unavailable("Mailbox has closed".into()),
+                ErrorCode::ServiceUnavailable,
+                503,
+            ),
+        ];
+        for (make, expected, status) in table {
+            let (code, http, ws, message) = engine(make);
+            let label = format!("{:?}", make());
+            assert_eq!(code, expected, "{label}");
+            assert_eq!(http.as_u16(), status, "{label}");
+            assert_eq!(code.http_status().as_u16(), status, "{label}");
+            assert_eq!(ws.code, expected, "{label}: the socket says the same");
+            assert_eq!(ws.message, message, "{label}");
+            for internal in ["Mailbox", "pool timed out", "UNIQUE", "users.email"] {
+                assert!(!message.contains(internal), "{label} leaks {internal}");
+            }
+        }
+
+        let llm: [(LlmError, ErrorCode); 4] = [
+            (LlmError::RateLimit, ErrorCode::RateLimited),
+            (
+                LlmError::Unavailable("upstream said: secret-ish body".into()),
+                ErrorCode::ProviderError,
+            ),
+            (
+                LlmError::BadResponse("<html>proxy error</html>".into()),
+                ErrorCode::ProviderError,
+            ),
+            (
+                LlmError::BadResponse(crate::llm::retrieval::NO_MATCH.into()),
+                ErrorCode::NoAnswer,
+            ),
+        ];
+        for (error, expected) in llm {
+            assert_eq!(error.code(), expected, "{error:?}");
+            let message = error.public_message();
+            assert!(
+                !message.contains("secret-ish") && !message.contains("<html>"),
+                "{message}"
+            );
+        }
+
+        // Errors of the HTTP layer keep their code on the socket too.
+        for api in [
+            ApiError::Conflict("the e-mail is taken".into()),
+            ApiError::Unavailable("the store is unavailable; try again".into()),
+            ApiError::PayloadTooLarge(10),
+            ApiError::Internal("password=hunter2".into()),
+        ] {
+            let code = api.code();
+            assert_eq!(api.status_code(), code.http_status());
+            let ws = WsError::from(api);
+            assert_eq!(ws.code, code);
+            assert!(!ws.message.contains("hunter2"));
         }
     }
 }

@@ -14,15 +14,6 @@ use support::ws::WsClient;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-async fn conversation_of(f: &Fixture, contact: &str, text: &str) -> String {
-    let (status, accepted) = f.inbound(contact, &format!("{contact}-m1"), text).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-    accepted["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_string()
-}
-
 async fn follow(f: &Fixture, conversation: &str) -> WsClient {
     let (mut ws, _) = WsClient::connect(&f.app, &f.admin.token).await;
     ws.send(json!({"type": "subscribe", "conversation_id": conversation}))
@@ -55,7 +46,9 @@ async fn live_ai_answers_stream_to_the_room_before_the_stored_message() {
     let answer = "Claro! Posso ajudar com a troca do seu produto hoje mesmo.";
     // Time to subscribe before the model starts writing.
     f.llm.push(Step::delayed(800, Step::reply(answer)));
-    let conversation = conversation_of(&f, "c1", "quero trocar um produto").await;
+    let conversation = f
+        .conversation_of("c1", "c1-m1", "quero trocar um produto")
+        .await;
     let mut ws = follow(&f, &conversation).await;
 
     let (pieces, done) = live_answer(&mut ws).await;
@@ -119,7 +112,9 @@ async fn a_streamed_turn_still_calls_tools_and_only_the_answer_is_shown() {
         Step::ToolCalls(vec![("calc".into(), json!({"expression": "3 * 199.9"}))]),
     ));
     f.llm.push(Step::reply("Três unidades custam R$ 599,70."));
-    let conversation = conversation_of(&f, "c2", "quanto custam 3 unidades?").await;
+    let conversation = f
+        .conversation_of("c2", "c2-m1", "quanto custam 3 unidades?")
+        .await;
     let mut ws = follow(&f, &conversation).await;
 
     let (pieces, done) = live_answer(&mut ws).await;
@@ -161,7 +156,7 @@ async fn without_the_setting_nothing_streams() {
     let f = fixture(&[], json!({})).await;
     f.llm
         .push(Step::delayed(500, Step::reply("Olá! Como posso ajudar?")));
-    let conversation = conversation_of(&f, "c3", "oi").await;
+    let conversation = f.conversation_of("c3", "c3-m1", "oi").await;
     let mut ws = follow(&f, &conversation).await;
     let stored = ws.next_of("message").await;
     let stored = if stored["message"]["sender_type"] == "ai_agent" {
@@ -189,7 +184,9 @@ async fn summaries_are_written_by_the_agents_llm_within_its_limits() {
     f.llm.push(Step::reply(
         "Posso ajudar com a troca. Qual o número do pedido?",
     ));
-    let conversation = conversation_of(&f, "c4", "Quero trocar um produto com defeito").await;
+    let conversation = f
+        .conversation_of("c4", "c4-m1", "Quero trocar um produto com defeito")
+        .await;
     answered(&f, &conversation, 1).await;
 
     let summary_text = "- Cliente quer trocar um produto com defeito.\n- Falta o número do pedido.";
@@ -249,7 +246,9 @@ async fn summaries_are_written_by_the_agents_llm_within_its_limits() {
 async fn a_failing_or_limited_llm_falls_back_to_the_extractive_summary() {
     let f = fixture(&[], json!({"limits": {"requests_per_minute": 2}})).await;
     f.llm.push(Step::reply("Olá! Em que posso ajudar?"));
-    let conversation = conversation_of(&f, "c5", "Olá, meu pedido 12345 não chegou").await;
+    let conversation = f
+        .conversation_of("c5", "c5-m1", "Olá, meu pedido 12345 não chegou")
+        .await;
     answered(&f, &conversation, 1).await;
 
     // The provider rejects the key: extractive summary, no error frame.
@@ -285,7 +284,9 @@ async fn a_failing_or_limited_llm_falls_back_to_the_extractive_summary() {
 async fn a_human_summarizing_an_escalated_conversation_uses_the_agent_that_answered() {
     let f = fixture(&[], json!({})).await;
     f.llm.push(Step::reply("Entendi, vou verificar."));
-    let conversation = conversation_of(&f, "c6", "minha fatura veio errada").await;
+    let conversation = f
+        .conversation_of("c6", "c6-m1", "minha fatura veio errada")
+        .await;
     answered(&f, &conversation, 1).await;
     let user = create(
         &f.app,

@@ -15,15 +15,6 @@ use support::scripted_llm::Step;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-async fn conversation_of(f: &Fixture, contact: &str, id: &str, text: &str) -> String {
-    let (status, accepted) = f.inbound(contact, id, text).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-    accepted["conversation_id"]
-        .as_str()
-        .expect("conversation id")
-        .to_string()
-}
-
 async fn classified(f: &Fixture, conversation: &str) -> Value {
     f.eventually(WAIT, || async {
         let c = f.conversation(conversation).await;
@@ -36,7 +27,9 @@ async fn classified(f: &Fixture, conversation: &str) -> Value {
 #[actix_web::test]
 async fn an_outage_is_technical_and_critical() {
     let f = fixture(&[], json!({})).await;
-    let id = conversation_of(&f, "c1", "m1", "o sistema caiu, urgente, nada funciona").await;
+    let id = f
+        .conversation_of("c1", "m1", "o sistema caiu, urgente, nada funciona")
+        .await;
     let c = classified(&f, &id).await;
     assert_eq!(c["category"], "technical");
     assert_eq!(c["priority"], "critical");
@@ -50,7 +43,9 @@ async fn an_outage_is_technical_and_critical() {
     assert_eq!(f.llm.wait_for_requests(1, WAIT).await, 1);
     assert!(c["escalation_reason"].is_null());
 
-    let id = conversation_of(&f, "c2", "m2", "Quais são os planos? Quanto custa?").await;
+    let id = f
+        .conversation_of("c2", "m2", "Quais são os planos? Quanto custa?")
+        .await;
     let c = classified(&f, &id).await;
     assert_eq!(
         (c["category"].as_str(), c["priority"].as_str()),
@@ -68,7 +63,9 @@ async fn critical_and_vip_conversations_go_to_a_human_when_configured() {
         json!({}),
     )
     .await;
-    let id = conversation_of(&f, "c1", "m1", "o sistema caiu, urgente, nada funciona").await;
+    let id = f
+        .conversation_of("c1", "m1", "o sistema caiu, urgente, nada funciona")
+        .await;
     let c = f
         .eventually(WAIT, || async {
             let c = f.conversation(&id).await;
@@ -81,7 +78,7 @@ async fn critical_and_vip_conversations_go_to_a_human_when_configured() {
     assert_ne!(c["owner"]["type"], "ai_agent");
 
     // A VIP (tag) with an ordinary question goes to a human too.
-    let ordinary = conversation_of(&f, "c2", "m2", "bom dia").await;
+    let ordinary = f.conversation_of("c2", "m2", "bom dia").await;
     let contact = f.conversation(&ordinary).await["contact_id"]
         .as_str()
         .expect("contact")
@@ -101,7 +98,7 @@ async fn critical_and_vip_conversations_go_to_a_human_when_configured() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let vip = conversation_of(&f, "c2", "m3", "bom dia de novo").await;
+    let vip = f.conversation_of("c2", "m3", "bom dia de novo").await;
     assert_ne!(vip, ordinary);
     let c = f
         .eventually(WAIT, || async {
@@ -129,26 +126,8 @@ async fn plain_integration(f: &Fixture) -> String {
 }
 
 async fn inbound_on(f: &Fixture, integration: &str, contact: &str, text: &str) -> String {
-    let body = json!({
-        "contact": {"external_id": contact},
-        "message": {"external_id": format!("{contact}-1"), "text": text},
-    })
-    .to_string();
-    let response = f
-        .app
-        .http
-        .post(f.app.url(&format!("/webhooks/generic/{integration}")))
-        .header("content-type", "application/json")
-        .header(
-            "X-Atende-Signature",
-            atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let accepted: Value = response.json().await.expect("json");
+    let body = support::webhook::generic_body(contact, None, &format!("{contact}-1"), text);
+    let accepted = f.app.signed_webhook(integration, &body).await;
     accepted["conversation_id"]
         .as_str()
         .expect("id")
@@ -255,7 +234,7 @@ async fn the_llm_classifies_when_configured_with_the_rules_as_fallback() {
         CLASSIFICATION_MARKER,
         Step::reply(r#"{"categoria": "elogio", "prioridade": "baixa", "confianca": 0.97}"#),
     );
-    let id = conversation_of(&f, "c1", "m1", "vocês são demais").await;
+    let id = f.conversation_of("c1", "m1", "vocês são demais").await;
     let c = classified(&f, &id).await;
     assert_eq!(c["category"], "praise");
     assert_eq!(c["priority"], "low");
@@ -280,7 +259,9 @@ async fn the_llm_classifies_when_configured_with_the_rules_as_fallback() {
         CLASSIFICATION_MARKER,
         Step::reply("{\"category\": \"technical\", \"priority\""),
     );
-    let id = conversation_of(&f, "c2", "m2", "o sistema caiu, urgente, nada funciona").await;
+    let id = f
+        .conversation_of("c2", "m2", "o sistema caiu, urgente, nada funciona")
+        .await;
     let c = classified(&f, &id).await;
     assert_eq!(c["category"], "technical");
     assert_eq!(c["priority"], "critical");

@@ -60,7 +60,11 @@ async fn a_message_is_answered_by_the_ai_agent() {
 
 #[actix_web::test]
 async fn messages_within_the_context_window_get_one_turn() {
-    let f = fixture(&[], json!({"settings": {"context_timer_seconds": 1}})).await;
+    let f = fixture(
+        &[("engine.passivate_after_seconds", "1")],
+        json!({"settings": {"context_timer_seconds": 1}}),
+    )
+    .await;
     for (i, text) in ["quero trocar", "um produto", "que veio com defeito"]
         .iter()
         .enumerate()
@@ -69,7 +73,8 @@ async fn messages_within_the_context_window_get_one_turn() {
         assert_eq!(status, StatusCode::ACCEPTED);
     }
     assert_eq!(f.llm.wait_for_requests(1, WAIT).await, 1);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A passivated actor was idle: nothing buffered, no timer, no turn left to run.
+    f.all_passivated(WAIT).await;
     assert_eq!(
         f.llm.request_count(),
         1,
@@ -183,7 +188,20 @@ async fn max_conversations_is_never_exceeded() {
     let results = futures::future::join_all(sends).await;
     assert!(results.iter().all(|(s, _)| *s == StatusCode::ACCEPTED));
     assert_eq!(f.llm.wait_for_requests(10, WAIT).await, 10);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Every conversation was decided (admitted or queued) before anything is counted.
+    f.eventually(WAIT, || async {
+        let (_, queued) = f
+            .app
+            .get(
+                "/api/v1/conversations?status=queued&limit=200",
+                &f.admin.token,
+            )
+            .await;
+        (queued["items"].as_array().map(Vec::len) == Some(190)).then_some(())
+    })
+    .await
+    .expect("190 conversations queued");
+    f.wait_for_turns("ok", 10, WAIT).await;
     assert!(
         f.llm.max_in_flight() <= 10,
         "max in flight {}",
@@ -221,7 +239,8 @@ async fn the_rate_limit_holds_under_concurrency() {
     let sends = ids.iter().map(|(c, m)| f.inbound(c, m, "oi"));
     futures::future::join_all(sends).await;
     assert_eq!(f.llm.wait_for_requests(5, WAIT).await, 5);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Every other conversation's turn was refused by the limit before the count.
+    f.wait_for_turns("limited", 45, WAIT).await;
     assert_eq!(f.llm.request_count(), 5);
 }
 
@@ -247,9 +266,13 @@ async fn a_daily_budget_for_three_turns_allows_three() {
         f.llm
             .wait_for_requests(expected, Duration::from_secs(3))
             .await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The turn is decided (answered, or refused by the budget) before the next one.
+        if i < 3 {
+            f.wait_for_turns("ok", i + 1, WAIT).await;
+        } else {
+            f.wait_for_turns("limited", i - 2, WAIT).await;
+        }
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         f.llm.request_count(),
         3,
@@ -745,6 +768,57 @@ async fn idle_conversations_passivate_and_come_back() {
         .expect("answered after rehydration");
     let seqs: Vec<i64> = messages.iter().filter_map(|m| m["seq"].as_i64()).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
+}
+
+/// The system message of a logged chat request.
+fn system_prompt(request: &support::scripted_llm::LoggedRequest) -> String {
+    request.body["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[actix_web::test]
+async fn earlier_tool_results_reach_later_turns_also_after_rehydration() {
+    let f = fixture(&[("engine.passivate_after_seconds", "1")], json!({})).await;
+    f.attach_tool(&json!({"name": "calc", "tool_type": "calculator"}))
+        .await;
+    f.llm.push(Step::ToolCalls(vec![(
+        "calc".into(),
+        json!({"expression": "6 * 7"}),
+    )]));
+    f.llm.push(Step::reply("Dá 42."));
+    let conversation = f.conversation_of("c1", "m1", "quanto é 6 vezes 7?").await;
+    f.eventually(WAIT, || async {
+        let m = f.messages(&conversation).await;
+        (by_sender(&m, "ai_agent").len() == 1).then_some(())
+    })
+    .await
+    .expect("turn 1 answered");
+    let first = f.llm.requests();
+    assert_eq!(first.len(), 2, "a tool call, then the answer");
+    assert!(
+        !system_prompt(&first[0]).contains("Earlier tool results"),
+        "nothing to remember on the first turn"
+    );
+
+    // Turn 2: the result of turn 1's call is in the prompt, not only in turn 1's messages.
+    f.inbound("c1", "m2", "e o dobro?").await;
+    assert_eq!(f.llm.wait_for_requests(3, WAIT).await, 3);
+    let second = system_prompt(&f.llm.requests()[2]);
+    assert!(second.contains("Earlier tool results"), "{second}");
+    assert!(
+        second.contains(r#"calc({"expression":"6 * 7"})"#),
+        "{second}"
+    );
+    assert!(second.contains("42"), "{second}");
+
+    // Persisted with the conversation: a rehydrated actor still knows it.
+    f.all_passivated(WAIT).await;
+    f.inbound("c1", "m3", "obrigado").await;
+    assert_eq!(f.llm.wait_for_requests(4, WAIT).await, 4);
+    let third = system_prompt(&f.llm.requests()[3]);
+    assert!(third.contains(r#"calc({"expression":"6 * 7"})"#), "{third}");
 }
 
 #[actix_web::test]

@@ -14,25 +14,8 @@ use support::TestApp;
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn inbound(app: &TestApp, integration: &str, contact: &str, id: &str) -> String {
-    let body = json!({
-        "contact": {"external_id": contact},
-        "message": {"external_id": id, "text": format!("mensagem {id}")},
-    })
-    .to_string();
-    let response = app
-        .http
-        .post(app.url(&format!("/webhooks/generic/{integration}")))
-        .header("content-type", "application/json")
-        .header(
-            "X-Atende-Signature",
-            atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let accepted: serde_json::Value = response.json().await.expect("json");
+    let body = support::webhook::generic_body(contact, None, id, &format!("mensagem {id}"));
+    let accepted = app.signed_webhook(integration, &body).await;
     accepted["message_id"].as_str().expect("id").to_string()
 }
 

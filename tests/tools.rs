@@ -100,15 +100,6 @@ fn http_tool(name: &str, url: &str) -> Value {
     })
 }
 
-async fn conversation_of(f: &Fixture, contact: &str, text: &str) -> String {
-    let (status, accepted) = f.inbound(contact, &format!("{contact}-m1"), text).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-    accepted["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_string()
-}
-
 async fn ai_replies(f: &Fixture, conversation: &str, count: usize) -> Vec<Value> {
     f.eventually(WAIT, || async {
         let m = f.messages(conversation).await;
@@ -158,7 +149,9 @@ async fn an_http_tool_and_a_system_tool_answer_log_and_price_the_turn() {
         prompt_tokens: 1000,
         completion_tokens: 500,
     });
-    let conversation = conversation_of(&f, "c1", "cadê meu pedido 123?").await;
+    let conversation = f
+        .conversation_of("c1", "c1-m1", "cadê meu pedido 123?")
+        .await;
     let ai = ai_replies(&f, &conversation, 1).await;
     assert_eq!(ai[0]["content"], "Seu pedido 123 foi enviado.");
 
@@ -236,7 +229,7 @@ async fn bad_tool_calls_become_error_results_and_the_conversation_continues() {
     ]));
     f.llm
         .push(Step::reply("Desculpe, não consegui consultar agora."));
-    let conversation = conversation_of(&f, "c1", "meu pedido?").await;
+    let conversation = f.conversation_of("c1", "c1-m1", "meu pedido?").await;
     let ai = ai_replies(&f, &conversation, 1).await;
     assert_eq!(ai[0]["content"], "Desculpe, não consegui consultar agora.");
     let calls = tools_used(&turns(&f, &conversation).await[0]);
@@ -280,7 +273,7 @@ async fn private_targets_are_refused_unless_allowed() {
         ("local".into(), json!({"order_id": "x"})),
     ]));
     f.llm.push(Step::reply("Não foi possível."));
-    let conversation = conversation_of(&f, "c1", "oi").await;
+    let conversation = f.conversation_of("c1", "c1-m1", "oi").await;
     ai_replies(&f, &conversation, 1).await;
     let calls = tools_used(&turns(&f, &conversation).await[0]);
     assert_eq!(calls.len(), 2);
@@ -305,7 +298,7 @@ async fn three_failing_tool_calls_hand_over_to_a_human() {
         ("calc".into(), json!({"expression": "import os"})),
         ("calc".into(), json!({})),
     ]));
-    let conversation = conversation_of(&f, "c1", "quanto dá?").await;
+    let conversation = f.conversation_of("c1", "c1-m1", "quanto dá?").await;
     f.eventually(WAIT, || async {
         let c = f.conversation(&conversation).await;
         (c["escalation_reason"] == "tool_failures").then_some(())
@@ -347,7 +340,9 @@ async fn calculator_close_and_followup_tools_work() {
         ),
     ]));
     f.llm.push(Step::reply("Dá R$ 599,70."));
-    let conversation = conversation_of(&f, "c1", "quanto dá 3 de 199,90?").await;
+    let conversation = f
+        .conversation_of("c1", "c1-m1", "quanto dá 3 de 199,90?")
+        .await;
     let ai = ai_replies(&f, &conversation, 2).await;
     assert_eq!(ai[0]["content"], "Dá R$ 599,70.");
     assert_eq!(

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -121,12 +121,24 @@ pub struct Analytics {
 }
 
 fn parse_bound(field: &str, raw: &str, end: bool) -> ApiResult<NaiveDateTime> {
+    use crate::domain::dates::{self, DateError};
+    let out_of_range = |e: DateError| ApiError::field(field, &e.to_string());
     let raw = raw.trim();
-    if let Ok(time) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(time.with_timezone(&Utc).naive_utc());
+    if DateTime::parse_from_rfc3339(raw).is_ok() {
+        return dates::parse_instant(raw)
+            .map(|t| t.naive_utc())
+            .map_err(out_of_range);
     }
-    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .map_err(|_| ApiError::field(field, "must be an RFC 3339 time or a YYYY-MM-DD date"))?;
+    let date = match dates::parse_day(raw) {
+        Ok(date) => date,
+        Err(DateError::OutOfRange) => return Err(out_of_range(DateError::OutOfRange)),
+        Err(_) => {
+            return Err(ApiError::field(
+                field,
+                "must be an RFC 3339 time or a YYYY-MM-DD date",
+            ))
+        }
+    };
     let day = if end { date.succ_opt() } else { Some(date) };
     day.and_then(|d| d.and_hms_opt(0, 0, 0))
         .ok_or_else(|| ApiError::field(field, "is out of range"))

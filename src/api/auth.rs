@@ -1,6 +1,6 @@
 //! Bearer tokens (JWT, HS256) and the authenticated-caller extractor.
 
-use std::future::{ready, Ready};
+use futures::future::LocalBoxFuture;
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -29,6 +29,10 @@ pub struct Claims {
     pub role: Option<Role>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<ConversationId>,
+    /// The user's token version when the token was issued (staff only; tokens from before
+    /// versions existed read 0, the first version).
+    #[serde(default)]
+    pub ver: i64,
     pub iat: i64,
     pub exp: i64,
 }
@@ -68,6 +72,7 @@ impl TokenKeys {
         user: &UserId,
         tenant: &TenantId,
         role: Role,
+        token_version: i64,
     ) -> Result<String, ApiError> {
         let iat = chrono::Utc::now().timestamp();
         self.sign(&Claims {
@@ -76,6 +81,7 @@ impl TokenKeys {
             kind: Subject::Staff,
             role: Some(role),
             conversation_id: None,
+            ver: token_version,
             iat,
             exp: iat + self.staff_ttl,
         })
@@ -94,6 +100,7 @@ impl TokenKeys {
             kind: Subject::Contact,
             role: None,
             conversation_id: Some(conversation.clone()),
+            ver: 0,
             iat,
             exp: iat + self.contact_ttl,
         })
@@ -111,12 +118,15 @@ impl TokenKeys {
     }
 }
 
-/// An authenticated staff member (admin, supervisor or agent).
+/// An authenticated staff member (admin, supervisor or agent), with the role the user has
+/// now (see [`super::access`]).
 #[derive(Debug, Clone)]
 pub struct Staff {
     pub user_id: UserId,
     pub tenant_id: TenantId,
     pub role: Role,
+    /// The token's version of the user's credentials, for sessions that re-check later.
+    pub token_version: i64,
 }
 
 impl Staff {
@@ -148,30 +158,31 @@ pub fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::Auth("Authorization must be `Bearer <token>`".into()))
 }
 
-fn staff_from_request(req: &HttpRequest) -> Result<Staff, ApiError> {
+/// The verified claims of the request's bearer token and the access checker.
+pub fn verified(
+    req: &HttpRequest,
+    token: &str,
+) -> Result<(Claims, web::Data<super::access::Access>), ApiError> {
     let keys = req
         .app_data::<web::Data<TokenKeys>>()
         .ok_or_else(|| ApiError::Internal("token keys not configured".into()))?;
-    let claims = keys.verify(bearer(req)?)?;
-    let role = match (claims.kind, claims.role) {
-        (Subject::Staff, Some(role)) => role,
-        _ => return Err(ApiError::Forbidden("staff token required".into())),
-    };
-    let user_id =
-        UserId::parse(&claims.sub).ok_or_else(|| ApiError::Auth("invalid token".into()))?;
-    Ok(Staff {
-        user_id,
-        tenant_id: claims.tenant_id,
-        role,
-    })
+    let access = req
+        .app_data::<web::Data<super::access::Access>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("access checker not configured".into()))?;
+    Ok((keys.verify(token)?, access))
 }
 
 impl FromRequest for Staff {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(staff_from_request(req))
+        let checked = bearer(req).and_then(|token| verified(req, token));
+        Box::pin(async move {
+            let (claims, access) = checked?;
+            access.staff(&claims).await
+        })
     }
 }
 
@@ -188,6 +199,12 @@ mod tests {
             argon2_memory_kib: 256,
             argon2_iterations: 1,
             argon2_parallelism: 1,
+            access_cache_seconds: 30,
+            access_cache_capacity: 100,
+            session_recheck_seconds: 5,
+            login_per_ip_per_minute: 30,
+            login_per_account_per_minute: 10,
+            max_concurrent_hashes: 1,
         }
     }
 
@@ -197,26 +214,27 @@ mod tests {
         let user = UserId::new();
         let tenant = TenantId::new();
         let token = keys
-            .issue_staff(&user, &tenant, Role::Supervisor)
+            .issue_staff(&user, &tenant, Role::Supervisor, 3)
             .expect("signs");
         let claims = keys.verify(&token).expect("verifies");
         assert_eq!(claims.sub, user.to_string());
         assert_eq!(claims.tenant_id, tenant);
         assert_eq!(claims.role, Some(Role::Supervisor));
+        assert_eq!(claims.ver, 3);
     }
 
     #[test]
     fn expired_and_foreign_tokens_are_refused() {
         let keys = TokenKeys::new(&settings(-10));
         let token = keys
-            .issue_staff(&UserId::new(), &TenantId::new(), Role::Admin)
+            .issue_staff(&UserId::new(), &TenantId::new(), Role::Admin, 0)
             .expect("signs");
         assert!(matches!(keys.verify(&token), Err(ApiError::Auth(m)) if m == "token expired"));
 
         let mut other = settings(60);
         other.jwt_secret = SecretString::from("another-secret-that-is-long-enough-11");
         let foreign = TokenKeys::new(&other)
-            .issue_staff(&UserId::new(), &TenantId::new(), Role::Admin)
+            .issue_staff(&UserId::new(), &TenantId::new(), Role::Admin, 0)
             .expect("signs");
         assert!(TokenKeys::new(&settings(60)).verify(&foreign).is_err());
         assert!(TokenKeys::new(&settings(60)).verify("garbage").is_err());

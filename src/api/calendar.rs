@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{Staff, TokenKeys};
-use super::caller::{caller_from_claims, query_param, request_token, Caller};
+use super::auth::Staff;
+use super::caller::{caller_from_request, query_param, Caller};
 use super::error::{ApiError, ApiResult};
 use crate::config::{CalendarSettings, Settings};
 use crate::domain::conversation::Owner;
+use crate::domain::dates;
 use crate::domain::scheduling::{self, WorkingHours, WorkingHoursSpec};
 use crate::domain::{ContactId, ConversationId, Role, TenantId, UserId};
 use crate::store::auto_create::{self, NewActivity};
@@ -82,10 +83,9 @@ pub fn parse_start(
     time: &str,
 ) -> Result<DateTime<Utc>, String> {
     let tz: chrono_tz::Tz = settings.timezone.parse().unwrap_or(chrono_tz::UTC);
-    let day = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
-        .map_err(|_| "date must be YYYY-MM-DD".to_string())?;
-    if let Ok(instant) = DateTime::parse_from_rfc3339(time.trim()) {
-        let instant = instant.with_timezone(&Utc);
+    let day = dates::parse_day(date).map_err(|e| format!("date {e}"))?;
+    if DateTime::parse_from_rfc3339(time.trim()).is_ok() {
+        let instant = dates::parse_instant(time).map_err(|e| format!("time {e}"))?;
         if instant.with_timezone(&tz).date_naive() != day {
             return Err(format!("time {time} is not on {date} ({tz})"));
         }
@@ -347,8 +347,8 @@ pub async fn available_slots(
     query: web::Query<SlotsQuery>,
 ) -> ApiResult<HttpResponse> {
     let calendar = &settings.calendar;
-    let date = NaiveDate::parse_from_str(query.date.trim(), "%Y-%m-%d")
-        .map_err(|_| ApiError::field("date", "must be YYYY-MM-DD"))?;
+    let date =
+        dates::parse_day(&query.date).map_err(|e| ApiError::field("date", &e.to_string()))?;
     let duration = query
         .duration_minutes
         .unwrap_or(calendar.default_duration_minutes);
@@ -440,21 +440,24 @@ pub async fn create_event(
             "agents book only their own calendar".into(),
         ));
     }
+    let starts_at = dates::bounded_instant(body.starts_at)
+        .map_err(|e| ApiError::field("starts_at", &e.to_string()))?;
     let ends_at = match (body.ends_at, body.duration_minutes) {
         (Some(_), Some(_)) => {
             return Err(ApiError::validation(
                 "give ends_at or duration_minutes, not both",
             ))
         }
-        (Some(end), None) => end,
-        (None, minutes) => {
-            body.starts_at
-                + Duration::minutes(i64::from(
-                    minutes.unwrap_or(settings.calendar.default_duration_minutes),
-                ))
+        (Some(end), None) => {
+            dates::bounded_instant(end).map_err(|e| ApiError::field("ends_at", &e.to_string()))?
         }
+        (None, minutes) => starts_at
+            .checked_add_signed(Duration::minutes(i64::from(
+                minutes.unwrap_or(settings.calendar.default_duration_minutes),
+            )))
+            .ok_or_else(|| ApiError::field("duration_minutes", "is out of range"))?,
     };
-    if ends_at <= body.starts_at || ends_at - body.starts_at > Duration::hours(24) {
+    if ends_at <= starts_at || ends_at - starts_at > Duration::hours(24) {
         return Err(ApiError::field(
             "ends_at",
             "must be after starts_at and within 24 hours",
@@ -524,7 +527,7 @@ pub async fn create_event(
         contact_id: contact,
         conversation_id: conversation,
         title,
-        starts_at: body.starts_at.naive_utc(),
+        starts_at: starts_at.naive_utc(),
         ends_at: ends_at.naive_utc(),
         email,
         phone,
@@ -612,7 +615,6 @@ pub async fn ics_feed(
     path: web::Path<String>,
     store: web::Data<Store>,
     settings: web::Data<Settings>,
-    keys: web::Data<TokenKeys>,
 ) -> ApiResult<HttpResponse> {
     let raw = path.into_inner();
     let stem = raw.strip_suffix(".ics").ok_or(ApiError::NotFound)?;
@@ -625,8 +627,7 @@ pub async fn ics_feed(
     let authorized = match query_param(&req, "key") {
         Some(key) => key_matches(&feed_key(&settings, &user.tenant_id, &user.id), &key),
         None => {
-            let claims = keys.verify(&request_token(&req)?)?;
-            let staff = caller_from_claims(claims)?.staff()?;
+            let staff = caller_from_request(&req).await?.staff()?;
             may_read_calendar(&staff, &user.tenant_id, &user.id)
         }
     };

@@ -1,13 +1,12 @@
 //! A caller that may be staff or a web chat customer, authenticated by `Authorization:
 //! Bearer` or by `?token=` (what browsers' EventSource and calendar apps can send).
 
-use std::future::{ready, Ready};
+use actix_web::{dev::Payload, FromRequest, HttpRequest};
+use futures::future::LocalBoxFuture;
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
-
-use super::auth::{bearer, Claims, Staff, Subject, TokenKeys};
+use super::auth::{bearer, verified, Claims, Staff, Subject};
 use super::error::ApiError;
-use crate::domain::{ContactId, ConversationId, TenantId, UserId};
+use crate::domain::{ContactId, ConversationId, TenantId};
 
 #[derive(Debug, Clone)]
 pub enum Caller {
@@ -54,36 +53,34 @@ pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-pub fn caller_from_claims(claims: Claims) -> Result<Caller, ApiError> {
+/// The caller a contact token speaks for (staff tokens go through [`super::access`]).
+fn contact_from_claims(claims: Claims) -> Result<Caller, ApiError> {
     let invalid = || ApiError::Auth("invalid token".into());
-    match (claims.kind, claims.role) {
-        (Subject::Staff, Some(role)) => Ok(Caller::Staff(Staff {
-            user_id: UserId::parse(&claims.sub).ok_or_else(invalid)?,
-            tenant_id: claims.tenant_id,
-            role,
-        })),
-        (Subject::Contact, _) => Ok(Caller::Contact {
-            contact_id: ContactId::parse(&claims.sub).ok_or_else(invalid)?,
-            conversation_id: claims.conversation_id.ok_or_else(invalid)?,
-            tenant_id: claims.tenant_id,
-        }),
-        (Subject::Staff, None) => Err(invalid()),
-    }
+    Ok(Caller::Contact {
+        contact_id: ContactId::parse(&claims.sub).ok_or_else(invalid)?,
+        conversation_id: claims.conversation_id.ok_or_else(invalid)?,
+        tenant_id: claims.tenant_id,
+    })
 }
 
-fn caller_from_request(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let keys = req
-        .app_data::<web::Data<TokenKeys>>()
-        .ok_or_else(|| ApiError::Internal("token keys not configured".into()))?;
-    let claims = keys.verify(&request_token(req)?)?;
-    caller_from_claims(claims)
+/// The caller of a request, staff as the user is now (for handlers that authenticate only
+/// on some paths; others take [`Caller`] as an extractor).
+pub fn caller_from_request(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Caller, ApiError>> {
+    let checked = request_token(req).and_then(|token| verified(req, &token));
+    Box::pin(async move {
+        let (claims, access) = checked?;
+        match claims.kind {
+            Subject::Staff => access.staff(&claims).await.map(Caller::Staff),
+            Subject::Contact => contact_from_claims(claims),
+        }
+    })
 }
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(caller_from_request(req))
+        caller_from_request(req)
     }
 }

@@ -114,12 +114,11 @@ fn event(name: &str, data: Value) -> web::Bytes {
     web::Bytes::from(format!("event: {name}\ndata: {payload}\n\n"))
 }
 
-fn error_code(error: &LlmError) -> &'static str {
-    match error {
-        LlmError::RateLimit => "RATE_LIMITED",
-        LlmError::BadResponse(reason) if reason == crate::llm::retrieval::NO_MATCH => "NO_ANSWER",
-        _ => "PROVIDER_ERROR",
-    }
+/// The `error` event: the code and sentence of the one error mapping (`crate::error`), and
+/// the stable reason tag; never the provider's own text.
+fn error_event(error: &LlmError) -> Value {
+    use crate::error::ClientError;
+    json!({"code": error.code(), "reason": error.reason(), "error": error.public_message()})
 }
 
 #[utoipa::path(post, path = "/api/v1/agents/{id}/chat/stream", tag = "agents",
@@ -246,12 +245,7 @@ async fn produce(ticket: StreamTicket, mut tx: mpsc::Sender<web::Bytes>) {
                 return;
             }
             Err(error) => {
-                // The classified failure only: the provider's own words stay in the logs.
-                let payload = json!({
-                    "code": error_code(&error),
-                    "reason": error.reason(),
-                    "error": error.public_message(),
-                });
+                let payload = error_event(&error);
                 guard.finish(Err(&error));
                 let _ = tx.send(event("error", payload)).await;
                 return;
@@ -259,7 +253,7 @@ async fn produce(ticket: StreamTicket, mut tx: mpsc::Sender<web::Bytes>) {
         }
     }
     let error = LlmError::BadResponse("the answer stream ended early".into());
-    let payload = json!({"code": "PROVIDER_ERROR", "reason": error.reason(), "error": error.public_message()});
+    let payload = error_event(&error);
     guard.finish(Err(&error));
     let _ = tx.send(event("error", payload)).await;
 }

@@ -119,27 +119,8 @@ impl MessageView {
     }
 }
 
-impl From<EngineError> for ApiError {
-    fn from(err: EngineError) -> Self {
-        match err {
-            EngineError::Closed => ApiError::Conflict("the conversation is closed".into()),
-            EngineError::AgentNotFound => {
-                ApiError::field("agent_id", "is not an agent of this tenant")
-            }
-            EngineError::UserNotFound => ApiError::field("user_id", "is not a user of this tenant"),
-            EngineError::Limit(hit) => {
-                ApiError::Conflict(format!("the agent is at its limit ({})", hit.as_str()))
-            }
-            EngineError::Store(e) => e.into(),
-            EngineError::Unavailable(e) => {
-                ApiError::Unavailable(format!("the engine is busy: {e}"))
-            }
-        }
-    }
-}
-
 fn mailbox(e: actix::MailboxError) -> ApiError {
-    ApiError::Unavailable(format!("the engine is busy: {e}"))
+    EngineError::from(e).into()
 }
 
 /// Loads a conversation the caller may see: another tenant's is a 404, another agent's a 403.

@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::error::{ErrorBody, ErrorCode};
+use crate::error::{ClientError, ErrorBody, ErrorCode};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
+    /// Any other layer's error, by its code ([`ClientError`]).
+    #[error("{message}")]
+    Coded { code: ErrorCode, message: String },
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -49,6 +52,26 @@ impl ApiError {
         }
     }
 
+    /// The HTTP form of another layer's error: its code, sentence and details.
+    pub fn from_client(err: &impl ClientError) -> Self {
+        let message = err.public_message();
+        match err.code() {
+            ErrorCode::ValidationError => ApiError::Validation {
+                message,
+                details: err.details(),
+            },
+            ErrorCode::AuthError => ApiError::Auth(message),
+            ErrorCode::Forbidden => ApiError::Forbidden(message),
+            ErrorCode::NotFound => ApiError::NotFound,
+            ErrorCode::Conflict => ApiError::Conflict(message),
+            ErrorCode::RateLimited => ApiError::RateLimited(message),
+            ErrorCode::ServiceUnavailable => ApiError::Unavailable(message),
+            // The detail was logged by `public_message`.
+            ErrorCode::Internal => ApiError::Internal(message),
+            code => ApiError::Coded { code, message },
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Validation { .. } => ErrorCode::ValidationError,
@@ -60,6 +83,7 @@ impl ApiError {
             ApiError::RateLimited(_) => ErrorCode::RateLimited,
             ApiError::Unavailable(_) => ErrorCode::ServiceUnavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
+            ApiError::Coded { code, .. } => *code,
         }
     }
 
@@ -79,17 +103,7 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().http_status()
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -102,15 +116,13 @@ impl ResponseError for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound => ApiError::NotFound,
-            StoreError::Conflict(_) => ApiError::Conflict("the resource already exists".into()),
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(error = %detail, "store unavailable");
-                ApiError::Unavailable("the store is unavailable; try again".into())
-            }
-            other => ApiError::Internal(other.to_string()),
-        }
+        ApiError::from_client(&err)
+    }
+}
+
+impl From<crate::engine::EngineError> for ApiError {
+    fn from(err: crate::engine::EngineError) -> Self {
+        ApiError::from_client(&err)
     }
 }
 

@@ -15,10 +15,12 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use tokio::sync::broadcast;
 
+use super::access::Access;
+use super::auth::Staff;
 use super::caller::{query_param, Caller};
 use super::error::{ApiError, ApiResult};
 use crate::config::RealtimeSettings;
-use crate::domain::{Role, TenantId};
+use crate::domain::{Role, TenantId, UserId};
 use crate::engine::events::{EventBus, TenantEvent};
 
 pub struct Entry {
@@ -172,6 +174,41 @@ fn render(boot: &str, seq: u64, event: &TenantEvent) -> Bytes {
 const RESYNC: &str =
     "event: resync\ndata: {\"type\":\"resync\",\"reason\":\"events since your Last-Event-ID are no longer kept; reload state\"}\n\n";
 
+/// The listener, re-checked while the stream is open: a deleted, re-keyed or demoted user's
+/// stream ends within `auth.session_recheck_seconds` (at once for changes made through this
+/// process, which it is told of).
+struct Listener {
+    access: Arc<Access>,
+    staff: Staff,
+    changes: broadcast::Receiver<UserId>,
+    recheck: tokio::time::Interval,
+}
+
+impl Listener {
+    /// Whether the user may still read the tenant's events. A store that does not answer
+    /// keeps the stream (the next check decides).
+    async fn still_allowed(&self) -> bool {
+        match self
+            .access
+            .check(
+                &self.staff.user_id,
+                &self.staff.tenant_id,
+                self.staff.token_version,
+            )
+            .await
+        {
+            Ok(role) => may_listen(role),
+            Err(ApiError::Unavailable(_)) => true,
+            Err(_) => false,
+        }
+    }
+}
+
+/// Who may read the tenant's event stream.
+fn may_listen(role: Role) -> bool {
+    role.oversees_tenant()
+}
+
 struct Stream {
     log: Arc<EventLog>,
     tenant: TenantId,
@@ -179,6 +216,7 @@ struct Stream {
     receiver: broadcast::Receiver<Arc<Entry>>,
     last: u64,
     ticker: tokio::time::Interval,
+    listener: Listener,
 }
 
 impl Stream {
@@ -189,6 +227,21 @@ impl Stream {
                 return Some(chunk);
             }
             tokio::select! {
+                changed = self.listener.changes.recv() => {
+                    let ours = match changed {
+                        Ok(user) => user == self.listener.staff.user_id,
+                        Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => false,
+                    };
+                    if ours && !self.listener.still_allowed().await {
+                        return None;
+                    }
+                }
+                _ = self.listener.recheck.tick() => {
+                    if !self.listener.still_allowed().await {
+                        return None;
+                    }
+                }
                 received = self.receiver.recv() => match received {
                     Ok(entry) => {
                         if entry.tenant == self.tenant && entry.seq > self.last {
@@ -228,9 +281,10 @@ pub async fn stream(
     req: HttpRequest,
     caller: Caller,
     log: web::Data<EventLog>,
+    access: web::Data<Access>,
 ) -> ApiResult<HttpResponse> {
     let staff = caller.staff()?;
-    staff.require(Role::oversees_tenant)?;
+    staff.require(may_listen)?;
     let last_event_id = req
         .headers()
         .get("Last-Event-ID")
@@ -253,13 +307,22 @@ pub async fn stream(
     }
     let mut ticker = tokio::time::interval(log.keepalive);
     ticker.reset();
+    let access = access.into_inner();
+    let mut recheck = tokio::time::interval(access.recheck_interval());
+    recheck.reset();
     let state = Stream {
         log,
-        tenant: staff.tenant_id,
+        tenant: staff.tenant_id.clone(),
         pending,
         receiver,
         last,
         ticker,
+        listener: Listener {
+            changes: access.changes(),
+            access,
+            staff,
+            recheck,
+        },
     };
     let body = futures::stream::unfold(state, |mut state| async move {
         state

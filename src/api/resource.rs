@@ -92,9 +92,8 @@ pub fn json_object(field: &str, value: &serde_json::Value) -> ApiResult<String> 
 
 /// An RFC 3339 time as the store keeps it (naive UTC, microseconds).
 pub fn timestamp(field: &str, raw: &str) -> ApiResult<chrono::NaiveDateTime> {
-    let parsed = chrono::DateTime::parse_from_rfc3339(raw.trim())
-        .map_err(|_| ApiError::field(field, "must be an RFC 3339 time"))?
-        .with_timezone(&chrono::Utc);
+    let parsed = crate::domain::dates::parse_instant(raw)
+        .map_err(|e| ApiError::field(field, &e.to_string()))?;
     let micros = parsed.timestamp_micros();
     chrono::DateTime::from_timestamp_micros(micros)
         .map(|t| t.naive_utc())

@@ -43,7 +43,7 @@ pub async fn token(
     let user = accounts::authenticate(&store, &hasher, &body.email, &body.password).await?;
     let role = Role::parse(&user.role)
         .ok_or_else(|| ApiError::Internal(format!("stored role `{}` unknown", user.role)))?;
-    let token = keys.issue_staff(&user.id, &user.tenant_id, role)?;
+    let token = keys.issue_staff(&user.id, &user.tenant_id, role, user.token_version)?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         token,
         user: TokenUser {

@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::access::Access;
 use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
@@ -82,7 +83,11 @@ fn default_available() -> bool {
 pub struct UpdateUser {
     pub name: Option<String>,
     pub email: Option<String>,
+    /// Write-only. A new password ends every token issued before it. On your own account it
+    /// needs `current_password`; an admin resets another user's without it.
     pub password: Option<String>,
+    /// Write-only: your present password, required to change it.
+    pub current_password: Option<String>,
     pub role: Option<Role>,
     pub max_conversations: Option<i32>,
     pub specialties: Option<Vec<String>>,
@@ -199,6 +204,7 @@ pub async fn update(
     staff: Staff,
     store: web::Data<Store>,
     hasher: web::Data<PasswordHasher>,
+    access: web::Data<Access>,
     path: web::Path<String>,
     body: web::Json<UpdateUser>,
 ) -> ApiResult<HttpResponse> {
@@ -235,20 +241,46 @@ pub async fn update(
         }
         changes.max_conversations = Some(max);
     }
+    if body.current_password.is_some() && body.password.is_none() {
+        return Err(ApiError::field(
+            "current_password",
+            "is only accepted with a new password",
+        ));
+    }
     if let Some(password) = body.password {
         if let Some(reason) = validate::check_password(&password) {
             return Err(ApiError::field("password", reason));
         }
+        if own_account {
+            // A stolen token alone must not be enough to take the account over.
+            let current = body.current_password.ok_or_else(|| {
+                ApiError::field("current_password", "is required to change your password")
+            })?;
+            let tenant = staff.tenant_id.clone();
+            let me = id.clone();
+            let stored = store
+                .run(move |conn| users::find(conn, &tenant, &me))
+                .await?;
+            if !hasher
+                .verify_off_thread(current, stored.password_hash)
+                .await?
+            {
+                return Err(ApiError::field("current_password", "is not correct"));
+            }
+        }
         changes.password_hash = Some(hasher.hash_off_thread(password).await?);
     }
+    let revoke_tokens = changes.password_hash.is_some();
+    let access_changes = revoke_tokens || body.role.is_some();
     changes.role = body.role.map(|r| r.as_str().to_string());
     changes.specialties = body.specialties.as_deref().map(accounts::json_list);
     changes.department_ids = body.department_ids.as_deref().map(accounts::json_list);
     changes.available = body.available;
     changes.updated_at = Some(store::now());
     let tenant = staff.tenant_id.clone();
+    let target = id.clone();
     let user = store
-        .run(move |conn| users::update(conn, &tenant, &id, &changes))
+        .run(move |conn| users::update_revoking(conn, &tenant, &target, &changes, revoke_tokens))
         .await
         .map_err(|e| match e {
             store::StoreError::Conflict(_) => {
@@ -256,6 +288,9 @@ pub async fn update(
             }
             other => other.into(),
         })?;
+    if access_changes {
+        access.changed(&id);
+    }
     Ok(HttpResponse::Ok().json(UserView::from_row(user)?))
 }
 
@@ -265,6 +300,7 @@ pub async fn update(
 pub async fn delete(
     staff: Staff,
     store: web::Data<Store>,
+    access: web::Data<Access>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     staff.require(Role::manages_users)?;
@@ -273,9 +309,12 @@ pub async fn delete(
         return Err(ApiError::validation("you cannot delete your own account"));
     }
     let tenant = staff.tenant_id.clone();
+    let target = id.clone();
     store
-        .run(move |conn| users::delete(conn, &tenant, &id))
+        .run(move |conn| users::delete(conn, &tenant, &target))
         .await?;
+    // Its tokens and open sessions end now.
+    access.changed(&id);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
 use crate::channels::{generic, signature};
+use crate::config::Settings;
 use crate::domain::IntegrationId;
 use crate::engine::conversation::CustomerMessage;
 use crate::engine::registry::Deliver;
@@ -60,7 +61,7 @@ pub async fn accept(engine: &Engine, inbound: Inbound) -> ApiResult<Ingested> {
 }
 
 #[utoipa::path(post, path = "/webhooks/generic/{integration_id}", tag = "channels",
-    request_body(content = String, description = "`{contact:{external_id,name?,phone?,email?}, message:{external_id,text,timestamp?}}` signed with X-Atende-Signature: sha256=<hex HMAC-SHA256>"),
+    request_body(content = String, description = "`{contact:{external_id,name?,phone?,email?}, message:{external_id,text,timestamp?}}` signed with X-Atende-Signature: t=<unix>,v1=<hex HMAC-SHA256 of \"t.body\"> (or the legacy sha256=<hex HMAC-SHA256 of the body>)"),
     responses((status = 202, body = Accepted), (status = 400, body = crate::error::ErrorBody),
         (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn generic_inbound(
@@ -70,6 +71,7 @@ pub async fn generic_inbound(
     store: web::Data<Store>,
     secrets: web::Data<SecretBox>,
     engine: web::Data<Engine>,
+    settings: web::Data<Settings>,
 ) -> ApiResult<HttpResponse> {
     let integration = integration_for(&store, &path, "generic").await?;
     let secret = integration
@@ -80,9 +82,16 @@ pub async fn generic_inbound(
         .get(SIGNATURE_HEADER)
         .and_then(|h| h.to_str().ok())
         .ok_or_else(|| ApiError::Auth(format!("missing {SIGNATURE_HEADER} header")))?;
-    if !signature::verify(secret.expose_secret().as_bytes(), &body, header) {
-        return Err(ApiError::Auth("invalid signature".into()));
-    }
+    let channels = &settings.channels;
+    signature::verify_inbound(
+        secret.expose_secret().as_bytes(),
+        &body,
+        header,
+        chrono::Utc::now().timestamp(),
+        channels.inbound_signature_tolerance_seconds,
+        channels.accept_legacy_signatures,
+    )
+    .map_err(|e| ApiError::Auth(e.to_string()))?;
     let payload = generic::parse(&body).map_err(ApiError::validation)?;
     let ingested = accept(
         &engine,

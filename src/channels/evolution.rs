@@ -624,7 +624,7 @@ fn timestamp(value: &Value) -> Option<DateTime<Utc>> {
     } else {
         raw
     };
-    DateTime::from_timestamp(seconds, 0)
+    crate::domain::dates::from_unix_seconds(seconds).ok()
 }
 
 fn status_update(data: &Map<String, Value>, path: &str) -> Result<Item, String> {

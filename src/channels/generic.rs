@@ -5,6 +5,7 @@
 //! Unknown fields are ignored rather than refused: channels built on this format add their
 //! own fields, and refusing them would break those integrations on every addition.
 
+use crate::domain::dates::{self, DateError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -134,13 +135,19 @@ fn timestamp<'de, D: Deserializer<'de>>(
     use serde::de::Error;
     match Option::<Value>::deserialize(deserializer)? {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => DateTime::parse_from_rfc3339(text.trim())
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| D::Error::custom("message.timestamp must be RFC 3339 or Unix seconds")),
+        Some(Value::String(text)) => match dates::parse_instant(&text) {
+            Ok(at) => Ok(Some(at)),
+            Err(DateError::OutOfRange) => {
+                Err(D::Error::custom("message.timestamp is out of range"))
+            }
+            Err(_) => Err(D::Error::custom(
+                "message.timestamp must be RFC 3339 or Unix seconds",
+            )),
+        },
         Some(Value::Number(n)) => n
             .as_i64()
             .or_else(|| n.as_f64().map(|f| f as i64))
-            .and_then(|secs| DateTime::from_timestamp(secs, 0))
+            .and_then(|secs| dates::from_unix_seconds(secs).ok())
             .map(Some)
             .ok_or_else(|| D::Error::custom("message.timestamp is out of range")),
         Some(_) => Err(D::Error::custom(

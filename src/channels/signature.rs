@@ -1,6 +1,9 @@
-//! `X-Atende-Signature: sha256=<hex>`: HMAC-SHA256 of the exact body bytes with the shared
-//! secret. The same scheme signs what we send (generic outbound) and checks what we receive
-//! (generic inbound webhooks).
+//! `X-Atende-Signature` on generic channels. Inbound, two forms are accepted:
+//! `t=<unix>,v1=<hex HMAC-SHA256 of "t.body">` (the timestamped form outbound webhooks use,
+//! refused outside a tolerance window so a captured request cannot be replayed later) and the
+//! legacy `sha256=<hex HMAC-SHA256 of the body>`, which carries no time and is kept for
+//! senders written before the timestamp (it can be turned off). Outbound generic replies are
+//! still signed in the legacy form.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -37,6 +40,55 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
     let mut mac = mac(secret);
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
+}
+
+/// The form an accepted inbound signature had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundScheme {
+    Timestamped,
+    Legacy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InboundError {
+    #[error("the signature header is malformed")]
+    Malformed,
+    #[error("the signature's timestamp is outside the accepted window")]
+    Expired,
+    #[error("invalid signature")]
+    Mismatch,
+    #[error("the sha256= signature form is no longer accepted; sign with t=<unix>,v1=<hex>")]
+    LegacyRefused,
+}
+
+/// What the inbound generic webhook accepts: the timestamped form within `tolerance` seconds
+/// of `now`, or (when `accept_legacy`) the legacy `sha256=` form.
+pub fn verify_inbound(
+    secret: &[u8],
+    body: &[u8],
+    header: &str,
+    now: i64,
+    tolerance: u64,
+    accept_legacy: bool,
+) -> Result<InboundScheme, InboundError> {
+    let header = header.trim();
+    if header.starts_with(PREFIX) {
+        if !accept_legacy {
+            return Err(InboundError::LegacyRefused);
+        }
+        return if verify(secret, body, header) {
+            Ok(InboundScheme::Legacy)
+        } else {
+            Err(InboundError::Mismatch)
+        };
+    }
+    use crate::engine::webhooks::{verify as verify_timestamped, SignatureError};
+    match verify_timestamped(secret, header, body, now, tolerance) {
+        Ok(()) => Ok(InboundScheme::Timestamped),
+        Err(SignatureError::Malformed) => Err(InboundError::Malformed),
+        Err(SignatureError::Expired) => Err(InboundError::Expired),
+        Err(SignatureError::Mismatch) => Err(InboundError::Mismatch),
+    }
 }
 
 #[cfg(test)]
@@ -82,6 +134,45 @@ mod tests {
         ] {
             assert!(!verify(b"secret", b"body", bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn inbound_accepts_both_forms_and_refuses_stale_timestamps() {
+        use crate::engine::webhooks::sign as sign_timestamped;
+        let body = b"{\"a\":1}";
+        let now = 1_800_000_000;
+        let fresh = sign_timestamped(b"secret", now - 10, body);
+        assert_eq!(
+            verify_inbound(b"secret", body, &fresh, now, 300, true),
+            Ok(InboundScheme::Timestamped)
+        );
+        let stale = sign_timestamped(b"secret", now - 301, body);
+        assert_eq!(
+            verify_inbound(b"secret", body, &stale, now, 300, true),
+            Err(InboundError::Expired)
+        );
+        let future = sign_timestamped(b"secret", now + 301, body);
+        assert_eq!(
+            verify_inbound(b"secret", body, &future, now, 300, true),
+            Err(InboundError::Expired)
+        );
+        assert_eq!(
+            verify_inbound(b"other", body, &fresh, now, 300, true),
+            Err(InboundError::Mismatch)
+        );
+        let legacy = sign(b"secret", body);
+        assert_eq!(
+            verify_inbound(b"secret", body, &legacy, now, 300, true),
+            Ok(InboundScheme::Legacy)
+        );
+        assert_eq!(
+            verify_inbound(b"secret", body, &legacy, now, 300, false),
+            Err(InboundError::LegacyRefused)
+        );
+        assert_eq!(
+            verify_inbound(b"secret", body, "garbage", now, 300, true),
+            Err(InboundError::Malformed)
+        );
     }
 
     #[test]

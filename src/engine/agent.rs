@@ -169,6 +169,8 @@ pub struct TurnDone {
     pub sub_agent_id: Option<String>,
     /// The automation that answered instead of the LLM, when one did.
     pub automation_id: Option<String>,
+    /// The tool calls the turn made, for the conversation's tool state.
+    pub tool_calls: Vec<crate::tools::CallRecord>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -332,6 +334,8 @@ pub struct RunTurn {
     pub history: Vec<HistoryItem>,
     pub pending: Vec<String>,
     pub condense_over_chars: usize,
+    /// What this conversation's earlier tool calls returned, one line each.
+    pub tool_results: Vec<String>,
 }
 
 impl Handler<RunTurn> for AgentSupervisor {
@@ -662,6 +666,7 @@ async fn run_plan(plan: TurnPlan) -> TurnRun {
         condense_over_chars: msg.condense_over_chars,
         context: &context,
         tools: &briefs,
+        tool_results: &msg.tool_results,
     });
     let (price, _) = settings.price_for(&model);
     let request = CompletionRequest {
@@ -836,6 +841,7 @@ impl AgentSupervisor {
                     tool_failures,
                     sub_agent_id: sub_agent_id.clone(),
                     automation_id: None,
+                    tool_calls: outcome.calls.clone(),
                 }),
             ),
             Some(LoopError::Limited(hit)) => (
@@ -1030,6 +1036,7 @@ impl AgentSupervisor {
                             .unwrap_or(0),
                         sub_agent_id: None,
                         automation_id: Some(rule.id.clone()),
+                        tool_calls: Vec::new(),
                     };
                     act.finish_with_record(record, Ok(done))
                 }),
@@ -1447,6 +1454,7 @@ impl Handler<OpenStream> for AgentSupervisor {
                     condense_over_chars: act.settings.engine.condense_over_chars,
                     context: &msg.context,
                     tools: &[],
+                    tool_results: &[],
                 });
                 let max_tokens = act.config.max_tokens;
                 act.ticket(messages, max_tokens, sources, me)

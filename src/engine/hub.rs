@@ -592,6 +592,15 @@ impl Hub {
             .get("owner")
             .and_then(|o| serde_json::from_value(o.clone()).ok());
         let id = conversation.to_string();
+        // The customer's socket learns that a human takes over, never why: reasons such as
+        // `vip_contact` or `ai_transfer: …` are the engine's judgement of the customer.
+        let customer_frame = (event.kind == "conversation_escalated").then(|| {
+            ServerFrame::ConversationEscalated {
+                conversation_id: id.clone(),
+                data: customer_escalation_data(&data),
+            }
+            .encode()
+        });
         let frame = match event.kind {
             "conversation_assigned" => ServerFrame::ConversationAssigned {
                 conversation_id: id,
@@ -647,7 +656,15 @@ impl Hub {
             }
         }
         for sid in &recipients {
-            self.send(*sid, &frame);
+            let is_customer = matches!(
+                self.sessions.get(sid).map(|s| &s.principal),
+                Some(Principal::Contact { .. })
+            );
+            let chosen = match &customer_frame {
+                Some(neutral) if is_customer => neutral,
+                _ => &frame,
+            };
+            self.send(*sid, chosen);
         }
         // An agent may follow only its own and unassigned conversations: a new owner takes
         // the conversation out of other agents' rooms (they were just told why).
@@ -916,6 +933,17 @@ impl Handler<Leave> for Hub {
     }
 }
 
+/// What of an escalation's data a customer may see: that the conversation now waits for (or
+/// has) a human, without the internal reason.
+fn customer_escalation_data(
+    data: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    data.iter()
+        .filter(|(key, _)| key.as_str() != "reason")
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
 /// Who in a room gets a relayed frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
@@ -1018,4 +1046,20 @@ pub fn start(engine: &super::Engine, settings: Arc<Settings>) -> Addr<Hub> {
         &settings,
     )
     .start()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customers_never_see_why_a_conversation_was_escalated() {
+        let data = serde_json::json!({"reason": "vip_contact", "owner": {"type": "none"}});
+        let serde_json::Value::Object(data) = data else {
+            unreachable!("an object literal")
+        };
+        let shown = customer_escalation_data(&data);
+        assert!(!shown.contains_key("reason"));
+        assert_eq!(shown.get("owner"), data.get("owner"));
+    }
 }

@@ -28,6 +28,8 @@ pub struct PromptInput<'a> {
     pub context: &'a [String],
     /// Tools offered in this turn, by name and purpose.
     pub tools: &'a [ToolBrief],
+    /// What this conversation's earlier tool calls returned (`name(arguments) → result`).
+    pub tool_results: &'a [String],
 }
 
 /// A tool as the system message describes it (the schema travels in the request's `tools`).
@@ -116,6 +118,21 @@ fn system_message(input: &PromptInput) -> String {
                 out.push_str(": ");
                 out.push_str(description);
             }
+        }
+    }
+
+    let tool_results = non_blank(input.tool_results);
+    if !tool_results.is_empty() {
+        push_section_break(&mut out);
+        // Without them the model looks up again what it already knows, or asks the customer
+        // for what a tool returned in an earlier turn.
+        out.push_str(
+            "## Earlier tool results\nYour tool calls earlier in this conversation returned \
+             the following; use them instead of calling the same tool again.",
+        );
+        for line in tool_results {
+            out.push_str("\n- ");
+            out.push_str(line);
         }
     }
 
@@ -248,6 +265,7 @@ mod tests {
             condense_over_chars: 500,
             context: &[],
             tools: &[],
+            tool_results: &[],
         }
     }
 

@@ -41,6 +41,8 @@ pub struct Conversation {
     pub closed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// What the conversation's earlier tool calls returned (`domain::tool_state`, JSON).
+    pub tool_state: String,
 }
 
 impl Conversation {
@@ -88,6 +90,7 @@ impl Conversation {
             closed_at: None,
             created_at: now,
             updated_at: now,
+            tool_state: "[]".into(),
         }
     }
 }
@@ -228,6 +231,16 @@ pub fn change_owner(
     if updated == 0 {
         return Err(StoreError::NotFound);
     }
+    Ok(())
+}
+
+/// Stores the conversation's tool state (JSON).
+pub fn set_tool_state(conn: &mut DbConn, id: &ConversationId, tool_state: &str) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::update(
+        conversations::table.filter(conversations::id.eq(id))
+    )
+    .set(conversations::tool_state.eq(tool_state))
+    .execute(c))?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! no actor or HTTP worker ever blocks its event loop on the database.
 
 use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
 
 use actix::prelude::*;
 
@@ -34,8 +35,36 @@ where
     type Result = StoreResult<R>;
 
     fn handle(&mut self, msg: Exec<F, R>, _: &mut Self::Context) -> Self::Result {
-        let mut conn = self.pool.get()?;
-        (msg.0)(&mut conn)
+        let conn = self.pool.get()?;
+        run_caught(conn, msg.0)
+    }
+}
+
+/// Runs one job so that a panic inside it costs only that job: a `SyncArbiter` never restarts
+/// a thread whose handler panicked, so an uncaught panic would lose a store thread for good.
+/// The connection is moved into the guarded closure on purpose: when the job panics it is
+/// dropped while the thread unwinds, and r2d2 then discards it instead of handing a
+/// connection with a half-finished transaction to the next job.
+fn run_caught<F, R>(mut conn: DbConn, work: F) -> StoreResult<R>
+where
+    F: FnOnce(&mut DbConn) -> StoreResult<R>,
+{
+    // Unwind safety: the job's captures are dropped with it and the connection is
+    // discarded, so nothing the panic may have left half-updated is observed afterwards.
+    std::panic::catch_unwind(AssertUnwindSafe(move || work(&mut conn))).unwrap_or_else(|payload| {
+        let reason = panic_message(payload.as_ref());
+        tracing::error!(panic = %reason, "store job panicked; the thread goes on");
+        Err(StoreError::Panicked(reason))
+    })
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "non-text panic payload".to_string()
     }
 }
 

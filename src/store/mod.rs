@@ -38,6 +38,7 @@ pub mod timers;
 pub mod tools;
 pub mod turns;
 pub mod users;
+pub mod visitor_quotas;
 pub mod webhooks;
 
 pub use executor::Store;
@@ -74,6 +75,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(diesel::result::Error),
+    /// A store job panicked; the thread caught it and serves the next job.
+    #[error("store job panicked: {0}")]
+    Panicked(String),
 }
 
 impl From<diesel::result::Error> for StoreError {

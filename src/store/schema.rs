@@ -37,6 +37,7 @@ diesel::table! {
         working_hours -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_version -> BigInt,
     }
 }
 
@@ -212,6 +213,7 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        tool_state -> Text,
     }
 }
 
@@ -463,6 +465,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    visitor_quotas (conversation_id, kind) {
+        conversation_id -> Text,
+        kind -> Text,
+        used -> BigInt,
+    }
+}
+
 diesel::joinable!(knowledge_chunks -> knowledge_documents (document_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -495,4 +505,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendar_events,
     scheduled_timers,
     distribution_settings,
+    visitor_quotas,
 );

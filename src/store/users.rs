@@ -24,6 +24,9 @@ pub struct User {
     pub working_hours: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Carried in every token issued to the user; bumped when the password changes, which
+    /// makes all earlier tokens invalid.
+    pub token_version: i64,
 }
 
 /// Fields a PATCH may change; `None` leaves a column as it is.
@@ -101,6 +104,44 @@ pub fn update(
         return Err(StoreError::NotFound);
     }
     find(conn, tenant, id)
+}
+
+/// What authorization needs of a user, whichever tenant it is in: `None` once deleted.
+pub fn access(conn: &mut DbConn, id: &UserId) -> StoreResult<Option<(TenantId, String, i64)>> {
+    Ok(crate::db_run!(conn, |c| users::table
+        .filter(users::id.eq(id))
+        .select((users::tenant_id, users::role, users::token_version))
+        .first::<(TenantId, String, i64)>(c)
+        .optional())?)
+}
+
+/// Applies `changes` and, when `revoke_tokens`, bumps the token version in the same
+/// transaction: the new password and the end of the old tokens are one change.
+pub fn update_revoking(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    id: &UserId,
+    changes: &UserChanges,
+    revoke_tokens: bool,
+) -> StoreResult<User> {
+    crate::db_run!(conn, |c| c.transaction(|c| {
+        let target = || {
+            users::table
+                .filter(users::tenant_id.eq(tenant))
+                .filter(users::id.eq(id))
+        };
+        let updated = diesel::update(target()).set(changes).execute(c)?;
+        if updated == 0 {
+            return Err(diesel::result::Error::NotFound);
+        }
+        if revoke_tokens {
+            diesel::update(target())
+                .set(users::token_version.eq(users::token_version + 1))
+                .execute(c)?;
+        }
+        target().select(User::as_select()).first(c)
+    }))
+    .map_err(StoreError::from)
 }
 
 pub fn delete(conn: &mut DbConn, tenant: &TenantId, id: &UserId) -> StoreResult<()> {

@@ -2,7 +2,7 @@
 //! status come back as [`Effect`]s for the conversation actor to apply; data changes (tags,
 //! stages, contact fields, activities, timers) are written here, tenant-scoped.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 
 use super::{Effect, ToolContext, ToolOutcome, ToolRuntime};
@@ -132,10 +132,11 @@ fn is_phone(raw: &str) -> bool {
 }
 
 pub fn parse_due(raw: &str) -> Option<NaiveDateTime> {
-    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(raw) {
-        return Some(at.with_timezone(&chrono::Utc).naive_utc());
+    use crate::domain::dates;
+    if let Ok(at) = dates::parse_instant(raw) {
+        return Some(at.naive_utc());
     }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+    dates::parse_day(raw)
         .ok()
         .and_then(|d| d.and_hms_opt(12, 0, 0))
 }

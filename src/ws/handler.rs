@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::api::calendar as booking;
 use crate::api::conversations::{MessageView, MAX_MESSAGE_CHARS};
+use crate::domain::quota::VisitorRequest;
 use crate::domain::scheduling::{extract_email, extract_phone};
 use crate::domain::summary::{self, Speaker};
 use crate::domain::AgentId;
@@ -20,7 +21,7 @@ use crate::llm::prompt;
 use crate::store::contacts::ChannelIdentity;
 use crate::store::conversations::{self, Conversation};
 use crate::store::messages::{self, Message};
-use crate::store::{auto_create, contacts, integrations, receipts, StoreError};
+use crate::store::{auto_create, contacts, integrations, receipts, visitor_quotas, StoreError};
 
 use super::protocol::{ClientFrame, EventView, ServerFrame};
 use super::{authorize, Deps, Principal, WsError};
@@ -395,6 +396,7 @@ async fn unsubscribe(core: &Core, raw_conversation: &str) -> Frames {
 
 async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
     let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    take_visitor_quota(core, &conversation, VisitorRequest::Summary).await?;
     let id = conversation.id.clone();
     let window = core.deps.settings.realtime.summary_max_messages;
     let rows = core
@@ -501,7 +503,8 @@ async fn schedule_confirm(
     };
     let calendar = &core.deps.settings.calendar;
     let start = booking::parse_start(calendar, date, time).map_err(WsError::validation)?;
-    let event = booking::book_for_conversation(
+    let counted = take_visitor_quota(core, &conversation, VisitorRequest::Booking).await?;
+    let booked = booking::book_for_conversation(
         &core.deps.store,
         calendar,
         &conversation,
@@ -509,7 +512,16 @@ async fn schedule_confirm(
         email,
         phone,
     )
-    .await?;
+    .await;
+    let event = match booked {
+        Ok(event) => event,
+        Err(e) => {
+            if counted {
+                give_back_visitor_quota(core, &conversation, VisitorRequest::Booking).await;
+            }
+            return Err(e.into());
+        }
+    };
     let view = EventView::from(event.clone());
     let frame = ServerFrame::ScheduleConfirmed {
         conversation_id: conversation.id.to_string(),
@@ -521,6 +533,51 @@ async fn schedule_confirm(
         conversation_id: conversation.id.to_string(),
         event: view,
     }])
+}
+
+/// A web-chat visitor's request counts against its conversation's cap
+/// (`webchat.max_*_per_conversation`); over it the frame is refused with `RATE_LIMITED`.
+/// Staff are not capped here (their summaries still count against the agent's limits).
+/// `Ok(true)` when a unit was taken.
+async fn take_visitor_quota(
+    core: &Core,
+    conversation: &Conversation,
+    kind: VisitorRequest,
+) -> Result<bool, WsError> {
+    if !matches!(core.principal, Principal::Contact { .. }) {
+        return Ok(false);
+    }
+    let limits = &core.deps.settings.webchat;
+    let cap = match kind {
+        VisitorRequest::Summary => limits.max_summaries_per_conversation,
+        VisitorRequest::Booking => limits.max_bookings_per_conversation,
+    };
+    let id = conversation.id.clone();
+    let taken = core
+        .deps
+        .store
+        .run(move |conn| visitor_quotas::take(conn, &id, kind, cap))
+        .await?;
+    if taken {
+        Ok(true)
+    } else {
+        Err(WsError::new(
+            ErrorCode::RateLimited,
+            kind.over_cap_message(cap),
+        ))
+    }
+}
+
+async fn give_back_visitor_quota(core: &Core, conversation: &Conversation, kind: VisitorRequest) {
+    let id = conversation.id.clone();
+    let result = core
+        .deps
+        .store
+        .run(move |conn| visitor_quotas::give_back(conn, &id, kind))
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(conversation = %conversation.id, error = %e, "visitor quota not given back");
+    }
 }
 
 async fn set_auto_create(core: &Core, raw_conversation: &str, enabled: bool) -> Frames {

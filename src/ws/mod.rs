@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use actix::Addr;
 
+use crate::api::access::Access;
 use crate::api::auth::{Claims, Subject};
 use crate::api::error::ApiError;
 use crate::config::Settings;
@@ -17,9 +18,9 @@ use crate::domain::conversation::Owner;
 use crate::domain::{ContactId, ConversationId, Role, TenantId, UserId};
 use crate::engine::hub::Hub;
 use crate::engine::{Engine, EngineError};
-use crate::error::ErrorCode;
+use crate::error::{ClientError, ErrorCode};
 use crate::store::conversations::{self, Conversation};
-use crate::store::{contacts, users, Store, StoreError};
+use crate::store::{contacts, Store, StoreError};
 
 pub use session::routes;
 
@@ -114,23 +115,22 @@ pub async fn authorize(store: &Store, who: &Principal, raw: &str) -> Result<Conv
 }
 
 /// Turns a verified token into a principal, checking that the user (or the customer and
-/// its conversation) still exists: a deleted user's unexpired token opens no socket.
-pub async fn principal(store: &Store, claims: &Claims) -> Result<Principal, WsError> {
+/// its conversation) still exists: a deleted user's unexpired token opens no socket. Staff
+/// get the role the user has now, not the one written in the token.
+pub async fn principal(
+    store: &Store,
+    access: &Access,
+    claims: &Claims,
+) -> Result<Principal, WsError> {
     let tenant = claims.tenant_id.clone();
     match (claims.kind, claims.role) {
-        (Subject::Staff, Some(role)) => {
-            let user = UserId::parse(&claims.sub).ok_or_else(WsError::bad_token)?;
-            let probe = (tenant.clone(), user.clone());
-            store
-                .run(move |conn| users::find(conn, &probe.0, &probe.1))
-                .await
-                .map_err(|e| match e {
-                    StoreError::NotFound => {
-                        WsError::new(ErrorCode::AuthError, "the user no longer exists")
-                    }
-                    other => other.into(),
-                })?;
-            Ok(Principal::Staff { tenant, user, role })
+        (Subject::Staff, Some(_)) => {
+            let staff = access.staff(claims).await?;
+            Ok(Principal::Staff {
+                tenant,
+                user: staff.user_id,
+                role: staff.role,
+            })
         }
         (Subject::Contact, _) => {
             let contact = ContactId::parse(&claims.sub).ok_or_else(WsError::bad_token)?;
@@ -170,6 +170,27 @@ pub struct Deps {
     pub settings: Arc<Settings>,
     /// Open sessions, for Prometheus.
     pub sessions_gauge: prometheus::IntGauge,
+    /// Staff sessions re-check their user on every frame and when told of a change.
+    pub access: Arc<Access>,
+}
+
+impl Principal {
+    /// Whether the socket may stay open: a staff user must still exist with the token's
+    /// version and the role the socket was opened with (a changed role reconnects, so the
+    /// socket's view is recomputed). Customers' sockets live as long as their token.
+    pub async fn still_valid(&self, access: &Access, token_version: i64) -> Result<(), WsError> {
+        let Principal::Staff { tenant, user, role } = self else {
+            return Ok(());
+        };
+        let now = access.check(user, tenant, token_version).await?;
+        if now != *role {
+            return Err(WsError::new(
+                ErrorCode::AuthError,
+                "your role changed; reconnect",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A socket-level error: becomes an `error` frame, the socket stays open.
@@ -200,67 +221,37 @@ impl WsError {
     }
 }
 
+impl WsError {
+    /// The frame form of another layer's error: its code and sentence.
+    pub fn from_client(err: &impl ClientError) -> Self {
+        WsError::new(err.code(), err.public_message())
+    }
+}
+
 impl From<StoreError> for WsError {
     fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound => WsError::new(ErrorCode::NotFound, "not found"),
-            StoreError::Conflict(_) => {
-                WsError::validation("the change conflicts with existing data")
-            }
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(error = %detail, "store unavailable for a socket frame");
-                WsError::new(ErrorCode::Internal, "the store is unavailable; try again")
-            }
-            other => {
-                tracing::error!(error = %other, "store error on a socket frame");
-                WsError::new(ErrorCode::Internal, "internal error")
-            }
-        }
+        WsError::from_client(&err)
     }
 }
 
 impl From<EngineError> for WsError {
     fn from(err: EngineError) -> Self {
-        match err {
-            EngineError::Closed => WsError::validation("the conversation is closed"),
-            EngineError::AgentNotFound => WsError::new(ErrorCode::AgentNotFound, "agent not found"),
-            EngineError::UserNotFound => WsError::not_found("user"),
-            EngineError::Limit(hit) => WsError::new(
-                ErrorCode::RoutingError,
-                format!("the agent is at its limit ({})", hit.as_str()),
-            ),
-            EngineError::Store(e) => e.into(),
-            EngineError::Unavailable(e) => {
-                tracing::warn!(error = %e, "engine unavailable for a socket frame");
-                WsError::new(ErrorCode::Internal, "the engine is busy; try again")
-            }
-        }
+        WsError::from_client(&err)
     }
 }
 
 impl From<ApiError> for WsError {
     fn from(err: ApiError) -> Self {
-        let code = match err.code() {
-            ErrorCode::ValidationError | ErrorCode::Conflict | ErrorCode::PayloadTooLarge => {
-                ErrorCode::ValidationError
-            }
-            ErrorCode::AuthError => ErrorCode::AuthError,
-            ErrorCode::Forbidden => ErrorCode::Forbidden,
-            ErrorCode::NotFound => ErrorCode::NotFound,
-            ErrorCode::RateLimited => ErrorCode::RateLimited,
-            _ => ErrorCode::Internal,
-        };
-        if code == ErrorCode::Internal {
-            tracing::warn!(error = ?err, "request failed on a socket frame");
+        if let ApiError::Internal(detail) = &err {
+            tracing::warn!(error = %detail, "request failed on a socket frame");
         }
-        WsError::new(code, err.to_string())
+        WsError::new(err.code(), err.to_string())
     }
 }
 
 impl From<actix::MailboxError> for WsError {
     fn from(err: actix::MailboxError) -> Self {
-        tracing::warn!(error = %err, "actor mailbox error on a socket frame");
-        WsError::new(ErrorCode::Internal, "the engine is busy; try again")
+        EngineError::from(err).into()
     }
 }
 

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::handler::{self, Core};
 use super::protocol::{ClientFrame, ServerFrame};
-use super::{principal, Deps, Principal};
+use super::{principal, Deps, Principal, WsError};
 use crate::api::auth::TokenKeys;
 use crate::api::caller::request_token;
 use crate::api::error::ApiError;
@@ -31,6 +31,9 @@ pub struct WsSession {
     core: Arc<Core>,
     /// The token's `exp`: checked on every frame, not only at the handshake.
     expires_at: i64,
+    /// The token's version of its user's credentials: the user must still exist with it
+    /// (and with the socket's role) on every frame and every re-check.
+    token_version: i64,
     last_heard: Instant,
     last_active: Instant,
     idle_reported: bool,
@@ -41,7 +44,13 @@ pub struct WsSession {
 }
 
 impl WsSession {
-    fn new(id: SessionId, principal: Principal, expires_at: i64, deps: Arc<Deps>) -> Self {
+    fn new(
+        id: SessionId,
+        principal: Principal,
+        expires_at: i64,
+        token_version: i64,
+        deps: Arc<Deps>,
+    ) -> Self {
         let realtime = &deps.settings.realtime;
         let rate = std::num::NonZeroU32::new(realtime.frames_per_second)
             .unwrap_or(std::num::NonZeroU32::MIN);
@@ -54,6 +63,7 @@ impl WsSession {
                 deps,
             }),
             expires_at,
+            token_version,
             last_heard: Instant::now(),
             last_active: Instant::now(),
             idle_reported: false,
@@ -134,13 +144,52 @@ impl WsSession {
         }
         self.mark_active();
         let core = self.core.clone();
-        // One frame at a time: the next is read once this one is answered.
+        let version = self.token_version;
+        // One frame at a time: the next is read once this one is answered. Each is done as
+        // the user is now: a deleted, demoted or re-keyed user's frame ends the socket.
         ctx.wait(
-            handler::handle(core, frame)
-                .into_actor(self)
-                .map(|frames, act, ctx| {
+            async move {
+                match core.principal.still_valid(&core.deps.access, version).await {
+                    Ok(()) => Ok(handler::handle(core, frame).await),
+                    Err(e) => Err(e),
+                }
+            }
+            .into_actor(self)
+            .map(|result, act, ctx| match result {
+                Ok(frames) => {
                     for frame in &frames {
                         act.send(frame, ctx);
+                    }
+                }
+                Err(e) => act.refused(e, ctx),
+            }),
+        );
+    }
+
+    /// The user's access check failed: an auth failure ends the socket; anything else (the
+    /// store is down) is reported and the socket stays.
+    fn refused(&self, e: WsError, ctx: &mut ws::WebsocketContext<Self>) {
+        self.send(&ServerFrame::error(e.code, e.message.clone()), ctx);
+        if e.code == ErrorCode::AuthError {
+            self.close(ws::CloseCode::Policy, &e.message, ctx);
+        }
+    }
+
+    /// Re-checks the user between frames (on a tick, and when told of a change).
+    fn recheck(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        if !matches!(self.core.principal, Principal::Staff { .. }) {
+            return;
+        }
+        let core = self.core.clone();
+        let version = self.token_version;
+        ctx.spawn(
+            async move { core.principal.still_valid(&core.deps.access, version).await }
+                .into_actor(self)
+                .map(|result, act, ctx| {
+                    if let Err(e) = result {
+                        if e.code == ErrorCode::AuthError {
+                            act.refused(e, ctx);
+                        }
                     }
                 }),
         );
@@ -221,6 +270,18 @@ impl WsSession {
 /// A frame from the hub.
 struct Outgoing(ByteString);
 
+/// This socket's user changed (deleted, role or password): re-check it now.
+struct AccessChanged;
+
+impl StreamHandler<AccessChanged> for WsSession {
+    fn handle(&mut self, _: AccessChanged, ctx: &mut Self::Context) {
+        self.recheck(ctx);
+    }
+
+    /// The change feed ended with the process: nothing to do.
+    fn finished(&mut self, _: &mut Self::Context) {}
+}
+
 impl Actor for WsSession {
     type Context = ws::WebsocketContext<Self>;
 
@@ -249,6 +310,31 @@ impl Actor for WsSession {
         });
         let every = Duration::from_secs(self.settings().heartbeat_interval_seconds);
         ctx.run_interval(every, |act, ctx| act.heartbeat(ctx));
+        if let Principal::Staff { user, .. } = &self.core.principal {
+            let user = user.clone();
+            ctx.add_stream(futures::stream::unfold(
+                self.core.deps.access.changes(),
+                move |mut changes| {
+                    let user = user.clone();
+                    async move {
+                        use tokio::sync::broadcast::error::RecvError;
+                        loop {
+                            match changes.recv().await {
+                                Ok(changed) if changed == user => {
+                                    return Some((AccessChanged, changes))
+                                }
+                                Ok(_) => continue,
+                                // Missed notices may have been ours: check anyway.
+                                Err(RecvError::Lagged(_)) => return Some((AccessChanged, changes)),
+                                Err(RecvError::Closed) => return None,
+                            }
+                        }
+                    }
+                },
+            ));
+            let recheck = self.core.deps.access.recheck_interval();
+            ctx.run_interval(recheck, |act, ctx| act.recheck(ctx));
+        }
         self.core.deps.sessions_gauge.inc();
     }
 
@@ -326,14 +412,20 @@ pub async fn ws_route(
     deps: web::Data<Deps>,
 ) -> Result<HttpResponse, ApiError> {
     let claims = keys.verify(&request_token(&req)?)?;
-    let principal = principal(&deps.store, &claims)
+    let principal = principal(&deps.store, &deps.access, &claims)
         .await
         .map_err(|e| match e.code {
             ErrorCode::AuthError | ErrorCode::NotFound => ApiError::Auth(e.message),
             _ => ApiError::Unavailable(e.message),
         })?;
     let frame_limit = deps.settings.realtime.max_frame_bytes.saturating_mul(4);
-    let session = WsSession::new(next_session_id(), principal, claims.exp, deps.into_inner());
+    let session = WsSession::new(
+        next_session_id(),
+        principal,
+        claims.exp,
+        claims.ver,
+        deps.into_inner(),
+    );
     ws::WsResponseBuilder::new(session, &req, payload)
         .frame_size(frame_limit)
         .start()

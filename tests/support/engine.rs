@@ -73,6 +73,32 @@ fn merge(base: &mut Value, extra: Value) {
 }
 
 impl Fixture {
+    /// Posts a customer message (signed) that must be accepted; returns its conversation.
+    pub async fn conversation_of(&self, contact: &str, external_id: &str, text: &str) -> String {
+        let (status, accepted) = self.inbound(contact, external_id, text).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        accepted["conversation_id"]
+            .as_str()
+            .expect("conversation id")
+            .to_string()
+    }
+
+    /// Creates a tool and attaches it to the fixture's agent; returns the tool's id.
+    pub async fn attach_tool(&self, body: &Value) -> String {
+        let id = create(&self.app, &self.admin, "/api/v1/tools", body).await;
+        let (status, attached) = self
+            .app
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/agents/{}/tools/{id}", self.agent_id),
+                Some(&self.admin.token),
+                Some(&json!({})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{attached}");
+        id
+    }
+
     /// Posts a signed generic webhook; returns status and body.
     pub async fn inbound(
         &self,
@@ -80,11 +106,9 @@ impl Fixture {
         external_id: &str,
         text: &str,
     ) -> (StatusCode, Value) {
-        let body = json!({
-            "contact": {"external_id": contact, "name": format!("Customer {contact}")},
-            "message": {"external_id": external_id, "text": text},
-        })
-        .to_string();
+        let name = format!("Customer {contact}");
+        let body =
+            super::webhook::generic_body(contact, Some(&name), external_id, text).to_string();
         self.inbound_raw(
             &body,
             Some(&atende::channels::signature::sign(
@@ -96,22 +120,9 @@ impl Fixture {
     }
 
     pub async fn inbound_raw(&self, body: &str, signature: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self
-            .app
-            .http
-            .post(
-                self.app
-                    .url(&format!("/webhooks/generic/{}", self.integration_id)),
-            )
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        if let Some(signature) = signature {
-            request = request.header("X-Atende-Signature", signature);
-        }
-        let response = request.send().await.expect("webhook sent");
-        let status = response.status();
-        let json = response.json().await.unwrap_or(Value::Null);
-        (status, json)
+        self.app
+            .post_webhook(&self.integration_id, body, signature)
+            .await
     }
 
     pub async fn messages(&self, conversation: &str) -> Vec<Value> {
@@ -150,6 +161,33 @@ impl Fixture {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
+    }
+
+    /// Turns logged with `status` ("ok", "limited", …) across all conversations.
+    pub async fn turns_with_status(&self, status: &str) -> usize {
+        let status = status.to_string();
+        self.app
+            .store
+            .run(move |conn| {
+                use atende::store::schema::ai_turns;
+                use diesel::prelude::*;
+                let count: i64 = atende::db_run!(conn, |c| ai_turns::table
+                    .filter(ai_turns::status.eq(&status))
+                    .count()
+                    .get_result(c))?;
+                Ok(usize::try_from(count).unwrap_or(usize::MAX))
+            })
+            .await
+            .expect("turns counted")
+    }
+
+    /// Waits until at least `count` turns were logged with `status`; panics after `timeout`.
+    pub async fn wait_for_turns(&self, status: &str, count: usize, timeout: Duration) {
+        self.eventually(timeout, || async {
+            (self.turns_with_status(status).await >= count).then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("{count} `{status}` turns were logged"));
     }
 
     /// Waits until no conversation actor is live (all passivated); panics after `timeout`.

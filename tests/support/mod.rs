@@ -7,6 +7,7 @@ pub mod engine;
 pub mod knowledge;
 pub mod raw_http;
 pub mod scripted_llm;
+pub mod webhook;
 pub mod ws;
 
 #[allow(unused_imports)]

@@ -157,11 +157,13 @@ impl WsClient {
         }
     }
 
-    /// Asserts no frame of `kind` arrives within `wait` (other frames are kept).
-    pub async fn expect_no(&mut self, kind: &str, wait: Duration) {
-        if let Some(frame) = self.try_next_of(kind, wait).await {
-            panic!("unexpected `{kind}` frame: {frame}");
-        }
+    /// Asserts that no frame of `kind` came before a barrier's pong: call it once what would
+    /// have caused the frame was seen happening elsewhere (a positive signal), never as a
+    /// timed wait.
+    pub async fn expect_none(&mut self, kind: &str) {
+        self.barrier().await;
+        let seen = self.buffered(kind);
+        assert!(seen.is_empty(), "unexpected `{kind}` frames: {seen:?}");
     }
 
     /// Frames are answered in order: once the pong is back, every earlier frame was handled.

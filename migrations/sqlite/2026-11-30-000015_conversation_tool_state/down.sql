@@ -1,0 +1,1 @@
+ALTER TABLE conversations DROP COLUMN tool_state;

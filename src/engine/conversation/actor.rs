@@ -1,0 +1,1044 @@
+//! ConversationActor: one per live conversation and the only writer of its state, so each
+//! conversation is serialized without locks. The rules live in [`ConversationState`]; the
+//! actor feeds it events and performs the effects it returns (timers, store writes, asking
+//! the agent's supervisor and the distributor, publishing events), turning their results
+//! back into events. The state is durable in the store at every step, so the actor can
+//! passivate when idle and be rehydrated later.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::NaiveDateTime;
+use rand::Rng;
+
+use super::messages::{
+    Assign, Close, CustomerMessage, Escalate, FollowupDue, HumanReply, Resume, TryPassivate,
+};
+use super::state::{
+    AttachedAgent, ConversationState, Effect, Event, LastReply, OwnerWrite, Rules, Snapshot,
+    StoredReply,
+};
+use crate::channels::sender::ReplyTarget;
+use crate::domain::classification;
+use crate::domain::conversation::{Owner, SenderType, Status};
+use crate::domain::tool_state::ToolState;
+use crate::domain::{ContactId, ConversationId, TenantId, UserId};
+use crate::engine::agent::{
+    Admit, AgentConfig, AgentSupervisor, GetConfig, Release, RunTurn, SupervisorOf, TurnDone,
+    TurnFailure,
+};
+use crate::engine::distributor::{CapacityFreed, RequestAssignment};
+use crate::engine::insights::{self, FeedbackRecord, MemoryAgent, MemoryJob};
+use crate::engine::{EngineError, EngineParts};
+use crate::llm::prompt::HistoryItem;
+use crate::store::conversations::{self, OwnerChange};
+use crate::store::integrations::{self, Integration};
+use crate::store::messages::{self, Message, NewMessage};
+use crate::store::{contacts, users, StoreError};
+
+/// Messages read at rehydration to find an AI reply still waiting for the customer's
+/// reaction (the reply and the customer messages it answered).
+const LAST_REPLY_LOOKBACK: i64 = 20;
+
+/// What the actor loaded when it (re)started and keeps for performing effects.
+struct Loaded {
+    tenant_id: TenantId,
+    contact_id: ContactId,
+    contact_name: Option<String>,
+    contact_external_id: Option<String>,
+    integration: Option<Integration>,
+    /// When the conversation was queued (or created), for the distributor's order.
+    queued_at: NaiveDateTime,
+}
+
+pub struct ConversationActor {
+    id: ConversationId,
+    parts: EngineParts,
+    rules: Rules,
+    loaded: Option<Loaded>,
+    state: Option<ConversationState>,
+    timer: Option<SpawnHandle>,
+    /// The attached agent's supervisor (`state.agent()` is its rules side).
+    supervisor: Option<(AgentConfig, Addr<AgentSupervisor>)>,
+}
+
+impl ConversationActor {
+    pub fn new(id: ConversationId, parts: EngineParts) -> Self {
+        let rules = Rules::from_settings(&parts.settings);
+        ConversationActor {
+            id,
+            parts,
+            rules,
+            loaded: None,
+            state: None,
+            timer: None,
+            supervisor: None,
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.state.as_ref().is_none_or(ConversationState::is_closed)
+    }
+
+    /// Feeds one event to the state and performs what it asks for.
+    fn step(&mut self, event: Event, ctx: &mut Context<Self>) {
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        let effects = state.handle(event, &self.rules, Instant::now());
+        self.perform(effects, ctx);
+    }
+
+    fn publish(&self, kind: &'static str, data: serde_json::Value) {
+        if let Some(loaded) = &self.loaded {
+            self.parts
+                .events
+                .publish(&loaded.tenant_id, kind, Some(&self.id), data);
+        }
+    }
+
+    fn perform(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
+        for effect in effects {
+            self.perform_one(effect, ctx);
+        }
+    }
+
+    fn perform_one(&mut self, effect: Effect, ctx: &mut Context<Self>) {
+        match effect {
+            Effect::SetTimer { id, after } => {
+                if let Some(handle) = self.timer.take() {
+                    ctx.cancel_future(handle);
+                }
+                self.timer = Some(ctx.run_later(after, move |act, ctx| {
+                    act.timer = None;
+                    act.step(Event::TimerFired { id }, ctx);
+                }));
+            }
+            Effect::CancelTimer => {
+                if let Some(handle) = self.timer.take() {
+                    ctx.cancel_future(handle);
+                }
+            }
+            Effect::AttachAgent(agent) => self.attach_agent(agent, ctx),
+            Effect::ReleaseAgent => self.release_agent(),
+            Effect::RequestAssignment { humans_only } => self.request_assignment(humans_only),
+            Effect::RunTurn {
+                first_seq,
+                pending,
+                tool_results,
+            } => self.run_turn(first_seq, pending, tool_results, ctx),
+            Effect::DelayReply {
+                done,
+                up_to,
+                min_seconds,
+                max_seconds,
+            } => {
+                let delay = humanized_delay(min_seconds, max_seconds);
+                ctx.run_later(delay, move |act, ctx| {
+                    act.step(Event::ReplyDue { done, up_to }, ctx)
+                });
+            }
+            Effect::StoreReply {
+                done,
+                agent_id,
+                up_to,
+            } => self.store_reply(done, agent_id.to_string(), up_to, ctx),
+            Effect::SendSystem(text) => {
+                let new = self.outbound(SenderType::System, None, text, "{}".into());
+                self.send_stored(new, "system message", ctx);
+            }
+            Effect::SendFollowup { text, sender_id } => {
+                let metadata = serde_json::json!({ "followup": true }).to_string();
+                let new = self.outbound(SenderType::AiAgent, sender_id, text, metadata);
+                self.send_stored(new, "follow-up", ctx);
+            }
+            Effect::WriteOwner(write) => {
+                let write = self.owner_write(write);
+                ctx.wait(write.into_actor(self).map(|result, act, _| {
+                    if let Err(e) = result {
+                        tracing::error!(conversation = %act.id, error = %e, "owner change not stored");
+                    }
+                }));
+            }
+            Effect::SaveToolState(json) => {
+                let store = self.parts.store.clone();
+                let id = self.id.clone();
+                ctx.wait(
+                    async move {
+                        store
+                            .run(move |conn| conversations::set_tool_state(conn, &id, &json))
+                            .await
+                    }
+                    .into_actor(self)
+                    .map(|result, act, _| {
+                        if let Err(e) = result {
+                            tracing::error!(conversation = %act.id, error = %e, "tool state not stored");
+                        }
+                    }),
+                );
+            }
+            Effect::Publish { kind, data } => self.publish(kind, data),
+            Effect::RecordFeedback {
+                customer_message_id,
+                reply,
+                detection,
+            } => {
+                let Some(loaded) = &self.loaded else { return };
+                tracing::info!(
+                    tenant = %loaded.tenant_id,
+                    conversation = %self.id,
+                    kind = detection.kind.as_str(),
+                    score = detection.score,
+                    "negative feedback on an AI reply"
+                );
+                let record = FeedbackRecord {
+                    tenant: loaded.tenant_id.clone(),
+                    conversation: self.id.clone(),
+                    reply_message_id: reply.message_id,
+                    customer_message_id,
+                    agent: reply.agent_id,
+                    detection,
+                };
+                let event = record.event();
+                // Announced once durable, so a listener that reads analytics on the event
+                // counts it.
+                ctx.spawn(
+                    insights::record_feedback(self.parts.store.clone(), record)
+                        .into_actor(self)
+                        .map(move |result, act, _| match result {
+                            Ok(()) => act.publish("feedback_detected", event),
+                            Err(e) => {
+                                tracing::error!(conversation = %act.id, error = %e, "feedback not stored")
+                            }
+                        }),
+                );
+            }
+            Effect::ClassifyWithLlm { text, route } => {
+                let Some(state) = &self.state else { return };
+                let vip = state.snapshot().vip;
+                let agent = state.owner().agent().cloned().or_else(|| {
+                    self.loaded
+                        .as_ref()
+                        .and_then(|l| l.integration.as_ref())
+                        .and_then(|i| i.default_agent_id.clone())
+                });
+                let work = insights::classify(
+                    self.parts.settings.clone(),
+                    self.parts.supervisors.clone(),
+                    agent,
+                    self.id.clone(),
+                    text,
+                    vip,
+                );
+                // Routing needs the category: nothing else is handled until it is known.
+                ctx.wait(work.into_actor(self).map(move |result, act, ctx| {
+                    act.step(Event::Classified { result, route }, ctx)
+                }));
+            }
+            Effect::StoreClassification(result) => {
+                if let Some(loaded) = &self.loaded {
+                    tracing::info!(
+                        tenant = %loaded.tenant_id,
+                        conversation = %self.id,
+                        category = result.category.as_str(),
+                        priority = result.priority.as_str(),
+                        confidence = result.confidence,
+                        "conversation classified"
+                    );
+                }
+                let store = self.parts.store.clone();
+                ctx.wait(
+                    insights::store_classification(store, self.id.clone(), result)
+                        .into_actor(self)
+                        .map(|stored, act, _| {
+                            if let Err(e) = stored {
+                                tracing::error!(conversation = %act.id, error = %e, "classification not stored");
+                            }
+                        }),
+                );
+            }
+            Effect::ExtractMemories { every, with_agent } => {
+                self.extract_memories(every, with_agent, ctx)
+            }
+            // Through the mailbox, so they run the same checks as an operator's request.
+            Effect::Assign(owner) => ctx.notify(Assign {
+                owner,
+                admitted: false,
+            }),
+            Effect::Close(reason) => ctx.notify(Close { reason }),
+            Effect::CapacityFreed => {
+                if let Some(loaded) = &self.loaded {
+                    self.parts
+                        .distributor
+                        .do_send(CapacityFreed(loaded.tenant_id.clone()));
+                }
+            }
+        }
+    }
+
+    /// Asks the agent's supervisor to admit the conversation before anything else is
+    /// handled.
+    fn attach_agent(&mut self, agent_id: crate::domain::AgentId, ctx: &mut Context<Self>) {
+        let supervisors = self.parts.supervisors.clone();
+        let conversation = self.id.clone();
+        ctx.wait(
+            async move {
+                let addr = supervisors
+                    .send(SupervisorOf(agent_id))
+                    .await
+                    .ok()?
+                    .ok()??;
+                let admitted = addr.send(Admit(conversation)).await.ok()?;
+                let config = addr.send(GetConfig).await.ok()?;
+                Some((config, addr, admitted))
+            }
+            .into_actor(self)
+            .map(|found, act, ctx| match found {
+                Some((config, addr, Ok(()))) => {
+                    let agent = AttachedAgent {
+                        id: config.id.clone(),
+                        settings: config.settings.clone(),
+                    };
+                    act.supervisor = Some((config, addr));
+                    act.step(Event::AgentAttached(agent), ctx);
+                }
+                Some((config, _, Err(hit))) => {
+                    act.supervisor = None;
+                    let event = Event::AgentRefused {
+                        reason: hit.as_str().to_string(),
+                        on_limit: config.settings.on_limit,
+                    };
+                    act.step(event, ctx);
+                }
+                None => act.step(Event::AgentUnavailable, ctx),
+            }),
+        );
+    }
+
+    fn release_agent(&mut self) {
+        if let Some((_, supervisor)) = self.supervisor.take() {
+            supervisor.do_send(Release(self.id.clone()));
+            if let Some(loaded) = &self.loaded {
+                // A slot freed: queued conversations of the tenant may now be taken.
+                self.parts
+                    .distributor
+                    .do_send(CapacityFreed(loaded.tenant_id.clone()));
+            }
+        }
+    }
+
+    fn request_assignment(&self, humans_only: bool) {
+        let (Some(loaded), Some(state)) = (&self.loaded, &self.state) else {
+            return;
+        };
+        let snapshot = state.snapshot();
+        self.parts.distributor.do_send(RequestAssignment {
+            conversation_id: self.id.clone(),
+            tenant_id: loaded.tenant_id.clone(),
+            contact_id: loaded.contact_id.clone(),
+            preferred_agent: if humans_only {
+                None
+            } else {
+                loaded
+                    .integration
+                    .as_ref()
+                    .and_then(|i| i.default_agent_id.clone())
+            },
+            humans_only,
+            priority: snapshot.priority.clone(),
+            specialty: snapshot.category.clone(),
+            queued_at: loaded.queued_at,
+            exclude: None,
+        });
+    }
+
+    /// Runs one AI turn at the agent's supervisor over the history before `first_seq`.
+    fn run_turn(
+        &mut self,
+        first_seq: i64,
+        pending: Vec<String>,
+        tool_results: Vec<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        let (Some((config, supervisor)), Some(loaded)) = (&self.supervisor, &self.loaded) else {
+            let failure = TurnFailure::Unavailable("no agent attached".into());
+            ctx.notify_later(TurnResult(Err(failure)), Duration::ZERO);
+            return;
+        };
+        let window = i64::from(config.settings.history_window.max(1));
+        let store = self.parts.store.clone();
+        let supervisor = supervisor.clone();
+        let conversation_id = self.id.clone();
+        let contact_name = loaded.contact_name.clone();
+        let condense = self.parts.settings.engine.condense_over_chars;
+        let turn = async move {
+            let recent = store
+                .run({
+                    let id = conversation_id.clone();
+                    move |conn| messages::recent(conn, &id, window + 64)
+                })
+                .await
+                .map_err(|e| TurnFailure::Unavailable(e.to_string()))?;
+            let mut history: Vec<HistoryItem> = recent
+                .into_iter()
+                .filter(|m| m.seq < first_seq)
+                .map(|m| HistoryItem {
+                    from_customer: m.sender_type == SenderType::Contact.as_str(),
+                    content: m.content,
+                })
+                .collect();
+            let keep = usize::try_from(window).unwrap_or(usize::MAX);
+            if history.len() > keep {
+                history.drain(..history.len() - keep);
+            }
+            supervisor
+                .send(RunTurn {
+                    conversation_id,
+                    contact_name,
+                    history,
+                    pending,
+                    condense_over_chars: condense,
+                    tool_results,
+                })
+                .await
+                .map_err(|e| TurnFailure::Unavailable(e.to_string()))?
+        };
+        ctx.spawn(turn.into_actor(self).map(|result, act, ctx| {
+            act.step(Event::TurnFinished(result), ctx);
+        }));
+    }
+
+    fn store_reply(
+        &mut self,
+        done: TurnDone,
+        agent_id: String,
+        up_to: i64,
+        ctx: &mut Context<Self>,
+    ) {
+        // Nothing to say (an automation that only closes, a loop cut short by failing
+        // tools): the messages still count as handled, and the effects still apply.
+        let silent = done.content.trim().is_empty();
+        let mut metadata = serde_json::json!({
+            "prompt_tokens": done.prompt_tokens,
+            "completion_tokens": done.completion_tokens,
+            "cost_usd": done.cost_usd,
+            "latency_ms": done.latency_ms,
+        });
+        if let Some(sub_agent) = &done.sub_agent_id {
+            metadata["sub_agent_id"] = serde_json::json!(sub_agent);
+        }
+        if let Some(automation) = &done.automation_id {
+            metadata["automation_id"] = serde_json::json!(automation);
+        }
+        let new = self.outbound(
+            SenderType::AiAgent,
+            Some(agent_id.clone()),
+            done.content.clone(),
+            metadata.to_string(),
+        );
+        let writer = self.parts.writer.clone();
+        let store = self.parts.store.clone();
+        let id = self.id.clone();
+        ctx.wait(
+            async move {
+                let message = match new {
+                    Some(new) if !silent => Some(writer.append(new).await?),
+                    _ => None,
+                };
+                store
+                    .run(move |conn| {
+                        conversations::mark_answered(conn, &id, up_to, !silent)?;
+                        if silent {
+                            Ok(())
+                        } else {
+                            conversations::set_first_response(conn, &id)
+                        }
+                    })
+                    .await?;
+                Ok::<_, StoreError>(message)
+            }
+            .into_actor(self)
+            .map(move |result, act, ctx| match result {
+                Ok(message) => {
+                    let reply = message.as_ref().map(|m| StoredReply {
+                        message_id: m.id.to_string(),
+                        seq: m.seq,
+                    });
+                    if let Some(message) = message {
+                        act.send_out(message);
+                    }
+                    let event = Event::ReplyStored {
+                        reply,
+                        agent_id,
+                        up_to,
+                        done,
+                    };
+                    act.step(event, ctx);
+                }
+                Err(e) => {
+                    // The customer's messages stay pending and durable; try again later.
+                    tracing::error!(conversation = %act.id, error = %e, "storing the AI reply failed");
+                    act.step(Event::ReplyNotStored, ctx);
+                }
+            }),
+        );
+    }
+
+    /// An outbound message of this conversation (None before it is loaded).
+    fn outbound(
+        &self,
+        sender: SenderType,
+        sender_id: Option<String>,
+        content: String,
+        metadata: String,
+    ) -> Option<NewMessage> {
+        let loaded = self.loaded.as_ref()?;
+        Some(NewMessage {
+            tenant_id: loaded.tenant_id.clone(),
+            conversation_id: self.id.clone(),
+            sender_type: sender.as_str(),
+            sender_id,
+            content,
+            content_type: "text".into(),
+            direction: "out",
+            integration_id: None,
+            external_id: None,
+            metadata,
+        })
+    }
+
+    /// Stores an outbound message before anything else is handled, then sends it.
+    fn send_stored(
+        &mut self,
+        new: Option<NewMessage>,
+        what: &'static str,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(new) = new else { return };
+        let writer = self.parts.writer.clone();
+        ctx.wait(
+            async move { writer.append(new).await }
+                .into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok(message) => {
+                        let seq = message.seq;
+                        act.send_out(message);
+                        act.step(Event::OutboundStored { seq }, ctx);
+                    }
+                    Err(e) => {
+                        tracing::error!(conversation = %act.id, error = %e, "{what} not stored")
+                    }
+                }),
+        );
+    }
+
+    /// Hands a stored outbound message to the channel and tells listeners.
+    fn send_out(&self, message: Message) {
+        self.publish(
+            "message_sent",
+            serde_json::json!({ "message_id": message.id, "seq": message.seq, "sender_type": message.sender_type }),
+        );
+        let Some(loaded) = &self.loaded else { return };
+        if let (Some(integration), Some(external)) =
+            (&loaded.integration, &loaded.contact_external_id)
+        {
+            self.parts.sender.send(ReplyTarget {
+                integration: integration.clone(),
+                contact_external_id: external.clone(),
+                conversation_id: self.id.clone(),
+                message,
+            });
+        }
+    }
+
+    /// The durable form of an owner/status change.
+    fn owner_write(
+        &self,
+        write: OwnerWrite,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + 'static {
+        let (change, owner) = match write {
+            OwnerWrite::Assign {
+                owner,
+                escalation_reason,
+                answered_seq,
+            } => {
+                let mut change = OwnerChange::assign(&owner);
+                if let Some(reason) = escalation_reason {
+                    change.escalation_reason = Some(Some(reason));
+                }
+                change.answered_seq = answered_seq;
+                (change, Some(owner))
+            }
+            OwnerWrite::Close {
+                reason,
+                answered_seq,
+            } => {
+                let now = crate::store::now();
+                let change = OwnerChange {
+                    status: Some(Status::Closed.as_str().into()),
+                    close_reason: Some(reason),
+                    closed_at: Some(Some(now)),
+                    answered_seq: Some(answered_seq),
+                    updated_at: Some(now),
+                    ..Default::default()
+                };
+                (change, None)
+            }
+        };
+        let contact = self.loaded.as_ref().map(|l| l.contact_id.clone());
+        let store = self.parts.store.clone();
+        let id = self.id.clone();
+        async move {
+            let Some(contact) = contact else {
+                return Err(StoreError::NotFound);
+            };
+            store
+                .run(move |conn| {
+                    conversations::change_owner(conn, &id, &change)?;
+                    if let Some(owner) = owner {
+                        if let Some(owner_id) = owner.id() {
+                            contacts::set_last_owner(conn, &contact, owner.kind(), owner_id)?;
+                        }
+                    }
+                    Ok(())
+                })
+                .await
+        }
+    }
+
+    /// Extracts memories in the background: the owning AI agent's own (with its LLM when
+    /// configured), or shared ones while a human serves the conversation.
+    fn extract_memories(&mut self, every: u32, with_agent: bool, ctx: &mut Context<Self>) {
+        let Some(loaded) = &self.loaded else { return };
+        let agent = if with_agent {
+            self.supervisor
+                .as_ref()
+                .map(|(config, supervisor)| MemoryAgent {
+                    id: config.id.clone(),
+                    provider_kind: config.provider_kind,
+                    supervisor: supervisor.clone(),
+                })
+        } else {
+            None
+        };
+        let job = MemoryJob {
+            tenant: loaded.tenant_id.clone(),
+            contact: loaded.contact_id.clone(),
+            conversation: self.id.clone(),
+            agent,
+            window: i64::from(every.saturating_mul(self.parts.settings.memory.window_factor)),
+        };
+        let work =
+            insights::extract_memories(self.parts.store.clone(), self.parts.settings.clone(), job);
+        ctx.spawn(work.into_actor(self).map(|result, act, _| match result {
+            Ok(added) => {
+                tracing::debug!(conversation = %act.id, added, "memories extracted")
+            }
+            Err(e) => tracing::warn!(conversation = %act.id, error = %e, "memories not stored"),
+        }));
+    }
+}
+
+/// A pause between `min` and `max` seconds, so replies do not arrive inhumanly fast.
+fn humanized_delay(min: u32, max: u32) -> Duration {
+    let max = max.max(min);
+    if max == 0 {
+        return Duration::ZERO;
+    }
+    let millis = rand::thread_rng().gen_range(u64::from(min) * 1000..=u64::from(max) * 1000);
+    Duration::from_millis(millis)
+}
+
+/// A turn that could not even be asked for, reported through the mailbox like any other.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct TurnResult(Result<TurnDone, TurnFailure>);
+
+impl Handler<TurnResult> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TurnResult, ctx: &mut Self::Context) {
+        self.step(Event::TurnFinished(msg.0), ctx);
+    }
+}
+
+impl Actor for ConversationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let store = self.parts.store.clone();
+        let id = self.id.clone();
+        // Rehydrate before any message is handled: the mailbox waits for this.
+        ctx.wait(
+            async move {
+                store
+                    .run(move |conn| {
+                        let conversation = conversations::find_by_id(conn, &id)?;
+                        let contact = contacts::find(conn, &conversation.tenant_id, &conversation.contact_id)?;
+                        let integration = match &conversation.integration_id {
+                            Some(iid) => integrations::find_by_id(conn, iid).ok(),
+                            None => None,
+                        };
+                        let pending = messages::customer_after(conn, &id, conversation.answered_seq)?;
+                        let recent = messages::recent(conn, &id, LAST_REPLY_LOOKBACK)?;
+                        Ok((conversation, contact, integration, pending, recent))
+                    })
+                    .await
+            }
+            .into_actor(self)
+            .map(|loaded, act, ctx| match loaded {
+                Ok((conversation, contact, integration, pending, recent)) => {
+                    let status = conversation.status();
+                    let escalated = conversation.escalation_reason.is_some();
+                    let vip = classification::is_vip(
+                        contact.is_vip,
+                        &contact.tags,
+                        &act.parts.settings.classification.vip_tags,
+                    );
+                    let last_reply = last_reply(&recent, pending.first().map(|m| m.seq));
+                    let snapshot = Snapshot {
+                        owner: conversation.owner(),
+                        status,
+                        last_seq: conversation.last_seq,
+                        answered_seq: conversation.answered_seq,
+                        customer_messages: u32::try_from(conversation.customer_messages)
+                            .unwrap_or(0),
+                        category: conversation.category.clone(),
+                        priority: conversation.priority.clone(),
+                        answered_before: conversation.ai_replies > 0
+                            || conversation.first_response_at.is_some(),
+                        vip,
+                    };
+                    let state = ConversationState::restore(
+                        snapshot,
+                        last_reply,
+                        ToolState::from_json(&conversation.tool_state),
+                        pending.len(),
+                    );
+                    let first_ordinal = state.first_unanswered_ordinal();
+                    act.state = Some(state);
+                    act.loaded = Some(Loaded {
+                        tenant_id: conversation.tenant_id,
+                        contact_id: conversation.contact_id,
+                        contact_name: contact.name,
+                        contact_external_id: contact.external_id,
+                        integration,
+                        queued_at: conversation.queued_at.unwrap_or(conversation.created_at),
+                    });
+                    if status == Status::Closed {
+                        return;
+                    }
+                    // Unanswered messages go through the same checks as live ones.
+                    for (ordinal, message) in (first_ordinal..).zip(pending) {
+                        let event = Event::CustomerMessage {
+                            message_id: message.id.to_string(),
+                            seq: message.seq,
+                            content: message.content,
+                            ordinal: Some(ordinal),
+                        };
+                        act.step(event, ctx);
+                    }
+                    act.step(Event::Hydrated { escalated }, ctx);
+                }
+                Err(e) => {
+                    tracing::error!(conversation = %act.id, error = %e, "conversation could not be loaded");
+                    ctx.stop();
+                }
+            }),
+        );
+    }
+}
+
+impl Handler<CustomerMessage> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CustomerMessage, ctx: &mut Self::Context) {
+        let message = msg.0;
+        self.publish(
+            "message_received",
+            serde_json::json!({ "message_id": message.id, "seq": message.seq }),
+        );
+        let event = Event::CustomerMessage {
+            message_id: message.id.to_string(),
+            seq: message.seq,
+            content: message.content,
+            ordinal: None,
+        };
+        self.step(event, ctx);
+    }
+}
+
+/// The AI reply still waiting for the customer's reaction after a restart: the message just
+/// before the first unanswered customer message (or the last message when all are
+/// answered), if an AI agent sent it, with the customer messages it answered.
+fn last_reply(recent: &[Message], first_pending: Option<i64>) -> Option<LastReply> {
+    let before: Vec<&Message> = recent
+        .iter()
+        .filter(|m| first_pending.is_none_or(|first| m.seq < first))
+        .collect();
+    let (reply, earlier) = before.split_last()?;
+    if reply.sender_type != SenderType::AiAgent.as_str() {
+        return None;
+    }
+    let mut question: Vec<&str> = earlier
+        .iter()
+        .rev()
+        .take_while(|m| m.sender_type == SenderType::Contact.as_str())
+        .map(|m| m.content.as_str())
+        .collect();
+    question.reverse();
+    Some(LastReply {
+        message_id: reply.id.to_string(),
+        agent_id: reply.sender_id.clone(),
+        question: question.join("\n"),
+    })
+}
+
+impl Handler<Resume> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Resume, _: &mut Self::Context) {}
+}
+
+impl Handler<Assign> for ConversationActor {
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
+
+    fn handle(&mut self, msg: Assign, _: &mut Self::Context) -> Self::Result {
+        let supervisors = self.parts.supervisors.clone();
+        let id = self.id.clone();
+        let closed = self.is_closed();
+        let previous_agent = self.state.as_ref().and_then(|s| s.owner().agent().cloned());
+        Box::pin(
+            async move {
+                if closed {
+                    return Err(EngineError::Closed);
+                }
+                match (&msg.owner, msg.admitted) {
+                    (Owner::AiAgent(agent), false) if previous_agent.as_ref() != Some(agent) => {
+                        let addr = supervisors
+                            .send(SupervisorOf(agent.clone()))
+                            .await
+                            .map_err(|e| EngineError::Unavailable(e.to_string()))??
+                            .ok_or(EngineError::AgentNotFound)?;
+                        addr.send(Admit(id))
+                            .await
+                            .map_err(|e| EngineError::Unavailable(e.to_string()))?
+                            .map_err(EngineError::Limit)?;
+                    }
+                    _ => {}
+                }
+                Ok(msg.owner)
+            }
+            .into_actor(self)
+            .then(move |result, act, _| {
+                // The owner write is awaited here; the rest follows once it is durable.
+                let mut writes = Vec::new();
+                let mut rest = Vec::new();
+                if let (Ok(owner), Some(state)) = (&result, act.state.as_mut()) {
+                    let event = Event::Assigned {
+                        owner: owner.clone(),
+                    };
+                    for effect in state.handle(event, &act.rules, Instant::now()) {
+                        match effect {
+                            Effect::WriteOwner(write) => writes.push(act.owner_write(write)),
+                            Effect::ReleaseAgent => act.release_agent(),
+                            other => rest.push(other),
+                        }
+                    }
+                }
+                // Answer only once the new owner is durable: callers read it back.
+                async move {
+                    result?;
+                    for write in writes {
+                        write.await?;
+                    }
+                    Ok(rest)
+                }
+                .into_actor(act)
+            })
+            .map(|result: Result<Vec<Effect>, EngineError>, act, ctx| {
+                act.perform(result?, ctx);
+                Ok(())
+            }),
+        )
+    }
+}
+
+/// Answers after the writes the handler queued with `ctx.wait`: the context polls no other
+/// future until those are done, so the caller reads back what it changed.
+fn after_writes(
+    result: Result<(), EngineError>,
+) -> ResponseActFuture<ConversationActor, Result<(), EngineError>> {
+    Box::pin(actix::fut::ready(result))
+}
+
+impl Handler<Escalate> for ConversationActor {
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
+
+    fn handle(&mut self, msg: Escalate, ctx: &mut Self::Context) -> Self::Result {
+        if self.is_closed() {
+            return after_writes(Err(EngineError::Closed));
+        }
+        let event = Event::Escalate {
+            reason: msg.reason,
+            user: msg.user,
+        };
+        self.step(event, ctx);
+        after_writes(Ok(()))
+    }
+}
+
+impl Handler<Close> for ConversationActor {
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
+
+    fn handle(&mut self, msg: Close, ctx: &mut Self::Context) -> Self::Result {
+        if self.is_closed() {
+            return after_writes(Err(EngineError::Closed));
+        }
+        self.step(Event::Close { reason: msg.reason }, ctx);
+        after_writes(Ok(()))
+    }
+}
+
+impl Handler<HumanReply> for ConversationActor {
+    type Result = ResponseActFuture<Self, Result<Message, EngineError>>;
+
+    fn handle(&mut self, msg: HumanReply, _: &mut Self::Context) -> Self::Result {
+        if self.state.is_none() {
+            return Box::pin(actix::fut::ready(Err(EngineError::Unavailable(
+                "conversation not loaded".into(),
+            ))));
+        }
+        if self.is_closed() {
+            return Box::pin(actix::fut::ready(Err(EngineError::Closed)));
+        }
+        let Some(new) = self.outbound(
+            SenderType::User,
+            Some(msg.user.to_string()),
+            msg.content,
+            "{}".into(),
+        ) else {
+            return Box::pin(actix::fut::ready(Err(EngineError::Unavailable(
+                "conversation not loaded".into(),
+            ))));
+        };
+        let writer = self.parts.writer.clone();
+        let store = self.parts.store.clone();
+        let id = self.id.clone();
+        Box::pin(
+            async move {
+                let message = writer.append(new).await?;
+                let seq = message.seq;
+                store
+                    .run(move |conn| {
+                        conversations::set_first_response(conn, &id)?;
+                        conversations::mark_answered(conn, &id, seq, false)
+                    })
+                    .await?;
+                Ok::<_, StoreError>(message)
+            }
+            .into_actor(self)
+            .map(|result, act, ctx| {
+                let message = result.map_err(EngineError::Store)?;
+                act.step(Event::HumanReplied { seq: message.seq }, ctx);
+                act.send_out(message.clone());
+                Ok(message)
+            }),
+        )
+    }
+}
+
+impl Handler<TryPassivate> for ConversationActor {
+    type Result = bool;
+
+    fn handle(&mut self, _: TryPassivate, ctx: &mut Self::Context) -> bool {
+        if !self.state.as_ref().is_none_or(ConversationState::is_idle) {
+            return false;
+        }
+        self.step(Event::Passivating, ctx);
+        self.release_agent();
+        ctx.stop();
+        true
+    }
+}
+
+impl Handler<FollowupDue> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: FollowupDue, ctx: &mut Self::Context) {
+        let event = Event::FollowupDue {
+            message: msg.message,
+            agent_id: msg.agent_id,
+        };
+        self.step(event, ctx);
+    }
+}
+
+/// Validates that a user belongs to the conversation's tenant (for assign / escalate).
+pub async fn user_in_tenant(
+    store: &crate::store::Store,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<(), EngineError> {
+    store
+        .run(move |conn| users::find(conn, &tenant, &user).map(|_| ()))
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => EngineError::UserNotFound,
+            other => EngineError::Store(other),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::MessageId;
+
+    fn message(seq: i64, sender: SenderType, content: &str) -> Message {
+        Message {
+            id: MessageId(format!("m{seq}")),
+            tenant_id: TenantId("t".into()),
+            conversation_id: ConversationId("c".into()),
+            seq,
+            sender_type: sender.as_str().into(),
+            sender_id: (sender == SenderType::AiAgent).then(|| "agent-1".to_string()),
+            content: content.into(),
+            content_type: "text".into(),
+            status: "sent".into(),
+            direction: "in".into(),
+            integration_id: None,
+            external_id: None,
+            metadata: "{}".into(),
+            created_at: crate::store::now(),
+        }
+    }
+
+    #[test]
+    fn the_reply_awaiting_a_reaction_is_found_after_a_restart() {
+        let recent = [
+            message(1, SenderType::Contact, "oi"),
+            message(2, SenderType::AiAgent, "olá"),
+            message(3, SenderType::Contact, "como troco"),
+            message(4, SenderType::Contact, "o produto?"),
+            message(5, SenderType::AiAgent, "assim"),
+            message(6, SenderType::Contact, "não ajudou"),
+        ];
+        let reply = last_reply(&recent, Some(6)).expect("reply 5 awaits a reaction");
+        assert_eq!(reply.message_id, "m5");
+        assert_eq!(reply.agent_id.as_deref(), Some("agent-1"));
+        assert_eq!(reply.question, "como troco\no produto?");
+        // Nothing pending: the last message is the reply.
+        assert_eq!(
+            last_reply(&recent[..5], None).map(|r| r.message_id),
+            Some("m5".to_string())
+        );
+        // The customer spoke last and was answered by a human, or nobody replied.
+        let human = [
+            message(1, SenderType::Contact, "oi"),
+            message(2, SenderType::User, "olá, sou a Ana"),
+        ];
+        assert!(last_reply(&human, None).is_none());
+        assert!(last_reply(&recent, Some(4)).is_none());
+        assert!(last_reply(&[], None).is_none());
+    }
+}

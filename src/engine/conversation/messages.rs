@@ -1,0 +1,62 @@
+//! What the conversation actor is asked: by the channels and the API (customer messages,
+//! human replies, owner changes), the distributor, the timers service and the registry.
+
+use actix::prelude::*;
+
+use crate::domain::conversation::Owner;
+use crate::domain::UserId;
+use crate::engine::EngineError;
+use crate::store::messages::Message;
+
+/// A customer message that is already durable.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CustomerMessage(pub Message);
+
+/// Wake up after a restart (the hydration in `started` does the work).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resume;
+
+/// An owner change decided by the distributor or an operator.
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct Assign {
+    pub owner: Owner,
+    /// The distributor already admitted the conversation at the agent's supervisor.
+    pub admitted: bool,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct Escalate {
+    pub reason: String,
+    pub user: Option<UserId>,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct Close {
+    pub reason: Option<String>,
+}
+
+/// A human agent's reply.
+#[derive(Message)]
+#[rtype(result = "Result<Message, EngineError>")]
+pub struct HumanReply {
+    pub user: UserId,
+    pub content: String,
+}
+
+/// Asked by the registry when the actor has been quiet for a while: stop if idle.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct TryPassivate;
+
+/// A follow-up scheduled by an AI tool (`schedule_followup`) came due (engine/timers.rs).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FollowupDue {
+    pub message: String,
+    pub agent_id: Option<String>,
+}

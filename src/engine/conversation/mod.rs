@@ -1,0 +1,11 @@
+//! One conversation: its rules as a plain state machine (`state`), the actor that performs
+//! what the rules decide (`actor`) and the messages the actor is asked (`messages`).
+
+mod actor;
+pub mod messages;
+pub mod state;
+
+pub use actor::{user_in_tenant, ConversationActor};
+pub use messages::{
+    Assign, Close, CustomerMessage, Escalate, FollowupDue, HumanReply, Resume, TryPassivate,
+};

@@ -1,0 +1,366 @@
+//! Regression tests for issue 12's findings 6, 7, 11, 13 and 14, over real HTTP and WebSocket:
+//! dates from input that once panicked a worker, store threads that died with a panicking job,
+//! web-chat visitors spending without bound, internal escalation reasons on the customer's
+//! socket, PDF extraction that outlived its timeout, sealed secrets movable between rows, and
+//! inbound signatures without a timestamp.
+
+mod support;
+
+use atende::store::{StoreError, StoreResult};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::ws::WsClient;
+use support::{Session, TestApp};
+
+async fn visitor(app: &TestApp, integration: &str) -> (String, String) {
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/webchat/{integration}/session"),
+            None,
+            Some(&json!({"name": "Visitor"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (
+        body["token"].as_str().expect("token").to_string(),
+        body["conversation_id"].as_str().expect("id").to_string(),
+    )
+}
+
+async fn webchat(app: &TestApp, admin: &Session) -> String {
+    support::engine::create(
+        app,
+        admin,
+        "/api/v1/integrations",
+        &json!({"kind": "webchat", "name": "site"}),
+    )
+    .await
+}
+
+fn assert_validation(status: StatusCode, body: &Value, what: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+    assert_eq!(body["code"], "VALIDATION_ERROR", "{what}: {body}");
+    assert!(body["error"].is_string(), "{what}: {body}");
+}
+
+// ---- 11: dates and times from input are total; store threads survive a panic ----
+
+#[actix_web::test]
+async fn extreme_dates_get_a_validation_error_and_the_workers_live_on() {
+    // One HTTP worker, so a panicking request would take the only worker down with it.
+    let app = TestApp::spawn_with(&[("server.workers", "1")]).await;
+    let admin = app.admin().await;
+    for path in [
+        "/api/v1/calendar/available-slots?date=-262143-01-01",
+        "/api/v1/calendar/available-slots?date=%2B262142-12-31",
+        "/api/v1/calendar/available-slots?date=262142-12-31",
+        "/api/v1/analytics/dashboard?to=-262143-01-01",
+        "/api/v1/analytics/dashboard?from=-262143-01-01&to=2026-01-01",
+        "/api/v1/analytics/dashboard?to=262142-12-31",
+    ] {
+        let (status, body) = app.get(path, &admin.token).await;
+        assert_validation(status, &body, path);
+    }
+    for body in [
+        json!({"starts_at": "9999-12-31T23:00:00Z", "duration_minutes": u32::MAX}),
+        json!({"starts_at": "0001-01-01T00:00:00Z", "duration_minutes": 30}),
+        json!({"starts_at": "2030-01-01T10:00:00Z", "ends_at": "0001-01-01T00:00:00Z"}),
+    ] {
+        let (status, reply) = app
+            .post("/api/v1/calendar/events", &admin.token, &body)
+            .await;
+        assert_validation(status, &reply, &body.to_string());
+    }
+    let (status, slots) = app
+        .get(
+            &format!(
+                "/api/v1/calendar/available-slots?date=2030-01-01&user_id={}",
+                admin.user_id
+            ),
+            &admin.token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{slots}");
+
+    // The same dates on the customer's socket.
+    let integration = webchat(&app, &admin).await;
+    let (token, conversation) = visitor(&app, &integration).await;
+    let (mut customer, _) = WsClient::connect(&app, &token).await;
+    for (date, time) in [
+        ("-262143-01-01", "10:00"),
+        ("262142-12-31", "23:59"),
+        ("2030-01-01", "+262142-12-31T23:59:59Z"),
+        ("2030-01-01", "0001-01-01T00:00:00Z"),
+    ] {
+        customer
+            .send(
+                json!({"type": "schedule_confirm", "conversation_id": conversation,
+                "date": date, "time": time, "email": "a@b.co"}),
+            )
+            .await;
+        let error = customer.error().await;
+        assert_eq!(error["code"], "VALIDATION_ERROR", "{date} {time}: {error}");
+    }
+    customer.send(json!({"type": "ping"})).await;
+    customer.next_of("pong").await;
+}
+
+#[actix_web::test]
+async fn a_panicking_store_job_costs_only_itself() {
+    // One store thread: had the panic killed it, nothing would reach the store afterwards.
+    let app = TestApp::spawn_with(&[("database.store_threads", "1")]).await;
+    let outcome: StoreResult<()> = app
+        .store
+        .run(|_conn| -> StoreResult<()> { panic!("a bug inside a store job") })
+        .await;
+    match outcome {
+        Err(StoreError::Panicked(reason)) => assert!(reason.contains("a bug"), "{reason}"),
+        other => panic!("expected a caught panic, got {other:?}"),
+    }
+    for _ in 0..3 {
+        let pong: StoreResult<i32> = app.store.run(|_conn| Ok(7)).await;
+        assert_eq!(pong.ok(), Some(7));
+    }
+    // And a request that needs the store (log-in reads the user) still works.
+    let admin = app.admin().await;
+    let (status, body) = app.get("/api/v1/users", &admin.token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let response = app.http.get(app.url("/ready")).send().await.expect("ready");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+// ---- 14: inbound generic signatures carry a timestamp ----
+
+#[actix_web::test]
+async fn inbound_signatures_with_a_timestamp_are_accepted_inside_the_window_only() {
+    use atende::engine::webhooks::sign as sign_timestamped;
+    let fx = support::engine::fixture(&[], json!({})).await;
+    let secret = support::engine::SECRET.as_bytes();
+    let payload = |external_id: &str, text: &str| {
+        json!({
+            "contact": {"external_id": "c-1", "name": "Customer"},
+            "message": {"external_id": external_id, "text": text},
+        })
+        .to_string()
+    };
+    let now = chrono::Utc::now().timestamp();
+
+    let fresh = payload("m-fresh", "signed just now");
+    let (status, accepted) = fx
+        .inbound_raw(
+            &fresh,
+            Some(&sign_timestamped(secret, now, fresh.as_bytes())),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let conversation = accepted["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    // A captured request replayed after the window, and one dated in the future.
+    for (external_id, t) in [("m-stale", now - 301), ("m-future", now + 301)] {
+        let body = payload(external_id, "replayed");
+        let (status, refused) = fx
+            .inbound_raw(&body, Some(&sign_timestamped(secret, t, body.as_bytes())))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{external_id}: {refused}");
+        assert_eq!(refused["code"], "AUTH_ERROR");
+    }
+    // Moving the timestamp into the window breaks the signature.
+    let body = payload("m-moved", "replayed");
+    let moved = sign_timestamped(secret, now - 400, body.as_bytes())
+        .replace(&format!("t={}", now - 400), &format!("t={now}"));
+    let (status, _) = fx.inbound_raw(&body, Some(&moved)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The legacy form still works.
+    let legacy = payload("m-legacy", "legacy signature");
+    let (status, accepted) = fx
+        .inbound_raw(
+            &legacy,
+            Some(&atende::channels::signature::sign(
+                secret,
+                legacy.as_bytes(),
+            )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(accepted["conversation_id"], conversation.as_str());
+
+    let texts: Vec<String> = fx
+        .messages(&conversation)
+        .await
+        .iter()
+        .filter(|m| m["sender_type"] == "contact")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(texts, vec!["signed just now", "legacy signature"]);
+}
+
+// ---- 6: a web-chat visitor's summaries and bookings are capped; reasons stay internal ----
+
+const ALL_WEEK: &str = r#"{"days": {"mon": [["08:00","20:00"]], "tue": [["08:00","20:00"]],
+    "wed": [["08:00","20:00"]], "thu": [["08:00","20:00"]], "fri": [["08:00","20:00"]],
+    "sat": [["08:00","20:00"]], "sun": [["08:00","20:00"]]}}"#;
+
+fn tomorrow() -> String {
+    let tz: chrono_tz::Tz = "America/Sao_Paulo".parse().expect("tz");
+    (chrono::Utc::now().with_timezone(&tz).date_naive() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// A human who works every day 08:00–20:00 and takes web chat conversations.
+async fn host(app: &TestApp, admin: &Session) -> Session {
+    let (status, body) = app
+        .post(
+            "/api/v1/users",
+            &admin.token,
+            &json!({"name": "Ana Host", "email": "ana@tenant-a.test", "password": "user-password",
+                "role": "agent", "available": true, "max_conversations": 50}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ana = app.login("ana@tenant-a.test", "user-password").await;
+    let hours: Value = serde_json::from_str(ALL_WEEK).expect("json");
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/calendar/{}/working-hours", ana.user_id),
+            Some(&ana.token),
+            Some(&hours),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    ana
+}
+
+#[actix_web::test]
+async fn a_visitor_gets_a_bounded_number_of_summaries_and_meetings() {
+    let app = TestApp::spawn_with(&[
+        ("webchat.max_summaries_per_conversation", "2"),
+        ("webchat.max_bookings_per_conversation", "1"),
+    ])
+    .await;
+    let admin = app.admin().await;
+    let ana = host(&app, &admin).await;
+    let integration = webchat(&app, &admin).await;
+    let (token, conversation) = visitor(&app, &integration).await;
+    let (mut customer, _) = WsClient::connect(&app, &token).await;
+    customer
+        .send(
+            json!({"type": "message", "conversation_id": conversation, "content": "oi, tudo bem?"}),
+        )
+        .await;
+    customer.next_of("message_sent").await;
+
+    for _ in 0..2 {
+        customer
+            .send(json!({"type": "request_summary", "conversation_id": conversation}))
+            .await;
+        let summary = customer.next_of("summary").await;
+        assert_eq!(summary["conversation_id"], conversation.as_str());
+    }
+    for _ in 0..3 {
+        customer
+            .send(json!({"type": "request_summary", "conversation_id": conversation}))
+            .await;
+        let error = customer.error().await;
+        assert_eq!(error["code"], "RATE_LIMITED", "{error}");
+    }
+    // Staff reading the conversation are not held to the visitor's cap.
+    let (mut staff, _) = WsClient::connect(&app, &admin.token).await;
+    staff
+        .send(json!({"type": "request_summary", "conversation_id": conversation}))
+        .await;
+    staff.next_of("summary").await;
+
+    // A booking that fails (outside working hours) does not use the visitor's one meeting.
+    let date = tomorrow();
+    customer
+        .send(
+            json!({"type": "schedule_confirm", "conversation_id": conversation,
+            "date": date, "time": "22:00", "email": "v@ex.com"}),
+        )
+        .await;
+    assert_eq!(customer.error().await["code"], "VALIDATION_ERROR");
+    customer
+        .send(
+            json!({"type": "schedule_confirm", "conversation_id": conversation,
+            "date": date, "time": "15:00", "email": "v@ex.com"}),
+        )
+        .await;
+    let confirmed = customer.next_of("schedule_confirmed").await;
+    assert_eq!(confirmed["event"]["user_id"], ana.user_id.as_str());
+    for time in ["16:00", "17:00"] {
+        customer
+            .send(
+                json!({"type": "schedule_confirm", "conversation_id": conversation,
+                "date": date, "time": time, "email": "v@ex.com"}),
+            )
+            .await;
+        let error = customer.error().await;
+        assert_eq!(error["code"], "RATE_LIMITED", "{time}: {error}");
+    }
+    // Nothing was booked past the cap: the later slots are still free.
+    let (status, slots) = app
+        .get(
+            &format!("/api/v1/calendar/available-slots?date={date}&duration_minutes=60"),
+            &ana.token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{slots}");
+    let times: Vec<&str> = slots["available_slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .filter_map(|s| s["time"].as_str())
+        .collect();
+    assert!(!times.contains(&"15:00"), "{times:?}");
+    assert!(
+        times.contains(&"16:00") && times.contains(&"17:00"),
+        "{times:?}"
+    );
+    // A new conversation has its own allowance.
+    let (token2, conversation2) = visitor(&app, &integration).await;
+    let (mut second, _) = WsClient::connect(&app, &token2).await;
+    second
+        .send(json!({"type": "request_summary", "conversation_id": conversation2}))
+        .await;
+    second.next_of("summary").await;
+}
+
+#[actix_web::test]
+async fn the_customer_never_sees_why_it_was_escalated() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let integration = webchat(&app, &admin).await;
+    let (token, conversation) = visitor(&app, &integration).await;
+    let (mut customer, _) = WsClient::connect(&app, &token).await;
+    let (mut staff, _) = WsClient::connect(&app, &admin.token).await;
+    customer
+        .send(json!({"type": "message", "conversation_id": conversation, "content": "oi"}))
+        .await;
+    customer.next_of("message_sent").await;
+
+    for reason in ["vip_contact", "ai_transfer: angry customer, premium plan"] {
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/conversations/{conversation}/escalate"),
+                &admin.token,
+                &json!({"reason": reason}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Staff see the reason …
+        let seen = staff.next_of("conversation_escalated").await;
+        assert_eq!(seen["reason"], reason, "{seen}");
+        // … the customer learns of the hand-over, not why.
+        let told = customer.next_of("conversation_escalated").await;
+        assert_eq!(told["conversation_id"], conversation.as_str());
+        assert!(told.get("reason").is_none(), "{told}");
+        assert!(!told.to_string().contains(reason), "{told}");
+    }
+}

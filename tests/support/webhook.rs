@@ -1,0 +1,53 @@
+//! Inbound webhooks as a channel sends them: the generic integration's JSON body, signed
+//! with the integration's secret.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use super::app::TestApp;
+use super::engine::SECRET;
+
+/// The generic integration's body for one customer text message.
+pub fn generic_body(contact: &str, name: Option<&str>, external_id: &str, text: &str) -> Value {
+    let mut contact = json!({ "external_id": contact });
+    if let Some(name) = name {
+        contact["name"] = json!(name);
+    }
+    json!({ "contact": contact, "message": { "external_id": external_id, "text": text } })
+}
+
+impl TestApp {
+    /// Posts `body` to the generic webhook of `integration`, signed with the tests' secret
+    /// (or unsigned with `None`); returns status and JSON body.
+    pub async fn post_webhook(
+        &self,
+        integration: &str,
+        body: &str,
+        signature: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .post(self.url(&format!("/webhooks/generic/{integration}")))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(signature) = signature {
+            request = request.header("X-Atende-Signature", signature);
+        }
+        let response = request.send().await.expect("webhook sent");
+        let status = response.status();
+        let json = response.json().await.unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    /// Posts a signed webhook that must be accepted; returns the acceptance
+    /// (`conversation_id`, `message_id`, `duplicate`).
+    pub async fn signed_webhook(&self, integration: &str, body: &Value) -> Value {
+        let body = body.to_string();
+        let signature = atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes());
+        let (status, accepted) = self
+            .post_webhook(integration, &body, Some(&signature))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        accepted
+    }
+}
