@@ -16,10 +16,10 @@ use crate::domain::agent::{
     self, nullable, AgentLimits, AgentLimitsPatch, AgentSettings, AgentSettingsPatch, AgentStatus,
     AgentType, InvalidField, ProviderKind,
 };
-use crate::domain::{validate, AgentId, Role};
+use crate::domain::{validate, AgentId, Role, TenantId};
 use crate::engine::agent::AgentChanged;
 use crate::engine::Engine;
-use crate::secrets::SecretBox;
+use crate::secrets::{SealContext, SealedField, SecretBox};
 use crate::store::agents::{self as agents_store, AgentChanges, AiAgent};
 use crate::store::{self, integrations, Store};
 
@@ -230,8 +230,11 @@ fn check_api_key(key: &SecretString) -> ApiResult<()> {
 }
 
 /// Surrounding whitespace in a pasted key is never part of it, and providers refuse it.
-fn seal_key(secrets: &SecretBox, key: &SecretString) -> String {
-    secrets.seal(key.expose_secret().trim())
+fn seal_key(secrets: &SecretBox, tenant: &TenantId, key: &SecretString) -> String {
+    secrets.seal(
+        SealContext::new(tenant, SealedField::AgentApiKey),
+        key.expose_secret().trim(),
+    )
 }
 
 fn to_json<T: Serialize>(value: &T) -> ApiResult<String> {
@@ -358,7 +361,7 @@ pub async fn create(
             .provider
             .api_key
             .as_ref()
-            .map(|k| seal_key(&secrets, k)),
+            .map(|k| seal_key(&secrets, &staff.tenant_id, k)),
         settings: to_json(&body.settings)?,
         limits: to_json(&body.limits)?,
         department_id: None,
@@ -394,7 +397,11 @@ pub async fn get(
 }
 
 /// Validates the fields that do not depend on the stored agent.
-fn plain_changes(body: &UpdateAgent, secrets: &SecretBox) -> ApiResult<AgentChanges> {
+fn plain_changes(
+    body: &UpdateAgent,
+    secrets: &SecretBox,
+    tenant: &TenantId,
+) -> ApiResult<AgentChanges> {
     let mut changes = AgentChanges::default();
     if let Some(name) = &body.name {
         changes.name = Some(parse_name(name)?);
@@ -438,7 +445,7 @@ fn plain_changes(body: &UpdateAgent, secrets: &SecretBox) -> ApiResult<AgentChan
             if let Some(key) = key {
                 check_api_key(key)?;
             }
-            changes.provider_api_key = Some(key.as_ref().map(|k| seal_key(secrets, k)));
+            changes.provider_api_key = Some(key.as_ref().map(|k| seal_key(secrets, tenant, k)));
         }
     }
     changes.agent_type = body.agent_type.map(|t| t.as_str().to_string());
@@ -462,7 +469,7 @@ pub async fn update(
     staff.require(is_admin)?;
     let id = parse_id(&path)?;
     let body = body.into_inner();
-    let plain = plain_changes(&body, &secrets)?;
+    let plain = plain_changes(&body, &secrets, &staff.tenant_id)?;
 
     // Settings and limits are merged into what is stored, so the write is conditional on
     // the row being unchanged since it was read; a concurrent PATCH makes us merge again.
