@@ -4,6 +4,7 @@
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordVerifier, Version};
 use secrecy::ExposeSecret;
+use std::sync::Arc;
 
 use crate::config::{AuthSettings, BootstrapSettings};
 use crate::domain::{validate, Role, TenantId, UserId};
@@ -28,9 +29,52 @@ pub enum AccountError {
 
 /// Argon2id with the configured cost. Verification reads the cost from each stored hash,
 /// so changing the configuration never locks anyone out.
+///
+/// Every hash and verification off the async workers waits for one of
+/// `auth.max_concurrent_hashes` slots: each takes `argon2_memory_kib` of memory, so a flood of
+/// log-ins queues instead of growing the process without bound.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
+    gate: Arc<HashGate>,
+}
+
+/// The slots, and how full they are (exported to Prometheus).
+struct HashGate {
+    slots: Arc<tokio::sync::Semaphore>,
+    size: usize,
+    in_flight: prometheus::IntGauge,
+    peak: prometheus::IntGauge,
+    total: prometheus::IntCounter,
+}
+
+impl HashGate {
+    fn new(size: usize) -> Result<Self, prometheus::Error> {
+        Ok(HashGate {
+            slots: Arc::new(tokio::sync::Semaphore::new(size)),
+            size,
+            in_flight: prometheus::IntGauge::new(
+                "password_hashes_in_flight",
+                "Password hashes and verifications running now",
+            )?,
+            peak: prometheus::IntGauge::new(
+                "password_hashes_in_flight_peak",
+                "Most password hashes and verifications seen running at once",
+            )?,
+            total: prometheus::IntCounter::new(
+                "password_hashes_total",
+                "Password hashes and verifications computed",
+            )?,
+        })
+    }
+}
+
+/// Concurrent hashes for `max_concurrent_hashes` (0 = one per core).
+pub fn hash_slots(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 impl PasswordHasher {
@@ -42,7 +86,28 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| AccountError::Hashing(e.to_string()))?;
-        Ok(PasswordHasher { params })
+        Ok(PasswordHasher {
+            params,
+            gate: Arc::new(
+                HashGate::new(hash_slots(settings.max_concurrent_hashes))
+                    .map_err(|e| AccountError::Hashing(e.to_string()))?,
+            ),
+        })
+    }
+
+    /// Exports the slot gauges (`atende_password_hash_slots`, `…_in_flight`, `…_peak`,
+    /// `atende_password_hashes_total`).
+    pub fn register(&self, registry: &prometheus::Registry) -> Result<(), prometheus::Error> {
+        let slots = prometheus::IntGauge::new(
+            "password_hash_slots",
+            "Password hashes allowed at once (auth.max_concurrent_hashes)",
+        )?;
+        slots.set(i64::try_from(self.gate.size).unwrap_or(i64::MAX));
+        registry.register(Box::new(slots))?;
+        registry.register(Box::new(self.gate.in_flight.clone()))?;
+        registry.register(Box::new(self.gate.peak.clone()))?;
+        registry.register(Box::new(self.gate.total.clone()))?;
+        Ok(())
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -67,24 +132,48 @@ impl PasswordHasher {
             .unwrap_or(false)
     }
 
-    /// Verification costs what hashing does: off the async workers too.
+    /// Runs `work` (hashing: CPU-bound for tens of milliseconds, memory-hungry) on the
+    /// blocking pool once a slot is free.
+    async fn bounded<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PasswordHasher) -> R + Send + 'static,
+    ) -> Result<R, AccountError> {
+        let permit = self
+            .gate
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| AccountError::Hashing(e.to_string()))?;
+        let hasher = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let gate = &hasher.gate;
+            gate.in_flight.inc();
+            let now = gate.in_flight.get();
+            if now > gate.peak.get() {
+                gate.peak.set(now);
+            }
+            let result = work(&hasher);
+            gate.in_flight.dec();
+            gate.total.inc();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| AccountError::Hashing(e.to_string()))
+    }
+
+    /// Verification costs what hashing does: bounded and off the async workers too.
     pub async fn verify_off_thread(
         &self,
         password: String,
         hash: String,
     ) -> Result<bool, AccountError> {
-        let hasher = self.clone();
-        tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
-            .await
-            .map_err(|e| AccountError::Hashing(e.to_string()))
+        self.bounded(move |h| h.verify(&password, &hash)).await
     }
 
-    /// Hashing is CPU-bound for tens of milliseconds: keep it off the async workers.
     pub async fn hash_off_thread(&self, password: String) -> Result<String, AccountError> {
-        let hasher = self.clone();
-        tokio::task::spawn_blocking(move || hasher.hash(&password))
-            .await
-            .map_err(|e| AccountError::Hashing(e.to_string()))?
+        self.bounded(move |h| h.hash(&password)).await?
     }
 }
 
@@ -185,21 +274,20 @@ pub async fn authenticate(
     let candidates = store
         .run(move |conn| users::find_by_email(conn, &email))
         .await?;
-    let hasher = hasher.clone();
     let password = password.to_string();
-    tokio::task::spawn_blocking(move || {
-        if candidates.is_empty() {
-            // Spend the same effort as a real check.
-            let _ = hasher.hash(&password);
-            return Err(AccountError::BadCredentials);
-        }
-        candidates
-            .into_iter()
-            .find(|u| hasher.verify(&password, &u.password_hash))
-            .ok_or(AccountError::BadCredentials)
-    })
-    .await
-    .map_err(|e| AccountError::Hashing(e.to_string()))?
+    hasher
+        .bounded(move |hasher| {
+            if candidates.is_empty() {
+                // Spend the same effort as a real check.
+                let _ = hasher.hash(&password);
+                return Err(AccountError::BadCredentials);
+            }
+            candidates
+                .into_iter()
+                .find(|u| hasher.verify(&password, &u.password_hash))
+                .ok_or(AccountError::BadCredentials)
+        })
+        .await?
 }
 
 /// Finds the tenant with `slug`, creating it when missing.
@@ -275,6 +363,7 @@ mod tests {
     fn hasher() -> PasswordHasher {
         PasswordHasher {
             params: Params::new(256, 1, 1, None).expect("valid params"),
+            gate: Arc::new(HashGate::new(2).expect("valid metric names")),
         }
     }
 
@@ -288,6 +377,33 @@ mod tests {
         assert!(h.verify("correct horse", &a));
         assert!(!h.verify("wrong horse", &a));
         assert!(!h.verify("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn hash_slots_default_to_the_cores() {
+        assert_eq!(hash_slots(3), 3);
+        assert!(hash_slots(0) >= 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_hashing_never_exceeds_its_slots() {
+        let h = hasher();
+        let jobs: Vec<_> = (0..16)
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move { h.hash_off_thread(format!("password {i}")).await })
+            })
+            .collect();
+        for job in jobs {
+            assert!(job.await.expect("joins").is_ok());
+        }
+        assert_eq!(h.gate.total.get(), 16);
+        assert!(
+            h.gate.peak.get() >= 1 && h.gate.peak.get() <= 2,
+            "{}",
+            h.gate.peak.get()
+        );
+        assert_eq!(h.gate.in_flight.get(), 0);
     }
 
     #[test]

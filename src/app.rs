@@ -7,6 +7,7 @@ use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
 use crate::accounts::{self, PasswordHasher};
@@ -60,10 +61,14 @@ pub struct Application {
     store: Store,
     engine: Engine,
     hub: actix::Addr<crate::engine::hub::Hub>,
+    setup: web::Data<crate::console::SetupGate>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        if settings.is_production() && settings.metrics.token.expose_secret().is_empty() {
+            tracing::warn!("metrics.token is empty: /metrics is open to anyone who reaches it");
+        }
         let store = open_store(&settings).await?;
         let hasher = PasswordHasher::new(&settings.auth)?;
         accounts::bootstrap(&store, &hasher, &settings.bootstrap).await?;
@@ -82,11 +87,13 @@ impl Application {
             .port();
 
         let metrics = web::Data::new(Metrics::new()?);
+        hasher.register(metrics.registry())?;
         let store_data = web::Data::new(store.clone());
         let hasher = web::Data::new(hasher);
         let keys = web::Data::new(TokenKeys::new(&settings.auth));
         let access = api::access::Access::new(store.clone(), &settings.auth);
         let access_data = web::Data::from(access.clone());
+        let login_limiter = web::Data::new(api::session::LoginLimiter::new(&settings.auth));
         let secret_box = std::sync::Arc::new(SecretBox::from_settings(&settings.secrets));
         let secrets = web::Data::from(secret_box.clone());
         let webhook_secrets = secret_box.clone();
@@ -140,6 +147,12 @@ impl Application {
         let max_body = settings.server.max_body_bytes;
         let cors_origins = settings.server.cors_allowed_origins.clone();
         let settings_data = web::Data::new(settings.clone());
+        let trusted_proxies = web::Data::new(crate::telemetry::TrustedProxies::new(
+            settings.server.trusted_proxy_networks(),
+        ));
+        let setup_gate = web::Data::new(crate::console::SetupGate::generate());
+        setup_gate.announce(&store).await?;
+        let setup = setup_gate.clone();
 
         let mut server = HttpServer::new(move || {
             App::new()
@@ -159,13 +172,17 @@ impl Application {
                 .app_data(hasher.clone())
                 .app_data(keys.clone())
                 .app_data(access_data.clone())
+                .app_data(login_limiter.clone())
                 .app_data(secrets.clone())
                 .app_data(engine_data.clone())
                 .app_data(metrics.clone())
                 .app_data(settings_data.clone())
+                .app_data(trusted_proxies.clone())
                 .app_data(ws_deps.clone())
                 .app_data(event_log.clone())
                 .app_data(webchat_limiter.clone())
+                .app_data(setup_gate.clone())
+                .configure(crate::console::routes)
                 .configure(crate::ws::routes)
                 .app_data(engine_metrics.clone())
                 .app_data(dispatcher.clone())
@@ -175,7 +192,7 @@ impl Application {
                 .configure(api::evolution::routes)
                 .configure(api::wizard::public_routes)
                 .service(web::scope("/api/v1").configure(api::v1))
-                .default_service(web::to(api::not_found))
+                .default_service(web::to(crate::console::http::fallback))
         })
         .on_connect(move |connection, extensions| {
             crate::ws::tune_connection(connection, extensions, user_timeout)
@@ -195,6 +212,7 @@ impl Application {
             store,
             engine,
             hub,
+            setup,
         })
     }
 
@@ -208,6 +226,11 @@ impl Application {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// This run's first-run set-up code (also printed in the log while no user exists).
+    pub fn setup_code(&self) -> String {
+        self.setup.display_code()
     }
 
     pub fn hub(&self) -> &actix::Addr<crate::engine::hub::Hub> {

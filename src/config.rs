@@ -1045,6 +1045,75 @@ mod tests {
     }
 
     #[test]
+    fn development_secrets_only_on_a_loopback_development_server() {
+        for (env, host, allowed) in [
+            ("development", "127.0.0.1", true),
+            ("test", "::1", true),
+            ("test", "[::1]", true),
+            ("development", "localhost", true),
+            ("development", "127.0.0.2", true),
+            ("development", "0.0.0.0", false),
+            ("development", "10.0.0.5", false),
+            ("development", "example.com", false),
+            ("prod", "127.0.0.1", false),
+            ("production", "127.0.0.1", false),
+            ("staging", "127.0.0.1", false),
+            ("", "127.0.0.1", false),
+        ] {
+            assert_eq!(
+                development_secrets_allowed(env, host),
+                allowed,
+                "{env} on {host}"
+            );
+        }
+        // ATENDE_ENV=prod (a typo of production) used to accept the public secret.
+        let err = load("prod", &[]).expect_err("rejected");
+        assert!(err.to_string().contains("auth.jwt_secret"), "{err}");
+        let err = load("development", &[("server.host", "0.0.0.0")]).expect_err("rejected");
+        assert!(err.to_string().contains("auth.jwt_secret"), "{err}");
+        let err = load(
+            "development",
+            &[
+                ("server.host", "0.0.0.0"),
+                ("auth.jwt_secret", "a-real-secret-of-enough-length-0000000"),
+            ],
+        )
+        .expect_err("rejected");
+        assert!(err.to_string().contains("secrets.encryption_key"), "{err}");
+        let ok = load(
+            "prod",
+            &[
+                ("auth.jwt_secret", "a-real-secret-of-enough-length-0000000"),
+                (
+                    "secrets.encryption_key",
+                    "a-real-encryption-key-of-length-00000",
+                ),
+            ],
+        );
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        assert!(parse_network("10.0.0.0/8").is_some());
+        assert!(parse_network(" 192.0.2.7 ").is_some());
+        assert!(parse_network("2001:db8::/32").is_some());
+        assert!(parse_network("10.0.0.0/33").is_none());
+        assert!(parse_network("proxy.local").is_none());
+        let mut settings = load("development", &[]).expect("valid");
+        assert!(
+            settings.server.trusted_proxies.is_empty(),
+            "none by default"
+        );
+        settings.server.trusted_proxies = vec!["10.1.0.0/16".into(), "192.0.2.7".into()];
+        assert!(settings.validate().is_ok());
+        assert_eq!(settings.server.trusted_proxy_networks().len(), 2);
+        settings.server.trusted_proxies.push("nope".into());
+        let err = settings.validate().expect_err("rejected");
+        assert!(err.to_string().contains("server.trusted_proxies"), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let err = load("development", &[("database.urll", "x")]).expect_err("rejected");
         assert!(err.to_string().contains("urll"), "{err}");

@@ -1,11 +1,12 @@
 //! Atende: an actor-based, stateful conversation engine for contact centers.
-//! See ARCHITECTURE.md (shared) for the actors and their invariants.
+//! See docs/architecture.md for the actors and their invariants.
 
 pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod channels;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod error;

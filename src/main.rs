@@ -27,6 +27,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Print the OpenAPI document (the console's API types are generated from it:
+    /// `atende openapi > web/src/api/openapi.json`).
+    Openapi,
     /// Manage staff users.
     User {
         #[command(subcommand)]
@@ -102,6 +105,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Serve => {
             let app = Application::build(settings).await?;
             app.run_until_stopped().await?;
+        }
+        Command::Openapi => {
+            use std::io::Write;
+            std::io::stdout().write_all(atende::api::openapi::document_json().as_bytes())?;
         }
         Command::ExtractPdf => {
             std::process::exit(atende::knowledge::extract_child::run_child());

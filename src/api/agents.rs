@@ -1,6 +1,8 @@
 //! `/api/v1/agents`: AI agents. Follows users.rs. Admins write, admins and supervisors read.
-//! The provider API key is write-only and stored sealed; views carry `has_api_key`. A PATCH
-//! of `settings` or `limits` changes only the keys it names.
+//! The provider API key is write-only and stored sealed; views carry `has_api_key`. It
+//! belongs to the host it was entered for: a PATCH moving `provider.base_url` to another
+//! origin without a new key drops it. A PATCH of `settings` or `limits` changes only the
+//! keys it names.
 
 use actix_web::{web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
@@ -9,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
-use super::integrations::check_http_url;
+use super::integrations::{check_http_url, is_private_host};
 use super::pagination::{Page, PageQuery};
 use crate::config::Settings;
 use crate::domain::agent::{
@@ -19,6 +21,7 @@ use crate::domain::agent::{
 use crate::domain::{validate, AgentId, Role, TenantId};
 use crate::engine::agent::AgentChanged;
 use crate::engine::Engine;
+use crate::outbound::origin;
 use crate::secrets::{SealContext, SealedField, SecretBox};
 use crate::store::agents::{self as agents_store, AgentChanges, AiAgent};
 use crate::store::{self, integrations, Store};
@@ -99,7 +102,9 @@ pub struct ProviderInput {
     /// Default: `openai` when a key or base URL is given or a default key is configured,
     /// else `retrieval`.
     pub kind: Option<ProviderKind>,
-    /// OpenAI-compatible endpoint; default the configured `llm.default_base_url`.
+    /// OpenAI-compatible endpoint; default the configured `llm.default_base_url`. An
+    /// http(s) URL without credentials, query or fragment. The operator's default key is
+    /// only ever sent to the default base URL.
     pub base_url: Option<String>,
     /// Write-only; stored encrypted.
     #[schema(value_type = Option<String>)]
@@ -152,7 +157,8 @@ pub struct ProviderPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub base_url: Option<Option<String>>,
-    /// Write-only; `null` removes the agent's own key.
+    /// Write-only; `null` removes the agent's own key. Moving `base_url` to another origin
+    /// without a new key removes it too.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub api_key: Option<Option<SecretString>>,
@@ -207,12 +213,29 @@ fn parse_specialties(raw: &[String]) -> ApiResult<String> {
     Ok(serde_json::Value::from(list).to_string())
 }
 
-/// The LLM endpoint is the operator's choice (PROTOCOL.md): any http(s) URL, private
-/// addresses included, since local model servers are a main use.
-fn parse_base_url(raw: &str) -> ApiResult<String> {
-    check_http_url(raw)
-        .map(|(url, _)| url)
-        .map_err(|reason| ApiError::field("provider.base_url", reason))
+/// A tenant's LLM endpoint is an outside URL like any other: http(s), no credentials, query
+/// or fragment (paths are appended to it), and no private address unless the operator
+/// allows private targets. The operator's own default base URL is always accepted.
+fn parse_base_url(raw: &str, settings: &Settings) -> ApiResult<String> {
+    let field = |reason: &str| ApiError::field("provider.base_url", reason);
+    origin::check_base_url(raw).map_err(field)?;
+    let (normalized, url) = check_http_url(raw).map_err(field)?;
+    let operator_endpoint = origin::same_endpoint(&settings.llm.default_base_url, &normalized);
+    if !settings.outbound.allow_private_targets && !operator_endpoint && is_private_host(&url) {
+        return Err(field(
+            "must not point at a private, loopback or link-local address",
+        ));
+    }
+    Ok(normalized)
+}
+
+/// The stored key belongs to the endpoint it was entered for: a PATCH that moves the
+/// effective base URL (an unset one is the default) to another origin without a new key
+/// drops the stored one.
+fn key_moves_away(current: &AiAgent, next_base_url: Option<&str>, settings: &Settings) -> bool {
+    let default = settings.llm.default_base_url.as_str();
+    let stored = current.provider_base_url.as_deref().unwrap_or(default);
+    current.has_api_key() && origin::drops_secret(stored, next_base_url.unwrap_or(default), false)
 }
 
 fn check_api_key(key: &SecretString) -> ApiResult<()> {
@@ -324,7 +347,7 @@ pub async fn create(
         .provider
         .base_url
         .as_deref()
-        .map(parse_base_url)
+        .map(|raw| parse_base_url(raw, &settings))
         .transpose()?;
     if let Some(key) = &body.provider.api_key {
         check_api_key(key)?;
@@ -400,6 +423,7 @@ pub async fn get(
 fn plain_changes(
     body: &UpdateAgent,
     secrets: &SecretBox,
+    settings: &Settings,
     tenant: &TenantId,
 ) -> ApiResult<AgentChanges> {
     let mut changes = AgentChanges::default();
@@ -439,7 +463,12 @@ fn plain_changes(
     if let Some(provider) = &body.provider {
         changes.provider_kind = provider.kind.map(|k| k.as_str().to_string());
         if let Some(base_url) = &provider.base_url {
-            changes.provider_base_url = Some(base_url.as_deref().map(parse_base_url).transpose()?);
+            changes.provider_base_url = Some(
+                base_url
+                    .as_deref()
+                    .map(|raw| parse_base_url(raw, settings))
+                    .transpose()?,
+            );
         }
         if let Some(key) = &provider.api_key {
             if let Some(key) = key {
@@ -463,13 +492,15 @@ pub async fn update(
     store: web::Data<Store>,
     engine: web::Data<Engine>,
     secrets: web::Data<SecretBox>,
+    settings: web::Data<Settings>,
     path: web::Path<String>,
     body: web::Json<UpdateAgent>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
     let id = parse_id(&path)?;
     let body = body.into_inner();
-    let plain = plain_changes(&body, &secrets, &staff.tenant_id)?;
+    let plain = plain_changes(&body, &secrets, &settings, &staff.tenant_id)?;
+    let new_key_given = body.provider.as_ref().is_some_and(|p| p.api_key.is_some());
 
     // Settings and limits are merged into what is stored, so the write is conditional on
     // the row being unchanged since it was read; a concurrent PATCH makes us merge again.
@@ -479,6 +510,11 @@ pub async fn update(
             .run(move |conn| agents_store::find(conn, &tenant, &lookup))
             .await?;
         let mut changes = plain.clone();
+        if let Some(next) = &plain.provider_base_url {
+            if !new_key_given && key_moves_away(&current, next.as_deref(), &settings) {
+                changes.provider_api_key = Some(None);
+            }
+        }
         if let Some(patch) = &body.settings {
             let merged = patch.apply(&current.settings()?);
             merged.validate().map_err(nested("settings"))?;

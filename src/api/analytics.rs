@@ -151,7 +151,10 @@ pub fn period(query: &PeriodQuery, settings: &Settings) -> ApiResult<Period> {
     };
     let from = match &query.from {
         Some(raw) => parse_bound("from", raw, false)?,
-        None => to - chrono::Duration::days(DEFAULT_DAYS),
+        // Checked: a `to` near the start of the calendar has no 30 days before it.
+        None => to
+            .checked_sub_signed(chrono::Duration::days(DEFAULT_DAYS))
+            .ok_or_else(|| ApiError::field("to", "is out of range"))?,
     };
     if from >= to {
         return Err(ApiError::field("from", "must be before to"));

@@ -86,7 +86,7 @@ impl ConversationView {
     }
 }
 
-/// PROTOCOL.md's `Message`.
+/// docs/protocol.md's `Message`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageView {
     pub id: String,
@@ -371,6 +371,51 @@ pub async fn assign(
     current(&store, &staff, id).await
 }
 
+/// Whether `staff` may take `conversation` for themselves: a live conversation that nobody
+/// owns (the queue) or that is already theirs; admins and supervisors may take any.
+pub fn may_take(staff: &Staff, conversation: &Conversation) -> Result<(), ApiError> {
+    if conversation.status == "closed" {
+        return Err(ApiError::Conflict("the conversation is closed".into()));
+    }
+    let theirs = conversation.owner_type == "user"
+        && conversation.owner_id.as_deref() == Some(staff.user_id.0.as_str());
+    if theirs || conversation.owner_type == "none" || staff.role.oversees_tenant() {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(
+            "someone else already owns the conversation".into(),
+        ))
+    }
+}
+
+/// Any staff role: the caller becomes the owner (the inbox's "take" on a queued
+/// conversation). `assign` stays for admins and supervisors.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/take", tag = "conversations",
+    responses((status = 200, body = ConversationView), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn take(
+    staff: Staff,
+    store: web::Data<Store>,
+    engine: web::Data<Engine>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let conversation = visible(&store, &staff, &path).await?;
+    may_take(&staff, &conversation)?;
+    let id = conversation.id.clone();
+    engine
+        .registry
+        .send(Ask(
+            id.clone(),
+            actor::Assign {
+                owner: Owner::User(staff.user_id.clone()),
+                admitted: false,
+            },
+        ))
+        .await
+        .map_err(mailbox)?
+        .map_err(mailbox)??;
+    current(&store, &staff, id).await
+}
+
 async fn current(store: &Store, staff: &Staff, id: ConversationId) -> ApiResult<HttpResponse> {
     let tenant = staff.tenant_id.clone();
     let conversation = store
@@ -473,6 +518,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/messages", web::get().to(messages))
         .route("/conversations/{id}/messages", web::post().to(reply))
         .route("/conversations/{id}/assign", web::post().to(assign))
+        .route("/conversations/{id}/take", web::post().to(take))
         .route("/conversations/{id}/escalate", web::post().to(escalate))
         .route("/conversations/{id}/close", web::post().to(close))
         .route("/conversations/{id}/ai-log", web::get().to(ai_log));

@@ -1,4 +1,4 @@
-//! The HTTP layer's error enum, mapped once to status codes and PROTOCOL.md's error body.
+//! The HTTP layer's error enum, mapped once to status codes and docs/protocol.md's error body.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};

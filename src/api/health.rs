@@ -1,9 +1,12 @@
 //! Liveness, readiness and Prometheus metrics.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::ExposeSecret;
 use serde_json::json;
 
-use super::metrics::Metrics;
+use super::error::ApiError;
+use super::metrics::{scrape_allowed, Metrics};
+use crate::config::Settings;
 use crate::store::Store;
 
 #[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200)))]
@@ -28,11 +31,26 @@ pub async fn ready(store: web::Data<Store>) -> HttpResponse {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok()
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, content_type = "text/plain"), (status = 401, body = crate::error::ErrorBody)),
+    security((), ("bearer" = [])))]
+pub async fn metrics(
+    req: HttpRequest,
+    metrics: web::Data<Metrics>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, ApiError> {
+    let authorization = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    if !scrape_allowed(settings.metrics.token.expose_secret(), authorization) {
+        return Err(ApiError::Auth(
+            "metrics need `Authorization: Bearer <metrics.token>`".into(),
+        ));
+    }
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(metrics.render())
+        .body(metrics.render()))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -1,6 +1,7 @@
 //! `/api/v1/integrations`: channel integrations (Evolution API, generic webhook, web chat).
 //! Follows users.rs. Secrets and API keys are write-only and stored sealed; views say only
-//! whether one is set. Outbound URLs are checked against the private-target guard here, at
+//! whether one is set. An API key belongs to the host it was entered for: a PATCH moving
+//! `base_url` to another origin must bring a new one. Outbound URLs are checked against the private-target guard here, at
 //! configuration time, so an admin learns at once rather than at the first failed delivery.
 
 use std::net::IpAddr;
@@ -18,6 +19,7 @@ use crate::config::Settings;
 use crate::domain::agent::nullable;
 use crate::domain::{validate, AgentId, DepartmentId, IntegrationId, Role, TenantId};
 use crate::outbound::guard::is_forbidden_ip;
+use crate::outbound::origin;
 use crate::secrets::{SealContext, SealedField, SecretBox};
 use crate::store::integrations::{self, Integration, IntegrationChanges, IntegrationKind};
 use crate::store::{self, agents, DbConn, Store, StoreResult};
@@ -541,6 +543,24 @@ pub async fn update(
             key.as_ref()
                 .map(|k| seal_key(&secrets, &staff.tenant_id, k)),
         );
+    }
+    // The stored key belongs to the host it was entered for: moving base_url to another
+    // origin without a new key drops it (and a kind that needs one then refuses the PATCH).
+    if let (Some(next), Some(stored), None) = (&changes.base_url, &current.base_url, &body.api_key)
+    {
+        let moves = next
+            .as_deref()
+            .is_none_or(|next| origin::drops_secret(stored, next, false));
+        if moves && current.has_api_key() {
+            require(kind, "api_key", false).map_err(|_| {
+                ApiError::field(
+                    "api_key",
+                    "must be given again: base_url moves to another host, and the stored key \
+                     is never sent there",
+                )
+            })?;
+            changes.api_key = Some(None);
+        }
     }
     if let Some(instance) = &body.instance {
         let instance = instance.as_deref().map(check_instance).transpose()?;

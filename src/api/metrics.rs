@@ -57,6 +57,20 @@ impl Metrics {
     }
 }
 
+/// Whether a scrape may read `/metrics`: anyone while `metrics.token` is empty, else only
+/// `Authorization: Bearer <token>`. Compared as SHA-256 digests, so the time taken says
+/// nothing about how much of the token was right.
+pub fn scrape_allowed(configured: &str, authorization: Option<&str>) -> bool {
+    use sha2::{Digest, Sha256};
+    if configured.is_empty() {
+        return true;
+    }
+    let Some(given) = authorization.and_then(|h| h.strip_prefix("Bearer ")) else {
+        return false;
+    };
+    Sha256::digest(given.trim().as_bytes()) == Sha256::digest(configured.as_bytes())
+}
+
 /// Records every request under its route pattern (not the raw path: ids would explode the
 /// label cardinality).
 pub async fn record(
@@ -83,4 +97,22 @@ pub async fn record(
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrape_allowed;
+
+    #[test]
+    fn a_configured_token_is_required_and_nothing_else_passes() {
+        assert!(scrape_allowed("", None), "open without a token");
+        assert!(scrape_allowed("", Some("Bearer whatever")));
+        let token = "scrape-token-123";
+        assert!(scrape_allowed(token, Some("Bearer scrape-token-123")));
+        assert!(!scrape_allowed(token, None));
+        assert!(!scrape_allowed(token, Some("Bearer scrape-token-12")));
+        assert!(!scrape_allowed(token, Some("Bearer ")));
+        assert!(!scrape_allowed(token, Some("scrape-token-123")));
+        assert!(!scrape_allowed(token, Some("Basic scrape-token-123")));
+    }
 }

@@ -62,6 +62,7 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(automations::routes);
     cfg.configure(chat_stream::routes);
     cfg.configure(knowledge::routes);
+    cfg.configure(crate::console::api_routes);
 }
 
 /// Unknown routes answer with the JSON error body too.

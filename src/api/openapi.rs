@@ -3,8 +3,9 @@
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_scalar::{Scalar, Servable};
+use utoipa_swagger_ui::SwaggerUi;
 
+use super::conversations;
 use super::knowledge;
 use super::memories;
 use super::{
@@ -32,9 +33,52 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Handlers in different modules share names (`list`, `get`, …), and utoipa takes the
+/// function name as the operationId, which OpenAPI requires to be unique (the console's type
+/// generator keys operations by it). Prefix each with its tag: `conversations_list`.
+struct UniqueOperationIds;
+
+impl Modify for UniqueOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut seen = std::collections::HashSet::new();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+            ];
+            for operation in operations.into_iter().flatten() {
+                let base = operation
+                    .operation_id
+                    .clone()
+                    .unwrap_or_else(|| path.clone());
+                let tag = operation
+                    .tags
+                    .as_ref()
+                    .and_then(|t| t.first())
+                    .cloned()
+                    .unwrap_or_default();
+                let mut id = if tag.is_empty() {
+                    base.clone()
+                } else {
+                    format!("{tag}_{base}")
+                };
+                let mut n = 2;
+                while !seen.insert(id.clone()) {
+                    id = format!("{tag}_{base}_{n}");
+                    n += 1;
+                }
+                operation.operation_id = Some(id);
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Atende", description = "Conversation engine for contact centers. The contract is PROTOCOL.md."),
+    info(title = "Atende", description = "Conversation engine for contact centers. The contract is docs/protocol.md."),
     paths(
         health::health, health::ready, health::metrics,
         session::token,
@@ -68,17 +112,36 @@ impl Modify for BearerAuth {
         chat_stream::chat_stream,
         knowledge::upload, knowledge::list, knowledge::get, knowledge::delete,
         knowledge::search,
+        conversations::list, conversations::get, conversations::messages, conversations::reply,
+        conversations::assign, conversations::take, conversations::escalate, conversations::close,
+        conversations::ai_log,
+        crate::console::setup::status, crate::console::setup::complete,
     ),
     components(schemas(crate::error::ErrorBody)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &UniqueOperationIds),
 )]
 pub struct ApiDoc;
 
-pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+/// The document as the console's type generator reads it (`web/src/api/openapi.json`):
+/// pretty, with a final newline, so the committed copy diffs well.
+pub fn document_json() -> String {
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/openapi.json", web::get().to(openapi_json))
-        .service(Scalar::with_url("/docs", ApiDoc::openapi()));
+    // The reference's scripts are vendored into the binary (utoipa-swagger-ui's `vendored`
+    // feature): `/docs` works on a network without internet.
+    cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", ApiDoc::openapi()));
+    cfg.route(
+        "/docs",
+        web::get().to(|| async {
+            HttpResponse::Found()
+                .insert_header(("Location", "/docs/"))
+                .finish()
+        }),
+    );
 }

@@ -259,7 +259,8 @@ pub async fn create(
     let config_in = body.config.unwrap_or_else(|| json!({}));
     let parameters = resolve_parameters(kind, &name, body.parameters.as_ref(), &config_in)?;
     check_config(kind, &config_in, &parameters)?;
-    let stored_config = config::seal(kind, &config_in, None, &secrets, &staff.tenant_id);
+    let stored_config = config::seal(kind, &config_in, None, &secrets, &staff.tenant_id)
+        .map_err(|reason| ApiError::field("config", &reason))?;
     let now = store::now();
     let row = Tool {
         id: ToolId::new(),
@@ -370,6 +371,7 @@ pub async fn update(
                 &secrets,
                 &staff.tenant_id,
             )
+            .map_err(|reason| ApiError::field("config", &reason))?
             .to_string(),
         );
     }

@@ -16,6 +16,7 @@ use super::pagination::{Page, PageQuery, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::config::Settings;
 use crate::domain::{Role, WebhookId};
 use crate::engine::webhooks::{WebhookDispatcher, EVENTS};
+use crate::outbound::origin;
 use crate::secrets::{SealContext, SealedField, SecretBox};
 use crate::store::webhooks::{self, Webhook, WebhookAttempt, WebhookChanges, WebhookDelivery};
 use crate::store::{self, Store};
@@ -294,7 +295,23 @@ pub async fn update(
     let body = body.into_inner();
     let mut changes = WebhookChanges::default();
     if let Some(url) = &body.url {
-        changes.url = Some(parse_url(url, &settings)?);
+        let url = parse_url(url, &settings)?;
+        // The signing secret belongs to the receiver it was agreed with: a new host gets
+        // a new secret, in the same request.
+        if body.secret.is_none() {
+            let (tenant, lookup) = (staff.tenant_id.clone(), id.clone());
+            let current = store
+                .run(move |conn| webhooks::find(conn, &tenant, &lookup))
+                .await?;
+            if origin::drops_secret(&current.url, &url, false) {
+                return Err(ApiError::field(
+                    "secret",
+                    "must be given again: url moves to another host, and the stored secret \
+                     is never used for it",
+                ));
+            }
+        }
+        changes.url = Some(url);
     }
     if let Some(events) = &body.events {
         changes.events = Some(parse_events(events)?);

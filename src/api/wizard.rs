@@ -72,6 +72,9 @@ pub struct PublicAgent {
     pub description: String,
     pub agent_type: AgentType,
     pub public_url: String,
+    /// The enabled web chat integration the agent answers on: the public chat page opens its
+    /// sessions there (`POST /api/v1/webchat/{id}/session`). Null: no web chat yet.
+    pub webchat_integration_id: Option<String>,
 }
 
 fn is_admin(role: Role) -> bool {
@@ -482,11 +485,19 @@ pub async fn public_agent(
         return Err(ApiError::NotFound);
     }
     let lookup = slug.clone();
-    let row = store
-        .run(move |conn| agent_slugs::find_live(conn, &lookup))
+    let (row, webchat) = store
+        .run(move |conn| {
+            let Some(row) = agent_slugs::find_live(conn, &lookup)? else {
+                return Ok(None);
+            };
+            let webchat =
+                crate::store::integrations::webchat_for_agent(conn, &row.tenant_id, &row.id)?;
+            Ok(Some((row, webchat)))
+        })
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(PublicAgent {
+        webchat_integration_id: webchat.map(|i| i.id.0),
         agent_type: row.agent_type()?,
         public_url: public_url(&settings, &slug),
         slug,

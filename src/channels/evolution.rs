@@ -67,7 +67,7 @@ pub enum IgnoreReason {
     UnsupportedMessageType,
     /// A message without content (Evolution sends these for undecryptable messages).
     EmptyMessage,
-    /// `SERVER_ACK`, `PENDING`, `ERROR`, `DELETED`: not a delivery status PROTOCOL.md tracks.
+    /// `SERVER_ACK`, `PENDING`, `ERROR`, `DELETED`: not a delivery status docs/protocol.md tracks.
     StatusNotTracked,
     /// A status update for a message the engine never stored.
     UnknownMessage,
@@ -186,7 +186,7 @@ impl InboundMessage {
     }
 }
 
-/// Delivery statuses PROTOCOL.md tracks beyond `sent`.
+/// Delivery statuses docs/protocol.md tracks beyond `sent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DeliveryStatus {
     Delivered,

@@ -1,4 +1,4 @@
-//! The generic inbound webhook body (PROTOCOL.md, "Inbound channels"):
+//! The generic inbound webhook body (docs/protocol.md, "Inbound channels"):
 //! `{"contact": {"external_id", "name"?, "phone"?, "email"?},
 //!   "message": {"external_id", "text", "timestamp"?}}`.
 //!

@@ -247,3 +247,21 @@ pub fn department_exists(
         .get_result(c))?;
     Ok(count > 0)
 }
+
+/// The enabled web chat integration a published agent answers on (its public chat page opens
+/// sessions there); the oldest when there are several.
+pub fn webchat_for_agent(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    agent: &AgentId,
+) -> StoreResult<Option<Integration>> {
+    Ok(crate::db_run!(conn, |c| integrations::table
+        .filter(integrations::tenant_id.eq(tenant))
+        .filter(integrations::kind.eq(IntegrationKind::Webchat.as_str()))
+        .filter(integrations::enabled.eq(true))
+        .filter(integrations::default_agent_id.eq(agent))
+        .select(Integration::as_select())
+        .order(integrations::created_at.asc())
+        .first(c)
+        .optional())?)
+}

@@ -176,3 +176,10 @@ pub fn available_online(conn: &mut DbConn, tenant: &TenantId) -> StoreResult<Vec
         .select(User::as_select())
         .load(c))?)
 }
+
+/// Users in every tenant: zero means a fresh install (the console's first-run set-up).
+pub fn count_all(conn: &mut DbConn) -> StoreResult<i64> {
+    Ok(crate::db_run!(conn, |c| users::table
+        .count()
+        .get_result(c))?)
+}

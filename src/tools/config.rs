@@ -355,33 +355,60 @@ fn form_schema(fields: &[FormField]) -> Value {
     })
 }
 
+/// The `url` of a config, when it has one.
+fn url_of(config: &Value) -> Option<&str> {
+    config.get("url").and_then(Value::as_str)
+}
+
+/// Whether secrets stored with `previous` may go to the URL of `next`: same origin (the
+/// origin of a templated URL is fixed, since placeholders may only fill its path and query).
+fn secrets_may_follow(previous: &Value, next: &Value) -> bool {
+    match (url_of(previous), url_of(next)) {
+        (Some(old), Some(new)) => crate::outbound::origin::same_origin(old, new),
+        _ => false,
+    }
+}
+
 /// The config as stored: secrets sealed. `previous` is the stored config of the tool being
-/// changed, whose sealed values a `"[redacted]"` keeps.
+/// changed, whose sealed values a `"[redacted]"` keeps, as long as the URL stays on the same
+/// origin: a header kept for a URL moved elsewhere is dropped, and a webhook secret must be
+/// entered again (the refusal says so).
 pub fn seal(
     kind: ToolKind,
     config: &Value,
     previous: Option<&Value>,
     secrets: &SecretBox,
     tenant: &TenantId,
-) -> Value {
+) -> Result<Value, Refusal> {
     let context = SealContext::new(tenant, SealedField::ToolConfigSecret);
+    let previous = previous.filter(|p| secrets_may_follow(p, config));
     let mut out = config.clone();
-    let sealed_or_kept = |key: &str, value: &str, old: Option<&Value>| -> Value {
+    let sealed_or_kept = |key: &str, value: &str| -> Option<Value> {
         if value == REDACTED {
-            if let Some(old) = old.and_then(|o| o.pointer(key)).and_then(Value::as_str) {
-                return Value::String(old.to_string());
-            }
+            return previous
+                .and_then(|o| o.pointer(key))
+                .and_then(Value::as_str)
+                .map(|old| Value::String(old.to_string()));
         }
-        Value::String(secrets.seal(context, value))
+        Some(Value::String(secrets.seal(context, value)))
     };
     match kind {
         ToolKind::Http => {
             if let Some(headers) = out.get_mut("headers").and_then(Value::as_object_mut) {
-                for (name, value) in headers.iter_mut() {
-                    if let Some(text) = value.as_str() {
-                        let pointer =
-                            format!("/headers/{}", name.replace('~', "~0").replace('/', "~1"));
-                        *value = sealed_or_kept(&pointer, text, previous);
+                let names: Vec<String> = headers.keys().cloned().collect();
+                for name in names {
+                    let Some(text) = headers.get(&name).and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let pointer =
+                        format!("/headers/{}", name.replace('~', "~0").replace('/', "~1"));
+                    match sealed_or_kept(&pointer, text) {
+                        Some(value) => {
+                            headers.insert(name, value);
+                        }
+                        None => {
+                            headers.remove(&name);
+                        }
                     }
                 }
             }
@@ -392,12 +419,40 @@ pub fn seal(
                 .and_then(Value::as_str)
                 .map(str::to_string)
             {
-                out["secret"] = sealed_or_kept("/secret", &secret, previous);
+                out["secret"] = sealed_or_kept("/secret", &secret).ok_or_else(|| {
+                    "secret must be given again: the url moves to another host, and the stored \
+                     secret is never used for it"
+                        .to_string()
+                })?;
             }
         }
         _ => {}
     }
-    out
+    Ok(out)
+}
+
+/// The config an agent runs a tool with: the tool's, with the agent's overrides on top. An
+/// override that moves the URL to another origin gets none of the tool's secrets: its
+/// headers are dropped, and a webhook loses its secret (the call then fails, unsigned
+/// requests are never sent).
+pub fn for_agent(kind: ToolKind, tool: &Value, overrides: &Value) -> Value {
+    let mut config = tool.clone();
+    merge(&mut config, overrides);
+    if secrets_may_follow(tool, &config) {
+        return config;
+    }
+    if let Some(map) = config.as_object_mut() {
+        match kind {
+            ToolKind::Http => {
+                map.remove("headers");
+            }
+            ToolKind::Webhook => {
+                map.remove("secret");
+            }
+            _ => {}
+        }
+    }
+    config
 }
 
 /// The stored config with every secret sealed by an old key or in the legacy format sealed
@@ -599,7 +654,7 @@ mod tests {
         let tenant = TenantId("t".into());
         let config =
             json!({"url": "https://a.example", "headers": {"Authorization": "Bearer s3cret"}});
-        let stored = seal(ToolKind::Http, &config, None, &secrets, &tenant);
+        let stored = seal(ToolKind::Http, &config, None, &secrets, &tenant).expect("sealed");
         let sealed = stored["headers"]["Authorization"].as_str().expect("sealed");
         assert!(!sealed.contains("s3cret"));
         assert_eq!(
@@ -609,7 +664,7 @@ mod tests {
         let opened = open(ToolKind::Http, &stored, &secrets, &tenant).expect("opens");
         assert_eq!(opened["headers"]["Authorization"], "Bearer s3cret");
         let resent = redact(ToolKind::Http, &stored);
-        let kept = seal(ToolKind::Http, &resent, Some(&stored), &secrets, &tenant);
+        let kept = seal(ToolKind::Http, &resent, Some(&stored), &secrets, &tenant).expect("kept");
         assert_eq!(
             kept["headers"]["Authorization"],
             stored["headers"]["Authorization"]
@@ -621,12 +676,81 @@ mod tests {
             None,
             &secrets,
             &tenant,
-        );
+        )
+        .expect("sealed");
         assert_eq!(redact(ToolKind::Webhook, &hook)["secret"], REDACTED);
         assert_eq!(
             open(ToolKind::Webhook, &hook, &secrets, &tenant).expect("opens")["secret"],
             "0123456789abcdef"
         );
+    }
+
+    #[test]
+    fn secrets_do_not_follow_a_url_to_another_host() {
+        let secrets = box_();
+        let tenant = TenantId("t".into());
+        let config = json!({"url": "https://a.example/x",
+            "headers": {"Authorization": "Bearer s3cret", "X-Plain": "v"}});
+        let stored = seal(ToolKind::Http, &config, None, &secrets, &tenant).expect("sealed");
+        let mut moved = redact(ToolKind::Http, &stored);
+        moved["url"] = json!("https://b.example/x");
+        let resealed =
+            seal(ToolKind::Http, &moved, Some(&stored), &secrets, &tenant).expect("sealed");
+        assert!(
+            resealed["headers"].get("Authorization").is_none(),
+            "{resealed}"
+        );
+        assert!(resealed["headers"].get("X-Plain").is_none());
+        moved["headers"]["Authorization"] = json!("Bearer new");
+        let renewed =
+            seal(ToolKind::Http, &moved, Some(&stored), &secrets, &tenant).expect("sealed");
+        let opened = open(ToolKind::Http, &renewed, &secrets, &tenant).expect("opens");
+        assert_eq!(opened["headers"]["Authorization"], "Bearer new");
+        let mut same_host = redact(ToolKind::Http, &stored);
+        same_host["url"] = json!("https://a.example/other?q=1");
+        let kept =
+            seal(ToolKind::Http, &same_host, Some(&stored), &secrets, &tenant).expect("kept");
+        assert_eq!(
+            kept["headers"]["Authorization"],
+            stored["headers"]["Authorization"]
+        );
+
+        let hook = json!({"url": "https://h.example", "secret": "0123456789abcdef"});
+        let hook = seal(ToolKind::Webhook, &hook, None, &secrets, &tenant).expect("sealed");
+        let mut moved = redact(ToolKind::Webhook, &hook);
+        moved["url"] = json!("http://h.example:8080");
+        assert!(seal(ToolKind::Webhook, &moved, Some(&hook), &secrets, &tenant).is_err());
+        moved["secret"] = json!("fedcba9876543210");
+        assert!(seal(ToolKind::Webhook, &moved, Some(&hook), &secrets, &tenant).is_ok());
+    }
+
+    #[test]
+    fn agent_overrides_moving_the_url_get_no_secrets() {
+        let tool = json!({"url": "https://a.example/{{id}}", "headers": {"A": "sealed"}});
+        let same = for_agent(
+            ToolKind::Http,
+            &tool,
+            &json!({"url": "https://a.example/v2/{{id}}"}),
+        );
+        assert_eq!(same["headers"]["A"], "sealed");
+        let moved = for_agent(
+            ToolKind::Http,
+            &tool,
+            &json!({"url": "https://b.example/{{id}}"}),
+        );
+        assert_eq!(moved["url"], "https://b.example/{{id}}");
+        assert!(moved.get("headers").is_none(), "{moved}");
+        let plain = for_agent(ToolKind::Http, &tool, &json!({"method": "POST"}));
+        assert_eq!(plain["headers"]["A"], "sealed");
+
+        let hook = json!({"url": "https://h.example", "secret": "sealed"});
+        let moved = for_agent(
+            ToolKind::Webhook,
+            &hook,
+            &json!({"url": "https://evil.example"}),
+        );
+        assert!(moved.get("secret").is_none(), "{moved}");
+        assert!(serde_json::from_value::<WebhookConfig>(moved).is_err());
     }
 
     #[test]

@@ -174,10 +174,10 @@ impl Toolbox {
 fn register(attachment: &AgentTool, tool: &Tool) -> Result<Registered, String> {
     let kind = ToolKind::parse(&tool.tool_type)
         .ok_or_else(|| format!("unknown tool type `{}`", tool.tool_type))?;
-    let mut config: Value =
+    let stored: Value =
         serde_json::from_str(&tool.config).map_err(|e| format!("config is not JSON: {e}"))?;
     let overrides: Value = serde_json::from_str(&attachment.config).unwrap_or(Value::Null);
-    config::merge(&mut config, &overrides);
+    let config = config::for_agent(kind, &stored, &overrides);
     let (description, parameters) = match kind {
         // System tools always run with the built-in schema: the handler relies on it.
         ToolKind::System => {

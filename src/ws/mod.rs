@@ -1,4 +1,4 @@
-//! The WebSocket endpoint `/ws?token=…` (PROTOCOL.md): who a socket speaks for, what it may
+//! The WebSocket endpoint `/ws?token=…` (docs/protocol.md): who a socket speaks for, what it may
 //! see, the frame handlers, and the session actor. Only `session.rs` knows about
 //! actix-web-actors; everything else here is plain async code over the engine and the store.
 

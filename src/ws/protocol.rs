@@ -1,4 +1,4 @@
-//! The WebSocket wire format of PROTOCOL.md: one JSON object per text frame, tagged by
+//! The WebSocket wire format of docs/protocol.md: one JSON object per text frame, tagged by
 //! `type`. Client frames are parsed in two steps (JSON, then the typed frame) so a bad frame
 //! gets an error that says which of the two went wrong.
 

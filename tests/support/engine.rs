@@ -22,8 +22,12 @@ pub struct Fixture {
 /// An app, a scripted LLM, an agent with `agent` merged into its defaults and a generic
 /// integration whose default agent it is.
 pub async fn fixture(overrides: &[(&str, &str)], agent: Value) -> Fixture {
-    let app = TestApp::spawn_with(overrides).await;
     let llm = ScriptedLlm::start().await;
+    // The scripted LLM is the operator's endpoint, so it is reachable on loopback even with
+    // private targets refused (tenant-chosen provider URLs are not); overrides may change it.
+    let mut all = vec![("llm.default_base_url", llm.base_url.as_str())];
+    all.extend_from_slice(overrides);
+    let app = TestApp::spawn_with(&all).await;
     let admin = app.admin().await;
     let mut body = json!({
         "name": "Bot",

@@ -5,6 +5,8 @@
 pub mod app;
 pub mod engine;
 pub mod knowledge;
+pub mod matrix;
+pub mod raw_http;
 pub mod scripted_llm;
 pub mod webhook;
 pub mod ws;

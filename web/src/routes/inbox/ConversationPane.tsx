@@ -1,0 +1,306 @@
+// One conversation: history (paged by seq), live messages, optimistic replies, typing both
+// ways, read receipts, the AI's answer streaming in, who owns it and why it left the AI,
+// actions, summary, slot picker, and the contact beside it.
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, ApiError, must, type Conversation, type Message } from "../../api/client";
+import { t, fullDate, timeAgo } from "../../i18n";
+import { useConsole, isOverseer } from "../../console/session";
+import { clientMessageId } from "../../live/socket";
+import { addPending, applyFrame, emptyThread, failPending, lastFromOthers, lastSeq, merge, type Pending, type Thread } from "../../live/thread";
+import { MessageList } from "../../components/MessageList";
+import { SlotPicker, type SlotRequest } from "../../components/SlotPicker";
+import { contactName, useContact } from "./contacts";
+import { escalationText, ownerText, statusText } from "./words";
+import { CONVERSATIONS_CHANGED, markSeen } from "./ConversationList";
+import { ContactPanel } from "./ContactPanel";
+
+const SELF = "user";
+const HISTORY_PAGE = 500;
+const MAX_HISTORY_PAGES = 20;
+const TYPING_IDLE_MS = 2500;
+const ACK_TIMEOUT_MS = 15000;
+const DRAFT_KEY = (id: string) => `atende.draft.${id}`;
+
+export function ConversationPane({ id }: { id: string }) {
+  const { session, socket } = useConsole();
+  const me = session.user.id;
+  const [conversation, setConversation] = useState<Conversation | null>(null);
+  const [thread, setThread] = useState<Thread>(emptyThread);
+  const [error, setError] = useState<string | null>(null);
+  const [draft, setDraft] = useState(() => localStorage.getItem(DRAFT_KEY(id)) ?? "");
+  const [summary, setSummary] = useState<string | null>(null);
+  const [slots, setSlots] = useState<SlotRequest | null>(null);
+  const [autoCreate, setAutoCreate] = useState(false);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const threadRef = useRef(thread);
+  threadRef.current = thread;
+  const typingSince = useRef<number | undefined>(undefined);
+  const composer = useRef<HTMLTextAreaElement>(null);
+  const customer = useContact(conversation?.contact_id);
+
+  const reloadConversation = async () => {
+    const found = await must(api.GET("/api/v1/conversations/{id}", { params: { path: { id } } }));
+    setConversation(found);
+    setAutoCreate(Boolean((found.metadata as Record<string, unknown> | null)?.auto_create));
+    return found;
+  };
+
+  const loadHistory = async () => {
+    let after = 0;
+    let loaded: Message[] = [];
+    for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
+      const result = await must(
+        api.GET("/api/v1/conversations/{id}/messages", { params: { path: { id }, query: { after_seq: after, limit: HISTORY_PAGE } } }),
+      );
+      loaded = loaded.concat(result.items);
+      if (result.next_after_seq == null) break;
+      after = result.next_after_seq;
+    }
+    setThread((current) => merge(current, loaded));
+  };
+
+  useEffect(() => {
+    setError(null);
+    markSeen(id);
+    Promise.all([reloadConversation(), loadHistory()]).catch((e: Error) => setError(e instanceof ApiError ? e.message : String(e)));
+    socket.send({ type: "subscribe", conversation_id: id });
+    const off = socket.on((frame) => {
+      if ("conversation_id" in frame && frame.conversation_id !== id) return;
+      if (frame.type === "summary") setSummary(frame.summary);
+      if (frame.type === "slot_picker") setSlots({ date: frame.date, email: frame.email, phone: frame.phone });
+      if (frame.type === "schedule_confirmed") setSlots(null);
+      if (frame.type === "auto_create_updated") setAutoCreate(frame.enabled);
+      if (frame.type === "conversation_assigned" || frame.type === "conversation_escalated" || frame.type === "conversation_closed") {
+        void reloadConversation().catch(() => undefined);
+      }
+      if (frame.type === "message" && frame.message.conversation_id === id) markSeen(id);
+      setThread((current) => applyFrame(current, frame, id, SELF));
+    });
+    const offState = socket.onState((state, reconnected) => {
+      if (state === "open" && reconnected) {
+        socket.send({ type: "subscribe", conversation_id: id });
+        socket.send({ type: "sync", conversation_id: id, after_seq: lastSeq(threadRef.current) });
+        void reloadConversation().catch(() => undefined);
+      }
+    });
+    return () => {
+      off();
+      offState();
+      socket.send({ type: "unsubscribe", conversation_id: id });
+    };
+  }, [id]);
+
+  // "Read up to here" for the customer's newest message, while this tab is visible.
+  const lastCustomer = lastFromOthers(thread, SELF);
+  useEffect(() => {
+    if (!lastCustomer || lastCustomer.sender_type !== "contact" || lastCustomer.status === "read") return;
+    if (document.visibilityState !== "visible") return;
+    socket.send({ type: "read", conversation_id: id, message_id: lastCustomer.id });
+  }, [lastCustomer?.id]);
+
+  useEffect(() => {
+    if (draft) localStorage.setItem(DRAFT_KEY(id), draft);
+    else localStorage.removeItem(DRAFT_KEY(id));
+  }, [draft]);
+
+  const mine = conversation?.owner.type === "user" && conversation.owner.id === me;
+  const closed = conversation?.status === "closed";
+  const canReply = Boolean(conversation) && !closed && (mine || isOverseer(session.user.role));
+
+  const stopTyping = () => {
+    if (typingSince.current !== undefined) {
+      socket.send({ type: "typing", conversation_id: id, is_typing: false });
+      typingSince.current = undefined;
+    }
+  };
+
+  const send = (content: string, clientId = clientMessageId()) => {
+    const text = content.trim();
+    if (!text) return;
+    setThread((current) => addPending(current, clientId, text));
+    socket.send({ type: "message", conversation_id: id, content: text, client_msg_id: clientId });
+    stopTyping();
+    window.setTimeout(() => {
+      if (threadRef.current.pending.some((p) => p.clientId === clientId)) setThread((c) => failPending(c, clientId));
+    }, ACK_TIMEOUT_MS);
+  };
+  const retry = (p: Pending) => {
+    setThread((current) => ({ ...current, pending: current.pending.filter((x) => x.clientId !== p.clientId) }));
+    send(p.content, p.clientId);
+  };
+
+  const act = async (call: () => Promise<Conversation>) => {
+    setActionError(null);
+    try {
+      setConversation(await call());
+      window.dispatchEvent(new Event(CONVERSATIONS_CHANGED));
+    } catch (e) {
+      setActionError(e instanceof Error ? e.message : String(e));
+    }
+  };
+  const take = () => act(() => must(api.POST("/api/v1/conversations/{id}/take", { params: { path: { id } } })));
+  const escalate = () => {
+    const reason = window.prompt(t("conv.escalateReason"));
+    if (reason) void act(() => must(api.POST("/api/v1/conversations/{id}/escalate", { params: { path: { id } }, body: { reason } })));
+  };
+  const close = () => act(() => must(api.POST("/api/v1/conversations/{id}/close", { params: { path: { id } }, body: {} })));
+
+  // Keyboard: r reply, e close, t take.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.target as HTMLElement).closest("input, textarea, select")) return;
+      if (e.key === "r") {
+        e.preventDefault();
+        composer.current?.focus();
+      }
+      if (e.key === "e" && canReply) void close();
+      if (e.key === "t" && !mine && !closed) void take();
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [canReply, mine, closed]);
+
+  if (error) {
+    return (
+      <main class="pane conversation-pane">
+        <p role="alert">{t("app.error", { message: error })}</p>
+        <a href="/inbox/mine">{t("app.backToInbox")}</a>
+      </main>
+    );
+  }
+
+  const customerName = contactName(customer, t("contact.anonymous"));
+  const label = (m: Message) =>
+    m.sender_type === "contact" ? customerName : m.sender_type === "ai_agent" ? t("owner.ai_agent") : m.sender_type === "user" ? (m.sender_id === me ? t("owner.you") : t("owner.user")) : "";
+  const othersTyping = thread.typing.filter((who) => who !== me);
+
+  return (
+    <>
+      <main class="pane conversation-pane" aria-labelledby="conversation-title">
+        <header class="conversation-header">
+          <div>
+            <h2 id="conversation-title">{customerName}</h2>
+            {conversation && (
+              <p class="facts">
+                <span class={`pill status-${conversation.status}`}>{statusText(conversation.status)}</span>{" "}
+                {t("owner.label")}: <strong>{ownerText(conversation, me)}</strong>
+                {conversation.last_message_at && (
+                  <>
+                    {" · "}
+                    <time dateTime={conversation.last_message_at} title={fullDate(conversation.last_message_at)}>
+                      {timeAgo(conversation.last_message_at)}
+                    </time>
+                  </>
+                )}
+              </p>
+            )}
+            {conversation?.escalation_reason && (
+              <p class="escalation">
+                {t("escalation.label")}: <strong>{escalationText(conversation.escalation_reason)}</strong>
+              </p>
+            )}
+          </div>
+          <div class="actions" role="toolbar" aria-label="actions">
+            {conversation && !mine && !closed && (
+              <button type="button" onClick={() => void take()}>
+                {t("conv.take")}
+              </button>
+            )}
+            {conversation && !closed && conversation.owner.type !== "none" && (
+              <button type="button" class="secondary" onClick={escalate}>
+                {t("conv.escalate")}
+              </button>
+            )}
+            <button type="button" class="secondary" onClick={() => socket.send({ type: "request_summary", conversation_id: id })}>
+              {t("conv.summarize")}
+            </button>
+            {conversation && !closed && canReply && (
+              <button type="button" class="secondary" onClick={() => void close()}>
+                {t("conv.close")}
+              </button>
+            )}
+          </div>
+        </header>
+        {actionError && (
+          <p role="alert" class="error-box">
+            {actionError}
+          </p>
+        )}
+        <div class="conversation-body">
+          <MessageList thread={thread} self={SELF} label={label} onRetry={retry} />
+          {othersTyping.length > 0 && (
+            <p class="typing" role="status">
+              {t("conv.typing", { who: othersTyping.includes(conversation?.contact_id ?? "") ? customerName : t("owner.user") })}
+            </p>
+          )}
+        </div>
+        {thread.suggestions.length > 0 && canReply && (
+          <div class="suggestions" role="group" aria-label={t("conv.suggestions")}>
+            {thread.suggestions.map((s) => (
+              <button type="button" class="secondary chip" onClick={() => setDraft(s)}>
+                {s}
+              </button>
+            ))}
+          </div>
+        )}
+        {closed && <p class="muted note">{t("conv.closedNote")}</p>}
+        {!closed && !canReply && conversation && <p class="muted note">{t("conv.notYours")}</p>}
+        {canReply && (
+          <form
+            class="composer"
+            onSubmit={(e) => {
+              e.preventDefault();
+              send(draft);
+              setDraft("");
+            }}
+          >
+            <label for="reply">{t("conv.composer")}</label>
+            <textarea
+              id="reply"
+              ref={composer}
+              rows={3}
+              value={draft}
+              aria-describedby="reply-hint"
+              onInput={(e) => {
+                setDraft(e.currentTarget.value);
+                const now = Date.now();
+                if (typingSince.current === undefined || now - typingSince.current > TYPING_IDLE_MS) {
+                  socket.send({ type: "typing", conversation_id: id, is_typing: true });
+                  typingSince.current = now;
+                }
+              }}
+              onBlur={stopTyping}
+              onKeyDown={(e) => {
+                if (e.key === "Enter" && !e.shiftKey) {
+                  e.preventDefault();
+                  send(draft);
+                  setDraft("");
+                }
+              }}
+            />
+            <small id="reply-hint" class="muted">
+              {t("conv.composerHint")}
+            </small>
+            <button type="submit" disabled={!draft.trim()}>
+              {t("conv.send")}
+            </button>
+          </form>
+        )}
+      </main>
+      <ContactPanel
+        contactId={conversation?.contact_id}
+        summary={summary}
+        autoCreate={autoCreate}
+        onAutoCreate={(enabled) => socket.send({ type: "set_auto_create", conversation_id: id, enabled })}
+      >
+        {slots && (
+          <SlotPicker
+            client={api}
+            request={slots}
+            onConfirm={(choice) => socket.send({ type: "schedule_confirm", conversation_id: id, ...choice })}
+          />
+        )}
+      </ContactPanel>
+    </>
+  );
+}

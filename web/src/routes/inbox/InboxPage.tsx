@@ -1,0 +1,35 @@
+// The agent's inbox: conversation list · the conversation · the contact. One column under
+// 900 px (the list, or the open conversation).
+import { useEffect, useState } from "preact/hooks";
+import { useRoute } from "preact-iso";
+import { t } from "../../i18n";
+import { ConversationList, type Tab } from "./ConversationList";
+import { ConversationPane } from "./ConversationPane";
+
+const TAB_KEY = "atende.inbox.tab";
+
+export default function InboxPage() {
+  const { params } = useRoute();
+  const conversationId = params.id;
+  const [tab, setTab] = useState<Tab>(() => (localStorage.getItem(TAB_KEY) as Tab) || "mine");
+  useEffect(() => {
+    const fromUrl = params.tab as Tab | undefined;
+    if (fromUrl && ["mine", "queue", "all"].includes(fromUrl)) {
+      setTab(fromUrl);
+      localStorage.setItem(TAB_KEY, fromUrl);
+    }
+  }, [params.tab]);
+
+  return (
+    <div class={`inbox ${conversationId ? "has-conversation" : ""}`}>
+      <ConversationList tab={tab} selected={conversationId} />
+      {conversationId ? (
+        <ConversationPane key={conversationId} id={conversationId} />
+      ) : (
+        <main class="pane empty-pane">
+          <p class="muted">{t("inbox.pick")}</p>
+        </main>
+      )}
+    </div>
+  );
+}
