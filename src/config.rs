@@ -239,8 +239,13 @@ pub struct LlmSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretsSettings {
-    /// Seals provider API keys and channel secrets at rest (src/secrets.rs).
+    /// Seals provider API keys and channel secrets at rest (src/secrets.rs). New values are
+    /// always sealed with this key.
     pub encryption_key: SecretString,
+    /// Keys used before `encryption_key`: values they sealed still open, until
+    /// `atende secrets rotate` re-seals them with the current key.
+    #[serde(default)]
+    pub previous_encryption_keys: Vec<SecretString>,
 }
 
 /// Outbound event webhooks (src/engine/webhooks.rs).
@@ -796,6 +801,7 @@ impl Settings {
                     .list_separator(",")
                     .with_list_parse_key("server.cors_allowed_origins")
                     .with_list_parse_key("server.trusted_proxies")
+                    .with_list_parse_key("secrets.previous_encryption_keys")
                     .try_parsing(true),
             );
         }

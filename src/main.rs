@@ -1,4 +1,4 @@
-//! The `atende` command: `serve` (default), `migrate`, `user create`.
+//! The `atende` command: `serve` (default), `migrate`, `user create`, `secrets rotate`.
 
 use std::process::ExitCode;
 
@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Manage sealed secrets.
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
+    },
     /// Internal: the server's PDF extraction child (a PDF on stdin, its text on stdout).
     #[command(name = "extract-pdf", hide = true)]
     ExtractPdf,
@@ -56,6 +61,13 @@ enum UserAction {
         #[arg(long, default_value = "")]
         name: String,
     },
+}
+
+#[derive(Subcommand)]
+enum SecretsAction {
+    /// Re-seal every stored secret with `secrets.encryption_key` (after a key change, with the
+    /// old key in `secrets.previous_encryption_keys`). Safe to run again.
+    Rotate,
 }
 
 fn parse_role(raw: &str) -> Result<Role, String> {
@@ -104,6 +116,19 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Migrate => {
             open_store(&settings).await?;
             println!("migrations are up to date");
+        }
+        Command::Secrets {
+            action: SecretsAction::Rotate,
+        } => {
+            let store = open_store(&settings).await?;
+            let secrets = atende::secrets::SecretBox::from_settings(&settings.secrets);
+            let report = store
+                .run(move |conn| atende::store::sealed::rotate(conn, &secrets))
+                .await?;
+            println!(
+                "re-sealed {} of {} sealed values with the current key",
+                report.resealed, report.examined
+            );
         }
         Command::User {
             action:

@@ -273,8 +273,12 @@ async fn api_keys_are_sealed_at_rest_and_never_returned() {
         !sealed.contains(new_key) && !sealed.contains("ROTATED"),
         "{sealed}"
     );
-    assert!(sealed.starts_with("v1:"), "{sealed}");
-    assert_eq!(app.secrets().open(&sealed).as_deref(), Ok(new_key));
+    assert!(sealed.starts_with("v2:"), "{sealed}");
+    let context = atende::secrets::SealContext::new(
+        &row.tenant_id,
+        atende::secrets::SealedField::AgentApiKey,
+    );
+    assert_eq!(app.secrets().open(context, &sealed).as_deref(), Ok(new_key));
     let opened = row
         .api_key(&app.secrets())
         .expect("opens")

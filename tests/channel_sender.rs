@@ -15,7 +15,7 @@ use atende::channels::signature;
 use atende::config::OutboundSettings;
 use atende::domain::{IntegrationId, MessageId, TenantId};
 use atende::engine::events::{EventBus, TenantEvent};
-use atende::secrets::SecretBox;
+use atende::secrets::{SealContext, SealedField, SecretBox};
 use atende::store::contacts::{self, ChannelIdentity};
 use atende::store::conversations::{self, Conversation};
 use atende::store::deliveries::{self, ChannelDelivery};
@@ -252,7 +252,10 @@ impl Fixture {
 
 fn generic(receiver: &Receiver) -> impl FnOnce(&mut Integration, &SecretBox) + '_ {
     move |integration, secrets| {
-        integration.secret = Some(secrets.seal(HOOK_SECRET));
+        integration.secret = Some(secrets.seal(
+            SealContext::new(&integration.tenant_id, SealedField::IntegrationSecret),
+            HOOK_SECRET,
+        ));
         integration.outbound_url = Some(receiver.url("/hooks/replies?token=abc"));
     }
 }
@@ -261,7 +264,10 @@ fn evolution(receiver: &Receiver) -> impl FnOnce(&mut Integration, &SecretBox) +
     move |integration, secrets| {
         integration.base_url = Some(receiver.url("/evo"));
         integration.instance = Some("loja-1".into());
-        integration.api_key = Some(secrets.seal(EVOLUTION_KEY));
+        integration.api_key = Some(secrets.seal(
+            SealContext::new(&integration.tenant_id, SealedField::IntegrationApiKey),
+            EVOLUTION_KEY,
+        ));
     }
 }
 

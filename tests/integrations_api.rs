@@ -231,7 +231,7 @@ async fn secrets_are_sealed_at_rest_and_never_returned() {
         row.api_key.clone().expect("key"),
     );
     assert!(!secret.contains("ROTATED") && !key.contains("PLAINTEXT"));
-    assert!(secret.starts_with("v1:") && key.starts_with("v1:"));
+    assert!(secret.starts_with("v2:") && key.starts_with("v2:"));
     let secrets = app.secrets();
     let opened = row.secret(&secrets).expect("opens").expect("present");
     assert_eq!(opened.expose_secret(), new_secret);

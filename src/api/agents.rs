@@ -18,11 +18,11 @@ use crate::domain::agent::{
     self, nullable, AgentLimits, AgentLimitsPatch, AgentSettings, AgentSettingsPatch, AgentStatus,
     AgentType, InvalidField, ProviderKind,
 };
-use crate::domain::{validate, AgentId, Role};
+use crate::domain::{validate, AgentId, Role, TenantId};
 use crate::engine::agent::AgentChanged;
 use crate::engine::Engine;
 use crate::outbound::origin;
-use crate::secrets::SecretBox;
+use crate::secrets::{SealContext, SealedField, SecretBox};
 use crate::store::agents::{self as agents_store, AgentChanges, AiAgent};
 use crate::store::{self, integrations, Store};
 
@@ -253,8 +253,11 @@ fn check_api_key(key: &SecretString) -> ApiResult<()> {
 }
 
 /// Surrounding whitespace in a pasted key is never part of it, and providers refuse it.
-fn seal_key(secrets: &SecretBox, key: &SecretString) -> String {
-    secrets.seal(key.expose_secret().trim())
+fn seal_key(secrets: &SecretBox, tenant: &TenantId, key: &SecretString) -> String {
+    secrets.seal(
+        SealContext::new(tenant, SealedField::AgentApiKey),
+        key.expose_secret().trim(),
+    )
 }
 
 fn to_json<T: Serialize>(value: &T) -> ApiResult<String> {
@@ -381,7 +384,7 @@ pub async fn create(
             .provider
             .api_key
             .as_ref()
-            .map(|k| seal_key(&secrets, k)),
+            .map(|k| seal_key(&secrets, &staff.tenant_id, k)),
         settings: to_json(&body.settings)?,
         limits: to_json(&body.limits)?,
         department_id: None,
@@ -421,6 +424,7 @@ fn plain_changes(
     body: &UpdateAgent,
     secrets: &SecretBox,
     settings: &Settings,
+    tenant: &TenantId,
 ) -> ApiResult<AgentChanges> {
     let mut changes = AgentChanges::default();
     if let Some(name) = &body.name {
@@ -470,7 +474,7 @@ fn plain_changes(
             if let Some(key) = key {
                 check_api_key(key)?;
             }
-            changes.provider_api_key = Some(key.as_ref().map(|k| seal_key(secrets, k)));
+            changes.provider_api_key = Some(key.as_ref().map(|k| seal_key(secrets, tenant, k)));
         }
     }
     changes.agent_type = body.agent_type.map(|t| t.as_str().to_string());
@@ -495,7 +499,7 @@ pub async fn update(
     staff.require(is_admin)?;
     let id = parse_id(&path)?;
     let body = body.into_inner();
-    let plain = plain_changes(&body, &secrets, &settings)?;
+    let plain = plain_changes(&body, &secrets, &settings, &staff.tenant_id)?;
     let new_key_given = body.provider.as_ref().is_some_and(|p| p.api_key.is_some());
 
     // Settings and limits are merged into what is stored, so the write is conditional on

@@ -20,7 +20,7 @@ use crate::domain::agent::nullable;
 use crate::domain::{validate, AgentId, DepartmentId, IntegrationId, Role, TenantId};
 use crate::outbound::guard::is_forbidden_ip;
 use crate::outbound::origin;
-use crate::secrets::SecretBox;
+use crate::secrets::{SealContext, SealedField, SecretBox};
 use crate::store::integrations::{self, Integration, IntegrationChanges, IntegrationKind};
 use crate::store::{self, agents, DbConn, Store, StoreResult};
 
@@ -252,8 +252,18 @@ fn check_api_key(key: &SecretString) -> ApiResult<()> {
 
 /// Unlike the HMAC secret, which is used byte for byte, an API key is sent as a header
 /// value, where surrounding whitespace from a paste is never meant.
-fn seal_key(secrets: &SecretBox, key: &SecretString) -> String {
-    secrets.seal(key.expose_secret().trim())
+fn seal_key(secrets: &SecretBox, tenant: &TenantId, key: &SecretString) -> String {
+    secrets.seal(
+        SealContext::new(tenant, SealedField::IntegrationApiKey),
+        key.expose_secret().trim(),
+    )
+}
+
+fn seal_secret(secrets: &SecretBox, tenant: &TenantId, secret: &SecretString) -> String {
+    secrets.seal(
+        SealContext::new(tenant, SealedField::IntegrationSecret),
+        secret.expose_secret(),
+    )
 }
 
 /// The instance name goes into Evolution's URL path (`/message/sendText/{instance}`), so
@@ -426,9 +436,12 @@ pub async fn create(
         secret: body
             .secret
             .as_ref()
-            .map(|s| secrets.seal(s.expose_secret())),
+            .map(|s| seal_secret(&secrets, &staff.tenant_id, s)),
         base_url,
-        api_key: body.api_key.as_ref().map(|k| seal_key(&secrets, k)),
+        api_key: body
+            .api_key
+            .as_ref()
+            .map(|k| seal_key(&secrets, &staff.tenant_id, k)),
         instance,
         outbound_url: outbound,
         default_agent_id: refs.agent.clone(),
@@ -507,7 +520,11 @@ pub async fn update(
             check_secret(secret)?;
         }
         require(kind, "secret", secret.is_some())?;
-        changes.secret = Some(secret.as_ref().map(|s| secrets.seal(s.expose_secret())));
+        changes.secret = Some(
+            secret
+                .as_ref()
+                .map(|s| seal_secret(&secrets, &staff.tenant_id, s)),
+        );
     }
     if let Some(base_url) = &body.base_url {
         let base_url = base_url
@@ -522,7 +539,10 @@ pub async fn update(
             check_api_key(key)?;
         }
         require(kind, "api_key", key.is_some())?;
-        changes.api_key = Some(key.as_ref().map(|k| seal_key(&secrets, k)));
+        changes.api_key = Some(
+            key.as_ref()
+                .map(|k| seal_key(&secrets, &staff.tenant_id, k)),
+        );
     }
     // The stored key belongs to the host it was entered for: moving base_url to another
     // origin without a new key drops it (and a kind that needs one then refuses the PATCH).

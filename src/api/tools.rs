@@ -259,7 +259,7 @@ pub async fn create(
     let config_in = body.config.unwrap_or_else(|| json!({}));
     let parameters = resolve_parameters(kind, &name, body.parameters.as_ref(), &config_in)?;
     check_config(kind, &config_in, &parameters)?;
-    let stored_config = config::seal(kind, &config_in, None, &secrets)
+    let stored_config = config::seal(kind, &config_in, None, &secrets, &staff.tenant_id)
         .map_err(|reason| ApiError::field("config", &reason))?;
     let now = store::now();
     let row = Tool {
@@ -364,9 +364,15 @@ pub async fn update(
     }
     if body.config.is_some() {
         changes.config = Some(
-            config::seal(kind, &config_in, Some(&stored_config), &secrets)
-                .map_err(|reason| ApiError::field("config", &reason))?
-                .to_string(),
+            config::seal(
+                kind,
+                &config_in,
+                Some(&stored_config),
+                &secrets,
+                &staff.tenant_id,
+            )
+            .map_err(|reason| ApiError::field("config", &reason))?
+            .to_string(),
         );
     }
     changes.updated_at = Some(store::now());

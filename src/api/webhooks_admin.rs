@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::domain::{Role, WebhookId};
 use crate::engine::webhooks::{WebhookDispatcher, EVENTS};
 use crate::outbound::origin;
-use crate::secrets::SecretBox;
+use crate::secrets::{SealContext, SealedField, SecretBox};
 use crate::store::webhooks::{self, Webhook, WebhookAttempt, WebhookChanges, WebhookDelivery};
 use crate::store::{self, Store};
 
@@ -242,7 +242,10 @@ pub async fn create(
         tenant_id: staff.tenant_id.clone(),
         url,
         events,
-        secret: secrets.seal(&body.secret),
+        secret: secrets.seal(
+            SealContext::new(&staff.tenant_id, SealedField::WebhookSecret),
+            &body.secret,
+        ),
         enabled: body.enabled,
         created_at: now,
         updated_at: now,
@@ -315,7 +318,10 @@ pub async fn update(
     }
     if let Some(secret) = &body.secret {
         check_secret(secret)?;
-        changes.secret = Some(secrets.seal(secret));
+        changes.secret = Some(secrets.seal(
+            SealContext::new(&staff.tenant_id, SealedField::WebhookSecret),
+            secret,
+        ));
     }
     changes.enabled = body.enabled;
     changes.updated_at = Some(store::now());

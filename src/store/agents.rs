@@ -10,7 +10,7 @@ use super::schema::ai_agents;
 use super::{json_column, DbConn, StoreError, StoreResult};
 use crate::domain::agent::{AgentLimits, AgentSettings, AgentStatus, AgentType, ProviderKind};
 use crate::domain::{AgentId, DepartmentId, TenantId};
-use crate::secrets::SecretBox;
+use crate::secrets::{SealContext, SealedField, SecretBox};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = ai_agents)]
@@ -103,7 +103,10 @@ impl AiAgent {
             .as_deref()
             .map(|sealed| {
                 secrets
-                    .open_secret(sealed)
+                    .open_secret(
+                        SealContext::new(&self.tenant_id, SealedField::AgentApiKey),
+                        sealed,
+                    )
                     .map_err(|e| StoreError::Corrupt(format!("ai_agents.provider_api_key: {e}")))
             })
             .transpose()

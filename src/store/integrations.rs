@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::schema::{departments, integrations};
 use super::{json_column, DbConn, StoreError, StoreResult};
 use crate::domain::{AgentId, DepartmentId, IntegrationId, TenantId};
-use crate::secrets::SecretBox;
+use crate::secrets::{SealContext, SealedField, SecretBox};
 
 /// Which channel an integration speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -69,14 +69,18 @@ pub struct Integration {
 
 fn open_column(
     secrets: &SecretBox,
+    context: SealContext<'_>,
     sealed: Option<&str>,
-    column: &str,
 ) -> StoreResult<Option<SecretString>> {
     sealed
         .map(|s| {
-            secrets
-                .open_secret(s)
-                .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+            secrets.open_secret(context, s).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "{}.{}: {e}",
+                    context.field.table(),
+                    context.field.column()
+                ))
+            })
         })
         .transpose()
 }
@@ -102,12 +106,20 @@ impl Integration {
 
     /// The webhook secret in clear, for signature checks only.
     pub fn secret(&self, secrets: &SecretBox) -> StoreResult<Option<SecretString>> {
-        open_column(secrets, self.secret.as_deref(), "integrations.secret")
+        open_column(
+            secrets,
+            SealContext::new(&self.tenant_id, SealedField::IntegrationSecret),
+            self.secret.as_deref(),
+        )
     }
 
     /// The channel API key in clear, for the outbound sender only.
     pub fn api_key(&self, secrets: &SecretBox) -> StoreResult<Option<SecretString>> {
-        open_column(secrets, self.api_key.as_deref(), "integrations.api_key")
+        open_column(
+            secrets,
+            SealContext::new(&self.tenant_id, SealedField::IntegrationApiKey),
+            self.api_key.as_deref(),
+        )
     }
 }
 

@@ -31,6 +31,7 @@ pub mod message_status;
 pub mod messages;
 pub mod presence;
 pub mod receipts;
+pub mod sealed;
 pub mod sub_agents;
 pub mod tags;
 pub mod tenants;

@@ -10,7 +10,7 @@ use super::executor::transaction;
 use super::schema::{webhook_attempts, webhook_deliveries, webhooks};
 use super::{json_column, DbConn, StoreError, StoreResult};
 use crate::domain::{TenantId, WebhookId};
-use crate::secrets::SecretBox;
+use crate::secrets::{SealContext, SealedField, SecretBox};
 
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
@@ -43,7 +43,10 @@ impl Webhook {
     /// The signing secret in clear, for the dispatcher only.
     pub fn secret(&self, secrets: &SecretBox) -> StoreResult<SecretString> {
         secrets
-            .open_secret(&self.secret)
+            .open_secret(
+                SealContext::new(&self.tenant_id, SealedField::WebhookSecret),
+                &self.secret,
+            )
             .map_err(|e| StoreError::Corrupt(format!("webhooks.secret: {e}")))
     }
 }

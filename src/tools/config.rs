@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::ToolKind;
-use crate::secrets::SecretBox;
+use crate::domain::TenantId;
+use crate::secrets::{SealContext, SealedField, SecretBox, SecretsError};
+use secrecy::ExposeSecret;
 
 pub const REDACTED: &str = "[redacted]";
 pub const MAX_FIELDS: usize = 50;
@@ -376,7 +378,9 @@ pub fn seal(
     config: &Value,
     previous: Option<&Value>,
     secrets: &SecretBox,
+    tenant: &TenantId,
 ) -> Result<Value, Refusal> {
+    let context = SealContext::new(tenant, SealedField::ToolConfigSecret);
     let previous = previous.filter(|p| secrets_may_follow(p, config));
     let mut out = config.clone();
     let sealed_or_kept = |key: &str, value: &str| -> Option<Value> {
@@ -386,7 +390,7 @@ pub fn seal(
                 .and_then(Value::as_str)
                 .map(|old| Value::String(old.to_string()));
         }
-        Some(Value::String(secrets.seal(value)))
+        Some(Value::String(secrets.seal(context, value)))
     };
     match kind {
         ToolKind::Http => {
@@ -451,6 +455,38 @@ pub fn for_agent(kind: ToolKind, tool: &Value, overrides: &Value) -> Value {
     config
 }
 
+/// The stored config with every secret sealed by an old key or in the legacy format sealed
+/// again with the current key, and how many were; `None` when nothing needed it. Used by
+/// `atende secrets rotate`.
+pub fn reseal(
+    kind: ToolKind,
+    stored: &Value,
+    secrets: &SecretBox,
+    tenant: &TenantId,
+) -> Result<Option<(Value, usize)>, SecretsError> {
+    let context = SealContext::new(tenant, SealedField::ToolConfigSecret);
+    let mut out = stored.clone();
+    let slots: Vec<&mut Value> = match kind {
+        ToolKind::Http => out
+            .get_mut("headers")
+            .and_then(Value::as_object_mut)
+            .map(|headers| headers.values_mut().collect())
+            .unwrap_or_default(),
+        ToolKind::Webhook => out.get_mut("secret").into_iter().collect(),
+        _ => Vec::new(),
+    };
+    let mut resealed = 0;
+    for slot in slots {
+        let Some(text) = slot.as_str() else { continue };
+        let opened = secrets.open_for_rotation(context, text)?;
+        if !opened.current {
+            *slot = Value::String(secrets.seal(context, opened.plaintext.expose_secret()));
+            resealed += 1;
+        }
+    }
+    Ok((resealed > 0).then_some((out, resealed)))
+}
+
 /// The config as an admin may see it: secrets replaced by `"[redacted]"`.
 pub fn redact(kind: ToolKind, stored: &Value) -> Value {
     let mut out = stored.clone();
@@ -474,11 +510,17 @@ pub fn redact(kind: ToolKind, stored: &Value) -> Value {
 
 /// The config as a tool runs it: secrets opened. A value that does not open (the
 /// encryption key changed) is an error the call reports, not an empty header.
-pub fn open(kind: ToolKind, stored: &Value, secrets: &SecretBox) -> Result<Value, String> {
+pub fn open(
+    kind: ToolKind,
+    stored: &Value,
+    secrets: &SecretBox,
+    tenant: &TenantId,
+) -> Result<Value, String> {
+    let context = SealContext::new(tenant, SealedField::ToolConfigSecret);
     let mut out = stored.clone();
     let open_value = |value: &mut Value| -> Result<(), String> {
         if let Some(text) = value.as_str() {
-            let plain = secrets.open(text).map_err(|_| {
+            let plain = secrets.open(context, text).map_err(|_| {
                 "a stored secret of this tool cannot be opened; enter it again".to_string()
             })?;
             *value = Value::String(plain);
@@ -609,19 +651,20 @@ mod tests {
     #[test]
     fn secrets_are_sealed_redacted_kept_and_opened() {
         let secrets = box_();
+        let tenant = TenantId("t".into());
         let config =
             json!({"url": "https://a.example", "headers": {"Authorization": "Bearer s3cret"}});
-        let stored = seal(ToolKind::Http, &config, None, &secrets).expect("sealed");
+        let stored = seal(ToolKind::Http, &config, None, &secrets, &tenant).expect("sealed");
         let sealed = stored["headers"]["Authorization"].as_str().expect("sealed");
         assert!(!sealed.contains("s3cret"));
         assert_eq!(
             redact(ToolKind::Http, &stored)["headers"]["Authorization"],
             REDACTED
         );
-        let opened = open(ToolKind::Http, &stored, &secrets).expect("opens");
+        let opened = open(ToolKind::Http, &stored, &secrets, &tenant).expect("opens");
         assert_eq!(opened["headers"]["Authorization"], "Bearer s3cret");
         let resent = redact(ToolKind::Http, &stored);
-        let kept = seal(ToolKind::Http, &resent, Some(&stored), &secrets).expect("kept");
+        let kept = seal(ToolKind::Http, &resent, Some(&stored), &secrets, &tenant).expect("kept");
         assert_eq!(
             kept["headers"]["Authorization"],
             stored["headers"]["Authorization"]
@@ -632,11 +675,12 @@ mod tests {
             &json!({"url": "https://h.example", "secret": "0123456789abcdef"}),
             None,
             &secrets,
+            &tenant,
         )
         .expect("sealed");
         assert_eq!(redact(ToolKind::Webhook, &hook)["secret"], REDACTED);
         assert_eq!(
-            open(ToolKind::Webhook, &hook, &secrets).expect("opens")["secret"],
+            open(ToolKind::Webhook, &hook, &secrets, &tenant).expect("opens")["secret"],
             "0123456789abcdef"
         );
     }
@@ -644,36 +688,40 @@ mod tests {
     #[test]
     fn secrets_do_not_follow_a_url_to_another_host() {
         let secrets = box_();
+        let tenant = TenantId("t".into());
         let config = json!({"url": "https://a.example/x",
             "headers": {"Authorization": "Bearer s3cret", "X-Plain": "v"}});
-        let stored = seal(ToolKind::Http, &config, None, &secrets).expect("sealed");
+        let stored = seal(ToolKind::Http, &config, None, &secrets, &tenant).expect("sealed");
         let mut moved = redact(ToolKind::Http, &stored);
         moved["url"] = json!("https://b.example/x");
-        let resealed = seal(ToolKind::Http, &moved, Some(&stored), &secrets).expect("sealed");
+        let resealed =
+            seal(ToolKind::Http, &moved, Some(&stored), &secrets, &tenant).expect("sealed");
         assert!(
             resealed["headers"].get("Authorization").is_none(),
             "{resealed}"
         );
         assert!(resealed["headers"].get("X-Plain").is_none());
         moved["headers"]["Authorization"] = json!("Bearer new");
-        let renewed = seal(ToolKind::Http, &moved, Some(&stored), &secrets).expect("sealed");
-        let opened = open(ToolKind::Http, &renewed, &secrets).expect("opens");
+        let renewed =
+            seal(ToolKind::Http, &moved, Some(&stored), &secrets, &tenant).expect("sealed");
+        let opened = open(ToolKind::Http, &renewed, &secrets, &tenant).expect("opens");
         assert_eq!(opened["headers"]["Authorization"], "Bearer new");
         let mut same_host = redact(ToolKind::Http, &stored);
         same_host["url"] = json!("https://a.example/other?q=1");
-        let kept = seal(ToolKind::Http, &same_host, Some(&stored), &secrets).expect("kept");
+        let kept =
+            seal(ToolKind::Http, &same_host, Some(&stored), &secrets, &tenant).expect("kept");
         assert_eq!(
             kept["headers"]["Authorization"],
             stored["headers"]["Authorization"]
         );
 
         let hook = json!({"url": "https://h.example", "secret": "0123456789abcdef"});
-        let hook = seal(ToolKind::Webhook, &hook, None, &secrets).expect("sealed");
+        let hook = seal(ToolKind::Webhook, &hook, None, &secrets, &tenant).expect("sealed");
         let mut moved = redact(ToolKind::Webhook, &hook);
         moved["url"] = json!("http://h.example:8080");
-        assert!(seal(ToolKind::Webhook, &moved, Some(&hook), &secrets).is_err());
+        assert!(seal(ToolKind::Webhook, &moved, Some(&hook), &secrets, &tenant).is_err());
         moved["secret"] = json!("fedcba9876543210");
-        assert!(seal(ToolKind::Webhook, &moved, Some(&hook), &secrets).is_ok());
+        assert!(seal(ToolKind::Webhook, &moved, Some(&hook), &secrets, &tenant).is_ok());
     }
 
     #[test]

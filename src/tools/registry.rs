@@ -154,7 +154,7 @@ impl Toolbox {
 
     async fn execute(&self, tool: &Registered, args: Value, cx: &ToolContext) -> ToolOutcome {
         let rt = &self.runtime;
-        let config = match config::open(tool.kind, &tool.config, rt.secrets()) {
+        let config = match config::open(tool.kind, &tool.config, rt.secrets(), &cx.tenant) {
             Ok(config) => config,
             Err(e) => return ToolOutcome::error(e),
         };

@@ -1,0 +1,223 @@
+//! Re-sealing every stored secret with the current key (`atende secrets rotate`): values in
+//! the legacy v1 format or sealed with a key now listed in `secrets.previous_encryption_keys`
+//! are opened and sealed again in the current format. Values already current are left alone,
+//! so running it twice changes nothing the second time. All or nothing: a value that opens
+//! with none of the configured keys aborts the rotation before anything is written.
+
+use diesel::prelude::*;
+use secrecy::ExposeSecret;
+
+use super::executor::transaction;
+use super::schema::{ai_agents, integrations, tools, webhooks};
+use super::{DbConn, StoreError, StoreResult};
+use crate::domain::TenantId;
+use crate::secrets::{SealContext, SealedField, SecretBox};
+use crate::tools::{config as tool_config, ToolKind};
+
+/// How many values were sealed again, and how many sealed values were looked at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RotationReport {
+    pub resealed: usize,
+    pub examined: usize,
+}
+
+pub fn rotate(conn: &mut DbConn, secrets: &SecretBox) -> StoreResult<RotationReport> {
+    transaction(conn, |conn| {
+        let mut report = RotationReport::default();
+        rotate_agents(conn, secrets, &mut report)?;
+        rotate_integrations(conn, secrets, &mut report)?;
+        rotate_webhooks(conn, secrets, &mut report)?;
+        rotate_tools(conn, secrets, &mut report)?;
+        Ok(report)
+    })
+}
+
+/// `sealed` opened for its row and sealed again when it is not current; `None` when current.
+fn reseal_value(
+    secrets: &SecretBox,
+    tenant: &TenantId,
+    field: SealedField,
+    row_id: &str,
+    sealed: &str,
+    report: &mut RotationReport,
+) -> StoreResult<Option<String>> {
+    let context = SealContext::new(tenant, field);
+    report.examined += 1;
+    let opened = secrets.open_for_rotation(context, sealed).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "{}.{} of row {row_id}: {e}",
+            field.table(),
+            field.column()
+        ))
+    })?;
+    if opened.current {
+        return Ok(None);
+    }
+    report.resealed += 1;
+    Ok(Some(
+        secrets.seal(context, opened.plaintext.expose_secret()),
+    ))
+}
+
+fn rotate_agents(
+    conn: &mut DbConn,
+    secrets: &SecretBox,
+    report: &mut RotationReport,
+) -> StoreResult<()> {
+    let rows: Vec<(String, String, Option<String>)> = crate::db_run!(conn, |c| ai_agents::table
+        .filter(ai_agents::provider_api_key.is_not_null())
+        .select((
+            ai_agents::id,
+            ai_agents::tenant_id,
+            ai_agents::provider_api_key
+        ))
+        .load(c))?;
+    for (id, tenant, sealed) in rows {
+        let Some(sealed) = sealed else { continue };
+        let tenant = TenantId(tenant);
+        if let Some(fresh) = reseal_value(
+            secrets,
+            &tenant,
+            SealedField::AgentApiKey,
+            &id,
+            &sealed,
+            report,
+        )? {
+            crate::db_run!(conn, |c| diesel::update(
+                ai_agents::table.filter(ai_agents::id.eq(&id))
+            )
+            .set(ai_agents::provider_api_key.eq(Some(&fresh)))
+            .execute(c))?;
+        }
+    }
+    Ok(())
+}
+
+fn rotate_integrations(
+    conn: &mut DbConn,
+    secrets: &SecretBox,
+    report: &mut RotationReport,
+) -> StoreResult<()> {
+    type Row = (String, String, Option<String>, Option<String>);
+    let rows: Vec<Row> = crate::db_run!(conn, |c| integrations::table
+        .filter(
+            integrations::secret
+                .is_not_null()
+                .or(integrations::api_key.is_not_null())
+        )
+        .select((
+            integrations::id,
+            integrations::tenant_id,
+            integrations::secret,
+            integrations::api_key
+        ))
+        .load(c))?;
+    for (id, tenant, secret, api_key) in rows {
+        let tenant = TenantId(tenant);
+        if let Some(sealed) = secret {
+            if let Some(fresh) = reseal_value(
+                secrets,
+                &tenant,
+                SealedField::IntegrationSecret,
+                &id,
+                &sealed,
+                report,
+            )? {
+                crate::db_run!(conn, |c| diesel::update(
+                    integrations::table.filter(integrations::id.eq(&id))
+                )
+                .set(integrations::secret.eq(Some(&fresh)))
+                .execute(c))?;
+            }
+        }
+        if let Some(sealed) = api_key {
+            if let Some(fresh) = reseal_value(
+                secrets,
+                &tenant,
+                SealedField::IntegrationApiKey,
+                &id,
+                &sealed,
+                report,
+            )? {
+                crate::db_run!(conn, |c| diesel::update(
+                    integrations::table.filter(integrations::id.eq(&id))
+                )
+                .set(integrations::api_key.eq(Some(&fresh)))
+                .execute(c))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rotate_webhooks(
+    conn: &mut DbConn,
+    secrets: &SecretBox,
+    report: &mut RotationReport,
+) -> StoreResult<()> {
+    let rows: Vec<(String, String, String)> = crate::db_run!(conn, |c| webhooks::table
+        .select((webhooks::id, webhooks::tenant_id, webhooks::secret))
+        .load(c))?;
+    for (id, tenant, sealed) in rows {
+        let tenant = TenantId(tenant);
+        if let Some(fresh) = reseal_value(
+            secrets,
+            &tenant,
+            SealedField::WebhookSecret,
+            &id,
+            &sealed,
+            report,
+        )? {
+            crate::db_run!(conn, |c| diesel::update(
+                webhooks::table.filter(webhooks::id.eq(&id))
+            )
+            .set(webhooks::secret.eq(&fresh))
+            .execute(c))?;
+        }
+    }
+    Ok(())
+}
+
+fn rotate_tools(
+    conn: &mut DbConn,
+    secrets: &SecretBox,
+    report: &mut RotationReport,
+) -> StoreResult<()> {
+    let rows: Vec<(String, String, String, String)> = crate::db_run!(conn, |c| tools::table
+        .select((tools::id, tools::tenant_id, tools::tool_type, tools::config))
+        .load(c))?;
+    for (id, tenant, kind, config) in rows {
+        let Some(kind) = ToolKind::parse(&kind) else {
+            return Err(StoreError::Corrupt(format!(
+                "tools.tool_type of row {id}: unknown `{kind}`"
+            )));
+        };
+        let stored: serde_json::Value = serde_json::from_str(&config)
+            .map_err(|e| StoreError::Corrupt(format!("tools.config of row {id}: {e}")))?;
+        let tenant = TenantId(tenant);
+        let resealed = tool_config::reseal(kind, &stored, secrets, &tenant)
+            .map_err(|e| StoreError::Corrupt(format!("tools.config of row {id}: {e}")))?;
+        report.examined += count_examined(kind, &stored);
+        if let Some((fresh, count)) = resealed {
+            report.resealed += count;
+            let fresh = fresh.to_string();
+            crate::db_run!(conn, |c| diesel::update(
+                tools::table.filter(tools::id.eq(&id))
+            )
+            .set(tools::config.eq(&fresh))
+            .execute(c))?;
+        }
+    }
+    Ok(())
+}
+
+fn count_examined(kind: ToolKind, stored: &serde_json::Value) -> usize {
+    match kind {
+        ToolKind::Http => stored
+            .get("headers")
+            .and_then(serde_json::Value::as_object)
+            .map_or(0, |h| h.values().filter(|v| v.is_string()).count()),
+        ToolKind::Webhook => usize::from(stored.get("secret").is_some_and(|v| v.is_string())),
+        _ => 0,
+    }
+}
