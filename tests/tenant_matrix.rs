@@ -39,9 +39,6 @@ enum Access {
     Admin,
     /// Depends on whose resource it is (a user's own calendar …): cross-tenant checks only.
     Owner,
-    /// Admins and supervisors; the `agent` role's rule is being tightened (sec-auth: chat
-    /// only with AI agents shared with it), so its answer is not pinned here yet.
-    OverseerAgentPending,
 }
 
 use Access::*;
@@ -67,7 +64,9 @@ const ACCESS: &[(&str, Access)] = &[
     ("GET /api/v1/agents/{id}", Overseer),
     ("PATCH /api/v1/agents/{id}", Admin),
     ("DELETE /api/v1/agents/{id}", Admin),
-    ("POST /api/v1/agents/{id}/chat/stream", OverseerAgentPending),
+    // Every role with a live (active, enabled) bot such as A's; a draft or inactive one only
+    // for admins and supervisors (tests/agent_role_scope.rs pins that part).
+    ("POST /api/v1/agents/{id}/chat/stream", Staff),
     ("GET /api/v1/agents/{id}/sub-agents", Overseer),
     ("POST /api/v1/agents/{id}/sub-agents", Admin),
     ("GET /api/v1/agents/{id}/sub-agents/{sid}", Overseer),
@@ -175,7 +174,7 @@ impl Access {
     fn allows(self, role: Role) -> Option<bool> {
         match (self, role) {
             (Staff | StaffOrContact, _) => Some(true),
-            (Overseer, r) | (OverseerAgentPending, r) if r != Role::Agent => Some(true),
+            (Overseer, r) if r != Role::Agent => Some(true),
             (Overseer, Role::Agent) => Some(false),
             (Admin, r) => Some(r == Role::Admin),
             _ => None,

@@ -213,6 +213,9 @@ pub async fn list(
             .map(|t| resource::timestamp("due_after", t))
             .transpose()?,
     };
+    if let Some(contact) = &filter.contact_id {
+        super::contacts::readable(&store, &staff, &ContactId(contact.clone())).await?;
+    }
     let tenant = staff.tenant_id.clone();
     let rows = store
         .run(move |conn| activities::list(conn, &tenant, &filter, limit + 1, before.as_deref()))
@@ -277,10 +280,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = resource::path_id(&path)?;
-    let tenant = staff.tenant_id.clone();
-    let row = store
-        .run(move |conn| activities::find(conn, &tenant, &id))
-        .await?;
+    let row = linked_contact_readable(&store, &staff, &id).await?;
     Ok(HttpResponse::Ok().json(ActivityView::from_row(row)?))
 }
 
@@ -295,6 +295,7 @@ pub async fn update(
     body: web::Json<UpdateActivity>,
 ) -> ApiResult<HttpResponse> {
     let id = resource::path_id(&path)?;
+    linked_contact_readable(&store, &staff, &id).await?;
     let body = body.into_inner();
     let link = |field: &str, value: &Option<Option<String>>| -> ApiResult<Option<Option<String>>> {
         value
@@ -356,11 +357,24 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = resource::path_id(&path)?;
+    linked_contact_readable(&store, &staff, &id).await?;
     let tenant = staff.tenant_id.clone();
     store
         .run(move |conn| activities::delete(conn, &tenant, &id))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Loads an activity, refusing it when it hangs off a contact the caller may not read.
+async fn linked_contact_readable(store: &Store, staff: &Staff, id: &str) -> ApiResult<Activity> {
+    let (tenant, id) = (staff.tenant_id.clone(), id.to_owned());
+    let row = store
+        .run(move |conn| activities::find(conn, &tenant, &id))
+        .await?;
+    if let Some(contact) = &row.contact_id {
+        super::contacts::readable(store, staff, &ContactId(contact.clone())).await?;
+    }
+    Ok(row)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -15,6 +15,8 @@ use utoipa::ToSchema;
 
 use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
+use crate::domain::agent::AgentStatus;
+use crate::domain::role::may_chat_with_agent;
 use crate::domain::AgentId;
 use crate::engine::agent::{OpenStream, StreamTicket, SupervisorOf};
 use crate::engine::Engine;
@@ -139,9 +141,15 @@ pub async fn chat_stream(
     let messages = messages(body.messages)?;
     let context = context_lines(body.context_data);
     let (tenant, lookup) = (staff.tenant_id.clone(), agent.clone());
-    store
-        .run(move |conn| agents::find(conn, &tenant, &lookup).map(|_| ()))
+    let row = store
+        .run(move |conn| agents::find(conn, &tenant, &lookup))
         .await?;
+    let status = AgentStatus::parse(&row.status).unwrap_or(AgentStatus::Inactive);
+    if !may_chat_with_agent(staff.role, status, row.enabled) {
+        return Err(ApiError::Forbidden(
+            "only admins and supervisors may chat with a draft, inactive or disabled agent".into(),
+        ));
+    }
     let supervisor = engine
         .parts
         .supervisors

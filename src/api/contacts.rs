@@ -12,6 +12,7 @@ use super::error::{ApiError, ApiResult};
 use super::pagination::Page;
 use super::resource;
 use crate::domain::agent::nullable;
+use crate::domain::role::may_read_contact;
 use crate::domain::{validate, ContactId, IntegrationId};
 use crate::store::contacts::{self, Contact};
 use crate::store::contacts_admin::{self, ContactChanges, ContactFilter};
@@ -242,6 +243,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = ContactId(resource::path_id(&path)?);
+    readable(&store, &staff, &id).await?;
     let tenant = staff.tenant_id.clone();
     let row = store
         .run(move |conn| contacts::find(conn, &tenant, &id))
@@ -260,6 +262,7 @@ pub async fn update(
     body: web::Json<UpdateContact>,
 ) -> ApiResult<HttpResponse> {
     let id = ContactId(resource::path_id(&path)?);
+    readable(&store, &staff, &id).await?;
     let body = body.into_inner();
     let changes = ContactChanges {
         name: body
@@ -288,6 +291,25 @@ pub async fn update(
         .run(move |conn| contacts_admin::update(conn, &tenant, &id, &changes))
         .await?;
     Ok(HttpResponse::Ok().json(ContactView::from_row(row)?))
+}
+
+/// Refuses a contact the caller may not read (`domain::role::may_read_contact`): another
+/// tenant's is a 404, one reached only through a colleague's conversations a 403.
+pub async fn readable(store: &Store, staff: &Staff, contact: &ContactId) -> ApiResult<()> {
+    let (tenant, id) = (staff.tenant_id.clone(), contact.clone());
+    let owners = store
+        .run(move |conn| {
+            contacts::find(conn, &tenant, &id)?;
+            crate::store::conversations::owners_for_contact(conn, &tenant, &id)
+        })
+        .await?;
+    if may_read_contact(staff.role, &staff.user_id, &owners) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "the contact is reached only through someone else's conversations".into(),
+        ))
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -9,6 +9,7 @@ use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
 use crate::domain::conversation::Owner;
+use crate::domain::role::may_open_conversation;
 use crate::domain::{AgentId, ConversationId, Role, UserId};
 use crate::engine::conversation::{self as actor, user_in_tenant, Close, Escalate, HumanReply};
 use crate::engine::registry::Ask;
@@ -130,16 +131,10 @@ async fn visible(store: &Store, staff: &Staff, raw: &str) -> ApiResult<Conversat
     let conversation = store
         .run(move |conn| conversations::find(conn, &tenant, &id))
         .await?;
-    if staff.role == Role::Agent {
-        match conversation.owner() {
-            Owner::User(owner) if owner == staff.user_id => {}
-            Owner::Nobody => {}
-            _ => {
-                return Err(ApiError::Forbidden(
-                    "the conversation belongs to someone else".into(),
-                ))
-            }
-        }
+    if !may_open_conversation(staff.role, &staff.user_id, &conversation.owner()) {
+        return Err(ApiError::Forbidden(
+            "the conversation belongs to someone else".into(),
+        ));
     }
     Ok(conversation)
 }

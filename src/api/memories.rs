@@ -65,6 +65,7 @@ pub async fn list(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let contact = ContactId(resource::path_id(&path)?);
+    super::contacts::readable(&store, &staff, &contact).await?;
     let tenant = staff.tenant_id.clone();
     let rows = store
         .run(move |conn| {
@@ -86,6 +87,7 @@ pub async fn erase_all(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let contact = ContactId(resource::path_id(&path)?);
+    super::contacts::readable(&store, &staff, &contact).await?;
     let tenant = staff.tenant_id.clone();
     let deleted = store
         .run(move |conn| {
@@ -108,6 +110,7 @@ pub async fn erase_one(
     let (contact, memory) = path.into_inner();
     let contact = ContactId(resource::path_id(&contact)?);
     let memory = resource::path_id(&memory)?;
+    super::contacts::readable(&store, &staff, &contact).await?;
     let tenant = staff.tenant_id.clone();
     store
         .run(move |conn| memories::delete_one(conn, &tenant, &contact, &memory))

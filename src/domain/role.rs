@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::agent::AgentStatus;
+use super::conversation::Owner;
+use super::UserId;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -41,6 +45,41 @@ impl Role {
     }
 }
 
+/// Whether `role` (as user `me`) may open a conversation with `owner`: admins and
+/// supervisors any of their tenant; an agent its own and the unassigned (queued) ones, so
+/// it can pick work from the queue but never read a colleague's or an AI agent's.
+pub fn may_open_conversation(role: Role, me: &UserId, owner: &Owner) -> bool {
+    if role.oversees_tenant() {
+        return true;
+    }
+    match owner {
+        Owner::Nobody => true,
+        Owner::User(user) => user == me,
+        Owner::AiAgent(_) => false,
+    }
+}
+
+/// Whether `role` may read (and edit) a contact, its memories and its activities, given the
+/// owners of that contact's conversations: an agent only through a conversation it may open,
+/// because a contact's record is the context of that work, not a directory of the tenant.
+pub fn may_read_contact<'a>(
+    role: Role,
+    me: &UserId,
+    conversation_owners: impl IntoIterator<Item = &'a Owner>,
+) -> bool {
+    role.oversees_tenant()
+        || conversation_owners
+            .into_iter()
+            .any(|owner| may_open_conversation(role, me, owner))
+}
+
+/// Whether `role` may chat (`/agents/{id}/chat/stream`) with an AI agent in this state:
+/// admins and supervisors with any agent of the tenant (to try drafts out); other staff only
+/// with live bots (active and enabled), the ones the tenant put in front of customers.
+pub fn may_chat_with_agent(role: Role, status: AgentStatus, enabled: bool) -> bool {
+    role.oversees_tenant() || (status == AgentStatus::Active && enabled)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +91,58 @@ mod tests {
         }
         assert_eq!(Role::parse("root"), None);
         assert_eq!(Role::parse("Admin"), None);
+    }
+
+    #[test]
+    fn agents_open_their_own_and_queued_conversations_only() {
+        let me = UserId("u-me".into());
+        let other = Owner::User(UserId("u-other".into()));
+        let bot = Owner::AiAgent(crate::domain::AgentId("a-1".into()));
+        let mine = Owner::User(me.clone());
+        assert!(may_open_conversation(Role::Agent, &me, &mine));
+        assert!(may_open_conversation(Role::Agent, &me, &Owner::Nobody));
+        assert!(!may_open_conversation(Role::Agent, &me, &other));
+        assert!(!may_open_conversation(Role::Agent, &me, &bot));
+        for role in [Role::Admin, Role::Supervisor] {
+            assert!(may_open_conversation(role, &me, &other));
+            assert!(may_open_conversation(role, &me, &bot));
+        }
+    }
+
+    #[test]
+    fn contacts_are_read_through_an_openable_conversation() {
+        let me = UserId("u-me".into());
+        let other = Owner::User(UserId("u-other".into()));
+        assert!(!may_read_contact(Role::Agent, &me, []));
+        assert!(!may_read_contact(Role::Agent, &me, [&other]));
+        assert!(may_read_contact(Role::Agent, &me, [&other, &Owner::Nobody]));
+        assert!(may_read_contact(
+            Role::Agent,
+            &me,
+            [&Owner::User(me.clone())]
+        ));
+        assert!(may_read_contact(Role::Supervisor, &me, [&other]));
+        assert!(may_read_contact(Role::Admin, &me, []));
+    }
+
+    #[test]
+    fn agents_chat_only_with_live_bots() {
+        assert!(may_chat_with_agent(Role::Agent, AgentStatus::Active, true));
+        assert!(!may_chat_with_agent(
+            Role::Agent,
+            AgentStatus::Active,
+            false
+        ));
+        assert!(!may_chat_with_agent(Role::Agent, AgentStatus::Draft, true));
+        assert!(!may_chat_with_agent(
+            Role::Agent,
+            AgentStatus::Inactive,
+            true
+        ));
+        for role in [Role::Admin, Role::Supervisor] {
+            assert!(may_chat_with_agent(role, AgentStatus::Draft, false));
+            assert!(may_chat_with_agent(role, AgentStatus::Inactive, true));
+        }
     }
 
     #[test]

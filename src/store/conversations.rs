@@ -122,6 +122,23 @@ pub fn find_by_id(conn: &mut DbConn, id: &ConversationId) -> StoreResult<Convers
         .first(c))?)
 }
 
+/// Who owns each of the contact's conversations (for the role rule on contact data).
+pub fn owners_for_contact(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    contact: &ContactId,
+) -> StoreResult<Vec<Owner>> {
+    let rows: Vec<(String, Option<String>)> = crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::tenant_id.eq(tenant))
+        .filter(conversations::contact_id.eq(contact))
+        .select((conversations::owner_type, conversations::owner_id))
+        .load(c))?;
+    Ok(rows
+        .iter()
+        .map(|(kind, id)| Owner::from_columns(kind, id.as_deref()))
+        .collect())
+}
+
 /// The contact's conversation that is not closed, if any.
 pub fn find_active_for_contact(
     conn: &mut DbConn,

@@ -69,11 +69,7 @@ impl Principal {
 
 /// The `agent` role follows its own and unassigned conversations only (as over REST).
 pub fn agent_may_follow(user: &UserId, owner: &Owner) -> bool {
-    match owner {
-        Owner::Nobody => true,
-        Owner::User(owner) => owner == user,
-        Owner::AiAgent(_) => false,
-    }
+    crate::domain::role::may_open_conversation(Role::Agent, user, owner)
 }
 
 /// Whether `who` may see `conversation`: another tenant's, or another customer's, is not
