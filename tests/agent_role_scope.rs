@@ -87,6 +87,26 @@ async fn an_agent_reads_contacts_only_through_conversations_it_may_open() {
         .user_with_role(&f.admin, "supervisor", "sup@scope.test")
         .await;
 
+    // Nobody but the admin assigns here: the AI agent takes no conversations, so the owners
+    // set below are the owners read.
+    let (status, mut distribution) = f
+        .app
+        .get("/api/v1/settings/distribution", &f.admin.token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{distribution}");
+    distribution["assign_to_ai_agent"] = json!(false);
+    distribution["sticky"] = json!(false);
+    let (status, body) = f
+        .app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/settings/distribution",
+            Some(&f.admin.token),
+            Some(&distribution),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
     // Bia's conversation (assigned by the admin) and one still in the queue.
     let (theirs, their_contact) = unassigned(&f, &queue, "c-theirs").await;
     let (status, assigned) = f
@@ -109,6 +129,21 @@ async fn an_agent_reads_contacts_only_through_conversations_it_may_open() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{assigned}");
+    // The owner column follows an assignment through the writer: wait until the store says
+    // who owns each contact's conversation (a positive signal) before checking reads.
+    for (contact, owner) in [(&their_contact, &bia), (&queued_contact, &ana)] {
+        let path = format!("/api/v1/conversations?owner={}", owner.user_id);
+        f.eventually(std::time::Duration::from_secs(10), || async {
+            let (_, list) = f.app.get(&path, &f.admin.token).await;
+            list["items"]
+                .as_array()?
+                .iter()
+                .any(|c| c["contact_id"] == contact.as_str())
+                .then_some(())
+        })
+        .await
+        .expect("the assignment is stored");
+    }
     let their_activity = activity_for(&f, &their_contact).await;
     let queued_activity = activity_for(&f, &queued_contact).await;
 
