@@ -61,16 +61,17 @@ pub fn may_open_conversation(role: Role, me: &UserId, owner: &Owner) -> bool {
 
 /// Whether `role` may read (and edit) a contact, its memories and its activities, given the
 /// owners of that contact's conversations: an agent only through a conversation it may open,
-/// because a contact's record is the context of that work, not a directory of the tenant.
+/// because a contact's record is the context of that work, not a directory of the tenant. A
+/// contact with no conversation yet (a lead staff entered by hand) is nobody's work: open.
 pub fn may_read_contact<'a>(
     role: Role,
     me: &UserId,
     conversation_owners: impl IntoIterator<Item = &'a Owner>,
 ) -> bool {
+    let mut owners = conversation_owners.into_iter().peekable();
     role.oversees_tenant()
-        || conversation_owners
-            .into_iter()
-            .any(|owner| may_open_conversation(role, me, owner))
+        || owners.peek().is_none()
+        || owners.any(|owner| may_open_conversation(role, me, owner))
 }
 
 /// Whether `role` may chat (`/agents/{id}/chat/stream`) with an AI agent in this state:
@@ -113,7 +114,7 @@ mod tests {
     fn contacts_are_read_through_an_openable_conversation() {
         let me = UserId("u-me".into());
         let other = Owner::User(UserId("u-other".into()));
-        assert!(!may_read_contact(Role::Agent, &me, []));
+        assert!(may_read_contact(Role::Agent, &me, []));
         assert!(!may_read_contact(Role::Agent, &me, [&other]));
         assert!(may_read_contact(Role::Agent, &me, [&other, &Owner::Nobody]));
         assert!(may_read_contact(
