@@ -1,6 +1,6 @@
 // widget.js: a launcher bubble for any site. It opens the customer's chat page in an iframe.
-//   <script src="https://host/widget.js" data-agent="{slug}" async></script>
-//   <script src="https://host/widget.js" data-integration="{web chat integration id}" async></script>
+// A site embeds it with a script tag whose src is this engine's own /widget.js (the engine
+// serves it; nothing comes from a CDN) and data-agent="{slug}" or data-integration="{id}".
 // No imports: this file is served as a classic script under a stable name.
 (() => {
   const script = document.currentScript as HTMLScriptElement | null;
