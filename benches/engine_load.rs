@@ -416,6 +416,8 @@ fn run_child(config: &Config, phase: Phase) -> i32 {
 struct Harness {
     config: Config,
     base: String,
+    /// The phase's own database, for the storage-limit loop.
+    db_url: String,
     engine: Engine,
     /// For set-up calls, on the actix runtime; the load generator has its own client.
     http: reqwest::Client,
@@ -507,6 +509,7 @@ impl Harness {
             .to_string();
         Ok(Harness {
             config: config.clone(),
+            db_url: db_url.to_string(),
             base,
             engine,
             http,
@@ -856,16 +859,113 @@ async fn ingest(h: &Harness) -> anyhow::Result<(String, bool)> {
         result.conversations.len(),
         result.errors()
     );
+    // The machine's limits, measured now on the same database and the same generator.
+    let storage = storage_limit(&h.db_url, n).await?;
+    println!(
+        "ingest: storage limit: a bare diesel loop wrote {n} rows in {}-row transactions at {storage:.0} rows/s",
+        RAW_BATCH_ROWS
+    );
+    let http_limit = http_limit(n, c.concurrency).await?;
+    println!(
+        "ingest: HTTP limit: the same generator against a no-op actix route: {http_limit:.0} requests/s"
+    );
     let summary = format!(
-        "{:<18} {rate:.0} msg/s — {} webhooks over {} contacts acknowledged 202 durable in {:.2} s, {} in flight, {}",
+        "{:<18} {rate:.0} msg/s — {} webhooks over {} contacts acknowledged 202 durable in {:.2} s, {} in flight, {}\n\
+         {:<18} storage limit {storage:.0} rows/s ({RAW_BATCH_ROWS}-row commits, bare diesel): engine at {:.0} %; \
+         HTTP limit {http_limit:.0} req/s (no-op actix route): engine at {:.0} %",
         "ingest",
         result.ok,
         result.conversations.len(),
         result.elapsed.as_secs_f64(),
         c.concurrency,
-        result.errors()
+        result.errors(),
+        "",
+        100.0 * rate / storage.max(1.0),
+        100.0 * rate / http_limit.max(1.0),
     );
     Ok((summary, result.failed == 0))
+}
+
+/// Rows per transaction of the storage-limit loop (the engine's writer batches too).
+const RAW_BATCH_ROWS: usize = 100;
+
+/// The storage limit: `rows` message-sized rows written by a bare diesel loop, in
+/// `RAW_BATCH_ROWS`-row transactions of multi-row inserts, on the phase's own database with
+/// the engine's durability settings (SQLite WAL, synchronous=FULL). What the engine's ingest
+/// would reach if it did nothing but store.
+async fn storage_limit(db_url: &str, rows: usize) -> anyhow::Result<f64> {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let url = db_url.to_string();
+    let body = "x".repeat(40);
+    actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<f64> {
+        let statements = (0..rows.div_ceil(RAW_BATCH_ROWS)).map(|batch| {
+            let values: Vec<String> = (0..RAW_BATCH_ROWS)
+                .map(|i| batch * RAW_BATCH_ROWS + i)
+                .filter(|i| *i < rows)
+                .map(|i| format!("('raw-{i}', 'conversation-{}', {i}, '{body} {i}')", i % 500))
+                .collect();
+            format!(
+                "BEGIN; INSERT INTO bench_raw (id, conversation_id, seq, content) VALUES {}; COMMIT;",
+                values.join(", ")
+            )
+        });
+        let statements: Vec<String> = statements.collect();
+        const CREATE: &str = "CREATE TABLE bench_raw (id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, \
+             seq BIGINT NOT NULL, content TEXT NOT NULL)";
+        let started;
+        match url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let mut conn = diesel::SqliteConnection::establish(path)?;
+                conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+                conn.batch_execute(CREATE)?;
+                started = Instant::now();
+                for statement in &statements {
+                    conn.batch_execute(statement)?;
+                }
+            }
+            None => {
+                let mut conn = diesel::PgConnection::establish(&url)?;
+                conn.batch_execute(CREATE)?;
+                started = Instant::now();
+                for statement in &statements {
+                    conn.batch_execute(statement)?;
+                }
+            }
+        }
+        Ok(per_second(rows, started.elapsed()))
+    })
+    .await?
+}
+
+async fn no_op(_body: web::Bytes) -> HttpResponse {
+    HttpResponse::Accepted().json(json!({"conversation_id": "none", "duplicate": false}))
+}
+
+/// The HTTP limit: the ingest generator (same requests, signatures, concurrency) against a
+/// no-op actix route with as many workers as the engine's server.
+async fn http_limit(count: usize, concurrency: usize) -> anyhow::Result<f64> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let server = HttpServer::new(|| App::new().default_service(web::to(no_op)))
+        .workers(workers)
+        .bind(("127.0.0.1", 0))?;
+    let url = format!(
+        "http://127.0.0.1:{}/webhooks/generic/none",
+        server.addrs()[0].port()
+    );
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let result = on_load_thread(burst(url, count, concurrency, Collect::Nothing, |i| {
+        (
+            format!("ingest-contact-{}", i % 500),
+            format!("ingest-msg-{i}"),
+            format!("message {i} from the ingest phase"),
+        )
+    }))
+    .await??;
+    handle.stop(true).await;
+    Ok(per_second(result.ok, result.elapsed))
 }
 
 // ---------------------------------------------------------------------------------------------

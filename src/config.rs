@@ -181,6 +181,10 @@ pub struct OutboundSettings {
 #[serde(deny_unknown_fields)]
 pub struct EngineSettings {
     pub passivate_after_seconds: u64,
+    /// The integrations inbound webhooks read are cached this long (changes through this
+    /// node apply at once), at most this many.
+    pub integration_cache_seconds: u64,
+    pub integration_cache_capacity: u64,
     pub default_history_window: usize,
     pub condense_over_chars: usize,
     pub batch_max_messages: usize,

@@ -564,6 +564,7 @@ pub async fn delete(
             Ok(())
         })
         .await?;
+    engine.parts.integrations.forget_all();
     reload_supervisor(&engine, id).await;
     Ok(HttpResponse::NoContent().finish())
 }

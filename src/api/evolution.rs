@@ -125,7 +125,7 @@ pub async fn evolution_inbound(
     engine: web::Data<Engine>,
     metrics: web::Data<EngineMetrics>,
 ) -> ApiResult<HttpResponse> {
-    let integration = integration_for(&store, &path, "evolution").await?;
+    let integration = integration_for(&engine.parts.integrations, &path, "evolution").await?;
     let envelope = evolution::envelope(&body).map_err(ApiError::validation)?;
     authenticate(&req, &envelope, &integration, &secrets)?;
     if let (Some(sent), Some(ours)) = (

@@ -489,6 +489,7 @@ pub async fn get(
 pub async fn update(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<crate::engine::Engine>,
     secrets: web::Data<SecretBox>,
     settings: web::Data<Settings>,
     path: web::Path<String>,
@@ -604,6 +605,7 @@ pub async fn update(
             integrations::update(conn, &tenant, &id, &changes).map(Ok)
         })
         .await??;
+    engine.parts.integrations.forget(&row.id);
     Ok(HttpResponse::Ok().json(IntegrationView::from_row(row)?))
 }
 
@@ -613,14 +615,17 @@ pub async fn update(
 pub async fn delete(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<crate::engine::Engine>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
     let id = parse_id(&path)?;
     let tenant = staff.tenant_id.clone();
+    let gone = id.clone();
     store
         .run(move |conn| integrations::delete(conn, &tenant, &id))
         .await?;
+    engine.parts.integrations.forget(&gone);
     Ok(HttpResponse::NoContent().finish())
 }
 

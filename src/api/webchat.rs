@@ -84,7 +84,7 @@ pub async fn create_session(
             ));
         }
     }
-    let integration = integration_for(&store, &path, "webchat").await?;
+    let integration = integration_for(&engine.parts.integrations, &path, "webchat").await?;
     let body: SessionBody = if body.iter().all(u8::is_ascii_whitespace) {
         SessionBody::default()
     } else {

@@ -1,6 +1,8 @@
 //! Inbound channel webhooks. `POST /webhooks/generic/{integration_id}`: HMAC-checked, parsed,
 //! made durable by the message writer, then answered 202 and handed to the engine.
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -15,9 +17,9 @@ use crate::engine::registry::Deliver;
 use crate::engine::writer::{Inbound, Ingested};
 use crate::engine::Engine;
 use crate::secrets::SecretBox;
+use crate::store::cache::IntegrationCache;
 use crate::store::contacts::ChannelIdentity;
-use crate::store::integrations::{self, Integration};
-use crate::store::Store;
+use crate::store::integrations::Integration;
 
 pub const SIGNATURE_HEADER: &str = "X-Atende-Signature";
 
@@ -28,12 +30,15 @@ pub struct Accepted {
     pub duplicate: bool,
 }
 
-/// The enabled integration of `kind` behind a webhook URL; anything else is a plain 404.
-pub async fn integration_for(store: &Store, raw_id: &str, kind: &str) -> ApiResult<Integration> {
+/// The enabled integration of `kind` behind a webhook URL (cached); anything else is a
+/// plain 404.
+pub async fn integration_for(
+    cache: &IntegrationCache,
+    raw_id: &str,
+    kind: &str,
+) -> ApiResult<Arc<Integration>> {
     let id = IntegrationId::parse(raw_id).ok_or(ApiError::NotFound)?;
-    let integration = store
-        .run(move |conn| integrations::find_by_id(conn, &id))
-        .await?;
+    let integration = cache.get(&id).await?;
     if integration.kind != kind || !integration.enabled {
         return Err(ApiError::NotFound);
     }
@@ -68,12 +73,11 @@ pub async fn generic_inbound(
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
-    store: web::Data<Store>,
     secrets: web::Data<SecretBox>,
     engine: web::Data<Engine>,
     settings: web::Data<Settings>,
 ) -> ApiResult<HttpResponse> {
-    let integration = integration_for(&store, &path, "generic").await?;
+    let integration = integration_for(&engine.parts.integrations, &path, "generic").await?;
     let secret = integration
         .secret(&secrets)?
         .ok_or_else(|| ApiError::Auth("the integration has no secret configured".into()))?;

@@ -432,15 +432,21 @@ pub fn free_slots(
         else {
             continue;
         };
-        while start + duration <= limit {
-            let end = start + duration;
+        // Checked: near the last date chrono knows, `start + duration` would overflow.
+        while let Some(end) = start
+            .checked_add_signed(duration)
+            .filter(|end| *end <= limit)
+        {
             let taken = busy
                 .iter()
                 .any(|(b_start, b_end)| *b_start < end && start < *b_end);
             if start >= not_before && !taken {
                 slots.push(Slot { start, end });
             }
-            start += step;
+            match start.checked_add_signed(step) {
+                Some(next) => start = next,
+                None => break,
+            }
         }
     }
     slots
@@ -617,6 +623,26 @@ mod tests {
             not_before
         )
         .is_empty());
+    }
+
+    #[test]
+    fn slots_near_the_last_date_do_not_overflow() {
+        let hours = sao_paulo();
+        // The last week chrono knows, so working days are among them.
+        let last_week =
+            (0..7).filter_map(|d| NaiveDate::MAX.checked_sub_days(chrono::Days::new(d)));
+        for (date, minutes) in last_week.flat_map(|d| [(d, 30), (d, 600), (d, 99_999)]) {
+            for slot in free_slots(
+                &hours,
+                date,
+                Duration::minutes(minutes),
+                Duration::minutes(30),
+                &[],
+                DateTime::<Utc>::MIN_UTC,
+            ) {
+                assert!(slot.start < slot.end);
+            }
+        }
     }
 
     #[test]

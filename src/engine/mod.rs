@@ -24,6 +24,7 @@ use crate::config::Settings;
 use crate::domain::limits::LimitHit;
 use crate::knowledge::KnowledgeIndex;
 use crate::secrets::SecretBox;
+use crate::store::cache::IntegrationCache;
 use crate::store::{conversations, Store, StoreError};
 
 use agent::Supervisors;
@@ -66,6 +67,8 @@ pub struct EngineParts {
     pub settings: Arc<Settings>,
     /// The knowledge base's search index (rebuilt from the store before the engine starts).
     pub knowledge: KnowledgeIndex,
+    /// The integrations inbound webhooks read, cached; API writes invalidate them.
+    pub integrations: Arc<IntegrationCache>,
 }
 
 /// Handle to the running engine.
@@ -133,6 +136,11 @@ impl Engine {
             distributor,
             sender: sender.clone(),
             events,
+            integrations: Arc::new(IntegrationCache::new(
+                store.clone(),
+                std::time::Duration::from_secs(settings.engine.integration_cache_seconds),
+                settings.engine.integration_cache_capacity,
+            )),
             settings,
             knowledge,
         };

@@ -4,6 +4,7 @@
 //! both SQLite and PostgreSQL at compile time. Blocking diesel calls only ever run on the
 //! store's `SyncArbiter` threads ([`Store::run`]).
 
+pub mod cache;
 pub mod distribution;
 pub mod executor;
 pub mod pool;
