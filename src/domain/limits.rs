@@ -5,7 +5,6 @@
 //! [`LimitHit`] variants live here so every refusal reason has one spelling.
 
 use std::collections::BTreeSet;
-use std::fmt;
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -13,39 +12,19 @@ use serde::{Deserialize, Serialize};
 /// Float noise allowance when comparing against a budget: 0.1 + 0.2 must still fit in 0.3.
 pub const COST_EPSILON: f64 = 1e-9;
 
-/// Why an AI agent refused work. Recorded with the conversation, so the strings are stable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitHit {
-    MaxConversations,
-    RequestsPerMinute,
-    RequestsPerHour,
-    RequestsPerDay,
-    DailyCost,
-    MonthlyCost,
+crate::text_enum! {
+    /// Why an AI agent refused work. Recorded with the conversation, so the strings are stable.
+    pub enum LimitHit {
+        MaxConversations => "max_conversations",
+        RequestsPerMinute => "requests_per_minute",
+        RequestsPerHour => "requests_per_hour",
+        RequestsPerDay => "requests_per_day",
+        DailyCost => "daily_cost",
+        MonthlyCost => "monthly_cost",
+    }
 }
 
 impl LimitHit {
-    pub const ALL: [LimitHit; 6] = [
-        LimitHit::MaxConversations,
-        LimitHit::RequestsPerMinute,
-        LimitHit::RequestsPerHour,
-        LimitHit::RequestsPerDay,
-        LimitHit::DailyCost,
-        LimitHit::MonthlyCost,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitHit::MaxConversations => "max_conversations",
-            LimitHit::RequestsPerMinute => "requests_per_minute",
-            LimitHit::RequestsPerHour => "requests_per_hour",
-            LimitHit::RequestsPerDay => "requests_per_day",
-            LimitHit::DailyCost => "daily_cost",
-            LimitHit::MonthlyCost => "monthly_cost",
-        }
-    }
-
     /// Cost and daily-rate limits do not clear within a conversation's patience, so the
     /// conversation should be handed on rather than left waiting.
     pub fn is_long_lived(self) -> bool {
@@ -53,12 +32,6 @@ impl LimitHit {
             self,
             LimitHit::RequestsPerDay | LimitHit::DailyCost | LimitHit::MonthlyCost
         )
-    }
-}
-
-impl fmt::Display for LimitHit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

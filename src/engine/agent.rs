@@ -21,9 +21,10 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use super::events::EventBus;
 use super::live_answer::LiveAnswer;
 use crate::config::{Price, Settings};
-use crate::domain::agent::{AgentLimits, AgentSettings, ProviderKind};
+use crate::domain::agent::{AgentLimits, AgentSettings, ProviderKind, TurnStatus};
 use crate::domain::automation::{self, Action, Rule};
 use crate::domain::conversation::Owner;
+use crate::domain::escalation::{EscalationReason, ProviderFault};
 use crate::domain::limits::{self, AdmissionSet, CostBudget, CostLedger, LimitHit, Reservation};
 use crate::domain::routing::{self, Candidate};
 use crate::domain::{AgentId, ContactId, ConversationId, TenantId, UserId};
@@ -180,19 +181,20 @@ pub enum TurnFailure {
     #[error("provider failed: {0}")]
     Provider(LlmError),
     /// The provider has nothing to say (retrieval found no passage): hand to a human.
-    #[error("no answer: {0}")]
-    NoAnswer(String),
+    #[error("no answer: no knowledge passage matched")]
+    NoAnswer,
     #[error("agent unavailable: {0}")]
     Unavailable(String),
 }
 
 impl TurnFailure {
-    pub fn reason(&self) -> String {
+    /// Why the conversation goes to a human when this failure ends the AI's attempts.
+    pub fn escalation_reason(&self) -> EscalationReason {
         match self {
-            TurnFailure::Limited(hit) => hit.as_str().to_string(),
-            TurnFailure::Provider(e) => e.reason().to_string(),
-            TurnFailure::NoAnswer(reason) => reason.clone(),
-            TurnFailure::Unavailable(_) => "agent_unavailable".to_string(),
+            TurnFailure::Limited(hit) => EscalationReason::LimitReached(*hit),
+            TurnFailure::Provider(e) => EscalationReason::Provider(e.fault()),
+            TurnFailure::NoAnswer => EscalationReason::NoKnowledgeMatch,
+            TurnFailure::Unavailable(_) => EscalationReason::AgentUnavailable,
         }
     }
 }
@@ -737,7 +739,7 @@ impl AgentSupervisor {
         if let Err(hit) = admitted {
             let record = self.turn_record(
                 msg.conversation_id.clone(),
-                "limited",
+                TurnStatus::Limited,
                 Some(hit.as_str()),
                 0,
             );
@@ -827,7 +829,7 @@ impl AgentSupervisor {
         let tool_failures = self.tool_failures.get(&conversation).copied().unwrap_or(0);
         let (status, reason, result) = match error {
             None => (
-                "ok",
+                TurnStatus::Ok,
                 outcome
                     .stopped_for_failures
                     .then_some("tool_failures".to_string()),
@@ -845,7 +847,7 @@ impl AgentSupervisor {
                 }),
             ),
             Some(LoopError::Limited(hit)) => (
-                "limited",
+                TurnStatus::Limited,
                 Some(hit.as_str().to_string()),
                 Err(TurnFailure::Limited(hit)),
             ),
@@ -853,13 +855,13 @@ impl AgentSupervisor {
                 if reason == retrieval::NO_MATCH =>
             {
                 (
-                    "no_answer",
+                    TurnStatus::NoAnswer,
                     Some(retrieval::NO_MATCH.to_string()),
-                    Err(TurnFailure::NoAnswer(retrieval::NO_MATCH.into())),
+                    Err(TurnFailure::NoAnswer),
                 )
             }
             Some(LoopError::Provider(e)) => (
-                "error",
+                TurnStatus::Error,
                 Some(e.reason().to_string()),
                 Err(TurnFailure::Provider(e)),
             ),
@@ -890,11 +892,11 @@ impl AgentSupervisor {
                 let spent = record.prompt_tokens > 0
                     || record.completion_tokens > 0
                     || record.cost_usd > 0.0
-                    || record.status == "ok";
+                    || record.status == TurnStatus::Ok;
                 let write = store
                     .run(move |conn| {
                         turns::insert(conn, &record)?;
-                        if spent && record.status != "automation" {
+                        if spent && record.status != TurnStatus::Automation {
                             for period in [turns::day_period(today), turns::month_period(today)] {
                                 turns::add_usage(
                                     conn,
@@ -1010,7 +1012,7 @@ impl AgentSupervisor {
                         u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                     let mut record = act.turn_record(
                         msg.conversation_id.clone(),
-                        "automation",
+                        TurnStatus::Automation,
                         None,
                         latency_ms,
                     );
@@ -1046,7 +1048,7 @@ impl AgentSupervisor {
     fn turn_record(
         &self,
         conversation: impl Into<Option<ConversationId>>,
-        status: &str,
+        status: TurnStatus,
         error_reason: Option<&str>,
         latency_ms: u64,
     ) -> turns::AiTurn {
@@ -1058,7 +1060,7 @@ impl AgentSupervisor {
             conversation_id: conversation.into(),
             model: self.config.model.clone(),
             provider: self.config.provider_kind.as_str().into(),
-            status: status.into(),
+            status,
             error_reason: error_reason.map(str::to_string),
             prompt_tokens: 0,
             completion_tokens: 0,
@@ -1352,7 +1354,7 @@ impl StreamGuard {
                     cost,
                 )
             }
-            Err(e) => (StreamOutcome::Failed(e.reason().to_string()), 0.0),
+            Err(e) => (StreamOutcome::Failed(e.fault()), 0.0),
         };
         self.send(reservation, outcome);
         cost
@@ -1385,7 +1387,7 @@ enum StreamOutcome {
         model: String,
         cost: f64,
     },
-    Failed(String),
+    Failed(ProviderFault),
     Abandoned {
         estimate: f64,
     },
@@ -1530,7 +1532,7 @@ impl Handler<FinishStream> for AgentSupervisor {
 
     fn handle(&mut self, msg: FinishStream, _: &mut Self::Context) -> Self::Result {
         self.ledger.roll(chrono::Utc::now().date_naive());
-        let mut record = self.turn_record(None, "ok", None, msg.latency_ms);
+        let mut record = self.turn_record(None, TurnStatus::Ok, None, msg.latency_ms);
         record.model = msg.model;
         match msg.outcome {
             StreamOutcome::Answered {
@@ -1547,18 +1549,17 @@ impl Handler<FinishStream> for AgentSupervisor {
                 record.cost_usd = cost;
                 record.model = model;
             }
-            StreamOutcome::Failed(reason) => {
+            StreamOutcome::Failed(fault) => {
                 self.ledger.cancel(msg.reservation);
-                record.status = if reason == "bad_response" {
-                    "no_answer".into()
-                } else {
-                    "error".into()
+                record.status = match fault {
+                    ProviderFault::BadResponse => TurnStatus::NoAnswer,
+                    _ => TurnStatus::Error,
                 };
-                record.error_reason = Some(reason);
+                record.error_reason = Some(fault.to_string());
             }
             StreamOutcome::Abandoned { estimate } => {
                 self.ledger.settle(msg.reservation, estimate);
-                record.status = "abandoned".into();
+                record.status = TurnStatus::Abandoned;
                 record.cost_usd = estimate;
             }
         }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use super::{AgentSupervisor, TurnFailure};
-use crate::domain::agent::ProviderKind;
+use crate::domain::agent::{ProviderKind, TurnStatus};
 use crate::domain::limits::{self, LimitHit};
 use crate::domain::ConversationId;
 use crate::llm::{ChatMessage, CompletionRequest, ToolChoice};
@@ -19,8 +19,8 @@ use crate::llm::{ChatMessage, CompletionRequest, ToolChoice};
 #[rtype(result = "Result<String, TurnFailure>")]
 pub struct SideCall {
     pub conversation_id: ConversationId,
-    /// Turn-log status of the call: `memory`, `classification` or `summary`.
-    pub purpose: &'static str,
+    /// Turn-log status of the call: `Memory`, `Classification` or `Summary`.
+    pub purpose: TurnStatus,
     pub messages: Vec<ChatMessage>,
     /// Capped by the agent's own `max_tokens`.
     pub max_tokens: u32,
