@@ -6,6 +6,7 @@
 
 pub mod classify;
 pub mod extract;
+pub mod factory;
 pub mod openai;
 pub mod pricing;
 pub mod prompt;
