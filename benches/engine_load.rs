@@ -38,6 +38,8 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::{anyhow, bail, Context as _};
 use atende::app::Application;
 use atende::config::Settings;
+use atende::domain::conversation::SenderType;
+use atende::engine::events::EngineEvent;
 use atende::engine::registry::LiveCount;
 use atende::engine::Engine;
 use futures::StreamExt;
@@ -1071,9 +1073,15 @@ fn listen_for_replies(engine: &Engine) -> Arc<Replies> {
                     let Some(id) = event.conversation_id else {
                         continue;
                     };
-                    if event.kind == "message_sent" && event.data["sender_type"] == "ai_agent" {
+                    if matches!(
+                        event.event,
+                        EngineEvent::MessageSent {
+                            sender_type: SenderType::AiAgent,
+                            ..
+                        }
+                    ) {
                         lock(&sink.at).entry(id.to_string()).or_insert(now);
-                    } else if event.kind == "conversation_assigned" {
+                    } else if matches!(event.event, EngineEvent::ConversationAssigned { .. }) {
                         lock(&sink.assigned).entry(id.to_string()).or_insert(now);
                     }
                 }
@@ -1371,7 +1379,7 @@ fn count_received(engine: &Engine) -> (Arc<AtomicUsize>, Arc<AtomicUsize>) {
     actix_web::rt::spawn(async move {
         loop {
             match events.recv().await {
-                Ok(event) if event.kind == "message_received" => {
+                Ok(event) if matches!(event.event, EngineEvent::MessageReceived { .. }) => {
                     r.fetch_add(1, Ordering::SeqCst);
                 }
                 Ok(_) => {}

@@ -7,7 +7,9 @@ mod support;
 
 use std::time::Duration;
 
+use atende::domain::agent::TurnStatus;
 use atende::domain::conversation::Owner;
+use atende::domain::escalation::EscalationReason;
 use atende::domain::{AgentId, ContactId, ConversationId, MessageId, TenantId, UserId};
 use atende::store::contacts::Contact;
 use atende::store::conversations::{self, Conversation};
@@ -50,7 +52,8 @@ impl Seed {
         c.status = status.into();
         c.owner_type = owner.kind().into();
         c.owner_id = owner.id().map(str::to_string);
-        c.escalation_reason = escalated.then(|| "customer asked for a human".to_string());
+        c.escalation_reason =
+            escalated.then(|| EscalationReason::Staff("customer asked for a human".into()));
         c.first_response_at = first_response.map(at);
         c.closed_at = (status == "closed").then(|| at(created));
         conversations::insert(conn, &c)?;
@@ -80,7 +83,7 @@ impl Seed {
                 conversation_id: Some(conversation.clone()),
                 model: "gpt-4o-mini".into(),
                 provider: "openai".into(),
-                status: status.into(),
+                status: status.parse().expect("a turn status"),
                 error_reason: (status != "ok").then(|| "provider error".to_string()),
                 prompt_tokens: tokens.0,
                 completion_tokens: tokens.1,
@@ -108,7 +111,7 @@ impl Seed {
             tenant_id: self.tenant.clone(),
             conversation_id: conversation.clone(),
             seq,
-            sender_type: sender.into(),
+            sender_type: sender.parse().expect("a sender type"),
             sender_id: None,
             content: format!("{sender} #{seq}"),
             content_type: "text".into(),
@@ -520,7 +523,7 @@ async fn prometheus_counts_new_ai_turns_and_exposes_the_engine_gauges() {
                     conversation_id: None,
                     model: "gpt-4o-mini".into(),
                     provider: "openai".into(),
-                    status: "ok".into(),
+                    status: TurnStatus::Ok,
                     error_reason: None,
                     prompt_tokens: 40,
                     completion_tokens: 2,

@@ -13,6 +13,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use atende::channels::sender::{ChannelSender, ReplyTarget};
 use atende::channels::signature;
 use atende::config::OutboundSettings;
+use atende::domain::conversation::SenderType;
 use atende::domain::{IntegrationId, MessageId, TenantId};
 use atende::engine::events::{EventBus, TenantEvent};
 use atende::secrets::{SealContext, SealedField, SecretBox};
@@ -208,7 +209,7 @@ impl Fixture {
         let new = NewMessage {
             tenant_id: self.tenant.clone(),
             conversation_id: self.conversation.id.clone(),
-            sender_type: "ai_agent",
+            sender_type: SenderType::AiAgent,
             sender_id: None,
             content: text.into(),
             content_type: "text".into(),
@@ -290,7 +291,7 @@ async fn next_event(
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let event = events.recv().await.expect("event bus open");
-            if event.kind == kind {
+            if event.kind().as_str() == kind {
                 return event;
             }
         }
@@ -371,10 +372,10 @@ async fn a_refused_generic_reply_fails_at_once_with_an_event() {
         event.conversation_id.as_ref(),
         Some(&fixture.conversation.id)
     );
-    assert_eq!(event.data["message_id"], json!(message.id));
-    assert_eq!(event.data["delivery_id"], json!(delivery.id));
-    assert_eq!(event.data["status_code"], json!(400));
-    assert!(event.data["reason"]
+    assert_eq!(event.data()["message_id"], json!(message.id));
+    assert_eq!(event.data()["delivery_id"], json!(delivery.id));
+    assert_eq!(event.data()["status_code"], json!(400));
+    assert!(event.data()["reason"]
         .as_str()
         .is_some_and(|r| r.contains("400")));
 }
@@ -401,7 +402,7 @@ async fn retries_stop_at_max_attempts() {
     assert_eq!(delivery.last_status_code, Some(503));
     assert_eq!(receiver.hits().len(), 3);
     let event = next_event(&mut listener, "delivery_failed").await;
-    assert_eq!(event.data["attempts"], json!(3));
+    assert_eq!(event.data()["attempts"], json!(3));
 }
 
 #[actix_web::test]
@@ -450,7 +451,7 @@ async fn a_receiver_echoing_the_apikey_does_not_leak_it_into_the_log() {
     );
     assert!(!error.contains(EVOLUTION_KEY), "{error}");
     let event = next_event(&mut listener, "delivery_failed").await;
-    assert!(!event.data.to_string().contains(EVOLUTION_KEY));
+    assert!(!event.data().to_string().contains(EVOLUTION_KEY));
 }
 
 #[actix_web::test]
@@ -580,7 +581,7 @@ async fn pending_deliveries_resume_after_a_restart() {
     assert_eq!(hits[0].body["message"]["text"], "Resposta pendente");
 
     let event = next_event(&mut listener, "delivery_failed").await;
-    assert_eq!(event.data["delivery_id"], json!(orphan.id));
+    assert_eq!(event.data()["delivery_id"], json!(orphan.id));
     let id = orphan.id.clone();
     let orphan = fixture
         .store

@@ -9,6 +9,7 @@ use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
 use crate::domain::conversation::Owner;
+use crate::domain::escalation::EscalationReason;
 use crate::domain::role::may_open_conversation;
 use crate::domain::{AgentId, ConversationId, Role, UserId};
 use crate::engine::conversation::{self as actor, user_in_tenant, Close, Escalate, HumanReply};
@@ -76,7 +77,7 @@ impl ConversationView {
             department_id: c.department_id,
             stage_id: c.stage_id,
             last_seq: c.last_seq,
-            escalation_reason: c.escalation_reason,
+            escalation_reason: c.escalation_reason.map(|r| r.to_string()),
             close_reason: c.close_reason,
             first_response_at: c.first_response_at.map(|t| t.and_utc()),
             last_message_at: c.last_message_at.map(|t| t.and_utc()),
@@ -110,7 +111,7 @@ impl MessageView {
             id: m.id.0,
             conversation_id: m.conversation_id.0,
             seq: m.seq,
-            sender_type: m.sender_type,
+            sender_type: m.sender_type.to_string(),
             sender_id: m.sender_id,
             content: m.content,
             content_type: m.content_type,
@@ -456,7 +457,7 @@ pub async fn escalate(
         .send(Ask(
             id.clone(),
             Escalate {
-                reason: body.reason,
+                reason: EscalationReason::Staff(body.reason),
                 user,
             },
         ))

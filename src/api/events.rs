@@ -158,16 +158,16 @@ impl EventLog {
 }
 
 fn render(boot: &str, seq: u64, event: &TenantEvent) -> Bytes {
+    let kind = event.kind();
     let payload = serde_json::json!({
-        "type": event.kind,
+        "type": kind,
         "tenant_id": event.tenant_id,
         "conversation_id": event.conversation_id,
-        "data": event.data,
+        "data": event.data(),
         "at": event.at,
     });
     Bytes::from(format!(
-        "id: {boot}-{seq}\nevent: {}\ndata: {payload}\n\n",
-        event.kind
+        "id: {boot}-{seq}\nevent: {kind}\ndata: {payload}\n\n"
     ))
 }
 
@@ -344,7 +344,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ConversationId;
+    use crate::domain::{ConversationId, MessageId};
+    use crate::engine::events::EngineEvent;
 
     fn settings(buffer: usize) -> RealtimeSettings {
         RealtimeSettings {
@@ -369,9 +370,11 @@ mod tests {
     fn event(tenant: &TenantId, n: i64) -> TenantEvent {
         TenantEvent {
             tenant_id: tenant.clone(),
-            kind: "message_received",
             conversation_id: Some(ConversationId("c".into())),
-            data: serde_json::json!({ "n": n }),
+            event: EngineEvent::MessageReceived {
+                message_id: MessageId(format!("m{n}")),
+                seq: n,
+            },
             at: chrono::Utc::now(),
         }
     }
@@ -426,6 +429,9 @@ mod tests {
             .expect("data");
         let json: serde_json::Value = serde_json::from_str(data).expect("json");
         assert_eq!(json["type"], "message_received");
-        assert_eq!(json["data"]["n"], 1);
+        assert_eq!(
+            json["data"],
+            serde_json::json!({"message_id": "m1", "seq": 1})
+        );
     }
 }

@@ -15,6 +15,7 @@ use super::error::{ApiError, ApiResult};
 use super::webhooks::integration_for;
 use crate::config::RealtimeSettings;
 use crate::domain::scheduling::{extract_email, extract_phone};
+use crate::engine::events::EngineEvent;
 use crate::engine::Engine;
 use crate::store::contacts::{self, ChannelIdentity};
 use crate::store::conversations::{self, Conversation};
@@ -136,9 +137,11 @@ pub async fn create_session(
     // the distributor like any channel's would.
     engine.parts.events.publish(
         &conversation.tenant_id,
-        "conversation_started",
         Some(&conversation.id),
-        serde_json::json!({ "channel": "webchat", "contact_id": contact.id }),
+        EngineEvent::ConversationStarted {
+            channel: "webchat".into(),
+            contact_id: contact.id.clone(),
+        },
     );
     let token = keys.issue_contact(&contact.id, &conversation.tenant_id, &conversation.id)?;
     Ok(HttpResponse::Created().json(SessionView {

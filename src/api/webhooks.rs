@@ -11,8 +11,10 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ApiResult};
 use crate::channels::{generic, signature};
 use crate::config::Settings;
+use crate::domain::conversation::SenderType;
 use crate::domain::IntegrationId;
 use crate::engine::conversation::CustomerMessage;
+use crate::engine::events::EngineEvent;
 use crate::engine::registry::Deliver;
 use crate::engine::writer::{Inbound, Ingested};
 use crate::engine::Engine;
@@ -48,7 +50,7 @@ pub async fn integration_for(
 /// Stores the message (acknowledged only once durable) and wakes its conversation.
 pub async fn accept(engine: &Engine, inbound: Inbound) -> ApiResult<Ingested> {
     let ingested = engine.parts.writer.ingest(inbound).await?;
-    if !ingested.duplicate && ingested.message.sender_type == "contact" {
+    if !ingested.duplicate && ingested.message.sender_type == SenderType::Contact {
         engine.registry.do_send(Deliver(
             ingested.conversation.id.clone(),
             CustomerMessage(ingested.message.clone()),
@@ -57,9 +59,11 @@ pub async fn accept(engine: &Engine, inbound: Inbound) -> ApiResult<Ingested> {
     if ingested.new_conversation {
         engine.parts.events.publish(
             &ingested.conversation.tenant_id,
-            "conversation_started",
             Some(&ingested.conversation.id),
-            serde_json::json!({ "channel": ingested.conversation.channel, "contact_id": ingested.contact.id }),
+            EngineEvent::ConversationStarted {
+                channel: ingested.conversation.channel.clone(),
+                contact_id: ingested.contact.id.clone(),
+            },
         );
     }
     Ok(ingested)

@@ -15,7 +15,8 @@ use super::integrations::{check_outbound_url, MIN_SECRET_CHARS};
 use super::pagination::{Page, PageQuery, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::config::Settings;
 use crate::domain::{Role, WebhookId};
-use crate::engine::webhooks::{WebhookDispatcher, EVENTS};
+use crate::engine::events::EventKind;
+use crate::engine::webhooks::WebhookDispatcher;
 use crate::outbound::origin;
 use crate::secrets::{SealContext, SealedField, SecretBox};
 use crate::store::webhooks::{self, Webhook, WebhookAttempt, WebhookChanges, WebhookDelivery};
@@ -172,16 +173,21 @@ fn parse_events(raw: &[String]) -> ApiResult<String> {
     let mut events: Vec<&str> = Vec::with_capacity(raw.len());
     for event in raw {
         let event = event.trim();
-        let Some(known) = EVENTS.iter().find(|e| **e == event) else {
+        let Some(known) = EventKind::WEBHOOK
+            .iter()
+            .map(|k| k.as_str())
+            .find(|k| *k == event)
+        else {
+            let names: Vec<&str> = EventKind::WEBHOOK.iter().map(|k| k.as_str()).collect();
             return Err(ApiError::Validation {
                 message: format!(
                     "events: `{event}` is not an event; use any of {}",
-                    EVENTS.join(", ")
+                    names.join(", ")
                 ),
                 details: Some(serde_json::json!({"field": "events"})),
             });
         };
-        if !events.contains(known) {
+        if !events.contains(&known) {
             events.push(known);
         }
     }

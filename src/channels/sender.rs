@@ -24,7 +24,7 @@ use serde_json::json;
 use super::signature;
 use crate::config::OutboundSettings;
 use crate::domain::ConversationId;
-use crate::engine::events::EventBus;
+use crate::engine::events::{EngineEvent, EventBus};
 use crate::outbound::{self, backoff::equal_jitter, body, guard};
 use crate::secrets::SecretBox;
 use crate::store::deliveries::{self, AttemptUpdate, ChannelDelivery};
@@ -385,16 +385,15 @@ impl ChannelSender {
         );
         self.inner.events.publish(
             &delivery.tenant_id,
-            "delivery_failed",
             Some(&delivery.conversation_id),
-            json!({
-                "delivery_id": delivery.id,
-                "integration_id": delivery.integration_id,
-                "message_id": delivery.message_id,
-                "attempts": delivery.attempts,
-                "status_code": status,
-                "reason": error,
-            }),
+            EngineEvent::DeliveryFailed {
+                delivery_id: delivery.id.clone(),
+                integration_id: delivery.integration_id.clone(),
+                message_id: delivery.message_id.clone(),
+                attempts: delivery.attempts,
+                status_code: status,
+                reason: error,
+            },
         );
     }
 

@@ -146,6 +146,28 @@ impl ProviderKind {
     }
 }
 
+crate::text_enum! {
+    /// How an AI turn ended (`ai_turns.status`, the `atende_ai_turns_total` label).
+    pub enum TurnStatus {
+        /// The model answered (or a streamed answer finished).
+        Ok => "ok",
+        /// The provider failed.
+        Error => "error",
+        /// A concurrency, rate or cost limit refused the turn.
+        Limited => "limited",
+        /// The provider had nothing to answer with (retrieval found no passage).
+        NoAnswer => "no_answer",
+        /// A matched automation answered instead of the model.
+        Automation => "automation",
+        /// The client left a streamed answer before it finished.
+        Abandoned => "abandoned",
+        /// Side calls (not chat turns): memory extraction, classification, a summary.
+        Memory => "memory",
+        Classification => "classification",
+        Summary => "summary",
+    }
+}
+
 /// What happens to a conversation whose AI turn a rate, cost or concurrency limit blocks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

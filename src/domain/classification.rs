@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::distribution::Priority;
+use super::escalation::EscalationReason;
 use super::text::{count_terms, padded};
 
 /// What the conversation is about.
@@ -341,11 +342,11 @@ pub fn escalation_reason(
     vip: bool,
     escalate_vip: bool,
     escalate_critical: bool,
-) -> Option<&'static str> {
+) -> Option<EscalationReason> {
     if escalate_vip && vip {
-        Some("vip_contact")
+        Some(EscalationReason::VipContact)
     } else if escalate_critical && classification.priority == Priority::Critical {
-        Some("critical_priority")
+        Some(EscalationReason::CriticalPriority)
     } else {
         None
     }
@@ -530,16 +531,16 @@ mod tests {
         let normal = classify("quanto custa o plano?", false);
         assert_eq!(
             escalation_reason(&critical, false, true, true),
-            Some("critical_priority")
+            Some(EscalationReason::CriticalPriority)
         );
         assert_eq!(escalation_reason(&critical, false, true, false), None);
         assert_eq!(
             escalation_reason(&normal, true, true, true),
-            Some("vip_contact")
+            Some(EscalationReason::VipContact)
         );
         assert_eq!(
             escalation_reason(&critical, true, false, true),
-            Some("critical_priority")
+            Some(EscalationReason::CriticalPriority)
         );
         assert_eq!(escalation_reason(&normal, true, false, true), None);
     }

@@ -76,24 +76,13 @@ impl Status {
     }
 }
 
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SenderType {
-    Contact,
-    User,
-    AiAgent,
-    System,
-}
-
-impl SenderType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SenderType::Contact => "contact",
-            SenderType::User => "user",
-            SenderType::AiAgent => "ai_agent",
-            SenderType::System => "system",
-        }
+crate::text_enum! {
+    /// Who wrote a message (`messages.sender_type`).
+    pub enum SenderType {
+        Contact => "contact",
+        User => "user",
+        AiAgent => "ai_agent",
+        System => "system",
     }
 }
 
@@ -120,5 +109,20 @@ mod tests {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
         assert_eq!(Status::parse("escalated"), None);
+    }
+
+    #[test]
+    fn sender_types_keep_their_stored_spelling() {
+        let spelled: Vec<String> = SenderType::ALL.iter().map(|s| s.to_string()).collect();
+        assert_eq!(spelled, ["contact", "user", "ai_agent", "system"]);
+        for s in SenderType::ALL {
+            assert_eq!(s.as_str().parse::<SenderType>(), Ok(*s));
+            assert_eq!(
+                serde_json::to_value(s).expect("serializes"),
+                serde_json::json!(s.as_str())
+            );
+        }
+        assert!("bot".parse::<SenderType>().is_err());
+        assert!(serde_json::from_value::<SenderType>(serde_json::json!("bot")).is_err());
     }
 }

@@ -1,51 +1,38 @@
 //! AI agent limit arithmetic: cost budgets with reservations, cost estimates, and the
 //! admission set behind `max_conversations`. Pure state; the AgentSupervisor actor owns one
 //! of each per agent, so no locking is needed and concurrent turns are serialized by the
-//! actor's mailbox. Request rates are enforced with `governor` in the supervisor; their
-//! [`LimitHit`] variants live here so every refusal reason has one spelling.
+//! actor's mailbox. [`AgentGate`] puts them together with the request rates (`governor`)
+//! behind one `admit`, so every refusal reason has one spelling and one order.
 
 use std::collections::BTreeSet;
-use std::fmt;
+use std::num::NonZeroU32;
+use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
 /// Float noise allowance when comparing against a budget: 0.1 + 0.2 must still fit in 0.3.
 pub const COST_EPSILON: f64 = 1e-9;
 
-/// Why an AI agent refused work. Recorded with the conversation, so the strings are stable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitHit {
-    MaxConversations,
-    RequestsPerMinute,
-    RequestsPerHour,
-    RequestsPerDay,
-    DailyCost,
-    MonthlyCost,
+crate::text_enum! {
+    /// Why an AI agent refused work. Recorded with the conversation, so the strings are stable.
+    pub enum LimitHit {
+        MaxConversations => "max_conversations",
+        RequestsPerMinute => "requests_per_minute",
+        RequestsPerHour => "requests_per_hour",
+        RequestsPerDay => "requests_per_day",
+        DailyCost => "daily_cost",
+        MonthlyCost => "monthly_cost",
+        /// The agent is disabled (or not `active`): it takes no work at all.
+        AgentDisabled => "agent_disabled",
+    }
 }
 
 impl LimitHit {
-    pub const ALL: [LimitHit; 6] = [
-        LimitHit::MaxConversations,
-        LimitHit::RequestsPerMinute,
-        LimitHit::RequestsPerHour,
-        LimitHit::RequestsPerDay,
-        LimitHit::DailyCost,
-        LimitHit::MonthlyCost,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitHit::MaxConversations => "max_conversations",
-            LimitHit::RequestsPerMinute => "requests_per_minute",
-            LimitHit::RequestsPerHour => "requests_per_hour",
-            LimitHit::RequestsPerDay => "requests_per_day",
-            LimitHit::DailyCost => "daily_cost",
-            LimitHit::MonthlyCost => "monthly_cost",
-        }
-    }
-
     /// Cost and daily-rate limits do not clear within a conversation's patience, so the
     /// conversation should be handed on rather than left waiting.
     pub fn is_long_lived(self) -> bool {
@@ -53,12 +40,6 @@ impl LimitHit {
             self,
             LimitHit::RequestsPerDay | LimitHit::DailyCost | LimitHit::MonthlyCost
         )
-    }
-}
-
-impl fmt::Display for LimitHit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -341,8 +322,170 @@ impl AdmissionSet {
     }
 }
 
+/// Requests per minute, hour and day, each `None` for no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimits {
+    pub per_minute: Option<u32>,
+    pub per_hour: Option<u32>,
+    pub per_day: Option<u32>,
+}
+
+type Window<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+fn window<C: Clock + Clone>(count: Option<u32>, period: Duration, clock: &C) -> Option<Window<C>> {
+    let burst = NonZeroU32::new(count?)?;
+    // `count` requests per `period`: the whole allowance may be used at once (burst), and it
+    // refills evenly over the period.
+    let quota = Quota::with_period(period / burst.get())?.allow_burst(burst);
+    Some(RateLimiter::direct_with_clock(quota, clock.clone()))
+}
+
+/// What is asked of an AI agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask<'a> {
+    /// Serve this conversation: one of its `max_conversations` slots (asking again for a
+    /// conversation already served is not counted twice).
+    Conversation(&'a str),
+    /// One model request: a chat turn, a side call or a live stream. Its cost is reserved
+    /// with [`AgentGate::reserve`] once the prompt is known.
+    Request,
+}
+
+/// Everything that may refuse work to one AI agent, checked in one place: whether it is
+/// enabled, its conversation slots, its request rates and its cost budgets. The
+/// supervisor actor owns one, so every turn, side call and stream passes the same rules in
+/// the same order. Rates run on governor's clock `C`, which tests replace by a fake one.
+pub struct AgentGate<C: Clock = DefaultClock> {
+    enabled: bool,
+    admitted: AdmissionSet,
+    /// Longest period first: a request refused by several windows reports the one that
+    /// clears last.
+    windows: Vec<(LimitHit, Window<C>)>,
+    ledger: CostLedger,
+    budget: CostBudget,
+    clock: C,
+}
+
+impl AgentGate<DefaultClock> {
+    pub fn new(today: NaiveDate) -> Self {
+        AgentGate::with_clock(today, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> AgentGate<C> {
+    /// Disabled, with no slots, until [`AgentGate::configure`].
+    pub fn with_clock(today: NaiveDate, clock: C) -> Self {
+        AgentGate {
+            enabled: false,
+            admitted: AdmissionSet::new(0),
+            windows: Vec::new(),
+            ledger: CostLedger::new(today),
+            budget: CostBudget::default(),
+            clock,
+        }
+    }
+
+    /// Applies the agent's settings. Rate windows start afresh; conversations already
+    /// admitted and cost already spent or reserved are kept.
+    pub fn configure(
+        &mut self,
+        enabled: bool,
+        max_conversations: u32,
+        rates: RateLimits,
+        budget: CostBudget,
+    ) {
+        self.enabled = enabled;
+        self.admitted.set_max(max_conversations);
+        self.windows = [
+            (LimitHit::RequestsPerDay, rates.per_day, 86_400),
+            (LimitHit::RequestsPerHour, rates.per_hour, 3_600),
+            (LimitHit::RequestsPerMinute, rates.per_minute, 60),
+        ]
+        .into_iter()
+        .filter_map(|(hit, count, seconds)| {
+            window(count, Duration::from_secs(seconds), &self.clock).map(|w| (hit, w))
+        })
+        .collect();
+        self.budget = budget;
+    }
+
+    /// The one admission check. A disabled agent refuses everything as `agent_disabled`.
+    /// A request takes one cell from every rate window; a window passed before a later one
+    /// refuses has spent its cell, so the agent may end up a little under its limits,
+    /// never over.
+    pub fn admit(&mut self, ask: Ask<'_>) -> Result<(), LimitHit> {
+        if !self.enabled {
+            return Err(LimitHit::AgentDisabled);
+        }
+        match ask {
+            Ask::Conversation(id) => self.admitted.admit(id).map(|_| ()),
+            Ask::Request => {
+                for (hit, window) in &self.windows {
+                    window.check().map_err(|_| *hit)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Holds `estimate` USD against the budgets for a request admitted with
+    /// [`Ask::Request`]; `today` starts a new day or month first.
+    pub fn reserve(&mut self, estimate: f64, today: NaiveDate) -> Result<Reservation, LimitHit> {
+        self.ledger.roll(today);
+        self.ledger.try_reserve(&self.budget, estimate)
+    }
+
+    /// Replaces a reservation with the cost the provider reported.
+    pub fn settle(&mut self, reservation: Reservation, actual: f64, today: NaiveDate) {
+        self.ledger.roll(today);
+        self.ledger.settle(reservation, actual);
+    }
+
+    /// Drops the reservation of a request that spent nothing.
+    pub fn cancel(&mut self, reservation: Reservation) {
+        self.ledger.cancel(reservation);
+    }
+
+    /// What the agent held before a restart: the slots of its open conversations (up to
+    /// the max, as admission never went past it) and what it spent today and this month.
+    pub fn resume<'a>(
+        &mut self,
+        conversations: impl IntoIterator<Item = &'a str>,
+        day_spent: f64,
+        month_spent: f64,
+    ) {
+        for id in conversations {
+            // A full set keeps the slots it has; the rest are asked for again on their
+            // next message.
+            let _ = self.admitted.admit(id);
+        }
+        self.ledger.day_spent = day_spent;
+        self.ledger.month_spent = month_spent;
+    }
+
+    /// Frees the conversation's slot; `true` when it held one.
+    pub fn release(&mut self, conversation: &str) -> bool {
+        self.admitted.release(conversation)
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Conversations served now and the cap.
+    pub fn load(&self) -> (usize, u32) {
+        (self.admitted.len(), self.admitted.max())
+    }
+
+    pub fn ledger(&self) -> &CostLedger {
+        &self.ledger
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use governor::clock::FakeRelativeClock;
+
     use super::*;
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -351,6 +494,120 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-12
+    }
+
+    fn gate(
+        max: u32,
+        rates: RateLimits,
+        budget: CostBudget,
+    ) -> (AgentGate<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        let mut gate = AgentGate::with_clock(date(2026, 3, 1), clock.clone());
+        gate.configure(true, max, rates, budget);
+        (gate, clock)
+    }
+
+    #[test]
+    fn a_disabled_agent_refuses_everything_as_disabled() {
+        let (mut gate, _) = gate(5, RateLimits::default(), CostBudget::default());
+        gate.configure(false, 5, RateLimits::default(), CostBudget::default());
+        assert_eq!(
+            gate.admit(Ask::Conversation("c1")),
+            Err(LimitHit::AgentDisabled)
+        );
+        assert_eq!(gate.admit(Ask::Request), Err(LimitHit::AgentDisabled));
+        assert_eq!(gate.load(), (0, 5), "a refused conversation holds no slot");
+        gate.configure(true, 5, RateLimits::default(), CostBudget::default());
+        assert_eq!(gate.admit(Ask::Conversation("c1")), Ok(()));
+    }
+
+    #[test]
+    fn conversations_hold_slots_up_to_the_max() {
+        let (mut gate, _) = gate(2, RateLimits::default(), CostBudget::default());
+        assert_eq!(gate.admit(Ask::Conversation("c1")), Ok(()));
+        assert_eq!(gate.admit(Ask::Conversation("c2")), Ok(()));
+        assert_eq!(
+            gate.admit(Ask::Conversation("c1")),
+            Ok(()),
+            "asked again: same slot"
+        );
+        assert_eq!(
+            gate.admit(Ask::Conversation("c3")),
+            Err(LimitHit::MaxConversations)
+        );
+        assert!(gate.release("c1"));
+        assert!(!gate.release("c1"));
+        assert_eq!(gate.admit(Ask::Conversation("c3")), Ok(()));
+        // Lowering the cap evicts nobody; nobody new gets in.
+        gate.configure(true, 1, RateLimits::default(), CostBudget::default());
+        assert_eq!(gate.load(), (2, 1));
+        assert_eq!(
+            gate.admit(Ask::Conversation("c4")),
+            Err(LimitHit::MaxConversations)
+        );
+    }
+
+    #[test]
+    fn requests_pass_every_window_and_refill_over_time() {
+        let rates = RateLimits {
+            per_minute: Some(2),
+            per_hour: Some(4),
+            per_day: None,
+        };
+        let (mut gate, clock) = gate(1, rates, CostBudget::default());
+        assert_eq!(gate.admit(Ask::Request), Ok(()));
+        assert_eq!(gate.admit(Ask::Request), Ok(()));
+        // Refused by the minute after the hour counted it: the hour has one left.
+        assert_eq!(gate.admit(Ask::Request), Err(LimitHit::RequestsPerMinute));
+        // Two per minute refill one every 30 s.
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(gate.admit(Ask::Request), Ok(()));
+        clock.advance(Duration::from_secs(60));
+        // The hour's four are spent, whatever the minute allows.
+        assert_eq!(gate.admit(Ask::Request), Err(LimitHit::RequestsPerHour));
+        clock.advance(Duration::from_secs(20 * 60));
+        assert_eq!(gate.admit(Ask::Request), Ok(()));
+    }
+
+    #[test]
+    fn the_longest_full_window_is_reported() {
+        let rates = RateLimits {
+            per_minute: Some(1),
+            per_hour: Some(1),
+            per_day: Some(1),
+        };
+        let (mut gate, _) = gate(1, rates, CostBudget::default());
+        assert_eq!(gate.admit(Ask::Request), Ok(()));
+        assert_eq!(gate.admit(Ask::Request), Err(LimitHit::RequestsPerDay));
+    }
+
+    #[test]
+    fn requests_reserve_their_cost_and_settle_it() {
+        let budget = CostBudget {
+            daily_usd: Some(1.0),
+            monthly_usd: Some(1.5),
+        };
+        let (mut gate, _) = gate(1, RateLimits::default(), budget);
+        let today = date(2026, 3, 1);
+        let first = gate.reserve(0.6, today).expect("fits");
+        assert_eq!(gate.reserve(0.6, today), Err(LimitHit::DailyCost));
+        gate.settle(first, 0.2, today);
+        let second = gate.reserve(0.6, today).expect("fits after settling");
+        gate.cancel(second);
+        // A new day resets the day, not the month: 0.2 spent this month.
+        let tomorrow = date(2026, 3, 2);
+        let third = gate.reserve(1.0, tomorrow).expect("new day");
+        assert_eq!(gate.reserve(0.4, tomorrow), Err(LimitHit::DailyCost));
+        gate.settle(third, 1.0, tomorrow);
+        assert_eq!(
+            gate.reserve(0.0, date(2026, 3, 3)).map(|r| r.amount()),
+            Ok(0.0)
+        );
+        assert_eq!(
+            gate.reserve(0.4, date(2026, 3, 3)),
+            Err(LimitHit::MonthlyCost)
+        );
+        assert!(close(gate.ledger().month_spent, 1.2));
     }
 
     #[test]
@@ -364,7 +621,8 @@ mod tests {
                 "requests_per_hour",
                 "requests_per_day",
                 "daily_cost",
-                "monthly_cost"
+                "monthly_cost",
+                "agent_disabled"
             ]
         );
         for hit in LimitHit::ALL {

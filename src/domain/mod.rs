@@ -15,6 +15,7 @@ pub mod quota;
 pub mod role;
 pub mod routing;
 pub mod scheduling;
+pub mod stored;
 pub mod summary;
 pub mod text;
 pub mod tool_state;

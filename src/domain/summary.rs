@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use super::conversation::SenderType;
 use super::scheduling::{extract_email, extract_phone, fold};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,13 +17,12 @@ pub enum Speaker {
 }
 
 impl Speaker {
-    /// From `messages.sender_type`.
-    pub fn from_sender_type(raw: &str) -> Speaker {
-        match raw {
-            "contact" => Speaker::Customer,
-            "user" => Speaker::Human,
-            "ai_agent" => Speaker::Ai,
-            _ => Speaker::System,
+    pub fn from_sender_type(sender: SenderType) -> Speaker {
+        match sender {
+            SenderType::Contact => Speaker::Customer,
+            SenderType::User => Speaker::Human,
+            SenderType::AiAgent => Speaker::Ai,
+            SenderType::System => Speaker::System,
         }
     }
 

@@ -16,7 +16,7 @@ use chrono::NaiveDateTime;
 
 use super::agent::{Admit, GetConfig, GetLoad, SupervisorOf, Supervisors};
 use super::conversation::Assign;
-use super::events::EventBus;
+use super::events::{EngineEvent, EventBus};
 use super::registry::{Ask, ConversationRegistry};
 use crate::domain::agent::OnLimit;
 use crate::domain::conversation::Owner;
@@ -192,7 +192,10 @@ impl Distributor {
                         let mut settings: HashMap<TenantId, DistributionSettings> = HashMap::new();
                         for c in &late {
                             if !settings.contains_key(&c.tenant_id) {
-                                settings.insert(c.tenant_id.clone(), settings_store::get(conn, &c.tenant_id)?);
+                                settings.insert(
+                                    c.tenant_id.clone(),
+                                    settings_store::get(conn, &c.tenant_id)?,
+                                );
                             }
                         }
                         Ok((late, settings))
@@ -210,16 +213,27 @@ impl Distributor {
                 };
                 let now = crate::store::now();
                 for c in late {
-                    let Some(assigned_at) = c.assigned_at else { continue };
-                    let minutes = settings.get(&c.tenant_id).map_or(0, |s| s.first_response_minutes);
-                    if !distribution::first_response_late(assigned_at, None, sla.scaled_now(assigned_at, now), minutes) {
+                    let Some(assigned_at) = c.assigned_at else {
+                        continue;
+                    };
+                    let minutes = settings
+                        .get(&c.tenant_id)
+                        .map_or(0, |s| s.first_response_minutes);
+                    if !distribution::first_response_late(
+                        assigned_at,
+                        None,
+                        sla.scaled_now(assigned_at, now),
+                        minutes,
+                    ) {
                         continue;
                     }
                     act.events.publish(
                         &c.tenant_id,
-                        "sla_breached",
                         Some(&c.id),
-                        serde_json::json!({ "owner": c.owner(), "first_response_minutes": minutes }),
+                        EngineEvent::SlaBreached {
+                            owner: c.owner(),
+                            first_response_minutes: minutes,
+                        },
                     );
                     act.assign(
                         RequestAssignment {

@@ -2,20 +2,218 @@
 //! to whoever listens: SSE streams, outbound webhooks, WebSocket hubs, tests.
 
 use serde::Serialize;
+use serde_json::json;
 use tokio::sync::broadcast;
 
-use crate::domain::{ConversationId, TenantId};
+use crate::domain::agent::OnLimit;
+use crate::domain::classification::Classification;
+use crate::domain::conversation::{Owner, SenderType};
+use crate::domain::escalation::EscalationReason;
+use crate::domain::feedback::Detection;
+use crate::domain::limits::LimitHit;
+use crate::domain::{ContactId, ConversationId, IntegrationId, MessageId, TenantId};
 
-#[derive(Debug, Clone, Serialize)]
+crate::text_enum! {
+    /// The name of an event as clients see it: the SSE `event:` line and `type`, the
+    /// webhook `event`, the names a webhook subscribes to.
+    pub enum EventKind {
+        ConversationStarted => "conversation_started",
+        MessageReceived => "message_received",
+        MessageSent => "message_sent",
+        ConversationAssigned => "conversation_assigned",
+        ConversationEscalated => "conversation_escalated",
+        ConversationClosed => "conversation_closed",
+        LimitReached => "limit_reached",
+        DeliveryFailed => "delivery_failed",
+        SlaBreached => "sla_breached",
+        FeedbackDetected => "feedback_detected",
+        ConversationClassified => "conversation_classified",
+    }
+}
+
+impl EventKind {
+    /// What an outbound webhook may subscribe to. Channel delivery failures and SLA
+    /// breaches stay inside (metrics, SSE, the console).
+    pub const WEBHOOK: [EventKind; 9] = [
+        EventKind::ConversationStarted,
+        EventKind::MessageReceived,
+        EventKind::MessageSent,
+        EventKind::ConversationAssigned,
+        EventKind::ConversationEscalated,
+        EventKind::ConversationClosed,
+        EventKind::LimitReached,
+        EventKind::FeedbackDetected,
+        EventKind::ConversationClassified,
+    ];
+}
+
+/// What happened in the engine, with what each kind carries. `data()` is the JSON object
+/// clients receive; its shape per kind is the contract in docs/protocol.md.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineEvent {
+    ConversationStarted {
+        channel: String,
+        contact_id: ContactId,
+    },
+    MessageReceived {
+        message_id: MessageId,
+        seq: i64,
+    },
+    MessageSent {
+        message_id: MessageId,
+        seq: i64,
+        sender_type: SenderType,
+    },
+    ConversationAssigned {
+        owner: Owner,
+    },
+    ConversationEscalated {
+        reason: EscalationReason,
+        owner: Owner,
+    },
+    ConversationClosed {
+        reason: Option<String>,
+    },
+    LimitReached {
+        reason: LimitHit,
+        action: OnLimit,
+    },
+    DeliveryFailed {
+        delivery_id: String,
+        integration_id: IntegrationId,
+        message_id: MessageId,
+        attempts: i32,
+        status_code: Option<i32>,
+        reason: String,
+    },
+    SlaBreached {
+        owner: Owner,
+        first_response_minutes: u32,
+    },
+    FeedbackDetected(FeedbackDetected),
+    ConversationClassified(Classification),
+}
+
+/// The `feedback_detected` event: the AI reply the customer reacted to, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackDetected {
+    pub conversation_id: ConversationId,
+    /// The AI reply the customer reacted to.
+    pub message_id: String,
+    /// The customer's message that carried the feedback.
+    pub customer_message_id: String,
+    pub agent_id: Option<String>,
+    pub detection: Detection,
+}
+
+impl EngineEvent {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            EngineEvent::ConversationStarted { .. } => EventKind::ConversationStarted,
+            EngineEvent::MessageReceived { .. } => EventKind::MessageReceived,
+            EngineEvent::MessageSent { .. } => EventKind::MessageSent,
+            EngineEvent::ConversationAssigned { .. } => EventKind::ConversationAssigned,
+            EngineEvent::ConversationEscalated { .. } => EventKind::ConversationEscalated,
+            EngineEvent::ConversationClosed { .. } => EventKind::ConversationClosed,
+            EngineEvent::LimitReached { .. } => EventKind::LimitReached,
+            EngineEvent::DeliveryFailed { .. } => EventKind::DeliveryFailed,
+            EngineEvent::SlaBreached { .. } => EventKind::SlaBreached,
+            EngineEvent::FeedbackDetected(_) => EventKind::FeedbackDetected,
+            EngineEvent::ConversationClassified(_) => EventKind::ConversationClassified,
+        }
+    }
+
+    /// The event's `data` object as it goes over SSE, webhooks and WebSocket frames.
+    pub fn data(&self) -> serde_json::Value {
+        match self {
+            EngineEvent::ConversationStarted {
+                channel,
+                contact_id,
+            } => json!({ "channel": channel, "contact_id": contact_id }),
+            EngineEvent::MessageReceived { message_id, seq } => {
+                json!({ "message_id": message_id, "seq": seq })
+            }
+            EngineEvent::MessageSent {
+                message_id,
+                seq,
+                sender_type,
+            } => json!({ "message_id": message_id, "seq": seq, "sender_type": sender_type }),
+            EngineEvent::ConversationAssigned { owner } => json!({ "owner": owner }),
+            EngineEvent::ConversationEscalated { reason, owner } => {
+                json!({ "reason": reason, "owner": owner })
+            }
+            EngineEvent::ConversationClosed { reason } => json!({ "reason": reason }),
+            EngineEvent::LimitReached { reason, action } => {
+                json!({ "reason": reason, "action": action })
+            }
+            EngineEvent::DeliveryFailed {
+                delivery_id,
+                integration_id,
+                message_id,
+                attempts,
+                status_code,
+                reason,
+            } => json!({
+                "delivery_id": delivery_id,
+                "integration_id": integration_id,
+                "message_id": message_id,
+                "attempts": attempts,
+                "status_code": status_code,
+                "reason": reason,
+            }),
+            EngineEvent::SlaBreached {
+                owner,
+                first_response_minutes,
+            } => json!({ "owner": owner, "first_response_minutes": first_response_minutes }),
+            EngineEvent::FeedbackDetected(f) => json!({
+                "conversation_id": f.conversation_id,
+                "message_id": f.message_id,
+                "customer_message_id": f.customer_message_id,
+                "agent_id": f.agent_id,
+                "kind": f.detection.kind.as_str(),
+                "score": f.detection.score,
+            }),
+            EngineEvent::ConversationClassified(c) => c.to_json(),
+        }
+    }
+
+    /// The message an event is about, for listeners that show or send the message itself.
+    pub fn message_id(&self) -> Option<&MessageId> {
+        match self {
+            EngineEvent::MessageReceived { message_id, .. }
+            | EngineEvent::MessageSent { message_id, .. } => Some(message_id),
+            _ => None,
+        }
+    }
+
+    /// The conversation's new owner, for events that change or name it.
+    pub fn owner(&self) -> Option<&Owner> {
+        match self {
+            EngineEvent::ConversationAssigned { owner }
+            | EngineEvent::ConversationEscalated { owner, .. }
+            | EngineEvent::SlaBreached { owner, .. } => Some(owner),
+            _ => None,
+        }
+    }
+}
+
+/// One event of one tenant, as the bus carries it.
+#[derive(Debug, Clone)]
 pub struct TenantEvent {
     pub tenant_id: TenantId,
-    /// conversation_started | message_received | message_sent | conversation_assigned |
-    /// conversation_escalated | conversation_closed | limit_reached | delivery_failed |
-    /// sla_breached | feedback_detected | conversation_classified
-    pub kind: &'static str,
     pub conversation_id: Option<ConversationId>,
-    pub data: serde_json::Value,
+    pub event: EngineEvent,
     pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl TenantEvent {
+    pub fn kind(&self) -> EventKind {
+        self.event.kind()
+    }
+
+    pub fn data(&self) -> serde_json::Value {
+        self.event.data()
+    }
 }
 
 /// A bounded broadcast: a listener that falls behind loses the oldest events (and is told
@@ -53,17 +251,15 @@ impl EventBus {
     pub fn publish(
         &self,
         tenant_id: &TenantId,
-        kind: &'static str,
         conversation_id: Option<&ConversationId>,
-        data: serde_json::Value,
+        event: EngineEvent,
     ) {
-        tracing::debug!(tenant = %tenant_id, kind, conversation = ?conversation_id, "event");
+        tracing::debug!(tenant = %tenant_id, kind = %event.kind(), conversation = ?conversation_id, "event");
         // No listener is not an error: events are also recorded in the store where they matter.
         let _ = self.sender.send(TenantEvent {
             tenant_id: tenant_id.clone(),
-            kind,
             conversation_id: conversation_id.cloned(),
-            data,
+            event,
             at: chrono::Utc::now(),
         });
     }
@@ -79,5 +275,148 @@ impl EventBus {
 
     pub fn subscribe_answers(&self) -> broadcast::Receiver<AnswerDelta> {
         self.answers.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::classification::{Category, Source};
+    use crate::domain::distribution::Priority;
+    use crate::domain::escalation::ProviderFault;
+    use crate::domain::feedback::FeedbackKind;
+    use crate::domain::{AgentId, UserId};
+
+    /// The wire shape of every kind, pinned: SSE, webhooks and WebSocket frames carry
+    /// `kind()` and `data()` as they are.
+    #[test]
+    fn every_kind_keeps_its_name_and_data() {
+        let user = UserId("u1".into());
+        let agent = AgentId("a1".into());
+        let detection = Detection {
+            kind: FeedbackKind::Complaint,
+            score: 0.5,
+            signals: Vec::new(),
+        };
+        let classification = Classification {
+            category: Category::ALL[0],
+            priority: Priority::High,
+            confidence: 0.75,
+            source: Source::Rules,
+        };
+        let cases = [
+            (
+                EngineEvent::ConversationStarted {
+                    channel: "webchat".into(),
+                    contact_id: ContactId("k1".into()),
+                },
+                "conversation_started",
+                json!({"channel": "webchat", "contact_id": "k1"}),
+            ),
+            (
+                EngineEvent::MessageReceived {
+                    message_id: MessageId("m1".into()),
+                    seq: 3,
+                },
+                "message_received",
+                json!({"message_id": "m1", "seq": 3}),
+            ),
+            (
+                EngineEvent::MessageSent {
+                    message_id: MessageId("m2".into()),
+                    seq: 4,
+                    sender_type: SenderType::AiAgent,
+                },
+                "message_sent",
+                json!({"message_id": "m2", "seq": 4, "sender_type": "ai_agent"}),
+            ),
+            (
+                EngineEvent::ConversationAssigned {
+                    owner: Owner::AiAgent(agent.clone()),
+                },
+                "conversation_assigned",
+                json!({"owner": {"type": "ai_agent", "id": "a1"}}),
+            ),
+            (
+                EngineEvent::ConversationEscalated {
+                    reason: EscalationReason::Provider(ProviderFault::Timeout),
+                    owner: Owner::User(user.clone()),
+                },
+                "conversation_escalated",
+                json!({"reason": "timeout", "owner": {"type": "user", "id": "u1"}}),
+            ),
+            (
+                EngineEvent::ConversationClosed { reason: None },
+                "conversation_closed",
+                json!({"reason": null}),
+            ),
+            (
+                EngineEvent::LimitReached {
+                    reason: LimitHit::DailyCost,
+                    action: OnLimit::Handover,
+                },
+                "limit_reached",
+                json!({"reason": "daily_cost", "action": "handover"}),
+            ),
+            (
+                EngineEvent::DeliveryFailed {
+                    delivery_id: "d1".into(),
+                    integration_id: IntegrationId("i1".into()),
+                    message_id: MessageId("m3".into()),
+                    attempts: 5,
+                    status_code: Some(400),
+                    reason: "HTTP 400".into(),
+                },
+                "delivery_failed",
+                json!({"delivery_id": "d1", "integration_id": "i1", "message_id": "m3",
+                       "attempts": 5, "status_code": 400, "reason": "HTTP 400"}),
+            ),
+            (
+                EngineEvent::SlaBreached {
+                    owner: Owner::Nobody,
+                    first_response_minutes: 10,
+                },
+                "sla_breached",
+                json!({"owner": {"type": "nobody"}, "first_response_minutes": 10}),
+            ),
+            (
+                EngineEvent::FeedbackDetected(FeedbackDetected {
+                    conversation_id: ConversationId("c1".into()),
+                    message_id: "m4".into(),
+                    customer_message_id: "m5".into(),
+                    agent_id: Some("a1".into()),
+                    detection,
+                }),
+                "feedback_detected",
+                json!({"conversation_id": "c1", "message_id": "m4", "customer_message_id": "m5",
+                       "agent_id": "a1", "kind": "complaint", "score": 0.5}),
+            ),
+            (
+                EngineEvent::ConversationClassified(classification),
+                "conversation_classified",
+                classification.to_json(),
+            ),
+        ];
+        assert_eq!(cases.len(), EventKind::ALL.len(), "every kind is pinned");
+        for (event, name, data) in cases {
+            assert_eq!(event.kind().as_str(), name);
+            assert_eq!(event.data(), data, "{name}");
+        }
+        assert_eq!(
+            EngineEvent::ConversationAssigned {
+                owner: Owner::User(user)
+            }
+            .owner(),
+            Some(&Owner::User(UserId("u1".into())))
+        );
+    }
+
+    #[test]
+    fn webhooks_never_see_internal_kinds() {
+        assert!(!EventKind::WEBHOOK.contains(&EventKind::DeliveryFailed));
+        assert!(!EventKind::WEBHOOK.contains(&EventKind::SlaBreached));
+        assert_eq!(EventKind::WEBHOOK.len() + 2, EventKind::ALL.len());
     }
 }

@@ -18,10 +18,10 @@ use bytestring::ByteString;
 use tokio::sync::mpsc;
 
 use super::distributor::{CapacityFreed, Distributor};
-use super::events::{AnswerDelta, EventBus, TenantEvent};
+use super::events::{AnswerDelta, EngineEvent, EventBus, EventKind, TenantEvent};
 use crate::api::conversations::MessageView;
 use crate::config::Settings;
-use crate::domain::conversation::Owner;
+use crate::domain::conversation::{Owner, SenderType};
 use crate::domain::scheduling;
 use crate::domain::summary::{self, Speaker};
 use crate::domain::{ConversationId, MessageId, Role, TenantId, UserId};
@@ -361,31 +361,31 @@ impl Hub {
     }
 
     fn on_event(&mut self, event: TenantEvent, ctx: &mut Context<Self>) {
-        match event.kind {
-            "message_received" | "message_sent" => {
+        match &event.event {
+            EngineEvent::MessageReceived { message_id, .. }
+            | EngineEvent::MessageSent { message_id, .. } => {
                 let followed = event
                     .conversation_id
                     .as_ref()
                     .is_some_and(|c| self.rooms.contains_key(c));
-                let id = event
-                    .data
-                    .get("message_id")
-                    .and_then(serde_json::Value::as_str);
-                match (followed, id) {
-                    (true, Some(id)) => self
-                        .pipeline
-                        .push_back(Pending::Message(MessageId(id.to_string()))),
-                    _ => return,
+                if !followed {
+                    return;
                 }
+                self.pipeline
+                    .push_back(Pending::Message(message_id.clone()));
             }
-            "conversation_assigned"
-            | "conversation_escalated"
-            | "conversation_closed"
-            | "feedback_detected"
-            | "conversation_classified" => {
+            EngineEvent::ConversationAssigned { .. }
+            | EngineEvent::ConversationEscalated { .. }
+            | EngineEvent::ConversationClosed { .. }
+            | EngineEvent::FeedbackDetected(_)
+            | EngineEvent::ConversationClassified(_) => {
                 self.pipeline.push_back(Pending::Conversation(event));
             }
-            _ => return,
+            // Not for sockets: the console reads these over SSE and the REST API.
+            EngineEvent::ConversationStarted { .. }
+            | EngineEvent::LimitReached { .. }
+            | EngineEvent::DeliveryFailed { .. }
+            | EngineEvent::SlaBreached { .. } => return,
         }
         self.pump(ctx);
     }
@@ -452,7 +452,7 @@ impl Hub {
             return;
         }
         let members: Vec<SessionId> = room.members.iter().copied().collect();
-        let from_customer = row.sender_type == "contact";
+        let from_customer = row.sender_type == SenderType::Contact;
         let frame = ServerFrame::Message {
             message: MessageView::from_row(row.clone()),
         }
@@ -470,10 +470,10 @@ impl Hub {
         if reached_other_side && row.status == receipts::SENT {
             self.delivered.push(row.id.clone());
         }
-        match row.sender_type.as_str() {
-            "contact" => self.after_customer_message(&row, &members, ctx),
-            "ai_agent" => self.after_ai_reply(&row, &members),
-            _ => {}
+        match row.sender_type {
+            SenderType::Contact => self.after_customer_message(&row, &members, ctx),
+            SenderType::AiAgent => self.after_ai_reply(&row, &members),
+            SenderType::User | SenderType::System => {}
         }
     }
 
@@ -584,48 +584,57 @@ impl Hub {
         let Some(conversation) = event.conversation_id.clone() else {
             return;
         };
-        let data = match &event.data {
-            serde_json::Value::Object(map) => map.clone(),
+        let data = match event.data() {
+            serde_json::Value::Object(map) => map,
             _ => serde_json::Map::new(),
         };
-        let owner: Option<Owner> = data
-            .get("owner")
-            .and_then(|o| serde_json::from_value(o.clone()).ok());
+        let owner: Option<Owner> = event.event.owner().cloned();
         let id = conversation.to_string();
+        let kind = event.kind();
         // The customer's socket learns that a human takes over, never why: reasons such as
         // `vip_contact` or `ai_transfer: …` are the engine's judgement of the customer.
-        let customer_frame = (event.kind == "conversation_escalated").then(|| {
+        let customer_frame = (kind == EventKind::ConversationEscalated).then(|| {
             ServerFrame::ConversationEscalated {
                 conversation_id: id.clone(),
                 data: customer_escalation_data(&data),
             }
             .encode()
         });
-        let frame = match event.kind {
-            "conversation_assigned" => ServerFrame::ConversationAssigned {
+        let frame = match kind {
+            EventKind::ConversationAssigned => ServerFrame::ConversationAssigned {
                 conversation_id: id,
                 data,
             },
-            "conversation_escalated" => ServerFrame::ConversationEscalated {
+            EventKind::ConversationEscalated => ServerFrame::ConversationEscalated {
                 conversation_id: id,
                 data,
             },
-            "feedback_detected" => ServerFrame::FeedbackDetected {
+            EventKind::FeedbackDetected => ServerFrame::FeedbackDetected {
                 conversation_id: id,
                 data,
             },
-            "conversation_classified" => ServerFrame::ConversationClassified {
+            EventKind::ConversationClassified => ServerFrame::ConversationClassified {
                 conversation_id: id,
                 data,
             },
-            _ => ServerFrame::ConversationClosed {
+            EventKind::ConversationClosed => ServerFrame::ConversationClosed {
                 conversation_id: id,
                 data,
             },
+            // `on_event` queues no other kind here.
+            EventKind::ConversationStarted
+            | EventKind::MessageReceived
+            | EventKind::MessageSent
+            | EventKind::LimitReached
+            | EventKind::DeliveryFailed
+            | EventKind::SlaBreached => return,
         }
         .encode();
         // How the engine judged the customer is for staff eyes, not the customer's socket.
-        let staff_only = matches!(event.kind, "feedback_detected" | "conversation_classified");
+        let staff_only = matches!(
+            kind,
+            EventKind::FeedbackDetected | EventKind::ConversationClassified
+        );
         let mut recipients: HashSet<SessionId> = self
             .rooms
             .get(&conversation)
@@ -691,7 +700,7 @@ impl Hub {
                 }
             }
         }
-        if event.kind == "conversation_closed" {
+        if kind == EventKind::ConversationClosed {
             self.follow_up_on_close(event.tenant_id, conversation, ctx);
         }
     }
@@ -715,16 +724,11 @@ impl Hub {
                         let rows = messages::recent(conn, &conversation, 200)?;
                         let lines: Vec<(Speaker, &str)> = rows
                             .iter()
-                            .map(|m| {
-                                (
-                                    Speaker::from_sender_type(&m.sender_type),
-                                    m.content.as_str(),
-                                )
-                            })
+                            .map(|m| (Speaker::from_sender_type(m.sender_type), m.content.as_str()))
                             .collect();
                         let contact = rows
                             .iter()
-                            .find(|m| m.sender_type == "contact")
+                            .find(|m| m.sender_type == SenderType::Contact)
                             .and_then(|m| m.sender_id.clone())
                             .map(crate::domain::ContactId);
                         auto_create::create_once(

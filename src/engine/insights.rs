@@ -9,8 +9,9 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::agent::{AgentSupervisor, SideCall, SupervisorOf, Supervisors};
+use super::events::{EngineEvent, FeedbackDetected};
 use crate::config::{ClassificationMode, MemoryExtractor, Settings};
-use crate::domain::agent::ProviderKind;
+use crate::domain::agent::{ProviderKind, TurnStatus};
 use crate::domain::classification::{self, Classification};
 use crate::domain::conversation::SenderType;
 use crate::domain::feedback::Detection;
@@ -20,10 +21,6 @@ use crate::llm::extract;
 use crate::store::feedback::{self as feedback_store, FeedbackEvent};
 use crate::store::memories::{self, Owner};
 use crate::store::{messages, Store, StoreError};
-
-/// Turn-log statuses of the side calls.
-const MEMORY_PURPOSE: &str = "memory";
-const CLASSIFICATION_PURPOSE: &str = "classification";
 
 /// The AI agent that owns the conversation when memories are extracted.
 pub struct MemoryAgent {
@@ -56,8 +53,8 @@ pub async fn extract_memories(
         .await?;
     let transcript: Vec<(bool, String)> = recent
         .into_iter()
-        .filter(|m| m.sender_type != SenderType::System.as_str())
-        .map(|m| (m.sender_type == SenderType::Contact.as_str(), m.content))
+        .filter(|m| m.sender_type != SenderType::System)
+        .map(|m| (m.sender_type == SenderType::Contact, m.content))
         .collect();
     if !transcript.iter().any(|(from_customer, _)| *from_customer) {
         return Ok(0);
@@ -69,7 +66,7 @@ pub async fn extract_memories(
     }) {
         let call = SideCall {
             conversation_id: job.conversation.clone(),
-            purpose: MEMORY_PURPOSE,
+            purpose: TurnStatus::Memory,
             messages: extract::memory_messages(&transcript),
             max_tokens: config.llm_max_tokens,
         };
@@ -81,7 +78,7 @@ pub async fn extract_memories(
                 }
             }
             Ok(Err(e)) => {
-                tracing::warn!(conversation = %job.conversation, reason = %e.reason(), "memory extraction by LLM failed; rules used")
+                tracing::warn!(conversation = %job.conversation, error = %e, "memory extraction by LLM failed; rules used")
             }
             Err(e) => {
                 tracing::warn!(conversation = %job.conversation, error = %e, "agent unreachable for memory extraction; rules used")
@@ -135,7 +132,7 @@ pub async fn classify(
     };
     let call = SideCall {
         conversation_id: conversation.clone(),
-        purpose: CLASSIFICATION_PURPOSE,
+        purpose: TurnStatus::Classification,
         messages: extract::classification_messages(&text),
         max_tokens: config.llm_max_tokens,
     };
@@ -154,7 +151,7 @@ pub async fn classify(
             }
         },
         Ok(Err(e)) => {
-            tracing::info!(conversation = %conversation, reason = %e.reason(), "classification by LLM unavailable; rules used");
+            tracing::info!(conversation = %conversation, error = %e, "classification by LLM unavailable; rules used");
             rules
         }
         Err(_) => rules,
@@ -193,15 +190,14 @@ pub struct FeedbackRecord {
 }
 
 impl FeedbackRecord {
-    /// The `feedback_detected` event data.
-    pub fn event(&self) -> serde_json::Value {
-        serde_json::json!({
-            "conversation_id": self.conversation,
-            "message_id": self.reply_message_id,
-            "customer_message_id": self.customer_message_id,
-            "agent_id": self.agent,
-            "kind": self.detection.kind.as_str(),
-            "score": self.detection.score,
+    /// The `feedback_detected` event.
+    pub fn event(&self) -> EngineEvent {
+        EngineEvent::FeedbackDetected(FeedbackDetected {
+            conversation_id: self.conversation.clone(),
+            message_id: self.reply_message_id.clone(),
+            customer_message_id: self.customer_message_id.clone(),
+            agent_id: self.agent.clone(),
+            detection: self.detection.clone(),
         })
     }
 }

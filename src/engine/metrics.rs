@@ -17,7 +17,7 @@ use std::time::Duration;
 use prometheus::{Counter, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::events::EventBus;
+use super::events::{EventBus, EventKind};
 use super::registry::LiveCount;
 use super::Engine;
 use crate::store::analytics;
@@ -164,15 +164,21 @@ impl EngineMetrics {
         let mut receiver = events.subscribe();
         loop {
             match receiver.recv().await {
-                Ok(event) => match event.kind {
-                    "conversation_started" => self.conversations_started.inc(),
-                    "conversation_closed" => self.conversations_closed.inc(),
-                    "conversation_escalated" => self.escalations.inc(),
-                    "limit_reached" => self.limits_reached.inc(),
-                    "message_received" => self.messages.with_label_values(&["received"]).inc(),
-                    "message_sent" => self.messages.with_label_values(&["sent"]).inc(),
-                    "delivery_failed" => self.channel_delivery_failures.inc(),
-                    _ => {}
+                Ok(event) => match event.kind() {
+                    EventKind::ConversationStarted => self.conversations_started.inc(),
+                    EventKind::ConversationClosed => self.conversations_closed.inc(),
+                    EventKind::ConversationEscalated => self.escalations.inc(),
+                    EventKind::LimitReached => self.limits_reached.inc(),
+                    EventKind::MessageReceived => {
+                        self.messages.with_label_values(&["received"]).inc()
+                    }
+                    EventKind::MessageSent => self.messages.with_label_values(&["sent"]).inc(),
+                    EventKind::DeliveryFailed => self.channel_delivery_failures.inc(),
+                    // No counter of their own.
+                    EventKind::ConversationAssigned
+                    | EventKind::SlaBreached
+                    | EventKind::FeedbackDetected
+                    | EventKind::ConversationClassified => {}
                 },
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "metrics fell behind the event bus");

@@ -2,6 +2,7 @@
 //! the distributor, the message writer and the event bus.
 
 pub mod agent;
+pub mod automation;
 pub mod conversation;
 pub mod distributor;
 pub mod events;

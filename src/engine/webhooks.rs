@@ -30,7 +30,7 @@ use sha2::Sha256;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Semaphore;
 
-use super::events::{EventBus, TenantEvent};
+use super::events::{EventBus, EventKind, TenantEvent};
 use super::metrics::EngineMetrics;
 use crate::config::WebhookSettings;
 use crate::domain::TenantId;
@@ -42,19 +42,6 @@ use crate::store::webhooks::{
     self, DeliveryUpdate, Webhook, WebhookAttempt, WebhookDelivery, FAILED, PENDING, SUCCEEDED,
 };
 use crate::store::{Store, StoreError};
-
-/// Events a webhook may subscribe to.
-pub const EVENTS: [&str; 9] = [
-    "conversation_started",
-    "message_received",
-    "message_sent",
-    "conversation_assigned",
-    "conversation_escalated",
-    "conversation_closed",
-    "limit_reached",
-    "feedback_detected",
-    "conversation_classified",
-];
 
 pub const SIGNATURE_HEADER: &str = "X-Atende-Signature";
 pub const EVENT_HEADER: &str = "X-Atende-Event";
@@ -266,7 +253,7 @@ impl WebhookDispatcher {
         loop {
             match receiver.recv().await {
                 Ok(event) => {
-                    if !EVENTS.contains(&event.kind) {
+                    if !EventKind::WEBHOOK.contains(&event.kind()) {
                         continue;
                     }
                     let dispatcher = self.clone();
@@ -305,13 +292,13 @@ impl WebhookDispatcher {
         let hooks = match self.subscribers(&event.tenant_id).await {
             Ok(hooks) => hooks,
             Err(e) => {
-                tracing::error!(tenant = %event.tenant_id, event = event.kind, error = %e, "webhooks of the tenant not read; event not delivered");
+                tracing::error!(tenant = %event.tenant_id, event = %event.kind(), error = %e, "webhooks of the tenant not read; event not delivered");
                 return;
             }
         };
         let targets: Vec<&Webhook> = hooks
             .iter()
-            .filter(|h| h.subscribes_to(event.kind))
+            .filter(|h| h.subscribes_to(event.kind().as_str()))
             .collect();
         if targets.is_empty() {
             return;
@@ -319,13 +306,13 @@ impl WebhookDispatcher {
         let payload = match self.payload(&event).await {
             Ok(payload) => payload,
             Err(e) => {
-                tracing::error!(event = event.kind, error = %e, "webhook payload not built");
+                tracing::error!(event = %event.kind(), error = %e, "webhook payload not built");
                 return;
             }
         };
         let deliveries: Vec<WebhookDelivery> = targets
             .iter()
-            .map(|hook| WebhookDelivery::pending(hook, event.kind, payload.clone()))
+            .map(|hook| WebhookDelivery::pending(hook, event.kind().as_str(), payload.clone()))
             .collect();
         let rows = deliveries.clone();
         let written = self
@@ -360,7 +347,7 @@ impl WebhookDispatcher {
                 }
             }
             Err(e) => {
-                tracing::warn!(event = event.kind, error = %e, "webhook delivery not recorded")
+                tracing::warn!(event = %event.kind(), error = %e, "webhook delivery not recorded")
             }
         }
     }
@@ -368,12 +355,8 @@ impl WebhookDispatcher {
     /// `{id, event, tenant_id, conversation_id, occurred_at, data}`; message events carry the
     /// message itself in `data.message`.
     async fn payload(&self, event: &TenantEvent) -> Result<String, StoreError> {
-        let mut data = event.data.clone();
-        let message_id = data
-            .get("message_id")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        if let (Some(id), "message_received" | "message_sent") = (message_id, event.kind) {
+        let mut data = event.data();
+        if let Some(id) = event.event.message_id().cloned() {
             let tenant = event.tenant_id.clone();
             let message: Option<Message> = self
                 .inner
@@ -406,7 +389,7 @@ impl WebhookDispatcher {
         }
         let body = json!({
             "id": uuid::Uuid::now_v7().to_string(),
-            "event": event.kind,
+            "event": event.kind(),
             "tenant_id": event.tenant_id,
             "conversation_id": event.conversation_id,
             "occurred_at": event.at,

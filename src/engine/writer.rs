@@ -371,13 +371,9 @@ fn ingest(conn: &mut DbConn, inbound: &Inbound) -> StoreResult<Ingested> {
             }
         };
     let (sender_type, direction, sender_id) = if inbound.from_business {
-        (SenderType::User.as_str(), "out", None)
+        (SenderType::User, "out", None)
     } else {
-        (
-            SenderType::Contact.as_str(),
-            "in",
-            Some(contact.id.to_string()),
-        )
+        (SenderType::Contact, "in", Some(contact.id.to_string()))
     };
     let message = messages::append(
         conn,

@@ -6,6 +6,7 @@
 
 pub mod classify;
 pub mod extract;
+pub mod factory;
 pub mod openai;
 pub mod pricing;
 pub mod prompt;
@@ -15,6 +16,8 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
+
+use crate::domain::escalation::ProviderFault;
 
 pub use openai::{OpenAiProvider, RetryPolicy};
 
@@ -188,17 +191,22 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// The failure's class, recorded with the turn and, when it hands over, the conversation.
+    pub fn fault(&self) -> ProviderFault {
+        match self {
+            LlmError::RateLimit => ProviderFault::RateLimit,
+            LlmError::InsufficientQuota => ProviderFault::InsufficientQuota,
+            LlmError::InvalidApiKey => ProviderFault::InvalidApiKey,
+            LlmError::Timeout => ProviderFault::Timeout,
+            LlmError::BadResponse(_) => ProviderFault::BadResponse,
+            LlmError::Unavailable(_) => ProviderFault::Unavailable,
+            LlmError::Refused(_) => ProviderFault::TargetRefused,
+        }
+    }
+
     /// Stable tag for metrics, logs and the conversation's recorded failure reason.
     pub fn reason(&self) -> &'static str {
-        match self {
-            LlmError::RateLimit => "rate_limit",
-            LlmError::InsufficientQuota => "insufficient_quota",
-            LlmError::InvalidApiKey => "invalid_api_key",
-            LlmError::Timeout => "timeout",
-            LlmError::BadResponse(_) => "bad_response",
-            LlmError::Unavailable(_) => "unavailable",
-            LlmError::Refused(_) => "target_refused",
-        }
+        self.fault().as_str()
     }
 
     /// What a client (chat stream, WebSocket, REST) may be told: the classified failure,

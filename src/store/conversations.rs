@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::schema::conversations;
 use super::{DbConn, StoreError, StoreResult};
 use crate::domain::conversation::{Owner, Status};
+use crate::domain::escalation::EscalationReason;
 use crate::domain::{ContactId, ConversationId, IntegrationId, TenantId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -32,7 +33,7 @@ pub struct Conversation {
     pub answered_seq: i64,
     pub customer_messages: i32,
     pub ai_replies: i32,
-    pub escalation_reason: Option<String>,
+    pub escalation_reason: Option<EscalationReason>,
     pub close_reason: Option<String>,
     pub queued_at: Option<NaiveDateTime>,
     pub assigned_at: Option<NaiveDateTime>,
@@ -235,7 +236,7 @@ pub struct OwnerChange {
     pub status: Option<String>,
     pub owner_type: Option<String>,
     pub owner_id: Option<Option<String>>,
-    pub escalation_reason: Option<Option<String>>,
+    pub escalation_reason: Option<Option<EscalationReason>>,
     pub close_reason: Option<Option<String>>,
     pub queued_at: Option<Option<NaiveDateTime>>,
     pub assigned_at: Option<Option<NaiveDateTime>>,

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{conversations, messages};
 use super::{DbConn, StoreError, StoreResult};
+use crate::domain::conversation::SenderType;
 use crate::domain::{ConversationId, IntegrationId, MessageId, TenantId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
@@ -14,7 +15,7 @@ pub struct Message {
     pub tenant_id: TenantId,
     pub conversation_id: ConversationId,
     pub seq: i64,
-    pub sender_type: String,
+    pub sender_type: SenderType,
     pub sender_id: Option<String>,
     pub content: String,
     pub content_type: String,
@@ -31,7 +32,7 @@ pub struct Message {
 pub struct NewMessage {
     pub tenant_id: TenantId,
     pub conversation_id: ConversationId,
-    pub sender_type: &'static str,
+    pub sender_type: SenderType,
     pub sender_id: Option<String>,
     pub content: String,
     pub content_type: String,
@@ -59,7 +60,7 @@ pub fn find_by_external(
 /// turns and never share a `seq`; the order between them is the order of their commits.
 pub fn append(conn: &mut DbConn, new: NewMessage) -> StoreResult<Message> {
     let now = super::now();
-    let customer = new.sender_type == "contact";
+    let customer = new.sender_type == SenderType::Contact;
     let updated = crate::db_run!(conn, |c| diesel::update(
         conversations::table.filter(conversations::id.eq(&new.conversation_id))
     )
@@ -82,7 +83,7 @@ pub fn append(conn: &mut DbConn, new: NewMessage) -> StoreResult<Message> {
         tenant_id: new.tenant_id,
         conversation_id: new.conversation_id,
         seq,
-        sender_type: new.sender_type.to_string(),
+        sender_type: new.sender_type,
         sender_id: new.sender_id,
         content: new.content,
         content_type: new.content_type,
@@ -141,7 +142,7 @@ pub fn customer_after(
     Ok(crate::db_run!(conn, |c| messages::table
         .filter(messages::conversation_id.eq(conversation))
         .filter(messages::seq.gt(seq))
-        .filter(messages::sender_type.eq("contact"))
+        .filter(messages::sender_type.eq(SenderType::Contact))
         .order(messages::seq.asc())
         .select(Message::as_select())
         .load(c))?)

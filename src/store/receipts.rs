@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::messages::Message;
 use super::schema::messages;
 use super::{DbConn, StoreResult};
+use crate::domain::conversation::SenderType;
 use crate::domain::{ConversationId, MessageId, TenantId};
 
 pub const SENT: &str = "sent";
@@ -62,11 +63,11 @@ pub fn mark_read(
             .filter(messages::seq.le(up_to_seq))
             .filter(messages::status.ne(READ));
         if reader_is_customer {
-            diesel::update(scope.filter(messages::sender_type.ne("contact")))
+            diesel::update(scope.filter(messages::sender_type.ne(SenderType::Contact)))
                 .set(messages::status.eq(READ))
                 .execute(c)
         } else {
-            diesel::update(scope.filter(messages::sender_type.eq("contact")))
+            diesel::update(scope.filter(messages::sender_type.eq(SenderType::Contact)))
                 .set(messages::status.eq(READ))
                 .execute(c)
         }

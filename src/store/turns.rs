@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{ai_turns, usage_counters};
 use super::{DbConn, StoreResult};
+use crate::domain::agent::TurnStatus;
 use crate::domain::{AgentId, ConversationId, TenantId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
@@ -18,8 +19,7 @@ pub struct AiTurn {
     pub conversation_id: Option<ConversationId>,
     pub model: String,
     pub provider: String,
-    /// ok | error | limited | skipped
-    pub status: String,
+    pub status: TurnStatus,
     pub error_reason: Option<String>,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,

@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use crate::config::OutboundSettings;
 use crate::domain::conversation::Owner;
+use crate::domain::escalation::EscalationReason;
 use crate::domain::{AgentId, ContactId, ConversationId, TenantId};
 use crate::secrets::SecretBox;
 use crate::store::Store;
@@ -96,7 +97,7 @@ impl ToolKind {
 pub enum Effect {
     /// Hand the conversation to a human (through the distributor).
     Escalate {
-        reason: String,
+        reason: EscalationReason,
     },
     /// Give the conversation to this owner.
     Assign {

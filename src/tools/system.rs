@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 
 use super::{Effect, ToolContext, ToolOutcome, ToolRuntime};
+use crate::domain::escalation::EscalationReason;
 use crate::store::crm::{self, ContactUpdate, NewActivity};
 use crate::store::{timers, StoreError};
 
@@ -164,7 +165,7 @@ pub async fn run(name: &str, args: Value, cx: &ToolContext, rt: &ToolRuntime) ->
         TRANSFER_TO_HUMAN => {
             let reason = text(&args, "reason").unwrap_or_else(|| "requested by the AI".into());
             ToolOutcome::ok(json!({"transferred": true})).with_effect(Effect::Escalate {
-                reason: format!("ai_transfer: {}", super::truncate(&reason, 200)),
+                reason: EscalationReason::AiTransfer(super::truncate(&reason, 200)),
             })
         }
         CLOSE_CONVERSATION => {

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use crate::api::calendar as booking;
 use crate::api::conversations::{MessageView, MAX_MESSAGE_CHARS};
+use crate::domain::agent::TurnStatus;
+use crate::domain::conversation::SenderType;
 use crate::domain::quota::VisitorRequest;
 use crate::domain::scheduling::{extract_email, extract_phone};
 use crate::domain::summary::{self, Speaker};
@@ -25,9 +27,6 @@ use crate::store::{auto_create, contacts, integrations, receipts, visitor_quotas
 
 use super::protocol::{ClientFrame, EventView, ServerFrame};
 use super::{authorize, Deps, Principal, WsError};
-
-/// Turn-log status of an LLM summary.
-const SUMMARY_PURPOSE: &str = "summary";
 
 /// One socket's identity and the shared dependencies.
 pub struct Core {
@@ -406,12 +405,7 @@ async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
         .await?;
     let lines: Vec<(Speaker, &str)> = rows
         .iter()
-        .map(|m| {
-            (
-                Speaker::from_sender_type(&m.sender_type),
-                m.content.as_str(),
-            )
-        })
+        .map(|m| (Speaker::from_sender_type(m.sender_type), m.content.as_str()))
         .collect();
     let agent = summarizing_agent(&conversation, &rows);
     let (summary, source) = match llm_summary(core, &conversation.id, agent, &lines).await {
@@ -435,7 +429,7 @@ fn summarizing_agent(conversation: &Conversation, rows: &[Message]) -> Option<Ag
     let last_ai = || {
         rows.iter()
             .rev()
-            .find(|m| m.sender_type == "ai_agent")
+            .find(|m| m.sender_type == SenderType::AiAgent)
             .and_then(|m| m.sender_id.as_deref())
     };
     owner.or_else(last_ai).and_then(AgentId::parse)
@@ -466,7 +460,7 @@ async fn llm_summary(
     let answer = supervisor
         .send(SideCall {
             conversation_id: conversation.clone(),
-            purpose: SUMMARY_PURPOSE,
+            purpose: TurnStatus::Summary,
             messages: prompt::summary_request(&transcript, lang),
             max_tokens: core.deps.settings.realtime.summary_max_tokens,
         })
@@ -476,7 +470,7 @@ async fn llm_summary(
         Ok(text) if !text.trim().is_empty() => Some(text.trim().to_string()),
         Ok(_) => None,
         Err(e) => {
-            tracing::info!(agent = %agent, reason = e.reason(), "no LLM summary; extractive summary instead");
+            tracing::info!(agent = %agent, error = %e, "no LLM summary; extractive summary instead");
             None
         }
     }

@@ -9,8 +9,8 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use super::{AgentSupervisor, TurnFailure};
-use crate::domain::agent::ProviderKind;
-use crate::domain::limits::{self, LimitHit};
+use crate::domain::agent::{ProviderKind, TurnStatus};
+use crate::domain::limits::{self, Ask};
 use crate::domain::ConversationId;
 use crate::llm::{ChatMessage, CompletionRequest, ToolChoice};
 
@@ -19,8 +19,8 @@ use crate::llm::{ChatMessage, CompletionRequest, ToolChoice};
 #[rtype(result = "Result<String, TurnFailure>")]
 pub struct SideCall {
     pub conversation_id: ConversationId,
-    /// Turn-log status of the call: `memory`, `classification` or `summary`.
-    pub purpose: &'static str,
+    /// Turn-log status of the call: `Memory`, `Classification` or `Summary`.
+    pub purpose: TurnStatus,
     pub messages: Vec<ChatMessage>,
     /// Capped by the agent's own `max_tokens`.
     pub max_tokens: u32,
@@ -35,12 +35,7 @@ impl Handler<SideCall> for AgentSupervisor {
                 "the agent has no LLM".into(),
             ))));
         }
-        let admitted = if self.config.active {
-            self.take_request()
-        } else {
-            Err(LimitHit::MaxConversations)
-        };
-        if let Err(hit) = admitted {
+        if let Err(hit) = self.gate.admit(Ask::Request) {
             return Box::pin(actix::fut::ready(Err(TurnFailure::Limited(hit))));
         }
         let max_tokens = msg.max_tokens.min(self.config.max_tokens).max(1);
@@ -61,9 +56,7 @@ impl Handler<SideCall> for AgentSupervisor {
             .sum();
         let estimate =
             limits::estimate_cost(chars, max_tokens, self.price.prompt, self.price.completion);
-        self.ledger.roll(chrono::Utc::now().date_naive());
-        let budget = self.budget();
-        let reservation = match self.ledger.try_reserve(&budget, estimate) {
+        let reservation = match self.gate.reserve(estimate, chrono::Utc::now().date_naive()) {
             Ok(reservation) => reservation,
             Err(hit) => return Box::pin(actix::fut::ready(Err(TurnFailure::Limited(hit)))),
         };
@@ -75,7 +68,7 @@ impl Handler<SideCall> for AgentSupervisor {
             async move { provider.complete(request).await }
                 .into_actor(self)
                 .then(move |result, act, _| {
-                    act.ledger.roll(chrono::Utc::now().date_naive());
+                    let today = chrono::Utc::now().date_naive();
                     let latency_ms =
                         u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                     let mut record = act.turn_record(conversation, purpose, None, latency_ms);
@@ -87,7 +80,7 @@ impl Handler<SideCall> for AgentSupervisor {
                                 act.price.prompt,
                                 act.price.completion,
                             );
-                            act.ledger.settle(reservation, cost);
+                            act.gate.settle(reservation, cost, today);
                             record.model = reply.model.clone();
                             record.prompt_tokens =
                                 i64::try_from(reply.prompt_tokens).unwrap_or(i64::MAX);
@@ -98,7 +91,7 @@ impl Handler<SideCall> for AgentSupervisor {
                             Ok(reply.content)
                         }
                         Err(e) => {
-                            act.ledger.cancel(reservation);
+                            act.gate.cancel(reservation);
                             // The status stays the purpose: a failed side call is not a
                             // failed chat turn in analytics.
                             record.error_reason = Some(e.reason().to_string());

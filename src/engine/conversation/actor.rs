@@ -28,6 +28,7 @@ use crate::engine::agent::{
     TurnFailure,
 };
 use crate::engine::distributor::{CapacityFreed, RequestAssignment};
+use crate::engine::events::EngineEvent;
 use crate::engine::insights::{self, FeedbackRecord, MemoryAgent, MemoryJob};
 use crate::engine::writer::{AlongWith, Answered, Stored};
 use crate::engine::{EngineError, EngineParts};
@@ -90,11 +91,11 @@ impl ConversationActor {
         self.perform(effects, ctx);
     }
 
-    fn publish(&self, kind: &'static str, data: serde_json::Value) {
+    fn publish(&self, event: EngineEvent) {
         if let Some(loaded) = &self.loaded {
             self.parts
                 .events
-                .publish(&loaded.tenant_id, kind, Some(&self.id), data);
+                .publish(&loaded.tenant_id, Some(&self.id), event);
         }
     }
 
@@ -178,7 +179,7 @@ impl ConversationActor {
                     }),
                 );
             }
-            Effect::Publish { kind, data } => self.publish(kind, data),
+            Effect::Publish(event) => self.publish(event),
             Effect::RecordFeedback {
                 customer_message_id,
                 reply,
@@ -207,7 +208,7 @@ impl ConversationActor {
                     insights::record_feedback(self.parts.store.clone(), record)
                         .into_actor(self)
                         .map(move |result, act, _| match result {
-                            Ok(()) => act.publish("feedback_detected", event),
+                            Ok(()) => act.publish(event),
                             Err(e) => {
                                 tracing::error!(conversation = %act.id, error = %e, "feedback not stored")
                             }
@@ -307,7 +308,7 @@ impl ConversationActor {
                 Some((config, _, Err(hit))) => {
                     act.supervisor = None;
                     let event = Event::AgentRefused {
-                        reason: hit.as_str().to_string(),
+                        reason: hit,
                         on_limit: config.settings.on_limit,
                     };
                     act.step(event, ctx);
@@ -385,7 +386,7 @@ impl ConversationActor {
                 .into_iter()
                 .filter(|m| m.seq < first_seq)
                 .map(|m| HistoryItem {
-                    from_customer: m.sender_type == SenderType::Contact.as_str(),
+                    from_customer: m.sender_type == SenderType::Contact,
                     content: m.content,
                 })
                 .collect();
@@ -501,7 +502,7 @@ impl ConversationActor {
         Some(NewMessage {
             tenant_id: loaded.tenant_id.clone(),
             conversation_id: self.id.clone(),
-            sender_type: sender.as_str(),
+            sender_type: sender,
             sender_id,
             content,
             content_type: "text".into(),
@@ -555,10 +556,11 @@ impl ConversationActor {
     /// channel and tells listeners.
     fn send_out(&self, stored: Stored) {
         let Stored { message, delivery } = stored;
-        self.publish(
-            "message_sent",
-            serde_json::json!({ "message_id": message.id, "seq": message.seq, "sender_type": message.sender_type }),
-        );
+        self.publish(EngineEvent::MessageSent {
+            message_id: message.id.clone(),
+            seq: message.seq,
+            sender_type: message.sender_type,
+        });
         let (Some(loaded), Some(delivery)) = (&self.loaded, delivery) else {
             return;
         };
@@ -780,10 +782,10 @@ impl Handler<CustomerMessage> for ConversationActor {
 
     fn handle(&mut self, msg: CustomerMessage, ctx: &mut Self::Context) {
         let message = msg.0;
-        self.publish(
-            "message_received",
-            serde_json::json!({ "message_id": message.id, "seq": message.seq }),
-        );
+        self.publish(EngineEvent::MessageReceived {
+            message_id: message.id.clone(),
+            seq: message.seq,
+        });
         let event = Event::CustomerMessage {
             message_id: message.id.to_string(),
             seq: message.seq,
@@ -803,13 +805,13 @@ fn last_reply(recent: &[Message], first_pending: Option<i64>) -> Option<LastRepl
         .filter(|m| first_pending.is_none_or(|first| m.seq < first))
         .collect();
     let (reply, earlier) = before.split_last()?;
-    if reply.sender_type != SenderType::AiAgent.as_str() {
+    if reply.sender_type != SenderType::AiAgent {
         return None;
     }
     let mut question: Vec<&str> = earlier
         .iter()
         .rev()
-        .take_while(|m| m.sender_type == SenderType::Contact.as_str())
+        .take_while(|m| m.sender_type == SenderType::Contact)
         .map(|m| m.content.as_str())
         .collect();
     question.reverse();
@@ -1038,7 +1040,7 @@ mod tests {
             tenant_id: TenantId("t".into()),
             conversation_id: ConversationId("c".into()),
             seq,
-            sender_type: sender.as_str().into(),
+            sender_type: sender,
             sender_id: (sender == SenderType::AiAgent).then(|| "agent-1".to_string()),
             content: content.into(),
             content_type: "text".into(),

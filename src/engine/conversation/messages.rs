@@ -4,6 +4,7 @@
 use actix::prelude::*;
 
 use crate::domain::conversation::Owner;
+use crate::domain::escalation::EscalationReason;
 use crate::domain::UserId;
 use crate::engine::EngineError;
 use crate::store::messages::Message;
@@ -35,7 +36,7 @@ pub struct Assign {
 #[derive(Message)]
 #[rtype(result = "Result<(), EngineError>")]
 pub struct Escalate {
-    pub reason: String,
+    pub reason: EscalationReason,
     pub user: Option<UserId>,
 }
 

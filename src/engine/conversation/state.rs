@@ -10,10 +10,13 @@ use crate::config::{FeedbackSettings, Settings};
 use crate::domain::agent::{AgentSettings, OnLimit};
 use crate::domain::classification::{self, Classification};
 use crate::domain::conversation::{Owner, Status};
+use crate::domain::escalation::{self, EscalationReason};
 use crate::domain::feedback::{self, Detection};
+use crate::domain::limits::LimitHit;
 use crate::domain::tool_state::{self, ToolState};
-use crate::domain::{escalation, memory, AgentId, UserId};
+use crate::domain::{memory, AgentId, UserId};
 use crate::engine::agent::{Effect as TurnEffect, TurnDone, TurnFailure};
+use crate::engine::events::EngineEvent;
 
 /// The engine-wide rules a conversation follows (from `Settings`, fixed for its life).
 #[derive(Debug, Clone)]
@@ -138,7 +141,7 @@ struct Turn {
 pub enum OwnerWrite {
     Assign {
         owner: Owner,
-        escalation_reason: Option<String>,
+        escalation_reason: Option<EscalationReason>,
         answered_seq: Option<i64>,
     },
     Close {
@@ -171,7 +174,7 @@ pub enum Event {
     AgentAttached(AttachedAgent),
     /// The agent's supervisor refused the conversation (a limit).
     AgentRefused {
-        reason: String,
+        reason: LimitHit,
         on_limit: OnLimit,
     },
     /// The agent could not be found or asked.
@@ -203,7 +206,7 @@ pub enum Event {
         owner: Owner,
     },
     Escalate {
-        reason: String,
+        reason: EscalationReason,
         user: Option<UserId>,
     },
     Close {
@@ -274,10 +277,7 @@ pub enum Effect {
     WriteOwner(OwnerWrite),
     /// Persist the tool state (JSON).
     SaveToolState(String),
-    Publish {
-        kind: &'static str,
-        data: serde_json::Value,
-    },
+    Publish(EngineEvent),
     /// Record negative feedback on an AI reply (announced as `feedback_detected` once
     /// durable).
     RecordFeedback {
@@ -437,7 +437,7 @@ impl ConversationState {
                 self.on_limit(reason, on_limit, rules, now, &mut fx);
             }
             Event::AgentUnavailable => {
-                self.escalate("agent_unavailable".into(), None, rules, &mut fx)
+                self.escalate(EscalationReason::AgentUnavailable, None, rules, &mut fx)
             }
             Event::TimerFired { id } => self.timer_fired(id, now, &mut fx),
             Event::TurnFinished(result) => self.turn_finished(result, rules, now, &mut fx),
@@ -599,7 +599,7 @@ impl ConversationState {
             // A human answers; nothing for the AI to do.
             Owner::User(_) => self.pending.clear(),
             Owner::Nobody if route.asks_for_human => {
-                self.escalate("customer_requested_human".into(), None, rules, fx)
+                self.escalate(EscalationReason::CustomerRequestedHuman, None, rules, fx)
             }
             Owner::Nobody => self.request_assignment(false, fx),
             Owner::AiAgent(agent) => {
@@ -608,11 +608,11 @@ impl ConversationState {
                     .as_ref()
                     .map_or(0, |a| a.settings.escalate_after_messages);
                 if route.asks_for_human {
-                    self.escalate("customer_requested_human".into(), None, rules, fx);
+                    self.escalate(EscalationReason::CustomerRequestedHuman, None, rules, fx);
                 } else if route.negative_feedback {
-                    self.escalate("negative_feedback".into(), None, rules, fx);
+                    self.escalate(EscalationReason::NegativeFeedback, None, rules, fx);
                 } else if escalation::too_many_messages(route.customer_messages, escalate_after) {
-                    self.escalate("message_limit".into(), None, rules, fx);
+                    self.escalate(EscalationReason::MessageLimit, None, rules, fx);
                 } else if self.agent.is_some() {
                     self.schedule_turn(now, fx);
                 } else {
@@ -633,10 +633,7 @@ impl ConversationState {
         // In memory at once: the distributor request carries category and priority.
         self.conversation.category = Some(result.category.as_str().to_string());
         self.conversation.priority = result.priority.as_str().to_string();
-        fx.push(Effect::Publish {
-            kind: "conversation_classified",
-            data: result.to_json(),
-        });
+        fx.push(Effect::Publish(EngineEvent::ConversationClassified(result)));
         fx.push(Effect::StoreClassification(result));
         let hand_over = classification::escalation_reason(
             &result,
@@ -646,7 +643,7 @@ impl ConversationState {
         );
         match hand_over {
             Some(reason) if !matches!(self.conversation.owner, Owner::User(_)) => {
-                self.escalate(reason.to_string(), None, rules, fx)
+                self.escalate(reason, None, rules, fx)
             }
             _ => self.route(route, rules, now, fx),
         }
@@ -773,7 +770,7 @@ impl ConversationState {
                     .agent
                     .as_ref()
                     .map_or(OnLimit::Wait, |a| a.settings.on_limit);
-                self.on_limit(hit.as_str().to_string(), on_limit, rules, now, fx);
+                self.on_limit(hit, on_limit, rules, now, fx);
             }
             Err(TurnFailure::Provider(e))
                 if e.is_retryable() && self.failed_attempts + 1 < rules.turn_max_attempts =>
@@ -793,8 +790,9 @@ impl ConversationState {
             Err(failure) => {
                 self.turn = None;
                 self.failed_attempts = 0;
-                tracing::warn!(reason = %failure.reason(), "AI turn failed; handing over to a human");
-                self.escalate(failure.reason(), None, rules, fx);
+                let reason = failure.escalation_reason();
+                tracing::warn!(reason = %reason, "AI turn failed; handing over to a human");
+                self.escalate(reason, None, rules, fx);
             }
         }
     }
@@ -816,22 +814,20 @@ impl ConversationState {
     /// A limit blocked the turn: wait and try again, or hand over — and record why.
     fn on_limit(
         &mut self,
-        reason: String,
+        reason: LimitHit,
         on_limit: OnLimit,
         rules: &Rules,
         now: Instant,
         fx: &mut Vec<Effect>,
     ) {
-        let action = match on_limit {
-            OnLimit::Wait => "wait",
-            OnLimit::Handover => "handover",
-        };
-        fx.push(Effect::Publish {
-            kind: "limit_reached",
-            data: serde_json::json!({ "reason": reason, "action": action }),
-        });
+        fx.push(Effect::Publish(EngineEvent::LimitReached {
+            reason,
+            action: on_limit,
+        }));
         match on_limit {
-            OnLimit::Handover => self.escalate(format!("limit_reached:{reason}"), None, rules, fx),
+            OnLimit::Handover => {
+                self.escalate(EscalationReason::LimitReached(reason), None, rules, fx)
+            }
             OnLimit::Wait => {
                 self.cancel_timer(fx);
                 self.arm(TimerKind::LimitWait, rules.limit_wait, now, fx);
@@ -901,7 +897,7 @@ impl ConversationState {
                 tool_failures,
                 "tool calls keep failing; handing over to a human"
             );
-            self.escalate("tool_failures".into(), None, rules, fx);
+            self.escalate(EscalationReason::ToolFailures, None, rules, fx);
             leaving = true;
         }
         leaving
@@ -966,7 +962,7 @@ impl ConversationState {
     /// Leaves the AI for a human: a named user, or the distributor's pick among humans.
     fn escalate(
         &mut self,
-        reason: String,
+        reason: EscalationReason,
         user: Option<UserId>,
         rules: &Rules,
         fx: &mut Vec<Effect>,
@@ -990,10 +986,10 @@ impl ConversationState {
             },
             fx,
         );
-        fx.push(Effect::Publish {
-            kind: "conversation_escalated",
-            data: serde_json::json!({ "reason": reason, "owner": owner }),
-        });
+        fx.push(Effect::Publish(EngineEvent::ConversationEscalated {
+            reason,
+            owner: owner.clone(),
+        }));
         if was_ai {
             self.say_system(rules.handover_message.clone(), fx);
         }
@@ -1016,10 +1012,9 @@ impl ConversationState {
             fx,
         );
         self.assignment_requested = false;
-        fx.push(Effect::Publish {
-            kind: "conversation_assigned",
-            data: serde_json::json!({ "owner": owner }),
-        });
+        fx.push(Effect::Publish(EngineEvent::ConversationAssigned {
+            owner: owner.clone(),
+        }));
         match owner {
             Owner::AiAgent(_) => {
                 self.welcome_due = true;
@@ -1046,10 +1041,7 @@ impl ConversationState {
             },
             fx,
         );
-        fx.push(Effect::Publish {
-            kind: "conversation_closed",
-            data: serde_json::json!({ "reason": reason }),
-        });
+        fx.push(Effect::Publish(EngineEvent::ConversationClosed { reason }));
         if human {
             fx.push(Effect::CapacityFreed);
         }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use super::*;
+use crate::domain::escalation::ProviderFault;
 use crate::domain::tool_state::Limits;
 use crate::llm::LlmError;
 use crate::tools::CallRecord;
@@ -278,10 +279,17 @@ fn a_retryable_failure_backs_off_then_hands_over() {
     state.handle(Event::TimerFired { id }, &rules, now);
     // The third attempt fails: `turn_max_attempts` is 3.
     let fx = state.handle(timeout(), &rules, now);
-    assert!(fx.iter().any(|e| matches!(
-        e,
-        Effect::WriteOwner(OwnerWrite::Assign { owner: Owner::Nobody, escalation_reason: Some(r), answered_seq: Some(1) }) if r == "timeout"
-    )), "{fx:?}");
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::WriteOwner(OwnerWrite::Assign {
+                owner: Owner::Nobody,
+                escalation_reason: Some(EscalationReason::Provider(ProviderFault::Timeout)),
+                answered_seq: Some(1)
+            })
+        )),
+        "{fx:?}"
+    );
     assert!(fx.iter().any(|e| matches!(e, Effect::ReleaseAgent)));
     assert!(fx
         .iter()
@@ -316,7 +324,10 @@ fn asking_for_a_human_escalates_and_clears_the_buffer() {
     assert!(fx.iter().any(|e| matches!(e, Effect::CancelTimer)));
     assert!(fx.iter().any(|e| matches!(
         e,
-        Effect::Publish { kind: "conversation_escalated", data } if data["reason"] == "customer_requested_human"
+        Effect::Publish(EngineEvent::ConversationEscalated {
+            reason: EscalationReason::CustomerRequestedHuman,
+            ..
+        })
     )));
     assert!(state.pending().is_empty());
     assert_eq!(state.snapshot().answered_seq, 2);
@@ -337,7 +348,7 @@ fn a_limit_waits_then_asks_the_agent_again() {
     assert!(matches!(fx.as_slice(), [Effect::AttachAgent(a)] if *a == agent_id()));
     let fx = state.handle(
         Event::AgentRefused {
-            reason: "max_conversations".into(),
+            reason: LimitHit::MaxConversations,
             on_limit: OnLimit::Wait,
         },
         &rules,
@@ -345,10 +356,10 @@ fn a_limit_waits_then_asks_the_agent_again() {
     );
     assert!(fx.iter().any(|e| matches!(
         e,
-        Effect::Publish {
-            kind: "limit_reached",
-            ..
-        }
+        Effect::Publish(EngineEvent::LimitReached {
+            reason: LimitHit::MaxConversations,
+            action: OnLimit::Wait,
+        })
     )));
     let id = timer_id(&fx).expect("waits");
     assert_eq!(state.timer_due(), Some(now + rules.limit_wait));
@@ -471,7 +482,7 @@ fn closing_drops_the_buffer_and_ignores_what_follows() {
     assert!(state
         .handle(
             Event::Escalate {
-                reason: "x".into(),
+                reason: EscalationReason::Staff("x".into()),
                 user: None
             },
             &rules,
@@ -709,7 +720,7 @@ impl Harness {
                 }
             }
             Op::Escalate => self.feed(Event::Escalate {
-                reason: "operator".into(),
+                reason: EscalationReason::Staff("operator".into()),
                 user: None,
             }),
             Op::Close => self.feed(Event::Close { reason: None }),
