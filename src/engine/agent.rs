@@ -1404,12 +1404,10 @@ impl Handler<OpenStream> for AgentSupervisor {
     type Result = ResponseActFuture<Self, Result<StreamTicket, LimitHit>>;
 
     fn handle(&mut self, msg: OpenStream, ctx: &mut Self::Context) -> Self::Result {
-        let admitted = if self.config.active {
-            self.take_request()
-        } else {
-            Err(LimitHit::MaxConversations)
-        };
-        if let Err(hit) = admitted {
+        // Unlike a conversation, a stream may talk to a draft, inactive or disabled agent:
+        // who may do so is the API's rule (`may_chat_with_agent`: admins and supervisors,
+        // e.g. the wizard's test chat before publishing). Its rate limits apply all the same.
+        if let Err(hit) = self.take_request() {
             return Box::pin(actix::fut::ready(Err(hit)));
         }
         let question = msg

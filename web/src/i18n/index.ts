@@ -1,10 +1,13 @@
 import { ptBR, type Messages } from "./pt-BR";
 import { en } from "./en";
+import { adminPtBR } from "./admin.pt-BR";
+import { adminEn } from "./admin.en";
 
 export type Locale = "pt-BR" | "en";
-export type Key = keyof Messages;
+export type Key = keyof Messages | keyof typeof adminPtBR;
 
-const catalogs: Record<Locale, Messages> = { "pt-BR": ptBR, en };
+// The admin screens' strings live in their own files (admin.*.ts), merged here.
+const catalogs: Record<Locale, Record<Key, string>> = { "pt-BR": { ...ptBR, ...adminPtBR }, en: { ...en, ...adminEn } };
 const STORAGE_KEY = "atende.locale";
 
 function initial(): Locale {
