@@ -2,7 +2,6 @@
 import type { AdminMessages } from "./admin.pt-BR";
 
 export const adminEn: AdminMessages = {
-  "admin.nav.link": "Admin",
   "admin.nav.label": "Admin areas",
   "admin.nav.agents": "AI agents",
   "admin.nav.knowledge": "Knowledge base",

@@ -1,7 +1,6 @@
 // The admin screens' strings in Portuguese (Brazil), merged into the catalogs by index.ts.
 // admin.en.ts has the same keys (the type checker makes sure).
 export const adminPtBR = {
-  "admin.nav.link": "Administração",
   "admin.nav.label": "Áreas de administração",
   "admin.nav.agents": "Agentes de IA",
   "admin.nav.knowledge": "Base de conhecimento",

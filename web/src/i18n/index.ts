@@ -1,13 +1,19 @@
 import { ptBR, type Messages } from "./pt-BR";
 import { en } from "./en";
-import { adminPtBR } from "./admin.pt-BR";
-import { adminEn } from "./admin.en";
+import type { AdminMessages } from "./admin.pt-BR";
 
 export type Locale = "pt-BR" | "en";
-export type Key = keyof Messages | keyof typeof adminPtBR;
+export type Key = keyof Messages | keyof AdminMessages;
 
-// The admin screens' strings live in their own files (admin.*.ts), merged here.
-const catalogs: Record<Locale, Record<Key, string>> = { "pt-BR": { ...ptBR, ...adminPtBR }, en: { ...en, ...adminEn } };
+// The admin screens' strings (admin.*.ts) are added by those screens' chunks when they load
+// (`addMessages`), so the inbox and the customer's chat page do not download them.
+const catalogs: Record<Locale, Partial<Record<Key, string>>> = { "pt-BR": { ...ptBR }, en: { ...en } };
+
+/** Adds a lazily loaded screen's strings to the catalogs. */
+export function addMessages(extra: Record<Locale, Partial<Record<Key, string>>>) {
+  Object.assign(catalogs["pt-BR"], extra["pt-BR"]);
+  Object.assign(catalogs.en, extra.en);
+}
 const STORAGE_KEY = "atende.locale";
 
 function initial(): Locale {

@@ -36,5 +36,5 @@ export const adminRoutes: [string, ComponentType<Record<string, unknown>>][] = [
 /** The top bar's link to the admin screens, for admins and supervisors. */
 export function AdminLink({ role }: { role: string }) {
   if (role !== "admin" && role !== "supervisor") return null;
-  return <a href="/admin/agents">{t("admin.nav.link")}</a>;
+  return <a href="/admin/agents">{t("nav.admin")}</a>;
 }

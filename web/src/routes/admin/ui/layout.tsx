@@ -3,9 +3,14 @@
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
-import { t, type Key } from "../../../i18n";
+import { addMessages, t, type Key } from "../../../i18n";
+import { adminPtBR } from "../../../i18n/admin.pt-BR";
+import { adminEn } from "../../../i18n/admin.en";
 import { describe } from "./form";
 import "../admin.css";
+
+// Every admin chunk imports this module, so the admin strings are there before any renders.
+addMessages({ "pt-BR": adminPtBR, en: adminEn });
 
 export const AREAS: { href: string; label: Key }[] = [
   { href: "/admin/agents", label: "admin.nav.agents" },
