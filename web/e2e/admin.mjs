@@ -3,6 +3,7 @@
 // and answered from by an offline retrieval agent, and field errors shown where they belong.
 import assert from "node:assert/strict";
 import { copyFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import jsQR from "jsqr";
 import { PDFDocument, StandardFonts } from "pdf-lib";
@@ -27,6 +28,12 @@ async function readQr(locator) {
   return found?.data ?? null;
 }
 
+/** Waits for the field to be marked invalid; the error text under it (its description). */
+async function fieldError(page, field) {
+  await field.and(page.locator('[aria-invalid="true"]')).waitFor(WAIT);
+  return page.locator(`[id="${await field.getAttribute("aria-describedby")}"]`).innerText();
+}
+
 /** A one-page PDF with these lines of text, made here. */
 async function pdf(lines) {
   const doc = await PDFDocument.create();
@@ -34,6 +41,23 @@ async function pdf(lines) {
   const page = doc.addPage([595, 842]);
   lines.forEach((line, i) => page.drawText(line, { x: 50, y: 780 - i * 20, size: 12, font }));
   return Buffer.from(await doc.save({ useObjectStreams: false }));
+}
+
+/** A receiver for outbound webhooks on loopback: answers 200 and keeps what it got. */
+function webhookReceiver() {
+  const received = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      received.push({ headers: req.headers, body: JSON.parse(body || "null") });
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("recebido");
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve({ url: `http://127.0.0.1:${server.address().port}/atende`, received, close: () => server.close() })),
+  );
 }
 
 export const adminScenarios = [
@@ -234,8 +258,7 @@ export const adminScenarios = [
       const url = page.getByLabel("URL");
       await url.fill("hooks.example.com/atende");
       await page.getByRole("button", { name: "Criar" }).click();
-      await page.locator(`#${(await url.getAttribute("id"))}-error`).waitFor(WAIT);
-      assert.equal(await url.getAttribute("aria-invalid"), "true");
+      assert.ok((await fieldError(page, url)).length > 0, "the URL field says why");
       await url.fill("https://hooks.example.com/atende");
       await page.getByRole("button", { name: "Criar" }).click();
       const secret = page.getByRole("status").filter({ hasText: "Segredo de assinatura do webhook" });
@@ -246,6 +269,107 @@ export const adminScenarios = [
       await secret.waitFor({ state: "detached", timeout: 5_000 });
       await page.getByRole("link", { name: "https://hooks.example.com/atende" }).waitFor(WAIT);
       assert.equal(await page.getByText(shown).count(), 0, "the secret is not shown again");
+      await context.close();
+    },
+  ],
+  [
+    "an admin sets up the team and the routing: a department, a user in it, distribution, an automation that answers a keyword without the LLM, and a webhook whose delivery log fills",
+    async ({ engine, browser, signIn, admin, rest, llm }) => {
+      const receiver = await webhookReceiver();
+      const context = await browser.newContext(DESKTOP);
+      const page = await context.newPage();
+      await signIn(page, engine.base, admin);
+
+      await page.goto(`${engine.base}/admin/organization`);
+      await page.getByLabel("Nome do departamento").fill("Suporte");
+      await page.getByRole("button", { name: "Adicionar departamento" }).click();
+      await page.getByRole("region", { name: "Departamentos" }).getByText("Suporte").waitFor(WAIT);
+      await page.getByLabel("Nome do funil").fill("Vendas");
+      await page.getByLabel("Etapas").fill("Novo, Proposta, Fechado");
+      await page.getByRole("button", { name: "Adicionar funil" }).click();
+      await page.getByRole("region", { name: "Funis" }).getByText("Proposta").waitFor(WAIT);
+      await page.getByLabel("Nome da etiqueta").fill("vip");
+      await page.getByRole("button", { name: "Adicionar etiqueta" }).click();
+      await page.getByRole("region", { name: "Etiquetas" }).getByText("vip").waitFor(WAIT);
+      await shot(page, "13-organization");
+
+      // A user with a bad e-mail is refused on the e-mail field; fixed, it is created.
+      await page.getByRole("link", { name: "Usuários e papéis" }).click();
+      await page.getByRole("button", { name: "Novo usuário" }).click();
+      const form = page.getByRole("form", { name: "Novo usuário" });
+      await form.getByLabel("Nome").fill("Davi Supervisor");
+      await form.getByLabel("E-mail").fill("davi-sem-arroba");
+      await form.getByLabel("Senha").fill("senha-forte-000");
+      await form.getByLabel("Papel").selectOption("supervisor");
+      await form.getByLabel("Suporte").check();
+      await form.getByRole("button", { name: "Salvar" }).click();
+      assert.match(await fieldError(page, form.getByLabel("E-mail")), /e-mail/);
+      await form.getByLabel("E-mail").fill("davi@example.com");
+      await form.getByRole("button", { name: "Salvar" }).click();
+      await page.getByRole("row", { name: /Davi Supervisor/ }).getByRole("cell", { name: "Supervisor", exact: true }).waitFor(WAIT);
+      const davi = (await rest.get("/api/v1/users")).items.find((u) => u.email === "davi@example.com");
+      const suporte = (await rest.get("/api/v1/departments")).items.find((d) => d.name === "Suporte");
+      assert.deepEqual(davi.department_ids, [suporte.id]);
+
+      // Distribution: preferring AI without letting AI take conversations is refused beside
+      // that switch; the fixed settings are what the API then holds.
+      await page.getByRole("link", { name: "Distribuição" }).click();
+      await page.getByLabel("Método").selectOption("by_load");
+      await page.getByLabel("Tentar agentes de IA antes das pessoas").check();
+      await page.getByRole("button", { name: "Salvar" }).click();
+      assert.match(await fieldError(page, page.getByLabel("Tentar agentes de IA antes das pessoas")), /assign_to_ai_agent/);
+      await page.getByLabel("Incluir agentes de IA entre os candidatos").check();
+      await page.getByRole("button", { name: "Salvar" }).click();
+      await page.getByText("Alterações salvas.").waitFor(WAIT);
+      const distribution = await rest.get("/api/v1/settings/distribution");
+      assert.equal(distribution.method, "by_load");
+      assert.equal(distribution.prefer_ai, true);
+      // Back to what the other scenarios expect.
+      await rest.put("/api/v1/settings/distribution", { ...distribution, method: "round_robin", prefer_ai: false, assign_to_ai_agent: false });
+
+      // An automation answers "endereço" itself.
+      await page.getByRole("link", { name: "Automações" }).click();
+      await page.getByRole("button", { name: "Nova automação" }).click();
+      await page.getByLabel("Nome").fill("Endereço");
+      await page.getByLabel("Palavra-chave").fill("endereço");
+      await page.getByLabel("Mensagem").fill("Estamos na Rua das Flores, 100.");
+      await page.getByRole("button", { name: "Salvar" }).click();
+      await page.getByRole("row", { name: /Endereço/ }).waitFor(WAIT);
+
+      // A webhook to the receiver, then its delivery log.
+      await page.getByRole("link", { name: "Webhooks de saída" }).click();
+      await page.getByRole("button", { name: "Novo webhook" }).click();
+      await page.getByLabel("URL").fill(receiver.url);
+      await page.getByLabel("mensagem recebida").check();
+      await page.getByRole("button", { name: "Criar" }).click();
+      const secret = await page.getByRole("status").filter({ hasText: "Segredo de assinatura do webhook" }).locator("code").innerText();
+      await page.getByRole("button", { name: "Já guardei" }).click();
+
+      // A customer on Sofia's page asks for the address: the automation answers, the LLM is
+      // not called, and the webhook receives the message.
+      const asked = llm.requests.length;
+      const phone = await browser.newContext(PHONE);
+      const customer = await phone.newPage();
+      await customer.goto(`${engine.base}/a/sofia`);
+      const box = customer.getByLabel("Escreva sua mensagem");
+      await box.fill("Qual o endereço de vocês?");
+      await box.press("Enter");
+      await customer.getByRole("log").getByText("Estamos na Rua das Flores, 100.").waitFor(WAIT);
+      assert.equal(llm.requests.length, asked, "the automation answered without the LLM");
+
+      await page.getByRole("link", { name: receiver.url }).click();
+      const log = page.getByRole("region", { name: /Entregas para/ });
+      await log.waitFor(WAIT);
+      // Deliveries happen in the background; the open log reads itself again until they show.
+      await log.getByRole("row", { name: /mensagem recebida/ }).getByText("entregue").first().waitFor(WAIT);
+      await log.getByText("HTTP 200").first().waitFor(WAIT);
+      const got = receiver.received.find((r) => r.body?.event === "message_received");
+      assert.ok(got, "the receiver got the message_received event");
+      assert.match(got.headers["x-atende-signature"], /^t=\d+,v1=[0-9a-f]{64}$/);
+      assert.ok(secret.length >= 32);
+      await shot(page, "13-webhook-deliveries");
+      receiver.close();
+      await phone.close();
       await context.close();
     },
   ],

@@ -1,6 +1,6 @@
 // Outbound webhooks: where the tenant's events are POSTed, signed with a secret drawn here and
 // shown once; and each webhook's delivery log (attempts, status codes, errors).
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { useRoute } from "preact-iso";
 import { api, must, type Schemas } from "../../../api/client";
 import { fullDate, t, type Key } from "../../../i18n";
@@ -19,6 +19,8 @@ const EVENTS = [
   "conversation_classified",
 ] as const;
 type Webhook = Schemas["WebhookView"];
+/** The delivery log reads itself again this often while open: deliveries happen in the background. */
+const LOG_REFRESH_MS = 3000;
 
 export default function WebhooksPage() {
   const { params } = useRoute();
@@ -136,6 +138,10 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
     () => must(api.GET("/api/v1/webhooks/{id}/deliveries", { params: { path: { id: webhook.id }, query: { limit: 100, ...(status ? { status } : {}) } } })),
     [webhook.id, status],
   );
+  useEffect(() => {
+    const timer = window.setInterval(log.reload, LOG_REFRESH_MS);
+    return () => window.clearInterval(timer);
+  }, [log.reload]);
   return (
     <section class="panel" aria-labelledby="deliveries-title">
       <h2 id="deliveries-title">{t("admin.webhooks.deliveries", { url: webhook.url })}</h2>

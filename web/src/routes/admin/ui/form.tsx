@@ -2,7 +2,7 @@
 // (`details.field`) next to them, and a hook that turns an ApiError into those errors,
 // focuses the first invalid field and keeps everything typed.
 import type { ComponentChildren, JSX } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useId, useRef, useState } from "preact/hooks";
 import { ApiError } from "../../../api/client";
 import { t } from "../../../i18n";
 
@@ -70,8 +70,7 @@ interface Base {
   hint?: string;
 }
 
-function Wrap({ name, label, error, hint, children, inline }: Base & { children: ComponentChildren; inline?: boolean }) {
-  const id = fieldId(name);
+function Wrap({ id, label, error, hint, children, inline }: Base & { id: string; children: ComponentChildren; inline?: boolean }) {
   return (
     <div class={`field ${error ? "invalid" : ""} ${inline ? "inline" : ""}`}>
       {inline ? children : <label for={id}>{label}</label>}
@@ -91,10 +90,12 @@ function Wrap({ name, label, error, hint, children, inline }: Base & { children:
   );
 }
 
-const fieldId = (name: string) => `f-${name.replace(/[^a-zA-Z0-9_-]/g, "-")}`;
+/** A page-unique id for a field: several forms on one page have fields of the same name. */
+function useFieldId(name: string): string {
+  return `f${useId()}-${name.replace(/[^a-zA-Z0-9_-]/g, "-")}`;
+}
 
-function aria(name: string, error?: string, hint?: string) {
-  const id = fieldId(name);
+function aria(id: string, name: string, error?: string, hint?: string) {
   return {
     id,
     name,
@@ -104,8 +105,9 @@ function aria(name: string, error?: string, hint?: string) {
 }
 
 export function TextField(props: Base & { value: string; onValue: (v: string) => void; type?: string; required?: boolean; placeholder?: string; autoComplete?: string }) {
+  const id = useFieldId(props.name);
   const attributes = {
-    ...aria(props.name, props.error, props.hint),
+    ...aria(id, props.name, props.error, props.hint),
     type: props.type ?? "text",
     value: props.value,
     required: props.required,
@@ -114,7 +116,7 @@ export function TextField(props: Base & { value: string; onValue: (v: string) =>
     onInput: (e: Event) => props.onValue((e.currentTarget as HTMLInputElement).value),
   } as unknown as JSX.IntrinsicElements["input"];
   return (
-    <Wrap {...props}>
+    <Wrap {...props} id={id}>
       <input {...attributes} />
     </Wrap>
   );
@@ -122,8 +124,9 @@ export function TextField(props: Base & { value: string; onValue: (v: string) =>
 
 /** A number; empty means "not set" (null), e.g. an unlimited limit. */
 export function NumberField(props: Base & { value: number | null | undefined; onValue: (v: number | null) => void; step?: string; min?: number }) {
+  const id = useFieldId(props.name);
   const attributes = {
-    ...aria(props.name, props.error, props.hint),
+    ...aria(id, props.name, props.error, props.hint),
     type: "number",
     step: props.step ?? "1",
     min: props.min,
@@ -134,17 +137,18 @@ export function NumberField(props: Base & { value: number | null | undefined; on
     },
   } as unknown as JSX.IntrinsicElements["input"];
   return (
-    <Wrap {...props}>
+    <Wrap {...props} id={id}>
       <input {...attributes} />
     </Wrap>
   );
 }
 
 export function TextArea(props: Base & { value: string; onValue: (v: string) => void; rows?: number; code?: boolean }) {
+  const id = useFieldId(props.name);
   return (
-    <Wrap {...props}>
+    <Wrap {...props} id={id}>
       <textarea
-        {...aria(props.name, props.error, props.hint)}
+        {...aria(id, props.name, props.error, props.hint)}
         class={props.code ? "code" : undefined}
         rows={props.rows ?? 4}
         value={props.value}
@@ -156,9 +160,10 @@ export function TextArea(props: Base & { value: string; onValue: (v: string) => 
 }
 
 export function SelectField<V extends string>(props: Base & { value: V; options: readonly { value: V; label: string }[]; onValue: (v: V) => void }) {
+  const id = useFieldId(props.name);
   return (
-    <Wrap {...props}>
-      <select {...aria(props.name, props.error, props.hint)} value={props.value} onChange={(e) => props.onValue(e.currentTarget.value as V)}>
+    <Wrap {...props} id={id}>
+      <select {...aria(id, props.name, props.error, props.hint)} value={props.value} onChange={(e) => props.onValue(e.currentTarget.value as V)}>
         {props.options.map((o) => (
           <option key={o.value} value={o.value}>
             {o.label}
@@ -170,16 +175,17 @@ export function SelectField<V extends string>(props: Base & { value: V; options:
 }
 
 export function CheckField(props: Base & { checked: boolean; onValue: (v: boolean) => void }) {
+  const id = useFieldId(props.name);
   return (
-    <Wrap {...props} inline>
-      <input {...aria(props.name, props.error, props.hint)} type="checkbox" checked={props.checked} onChange={(e) => props.onValue(e.currentTarget.checked)} />
+    <Wrap {...props} id={id} inline>
+      <input {...aria(id, props.name, props.error, props.hint)} type="checkbox" checked={props.checked} onChange={(e) => props.onValue(e.currentTarget.checked)} />
     </Wrap>
   );
 }
 
 /** A group of checkboxes (personality traits, webhook events); errors name the group. */
 export function CheckGroup<V extends string>(props: Base & { values: V[]; options: readonly { value: V; label: string }[]; onValue: (v: V[]) => void }) {
-  const id = fieldId(props.name);
+  const id = useFieldId(props.name);
   return (
     <fieldset class={`field checks ${props.error ? "invalid" : ""}`} aria-describedby={props.error ? `${id}-error` : undefined}>
       <legend>{props.label}</legend>
