@@ -382,3 +382,32 @@ export const adminPtBR = {
 } as const;
 
 export type AdminMessages = Record<keyof typeof adminPtBR, string>;
+
+/** The API's most frequent field-error reasons (it writes them in English), in Portuguese;
+ * a reason not listed here is shown as the API wrote it. `$1`… are the numbers it quoted. */
+export const apiReasonsPtBR: [RegExp, string][] = [
+  [/^must not be empty$/, "Não pode ficar vazio."],
+  [/^is empty$/, "Está vazio."],
+  [/^is too long$/, "É longo demais."],
+  [/^is not a valid e-mail address$/, "Não é um e-mail válido."],
+  [/^is not a phone number$/, "Não é um número de telefone."],
+  [/^must not be negative$/, "Não pode ser negativo."],
+  [/^is out of range$/, "Está fora do intervalo permitido."],
+  [/^must be between (\d+) and (\d+)$/, "Deve estar entre $1 e $2."],
+  [/^must be at most (\d+) characters$/, "Deve ter no máximo $1 caracteres."],
+  [/^must be at least (\d+) characters$/, "Deve ter pelo menos $1 caracteres."],
+  [/^must be an absolute http\(s\) URL$/, "Deve ser um endereço http(s) completo, como https://exemplo.com/caminho."],
+  [/^must be a JSON object$/, "Deve ser um objeto JSON."],
+  [/^must not contain credentials$/, "Não pode conter usuário e senha."],
+  [/^must not point at a private, loopback or link-local address$/, "Não pode apontar para um endereço privado ou local."],
+  [/^is required for (evolution|generic) integrations.*$/, "Obrigatório para este canal."],
+  [/^a select needs options$/, "Uma lista precisa de opções."],
+  [/^only a select has options$/, "Só uma lista de opções tem opções."],
+  [/^must name at least one trait$/, "Escolha pelo menos um traço."],
+  [/^must name at most 5 traits$/, "Escolha no máximo 5 traços."],
+  [/^must be unique$/, "Já existe outro igual."],
+  [/^must be lower-case letters, digits and _.*$/, "Use letras minúsculas, números e _ (começando por letra), até 50."],
+  [/^must be a schema of "type": "object"$/, "Deve ser um JSON Schema com \"type\": \"object\"."],
+  [/^requires assign_to_ai_agent to be true$/, "Exige incluir agentes de IA entre os candidatos."],
+  [/^must name at least one event$/, "Escolha pelo menos um evento."],
+];

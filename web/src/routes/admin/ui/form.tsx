@@ -4,7 +4,8 @@
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useId, useRef, useState } from "preact/hooks";
 import { ApiError } from "../../../api/client";
-import { t } from "../../../i18n";
+import { locale, t } from "../../../i18n";
+import { apiReasonsPtBR } from "../../../i18n/admin.pt-BR";
 
 export type Errors = Record<string, string>;
 
@@ -47,9 +48,18 @@ export function useApiForm() {
 /** The API's sentence shown under its field, which already says which field it is about:
  * "step 3: custom_fields[0].options a select needs options" → "A select needs options". */
 export function besideField(message: string, field: string): string {
-  const at = message.indexOf(`${field} `);
-  if (at < 0) return message;
-  const reason = message.slice(at + field.length + 1);
+  for (const lead of [`${field} `, `${field}: `]) {
+    const at = message.indexOf(lead);
+    if (at >= 0) return inWords(message.slice(at + lead.length));
+  }
+  return message;
+}
+
+/** A reason in the console's language when it is one of the API's usual ones. */
+function inWords(reason: string): string {
+  if (locale() === "pt-BR") {
+    for (const [pattern, text] of apiReasonsPtBR) if (pattern.test(reason)) return reason.replace(pattern, text);
+  }
   return reason.charAt(0).toUpperCase() + reason.slice(1);
 }
 
