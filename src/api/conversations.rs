@@ -125,7 +125,7 @@ fn mailbox(e: actix::MailboxError) -> ApiError {
 }
 
 /// Loads a conversation the caller may see: another tenant's is a 404, another agent's a 403.
-async fn visible(store: &Store, staff: &Staff, raw: &str) -> ApiResult<Conversation> {
+pub async fn visible(store: &Store, staff: &Staff, raw: &str) -> ApiResult<Conversation> {
     let id = ConversationId::parse(raw).ok_or(ApiError::NotFound)?;
     let tenant = staff.tenant_id.clone();
     let conversation = store
@@ -358,6 +358,7 @@ pub async fn assign(
             actor::Assign {
                 owner,
                 admitted: false,
+                only_if_unowned: false,
             },
         ))
         .await
@@ -403,6 +404,7 @@ pub async fn take(
             actor::Assign {
                 owner: Owner::User(staff.user_id.clone()),
                 admitted: false,
+                only_if_unowned: false,
             },
         ))
         .await

@@ -74,6 +74,13 @@ pub fn may_read_contact<'a>(
         || owners.any(|owner| may_open_conversation(role, me, owner))
 }
 
+/// Whose reach bounds a tenant-wide listing (contacts, activities): an agent's own, so a
+/// list shows exactly what `may_open_conversation` and `may_read_contact` let it open;
+/// overseers list the whole tenant (`None`).
+pub fn listing_reach(role: Role, me: &UserId) -> Option<UserId> {
+    (!role.oversees_tenant()).then(|| me.clone())
+}
+
 /// Whether `role` may chat (`/agents/{id}/chat/stream`) with an AI agent in this state:
 /// admins and supervisors with any agent of the tenant (to try drafts out); other staff only
 /// with live bots (active and enabled), the ones the tenant put in front of customers.
@@ -108,6 +115,14 @@ mod tests {
             assert!(may_open_conversation(role, &me, &other));
             assert!(may_open_conversation(role, &me, &bot));
         }
+    }
+
+    #[test]
+    fn only_agents_listings_are_bounded() {
+        let me = UserId("u-me".into());
+        assert_eq!(listing_reach(Role::Agent, &me), Some(me.clone()));
+        assert_eq!(listing_reach(Role::Supervisor, &me), None);
+        assert_eq!(listing_reach(Role::Admin, &me), None);
     }
 
     #[test]

@@ -25,6 +25,11 @@ pub struct Assign {
     pub owner: Owner,
     /// The distributor already admitted the conversation at the agent's supervisor.
     pub admitted: bool,
+    /// The distributor's own assignments apply only while nobody owns the conversation:
+    /// staff may have taken or assigned it since it asked. A stale one changes nothing and
+    /// answers `Ok` (there is nothing left to assign). Staff assignments and the SLA's
+    /// reassignment replace whoever owns it.
+    pub only_if_unowned: bool,
 }
 
 #[derive(Message)]
