@@ -5,7 +5,7 @@ import { useRoute } from "preact-iso";
 import { api, must, type Schemas } from "../../../api/client";
 import { fullDate, t, type Key } from "../../../i18n";
 import { AdminLayout, Loading, useLoad } from "../ui/layout";
-import { CheckField, CheckGroup, FormError, SecretOnce, TextField, randomSecret, useApiForm } from "../ui/form";
+import { CheckField, CheckGroup, FormError, SecretOnce, TextField, describe, randomSecret, useApiForm } from "../ui/form";
 
 const EVENTS = [
   "conversation_started",
@@ -74,18 +74,23 @@ export default function WebhooksPage() {
 }
 
 function WebhookRow({ webhook: w, onChanged }: { webhook: Webhook; onChanged: () => void }) {
-  const toggle = async () => {
-    await must(api.PATCH("/api/v1/webhooks/{id}", { params: { path: { id: w.id } }, body: { enabled: !w.enabled } })).catch(() => undefined);
-    onChanged();
-  };
-  const remove = async () => {
-    await must(api.DELETE("/api/v1/webhooks/{id}", { params: { path: { id: w.id } } })).catch(() => undefined);
-    onChanged();
-  };
+  const [error, setError] = useState<string | null>(null);
+  const act = (call: () => Promise<unknown>) => () =>
+    call().then(
+      () => onChanged(),
+      (err) => setError(describe(err)),
+    );
+  const toggle = act(() => must(api.PATCH("/api/v1/webhooks/{id}", { params: { path: { id: w.id } }, body: { enabled: !w.enabled } })));
+  const remove = act(() => must(api.DELETE("/api/v1/webhooks/{id}", { params: { path: { id: w.id } } })));
   return (
     <tr>
       <td>
         <a href={`/admin/webhooks/${w.id}`}>{w.url}</a>
+        {error && (
+          <div class="error" role="alert">
+            {error}
+          </div>
+        )}
       </td>
       <td>{w.events.map((e) => t(`admin.event.${e}` as Key)).join(", ")}</td>
       <td>

@@ -48,9 +48,10 @@ export default function KnowledgePage() {
     documents.reload();
   };
 
-  const remove = async (id: string) => {
-    await must(api.DELETE("/api/v1/knowledge/documents/{id}", { params: { path: { id } } })).catch(() => undefined);
-    documents.reload();
+  const [removeError, setRemoveError] = useState<string | null>(null);
+  const remove = (id: string) => {
+    setRemoveError(null);
+    must(api.DELETE("/api/v1/knowledge/documents/{id}", { params: { path: { id } } })).then(documents.reload, (err) => setRemoveError(describe(err)));
   };
 
   const agentOptions = [{ value: "", label: t("admin.knowledge.allAgents") }, ...(agents.data?.items ?? []).map((a) => ({ value: a.id, label: `${a.emoji} ${a.name}` }))];
@@ -103,6 +104,7 @@ export default function KnowledgePage() {
         </section>
         <section class="panel" aria-labelledby="documents-title">
           <h2 id="documents-title">{t("admin.knowledge.documents")}</h2>
+          <FormError message={removeError} />
           <Loading state={documents} empty={(p) => (p.items.length ? null : t("admin.knowledge.empty"))}>
             {(page) => (
               <table class="admin-table">
