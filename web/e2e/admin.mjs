@@ -3,6 +3,7 @@
 // and answered from by an offline retrieval agent, and field errors shown where they belong.
 import assert from "node:assert/strict";
 import { copyFileSync } from "node:fs";
+import { createHmac } from "node:crypto";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import jsQR from "jsqr";
@@ -370,6 +371,56 @@ export const adminScenarios = [
       await shot(page, "13-webhook-deliveries");
       receiver.close();
       await phone.close();
+      await context.close();
+    },
+  ],
+  [
+    "an admin connects channels: Evolution needs its server URL, a generic integration's secret is shown once and signs a real inbound message",
+    async ({ engine, browser, signIn, admin, rest }) => {
+      const context = await browser.newContext(DESKTOP);
+      const page = await context.newPage();
+      await signIn(page, engine.base, admin);
+      await page.goto(`${engine.base}/admin/integrations`);
+
+      await page.getByRole("button", { name: "Nova integração" }).click();
+      let create = page.getByRole("form", { name: "Nova integração" });
+      await create.getByLabel("Canal").selectOption("evolution");
+      await create.getByLabel("Nome").fill("WhatsApp da loja");
+      await create.getByLabel("Instância").fill("loja");
+      await create.getByLabel("apikey da Evolution").fill("chave-evolution-123");
+      await create.getByRole("button", { name: "Criar" }).click();
+      assert.equal(await fieldError(page, create.getByLabel("URL do servidor Evolution")), "Obrigatório para este canal.");
+      assert.equal(await create.getByLabel("Instância").inputValue(), "loja", "nothing typed is lost");
+      await create.getByRole("button", { name: "Cancelar" }).click();
+
+      await page.getByRole("button", { name: "Nova integração" }).click();
+      create = page.getByRole("form", { name: "Nova integração" });
+      await create.getByLabel("Canal").selectOption("generic");
+      await create.getByLabel("Nome").fill("Sistema da loja");
+      await create.getByRole("button", { name: "Criar" }).click();
+      const shown = page.getByRole("status").filter({ hasText: "Segredo de assinatura de Sistema da loja" });
+      await shown.waitFor(WAIT);
+      const secret = await shown.locator("code").innerText();
+      const card = page.getByRole("form", { name: "Sistema da loja" });
+      const inbound = await card.getByRole("definition").filter({ hasText: "/webhooks/generic/" }).innerText();
+      await shot(page, "14-generic-integration-secret");
+      await shown.getByRole("button", { name: "Já guardei" }).click();
+      await shown.waitFor({ state: "detached", timeout: 5_000 });
+      assert.equal(await page.getByText(secret).count(), 0, "the secret is not shown again");
+      await card.getByText("definido (não é mostrado de novo)").waitFor(WAIT);
+
+      // The channel, configured with what the screen showed, gets its message accepted.
+      const body = JSON.stringify({ contact: { external_id: "erp-7", name: "Cliente do ERP" }, message: { external_id: "erp-7-1", text: "Pedido 99 pago" } });
+      const t = Math.floor(Date.now() / 1000);
+      const signature = `t=${t},v1=${createHmac("sha256", secret).update(`${t}.${body}`).digest("hex")}`;
+      const response = await fetch(inbound.trim(), { method: "POST", headers: { "content-type": "application/json", "x-atende-signature": signature }, body });
+      const accepted = await response.json();
+      assert.equal(response.status, 202, JSON.stringify(accepted));
+      const conversation = await rest.get(`/api/v1/conversations/${accepted.conversation_id}`);
+      assert.equal(conversation.id, accepted.conversation_id);
+      const forged = `t=${t},v1=${createHmac("sha256", "um-segredo-que-ninguem-mostrou").update(`${t}.${body}`).digest("hex")}`;
+      const wrong = await fetch(inbound.trim(), { method: "POST", headers: { "content-type": "application/json", "x-atende-signature": forged }, body });
+      assert.equal(wrong.status, 401, "another secret does not sign for it");
       await context.close();
     },
   ],
