@@ -574,6 +574,19 @@ async fn activities_link_to_the_tenants_records_and_filter() {
     // Distribution settings stay reachable beside the resources they route by.
     let (status, settings) = app.get("/api/v1/settings/distribution", &admin.token).await;
     assert_eq!(status, StatusCode::OK, "{settings}");
+    // A refused setting names its field exactly, so a form can show the error beside it.
+    let mut preferring = settings.clone();
+    preferring["prefer_ai"] = json!(true);
+    preferring["assign_to_ai_agent"] = json!(false);
+    let (status, error) = put(
+        &app,
+        "/api/v1/settings/distribution",
+        &admin.token,
+        &preferring,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["details"]["field"], "prefer_ai", "{error}");
     let (status, _) = put(
         &app,
         "/api/v1/settings/distribution",

@@ -171,7 +171,8 @@ async fn the_wizard_publishes_an_agent_whose_qr_decodes_to_its_url_and_who_answe
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
-    assert_eq!(error["details"]["field"], "custom_fields.options");
+    // The field names the item, so a form can show the error on that row.
+    assert_eq!(error["details"]["field"], "custom_fields[0].options");
     let (status, view) = put_step(&app, &admin.token, &id, 3, step3()).await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert!(view["system_prompt"]

@@ -194,7 +194,7 @@ fn check(field: &str, reason: Option<&'static str>) -> ApiResult<()> {
 }
 
 fn nested(object: &str) -> impl Fn(InvalidField) -> ApiError + '_ {
-    move |e| ApiError::field(&format!("{object}.{}", e.field), e.reason)
+    move |e| ApiError::field(&format!("{object}.{}", e.path()), e.reason)
 }
 
 fn parse_name(raw: &str) -> ApiResult<String> {

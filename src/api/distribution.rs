@@ -34,10 +34,10 @@ pub async fn put(
     staff.require(Role::manages_users)?;
     let settings = body.into_inner();
     settings.validate().map_err(|reason| {
+        // The reason reads "<field>: <why>".
         let field = reason
-            .split_whitespace()
-            .next()
-            .unwrap_or("settings")
+            .split_once(':')
+            .map_or("settings", |(field, _)| field)
             .to_string();
         ApiError::Validation {
             message: reason,

@@ -146,10 +146,32 @@ pub fn json_error_handler(
         JsonPayloadError::ContentType => {
             ApiError::validation("Content-Type must be application/json")
         }
-        JsonPayloadError::Deserialize(e) => ApiError::validation(format!("invalid JSON body: {e}")),
+        JsonPayloadError::Deserialize(e) => {
+            let message = format!("invalid JSON body: {e}");
+            match serde_field(&e.to_string()) {
+                Some(field) => ApiError::Validation {
+                    details: Some(serde_json::json!({ "field": field })),
+                    message,
+                },
+                None => ApiError::validation(message),
+            }
+        }
         other => ApiError::validation(format!("invalid request body: {other}")),
     };
     api.into()
+}
+
+/// The field a body's deserialization error is about, when serde names it: a missing
+/// required field or an unknown one (serde quotes it in backticks). Type errors carry only a
+/// position, so they name nothing.
+fn serde_field(message: &str) -> Option<&str> {
+    ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| {
+            let rest = &message[message.find(prefix)? + prefix.len()..];
+            let field = &rest[..rest.find('`')?];
+            (!field.is_empty()).then_some(field)
+        })
 }
 
 pub fn query_error_handler(
@@ -180,6 +202,24 @@ mod tests {
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains("hunter2"));
         assert!(text.contains("\"code\":\"INTERNAL\""));
+    }
+
+    #[test]
+    fn body_errors_name_the_missing_or_unknown_field() {
+        let missing = serde_json::from_str::<crate::domain::wizard::Step1>(r#"{"name": "Lia"}"#)
+            .expect_err("missing")
+            .to_string();
+        assert_eq!(serde_field(&missing), Some("template"));
+        let unknown =
+            serde_json::from_str::<crate::domain::wizard::Step3>(r#"{"custom_fieldz": []}"#)
+                .expect_err("unknown")
+                .to_string();
+        assert_eq!(serde_field(&unknown), Some("custom_fieldz"));
+        let mistyped =
+            serde_json::from_str::<crate::domain::wizard::Step3>(r#"{"custom_fields": 3}"#)
+                .expect_err("type")
+                .to_string();
+        assert_eq!(serde_field(&mistyped), None);
     }
 
     #[test]

@@ -9,7 +9,8 @@ use super::conversations;
 use super::knowledge;
 use super::memories;
 use super::{
-    activities, analytics, contacts, departments, evolution, funnels, tags, webhooks_admin, wizard,
+    activities, analytics, contacts, departments, distribution, evolution, funnels, tags,
+    webhooks_admin, wizard,
 };
 use super::{agents, integrations};
 use super::{automations, chat_stream, sub_agents, tools};
@@ -97,6 +98,7 @@ impl Modify for UniqueOperationIds {
         memories::list, memories::erase_all, memories::erase_one,
         departments::list, departments::create, departments::get, departments::update,
         departments::delete,
+        distribution::get, distribution::put,
         funnels::list, funnels::create, funnels::get, funnels::update, funnels::delete,
         funnels::list_stages, funnels::create_stage, funnels::update_stage, funnels::delete_stage,
         tags::list, tags::create, tags::get, tags::update, tags::delete,

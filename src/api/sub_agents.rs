@@ -130,7 +130,7 @@ fn is_admin(role: Role) -> bool {
 }
 
 #[utoipa::path(get, path = "/api/v1/agents/{id}/sub-agents", tag = "sub-agents",
-    responses((status = 200, description = "The agent's sub-agents, oldest first"),
+    responses((status = 200, description = "The agent's sub-agents, oldest first", body = SubAgentList),
         (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -151,7 +151,13 @@ pub async fn list(
         .into_iter()
         .map(SubAgentView::from_row)
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(SubAgentList { items }))
+}
+
+/// An agent's sub-agents (all of them: an agent has few).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubAgentList {
+    pub items: Vec<SubAgentView>,
 }
 
 #[utoipa::path(post, path = "/api/v1/agents/{id}/sub-agents", tag = "sub-agents",

@@ -407,7 +407,7 @@ pub async fn delete(
 }
 
 #[utoipa::path(get, path = "/api/v1/agents/{id}/tools", tag = "tools",
-    responses((status = 200, description = "The agent's tools with their attachment"),
+    responses((status = 200, description = "The agent's tools with their attachment", body = AgentToolList),
         (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_attached(
@@ -428,7 +428,13 @@ pub async fn list_attached(
         .into_iter()
         .map(|(a, t)| AgentToolView::from_rows(a, t))
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(AgentToolList { items }))
+}
+
+/// The tools attached to an agent, each with the tool itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentToolList {
+    pub items: Vec<AgentToolView>,
 }
 
 #[utoipa::path(put, path = "/api/v1/agents/{id}/tools/{tool_id}", tag = "tools",

@@ -88,7 +88,7 @@ fn parse_id(raw: &str) -> ApiResult<AgentId> {
 fn field_error(step: u8) -> impl Fn(InvalidField) -> ApiError {
     move |e| ApiError::Validation {
         message: format!("step {step}: {e}"),
-        details: Some(serde_json::json!({"field": e.field, "step": step})),
+        details: Some(serde_json::json!({"field": e.path(), "step": step})),
     }
 }
 

@@ -30,16 +30,45 @@ pub const MAX_SPECIALTIES: usize = 50;
 pub const MAX_SPECIALTY_CHARS: usize = 100;
 
 /// Why a value was refused: the field (relative to the object validated) and a sentence
-/// fragment that reads after it ("history_window must be between 1 and 200").
+/// fragment that reads after it ("history_window must be between 1 and 200"). A field of a
+/// list's item also says which item (`index`), so a form can show the error on that row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("{field} {reason}")]
+#[error("{} {reason}", self.path())]
 pub struct InvalidField {
     pub field: &'static str,
     pub reason: &'static str,
+    pub index: Option<usize>,
+}
+
+impl InvalidField {
+    pub fn new(field: &'static str, reason: &'static str) -> Self {
+        InvalidField {
+            field,
+            reason,
+            index: None,
+        }
+    }
+
+    /// The same error, about the list item at `index`.
+    pub fn at(self, index: usize) -> Self {
+        InvalidField {
+            index: Some(index),
+            ..self
+        }
+    }
+
+    /// The field's path in the request: `custom_fields[2].key` for an item's field.
+    pub fn path(&self) -> String {
+        match (self.index, self.field.split_once('.')) {
+            (Some(i), Some((list, rest))) => format!("{list}[{i}].{rest}"),
+            (Some(i), None) => format!("{}[{i}]", self.field),
+            (None, _) => self.field.to_string(),
+        }
+    }
 }
 
 fn invalid(field: &'static str, reason: &'static str) -> Result<(), InvalidField> {
-    Err(InvalidField { field, reason })
+    Err(InvalidField::new(field, reason))
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -349,6 +349,10 @@ pub enum Ask<'a> {
     /// One model request: a chat turn, a side call or a live stream. Its cost is reserved
     /// with [`AgentGate::reserve`] once the prompt is known.
     Request,
+    /// One model request from staff trying the agent out (the wizard's test chat before
+    /// publishing): a draft, inactive or disabled agent may answer it — who may ask is the
+    /// API's rule (`domain::role::may_chat_with_agent`) — but its rates and budgets apply.
+    Trial,
 }
 
 /// Everything that may refuse work to one AI agent, checked in one place: whether it is
@@ -414,12 +418,12 @@ impl<C: Clock + Clone> AgentGate<C> {
     /// refuses has spent its cell, so the agent may end up a little under its limits,
     /// never over.
     pub fn admit(&mut self, ask: Ask<'_>) -> Result<(), LimitHit> {
-        if !self.enabled {
+        if !self.enabled && ask != Ask::Trial {
             return Err(LimitHit::AgentDisabled);
         }
         match ask {
             Ask::Conversation(id) => self.admitted.admit(id).map(|_| ()),
-            Ask::Request => {
+            Ask::Request | Ask::Trial => {
                 for (hit, window) in &self.windows {
                     window.check().map_err(|_| *hit)?;
                 }
@@ -508,7 +512,7 @@ mod tests {
     }
 
     #[test]
-    fn a_disabled_agent_refuses_everything_as_disabled() {
+    fn a_disabled_agent_refuses_everything_as_disabled_but_a_trial() {
         let (mut gate, _) = gate(5, RateLimits::default(), CostBudget::default());
         gate.configure(false, 5, RateLimits::default(), CostBudget::default());
         assert_eq!(
@@ -516,6 +520,7 @@ mod tests {
             Err(LimitHit::AgentDisabled)
         );
         assert_eq!(gate.admit(Ask::Request), Err(LimitHit::AgentDisabled));
+        assert_eq!(gate.admit(Ask::Trial), Ok(()), "staff may try a draft");
         assert_eq!(gate.load(), (0, 5), "a refused conversation holds no slot");
         gate.configure(true, 5, RateLimits::default(), CostBudget::default());
         assert_eq!(gate.admit(Ask::Conversation("c1")), Ok(()));

@@ -20,7 +20,7 @@ pub const MAX_INTEGRATIONS: usize = 20;
 pub const MAX_SLUG_CHARS: usize = 48;
 
 fn invalid<T>(field: &'static str, reason: &'static str) -> Result<T, InvalidField> {
-    Err(InvalidField { field, reason })
+    Err(InvalidField::new(field, reason))
 }
 
 fn bounded(
@@ -213,50 +213,56 @@ fn is_key(key: &str) -> bool {
         && key.len() <= MAX_FIELD_KEY_CHARS
 }
 
+/// One custom field of step 3, trimmed in place; `keys` holds the keys seen before it.
+fn check_custom_field(field: &mut CustomField, keys: &mut Vec<String>) -> Result<(), InvalidField> {
+    field.key = field.key.trim().to_string();
+    if !is_key(&field.key) {
+        return invalid(
+            "custom_fields.key",
+            "must be lower-case letters, digits and _ (starting with a letter), at most 50",
+        );
+    }
+    if keys.contains(&field.key) {
+        return invalid("custom_fields.key", "must be unique");
+    }
+    keys.push(field.key.clone());
+    field.label = bounded(
+        "custom_fields.label",
+        &field.label,
+        MAX_FIELD_LABEL_CHARS,
+        "must be at most 100 characters",
+    )?;
+    match (field.field_type, field.options.len()) {
+        (FieldType::Select, 0) => {
+            return invalid("custom_fields.options", "a select needs options")
+        }
+        (FieldType::Select, n) if n > MAX_OPTIONS => {
+            return invalid("custom_fields.options", "must have at most 50 options")
+        }
+        (FieldType::Select, _) => {
+            for option in &mut field.options {
+                *option = bounded(
+                    "custom_fields.options",
+                    option,
+                    MAX_FIELD_LABEL_CHARS,
+                    "must be at most 100 characters",
+                )?;
+            }
+        }
+        (_, 0) => {}
+        _ => return invalid("custom_fields.options", "only a select has options"),
+    }
+    Ok(())
+}
+
 impl Step3 {
     pub fn validated(mut self) -> Result<Self, InvalidField> {
         if self.custom_fields.len() > MAX_CUSTOM_FIELDS {
             return invalid("custom_fields", "must have at most 30 fields");
         }
         let mut keys: Vec<String> = Vec::new();
-        for field in &mut self.custom_fields {
-            field.key = field.key.trim().to_string();
-            if !is_key(&field.key) {
-                return invalid(
-                    "custom_fields.key",
-                    "must be lower-case letters, digits and _ (starting with a letter), at most 50",
-                );
-            }
-            if keys.contains(&field.key) {
-                return invalid("custom_fields.key", "must be unique");
-            }
-            keys.push(field.key.clone());
-            field.label = bounded(
-                "custom_fields.label",
-                &field.label,
-                MAX_FIELD_LABEL_CHARS,
-                "must be at most 100 characters",
-            )?;
-            match (field.field_type, field.options.len()) {
-                (FieldType::Select, 0) => {
-                    return invalid("custom_fields.options", "a select needs options")
-                }
-                (FieldType::Select, n) if n > MAX_OPTIONS => {
-                    return invalid("custom_fields.options", "must have at most 50 options")
-                }
-                (FieldType::Select, _) => {
-                    for option in &mut field.options {
-                        *option = bounded(
-                            "custom_fields.options",
-                            option,
-                            MAX_FIELD_LABEL_CHARS,
-                            "must be at most 100 characters",
-                        )?;
-                    }
-                }
-                (_, 0) => {}
-                _ => return invalid("custom_fields.options", "only a select has options"),
-            }
+        for (i, field) in self.custom_fields.iter_mut().enumerate() {
+            check_custom_field(field, &mut keys).map_err(|e| e.at(i))?;
         }
         Ok(self)
     }
@@ -648,22 +654,25 @@ mod tests {
         for (fields, bad) in [
             (
                 vec![field("Nome", FieldType::Text, vec![])],
-                "custom_fields.key",
+                "custom_fields[0].key",
             ),
             (
                 vec![
                     field("a", FieldType::Text, vec![]),
                     field("a", FieldType::Text, vec![]),
                 ],
-                "custom_fields.key",
+                "custom_fields[1].key",
             ),
             (
-                vec![field("a", FieldType::Select, vec![])],
-                "custom_fields.options",
+                vec![
+                    field("a", FieldType::Text, vec![]),
+                    field("b", FieldType::Select, vec![]),
+                ],
+                "custom_fields[1].options",
             ),
             (
                 vec![field("a", FieldType::Text, vec!["x".into()])],
-                "custom_fields.options",
+                "custom_fields[0].options",
             ),
         ] {
             assert_eq!(
@@ -671,10 +680,21 @@ mod tests {
                     custom_fields: fields
                 }
                 .validated()
-                .map_err(|e| e.field),
-                Err(bad)
+                .map_err(|e| e.path()),
+                Err(bad.to_string())
             );
         }
+        assert_eq!(
+            Step3 {
+                custom_fields: (0..31)
+                    .map(|i| field(&format!("f{i}"), FieldType::Text, vec![]))
+                    .collect()
+            }
+            .validated()
+            .map_err(|e| e.path()),
+            Err("custom_fields".to_string()),
+            "a list-wide error names the list, not an item"
+        );
         assert!(Step4 {
             integration_ids: vec!["nope".into()],
             welcome_message: None

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { launchBrowser, restClient, screenshot, startEngine } from "./harness.mjs";
 import { REPLY, startLlm } from "./llm.mjs";
+import { adminScenarios } from "./admin.mjs";
 
 const WAIT = { timeout: 15_000 };
 const ADMIN = { email: "ana@example.com", password: "senha-forte-123", name: "Ana Admin" };
@@ -179,6 +180,7 @@ const scenarios = [
       await customerContext.close();
     },
   ],
+  ...adminScenarios,
 ];
 
 const only = process.argv[2];
@@ -193,7 +195,7 @@ try {
     if (only && !name.includes(only)) continue;
     const started = Date.now();
     try {
-      await run({ engine, browser, rest, state });
+      await run({ engine, browser, rest, state, llm, signIn, admin: ADMIN });
       if (name.startsWith("an admin sets up")) await rest.login(ADMIN.email, ADMIN.password);
       console.log(`ok   ${name} (${Date.now() - started} ms)`);
     } catch (e) {

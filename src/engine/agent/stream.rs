@@ -129,7 +129,9 @@ impl Handler<OpenStream> for AgentSupervisor {
     type Result = ResponseActFuture<Self, Result<StreamTicket, LimitHit>>;
 
     fn handle(&mut self, msg: OpenStream, ctx: &mut Self::Context) -> Self::Result {
-        if let Err(hit) = self.gate.admit(Ask::Request) {
+        // Unlike a conversation, a stream may talk to a draft, inactive or disabled agent
+        // (the wizard's test chat); who may do so is the API's rule.
+        if let Err(hit) = self.gate.admit(Ask::Trial) {
             return Box::pin(actix::fut::ready(Err(hit)));
         }
         let question = msg

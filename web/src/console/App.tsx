@@ -8,6 +8,7 @@ import { LiveSocket } from "../live/socket";
 import { ConsoleContext, tokenExpiry } from "./session";
 import { SetupPage } from "../routes/setup/SetupPage";
 import { LoginPage } from "../routes/login/LoginPage";
+import { AdminLink, adminRoutes } from "../routes/admin/routes";
 
 const InboxPage = lazy(() => import("../routes/inbox/InboxPage"));
 
@@ -119,6 +120,7 @@ function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: ()
         </a>
         <nav aria-label="main">
           <a href="/inbox/mine">{t("nav.inbox")}</a>
+          <AdminLink role={session.user.role} />
           <a href="/docs/">{t("nav.docs")}</a>
         </nav>
         <span class="who">
@@ -137,6 +139,7 @@ function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: ()
           <Route path="/" component={ToInbox} />
           <Route path="/setup" component={ToInbox} />
           <Route path="/login" component={ToInbox} />
+          {adminRoutes.map(([path, screen]) => <Route key={path} path={path} component={screen} />)}
           <Route default component={NotFound} />
         </Router>
       </ErrorBoundary>

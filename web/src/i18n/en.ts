@@ -33,6 +33,7 @@ export const en: Messages = {
 
   "nav.inbox": "Inbox",
   "nav.docs": "API",
+  "nav.admin": "Admin",
 
   "inbox.title": "Conversations",
   "inbox.tab.mine": "Mine",

@@ -1,10 +1,19 @@
 import { ptBR, type Messages } from "./pt-BR";
 import { en } from "./en";
+import type { AdminMessages } from "./admin.pt-BR";
 
 export type Locale = "pt-BR" | "en";
-export type Key = keyof Messages;
+export type Key = keyof Messages | keyof AdminMessages;
 
-const catalogs: Record<Locale, Messages> = { "pt-BR": ptBR, en };
+// The admin screens' strings (admin.*.ts) are added by those screens' chunks when they load
+// (`addMessages`), so the inbox and the customer's chat page do not download them.
+const catalogs: Record<Locale, Partial<Record<Key, string>>> = { "pt-BR": { ...ptBR }, en: { ...en } };
+
+/** Adds a lazily loaded screen's strings to the catalogs. */
+export function addMessages(extra: Record<Locale, Partial<Record<Key, string>>>) {
+  Object.assign(catalogs["pt-BR"], extra["pt-BR"]);
+  Object.assign(catalogs.en, extra.en);
+}
 const STORAGE_KEY = "atende.locale";
 
 function initial(): Locale {

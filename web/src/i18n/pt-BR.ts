@@ -33,6 +33,7 @@ export const ptBR = {
 
   "nav.inbox": "Caixa de entrada",
   "nav.docs": "API",
+  "nav.admin": "Administração",
 
   "inbox.title": "Conversas",
   "inbox.tab.mine": "Minhas",
