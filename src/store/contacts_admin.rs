@@ -23,6 +23,8 @@ pub struct ContactFilter {
     pub tag: Option<String>,
     pub integration_id: Option<IntegrationId>,
     pub is_vip: Option<bool>,
+    /// Only these contacts (a batch lookup: the names of a page of conversations).
+    pub ids: Option<Vec<ContactId>>,
 }
 
 /// `%term%` for LIKE, with the wildcards of the term itself escaped (escape char `\`).
@@ -74,6 +76,9 @@ pub fn list(
         }
         if let Some(integration) = &filter.integration_id {
             query = query.filter(contacts::integration_id.eq(integration));
+        }
+        if let Some(ids) = &filter.ids {
+            query = query.filter(contacts::id.eq_any(ids));
         }
         if let Some(vip) = filter.is_vip {
             query = query.filter(contacts::is_vip.eq(vip));

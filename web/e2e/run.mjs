@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { launchBrowser, restClient, screenshot, startEngine } from "./harness.mjs";
 import { REPLY, startLlm } from "./llm.mjs";
+import { liveScenarios, liveTimings } from "./live.mjs";
 
 const WAIT = { timeout: 15_000 };
 const ADMIN = { email: "ana@example.com", password: "senha-forte-123", name: "Ana Admin" };
@@ -181,6 +182,8 @@ const scenarios = [
   ],
 ];
 
+scenarios.push(...liveScenarios);
+
 const only = process.argv[2];
 const llm = await startLlm();
 const engine = await startEngine(llm.baseUrl);
@@ -211,7 +214,7 @@ try {
   llm.close();
   await close().catch(() => {});
 }
-console.log(`timings: ${JSON.stringify(timings)}`);
+console.log(`timings: ${JSON.stringify({ ...timings, ...liveTimings })}`);
 if (failed) {
   console.log(engine.log().split("\n").slice(-40).join("\n"));
   process.exit(1);

@@ -12,7 +12,7 @@ use chrono::NaiveDateTime;
 use rand::Rng;
 
 use super::messages::{
-    Assign, Close, CustomerMessage, Escalate, FollowupDue, HumanReply, Resume, TryPassivate,
+    Assign, Close, CustomerMessage, Escalate, FollowupDue, HumanReply, Resume, Take, TryPassivate,
 };
 use super::state::{
     AttachedAgent, ConversationState, Effect, Event, LastReply, OwnerWrite, Rules, Snapshot,
@@ -21,6 +21,7 @@ use super::state::{
 use crate::channels::sender::ReplyTarget;
 use crate::domain::classification;
 use crate::domain::conversation::{Owner, SenderType, Status};
+use crate::domain::role::may_take;
 use crate::domain::tool_state::ToolState;
 use crate::domain::{ContactId, ConversationId, TenantId, UserId};
 use crate::engine::agent::{
@@ -870,6 +871,31 @@ fn after_writes(
     result: Result<(), EngineError>,
 ) -> ResponseActFuture<ConversationActor, Result<(), EngineError>> {
     Box::pin(actix::fut::ready(result))
+}
+
+impl Handler<Take> for ConversationActor {
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
+
+    /// Checked and applied in one handler call: no other message of this actor runs in
+    /// between, so the owner it compares against is the owner it replaces.
+    fn handle(&mut self, msg: Take, ctx: &mut Self::Context) -> Self::Result {
+        let Some(current) = self
+            .state
+            .as_ref()
+            .filter(|s| !s.is_closed())
+            .map(|s| s.owner().clone())
+        else {
+            return after_writes(Err(EngineError::Closed));
+        };
+        if !may_take(msg.role, &msg.user, &current) {
+            return after_writes(Err(EngineError::Taken));
+        }
+        let owner = Owner::User(msg.user);
+        if current != owner {
+            self.step(Event::Assigned { owner }, ctx);
+        }
+        after_writes(Ok(()))
+    }
 }
 
 impl Handler<Escalate> for ConversationActor {

@@ -4,7 +4,7 @@
 use actix::prelude::*;
 
 use crate::domain::conversation::Owner;
-use crate::domain::UserId;
+use crate::domain::{Role, UserId};
 use crate::engine::EngineError;
 use crate::store::messages::Message;
 
@@ -25,6 +25,16 @@ pub struct Assign {
     pub owner: Owner,
     /// The distributor already admitted the conversation at the agent's supervisor.
     pub admitted: bool,
+}
+
+/// A person takes the conversation for themselves (`POST /conversations/{id}/take`): a
+/// compare-and-set against the owner the actor holds, so of two people taking the same
+/// conversation the second gets `EngineError::Taken`.
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct Take {
+    pub user: UserId,
+    pub role: Role,
 }
 
 #[derive(Message)]

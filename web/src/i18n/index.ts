@@ -1,10 +1,12 @@
 import { ptBR, type Messages } from "./pt-BR";
 import { en } from "./en";
+import { livePtBR, type LiveMessages } from "./live.pt-BR";
+import { liveEn } from "./live.en";
 
 export type Locale = "pt-BR" | "en";
-export type Key = keyof Messages;
+export type Key = keyof Messages | keyof LiveMessages;
 
-const catalogs: Record<Locale, Messages> = { "pt-BR": ptBR, en };
+const catalogs: Record<Locale, Messages & LiveMessages> = { "pt-BR": { ...ptBR, ...livePtBR }, en: { ...en, ...liveEn } };
 const STORAGE_KEY = "atende.locale";
 
 function initial(): Locale {
