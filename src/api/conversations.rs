@@ -415,6 +415,7 @@ pub async fn assign(
             actor::Assign {
                 owner,
                 admitted: false,
+                unless_taken: None,
             },
         ))
         .await

@@ -72,6 +72,13 @@ pub fn may_take(role: Role, me: &UserId, current: &Owner) -> bool {
         }
 }
 
+/// Whether a person other than `replacing` owns the conversation now (`current`): then an
+/// assignment the distributor decided a moment earlier must yield to them, since they took it
+/// in between.
+pub fn taken_meanwhile(current: &Owner, replacing: Option<&UserId>) -> bool {
+    matches!(current, Owner::User(user) if Some(user) != replacing)
+}
+
 /// Whether `role` may read (and edit) a contact, its memories and its activities, given the
 /// owners of that contact's conversations: an agent only through a conversation it may open,
 /// because a contact's record is the context of that work, not a directory of the tenant. A
@@ -97,6 +104,20 @@ pub fn may_chat_with_agent(role: Role, status: AgentStatus, enabled: bool) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_distributor_assignment_yields_to_a_person_who_took_the_conversation() {
+        let me = UserId::new();
+        let other = UserId::new();
+        assert!(taken_meanwhile(&Owner::User(me.clone()), None));
+        assert!(taken_meanwhile(&Owner::User(me.clone()), Some(&other)));
+        assert!(!taken_meanwhile(&Owner::User(me.clone()), Some(&me)));
+        assert!(!taken_meanwhile(&Owner::Nobody, None));
+        assert!(!taken_meanwhile(
+            &Owner::AiAgent(crate::domain::AgentId::new()),
+            None
+        ));
+    }
 
     #[test]
     fn taking_is_for_the_queue_or_your_own_unless_you_oversee() {

@@ -15,7 +15,7 @@ use actix::prelude::*;
 use chrono::NaiveDateTime;
 
 use super::agent::{Admit, GetConfig, GetLoad, SupervisorOf, Supervisors};
-use super::conversation::Assign;
+use super::conversation::{Assign, UnlessTaken};
 use super::events::EventBus;
 use super::registry::{Ask, ConversationRegistry};
 use crate::domain::agent::OnLimit;
@@ -257,7 +257,9 @@ impl Distributor {
                 };
                 match addr.send(Admit(conversation.clone())).await {
                     Ok(Ok(())) => {
-                        match apply(&registry, &conversation, Owner::AiAgent(agent), true).await {
+                        match apply(&registry, &conversation, Owner::AiAgent(agent), true, None)
+                            .await
+                        {
                             Ok((Decision::Assigned, _)) => Preferred::Done,
                             _ => Preferred::Queue,
                         }
@@ -340,6 +342,7 @@ impl Distributor {
         let supervisors = self.supervisors.clone();
         let registry = self.registry.clone();
         let conversation = request.conversation_id.clone();
+        let replacing = request.exclude.clone().map(UserId);
         ctx.wait(
             async move {
                 let owner = match choice.kind {
@@ -364,7 +367,7 @@ impl Distributor {
                         Owner::AiAgent(agent)
                     }
                 };
-                apply(&registry, &conversation, owner, true).await
+                apply(&registry, &conversation, owner, true, replacing).await
             }
             .into_actor(self)
             .map(move |result, act, _| {
@@ -392,15 +395,20 @@ async fn apply(
     conversation: &ConversationId,
     owner: Owner,
     admitted: bool,
+    replacing: Option<UserId>,
 ) -> Result<(Decision, Option<Gathered>), StoreError> {
-    match registry
-        .send(Ask(conversation.clone(), Assign { owner, admitted }))
-        .await
-    {
+    let assign = Assign {
+        owner,
+        admitted,
+        unless_taken: Some(UnlessTaken { replacing }),
+    };
+    match registry.send(Ask(conversation.clone(), assign)).await {
         Ok(Ok(Ok(()))) => Ok((Decision::Assigned, None)),
         // Closed meanwhile, or the agent filled up: nothing to queue for a closed one, and the
-        // conversation asks again otherwise.
-        Ok(Ok(Err(super::EngineError::Closed))) => Ok((Decision::Assigned, None)),
+        // conversation asks again otherwise. Taken meanwhile by a person: it has an owner.
+        Ok(Ok(Err(super::EngineError::Closed | super::EngineError::Taken))) => {
+            Ok((Decision::Assigned, None))
+        }
         _ => Ok((Decision::Queue, None)),
     }
 }

@@ -13,6 +13,7 @@ use rand::Rng;
 
 use super::messages::{
     Assign, Close, CustomerMessage, Escalate, FollowupDue, HumanReply, Resume, Take, TryPassivate,
+    UnlessTaken,
 };
 use super::state::{
     AttachedAgent, ConversationState, Effect, Event, LastReply, OwnerWrite, Rules, Snapshot,
@@ -23,7 +24,7 @@ use crate::domain::classification;
 use crate::domain::conversation::{Owner, SenderType, Status};
 use crate::domain::role::may_take;
 use crate::domain::tool_state::ToolState;
-use crate::domain::{ContactId, ConversationId, TenantId, UserId};
+use crate::domain::{AgentId, ContactId, ConversationId, TenantId, UserId};
 use crate::engine::agent::{
     Admit, AgentConfig, AgentSupervisor, GetConfig, Release, RunTurn, SupervisorOf, TurnDone,
     TurnFailure,
@@ -265,6 +266,7 @@ impl ConversationActor {
             Effect::Assign(owner) => ctx.notify(Assign {
                 owner,
                 admitted: false,
+                unless_taken: None,
             }),
             Effect::Close(reason) => ctx.notify(Close { reason }),
             Effect::CapacityFreed => {
@@ -314,6 +316,30 @@ impl ConversationActor {
                 None => act.step(Event::AgentUnavailable, ctx),
             }),
         );
+    }
+
+    /// Whether a distributor assignment (`guard`) must yield to a person who owns the
+    /// conversation now.
+    fn taken_meanwhile(&self, guard: Option<&UnlessTaken>) -> bool {
+        match (guard, &self.state) {
+            (Some(guard), Some(state)) => {
+                crate::domain::role::taken_meanwhile(state.owner(), guard.replacing.as_ref())
+            }
+            _ => false,
+        }
+    }
+
+    /// Gives back the slot the distributor reserved at an AI agent's supervisor for an
+    /// assignment that did not happen.
+    fn release_admission(&self, agent: Option<AgentId>) {
+        let Some(agent) = agent else { return };
+        let supervisors = self.parts.supervisors.clone();
+        let id = self.id.clone();
+        actix::spawn(async move {
+            if let Ok(Ok(Some(supervisor))) = supervisors.send(SupervisorOf(agent)).await {
+                supervisor.do_send(Release(id));
+            }
+        });
     }
 
     fn release_agent(&mut self) {
@@ -808,6 +834,16 @@ impl Handler<Assign> for ConversationActor {
         let supervisors = self.parts.supervisors.clone();
         let id = self.id.clone();
         let closed = self.is_closed();
+        // Checked now and again once the new owner is decided: a `Take` may come in between.
+        let guard = msg.unless_taken.clone();
+        let admitted_agent = match (&msg.owner, msg.admitted) {
+            (Owner::AiAgent(agent), true) => Some(agent.clone()),
+            _ => None,
+        };
+        if self.taken_meanwhile(guard.as_ref()) {
+            self.release_admission(admitted_agent);
+            return after_writes(Err(EngineError::Taken));
+        }
         let previous_agent = self.state.as_ref().and_then(|s| s.owner().agent().cloned());
         Box::pin(
             async move {
@@ -832,6 +868,13 @@ impl Handler<Assign> for ConversationActor {
             }
             .into_actor(self)
             .then(move |result, act, _| {
+                let result = match result {
+                    Ok(_) if act.taken_meanwhile(guard.as_ref()) => {
+                        act.release_admission(admitted_agent);
+                        Err(EngineError::Taken)
+                    }
+                    other => other,
+                };
                 // The owner write is awaited here; the rest follows once it is durable.
                 let mut writes = Vec::new();
                 let mut rest = Vec::new();

@@ -25,6 +25,16 @@ pub struct Assign {
     pub owner: Owner,
     /// The distributor already admitted the conversation at the agent's supervisor.
     pub admitted: bool,
+    /// Set by the distributor, which decided on what it read a moment ago: the assignment
+    /// yields (`EngineError::Taken`) to a person who took the conversation meanwhile.
+    pub unless_taken: Option<UnlessTaken>,
+}
+
+/// What a distributor assignment may still replace.
+#[derive(Debug, Clone, Default)]
+pub struct UnlessTaken {
+    /// The person an SLA reassignment moves the conversation away from.
+    pub replacing: Option<UserId>,
 }
 
 /// A person takes the conversation for themselves (`POST /conversations/{id}/take`): a
