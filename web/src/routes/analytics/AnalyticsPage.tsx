@@ -78,7 +78,9 @@ export default function AnalyticsPage() {
     );
   }
 
-  const money = (v: number) => new Intl.NumberFormat(locale(), { style: "currency", currency: "USD", maximumFractionDigits: 4 }).format(v);
+  // Costs per call are fractions of a cent: show three significant digits below a cent.
+  const money = (v: number) =>
+    new Intl.NumberFormat(locale(), { style: "currency", currency: "USD", ...(v !== 0 && Math.abs(v) < 0.01 ? { maximumSignificantDigits: 3 } : {}) }).format(v);
   const percent = (v: number) => new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(v);
   const seconds = (v: number | null | undefined) =>
     v == null ? t("analytics.none") : new Intl.NumberFormat(locale(), { maximumFractionDigits: 1 }).format(v) + " s";
@@ -149,22 +151,26 @@ export default function AnalyticsPage() {
   );
 }
 
+/** Figures longer than this many characters (small costs) get a smaller font to fit. */
+const LONG_FIGURE = 9;
+
 function Figure({ label, value }: { label: string; value: string }) {
   return (
     <div class="stat">
       <span class="stat-label">{label}</span>
-      <strong class="stat-value">{value}</strong>
+      <strong class={`stat-value ${value.length > LONG_FIGURE ? "words" : ""}`}>{value}</strong>
     </div>
   );
 }
 
 function Charts({ data, dayLabel, money }: { data: Analytics; dayLabel: (iso: string) => string; money: (v: number) => string }) {
   const days = data.daily.map((d) => dayLabel(d.date));
-  const rate = (part: number, whole: number) => (whole > 0 ? Math.round((part / whole) * 1000) / 10 : 0);
+  const rate = (part: number, whole: number) => (whole > 0 ? Math.round((part / whole) * 1000) / 10 : null);
   const tools = Object.entries(data.ai.tool_usage).sort((a, b) => b[1] - a[1]);
   return (
     <div class="charts">
       <ChartCanvas
+        integer
         title={t("analytics.chart.conversations")}
         labels={days}
         series={[{ label: t("analytics.series.conversations"), values: data.daily.map((d) => d.conversations), color: PALETTE[0] }]}
@@ -172,7 +178,7 @@ function Charts({ data, dayLabel, money }: { data: Analytics; dayLabel: (iso: st
       <ChartCanvas
         title={t("analytics.chart.rates")}
         labels={days}
-        format={(v) => `${v}%`}
+        format={(v) => `${v.toLocaleString(locale())}%`}
         series={[
           { label: t("analytics.series.escalated"), values: data.daily.map((d) => rate(d.escalated, d.conversations)), color: PALETTE[5], kind: "line" },
           { label: t("analytics.series.resolved"), values: data.daily.map((d) => rate(d.resolved_without_human, d.conversations)), color: PALETTE[2], kind: "line" },
@@ -181,14 +187,16 @@ function Charts({ data, dayLabel, money }: { data: Analytics; dayLabel: (iso: st
       <ChartCanvas
         title={t("analytics.chart.firstResponse")}
         labels={days}
-        series={[{ label: t("analytics.series.seconds"), values: data.daily.map((d) => d.avg_first_response_seconds ?? 0), color: PALETTE[3], kind: "line" }]}
+        series={[{ label: t("analytics.series.seconds"), values: data.daily.map((d) => d.avg_first_response_seconds ?? null), color: PALETTE[3], kind: "line" }]}
       />
       <ChartCanvas
+        integer
         title={t("analytics.chart.turns")}
         labels={days}
         series={[{ label: t("analytics.series.turns"), values: data.daily.map((d) => d.turns), color: PALETTE[4] }]}
       />
       <ChartCanvas
+        integer
         title={t("analytics.chart.tokens")}
         labels={days}
         series={[
@@ -204,6 +212,7 @@ function Charts({ data, dayLabel, money }: { data: Analytics; dayLabel: (iso: st
       />
       {tools.length > 0 ? (
         <ChartCanvas
+          integer
           title={t("analytics.chart.tools")}
           labels={tools.map(([name]) => name)}
           horizontal
@@ -217,6 +226,7 @@ function Charts({ data, dayLabel, money }: { data: Analytics; dayLabel: (iso: st
       )}
       {data.by_agent.length > 0 && (
         <ChartCanvas
+          integer
           title={t("analytics.chart.agents")}
           labels={data.by_agent.map((a) => `${a.emoji} ${a.name || a.id}`.trim())}
           horizontal

@@ -1,11 +1,13 @@
 // One chart on a canvas, with its figures also in a visually hidden table for screen
 // readers (a canvas says nothing by itself). Redrawn when the data change.
 import { useEffect, useRef } from "preact/hooks";
+import { locale } from "../../i18n";
 import { Chart, type ChartConfiguration } from "./charts";
 
 export interface Series {
   label: string;
-  values: number[];
+  /** null: no figure that day (drawn as a gap, not as zero). */
+  values: (number | null)[];
   color: string;
   kind?: "bar" | "line";
 }
@@ -16,10 +18,12 @@ interface Props {
   series: Series[];
   /** Horizontal bars (tool usage, agents). */
   horizontal?: boolean;
+  /** Counts: no fractional ticks. */
+  integer?: boolean;
   format?: (value: number) => string;
 }
 
-export function ChartCanvas({ title, labels, series, horizontal, format = (v) => v.toLocaleString() }: Props) {
+export function ChartCanvas({ title, labels, series, horizontal, integer, format = (v) => v.toLocaleString(locale()) }: Props) {
   const canvas = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
     if (!canvas.current) return;
@@ -34,12 +38,14 @@ export function ChartCanvas({ title, labels, series, horizontal, format = (v) =>
           backgroundColor: s.color,
           borderColor: s.color,
           borderWidth: s.kind === "line" ? 2 : 0,
-          pointRadius: s.kind === "line" ? 2 : 0,
+          pointRadius: s.kind === "line" ? 3 : 0,
+          spanGaps: true,
           tension: 0.2,
         })) as ChartConfiguration["data"]["datasets"],
       },
       options: {
         indexAxis: horizontal ? "y" : "x",
+        locale: locale(),
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
@@ -47,7 +53,12 @@ export function ChartCanvas({ title, labels, series, horizontal, format = (v) =>
           legend: { display: series.length > 1, position: "bottom" },
           tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${format(Number(item.raw))}` } },
         },
-        scales: { [horizontal ? "x" : "y"]: { beginAtZero: true } },
+        scales: {
+          [horizontal ? "x" : "y"]: {
+            beginAtZero: true,
+            ticks: { precision: integer ? 0 : undefined, callback: (value: string | number) => format(Number(value)) },
+          },
+        },
       },
     };
     const chart = new Chart(canvas.current, config);
@@ -77,7 +88,7 @@ export function ChartCanvas({ title, labels, series, horizontal, format = (v) =>
             <tr>
               <th scope="row">{label}</th>
               {series.map((s) => (
-                <td>{format(s.values[i] ?? 0)}</td>
+                <td>{s.values[i] == null ? "—" : format(s.values[i] as number)}</td>
               ))}
             </tr>
           ))}

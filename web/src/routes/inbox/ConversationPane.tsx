@@ -17,8 +17,9 @@ import { BotChat } from "./BotChat";
 import { TransferControl, type TransferTarget } from "./TransferControl";
 
 const SELF = "user";
-/** Messages per history page: the newest page opens the conversation, older ones on demand. */
-const HISTORY_PAGE = 100;
+/** Messages per history page: the newest page opens the conversation (a screen holds
+ * about ten), older ones on demand. */
+const HISTORY_PAGE = 50;
 /** `before_seq` that means "from the end" (any seq is smaller). */
 const FROM_THE_END = Number.MAX_SAFE_INTEGER;
 const TYPING_IDLE_MS = 2500;

@@ -5,7 +5,7 @@
 // who owns what — or when the stream says events were lost.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError, loadSession, must, type Schemas } from "../../api/client";
-import { fullDate, t, type Key } from "../../i18n";
+import { clock, fullDate, t, type Key } from "../../i18n";
 import { useConsole, isOverseer } from "../../console/session";
 import { openEventStream, type TenantEvent } from "../../live/events";
 import "../../styles/live.css";
@@ -161,10 +161,12 @@ function waitText(ms: number): string {
 }
 
 function Stat({ label, value, hint, title, tone }: { label: string; value: string; hint?: string; title?: string; tone?: "warn" | "bad" }) {
+  // Words ("ninguém esperando") are smaller than figures, so the cards keep one height.
+  const words = /[^\d\s:/h]/.test(value);
   return (
     <div class={`stat ${tone ?? ""}`}>
       <span class="stat-label">{label}</span>
-      <strong class="stat-value" title={title}>
+      <strong class={`stat-value ${words ? "words" : ""}`} title={title}>
         {value}
       </strong>
       {hint && <small class="muted">{hint}</small>}
@@ -256,7 +258,7 @@ function EventFeed({ events }: { events: TenantEvent[] }) {
           {events.map((e) => (
             <li key={e.id} class={`event event-${e.type}`}>
               <time dateTime={e.at} title={fullDate(e.at)}>
-                {new Date(e.at).toLocaleTimeString()}
+                {clock(e.at)}
               </time>{" "}
               <strong>{t(`event.${e.type}` as Key)}</strong>
               {detail(e) && <span class="muted"> · {detail(e)}</span>}
