@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { screenshot } from "./harness.mjs";
+import { REPLY } from "./llm.mjs";
 
 const WAIT = { timeout: 15_000 };
 const ADMIN = { email: "ana@example.com", password: "senha-forte-123" };
@@ -122,6 +123,31 @@ export const liveScenarios = [
     },
   ],
   [
+    "an agent asks a bot beside the conversation for a reply, watches it stream in and puts it in the reply box with one click",
+    async ({ engine, browser, rest }) => {
+      const { items } = await rest.get("/api/v1/conversations?q=Rita");
+      assert.equal(items.length, 1, "the supervisor scenario's conversation");
+      const context = await browser.newContext(DESKTOP);
+      const page = await context.newPage();
+      await signIn(page, engine.base, ADMIN);
+      await page.goto(`${engine.base}/c/${items[0].id}`);
+      await page.getByRole("heading", { name: "Rita Queiroz" }).waitFor(WAIT);
+      const bot = page.getByRole("region", { name: "Conversar com um bot" });
+      await bot.getByLabel("Bot", { exact: true }).waitFor(WAIT);
+      assert.match(await bot.getByLabel("Bot", { exact: true }).locator("option:checked").innerText(), /Lia/);
+      await bot.getByRole("button", { name: "Sugira uma resposta para o cliente" }).click();
+      // Written word by word: seen while partial, then whole with "use this reply".
+      const answer = bot.locator("li.assistant").last();
+      await answer.getByText(/^Olá!/).waitFor(WAIT);
+      const partial = await answer.locator("p").innerText();
+      assert.ok(partial.length < REPLY.length, `partial while streaming: ${partial}`);
+      await bot.getByRole("button", { name: "Usar esta resposta" }).click();
+      assert.equal(await page.getByLabel("Resposta").inputValue(), REPLY);
+      await screenshot(page, "12-bot-chat-beside-the-conversation");
+      await context.close();
+    },
+  ],
+  [
     "at volume: with 10,000 conversations the inbox list stays windowed and quick, and a conversation of 5,000 messages opens within budget",
     async ({ engine, browser, rest }) => {
       try {
@@ -224,7 +250,7 @@ COMMIT;`,
       assert.ok(shown <= 50, `${shown} messages rendered`);
       await page.getByRole("button", { name: "Mensagens anteriores" }).click();
       await page.getByRole("log").getByText(`mensagem ${VOLUME_MESSAGES - 75}`, { exact: true }).waitFor(WAIT);
-      await screenshot(page, "12-volume-conversation");
+      await screenshot(page, "13-volume-conversation");
       await context.close();
     },
   ],

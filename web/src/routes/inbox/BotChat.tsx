@@ -124,16 +124,14 @@ export function BotChat({ messages, customer, onUseReply }: Props) {
         <p class="muted">{t("bot.none")}</p>
       ) : (
         <>
-          <label>
-            {t("bot.pick")}{" "}
-            <select value={botId} onChange={(e) => setBotId(e.currentTarget.value)}>
+          <label for="bot-pick">{t("bot.pick")}</label>
+          <select id="bot-pick" value={botId} onChange={(e) => setBotId(e.currentTarget.value)}>
               {bots.map((b) => (
                 <option value={b.id}>
                   {b.emoji} {b.name}
                 </option>
               ))}
-            </select>
-          </label>
+          </select>
           <ol class="bot-turns" ref={log} aria-live="polite">
             {turns.map((turn) => (
               <li class={`bot-turn ${turn.role}`} aria-busy={turn.streaming ? "true" : undefined}>
