@@ -60,19 +60,7 @@ async fn setup() -> (TestApp, Session, Session, String) {
 }
 
 async fn visitor(app: &TestApp, integration: &str) -> (String, String) {
-    let (status, body) = app
-        .call(
-            reqwest::Method::POST,
-            &format!("/api/v1/webchat/{integration}/session"),
-            None,
-            Some(&json!({"name": "Ana Cliente"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    (
-        body["token"].as_str().expect("token").to_string(),
-        body["conversation_id"].as_str().expect("id").to_string(),
-    )
+    app.webchat_visitor(integration, "Ana Cliente").await
 }
 
 async fn slot_times(app: &TestApp, token: &str, date: &str) -> Vec<String> {

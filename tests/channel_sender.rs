@@ -232,6 +232,18 @@ impl Fixture {
         }
     }
 
+    /// Records the message's pending delivery (as the writer does with the reply) and hands
+    /// it to `sender`.
+    async fn send(&self, sender: &ChannelSender, message: &Message) {
+        let delivery = ChannelDelivery::pending(&self.integration.id, message);
+        let row = delivery.clone();
+        self.store
+            .run(move |conn| deliveries::insert(conn, &row))
+            .await
+            .expect("delivery recorded");
+        sender.send(self.target(message), delivery);
+    }
+
     /// Waits for the message's delivery to leave `pending` and returns it.
     async fn settled(&self, message: &MessageId) -> ChannelDelivery {
         for _ in 0..500 {
@@ -296,7 +308,7 @@ async fn a_generic_reply_is_retried_until_accepted_and_signed_every_time() {
     let sender = fixture.sender(&app.settings.outbound, &events);
 
     let message = fixture.reply("Seu pedido saiu para entrega.").await;
-    sender.send(fixture.target(&message));
+    fixture.send(&sender, &message).await;
     let delivery = fixture.settled(&message.id).await;
 
     assert_eq!(delivery.status, "sent", "{delivery:?}");
@@ -338,7 +350,7 @@ async fn a_refused_generic_reply_fails_at_once_with_an_event() {
     let sender = fixture.sender(&app.settings.outbound, &events);
 
     let message = fixture.reply("Olá!").await;
-    sender.send(fixture.target(&message));
+    fixture.send(&sender, &message).await;
     let delivery = fixture.settled(&message.id).await;
 
     assert_eq!(delivery.status, "failed", "{delivery:?}");
@@ -381,7 +393,7 @@ async fn retries_stop_at_max_attempts() {
     let sender = fixture.sender(&outbound, &events);
 
     let message = fixture.reply("Olá!").await;
-    sender.send(fixture.target(&message));
+    fixture.send(&sender, &message).await;
     let delivery = fixture.settled(&message.id).await;
 
     assert_eq!(delivery.status, "failed");
@@ -401,7 +413,7 @@ async fn evolution_replies_use_send_text_with_the_apikey_and_the_number() {
     let sender = fixture.sender(&app.settings.outbound, &events);
 
     let message = fixture.reply("Bom dia! Como posso ajudar?").await;
-    sender.send(fixture.target(&message));
+    fixture.send(&sender, &message).await;
     let delivery = fixture.settled(&message.id).await;
 
     assert_eq!(delivery.status, "sent", "{delivery:?}");
@@ -427,7 +439,7 @@ async fn a_receiver_echoing_the_apikey_does_not_leak_it_into_the_log() {
     let sender = fixture.sender(&app.settings.outbound, &events);
 
     let message = fixture.reply("Olá!").await;
-    sender.send(fixture.target(&message));
+    fixture.send(&sender, &message).await;
     let delivery = fixture.settled(&message.id).await;
 
     assert_eq!(delivery.status, "failed");
@@ -451,8 +463,8 @@ async fn replies_of_one_conversation_arrive_in_order_despite_retries() {
 
     let first = fixture.reply("Um momento, vou verificar.").await;
     let second = fixture.reply("Encontrei: chega amanhã.").await;
-    sender.send(fixture.target(&first));
-    sender.send(fixture.target(&second));
+    fixture.send(&sender, &first).await;
+    fixture.send(&sender, &second).await;
     assert_eq!(fixture.settled(&first.id).await.status, "sent");
     assert_eq!(fixture.settled(&second.id).await.status, "sent");
 
@@ -486,7 +498,7 @@ async fn private_targets_are_refused_when_not_allowed() {
     let sender = fixture.sender(&outbound, &events);
 
     let message = fixture.reply("Olá!").await;
-    sender.send(fixture.target(&message));
+    fixture.send(&sender, &message).await;
     let delivery = fixture.settled(&message.id).await;
 
     assert_eq!(delivery.status, "failed");
@@ -508,7 +520,7 @@ async fn webchat_replies_need_no_request() {
     let sender = fixture.sender(&app.settings.outbound, &events);
 
     let message = fixture.reply("Olá!").await;
-    sender.send(fixture.target(&message));
+    fixture.send(&sender, &message).await;
     let delivery = fixture.settled(&message.id).await;
     assert_eq!(delivery.status, "sent");
     assert_eq!(delivery.attempts, 1);

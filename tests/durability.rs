@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::engine::{eventually, SECRET};
-use support::scripted_llm::ScriptedLlm;
+use support::scripted_llm::{ScriptedLlm, Step};
 use support::{TestDb, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 fn free_port() -> u16 {
@@ -165,6 +165,186 @@ async fn a_buffered_message_is_answered_after_sigkill_and_restart() {
             .count(),
         1
     );
+    engine.kill().expect("stop");
+    let _ = engine.wait();
+}
+
+/// A channel receiver that holds every request open until told to answer, so the engine can
+/// be killed while a reply's delivery is in flight.
+#[derive(Default)]
+struct Receiver {
+    answering: std::sync::atomic::AtomicBool,
+    /// Bodies of the requests answered 200.
+    delivered: std::sync::Mutex<Vec<Value>>,
+    arrived: std::sync::atomic::AtomicUsize,
+}
+
+async fn receive(body: actix_web::web::Bytes, state: actix_web::web::Data<Receiver>) -> String {
+    use std::sync::atomic::Ordering;
+    state.arrived.fetch_add(1, Ordering::SeqCst);
+    if !state.answering.load(Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    state.delivered.lock().expect("receiver").push(body);
+    "ok".into()
+}
+
+fn start_receiver() -> (std::sync::Arc<Receiver>, String) {
+    let state = std::sync::Arc::new(Receiver::default());
+    let data = actix_web::web::Data::from(state.clone());
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .default_service(actix_web::web::to(receive))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .expect("receiver binds");
+    let url = format!("http://127.0.0.1:{}", server.addrs()[0].port());
+    actix_web::rt::spawn(server.run());
+    (state, url)
+}
+
+#[derive(diesel::QueryableByName, Debug, PartialEq)]
+struct ReplyCounts {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    replies: i64,
+    /// Delivery rows of AI replies.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    deliveries: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    sent: i64,
+}
+
+/// AI replies and their channel deliveries, read straight from the database.
+fn reply_counts(db: &TestDb) -> ReplyCounts {
+    use diesel::{Connection, RunQueryDsl};
+    const QUERY: &str = "SELECT \
+        (SELECT COUNT(*) FROM messages WHERE sender_type = 'ai_agent') AS replies, \
+        (SELECT COUNT(*) FROM channel_deliveries d JOIN messages m ON m.id = d.message_id \
+            WHERE m.sender_type = 'ai_agent') AS deliveries, \
+        (SELECT COUNT(*) FROM channel_deliveries WHERE status = 'sent') AS sent";
+    let url = db.url();
+    let rows: Vec<ReplyCounts> = match url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let mut conn = diesel::SqliteConnection::establish(path).expect("sqlite");
+            diesel::sql_query(QUERY).load(&mut conn).expect("counts")
+        }
+        None => {
+            let mut conn = diesel::PgConnection::establish(&url).expect("postgres");
+            diesel::sql_query(QUERY).load(&mut conn).expect("counts")
+        }
+    };
+    rows.into_iter().next().expect("one row")
+}
+
+/// Issue 15: the reply and its channel delivery commit together. The engine is killed while
+/// the AI reply's delivery hangs at the receiver; the database then holds the reply with its
+/// pending delivery, and the next start sends it exactly once, without a second answer.
+#[actix_web::test]
+async fn a_reply_killed_before_its_delivery_is_sent_once_after_restart() {
+    use std::sync::atomic::Ordering;
+    let db = TestDb::create();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let llm = ScriptedLlm::start().await;
+    llm.set_default(Step::reply("seu pedido sai amanhã"));
+    let (receiver, receiver_url) = start_receiver();
+
+    let mut engine = start(&db, port);
+    wait_healthy(&http, &base).await;
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["token"].as_str().expect("token").to_string();
+    let agent = post(
+        &http,
+        format!("{base}/api/v1/agents"),
+        &token,
+        json!({
+            "name": "Bot", "model": "gpt-4o-mini", "max_tokens": 50,
+            "provider": {"kind": "openai", "base_url": llm.base_url, "api_key": "sk-test"},
+            "settings": {"context_timer_seconds": 0},
+        }),
+    )
+    .await;
+    let integration = post(
+        &http,
+        format!("{base}/api/v1/integrations"),
+        &token,
+        json!({
+            "kind": "generic", "name": "web", "secret": SECRET, "default_agent_id": agent["id"],
+            "outbound_url": receiver_url,
+        }),
+    )
+    .await;
+    let body =
+        json!({"contact": {"external_id": "c1"}, "message": {"external_id": "m1", "text": "oi"}})
+            .to_string();
+    let response = http
+        .post(format!(
+            "{base}/webhooks/generic/{}",
+            integration["id"].as_str().expect("id")
+        ))
+        .header(
+            "X-Atende-Signature",
+            atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    // The delivery reached the receiver, which holds it: kill the engine now.
+    let arrived = eventually(Duration::from_secs(20), &mut || async {
+        (receiver.arrived.load(Ordering::SeqCst) >= 1).then_some(())
+    })
+    .await;
+    assert!(
+        arrived.is_some(),
+        "the reply's delivery reached the receiver"
+    );
+    engine.kill().expect("SIGKILL");
+    engine.wait().expect("reaped");
+    assert_eq!(
+        reply_counts(&db),
+        ReplyCounts {
+            replies: 1,
+            deliveries: 1,
+            sent: 0
+        },
+        "the reply is stored with its pending delivery"
+    );
+
+    receiver.answering.store(true, Ordering::SeqCst);
+    let mut engine = start(&db, port);
+    wait_healthy(&http, &base).await;
+    let delivered = eventually(Duration::from_secs(20), &mut || async {
+        let delivered = receiver.delivered.lock().expect("receiver").clone();
+        (!delivered.is_empty()).then_some(delivered)
+    })
+    .await
+    .expect("the pending delivery is sent after the restart");
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["message"]["text"], "seu pedido sai amanhã");
+    let counts = eventually(Duration::from_secs(10), &mut || async {
+        let counts = reply_counts(&db);
+        (counts.sent == 1).then_some(counts)
+    })
+    .await
+    .expect("the delivery is recorded as sent");
+    assert_eq!(counts.replies, 1, "answered once");
+    assert_eq!(counts.deliveries, 1, "one delivery per reply");
+    assert_eq!(llm.request_count(), 1, "the LLM was asked once");
     engine.kill().expect("stop");
     let _ = engine.wait();
 }

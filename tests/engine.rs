@@ -529,6 +529,99 @@ async fn queued_conversations_are_assigned_when_a_human_frees_up() {
     assert_eq!(c2["status"], "open");
 }
 
+/// The distributor's queue never takes a conversation away from whoever staff gave it to
+/// while it waited: when capacity frees, the queue skips it and serves the next one.
+#[actix_web::test]
+async fn a_queued_conversation_assigned_by_hand_stays_with_its_new_owner() {
+    let app = support::TestApp::spawn_with(&[("engine.queue_check_interval_seconds", "1")]).await;
+    let admin = app.admin().await;
+    let user = |name: &str, available: bool| {
+        json!({"name": name, "email": format!("{name}@tenant-a.test"), "password": format!("password-{name}"),
+            "role": "agent", "max_conversations": 1, "available": available})
+    };
+    let (status, ana) = app
+        .post("/api/v1/users", &admin.token, &user("ana", true))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ana}");
+    // Bob is away: only the admin gives him work.
+    let (status, bob) = app
+        .post("/api/v1/users", &admin.token, &user("bob", false))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bob}");
+    let integration = support::engine::create(
+        &app,
+        &admin,
+        "/api/v1/integrations",
+        &json!({"kind": "generic", "name": "web", "secret": support::engine::SECRET}),
+    )
+    .await;
+    let mut conversations = Vec::new();
+    for contact in ["c1", "c2", "c3"] {
+        let accepted = app
+            .signed_webhook(
+                &integration,
+                &support::webhook::generic_body(contact, None, &format!("m-{contact}"), "oi"),
+            )
+            .await;
+        conversations.push(
+            accepted["conversation_id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    let owner_of = |id: String| {
+        let app = &app;
+        let token = admin.token.clone();
+        async move {
+            let (_, view) = app
+                .get(&format!("/api/v1/conversations/{id}"), &token)
+                .await;
+            view["owner"]["id"].as_str().map(str::to_string)
+        }
+    };
+    let ana_id = ana["id"].as_str().expect("id").to_string();
+    let bob_id = bob["id"].as_str().expect("id").to_string();
+    // Ana (capacity 1) gets the first; the other two wait.
+    support::engine::eventually(WAIT, &mut || {
+        let owner = owner_of(conversations[0].clone());
+        let ana_id = ana_id.clone();
+        async move { (owner.await == Some(ana_id)).then_some(()) }
+    })
+    .await
+    .expect("the first goes to Ana");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/conversations/{}/assign", conversations[1]),
+            &admin.token,
+            &json!({"user_id": bob_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Ana frees up: the queue serves the third (the second is Bob's now).
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/conversations/{}/close", conversations[0]),
+            &admin.token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    support::engine::eventually(WAIT, &mut || {
+        let owner = owner_of(conversations[2].clone());
+        let ana_id = ana_id.clone();
+        async move { (owner.await == Some(ana_id)).then_some(()) }
+    })
+    .await
+    .expect("the third goes to Ana");
+    assert_eq!(
+        owner_of(conversations[1].clone()).await,
+        Some(bob_id),
+        "Bob keeps his"
+    );
+}
+
 /// Two available humans for round robin; returns (admin, [ana, bob] ids, integration id).
 async fn two_humans(
     app: &support::TestApp,

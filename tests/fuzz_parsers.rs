@@ -561,22 +561,11 @@ fn check_slots(date: &str, duration_minutes: i64) {
     }
 }
 
-// Near the last date chrono knows, the slot arithmetic overflows and panics (issue 12,
-// finding 11); the fix lands with the sec-misc branch. Then this becomes a `tiers!` pair.
-#[test]
-#[ignore = "fixed by sec-misc"]
-fn fuzz_calendar_free_slots() {
-    run_property(
-        heavy(),
-        || {
-            (
-                date_text(),
-                prop_oneof![5i64..=480, any::<i64>().prop_map(|m| m % 100_000)],
-            )
-        },
-        |(date, minutes)| check_slots(&date, minutes),
-    );
-}
+// Near the last date chrono knows, the slot arithmetic used to overflow and panic (issue 12,
+// finding 11); dates are bounded now (`domain::dates`).
+tiers!(fuzz_calendar_free_slots, fuzz_heavy_calendar_free_slots, (date in date_text(), minutes in prop_oneof![5i64..=480, any::<i64>().prop_map(|m| m % 100_000)]) => {
+    check_slots(&date, minutes);
+});
 
 fn check_booking_words(text: &str, today: (i64, u32, u32)) {
     let Some(today) = NaiveDate::from_ymd_opt(today.0 as i32, today.1, today.2) else {
@@ -1161,13 +1150,23 @@ async fn fuzz_heavy_http_analytics_period() {
     .await;
 }
 
-// `date=-262143-01-01` overflows the date arithmetic of the slot search and panics the
-// worker (issue 12, finding 11); the fix lands with the sec-misc branch.
+// `date=-262143-01-01` used to overflow the slot search's date arithmetic and panic the
+// worker (issue 12, finding 11).
 #[actix_web::test]
-#[ignore = "fixed by sec-misc"]
 async fn fuzz_http_calendar_available_slots() {
     date_queries_are_total(
         FAST_HTTP_CASES,
+        "/api/v1/calendar/available-slots",
+        ["date", "duration_minutes"],
+    )
+    .await;
+}
+
+#[actix_web::test]
+#[ignore = "heavy tier: cargo nextest run --profile fuzz"]
+async fn fuzz_heavy_http_calendar_available_slots() {
+    date_queries_are_total(
+        heavy_http_cases(),
         "/api/v1/calendar/available-slots",
         ["date", "duration_minutes"],
     )

@@ -123,40 +123,32 @@ async fn private_targets_are_refused_unless_allowed() {
     assert_eq!(server.requests().len(), 1);
 }
 
-#[actix_web::test]
-async fn a_huge_completion_is_cut_off_at_the_cap() {
-    let server = RawServer::start(huge(200, "application/json", false)).await;
+/// A completion from a server that answers `reply` fails with `reason`, and the client read
+/// less than the cap of what the server wrote.
+async fn completion_is_capped(reply: Reply, reason: &str) {
+    let server = RawServer::start(reply).await;
     let error = provider(&server.url("/v1"), limits(true))
         .complete(request())
         .await
         .expect_err("over the cap");
-    assert!(matches!(error, LlmError::BadResponse(_)), "{error:?}");
+    assert_eq!(error.reason(), reason, "{error:?}");
     let written = written_once(&server).await;
     assert!(written < 16 * MIB, "the client read {written} bytes");
+}
+
+#[actix_web::test]
+async fn a_huge_completion_is_cut_off_at_the_cap() {
+    completion_is_capped(huge(200, "application/json", false), "bad_response").await;
 }
 
 #[actix_web::test]
 async fn an_announced_huge_completion_is_refused_unread() {
-    let server = RawServer::start(huge(200, "application/json", true)).await;
-    let error = provider(&server.url("/v1"), limits(true))
-        .complete(request())
-        .await
-        .expect_err("over the cap");
-    assert!(matches!(error, LlmError::BadResponse(_)), "{error:?}");
-    let written = written_once(&server).await;
-    assert!(written < 16 * MIB, "the client read {written} bytes");
+    completion_is_capped(huge(200, "application/json", true), "bad_response").await;
 }
 
 #[actix_web::test]
 async fn a_huge_error_body_is_cut_off_at_the_cap() {
-    let server = RawServer::start(huge(500, "text/html", false)).await;
-    let error = provider(&server.url("/v1"), limits(true))
-        .complete(request())
-        .await
-        .expect_err("a 500");
-    assert_eq!(error.reason(), "unavailable", "{error:?}");
-    let written = written_once(&server).await;
-    assert!(written < 16 * MIB, "the client read {written} bytes");
+    completion_is_capped(huge(500, "text/html", false), "unavailable").await;
 }
 
 #[actix_web::test]

@@ -186,3 +186,88 @@ async fn metrics_need_the_configured_token() {
         .expect("text")
         .contains("atende_password_hash_slots"));
 }
+
+/// The process's resident memory in KiB (Linux `/proc/self/status`).
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .expect("VmRSS in /proc/self/status")
+}
+
+/// Finding 4's measured goal: 1,000 concurrent bad log-ins that all pass the throttle (its
+/// limits are lifted here, the worst case) at the production hash cost. Each argon2 hash
+/// takes `argon2_memory_kib` (19 MiB), so unbounded hashing would need ~19 GiB; the hash
+/// slots keep the growth to a few hashes' worth. Heavy tier (release, `--profile fuzz`):
+/// it prints the figure for the README.
+#[actix_web::test]
+#[ignore = "heavy tier: cargo nextest run --release --profile fuzz"]
+async fn heavy_a_thousand_concurrent_bad_logins_keep_memory_flat() {
+    const ATTEMPTS: usize = 1_000;
+    let app = TestApp::spawn_with(&[
+        ("auth.login_per_ip_per_minute", "100000"),
+        ("auth.login_per_account_per_minute", "100000"),
+        ("auth.argon2_memory_kib", "19456"),
+        ("auth.argon2_iterations", "2"),
+        ("auth.max_concurrent_hashes", "0"),
+    ])
+    .await;
+    // Warm up: the first hash allocates the allocator's arenas once.
+    let first = try_login(&app, support::ADMIN_EMAIL, "wrong", None).await;
+    assert_eq!(first.status, StatusCode::UNAUTHORIZED);
+    let before = resident_kib();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        std::thread::spawn(move || {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(resident_kib(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    let started = std::time::Instant::now();
+    let attempts = futures::future::join_all((0..ATTEMPTS).map(|i| {
+        let app = &app;
+        async move {
+            let email = if i % 2 == 0 {
+                support::ADMIN_EMAIL.to_string()
+            } else {
+                format!("nobody{i}@tenant-a.test")
+            };
+            try_login(app, &email, "wrong", None).await
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().expect("sampler");
+    let unauthorized = attempts
+        .iter()
+        .filter(|a| a.status == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(
+        unauthorized, ATTEMPTS,
+        "every attempt was checked and refused"
+    );
+    let grown_mib = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(before) as f64
+        / 1024.0;
+    println!(
+        "{ATTEMPTS} concurrent bad log-ins in {:.1} s: resident memory {:.0} MiB before, peak +{grown_mib:.1} MiB (unbounded hashing would need ~{} MiB)",
+        elapsed.as_secs_f64(),
+        before as f64 / 1024.0,
+        ATTEMPTS * 19
+    );
+    assert!(
+        grown_mib < 256.0,
+        "resident memory grew {grown_mib:.1} MiB under the flood"
+    );
+}

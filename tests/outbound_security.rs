@@ -402,3 +402,109 @@ async fn tool_secrets_do_not_follow_the_url_to_another_host() {
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["config"]["url"], "https://hook.b.example/x");
 }
+
+/// Finding 5: a webhook receiver that answers a huge error body costs the engine only the
+/// excerpt's few bytes: the attempt logs a short excerpt, and the engine hung up on the
+/// body long before its end.
+#[actix_web::test]
+async fn a_webhook_receivers_huge_answer_is_read_only_to_its_excerpt() {
+    const MIB: u64 = 1024 * 1024;
+    // One attempt in this test's time: the retry waits a minute.
+    let app = TestApp::spawn_with(&[("webhooks.backoff_initial_ms", "60000")]).await;
+    let admin = app.admin().await;
+    let receiver = RawServer::start(Reply::Huge {
+        status: 500,
+        content_type: "text/html".into(),
+        total: 256 * MIB,
+        fill: b'a',
+        with_length: false,
+    })
+    .await;
+    let hook = support::engine::create(
+        &app,
+        &admin,
+        "/api/v1/webhooks",
+        &json!({"url": receiver.url("/hook"), "events": ["conversation_started"],
+            "secret": SECRET}),
+    )
+    .await;
+    let integration = support::engine::create(
+        &app,
+        &admin,
+        "/api/v1/integrations",
+        &json!({"kind": "generic", "name": "site", "secret": support::engine::SECRET}),
+    )
+    .await;
+    app.signed_webhook(
+        &integration,
+        &support::webhook::generic_body("c-huge", None, "m-huge", "oi"),
+    )
+    .await;
+
+    let written = receiver
+        .wait_finished(1, std::time::Duration::from_secs(30))
+        .await;
+    assert_eq!(written.len(), 1, "one attempt answered: {written:?}");
+    assert!(
+        written[0] < 16 * MIB,
+        "the engine read {} bytes",
+        written[0]
+    );
+    let path = format!("/api/v1/webhooks/{hook}/deliveries");
+    let attempt = support::engine::eventually(std::time::Duration::from_secs(15), &mut || async {
+        let (_, page) = app.get(&path, &admin.token).await;
+        page["items"][0]["attempt_log"][0]
+            .get("status_code")
+            .is_some()
+            .then(|| page["items"][0]["attempt_log"][0].clone())
+    })
+    .await
+    .expect("the attempt is logged");
+    assert_eq!(attempt["status_code"], 500, "{attempt}");
+    let excerpt = attempt["response_excerpt"].as_str().expect("an excerpt");
+    assert!(
+        !excerpt.is_empty() && excerpt.chars().count() <= 200,
+        "{} chars",
+        excerpt.chars().count()
+    );
+}
+
+/// Finding 12: `HTTP(S)_PROXY` in the engine's environment would send outside calls through
+/// a proxy that resolves names itself, past the guard. A plain client takes the proxy (so
+/// this test can tell); the outbound client goes straight to the target.
+#[actix_web::test]
+async fn outbound_clients_ignore_the_environments_proxy() {
+    let proxy = RawServer::start(Reply::json(200, r#"{"via":"proxy"}"#)).await;
+    let target = RawServer::start(Reply::json(200, r#"{"via":"target"}"#)).await;
+    // nextest runs each test in its own process: the variables reach no other test.
+    for name in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+        std::env::set_var(name, proxy.url(""));
+    }
+    for name in ["NO_PROXY", "no_proxy"] {
+        std::env::remove_var(name);
+    }
+    let via = |client: reqwest::Client| {
+        let url = target.url("/x");
+        async move {
+            let body: Value = client
+                .get(url)
+                .send()
+                .await
+                .expect("answered")
+                .json()
+                .await
+                .expect("json");
+            body["via"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    assert_eq!(via(reqwest::Client::new()).await, "proxy");
+    let outbound = atende::outbound::client(&atende::outbound::ClientSpec {
+        user_agent: "atende-test",
+        timeout: Some(std::time::Duration::from_secs(5)),
+        connect_timeout: std::time::Duration::from_secs(5),
+        allow_private: true,
+    })
+    .expect("client");
+    assert_eq!(via(outbound).await, "target");
+    assert_eq!(proxy.requests().len(), 1, "only the plain client's call");
+}

@@ -13,19 +13,7 @@ use support::ws::WsClient;
 use support::{Session, TestApp};
 
 async fn visitor(app: &TestApp, integration: &str) -> (String, String) {
-    let (status, body) = app
-        .call(
-            reqwest::Method::POST,
-            &format!("/api/v1/webchat/{integration}/session"),
-            None,
-            Some(&json!({"name": "Visitor"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    (
-        body["token"].as_str().expect("token").to_string(),
-        body["conversation_id"].as_str().expect("id").to_string(),
-    )
+    app.webchat_visitor(integration, "Visitor").await
 }
 
 async fn webchat(app: &TestApp, admin: &Session) -> String {

@@ -1,6 +1,6 @@
 //! `/api/v1/activities`: tasks, calls, meetings, e-mails, notes and follow-ups, attached to a
 //! contact, a conversation and/or a user (who must be of the caller's tenant). Every staff
-//! role reads and writes them. Filters: `contact_id`, `conversation_id`, `user_id`, `kind`,
+//! role reads and writes them, an agent only within its reach (`domain::role`). Filters: `contact_id`, `conversation_id`, `user_id`, `kind`,
 //! `done`, `due_before`, `due_after`.
 
 use actix_web::{web, HttpResponse};
@@ -12,6 +12,7 @@ use super::error::{ApiError, ApiResult};
 use super::pagination::Page;
 use super::resource;
 use crate::domain::agent::nullable;
+use crate::domain::role::listing_reach;
 use crate::domain::{ContactId, ConversationId, TenantId, UserId};
 use crate::store::activities::{self, Activity, ActivityChanges, ActivityFilter};
 use crate::store::{self, contacts, conversations, json_column, users, DbConn, Store, StoreError};
@@ -170,16 +171,30 @@ fn check_links(
     Ok(None)
 }
 
-/// Runs the link check on a store thread; an id of another tenant reads as unknown.
-async fn verify_links(store: &Store, tenant: &TenantId, links: Links) -> ApiResult<()> {
-    let tenant = tenant.clone();
-    match store
-        .run(move |conn| check_links(conn, &tenant, &links))
+/// Runs the link check on a store thread (an id of another tenant reads as unknown), then
+/// refuses links the caller may not reach.
+async fn verify_links(store: &Store, staff: &Staff, links: Links) -> ApiResult<()> {
+    let tenant = staff.tenant_id.clone();
+    let checked = links.clone();
+    if let Some(field) = store
+        .run(move |conn| check_links(conn, &tenant, &checked))
         .await?
     {
-        Some(field) => Err(ApiError::field(field, "is not one of this tenant's")),
-        None => Ok(()),
+        return Err(ApiError::field(field, "is not one of this tenant's"));
     }
+    within_reach(store, staff, &links).await
+}
+
+/// Refuses an activity's links (contact, conversation) that the caller may not read: an
+/// agent reaches an activity only through a contact and conversation it may open.
+async fn within_reach(store: &Store, staff: &Staff, links: &Links) -> ApiResult<()> {
+    if let Some(contact) = &links.contact_id {
+        super::contacts::readable(store, staff, &ContactId(contact.clone())).await?;
+    }
+    if let Some(conversation) = &links.conversation_id {
+        super::conversations::visible(store, staff, conversation).await?;
+    }
+    Ok(())
 }
 
 fn optional_id(field: &str, raw: Option<&str>) -> ApiResult<Option<String>> {
@@ -212,10 +227,18 @@ pub async fn list(
             .as_deref()
             .map(|t| resource::timestamp("due_after", t))
             .transpose()?,
+        agent_reach: listing_reach(staff.role, &staff.user_id),
     };
-    if let Some(contact) = &filter.contact_id {
-        super::contacts::readable(&store, &staff, &ContactId(contact.clone())).await?;
-    }
+    within_reach(
+        &store,
+        &staff,
+        &Links {
+            contact_id: filter.contact_id.clone(),
+            conversation_id: filter.conversation_id.clone(),
+            user_id: None,
+        },
+    )
+    .await?;
     let tenant = staff.tenant_id.clone();
     let rows = store
         .run(move |conn| activities::list(conn, &tenant, &filter, limit + 1, before.as_deref()))
@@ -261,7 +284,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    verify_links(&store, &staff.tenant_id, links).await?;
+    verify_links(&store, &staff, links).await?;
     let stored = store
         .run(move |conn| {
             activities::insert(conn, &row)?;
@@ -280,7 +303,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = resource::path_id(&path)?;
-    let row = linked_contact_readable(&store, &staff, &id).await?;
+    let row = readable_activity(&store, &staff, &id).await?;
     Ok(HttpResponse::Ok().json(ActivityView::from_row(row)?))
 }
 
@@ -295,7 +318,7 @@ pub async fn update(
     body: web::Json<UpdateActivity>,
 ) -> ApiResult<HttpResponse> {
     let id = resource::path_id(&path)?;
-    linked_contact_readable(&store, &staff, &id).await?;
+    readable_activity(&store, &staff, &id).await?;
     let body = body.into_inner();
     let link = |field: &str, value: &Option<Option<String>>| -> ApiResult<Option<Option<String>>> {
         value
@@ -340,7 +363,7 @@ pub async fn update(
         conversation_id: changes.conversation_id.clone().flatten(),
         user_id: changes.user_id.clone().flatten(),
     };
-    verify_links(&store, &staff.tenant_id, links).await?;
+    verify_links(&store, &staff, links).await?;
     let tenant = staff.tenant_id.clone();
     let row = store
         .run(move |conn| activities::update(conn, &tenant, &id, &changes))
@@ -357,7 +380,7 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = resource::path_id(&path)?;
-    linked_contact_readable(&store, &staff, &id).await?;
+    readable_activity(&store, &staff, &id).await?;
     let tenant = staff.tenant_id.clone();
     store
         .run(move |conn| activities::delete(conn, &tenant, &id))
@@ -365,15 +388,19 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Loads an activity, refusing it when it hangs off a contact the caller may not read.
-async fn linked_contact_readable(store: &Store, staff: &Staff, id: &str) -> ApiResult<Activity> {
+/// Loads an activity, refusing it when it hangs off a contact or conversation the caller
+/// may not read.
+async fn readable_activity(store: &Store, staff: &Staff, id: &str) -> ApiResult<Activity> {
     let (tenant, id) = (staff.tenant_id.clone(), id.to_owned());
     let row = store
         .run(move |conn| activities::find(conn, &tenant, &id))
         .await?;
-    if let Some(contact) = &row.contact_id {
-        super::contacts::readable(store, staff, &ContactId(contact.clone())).await?;
-    }
+    let links = Links {
+        contact_id: row.contact_id.clone(),
+        conversation_id: row.conversation_id.clone(),
+        user_id: None,
+    };
+    within_reach(store, staff, &links).await?;
     Ok(row)
 }
 

@@ -12,7 +12,7 @@ use super::error::{ApiError, ApiResult};
 use super::pagination::Page;
 use super::resource;
 use crate::domain::agent::nullable;
-use crate::domain::role::may_read_contact;
+use crate::domain::role::{listing_reach, may_read_contact};
 use crate::domain::{validate, ContactId, IntegrationId};
 use crate::store::contacts::{self, Contact};
 use crate::store::contacts_admin::{self, ContactChanges, ContactFilter};
@@ -196,6 +196,7 @@ pub async fn list(
         tag: query.tag.as_deref().map(str::trim).map(str::to_string),
         integration_id,
         is_vip: query.is_vip,
+        agent_reach: listing_reach(staff.role, &staff.user_id),
     };
     let tenant = staff.tenant_id.clone();
     let rows = store

@@ -126,7 +126,7 @@ fn mailbox(e: actix::MailboxError) -> ApiError {
 }
 
 /// Loads a conversation the caller may see: another tenant's is a 404, another agent's a 403.
-async fn visible(store: &Store, staff: &Staff, raw: &str) -> ApiResult<Conversation> {
+pub async fn visible(store: &Store, staff: &Staff, raw: &str) -> ApiResult<Conversation> {
     let id = ConversationId::parse(raw).ok_or(ApiError::NotFound)?;
     let tenant = staff.tenant_id.clone();
     let conversation = store
@@ -415,7 +415,7 @@ pub async fn assign(
             actor::Assign {
                 owner,
                 admitted: false,
-                unless_taken: None,
+                only_if_unowned: false,
             },
         ))
         .await

@@ -18,7 +18,7 @@ use crate::accounts::{self, PasswordHasher};
 use crate::config::AuthSettings;
 use crate::domain::{validate, Role};
 use crate::error::{ErrorBody, ErrorCode};
-use crate::store::Store;
+use crate::store::{users, Store};
 use crate::telemetry::TrustedProxies;
 
 /// Keys a limiter keeps before it forgets those whose bucket is full again (a flood of
@@ -103,6 +103,23 @@ pub struct TokenResponse {
     pub user: TokenUser,
 }
 
+impl TokenResponse {
+    /// A fresh staff token for `user`, who signed in (or was just created) with `role`.
+    pub fn signed_in(keys: &TokenKeys, user: users::User, role: Role) -> ApiResult<Self> {
+        let token = keys.issue_staff(&user.id, &user.tenant_id, role, user.token_version)?;
+        Ok(TokenResponse {
+            token,
+            user: TokenUser {
+                id: user.id.0,
+                tenant_id: user.tenant_id.0,
+                name: user.name,
+                email: user.email,
+                role,
+            },
+        })
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body = TokenRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody, description = "too many attempts; see Retry-After")))]
@@ -121,17 +138,7 @@ pub async fn token(
     let user = accounts::authenticate(&store, &hasher, &body.email, &body.password).await?;
     let role = Role::parse(&user.role)
         .ok_or_else(|| ApiError::Internal(format!("stored role `{}` unknown", user.role)))?;
-    let token = keys.issue_staff(&user.id, &user.tenant_id, role, user.token_version)?;
-    Ok(HttpResponse::Ok().json(TokenResponse {
-        token,
-        user: TokenUser {
-            id: user.id.0,
-            tenant_id: user.tenant_id.0,
-            name: user.name,
-            email: user.email,
-            role,
-        },
-    }))
+    Ok(HttpResponse::Ok().json(TokenResponse::signed_in(&keys, user, role)?))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -79,8 +79,9 @@ struct Lanes {
 struct Job {
     target: ReplyTarget,
     delivery: ChannelDelivery,
-    /// The insert of a new row, started by `send`; `None` for a row that already exists.
-    recorded: Option<tokio::task::JoinHandle<bool>>,
+    /// Read back from the store at start-up (it may have been sent meanwhile), rather than
+    /// committed just now with its reply.
+    resumed: bool,
 }
 
 /// What one attempt came to.
@@ -147,28 +148,15 @@ impl ChannelSender {
         }
     }
 
-    /// Records a pending delivery of `target.message` and delivers it in the background.
-    /// Never blocks; must be called within the actix runtime.
-    pub fn send(&self, target: ReplyTarget) {
-        let delivery = ChannelDelivery::pending(&target.integration.id, &target.message);
-        let row = delivery.clone();
-        let store = self.inner.store.clone();
-        // Started now rather than when the lane reaches the job, so the row is durable as
-        // soon as possible even behind a slow delivery of the same conversation.
-        let recorded = actix_web::rt::spawn(async move {
-            let id = row.id.clone();
-            match store.run(move |conn| deliveries::insert(conn, &row)).await {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::error!(delivery = %id, error = %e, "channel delivery not recorded; sending anyway");
-                    false
-                }
-            }
-        });
+    /// Delivers `target.message` in the background. `delivery` is its pending row, committed
+    /// with the message by the writer (`MessageWriter::reply`), so a crash before or during
+    /// the send leaves a row that the next start resumes. Never blocks; must be called
+    /// within the actix runtime.
+    pub fn send(&self, target: ReplyTarget, delivery: ChannelDelivery) {
         self.enqueue(Job {
             target,
             delivery,
-            recorded: Some(recorded),
+            resumed: false,
         });
     }
 
@@ -216,7 +204,7 @@ impl ChannelSender {
                 self.enqueue(Job {
                     target,
                     delivery,
-                    recorded: None,
+                    resumed: true,
                 });
                 resumed += 1;
             }
@@ -283,19 +271,13 @@ impl ChannelSender {
         let Job {
             target,
             mut delivery,
-            recorded,
+            resumed,
         } = job;
-        let recorded = match recorded {
-            Some(insert) => insert.await.unwrap_or(false),
-            None => {
-                // A resumed row may have been sent by the run it was read during: its
-                // lane ran before this job, so the store now says whether it is still owed.
-                if !self.still_pending(&delivery.id).await {
-                    return;
-                }
-                true
-            }
-        };
+        // A resumed row may have been sent by the run it was read during: its lane ran
+        // before this job, so the store now says whether it is still owed.
+        if resumed && !self.still_pending(&delivery.id).await {
+            return;
+        }
         let max_attempts =
             i32::try_from(self.inner.outbound.max_attempts.max(1)).unwrap_or(i32::MAX);
         if let Some(due) = delivery.next_attempt_at {
@@ -312,8 +294,7 @@ impl ChannelSender {
                     .clone()
                     .unwrap_or_else(|| "no attempts left".into());
                 let status = delivery.last_status_code;
-                self.finish_failed(&mut delivery, status, error, recorded)
-                    .await;
+                self.finish_failed(&mut delivery, status, error).await;
                 return;
             }
             let outcome = self.attempt(&target, &delivery.id).await;
@@ -324,7 +305,7 @@ impl ChannelSender {
                     delivery.next_attempt_at = None;
                     delivery.last_status_code = status.map(i32::from);
                     delivery.last_error = None;
-                    self.record(&delivery, recorded).await;
+                    self.record(&delivery).await;
                     tracing::debug!(delivery = %delivery.id, attempts = delivery.attempts, "channel delivery sent");
                     return;
                 }
@@ -341,11 +322,11 @@ impl ChannelSender {
                     delivery.last_status_code = status.map(i32::from);
                     tracing::debug!(delivery = %delivery.id, attempt = delivery.attempts, error = %error, "channel delivery will be retried");
                     delivery.last_error = Some(error);
-                    self.record(&delivery, recorded).await;
+                    self.record(&delivery).await;
                     tokio::time::sleep(wait).await;
                 }
                 Outcome::Retry { status, error, .. } | Outcome::Fail { status, error } => {
-                    self.finish_failed(&mut delivery, status.map(i32::from), error, recorded)
+                    self.finish_failed(&mut delivery, status.map(i32::from), error)
                         .await;
                     return;
                 }
@@ -378,7 +359,7 @@ impl ChannelSender {
     /// Marks a resumed row that can no longer be sent as failed.
     async fn abandon(&self, mut delivery: ChannelDelivery, reason: &str) {
         let status = delivery.last_status_code;
-        self.finish_failed(&mut delivery, status, reason.to_string(), true)
+        self.finish_failed(&mut delivery, status, reason.to_string())
             .await;
     }
 
@@ -387,13 +368,12 @@ impl ChannelSender {
         delivery: &mut ChannelDelivery,
         status: Option<i32>,
         error: String,
-        recorded: bool,
     ) {
         delivery.status = deliveries::FAILED.into();
         delivery.next_attempt_at = None;
         delivery.last_status_code = status;
         delivery.last_error = Some(error.clone());
-        self.record(delivery, recorded).await;
+        self.record(delivery).await;
         tracing::warn!(
             delivery = %delivery.id,
             integration = %delivery.integration_id,
@@ -418,10 +398,7 @@ impl ChannelSender {
         );
     }
 
-    async fn record(&self, delivery: &ChannelDelivery, recorded: bool) {
-        if !recorded {
-            return;
-        }
+    async fn record(&self, delivery: &ChannelDelivery) {
         let id = delivery.id.clone();
         let update = AttemptUpdate {
             status: delivery.status.clone(),

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::accounts::{self, NewUser, PasswordHasher};
 use crate::api::auth::TokenKeys;
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::session::{TokenResponse, TokenUser};
+use crate::api::session::TokenResponse;
 use crate::domain::Role;
 use crate::store::{users, Store};
 
@@ -176,17 +176,7 @@ pub async fn complete(
     )
     .await?;
     tracing::info!(tenant = %tenant.slug, "console set up: first admin created");
-    let token = keys.issue_staff(&user.id, &user.tenant_id, Role::Admin, user.token_version)?;
-    Ok(HttpResponse::Created().json(TokenResponse {
-        token,
-        user: TokenUser {
-            id: user.id.0,
-            tenant_id: user.tenant_id.0,
-            name: user.name,
-            email: user.email,
-            role: Role::Admin,
-        },
-    }))
+    Ok(HttpResponse::Created().json(TokenResponse::signed_in(&keys, user, Role::Admin)?))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod summary;
 pub mod text;
 pub mod tool_state;
 pub mod validate;
+pub mod waiting_queue;
 pub mod wizard;
 
 pub use ids::*;

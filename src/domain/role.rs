@@ -72,13 +72,6 @@ pub fn may_take(role: Role, me: &UserId, current: &Owner) -> bool {
         }
 }
 
-/// Whether a person other than `replacing` owns the conversation now (`current`): then an
-/// assignment the distributor decided a moment earlier must yield to them, since they took it
-/// in between.
-pub fn taken_meanwhile(current: &Owner, replacing: Option<&UserId>) -> bool {
-    matches!(current, Owner::User(user) if Some(user) != replacing)
-}
-
 /// Whether `role` may read (and edit) a contact, its memories and its activities, given the
 /// owners of that contact's conversations: an agent only through a conversation it may open,
 /// because a contact's record is the context of that work, not a directory of the tenant. A
@@ -94,6 +87,13 @@ pub fn may_read_contact<'a>(
         || owners.any(|owner| may_open_conversation(role, me, owner))
 }
 
+/// Whose reach bounds a tenant-wide listing (contacts, activities): an agent's own, so a
+/// list shows exactly what `may_open_conversation` and `may_read_contact` let it open;
+/// overseers list the whole tenant (`None`).
+pub fn listing_reach(role: Role, me: &UserId) -> Option<UserId> {
+    (!role.oversees_tenant()).then(|| me.clone())
+}
+
 /// Whether `role` may chat (`/agents/{id}/chat/stream`) with an AI agent in this state:
 /// admins and supervisors with any agent of the tenant (to try drafts out); other staff only
 /// with live bots (active and enabled), the ones the tenant put in front of customers.
@@ -104,20 +104,6 @@ pub fn may_chat_with_agent(role: Role, status: AgentStatus, enabled: bool) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_distributor_assignment_yields_to_a_person_who_took_the_conversation() {
-        let me = UserId::new();
-        let other = UserId::new();
-        assert!(taken_meanwhile(&Owner::User(me.clone()), None));
-        assert!(taken_meanwhile(&Owner::User(me.clone()), Some(&other)));
-        assert!(!taken_meanwhile(&Owner::User(me.clone()), Some(&me)));
-        assert!(!taken_meanwhile(&Owner::Nobody, None));
-        assert!(!taken_meanwhile(
-            &Owner::AiAgent(crate::domain::AgentId::new()),
-            None
-        ));
-    }
 
     #[test]
     fn taking_is_for_the_queue_or_your_own_unless_you_oversee() {
@@ -157,6 +143,14 @@ mod tests {
             assert!(may_open_conversation(role, &me, &other));
             assert!(may_open_conversation(role, &me, &bot));
         }
+    }
+
+    #[test]
+    fn only_agents_listings_are_bounded() {
+        let me = UserId("u-me".into());
+        assert_eq!(listing_reach(Role::Agent, &me), Some(me.clone()));
+        assert_eq!(listing_reach(Role::Supervisor, &me), None);
+        assert_eq!(listing_reach(Role::Admin, &me), None);
     }
 
     #[test]

@@ -8,14 +8,14 @@
 //! Assignments run one at a time (`ctx.wait`): a human's load read for one assignment already
 //! includes the previous one, so nobody is given more than their `max_conversations`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::NaiveDateTime;
 
 use super::agent::{Admit, GetConfig, GetLoad, SupervisorOf, Supervisors};
-use super::conversation::{Assign, UnlessTaken};
+use super::conversation::Assign;
 use super::events::EventBus;
 use super::registry::{Ask, ConversationRegistry};
 use crate::domain::agent::OnLimit;
@@ -23,6 +23,7 @@ use crate::domain::conversation::Owner;
 use crate::domain::distribution::{
     self, Candidate, CandidateKind, DistributionSettings, Priority, Request, RoundRobinCursors,
 };
+use crate::domain::waiting_queue::ShapedQueue;
 use crate::domain::{AgentId, ContactId, ConversationId, TenantId, UserId};
 use crate::store::{
     agents, contacts, conversations, distribution as settings_store, users, Store, StoreError,
@@ -61,11 +62,41 @@ pub struct SettingsChanged(pub TenantId);
 #[rtype(result = "usize")]
 pub struct QueueLength(pub TenantId);
 
+/// What decides who may take a waiting conversation: entries of one shape have the same
+/// candidates (`ShapedQueue`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Shape {
+    preferred_agent: Option<AgentId>,
+    humans_only: bool,
+    specialty: Option<String>,
+}
+
+impl Shape {
+    fn of(request: &RequestAssignment) -> Shape {
+        Shape {
+            preferred_agent: request.preferred_agent.clone(),
+            humans_only: request.humans_only,
+            specialty: request.specialty.clone(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct TenantState {
     settings: Option<DistributionSettings>,
     cursors: RoundRobinCursors,
-    queue: Vec<RequestAssignment>,
+    queue: ShapedQueue<Shape, ConversationId, RequestAssignment>,
+    /// A drain under way, with the shapes that found nobody in it: one waiting
+    /// conversation is tried at a time.
+    draining: Option<HashSet<Shape>>,
+}
+
+/// What follows an assignment attempt.
+#[derive(Debug, Clone)]
+enum Then {
+    Nothing,
+    /// It came from the tenant's queue: go on draining.
+    Drain(TenantId),
 }
 
 pub struct Distributor {
@@ -202,6 +233,7 @@ impl Distributor {
                             queued_at: assigned_at,
                             exclude: c.owner_id.clone(),
                         },
+                        Then::Nothing,
                         ctx,
                     );
                 }
@@ -214,31 +246,53 @@ impl Distributor {
             return;
         }
         let state = self.tenants.entry(request.tenant_id.clone()).or_default();
-        if state
-            .queue
-            .iter()
-            .any(|q| q.conversation_id == request.conversation_id)
-        {
-            return;
+        let priority = Priority::parse(&request.priority).unwrap_or_default();
+        state.queue.push(
+            Shape::of(&request),
+            request.conversation_id.clone(),
+            priority,
+            request.queued_at,
+            request,
+        );
+    }
+
+    /// An attempt ended: an unassigned conversation waits again, and a drain goes on (or
+    /// stops trying that shape).
+    fn settled(
+        &mut self,
+        request: RequestAssignment,
+        assigned: bool,
+        then: Then,
+        ctx: &mut Context<Self>,
+    ) {
+        let shape = Shape::of(&request);
+        if !assigned {
+            self.enqueue(request);
         }
-        state.queue.push(request);
-        state.queue.sort_by(|a, b| {
-            let pa = Priority::parse(&a.priority).unwrap_or_default();
-            let pb = Priority::parse(&b.priority).unwrap_or_default();
-            distribution::queue_order((&pa, a.queued_at), (&pb, b.queued_at))
-        });
+        if let Then::Drain(tenant) = then {
+            if !assigned {
+                if let Some(failed) = self
+                    .tenants
+                    .get_mut(&tenant)
+                    .and_then(|t| t.draining.as_mut())
+                {
+                    failed.insert(shape);
+                }
+            }
+            self.drain_next(&tenant, ctx);
+        }
     }
 
     /// Assigns a conversation. The integration's default agent is tried concurrently with
     /// other assignments (its supervisor's `Admit` is atomic); the method over humans and
     /// agents runs one assignment at a time, so loads read for one include the previous one.
-    fn assign(&mut self, request: RequestAssignment, ctx: &mut Context<Self>) {
+    fn assign(&mut self, request: RequestAssignment, then: Then, ctx: &mut Context<Self>) {
         let Some(agent) = request
             .preferred_agent
             .clone()
             .filter(|_| !request.humans_only)
         else {
-            self.assign_by_method(request, ctx);
+            self.assign_by_method(request, then, ctx);
             return;
         };
         let supervisors = self.supervisors.clone();
@@ -257,9 +311,7 @@ impl Distributor {
                 };
                 match addr.send(Admit(conversation.clone())).await {
                     Ok(Ok(())) => {
-                        match apply(&registry, &conversation, Owner::AiAgent(agent), true, None)
-                            .await
-                        {
+                        match apply(&registry, &conversation, Owner::AiAgent(agent), true).await {
                             Ok((Decision::Assigned, _)) => Preferred::Done,
                             _ => Preferred::Queue,
                         }
@@ -281,14 +333,15 @@ impl Distributor {
             }
             .into_actor(self)
             .map(move |outcome, act, ctx| match outcome {
-                Preferred::Done => {}
-                Preferred::Queue => act.enqueue(request),
-                Preferred::TryMethod => act.assign_by_method(request, ctx),
+                Preferred::Done => act.settled(request, true, then, ctx),
+                Preferred::Queue => act.settled(request, false, then, ctx),
+                Preferred::TryMethod => act.assign_by_method(request, then, ctx),
                 Preferred::HumansOnly => act.assign_by_method(
                     RequestAssignment {
                         humans_only: true,
                         ..request
                     },
+                    then,
                     ctx,
                 ),
             }),
@@ -296,7 +349,12 @@ impl Distributor {
     }
 
     /// The tenant's method over whoever is available, one assignment at a time.
-    fn assign_by_method(&mut self, request: RequestAssignment, ctx: &mut Context<Self>) {
+    fn assign_by_method(
+        &mut self,
+        request: RequestAssignment,
+        then: Then,
+        ctx: &mut Context<Self>,
+    ) {
         let store = self.store.clone();
         let supervisors = self.supervisors.clone();
         let cached = self
@@ -309,10 +367,10 @@ impl Distributor {
             async move { gather(&store, &supervisors, &request, cached, require_presence).await }
                 .into_actor(self)
                 .map(move |result, act, ctx| match result {
-                    Ok(gathered) => act.choose_and_apply(for_map, gathered, ctx),
+                    Ok(gathered) => act.choose_and_apply(for_map, gathered, then, ctx),
                     Err(e) => {
                         tracing::warn!(conversation = %for_map.conversation_id, error = %e, "distribution failed; queued");
-                        act.enqueue(for_map);
+                        act.settled(for_map, false, then, ctx);
                     }
                 }),
         );
@@ -322,6 +380,7 @@ impl Distributor {
         &mut self,
         request: RequestAssignment,
         gathered: Gathered,
+        then: Then,
         ctx: &mut Context<Self>,
     ) {
         let state = self.tenants.entry(request.tenant_id.clone()).or_default();
@@ -336,13 +395,15 @@ impl Distributor {
             &mut state.cursors,
         );
         let Some(choice) = choice else {
-            self.enqueue(request);
+            self.settled(request, false, then, ctx);
             return;
         };
         let supervisors = self.supervisors.clone();
         let registry = self.registry.clone();
         let conversation = request.conversation_id.clone();
-        let replacing = request.exclude.clone().map(UserId);
+        // The SLA's reassignment replaces the late owner; everything else assigns only a
+        // conversation nobody took meanwhile.
+        let only_if_unowned = request.exclude.is_none();
         ctx.wait(
             async move {
                 let owner = match choice.kind {
@@ -367,25 +428,40 @@ impl Distributor {
                         Owner::AiAgent(agent)
                     }
                 };
-                apply(&registry, &conversation, owner, true, replacing).await
+                apply(&registry, &conversation, owner, only_if_unowned).await
             }
             .into_actor(self)
-            .map(move |result, act, _| {
-                if !matches!(result, Ok((Decision::Assigned, _))) {
-                    act.enqueue(request);
-                }
+            .map(move |result, act, ctx| {
+                let assigned = matches!(result, Ok((Decision::Assigned, _)));
+                act.settled(request, assigned, then, ctx);
             }),
         );
     }
 
+    /// Capacity may have freed: serve waiting conversations one at a time, best first,
+    /// while someone takes them (`ShapedQueue`). A drain already under way goes on.
     fn drain_queue(&mut self, tenant: &TenantId, ctx: &mut Context<Self>) {
         let Some(state) = self.tenants.get_mut(tenant) else {
             return;
         };
-        let waiting = std::mem::take(&mut state.queue);
-        // Each is tried in queue order; those still without an owner queue again.
-        for request in waiting {
-            self.assign(request, ctx);
+        if state.draining.is_some() || state.queue.is_empty() {
+            return;
+        }
+        state.draining = Some(HashSet::new());
+        self.drain_next(tenant, ctx);
+    }
+
+    fn drain_next(&mut self, tenant: &TenantId, ctx: &mut Context<Self>) {
+        let Some(state) = self.tenants.get_mut(tenant) else {
+            return;
+        };
+        let next = state
+            .draining
+            .as_ref()
+            .and_then(|failed| state.queue.pop_untried(failed));
+        match next {
+            Some((_, _, request)) => self.assign(request, Then::Drain(tenant.clone()), ctx),
+            None => state.draining = None,
         }
     }
 }
@@ -394,21 +470,18 @@ async fn apply(
     registry: &Addr<ConversationRegistry>,
     conversation: &ConversationId,
     owner: Owner,
-    admitted: bool,
-    replacing: Option<UserId>,
+    only_if_unowned: bool,
 ) -> Result<(Decision, Option<Gathered>), StoreError> {
     let assign = Assign {
         owner,
-        admitted,
-        unless_taken: Some(UnlessTaken { replacing }),
+        admitted: true,
+        only_if_unowned,
     };
     match registry.send(Ask(conversation.clone(), assign)).await {
         Ok(Ok(Ok(()))) => Ok((Decision::Assigned, None)),
         // Closed meanwhile, or the agent filled up: nothing to queue for a closed one, and the
-        // conversation asks again otherwise. Taken meanwhile by a person: it has an owner.
-        Ok(Ok(Err(super::EngineError::Closed | super::EngineError::Taken))) => {
-            Ok((Decision::Assigned, None))
-        }
+        // conversation asks again otherwise.
+        Ok(Ok(Err(super::EngineError::Closed))) => Ok((Decision::Assigned, None)),
         _ => Ok((Decision::Queue, None)),
     }
 }
@@ -511,6 +584,9 @@ impl Actor for Distributor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.run_interval(self.sla.check_every, |act, ctx| act.check_sla(ctx));
+        // Capacity that frees without a message (an AI agent's rate window passing, a human
+        // coming online) is found by this tick: it costs one attempt per waiting shape, not
+        // one per waiting conversation.
         ctx.run_interval(self.queue_check, |act, ctx| {
             let tenants: Vec<TenantId> = act
                 .tenants
@@ -529,13 +605,12 @@ impl Handler<RequestAssignment> for Distributor {
     type Result = ();
 
     fn handle(&mut self, msg: RequestAssignment, ctx: &mut Self::Context) {
-        let queued = self.tenants.get(&msg.tenant_id).is_some_and(|t| {
-            t.queue
-                .iter()
-                .any(|q| q.conversation_id == msg.conversation_id)
-        });
+        let queued = self
+            .tenants
+            .get(&msg.tenant_id)
+            .is_some_and(|t| t.queue.contains(&msg.conversation_id));
         if !queued {
-            self.assign(msg, ctx);
+            self.assign(msg, Then::Nothing, ctx);
         }
     }
 }

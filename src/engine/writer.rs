@@ -12,6 +12,7 @@ use crate::domain::conversation::SenderType;
 use crate::domain::{IntegrationId, TenantId};
 use crate::store::contacts::{self, ChannelIdentity, Contact};
 use crate::store::conversations::{self, Conversation};
+use crate::store::deliveries::{self, ChannelDelivery};
 use crate::store::executor::transaction;
 use crate::store::messages::{self, Message, NewMessage};
 use crate::store::{DbConn, Store, StoreError, StoreResult};
@@ -41,9 +42,38 @@ pub struct Ingested {
     pub new_conversation: bool,
 }
 
+/// What commits together with an outbound message: the reply path is one commit, so a
+/// stored reply always has its channel delivery and its answered mark (a crash cannot
+/// leave a reply that was never sent, or customer messages answered twice).
+#[derive(Debug, Clone, Default)]
+pub struct AlongWith {
+    /// Record a pending channel delivery of the message to this integration.
+    pub deliver_via: Option<IntegrationId>,
+    /// Mark the customer's messages answered.
+    pub answered: Option<Answered>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Answered {
+    /// Messages up to this `seq` are answered; `None`: up to the reply itself.
+    pub up_to: Option<i64>,
+    /// An AI agent's reply (counted apart from human ones).
+    pub ai_reply: bool,
+}
+
+/// An outbound message as committed, with the delivery row recorded beside it.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub message: Message,
+    pub delivery: Option<ChannelDelivery>,
+}
+
 enum Op {
     Inbound(Box<Inbound>, oneshot::Sender<StoreResult<Ingested>>),
-    Append(Box<NewMessage>, oneshot::Sender<StoreResult<Message>>),
+    Append(
+        Box<(NewMessage, AlongWith)>,
+        oneshot::Sender<StoreResult<Stored>>,
+    ),
 }
 
 #[derive(Clone)]
@@ -80,8 +110,14 @@ impl MessageWriter {
     }
 
     pub async fn append(&self, message: NewMessage) -> StoreResult<Message> {
+        Ok(self.reply(message, AlongWith::default()).await?.message)
+    }
+
+    /// Appends an outbound message with what commits along with it, in one transaction.
+    pub async fn reply(&self, message: NewMessage, along: AlongWith) -> StoreResult<Stored> {
         let (tx, rx) = oneshot::channel();
-        self.submit(Op::Append(Box::new(message), tx)).await?;
+        self.submit(Op::Append(Box::new((message, along)), tx))
+            .await?;
         rx.await.map_err(|_| closed())?
     }
 
@@ -92,7 +128,7 @@ impl MessageWriter {
                 inbound.integration_id.as_str(),
                 &inbound.contact.external_id,
             ]),
-            Op::Append(message, _) => lane_key(&[message.conversation_id.as_str()]),
+            Op::Append(append, _) => lane_key(&[append.0.conversation_id.as_str()]),
         };
         let lane = usize::try_from(key % self.lanes.len() as u64).unwrap_or(0);
         // A full queue makes callers wait (back-pressure to the HTTP layer), never drops.
@@ -167,7 +203,7 @@ async fn run(
 
 enum Outcome {
     Inbound(Box<StoreResult<Ingested>>),
-    Append(Box<StoreResult<Message>>),
+    Append(Box<StoreResult<Stored>>),
 }
 
 impl Outcome {
@@ -183,7 +219,7 @@ impl Outcome {
 /// Plain data of an op, movable to a store thread; the reply channels stay here.
 enum Work {
     Inbound(Box<Inbound>),
-    Append(Box<NewMessage>),
+    Append(Box<(NewMessage, AlongWith)>),
 }
 
 async fn write_batch(store: &Store, batch: Vec<Op>) {
@@ -248,7 +284,7 @@ async fn write_batch(store: &Store, batch: Vec<Op>) {
 
 enum Reply {
     Inbound(oneshot::Sender<StoreResult<Ingested>>),
-    Append(oneshot::Sender<StoreResult<Message>>),
+    Append(oneshot::Sender<StoreResult<Stored>>),
 }
 
 impl Reply {
@@ -274,10 +310,30 @@ fn apply(conn: &mut DbConn, item: &Work) -> Outcome {
         Work::Inbound(inbound) => {
             Outcome::Inbound(Box::new(transaction(conn, |conn| ingest(conn, inbound))))
         }
-        Work::Append(message) => Outcome::Append(Box::new(transaction(conn, |conn| {
-            messages::append(conn, (**message).clone())
+        Work::Append(append) => Outcome::Append(Box::new(transaction(conn, |conn| {
+            let (message, along) = &**append;
+            append_with(conn, message.clone(), along)
         }))),
     }
+}
+
+/// The message, its pending delivery and its answered mark, in the caller's transaction.
+fn append_with(conn: &mut DbConn, new: NewMessage, along: &AlongWith) -> StoreResult<Stored> {
+    let message = messages::append(conn, new)?;
+    let delivery = match &along.deliver_via {
+        Some(integration) => {
+            let delivery = ChannelDelivery::pending(integration, &message);
+            deliveries::insert(conn, &delivery)?;
+            Some(delivery)
+        }
+        None => None,
+    };
+    if let Some(answered) = along.answered {
+        let up_to = answered.up_to.unwrap_or(message.seq);
+        conversations::mark_answered(conn, &message.conversation_id, up_to, answered.ai_reply)?;
+        conversations::set_first_response(conn, &message.conversation_id)?;
+    }
+    Ok(Stored { message, delivery })
 }
 
 /// Contact upsert → conversation find-or-create → de-duplicated append.

@@ -742,11 +742,6 @@ impl HttpFailure {
     }
 }
 
-#[cfg(test)]
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    backoff::retry_after(headers)
-}
-
 /// One HTTP call per attempt, no retries, non-2xx answers turned into [`HttpFailure`].
 #[derive(Clone)]
 struct StatusAwareTransport {
@@ -798,7 +793,6 @@ impl tower::Service<HttpRequestFactory> for StatusAwareTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderMap, HeaderValue};
 
     fn stream_state(tools: bool) -> StreamState {
         let mut request = CompletionRequest {
@@ -932,40 +926,6 @@ mod tests {
         let text = error.to_string();
         assert!(!text.contains(key), "{text}");
         assert!(text.contains("[redacted]"), "{text}");
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert("retry-after", HeaderValue::from_static("2"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
-        headers.insert("retry-after", HeaderValue::from_static("0.5"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_millis(500)));
-        headers.insert("retry-after-ms", HeaderValue::from_static("250"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_millis(250)));
-
-        let mut dated = HeaderMap::new();
-        dated.insert(
-            "retry-after",
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(
-            retry_after(&dated),
-            Some(Duration::ZERO),
-            "date in the past"
-        );
-        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
-        dated.insert(
-            "retry-after",
-            HeaderValue::from_str(&soon).expect("header value"),
-        );
-        let wait = retry_after(&dated).expect("parsed");
-        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30));
-
-        let mut junk = HeaderMap::new();
-        junk.insert("retry-after", HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&junk), None);
     }
 
     #[test]

@@ -87,5 +87,12 @@ mod tests {
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
         assert_eq!(retry_after(&dated), Some(Duration::ZERO), "a past date");
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        dated.insert(
+            "retry-after",
+            HeaderValue::from_str(&soon).expect("header value"),
+        );
+        let wait = retry_after(&dated).expect("parsed");
+        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30));
     }
 }

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::activities;
 use super::{DbConn, StoreError, StoreResult};
-use crate::domain::TenantId;
+use crate::domain::{TenantId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = activities)]
@@ -51,6 +51,9 @@ pub struct ActivityFilter {
     pub done: Option<bool>,
     pub due_before: Option<NaiveDateTime>,
     pub due_after: Option<NaiveDateTime>,
+    /// Only what this agent may read: no contact or a readable one
+    /// (`domain::role::may_read_contact`), no conversation or one it may open.
+    pub agent_reach: Option<UserId>,
 }
 
 pub fn insert(conn: &mut DbConn, activity: &Activity) -> StoreResult<()> {
@@ -103,6 +106,25 @@ pub fn list(
         }
         if let Some(v) = filter.due_after {
             query = query.filter(activities::due_at.ge(v));
+        }
+        if let Some(me) = &filter.agent_reach {
+            let contact = activities::contact_id.assume_not_null();
+            query = query
+                .filter(
+                    activities::contact_id
+                        .is_null()
+                        .or(contact.eq_any(crate::openable_by_agent!(tenant, &me.0, contact_id)))
+                        .or(diesel::dsl::not(
+                            contact.eq_any(crate::contacts_with_conversations!(tenant)),
+                        )),
+                )
+                .filter(
+                    activities::conversation_id
+                        .is_null()
+                        .or(activities::conversation_id
+                            .assume_not_null()
+                            .eq_any(crate::openable_by_agent!(tenant, &me.0, id))),
+                );
         }
         if let Some(before) = before {
             query = query.filter(activities::id.lt(before));

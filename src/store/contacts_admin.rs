@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use super::contacts::Contact;
 use super::schema::contacts;
 use super::{DbConn, StoreError, StoreResult};
-use crate::domain::{ContactId, IntegrationId, TenantId};
+use crate::domain::{ContactId, IntegrationId, TenantId, UserId};
 
 diesel::define_sql_function! {
     /// SQL `lower()`, the same on SQLite and PostgreSQL.
@@ -23,6 +23,9 @@ pub struct ContactFilter {
     pub tag: Option<String>,
     pub integration_id: Option<IntegrationId>,
     pub is_vip: Option<bool>,
+    /// Only the contacts this agent may read (`domain::role::may_read_contact`): reached
+    /// through a conversation it may open, or with no conversation yet.
+    pub agent_reach: Option<UserId>,
     /// Only these contacts (a batch lookup: the names of a page of conversations).
     pub ids: Option<Vec<ContactId>>,
 }
@@ -82,6 +85,15 @@ pub fn list(
         }
         if let Some(vip) = filter.is_vip {
             query = query.filter(contacts::is_vip.eq(vip));
+        }
+        if let Some(me) = &filter.agent_reach {
+            query = query.filter(
+                contacts::id
+                    .eq_any(crate::openable_by_agent!(tenant, &me.0, contact_id))
+                    .or(diesel::dsl::not(
+                        contacts::id.eq_any(crate::contacts_with_conversations!(tenant)),
+                    )),
+            );
         }
         if let Some(before) = before {
             query = query.filter(contacts::id.lt(before));

@@ -154,6 +154,35 @@ pub fn find_active_for_contact(
         .optional())?)
 }
 
+/// The ids (`$column`: `id` or `contact_id`) of the tenant's conversations that agent `$me`
+/// may open: its own and the unassigned ones, as `domain::role::may_open_conversation`
+/// says. A subselect for listings that must show an agent only what it may open.
+#[macro_export]
+macro_rules! openable_by_agent {
+    ($tenant:expr, $me:expr, $column:ident) => {
+        $crate::store::schema::conversations::table
+            .filter($crate::store::schema::conversations::tenant_id.eq($tenant))
+            .filter(
+                $crate::store::schema::conversations::owner_type
+                    .eq($crate::domain::conversation::Owner::Nobody.kind())
+                    .or($crate::store::schema::conversations::owner_type
+                        .eq("user")
+                        .and($crate::store::schema::conversations::owner_id.eq($me))),
+            )
+            .select($crate::store::schema::conversations::$column)
+    };
+}
+
+/// The contacts of the tenant that have any conversation at all.
+#[macro_export]
+macro_rules! contacts_with_conversations {
+    ($tenant:expr) => {
+        $crate::store::schema::conversations::table
+            .filter($crate::store::schema::conversations::tenant_id.eq($tenant))
+            .select($crate::store::schema::conversations::contact_id)
+    };
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct ListFilter {
     pub status: Option<String>,

@@ -21,17 +21,6 @@ pub struct RotationReport {
     pub examined: usize,
 }
 
-pub fn rotate(conn: &mut DbConn, secrets: &SecretBox) -> StoreResult<RotationReport> {
-    transaction(conn, |conn| {
-        let mut report = RotationReport::default();
-        rotate_agents(conn, secrets, &mut report)?;
-        rotate_integrations(conn, secrets, &mut report)?;
-        rotate_webhooks(conn, secrets, &mut report)?;
-        rotate_tools(conn, secrets, &mut report)?;
-        Ok(report)
-    })
-}
-
 /// `sealed` opened for its row and sealed again when it is not current; `None` when current.
 fn reseal_value(
     secrets: &SecretBox,
@@ -59,123 +48,62 @@ fn reseal_value(
     ))
 }
 
-fn rotate_agents(
-    conn: &mut DbConn,
-    secrets: &SecretBox,
-    report: &mut RotationReport,
-) -> StoreResult<()> {
-    let rows: Vec<(String, String, Option<String>)> = crate::db_run!(conn, |c| ai_agents::table
-        .filter(ai_agents::provider_api_key.is_not_null())
-        .select((
-            ai_agents::id,
-            ai_agents::tenant_id,
-            ai_agents::provider_api_key
-        ))
-        .load(c))?;
-    for (id, tenant, sealed) in rows {
-        let Some(sealed) = sealed else { continue };
-        let tenant = TenantId(tenant);
-        if let Some(fresh) = reseal_value(
-            secrets,
-            &tenant,
-            SealedField::AgentApiKey,
-            &id,
-            &sealed,
-            report,
-        )? {
-            crate::db_run!(conn, |c| diesel::update(
-                ai_agents::table.filter(ai_agents::id.eq(&id))
-            )
-            .set(ai_agents::provider_api_key.eq(Some(&fresh)))
-            .execute(c))?;
-        }
-    }
-    Ok(())
-}
-
-fn rotate_integrations(
-    conn: &mut DbConn,
-    secrets: &SecretBox,
-    report: &mut RotationReport,
-) -> StoreResult<()> {
-    type Row = (String, String, Option<String>, Option<String>);
-    let rows: Vec<Row> = crate::db_run!(conn, |c| integrations::table
-        .filter(
-            integrations::secret
-                .is_not_null()
-                .or(integrations::api_key.is_not_null())
-        )
-        .select((
-            integrations::id,
-            integrations::tenant_id,
-            integrations::secret,
-            integrations::api_key
-        ))
-        .load(c))?;
-    for (id, tenant, secret, api_key) in rows {
-        let tenant = TenantId(tenant);
-        if let Some(sealed) = secret {
-            if let Some(fresh) = reseal_value(
-                secrets,
-                &tenant,
-                SealedField::IntegrationSecret,
-                &id,
-                &sealed,
-                report,
-            )? {
-                crate::db_run!(conn, |c| diesel::update(
-                    integrations::table.filter(integrations::id.eq(&id))
+/// Re-seals one sealed text column (`$field`) of `$table`, row by row: every table keeps
+/// its sealed values as text beside `id` and `tenant_id`, nullable or not.
+macro_rules! rotate_column {
+    ($conn:expr, $secrets:expr, $report:expr, $table:ident . $column:ident, $field:expr) => {{
+        let rows: Vec<(String, String, Option<String>)> = crate::db_run!($conn, |c| $table::table
+            .filter($table::$column.is_not_null())
+            .select(($table::id, $table::tenant_id, $table::$column.nullable()))
+            .load(c))?;
+        for (id, tenant, sealed) in rows {
+            let Some(sealed) = sealed else { continue };
+            let tenant = TenantId(tenant);
+            if let Some(fresh) = reseal_value($secrets, &tenant, $field, &id, &sealed, $report)? {
+                crate::db_run!($conn, |c| diesel::update(
+                    $table::table.filter($table::id.eq(&id))
                 )
-                .set(integrations::secret.eq(Some(&fresh)))
+                .set($table::$column.eq(&fresh))
                 .execute(c))?;
             }
         }
-        if let Some(sealed) = api_key {
-            if let Some(fresh) = reseal_value(
-                secrets,
-                &tenant,
-                SealedField::IntegrationApiKey,
-                &id,
-                &sealed,
-                report,
-            )? {
-                crate::db_run!(conn, |c| diesel::update(
-                    integrations::table.filter(integrations::id.eq(&id))
-                )
-                .set(integrations::api_key.eq(Some(&fresh)))
-                .execute(c))?;
-            }
-        }
-    }
-    Ok(())
+    }};
 }
 
-fn rotate_webhooks(
-    conn: &mut DbConn,
-    secrets: &SecretBox,
-    report: &mut RotationReport,
-) -> StoreResult<()> {
-    let rows: Vec<(String, String, String)> = crate::db_run!(conn, |c| webhooks::table
-        .select((webhooks::id, webhooks::tenant_id, webhooks::secret))
-        .load(c))?;
-    for (id, tenant, sealed) in rows {
-        let tenant = TenantId(tenant);
-        if let Some(fresh) = reseal_value(
+pub fn rotate(conn: &mut DbConn, secrets: &SecretBox) -> StoreResult<RotationReport> {
+    transaction(conn, |conn| {
+        let mut report = RotationReport::default();
+        rotate_column!(
+            conn,
             secrets,
-            &tenant,
-            SealedField::WebhookSecret,
-            &id,
-            &sealed,
-            report,
-        )? {
-            crate::db_run!(conn, |c| diesel::update(
-                webhooks::table.filter(webhooks::id.eq(&id))
-            )
-            .set(webhooks::secret.eq(&fresh))
-            .execute(c))?;
-        }
-    }
-    Ok(())
+            &mut report,
+            ai_agents.provider_api_key,
+            SealedField::AgentApiKey
+        );
+        rotate_column!(
+            conn,
+            secrets,
+            &mut report,
+            integrations.secret,
+            SealedField::IntegrationSecret
+        );
+        rotate_column!(
+            conn,
+            secrets,
+            &mut report,
+            integrations.api_key,
+            SealedField::IntegrationApiKey
+        );
+        rotate_column!(
+            conn,
+            secrets,
+            &mut report,
+            webhooks.secret,
+            SealedField::WebhookSecret
+        );
+        rotate_tools(conn, secrets, &mut report)?;
+        Ok(report)
+    })
 }
 
 fn rotate_tools(

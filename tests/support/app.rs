@@ -237,6 +237,23 @@ impl TestApp {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
+    /// A web-chat visitor named `name` on `integration`: its contact token and conversation.
+    pub async fn webchat_visitor(&self, integration: &str, name: &str) -> (String, String) {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/webchat/{integration}/session"),
+                None,
+                Some(&serde_json::json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["token"].as_str().expect("token").to_string(),
+            body["conversation_id"].as_str().expect("id").to_string(),
+        )
+    }
+
     /// Creates another tenant with its own admin (as the CLI does) and logs in.
     pub async fn other_tenant(&self, slug: &str) -> Session {
         let hasher = PasswordHasher::new(&self.settings.auth).expect("hasher");

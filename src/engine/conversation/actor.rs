@@ -13,7 +13,6 @@ use rand::Rng;
 
 use super::messages::{
     Assign, Close, CustomerMessage, Escalate, FollowupDue, HumanReply, Resume, Take, TryPassivate,
-    UnlessTaken,
 };
 use super::state::{
     AttachedAgent, ConversationState, Effect, Event, LastReply, OwnerWrite, Rules, Snapshot,
@@ -24,13 +23,14 @@ use crate::domain::classification;
 use crate::domain::conversation::{Owner, SenderType, Status};
 use crate::domain::role::may_take;
 use crate::domain::tool_state::ToolState;
-use crate::domain::{AgentId, ContactId, ConversationId, TenantId, UserId};
+use crate::domain::{ContactId, ConversationId, IntegrationId, TenantId, UserId};
 use crate::engine::agent::{
     Admit, AgentConfig, AgentSupervisor, GetConfig, Release, RunTurn, SupervisorOf, TurnDone,
     TurnFailure,
 };
 use crate::engine::distributor::{CapacityFreed, RequestAssignment};
 use crate::engine::insights::{self, FeedbackRecord, MemoryAgent, MemoryJob};
+use crate::engine::writer::{AlongWith, Answered, Stored};
 use crate::engine::{EngineError, EngineParts};
 use crate::llm::prompt::HistoryItem;
 use crate::store::conversations::{self, OwnerChange};
@@ -266,7 +266,7 @@ impl ConversationActor {
             Effect::Assign(owner) => ctx.notify(Assign {
                 owner,
                 admitted: false,
-                unless_taken: None,
+                only_if_unowned: false,
             }),
             Effect::Close(reason) => ctx.notify(Close { reason }),
             Effect::CapacityFreed => {
@@ -316,30 +316,6 @@ impl ConversationActor {
                 None => act.step(Event::AgentUnavailable, ctx),
             }),
         );
-    }
-
-    /// Whether a distributor assignment (`guard`) must yield to a person who owns the
-    /// conversation now.
-    fn taken_meanwhile(&self, guard: Option<&UnlessTaken>) -> bool {
-        match (guard, &self.state) {
-            (Some(guard), Some(state)) => {
-                crate::domain::role::taken_meanwhile(state.owner(), guard.replacing.as_ref())
-            }
-            _ => false,
-        }
-    }
-
-    /// Gives back the slot the distributor reserved at an AI agent's supervisor for an
-    /// assignment that did not happen.
-    fn release_admission(&self, agent: Option<AgentId>) {
-        let Some(agent) = agent else { return };
-        let supervisors = self.parts.supervisors.clone();
-        let id = self.id.clone();
-        actix::spawn(async move {
-            if let Ok(Ok(Some(supervisor))) = supervisors.send(SupervisorOf(agent)).await {
-                supervisor.do_send(Release(id));
-            }
-        });
     }
 
     fn release_agent(&mut self) {
@@ -463,36 +439,39 @@ impl ConversationActor {
             done.content.clone(),
             metadata.to_string(),
         );
+        // The reply, its delivery and the answered mark commit together (one commit on the
+        // reply path); a turn with nothing to say only marks the messages answered.
+        let along = AlongWith {
+            deliver_via: self.delivery_route(),
+            answered: Some(Answered {
+                up_to: Some(up_to),
+                ai_reply: true,
+            }),
+        };
         let writer = self.parts.writer.clone();
         let store = self.parts.store.clone();
         let id = self.id.clone();
         ctx.wait(
             async move {
-                let message = match new {
-                    Some(new) if !silent => Some(writer.append(new).await?),
-                    _ => None,
-                };
-                store
-                    .run(move |conn| {
-                        conversations::mark_answered(conn, &id, up_to, !silent)?;
-                        if silent {
-                            Ok(())
-                        } else {
-                            conversations::set_first_response(conn, &id)
-                        }
-                    })
-                    .await?;
-                Ok::<_, StoreError>(message)
+                match new {
+                    Some(new) if !silent => Ok(Some(writer.reply(new, along).await?)),
+                    _ => {
+                        store
+                            .run(move |conn| conversations::mark_answered(conn, &id, up_to, false))
+                            .await?;
+                        Ok::<_, StoreError>(None)
+                    }
+                }
             }
             .into_actor(self)
             .map(move |result, act, ctx| match result {
-                Ok(message) => {
-                    let reply = message.as_ref().map(|m| StoredReply {
-                        message_id: m.id.to_string(),
-                        seq: m.seq,
+                Ok(stored) => {
+                    let reply = stored.as_ref().map(|s| StoredReply {
+                        message_id: s.message.id.to_string(),
+                        seq: s.message.seq,
                     });
-                    if let Some(message) = message {
-                        act.send_out(message);
+                    if let Some(stored) = stored {
+                        act.send_out(stored);
                     }
                     let event = Event::ReplyStored {
                         reply,
@@ -542,14 +521,18 @@ impl ConversationActor {
         ctx: &mut Context<Self>,
     ) {
         let Some(new) = new else { return };
+        let along = AlongWith {
+            deliver_via: self.delivery_route(),
+            answered: None,
+        };
         let writer = self.parts.writer.clone();
         ctx.wait(
-            async move { writer.append(new).await }
+            async move { writer.reply(new, along).await }
                 .into_actor(self)
                 .map(move |result, act, ctx| match result {
-                    Ok(message) => {
-                        let seq = message.seq;
-                        act.send_out(message);
+                    Ok(stored) => {
+                        let seq = stored.message.seq;
+                        act.send_out(stored);
                         act.step(Event::OutboundStored { seq }, ctx);
                     }
                     Err(e) => {
@@ -559,22 +542,39 @@ impl ConversationActor {
         );
     }
 
-    /// Hands a stored outbound message to the channel and tells listeners.
-    fn send_out(&self, message: Message) {
+    /// Where this conversation's outbound messages go: its integration, when the contact
+    /// is reachable there.
+    fn delivery_route(&self) -> Option<IntegrationId> {
+        let loaded = self.loaded.as_ref()?;
+        match (&loaded.integration, &loaded.contact_external_id) {
+            (Some(integration), Some(_)) => Some(integration.id.clone()),
+            _ => None,
+        }
+    }
+
+    /// Hands a stored outbound message (with the delivery row committed beside it) to the
+    /// channel and tells listeners.
+    fn send_out(&self, stored: Stored) {
+        let Stored { message, delivery } = stored;
         self.publish(
             "message_sent",
             serde_json::json!({ "message_id": message.id, "seq": message.seq, "sender_type": message.sender_type }),
         );
-        let Some(loaded) = &self.loaded else { return };
+        let (Some(loaded), Some(delivery)) = (&self.loaded, delivery) else {
+            return;
+        };
         if let (Some(integration), Some(external)) =
             (&loaded.integration, &loaded.contact_external_id)
         {
-            self.parts.sender.send(ReplyTarget {
-                integration: integration.clone(),
-                contact_external_id: external.clone(),
-                conversation_id: self.id.clone(),
-                message,
-            });
+            self.parts.sender.send(
+                ReplyTarget {
+                    integration: integration.clone(),
+                    contact_external_id: external.clone(),
+                    conversation_id: self.id.clone(),
+                    message,
+                },
+                delivery,
+            );
         }
     }
 
@@ -833,17 +833,30 @@ impl Handler<Assign> for ConversationActor {
     fn handle(&mut self, msg: Assign, _: &mut Self::Context) -> Self::Result {
         let supervisors = self.parts.supervisors.clone();
         let id = self.id.clone();
+        let owner_now = self.state.as_ref().map(|s| s.owner().clone());
+        if msg.only_if_unowned && owner_now.as_ref().is_some_and(|o| *o != Owner::Nobody) {
+            // Stale: someone took it meanwhile. A slot the distributor reserved for another
+            // agent is given back.
+            if let (Owner::AiAgent(agent), true) = (&msg.owner, msg.admitted) {
+                if owner_now.as_ref().and_then(Owner::agent) != Some(agent) {
+                    let agent = agent.clone();
+                    actix::spawn(async move {
+                        if let Ok(Ok(Some(addr))) = supervisors.send(SupervisorOf(agent)).await {
+                            addr.do_send(Release(id));
+                        }
+                    });
+                }
+            }
+            return Box::pin(actix::fut::ready(Ok(())));
+        }
         let closed = self.is_closed();
-        // Checked now and again once the new owner is decided: a `Take` may come in between.
-        let guard = msg.unless_taken.clone();
+        // Checked again once the new owner is decided: a `Take` may be handled in between.
+        let only_if_unowned = msg.only_if_unowned;
         let admitted_agent = match (&msg.owner, msg.admitted) {
             (Owner::AiAgent(agent), true) => Some(agent.clone()),
             _ => None,
         };
-        if self.taken_meanwhile(guard.as_ref()) {
-            self.release_admission(admitted_agent);
-            return after_writes(Err(EngineError::Taken));
-        }
+        let release_to = self.parts.supervisors.clone();
         let previous_agent = self.state.as_ref().and_then(|s| s.owner().agent().cloned());
         Box::pin(
             async move {
@@ -868,17 +881,25 @@ impl Handler<Assign> for ConversationActor {
             }
             .into_actor(self)
             .then(move |result, act, _| {
-                let result = match result {
-                    Ok(_) if act.taken_meanwhile(guard.as_ref()) => {
-                        act.release_admission(admitted_agent);
-                        Err(EngineError::Taken)
+                let stale = only_if_unowned
+                    && act
+                        .state
+                        .as_ref()
+                        .is_some_and(|s| *s.owner() != Owner::Nobody);
+                if stale && result.is_ok() {
+                    if let Some(agent) = admitted_agent {
+                        let id = act.id.clone();
+                        actix::spawn(async move {
+                            if let Ok(Ok(Some(addr))) = release_to.send(SupervisorOf(agent)).await {
+                                addr.do_send(Release(id));
+                            }
+                        });
                     }
-                    other => other,
-                };
+                }
                 // The owner write is awaited here; the rest follows once it is durable.
                 let mut writes = Vec::new();
                 let mut rest = Vec::new();
-                if let (Ok(owner), Some(state)) = (&result, act.state.as_mut()) {
+                if let (Ok(owner), Some(state), false) = (&result, act.state.as_mut(), stale) {
                     let event = Event::Assigned {
                         owner: owner.clone(),
                     };
@@ -991,28 +1012,24 @@ impl Handler<HumanReply> for ConversationActor {
                 "conversation not loaded".into(),
             ))));
         };
-        let writer = self.parts.writer.clone();
-        let store = self.parts.store.clone();
-        let id = self.id.clone();
-        Box::pin(
-            async move {
-                let message = writer.append(new).await?;
-                let seq = message.seq;
-                store
-                    .run(move |conn| {
-                        conversations::set_first_response(conn, &id)?;
-                        conversations::mark_answered(conn, &id, seq, false)
-                    })
-                    .await?;
-                Ok::<_, StoreError>(message)
-            }
-            .into_actor(self)
-            .map(|result, act, ctx| {
-                let message = result.map_err(EngineError::Store)?;
-                act.step(Event::HumanReplied { seq: message.seq }, ctx);
-                act.send_out(message.clone());
-                Ok(message)
+        let along = AlongWith {
+            deliver_via: self.delivery_route(),
+            answered: Some(Answered {
+                up_to: None,
+                ai_reply: false,
             }),
+        };
+        let writer = self.parts.writer.clone();
+        Box::pin(
+            async move { writer.reply(new, along).await }
+                .into_actor(self)
+                .map(|result, act, ctx| {
+                    let stored = result.map_err(EngineError::Store)?;
+                    let message = stored.message.clone();
+                    act.step(Event::HumanReplied { seq: message.seq }, ctx);
+                    act.send_out(stored);
+                    Ok(message)
+                }),
         )
     }
 }

@@ -25,16 +25,11 @@ pub struct Assign {
     pub owner: Owner,
     /// The distributor already admitted the conversation at the agent's supervisor.
     pub admitted: bool,
-    /// Set by the distributor, which decided on what it read a moment ago: the assignment
-    /// yields (`EngineError::Taken`) to a person who took the conversation meanwhile.
-    pub unless_taken: Option<UnlessTaken>,
-}
-
-/// What a distributor assignment may still replace.
-#[derive(Debug, Clone, Default)]
-pub struct UnlessTaken {
-    /// The person an SLA reassignment moves the conversation away from.
-    pub replacing: Option<UserId>,
+    /// The distributor's own assignments apply only while nobody owns the conversation:
+    /// staff may have taken or assigned it since it asked. A stale one changes nothing and
+    /// answers `Ok` (there is nothing left to assign). Staff assignments and the SLA's
+    /// reassignment replace whoever owns it.
+    pub only_if_unowned: bool,
 }
 
 /// A person takes the conversation for themselves (`POST /conversations/{id}/take`): a

@@ -8,5 +8,4 @@ pub mod state;
 pub use actor::{user_in_tenant, ConversationActor};
 pub use messages::{
     Assign, Close, CustomerMessage, Escalate, FollowupDue, HumanReply, Resume, Take, TryPassivate,
-    UnlessTaken,
 };
