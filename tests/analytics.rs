@@ -381,6 +381,40 @@ async fn the_dashboard_matches_hand_computed_totals() {
         assert_eq!(day["completion_tokens"], completion);
         close(&day["cost_usd"], cost);
     }
+    // Conversations by the day they were created: (total, escalated, resolved by the AI,
+    // mean first response) — 03-01: c1 resolved in 30 s, c2 escalated in 60 s; 03-02: c3 in
+    // 10 s; 03-03: c4 resolved, never answered.
+    let per_day = [
+        (2, 1, 1, Some(45.0)),
+        (1, 0, 0, Some(10.0)),
+        (1, 0, 1, None),
+    ];
+    for (day, (total, escalated, resolved, first)) in daily.iter().zip(per_day) {
+        assert_eq!(day["conversations"], total, "{day}");
+        assert_eq!(day["escalated"], escalated, "{day}");
+        assert_eq!(day["resolved_without_human"], resolved, "{day}");
+        match first {
+            Some(seconds) => {
+                let got = day["avg_first_response_seconds"].as_f64().expect("number");
+                assert!((got - seconds).abs() < 1e-3, "{day}");
+            }
+            None => assert!(day["avg_first_response_seconds"].is_null(), "{day}"),
+        }
+    }
+    // Per AI agent, costliest first: A ran 4 turns (640 tokens, $0.006) in c1, c2 and c3;
+    // B one (400 tokens, $0.004) in c4. The turns outside the period do not count.
+    let by_agent = body["by_agent"].as_array().expect("by_agent");
+    assert_eq!(by_agent.len(), 2, "{body}");
+    assert_eq!(by_agent[0]["name"], "Agente A");
+    assert_eq!(by_agent[0]["turns"], 4);
+    assert_eq!(by_agent[0]["total_tokens"], 640);
+    close(&by_agent[0]["cost_usd"], 0.006);
+    assert_eq!(by_agent[0]["conversations"], 3);
+    assert_eq!(by_agent[1]["name"], "Agente B");
+    assert_eq!(by_agent[1]["turns"], 1);
+    assert_eq!(by_agent[1]["total_tokens"], 400);
+    close(&by_agent[1]["cost_usd"], 0.004);
+    assert_eq!(by_agent[1]["conversations"], 1);
 
     // An RFC 3339 window inside the period: only 2026-03-01's afternoon.
     let (status, body) = app

@@ -322,11 +322,12 @@ async fn an_agent_takes_a_queued_conversation_and_nobody_else_can() {
     let (status, taken) = app.post(&path, &ana.token, &json!({})).await;
     assert_eq!(status, StatusCode::OK, "{taken}");
     assert_eq!(taken["owner"], json!({"type": "user", "id": ana.user_id}));
-    // Taking one's own again is harmless; another agent may not take it.
+    // Taking one's own again is harmless; another agent may not take it (409: taken).
     let (status, _) = app.post(&path, &ana.token, &json!({})).await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = app.post(&path, &bia.token, &json!({})).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], json!("CONFLICT"));
     let (_, still) = app
         .get(
             &format!("/api/v1/conversations/{conversation}"),

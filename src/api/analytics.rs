@@ -100,6 +100,28 @@ pub struct DayStats {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub cost_usd: f64,
+    /// Conversations created that day (as `conversations.total` counts them).
+    pub conversations: i64,
+    /// Of those, escalated to a person.
+    pub escalated: i64,
+    /// Of those, closed by the AI without a person.
+    pub resolved_without_human: i64,
+    /// Mean seconds to the first answer of that day's answered conversations.
+    pub avg_first_response_seconds: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentStats {
+    pub id: String,
+    /// Empty when the agent was deleted since.
+    pub name: String,
+    pub emoji: String,
+    pub turns: i64,
+    pub total_tokens: i64,
+    /// USD.
+    pub cost_usd: f64,
+    /// Distinct conversations it ran a turn in.
+    pub conversations: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -118,6 +140,8 @@ pub struct Analytics {
     pub ai: AiStats,
     /// Every UTC day the period touches, in order, zeros included.
     pub daily: Vec<DayStats>,
+    /// AI usage per AI agent with turns in the period, costliest first.
+    pub by_agent: Vec<AgentStats>,
 }
 
 fn parse_bound(field: &str, raw: &str, end: bool) -> ApiResult<NaiveDateTime> {
@@ -211,16 +235,28 @@ fn days(period: Period) -> Vec<String> {
 }
 
 async fn compute(store: &Store, scope: Scope, period: Period) -> ApiResult<Analytics> {
-    let (conversations, messages, turns, with_turns, tools, daily, feedback) = store
+    let tenant = scope.tenant.clone();
+    let (
+        (conversations, messages, turns, with_turns, tools, daily, feedback, per_day),
+        (agent_totals, agent_rows),
+    ) = store
         .run(move |conn| {
+            let by_agent = (
+                analytics::by_agent(conn, &scope, period)?,
+                agents::list(conn, &tenant, i64::MAX, None)?,
+            );
             Ok((
-                analytics::conversations(conn, &scope, period)?,
-                analytics::messages(conn, &scope, period)?,
-                analytics::turns(conn, &scope, period)?,
-                analytics::conversations_with_turns(conn, &scope, period)?,
-                analytics::tools_used(conn, &scope, period)?,
-                analytics::daily(conn, &scope, period)?,
-                analytics::feedback(conn, &scope, period)?,
+                (
+                    analytics::conversations(conn, &scope, period)?,
+                    analytics::messages(conn, &scope, period)?,
+                    analytics::turns(conn, &scope, period)?,
+                    analytics::conversations_with_turns(conn, &scope, period)?,
+                    analytics::tools_used(conn, &scope, period)?,
+                    analytics::daily(conn, &scope, period)?,
+                    analytics::feedback(conn, &scope, period)?,
+                    analytics::daily_conversations(conn, &scope, period)?,
+                ),
+                by_agent,
             ))
         })
         .await?;
@@ -259,27 +295,54 @@ async fn compute(store: &Store, scope: Scope, period: Period) -> ApiResult<Analy
     }
     let by_day: BTreeMap<&str, &analytics::DayTotals> =
         daily.iter().map(|d| (d.day.as_str(), d)).collect();
+    let conversations_by_day: BTreeMap<&str, &analytics::DayConversations> =
+        per_day.iter().map(|d| (d.day.as_str(), d)).collect();
     let daily = days(period)
         .into_iter()
-        .map(|date| match by_day.get(date.as_str()) {
-            Some(d) => DayStats {
-                turns: d.turns,
-                prompt_tokens: d.prompt_tokens,
-                completion_tokens: d.completion_tokens,
-                cost_usd: usd(d.cost_usd),
+        .map(|date| {
+            let turns = by_day.get(date.as_str());
+            let created = conversations_by_day.get(date.as_str());
+            DayStats {
+                turns: turns.map_or(0, |d| d.turns),
+                prompt_tokens: turns.map_or(0, |d| d.prompt_tokens),
+                completion_tokens: turns.map_or(0, |d| d.completion_tokens),
+                cost_usd: turns.map_or(0.0, |d| usd(d.cost_usd)),
+                conversations: created.map_or(0, |d| d.total),
+                escalated: created.map_or(0, |d| d.escalated),
+                resolved_without_human: created.map_or(0, |d| d.resolved_without_human),
+                avg_first_response_seconds: created.and_then(|d| d.avg_first_response_seconds),
                 date,
-            },
-            None => DayStats {
-                date,
-                turns: 0,
-                prompt_tokens: 0,
-                completion_tokens: 0,
-                cost_usd: 0.0,
-            },
+            }
         })
         .collect();
 
+    let names: BTreeMap<&str, (&str, &str)> = agent_rows
+        .iter()
+        .map(|a| (a.id.0.as_str(), (a.name.as_str(), a.emoji.as_str())))
+        .collect();
+    let mut by_agent: Vec<AgentStats> = agent_totals
+        .iter()
+        .map(|a| {
+            let (name, emoji) = names.get(a.agent_id.as_str()).copied().unwrap_or_default();
+            AgentStats {
+                id: a.agent_id.clone(),
+                name: name.to_string(),
+                emoji: emoji.to_string(),
+                turns: a.turns,
+                total_tokens: a.prompt_tokens + a.completion_tokens,
+                cost_usd: usd(a.cost_usd),
+                conversations: a.conversations,
+            }
+        })
+        .collect();
+    by_agent.sort_by(|a, b| {
+        b.cost_usd
+            .total_cmp(&a.cost_usd)
+            .then_with(|| b.turns.cmp(&a.turns))
+    });
+
     Ok(Analytics {
+        by_agent,
         agent: None,
         period: PeriodView {
             from: period.from.and_utc(),

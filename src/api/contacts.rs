@@ -106,6 +106,9 @@ pub struct ContactQuery {
     pub tag: Option<String>,
     pub integration_id: Option<String>,
     pub is_vip: Option<bool>,
+    /// Comma-separated contact ids (at most `limit`): these contacts in one call, e.g. the
+    /// names of a page of conversations.
+    pub ids: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -167,7 +170,23 @@ pub async fn list(
         Some(raw) => Some(IntegrationId(resource::field_id("integration_id", raw)?)),
         None => None,
     };
+    let ids = match query.ids.as_deref() {
+        None => None,
+        Some(raw) => {
+            let ids = raw
+                .split(',')
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(|id| resource::field_id("ids", id).map(ContactId))
+                .collect::<ApiResult<Vec<_>>>()?;
+            if ids.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+                return Err(ApiError::field("ids", "names more contacts than limit"));
+            }
+            Some(ids)
+        }
+    };
     let filter = ContactFilter {
+        ids,
         q: query
             .q
             .as_deref()

@@ -9,9 +9,10 @@ use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
 use crate::domain::conversation::Owner;
+use crate::domain::distribution::Priority;
 use crate::domain::escalation::EscalationReason;
 use crate::domain::role::may_open_conversation;
-use crate::domain::{AgentId, ConversationId, Role, UserId};
+use crate::domain::{AgentId, ConversationId, IntegrationId, Role, UserId};
 use crate::engine::conversation::{self as actor, user_in_tenant, Close, Escalate, HumanReply};
 use crate::engine::registry::Ask;
 use crate::engine::{Engine, EngineError};
@@ -148,6 +149,15 @@ pub struct ListQuery {
     pub owner: Option<String>,
     /// AI agent id
     pub agent_id: Option<String>,
+    /// webchat | evolution | generic …
+    pub channel: Option<String>,
+    pub integration_id: Option<String>,
+    /// Conversations carrying this tag.
+    pub tag: Option<String>,
+    /// critical | high | medium | low
+    pub priority: Option<String>,
+    /// The contact's name, phone or e-mail contains this (case-insensitive).
+    pub q: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -193,6 +203,24 @@ pub async fn list(
     if staff.role == Role::Agent {
         filter.owner_or_unassigned = Some(staff.user_id.0.clone());
     }
+    let text = |raw: Option<String>| raw.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    filter.channel = text(query.channel);
+    filter.tag = text(query.tag);
+    filter.q = text(query.q);
+    if let Some(raw) = text(query.integration_id) {
+        filter.integration_id = Some(IntegrationId(super::resource::field_id(
+            "integration_id",
+            &raw,
+        )?));
+    }
+    if let Some(raw) = text(query.priority) {
+        let priority = Priority::parse(&raw)
+            .ok_or_else(|| ApiError::field("priority", "must be critical, high, medium or low"))?;
+        filter.priorities = Some(match priority {
+            Priority::Medium => vec![priority.as_str().to_string(), "normal".to_string()],
+            other => vec![other.as_str().to_string()],
+        });
+    }
     let tenant = staff.tenant_id.clone();
     let rows = store
         .run(move |conn| conversations::list(conn, &tenant, &filter, limit + 1, after.as_ref()))
@@ -221,6 +249,9 @@ pub async fn get(
 pub struct MessagesQuery {
     /// Only messages with a larger `seq` (default 0: from the start).
     pub after_seq: Option<i64>,
+    /// Only messages with a smaller `seq`: the page is then the `limit` messages just
+    /// before it (the newest of them last), for reading history backwards from the end.
+    pub before_seq: Option<i64>,
     /// 1..=500, default 100.
     pub limit: Option<i64>,
 }
@@ -228,8 +259,10 @@ pub struct MessagesQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessagePage {
     pub items: Vec<MessageView>,
-    /// Pass as `after_seq` for the next page; null at the end.
+    /// Pass as `after_seq` for the next page; null at the end (and with `before_seq`).
     pub next_after_seq: Option<i64>,
+    /// With `before_seq`: pass as `before_seq` for the earlier page; null at the start.
+    pub prev_before_seq: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(MessagesQuery),
@@ -250,24 +283,48 @@ pub async fn messages(
         Some(n) if (1..=500).contains(&n) => n,
         Some(_) => return Err(ApiError::field("limit", "must be between 1 and 500")),
     };
+    let before = match query.before_seq {
+        None => None,
+        Some(n) if n > after => Some(n),
+        Some(_) => {
+            return Err(ApiError::field(
+                "before_seq",
+                "must be larger than after_seq and not negative",
+            ))
+        }
+    };
     let tenant = staff.tenant_id.clone();
     let rows = store
-        .run(move |conn| messages::list(conn, &tenant, &conversation.id, after, limit + 1))
+        .run(move |conn| match before {
+            Some(before) => {
+                messages::list_before(conn, &tenant, &conversation.id, after, before, limit + 1)
+            }
+            None => messages::list(conn, &tenant, &conversation.id, after, limit + 1),
+        })
         .await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    let page = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > page;
+    // Backwards pages drop the extra row from the old end, forward pages from the new end.
+    let skip = if before.is_some() && more {
+        rows.len() - page
+    } else {
+        0
+    };
     let items: Vec<MessageView> = rows
         .into_iter()
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .skip(skip)
+        .take(page)
         .map(MessageView::from_row)
         .collect();
-    let next_after_seq = if more {
-        items.last().map(|m| m.seq)
-    } else {
-        None
+    let (next_after_seq, prev_before_seq) = match (before, more) {
+        (None, true) => (items.last().map(|m| m.seq), None),
+        (Some(_), true) => (None, items.first().map(|m| m.seq)),
+        (_, false) => (None, None),
     };
     Ok(HttpResponse::Ok().json(MessagePage {
         items,
         next_after_seq,
+        prev_before_seq,
     }))
 }
 
@@ -368,25 +425,10 @@ pub async fn assign(
     current(&store, &staff, id).await
 }
 
-/// Whether `staff` may take `conversation` for themselves: a live conversation that nobody
-/// owns (the queue) or that is already theirs; admins and supervisors may take any.
-pub fn may_take(staff: &Staff, conversation: &Conversation) -> Result<(), ApiError> {
-    if conversation.status == "closed" {
-        return Err(ApiError::Conflict("the conversation is closed".into()));
-    }
-    let theirs = conversation.owner_type == "user"
-        && conversation.owner_id.as_deref() == Some(staff.user_id.0.as_str());
-    if theirs || conversation.owner_type == "none" || staff.role.oversees_tenant() {
-        Ok(())
-    } else {
-        Err(ApiError::Conflict(
-            "someone else already owns the conversation".into(),
-        ))
-    }
-}
-
 /// Any staff role: the caller becomes the owner (the inbox's "take" on a queued
-/// conversation). `assign` stays for admins and supervisors.
+/// conversation). A compare-and-set in the conversation's actor (`domain::role::may_take`):
+/// of two agents taking the same queued conversation the second gets 409 `CONFLICT`.
+/// `assign` stays for admins and supervisors.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/take", tag = "conversations",
     responses((status = 200, body = ConversationView), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn take(
@@ -395,17 +437,21 @@ pub async fn take(
     engine: web::Data<Engine>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let conversation = visible(&store, &staff, &path).await?;
-    may_take(&staff, &conversation)?;
-    let id = conversation.id.clone();
+    // Not `visible`: a conversation someone else took a moment ago is a 409 for the one who
+    // lost the race, not a 403. Another tenant's stays a 404.
+    let id = ConversationId::parse(&path).ok_or(ApiError::NotFound)?;
+    let tenant = staff.tenant_id.clone();
+    let lookup = id.clone();
+    store
+        .run(move |conn| conversations::find(conn, &tenant, &lookup))
+        .await?;
     engine
         .registry
         .send(Ask(
             id.clone(),
-            actor::Assign {
-                owner: Owner::User(staff.user_id.clone()),
-                admitted: false,
-                only_if_unowned: false,
+            actor::Take {
+                user: staff.user_id.clone(),
+                role: staff.role,
             },
         ))
         .await

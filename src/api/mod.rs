@@ -20,6 +20,7 @@ pub mod funnels;
 pub mod health;
 pub mod integrations;
 pub mod knowledge;
+pub mod live_board;
 pub mod memories;
 pub mod metrics;
 pub mod openapi;
@@ -57,6 +58,7 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(activities::routes);
     cfg.configure(wizard::routes);
     cfg.configure(analytics::routes);
+    cfg.configure(live_board::routes);
     cfg.configure(tools::routes);
     cfg.configure(sub_agents::routes);
     cfg.configure(automations::routes);

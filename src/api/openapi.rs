@@ -7,6 +7,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::conversations;
 use super::knowledge;
+use super::live_board;
 use super::memories;
 use super::{
     activities, analytics, contacts, departments, distribution, evolution, funnels, tags,
@@ -104,7 +105,7 @@ impl Modify for UniqueOperationIds {
         tags::list, tags::create, tags::get, tags::update, tags::delete,
         activities::list, activities::create, activities::get, activities::update,
         activities::delete,
-        analytics::dashboard, analytics::agent,
+        analytics::dashboard, analytics::agent, live_board::live, live_board::presence, live_board::bots,
         tools::list, tools::create, tools::get, tools::update, tools::delete,
         tools::list_attached, tools::attach, tools::detach,
         sub_agents::list, sub_agents::create, sub_agents::get, sub_agents::update,

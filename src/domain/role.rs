@@ -59,6 +59,19 @@ pub fn may_open_conversation(role: Role, me: &UserId, owner: &Owner) -> bool {
     }
 }
 
+/// Whether user `me` (with `role`) may take a conversation now owned by `current` for
+/// themselves: one nobody owns (the queue) or already theirs; admins and supervisors may
+/// take any (a transfer to themselves). Decided inside the conversation's actor, its only
+/// writer, so two people taking the same conversation cannot both win.
+pub fn may_take(role: Role, me: &UserId, current: &Owner) -> bool {
+    role.oversees_tenant()
+        || match current {
+            Owner::Nobody => true,
+            Owner::User(user) => user == me,
+            Owner::AiAgent(_) => false,
+        }
+}
+
 /// Whether `role` may read (and edit) a contact, its memories and its activities, given the
 /// owners of that contact's conversations: an agent only through a conversation it may open,
 /// because a contact's record is the context of that work, not a directory of the tenant. A
@@ -91,6 +104,21 @@ pub fn may_chat_with_agent(role: Role, status: AgentStatus, enabled: bool) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn taking_is_for_the_queue_or_your_own_unless_you_oversee() {
+        let me = UserId::new();
+        let other = Owner::User(UserId::new());
+        let ai = Owner::AiAgent(crate::domain::AgentId::new());
+        assert!(may_take(Role::Agent, &me, &Owner::Nobody));
+        assert!(may_take(Role::Agent, &me, &Owner::User(me.clone())));
+        assert!(!may_take(Role::Agent, &me, &other));
+        assert!(!may_take(Role::Agent, &me, &ai));
+        for role in [Role::Admin, Role::Supervisor] {
+            assert!(may_take(role, &me, &other));
+            assert!(may_take(role, &me, &ai));
+        }
+    }
 
     #[test]
     fn round_trips_and_rejects_unknown() {

@@ -38,6 +38,8 @@ use writer::MessageWriter;
 pub enum EngineError {
     #[error("the conversation is closed")]
     Closed,
+    #[error("someone else already owns the conversation")]
+    Taken,
     #[error("agent not found")]
     AgentNotFound,
     #[error("user not found")]

@@ -337,6 +337,73 @@ pub fn daily(conn: &mut DbConn, scope: &Scope, period: Period) -> StoreResult<Ve
 }
 
 #[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct AgentTotals {
+    #[diesel(sql_type = Text)]
+    pub agent_id: String,
+    #[diesel(sql_type = BigInt)]
+    pub turns: i64,
+    #[diesel(sql_type = BigInt)]
+    pub prompt_tokens: i64,
+    #[diesel(sql_type = BigInt)]
+    pub completion_tokens: i64,
+    #[diesel(sql_type = Double)]
+    pub cost_usd: f64,
+    #[diesel(sql_type = BigInt)]
+    pub latency_ms: i64,
+    /// Distinct conversations it ran a turn in.
+    #[diesel(sql_type = BigInt)]
+    pub conversations: i64,
+}
+
+/// AI usage of the period per AI agent (agents without turns are absent).
+pub fn by_agent(conn: &mut DbConn, scope: &Scope, period: Period) -> StoreResult<Vec<AgentTotals>> {
+    let (filter, params) = turn_filter(scope, period);
+    let text = format!(
+        "SELECT agent_id, {TURN_SUMS}, COUNT(DISTINCT conversation_id) AS conversations \
+         FROM ai_turns WHERE {filter} GROUP BY agent_id ORDER BY agent_id"
+    );
+    Query { text, params }.load(conn)
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct DayConversations {
+    /// YYYY-MM-DD (UTC) of creation.
+    #[diesel(sql_type = Text)]
+    pub day: String,
+    #[diesel(sql_type = BigInt)]
+    pub total: i64,
+    #[diesel(sql_type = BigInt)]
+    pub escalated: i64,
+    #[diesel(sql_type = BigInt)]
+    pub resolved_without_human: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub avg_first_response_seconds: Option<f64>,
+}
+
+/// Conversations per UTC day of creation (as [`conversations`] counts them; days without
+/// any are absent).
+pub fn daily_conversations(
+    conn: &mut DbConn,
+    scope: &Scope,
+    period: Period,
+) -> StoreResult<Vec<DayConversations>> {
+    let dialect = Dialect::of(conn);
+    let (filter, params) = conversation_filter(scope, period);
+    let day = dialect.day("c.created_at");
+    let first_response = dialect.seconds_between("c.created_at", "c.first_response_at");
+    let text = format!(
+        "SELECT {day} AS day, COUNT(*) AS total, \
+         COALESCE(SUM(CASE WHEN c.escalation_reason IS NOT NULL THEN 1 ELSE 0 END), 0) AS escalated, \
+         COALESCE(SUM(CASE WHEN c.status = 'closed' AND c.escalation_reason IS NULL \
+             AND c.owner_type = 'ai_agent' THEN 1 ELSE 0 END), 0) AS resolved_without_human, \
+         CAST(AVG(CASE WHEN c.first_response_at IS NOT NULL THEN {first_response} END) AS DOUBLE PRECISION) \
+             AS avg_first_response_seconds \
+         FROM conversations c WHERE {filter} GROUP BY 1 ORDER BY 1"
+    );
+    Query { text, params }.load(conn)
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
 pub struct FeedbackCount {
     /// complaint | human_request | repeated_question | negative_sentiment
     #[diesel(sql_type = Text)]

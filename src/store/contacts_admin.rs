@@ -26,6 +26,8 @@ pub struct ContactFilter {
     /// Only the contacts this agent may read (`domain::role::may_read_contact`): reached
     /// through a conversation it may open, or with no conversation yet.
     pub agent_reach: Option<UserId>,
+    /// Only these contacts (a batch lookup: the names of a page of conversations).
+    pub ids: Option<Vec<ContactId>>,
 }
 
 /// `%term%` for LIKE, with the wildcards of the term itself escaped (escape char `\`).
@@ -77,6 +79,9 @@ pub fn list(
         }
         if let Some(integration) = &filter.integration_id {
             query = query.filter(contacts::integration_id.eq(integration));
+        }
+        if let Some(ids) = &filter.ids {
+            query = query.filter(contacts::id.eq_any(ids));
         }
         if let Some(vip) = filter.is_vip {
             query = query.filter(contacts::is_vip.eq(vip));

@@ -3,7 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::conversations;
+use super::contacts_admin::{like_pattern, lower};
+use super::schema::{contacts, conversations};
 use super::{DbConn, StoreError, StoreResult};
 use crate::domain::conversation::{Owner, Status};
 use crate::domain::escalation::EscalationReason;
@@ -190,6 +191,14 @@ pub struct ListFilter {
     pub owner_id: Option<String>,
     /// Agents see their own and unassigned conversations.
     pub owner_or_unassigned: Option<String>,
+    pub channel: Option<String>,
+    pub integration_id: Option<IntegrationId>,
+    /// Conversations carrying this tag.
+    pub tag: Option<String>,
+    /// Stored spellings of one priority (`medium` was once `normal`).
+    pub priorities: Option<Vec<String>>,
+    /// Case-insensitive substring of the contact's name, phone or e-mail.
+    pub q: Option<String>,
 }
 
 pub fn list(
@@ -199,6 +208,12 @@ pub fn list(
     limit: i64,
     after: Option<&ConversationId>,
 ) -> StoreResult<Vec<Conversation>> {
+    let q = filter.q.as_deref().map(|q| like_pattern(&q.to_lowercase()));
+    // Tags are a JSON array of strings: match the quoted element.
+    let tag = filter
+        .tag
+        .as_deref()
+        .map(|t| like_pattern(&serde_json::Value::from(t).to_string()));
     Ok(crate::db_run!(conn, |c| {
         let mut query = conversations::table
             .filter(conversations::tenant_id.eq(tenant))
@@ -220,6 +235,34 @@ pub fn list(
                 conversations::owner_id
                     .eq(user)
                     .or(conversations::owner_type.eq("none")),
+            );
+        }
+        if let Some(channel) = &filter.channel {
+            query = query.filter(conversations::channel.eq(channel));
+        }
+        if let Some(integration) = &filter.integration_id {
+            query = query.filter(conversations::integration_id.eq(integration));
+        }
+        if let Some(tag) = &tag {
+            query = query.filter(conversations::tags.like(tag).escape('\\'));
+        }
+        if let Some(priorities) = &filter.priorities {
+            query = query.filter(conversations::priority.eq_any(priorities));
+        }
+        if let Some(q) = &q {
+            query = query.filter(
+                conversations::contact_id.eq_any(
+                    contacts::table
+                        .filter(contacts::tenant_id.eq(tenant))
+                        .filter(
+                            lower(contacts::name)
+                                .like(q)
+                                .escape('\\')
+                                .or(contacts::phone.like(q).escape('\\'))
+                                .or(lower(contacts::email).like(q).escape('\\')),
+                        )
+                        .select(contacts::id),
+                ),
             );
         }
         if let Some(after) = after {

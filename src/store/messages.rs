@@ -117,6 +117,29 @@ pub fn list(
         .load(c))?)
 }
 
+/// The `limit` messages just before `before_seq` (newer than `after_seq`), oldest first:
+/// history read backwards from the end, one page at a time, on the (conversation, seq) index.
+pub fn list_before(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    after_seq: i64,
+    before_seq: i64,
+    limit: i64,
+) -> StoreResult<Vec<Message>> {
+    let mut rows: Vec<Message> = crate::db_run!(conn, |c| messages::table
+        .filter(messages::tenant_id.eq(tenant))
+        .filter(messages::conversation_id.eq(conversation))
+        .filter(messages::seq.gt(after_seq))
+        .filter(messages::seq.lt(before_seq))
+        .order(messages::seq.desc())
+        .limit(limit)
+        .select(Message::as_select())
+        .load(c))?;
+    rows.reverse();
+    Ok(rows)
+}
+
 /// The last `limit` messages of a conversation, oldest first.
 pub fn recent(
     conn: &mut DbConn,

@@ -16,6 +16,7 @@ pub mod agents;
 pub mod analytics;
 pub mod auto_create;
 pub mod automations;
+pub mod board;
 pub mod calendar;
 pub mod contacts;
 pub mod contacts_admin;

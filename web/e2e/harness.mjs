@@ -94,6 +94,8 @@ export async function startEngine(llmBaseUrl) {
   return {
     base,
     setupCode,
+    /** The engine's SQLite file, for scenarios that seed volume data directly. */
+    dbPath: join(dir, "e2e.db"),
     log: () => log,
     stop() {
       child.kill("SIGKILL");

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { launchBrowser, restClient, screenshot, startEngine } from "./harness.mjs";
 import { REPLY, startLlm } from "./llm.mjs";
 import { adminScenarios } from "./admin.mjs";
+import { liveScenarios, liveTimings } from "./live.mjs";
 
 const WAIT = { timeout: 15_000 };
 const ADMIN = { email: "ana@example.com", password: "senha-forte-123", name: "Ana Admin" };
@@ -183,6 +184,8 @@ const scenarios = [
   ...adminScenarios,
 ];
 
+scenarios.push(...liveScenarios);
+
 const only = process.argv[2];
 const llm = await startLlm();
 const engine = await startEngine(llm.baseUrl);
@@ -213,7 +216,7 @@ try {
   llm.close();
   await close().catch(() => {});
 }
-console.log(`timings: ${JSON.stringify(timings)}`);
+console.log(`timings: ${JSON.stringify({ ...timings, ...liveTimings })}`);
 if (failed) {
   console.log(engine.log().split("\n").slice(-40).join("\n"));
   process.exit(1);

@@ -12,7 +12,7 @@ use chrono::NaiveDateTime;
 use rand::Rng;
 
 use super::messages::{
-    Assign, Close, CustomerMessage, Escalate, FollowupDue, HumanReply, Resume, TryPassivate,
+    Assign, Close, CustomerMessage, Escalate, FollowupDue, HumanReply, Resume, Take, TryPassivate,
 };
 use super::state::{
     AttachedAgent, ConversationState, Effect, Event, LastReply, OwnerWrite, Rules, Snapshot,
@@ -21,6 +21,7 @@ use super::state::{
 use crate::channels::sender::ReplyTarget;
 use crate::domain::classification;
 use crate::domain::conversation::{Owner, SenderType, Status};
+use crate::domain::role::may_take;
 use crate::domain::tool_state::ToolState;
 use crate::domain::{ContactId, ConversationId, IntegrationId, TenantId, UserId};
 use crate::engine::agent::{
@@ -851,6 +852,13 @@ impl Handler<Assign> for ConversationActor {
             return Box::pin(actix::fut::ready(Ok(())));
         }
         let closed = self.is_closed();
+        // Checked again once the new owner is decided: a `Take` may be handled in between.
+        let only_if_unowned = msg.only_if_unowned;
+        let admitted_agent = match (&msg.owner, msg.admitted) {
+            (Owner::AiAgent(agent), true) => Some(agent.clone()),
+            _ => None,
+        };
+        let release_to = self.parts.supervisors.clone();
         let previous_agent = self.state.as_ref().and_then(|s| s.owner().agent().cloned());
         Box::pin(
             async move {
@@ -875,10 +883,25 @@ impl Handler<Assign> for ConversationActor {
             }
             .into_actor(self)
             .then(move |result, act, _| {
+                let stale = only_if_unowned
+                    && act
+                        .state
+                        .as_ref()
+                        .is_some_and(|s| *s.owner() != Owner::Nobody);
+                if stale && result.is_ok() {
+                    if let Some(agent) = admitted_agent {
+                        let id = act.id.clone();
+                        actix::spawn(async move {
+                            if let Ok(Ok(Some(addr))) = release_to.send(SupervisorOf(agent)).await {
+                                addr.do_send(Release(id));
+                            }
+                        });
+                    }
+                }
                 // The owner write is awaited here; the rest follows once it is durable.
                 let mut writes = Vec::new();
                 let mut rest = Vec::new();
-                if let (Ok(owner), Some(state)) = (&result, act.state.as_mut()) {
+                if let (Ok(owner), Some(state), false) = (&result, act.state.as_mut(), stale) {
                     let event = Event::Assigned {
                         owner: owner.clone(),
                     };
@@ -914,6 +937,31 @@ fn after_writes(
     result: Result<(), EngineError>,
 ) -> ResponseActFuture<ConversationActor, Result<(), EngineError>> {
     Box::pin(actix::fut::ready(result))
+}
+
+impl Handler<Take> for ConversationActor {
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
+
+    /// Checked and applied in one handler call: no other message of this actor runs in
+    /// between, so the owner it compares against is the owner it replaces.
+    fn handle(&mut self, msg: Take, ctx: &mut Self::Context) -> Self::Result {
+        let Some(current) = self
+            .state
+            .as_ref()
+            .filter(|s| !s.is_closed())
+            .map(|s| s.owner().clone())
+        else {
+            return after_writes(Err(EngineError::Closed));
+        };
+        if !may_take(msg.role, &msg.user, &current) {
+            return after_writes(Err(EngineError::Taken));
+        }
+        let owner = Owner::User(msg.user);
+        if current != owner {
+            self.step(Event::Assigned { owner }, ctx);
+        }
+        after_writes(Ok(()))
+    }
 }
 
 impl Handler<Escalate> for ConversationActor {

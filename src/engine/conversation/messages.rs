@@ -5,7 +5,7 @@ use actix::prelude::*;
 
 use crate::domain::conversation::Owner;
 use crate::domain::escalation::EscalationReason;
-use crate::domain::UserId;
+use crate::domain::{Role, UserId};
 use crate::engine::EngineError;
 use crate::store::messages::Message;
 
@@ -31,6 +31,16 @@ pub struct Assign {
     /// answers `Ok` (there is nothing left to assign). Staff assignments and the SLA's
     /// reassignment replace whoever owns it.
     pub only_if_unowned: bool,
+}
+
+/// A person takes the conversation for themselves (`POST /conversations/{id}/take`): a
+/// compare-and-set against the owner the actor holds, so of two people taking the same
+/// conversation the second gets `EngineError::Taken`.
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct Take {
+    pub user: UserId,
+    pub role: Role,
 }
 
 #[derive(Message)]

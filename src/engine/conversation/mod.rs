@@ -7,5 +7,5 @@ pub mod state;
 
 pub use actor::{user_in_tenant, ConversationActor};
 pub use messages::{
-    Assign, Close, CustomerMessage, Escalate, FollowupDue, HumanReply, Resume, TryPassivate,
+    Assign, Close, CustomerMessage, Escalate, FollowupDue, HumanReply, Resume, Take, TryPassivate,
 };

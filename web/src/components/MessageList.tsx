@@ -21,10 +21,11 @@ function statusText(status: string): string {
 
 export function MessageList({ thread, self, label, onRetry }: Props) {
   const end = useRef<HTMLDivElement>(null);
-  const count = thread.messages.length + thread.pending.length + Object.values(thread.streams).join("").length;
+  // Follow the end when something arrives there, not when older history is put above.
+  const tail = `${thread.messages[thread.messages.length - 1]?.id ?? ""}:${thread.pending.length}:${Object.values(thread.streams).join("").length}`;
   useEffect(() => {
     end.current?.scrollIntoView({ block: "end" });
-  }, [count]);
+  }, [tail]);
 
   return (
     <div class="messages" role="log" aria-live="polite" aria-label={t("conv.messages")}>

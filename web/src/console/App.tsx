@@ -5,12 +5,14 @@ import { ErrorBoundary, LocationProvider, Route, Router, lazy, useLocation } fro
 import { api, clearSession, loadSession, must, saveSession, SESSION_EXPIRED, type StaffSession } from "../api/client";
 import { locale, setLocale, t, type Locale } from "../i18n";
 import { LiveSocket } from "../live/socket";
-import { ConsoleContext, tokenExpiry } from "./session";
+import { ConsoleContext, isOverseer, tokenExpiry } from "./session";
 import { SetupPage } from "../routes/setup/SetupPage";
 import { LoginPage } from "../routes/login/LoginPage";
 import { AdminLink, adminRoutes } from "../routes/admin/routes";
 
 const InboxPage = lazy(() => import("../routes/inbox/InboxPage"));
+const SupervisorPage = lazy(() => import("../routes/supervisor/SupervisorPage"));
+const AnalyticsPage = lazy(() => import("../routes/analytics/AnalyticsPage"));
 
 export function App() {
   const [lang, setLang] = useState<Locale>(locale());
@@ -120,6 +122,8 @@ function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: ()
         </a>
         <nav aria-label="main">
           <a href="/inbox/mine">{t("nav.inbox")}</a>
+          {isOverseer(session.user.role) && <a href="/supervisor">{t("nav.supervisor")}</a>}
+          {isOverseer(session.user.role) && <a href="/analytics">{t("nav.analytics")}</a>}
           <AdminLink role={session.user.role} />
           <a href="/docs/">{t("nav.docs")}</a>
         </nav>
@@ -136,6 +140,8 @@ function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: ()
         <Router>
           <Route path="/inbox/:tab" component={InboxPage} />
           <Route path="/c/:id" component={InboxPage} />
+          <Route path="/supervisor" component={SupervisorPage} />
+          <Route path="/analytics" component={AnalyticsPage} />
           <Route path="/" component={ToInbox} />
           <Route path="/setup" component={ToInbox} />
           <Route path="/login" component={ToInbox} />

@@ -1,13 +1,18 @@
 import { ptBR, type Messages } from "./pt-BR";
 import { en } from "./en";
 import type { AdminMessages } from "./admin.pt-BR";
+import { livePtBR, type LiveMessages } from "./live.pt-BR";
+import { liveEn } from "./live.en";
 
 export type Locale = "pt-BR" | "en";
-export type Key = keyof Messages | keyof AdminMessages;
+export type Key = keyof Messages | keyof LiveMessages | keyof AdminMessages;
 
 // The admin screens' strings (admin.*.ts) are added by those screens' chunks when they load
 // (`addMessages`), so the inbox and the customer's chat page do not download them.
-const catalogs: Record<Locale, Partial<Record<Key, string>>> = { "pt-BR": { ...ptBR }, en: { ...en } };
+const catalogs: Record<Locale, Partial<Record<Key, string>>> = {
+  "pt-BR": { ...ptBR, ...livePtBR },
+  en: { ...en, ...liveEn },
+};
 
 /** Adds a lazily loaded screen's strings to the catalogs. */
 export function addMessages(extra: Record<Locale, Partial<Record<Key, string>>>) {

@@ -1,22 +1,47 @@
-// Tabs mine / queue / all, filters, search; refreshed live when conversations change hands,
-// close or get messages. Keyboard: j/k move, / searches.
+// Tabs mine / queue / all, filters (status, channel, integration, tag, priority, AI-owned)
+// and search, all answered by the server; keyset pages fetched as the list scrolls, drawn
+// by a windowed list so ten thousand conversations stay responsive. Live: a change of
+// hands, a close or a new message refreshes the first page and keeps the pages below it.
+// Keyboard: j/k move, / searches.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
-import { api, must, type Conversation, type ConversationQuery } from "../../api/client";
-import { t, timeAgo, fullDate } from "../../i18n";
+import { api, must, type Contact, type Conversation, type ConversationQuery } from "../../api/client";
+import { t, timeAgo, fullDate, type Key } from "../../i18n";
 import { useConsole, isOverseer } from "../../console/session";
-import { contact, contactName } from "./contacts";
+import { VirtualList } from "../../components/VirtualList";
+import { contactName, contactsOf } from "./contacts";
 import { ownerText, statusText } from "./words";
-import type { Contact } from "../../api/client";
+import { mergeFirstPage } from "./pages";
 
 export type Tab = "mine" | "queue" | "all";
 /** Fired by this tab's own actions (take, close…), which the socket may echo later or not. */
 export const CONVERSATIONS_CHANGED = "atende:conversations-changed";
 const PAGE = 50;
 const SEEN_KEY = "atende.inbox.seen";
+const FILTERS_KEY = "atende.inbox.filters";
 const REFRESH_DEBOUNCE_MS = 250;
+const SEARCH_DEBOUNCE_MS = 300;
+const ROW_HEIGHT = 64;
+const CHANNELS = ["webchat", "evolution", "generic"] as const;
+const PRIORITIES = ["critical", "high", "medium", "low"] as const;
 
-type Query = ConversationQuery;
+interface Filters {
+  status: string;
+  channel: string;
+  integration: string;
+  tag: string;
+  priority: string;
+  aiOnly: boolean;
+}
+const NO_FILTERS: Filters = { status: "", channel: "", integration: "", tag: "", priority: "", aiOnly: false };
+
+function savedFilters(): Filters {
+  try {
+    return { ...NO_FILTERS, ...(JSON.parse(localStorage.getItem(FILTERS_KEY) ?? "{}") as Partial<Filters>) };
+  } catch {
+    return NO_FILTERS;
+  }
+}
 
 function seenTimes(): Record<string, string> {
   try {
@@ -32,81 +57,140 @@ export function markSeen(id: string) {
   localStorage.setItem(SEEN_KEY, JSON.stringify(seen));
 }
 
+interface Named {
+  id: string;
+  name: string;
+}
+
 export function ConversationList({ tab, selected }: { tab: Tab; selected?: string }) {
   const { session, socket } = useConsole();
   const { route } = useLocation();
   const me = session.user.id;
-  const [status, setStatus] = useState<string>("");
-  const [aiOnly, setAiOnly] = useState(false);
+  const overseer = isOverseer(session.user.role);
+  const [filters, setFilters] = useState<Filters>(savedFilters);
   const [search, setSearch] = useState("");
+  const [term, setTerm] = useState("");
   const [items, setItems] = useState<Conversation[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
+  const [loadingMore, setLoadingMore] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [contacts, setContacts] = useState<Record<string, Contact | null>>({});
+  const [tags, setTags] = useState<Named[]>([]);
+  const [integrations, setIntegrations] = useState<Named[]>([]);
   const searchRef = useRef<HTMLInputElement>(null);
+  const generation = useRef(0);
+  const itemsRef = useRef<Conversation[] | null>(null);
 
-  const query = useMemo((): Query => {
-    const q: Query = { limit: PAGE };
+  useEffect(() => {
+    localStorage.setItem(FILTERS_KEY, JSON.stringify(filters));
+  }, [filters]);
+  useEffect(() => {
+    const timer = window.setTimeout(() => setTerm(search.trim()), SEARCH_DEBOUNCE_MS);
+    return () => window.clearTimeout(timer);
+  }, [search]);
+  useEffect(() => {
+    void must(api.GET("/api/v1/tags", { params: { query: { limit: 200 } } }))
+      .then((page) => setTags(page.items))
+      .catch(() => setTags([]));
+    if (overseer) {
+      void must(api.GET("/api/v1/integrations"))
+        .then((list) => setIntegrations(Array.isArray(list) ? list : (list as { items: Named[] }).items))
+        .catch(() => setIntegrations([]));
+    }
+  }, []);
+
+  const query = useMemo((): ConversationQuery => {
+    const q: ConversationQuery = { limit: PAGE };
     if (tab === "mine") q.owner = me;
     if (tab === "queue") q.status = "queued";
-    if (tab !== "queue" && status) q.status = status;
-    if (aiOnly) q.owner = "ai_agent";
+    if (tab !== "queue" && filters.status) q.status = filters.status;
+    if (filters.aiOnly) q.owner = "ai_agent";
+    if (filters.channel) q.channel = filters.channel;
+    if (filters.integration) q.integration_id = filters.integration;
+    if (filters.tag) q.tag = filters.tag;
+    if (filters.priority) q.priority = filters.priority;
+    if (term) q.q = term;
     return q;
-  }, [tab, status, aiOnly, me]);
+  }, [tab, filters, term, me]);
 
-  const load = async (after?: string) => {
+  const fetchPage = (after?: string) => must(api.GET("/api/v1/conversations", { params: { query: { ...query, cursor: after } } }));
+
+  const withContacts = (page: Conversation[]) => {
+    void contactsOf(page.map((c) => c.contact_id)).then((found) => setContacts((all) => ({ ...all, ...found })));
+  };
+
+  /** The first page again, merged into what is loaded (live changes, own actions). */
+  const refresh = async () => {
+    const mine = generation.current;
     try {
-      const page = await must(api.GET("/api/v1/conversations", { params: { query: { ...query, cursor: after } } }));
+      const page = await fetchPage();
+      if (mine !== generation.current) return;
       setError(null);
-      setItems((current) => (after && current ? [...current, ...page.items] : page.items));
-      setCursor(page.next_cursor ?? null);
+      const current = itemsRef.current;
+      const merged = mergeFirstPage(current, page.items, page.next_cursor ?? null);
+      itemsRef.current = merged;
+      setItems(merged);
+      // Pages already loaded below the first keep their cursor.
+      if (merged.length === page.items.length) setCursor(page.next_cursor ?? null);
+      withContacts(page.items);
     } catch (e) {
       setError(e instanceof Error ? e.message : String(e));
     }
   };
 
+  const loadMore = async () => {
+    if (!cursor || loadingMore) return;
+    const mine = generation.current;
+    setLoadingMore(true);
+    try {
+      const page = await fetchPage(cursor);
+      if (mine !== generation.current) return;
+      const current = itemsRef.current ?? [];
+      const known = new Set(current.map((c) => c.id));
+      const merged = [...current, ...page.items.filter((c) => !known.has(c.id))];
+      itemsRef.current = merged;
+      setItems(merged);
+      setCursor(page.next_cursor ?? null);
+      withContacts(page.items);
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setLoadingMore(false);
+    }
+  };
+
   useEffect(() => {
+    generation.current += 1;
+    itemsRef.current = null;
     setItems(null);
-    void load();
+    setCursor(null);
+    void refresh();
   }, [query]);
 
-  // Live: any change of hands, close or new message reloads the first page (debounced).
+  // Live: any change of hands, close or new message refreshes the first page (debounced).
   useEffect(() => {
     let timer: number | undefined;
+    const soon = () => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(() => void refresh(), REFRESH_DEBOUNCE_MS);
+    };
     const off = socket.on((frame) => {
-      if (["conversation_assigned", "conversation_escalated", "conversation_closed", "message", "conversation_classified"].includes(frame.type)) {
-        window.clearTimeout(timer);
-        timer = window.setTimeout(() => void load(), REFRESH_DEBOUNCE_MS);
-      }
+      if (["conversation_assigned", "conversation_escalated", "conversation_closed", "message", "conversation_classified"].includes(frame.type)) soon();
     });
     const offState = socket.onState((state, reconnected) => {
-      if (state === "open" && reconnected) void load();
+      if (state === "open" && reconnected) void refresh();
     });
-    const onOwnChange = () => void load();
-    window.addEventListener(CONVERSATIONS_CHANGED, onOwnChange);
+    window.addEventListener(CONVERSATIONS_CHANGED, soon);
     return () => {
       off();
       offState();
       window.clearTimeout(timer);
-      window.removeEventListener(CONVERSATIONS_CHANGED, onOwnChange);
+      window.removeEventListener(CONVERSATIONS_CHANGED, soon);
     };
   }, [socket, query]);
 
-  useEffect(() => {
-    for (const c of items ?? []) {
-      if (!(c.contact_id in contacts)) {
-        void contact(c.contact_id).then((found) => setContacts((all) => ({ ...all, [c.contact_id]: found })));
-      }
-    }
-  }, [items]);
-
-  const seen = seenTimes();
-  const visible = (items ?? []).filter((c) => {
-    if (!search.trim()) return true;
-    const who = contacts[c.contact_id];
-    const haystack = [who?.name, who?.email, who?.phone, c.id, c.channel, ...(c.tags as string[])].join(" ").toLowerCase();
-    return haystack.includes(search.trim().toLowerCase());
-  });
+  const list = items ?? [];
+  const selectedIndex = list.findIndex((c) => c.id === selected);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -117,21 +201,21 @@ export function ConversationList({ tab, selected }: { tab: Tab; selected?: strin
         searchRef.current?.focus();
       }
       if (e.key === "j" || e.key === "k") {
-        const index = visible.findIndex((c) => c.id === selected);
-        const next = visible[e.key === "j" ? index + 1 : Math.max(0, index - 1)];
+        const next = list[e.key === "j" ? selectedIndex + 1 : Math.max(0, selectedIndex - 1)];
         if (next) route(`/c/${next.id}`);
       }
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [visible, selected]);
+  }, [list, selectedIndex]);
 
-  const tabs: Tab[] = isOverseer(session.user.role) ? ["mine", "queue", "all"] : ["mine", "queue", "all"];
+  const set = (patch: Partial<Filters>) => setFilters((current) => ({ ...current, ...patch }));
+  const seen = seenTimes();
 
   return (
     <aside class="pane list-pane" aria-label={t("inbox.title")}>
       <nav class="tabs" aria-label={t("inbox.title")}>
-        {tabs.map((name) => (
+        {(["mine", "queue", "all"] as Tab[]).map((name) => (
           <a href={`/inbox/${name}`} aria-current={tab === name ? "page" : undefined}>
             {t(`inbox.tab.${name}`)}
           </a>
@@ -142,25 +226,65 @@ export function ConversationList({ tab, selected }: { tab: Tab; selected?: strin
           {t("inbox.search")}
         </label>
         <input id="inbox-search" ref={searchRef} type="search" placeholder={t("inbox.search")} value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
-        {tab !== "queue" && (
+        <div class="filter-grid">
+          {tab !== "queue" && (
+            <label>
+              {t("inbox.filter.status")}
+              <select value={filters.status} onChange={(e) => set({ status: e.currentTarget.value })}>
+                <option value="">{t("inbox.filter.any")}</option>
+                <option value="open">{t("status.open")}</option>
+                <option value="queued">{t("status.queued")}</option>
+                <option value="closed">{t("status.closed")}</option>
+              </select>
+            </label>
+          )}
           <label>
-            {t("inbox.filter.status")}{" "}
-            <select value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
+            {t("inbox.filter.channel")}
+            <select value={filters.channel} onChange={(e) => set({ channel: e.currentTarget.value })}>
               <option value="">{t("inbox.filter.any")}</option>
-              <option value="open">{t("status.open")}</option>
-              <option value="queued">{t("status.queued")}</option>
-              <option value="closed">{t("status.closed")}</option>
+              {CHANNELS.map((c) => (
+                <option value={c}>{c}</option>
+              ))}
             </select>
           </label>
-        )}
-        <label>
-          <input type="checkbox" checked={aiOnly} onChange={(e) => setAiOnly(e.currentTarget.checked)} /> {t("inbox.filter.aiOwned")}
-        </label>
+          {integrations.length > 0 && (
+            <label>
+              {t("inbox.filter.integration")}
+              <select value={filters.integration} onChange={(e) => set({ integration: e.currentTarget.value })}>
+                <option value="">{t("inbox.filter.any")}</option>
+                {integrations.map((i) => (
+                  <option value={i.id}>{i.name}</option>
+                ))}
+              </select>
+            </label>
+          )}
+          <label>
+            {t("inbox.filter.tag")}
+            <select value={filters.tag} onChange={(e) => set({ tag: e.currentTarget.value })}>
+              <option value="">{t("inbox.filter.any")}</option>
+              {tags.map((tag) => (
+                <option value={tag.name}>{tag.name}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            {t("inbox.filter.priority")}
+            <select value={filters.priority} onChange={(e) => set({ priority: e.currentTarget.value })}>
+              <option value="">{t("inbox.filter.any")}</option>
+              {PRIORITIES.map((p) => (
+                <option value={p}>{t(`priority.${p}` as Key)}</option>
+              ))}
+            </select>
+          </label>
+          <label class="check">
+            <input type="checkbox" checked={filters.aiOnly} onChange={(e) => set({ aiOnly: e.currentTarget.checked })} /> {t("inbox.filter.aiOwned")}
+          </label>
+        </div>
       </div>
       {error && (
         <div role="alert" class="error-box">
           <p>{t("app.error", { message: error })}</p>
-          <button type="button" onClick={() => void load()}>
+          <button type="button" onClick={() => void refresh()}>
             {t("app.retry")}
           </button>
         </div>
@@ -172,12 +296,18 @@ export function ConversationList({ tab, selected }: { tab: Tab; selected?: strin
           ))}
         </ul>
       )}
-      {items && visible.length === 0 && <p class="muted empty">{t(`inbox.empty.${tab}`)}</p>}
-      <ul class="conversation-list" aria-label={t(`inbox.tab.${tab}`)}>
-        {visible.map((c) => {
-          const unread = c.last_message_at && (!seen[c.id] || seen[c.id] < c.last_message_at) && c.id !== selected;
-          return (
-            <li key={c.id}>
+      {items && list.length === 0 && <p class="muted empty">{t(`inbox.empty.${tab}`)}</p>}
+      {items && list.length > 0 && (
+        <VirtualList
+          items={list}
+          rowHeight={ROW_HEIGHT}
+          label={t(`inbox.tab.${tab}`)}
+          keyOf={(c) => c.id}
+          focusIndex={selectedIndex}
+          onEndReached={() => void loadMore()}
+          row={(c) => {
+            const unread = c.last_message_at && (!seen[c.id] || seen[c.id] < c.last_message_at) && c.id !== selected;
+            return (
               <a href={`/c/${c.id}`} aria-current={c.id === selected ? "true" : undefined} class={unread ? "unread" : ""}>
                 <strong>{contactName(contacts[c.contact_id] ?? null, t("contact.anonymous"))}</strong>
                 {unread && <span class="dot" aria-label="new">●</span>}
@@ -194,15 +324,13 @@ export function ConversationList({ tab, selected }: { tab: Tab; selected?: strin
                   )}
                 </small>
               </a>
-            </li>
-          );
-        })}
-      </ul>
-      {cursor && (
-        <button type="button" class="secondary" onClick={() => void load(cursor)}>
-          {t("inbox.loadMore")}
-        </button>
+            );
+          }}
+        />
       )}
+      <p class="muted list-count" role="status">
+        {loadingMore ? t("inbox.loadingMore") : items ? t("inbox.count", { count: list.length.toLocaleString() }) : ""}
+      </p>
     </aside>
   );
 }

@@ -13,10 +13,15 @@ import { contactName, useContact } from "./contacts";
 import { escalationText, ownerText, statusText } from "./words";
 import { CONVERSATIONS_CHANGED, markSeen } from "./ConversationList";
 import { ContactPanel } from "./ContactPanel";
+import { BotChat } from "./BotChat";
+import { TransferControl, type TransferTarget } from "./TransferControl";
 
 const SELF = "user";
-const HISTORY_PAGE = 500;
-const MAX_HISTORY_PAGES = 20;
+/** Messages per history page: the newest page opens the conversation (a screen holds
+ * about ten), older ones on demand. */
+const HISTORY_PAGE = 50;
+/** `before_seq` that means "from the end" (any seq is smaller). */
+const FROM_THE_END = Number.MAX_SAFE_INTEGER;
 const TYPING_IDLE_MS = 2500;
 const ACK_TIMEOUT_MS = 15000;
 const DRAFT_KEY = (id: string) => `atende.draft.${id}`;
@@ -45,18 +50,26 @@ export function ConversationPane({ id }: { id: string }) {
     return found;
   };
 
-  const loadHistory = async () => {
-    let after = 0;
-    let loaded: Message[] = [];
-    for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
-      const result = await must(
-        api.GET("/api/v1/conversations/{id}/messages", { params: { path: { id }, query: { after_seq: after, limit: HISTORY_PAGE } } }),
-      );
-      loaded = loaded.concat(result.items);
-      if (result.next_after_seq == null) break;
-      after = result.next_after_seq;
+  // History is read backwards from the end, one page per ask (`before_seq`).
+  const [olderFrom, setOlderFrom] = useState<number | null>(null);
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  const loadHistory = async (before = FROM_THE_END) => {
+    const result = await must(
+      api.GET("/api/v1/conversations/{id}/messages", { params: { path: { id }, query: { before_seq: before, limit: HISTORY_PAGE } } }),
+    );
+    setOlderFrom(result.prev_before_seq ?? null);
+    setThread((current) => merge(current, result.items));
+  };
+  const loadOlder = async () => {
+    if (olderFrom === null || loadingOlder) return;
+    setLoadingOlder(true);
+    try {
+      await loadHistory(olderFrom);
+    } catch (e) {
+      setActionError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setLoadingOlder(false);
     }
-    setThread((current) => merge(current, loaded));
   };
 
   useEffect(() => {
@@ -135,9 +148,22 @@ export function ConversationPane({ id }: { id: string }) {
       setConversation(await call());
       window.dispatchEvent(new Event(CONVERSATIONS_CHANGED));
     } catch (e) {
-      setActionError(e instanceof Error ? e.message : String(e));
+      // Someone took it first (`/take` is a compare-and-set): say so and show who has it now.
+      if (e instanceof ApiError && e.status === 409 && e.code === "CONFLICT") {
+        setActionError(t("conv.taken"));
+        void reloadConversation().catch(() => undefined);
+      } else setActionError(e instanceof Error ? e.message : String(e));
     }
   };
+  const transfer = (target: TransferTarget) =>
+    act(() =>
+      must(
+        api.POST("/api/v1/conversations/{id}/assign", {
+          params: { path: { id } },
+          body: target.kind === "user" ? { user_id: target.id } : { agent_id: target.id },
+        }),
+      ),
+    );
   const take = () => act(() => must(api.POST("/api/v1/conversations/{id}/take", { params: { path: { id } } })));
   const escalate = () => {
     const reason = window.prompt(t("conv.escalateReason"));
@@ -219,6 +245,7 @@ export function ConversationPane({ id }: { id: string }) {
                 {t("conv.close")}
               </button>
             )}
+            {conversation && !closed && isOverseer(session.user.role) && <TransferControl onTransfer={(target) => void transfer(target)} />}
           </div>
         </header>
         {actionError && (
@@ -227,6 +254,11 @@ export function ConversationPane({ id }: { id: string }) {
           </p>
         )}
         <div class="conversation-body">
+          {olderFrom !== null && (
+            <button type="button" class="secondary older" disabled={loadingOlder} onClick={() => void loadOlder()}>
+              {t("conv.loadOlder")}
+            </button>
+          )}
           <MessageList thread={thread} self={SELF} label={label} onRetry={retry} />
           {othersTyping.length > 0 && (
             <p class="typing" role="status">
@@ -300,6 +332,14 @@ export function ConversationPane({ id }: { id: string }) {
             onConfirm={(choice) => socket.send({ type: "schedule_confirm", conversation_id: id, ...choice })}
           />
         )}
+        <BotChat
+          messages={thread.messages}
+          customer={customerName}
+          onUseReply={(text) => {
+            setDraft(text);
+            composer.current?.focus();
+          }}
+        />
       </ContactPanel>
     </>
   );

@@ -5,6 +5,8 @@ import { useRoute } from "preact-iso";
 import { t } from "../../i18n";
 import { ConversationList, type Tab } from "./ConversationList";
 import { ConversationPane } from "./ConversationPane";
+import { PresenceBar } from "./PresenceBar";
+import "../../styles/inbox-extras.css";
 
 const TAB_KEY = "atende.inbox.tab";
 
@@ -22,7 +24,10 @@ export default function InboxPage() {
 
   return (
     <div class={`inbox ${conversationId ? "has-conversation" : ""}`}>
-      <ConversationList tab={tab} selected={conversationId} />
+      <div class="list-column">
+        <PresenceBar />
+        <ConversationList tab={tab} selected={conversationId} />
+      </div>
       {conversationId ? (
         <ConversationPane key={conversationId} id={conversationId} />
       ) : (
