@@ -42,6 +42,12 @@ pub struct PasswordHasher {
 /// The slots, and how full they are (exported to Prometheus).
 struct HashGate {
     slots: Arc<tokio::sync::Semaphore>,
+    /// One thread per slot runs every hash. Not the shared blocking pool: argon2's memory,
+    /// freed after each hash, stays in the allocator arena of the thread that used it, so
+    /// hashes spread over many blocking threads would keep `argon2_memory_kib` per thread
+    /// (about +480 MiB under 1,000 concurrent bad log-ins); a fixed pool keeps it to one
+    /// per slot.
+    pool: rayon::ThreadPool,
     size: usize,
     in_flight: prometheus::IntGauge,
     peak: prometheus::IntGauge,
@@ -49,22 +55,32 @@ struct HashGate {
 }
 
 impl HashGate {
-    fn new(size: usize) -> Result<Self, prometheus::Error> {
+    fn new(size: usize) -> Result<Self, AccountError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(size)
+            .thread_name(|i| format!("password-hash-{i}"))
+            .build()
+            .map_err(|e| AccountError::Hashing(e.to_string()))?;
+        let metric = |e: prometheus::Error| AccountError::Hashing(e.to_string());
         Ok(HashGate {
             slots: Arc::new(tokio::sync::Semaphore::new(size)),
+            pool,
             size,
             in_flight: prometheus::IntGauge::new(
                 "password_hashes_in_flight",
                 "Password hashes and verifications running now",
-            )?,
+            )
+            .map_err(metric)?,
             peak: prometheus::IntGauge::new(
                 "password_hashes_in_flight_peak",
                 "Most password hashes and verifications seen running at once",
-            )?,
+            )
+            .map_err(metric)?,
             total: prometheus::IntCounter::new(
                 "password_hashes_total",
                 "Password hashes and verifications computed",
-            )?,
+            )
+            .map_err(metric)?,
         })
     }
 }
@@ -88,10 +104,7 @@ impl PasswordHasher {
         .map_err(|e| AccountError::Hashing(e.to_string()))?;
         Ok(PasswordHasher {
             params,
-            gate: Arc::new(
-                HashGate::new(hash_slots(settings.max_concurrent_hashes))
-                    .map_err(|e| AccountError::Hashing(e.to_string()))?,
-            ),
+            gate: Arc::new(HashGate::new(hash_slots(settings.max_concurrent_hashes))?),
         })
     }
 
@@ -133,7 +146,7 @@ impl PasswordHasher {
     }
 
     /// Runs `work` (hashing: CPU-bound for tens of milliseconds, memory-hungry) on the
-    /// blocking pool once a slot is free.
+    /// hashing threads once a slot is free.
     async fn bounded<R: Send + 'static>(
         &self,
         work: impl FnOnce(&PasswordHasher) -> R + Send + 'static,
@@ -146,21 +159,26 @@ impl PasswordHasher {
             .await
             .map_err(|e| AccountError::Hashing(e.to_string()))?;
         let hasher = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.gate.pool.spawn(move || {
             let gate = &hasher.gate;
             gate.in_flight.inc();
             let now = gate.in_flight.get();
             if now > gate.peak.get() {
                 gate.peak.set(now);
             }
-            let result = work(&hasher);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&hasher)));
             gate.in_flight.dec();
             gate.total.inc();
             drop(permit);
-            result
-        })
-        .await
-        .map_err(|e| AccountError::Hashing(e.to_string()))
+            // A caller that gave up needs no answer.
+            let _ = done.send(result);
+        });
+        match result.await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(_)) => Err(AccountError::Hashing("the hash panicked".into())),
+            Err(_) => Err(AccountError::Hashing("the hashing thread stopped".into())),
+        }
     }
 
     /// Verification costs what hashing does: bounded and off the async workers too.
