@@ -60,7 +60,7 @@ pub struct Application {
     server: Server,
     store: Store,
     engine: Engine,
-    hub: actix::Addr<crate::engine::hub::Hub>,
+    hub: actix::Addr<crate::ws::hub::Hub>,
     setup: web::Data<crate::console::SetupGate>,
 }
 
@@ -128,7 +128,7 @@ impl Application {
         dispatcher.start(&engine.parts.events).await?;
         let engine_metrics = web::Data::from(engine_metrics);
         let dispatcher = web::Data::new(dispatcher);
-        let hub = crate::engine::hub::start(&engine, std::sync::Arc::new(settings.clone()));
+        let hub = crate::ws::hub::start(&engine, std::sync::Arc::new(settings.clone()));
         let ws_deps = web::Data::new(crate::ws::Deps {
             store: store.clone(),
             engine: engine.clone(),
@@ -233,7 +233,7 @@ impl Application {
         self.setup.display_code()
     }
 
-    pub fn hub(&self) -> &actix::Addr<crate::engine::hub::Hub> {
+    pub fn hub(&self) -> &actix::Addr<crate::ws::hub::Hub> {
         &self.hub
     }
 

@@ -5,11 +5,9 @@
 
 mod support;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use atende::channels::sender::{ChannelSender, ReplyTarget};
 use atende::channels::signature;
 use atende::config::OutboundSettings;
@@ -24,6 +22,7 @@ use atende::store::integrations::{self, Integration};
 use atende::store::messages::{self, Message, NewMessage};
 use atende::store::Store;
 use serde_json::{json, Value};
+use support::receiver::ScriptedReceiver;
 use support::*;
 
 const HOOK_SECRET: &str = "hook-secret-for-tests";
@@ -40,88 +39,50 @@ struct Hit {
     answered: u16,
 }
 
-#[derive(Default)]
-struct ReceiverState {
-    /// Statuses to answer with, in order; 200 once exhausted.
-    script: VecDeque<u16>,
-    /// Answer refusals with the received `apikey` in the body (a careless receiver).
-    echo_apikey: bool,
-    hits: Vec<Hit>,
-}
-
 /// A loopback HTTP server that records every request and answers from a script.
-struct Receiver {
-    state: Arc<Mutex<ReceiverState>>,
-    port: u16,
-}
+struct Receiver(ScriptedReceiver);
 
 impl Receiver {
     async fn start(script: &[u16]) -> Receiver {
-        let state = Arc::new(Mutex::new(ReceiverState {
-            script: script.iter().copied().collect(),
-            ..ReceiverState::default()
-        }));
-        let shared = web::Data::from(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(shared.clone())
-                .default_service(web::to(receive))
-        })
-        .workers(1)
-        .bind(("127.0.0.1", 0))
-        .expect("receiver binds");
-        let port = server.addrs()[0].port();
-        actix_web::rt::spawn(server.run());
-        Receiver { state, port }
+        let receiver = ScriptedReceiver::start(script).await;
+        receiver.answer_text(|r| format!("answered {}", r.answered));
+        Receiver(receiver)
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        self.0.url(path)
     }
 
     fn hits(&self) -> Vec<Hit> {
-        self.state.lock().expect("receiver state").hits.clone()
+        self.0
+            .received()
+            .into_iter()
+            .map(|r| Hit {
+                path: r.path.clone(),
+                signature_ok: r
+                    .header(signature::HEADER)
+                    .is_some_and(|h| signature::verify(HOOK_SECRET.as_bytes(), &r.body, h)),
+                apikey: r.header("apikey").map(str::to_string),
+                delivery: r.header("x-atende-delivery").map(str::to_string),
+                body: r.json(),
+                answered: r.answered,
+            })
+            .collect()
     }
 
+    /// Answer refusals with the received `apikey` in the body (a careless receiver).
     fn echo_apikey(&self) {
-        self.state.lock().expect("receiver state").echo_apikey = true;
+        self.0.answer_text(|r| {
+            if r.answered >= 400 {
+                format!(
+                    "rejected request with apikey {}",
+                    r.header("apikey").unwrap_or_default()
+                )
+            } else {
+                format!("answered {}", r.answered)
+            }
+        });
     }
-}
-
-async fn receive(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<Mutex<ReceiverState>>,
-) -> HttpResponse {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let signature_ok = header(signature::HEADER)
-        .is_some_and(|h| signature::verify(HOOK_SECRET.as_bytes(), &body, &h));
-    let mut state = state.lock().expect("receiver state");
-    let answered = state.script.pop_front().unwrap_or(200);
-    let apikey = header("apikey");
-    state.hits.push(Hit {
-        path: req.path().to_string(),
-        signature_ok,
-        apikey: apikey.clone(),
-        delivery: header("x-atende-delivery"),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        answered,
-    });
-    let status = actix_web::http::StatusCode::from_u16(answered).expect("scripted status");
-    let text = if state.echo_apikey && answered >= 400 {
-        format!(
-            "rejected request with apikey {}",
-            apikey.unwrap_or_default()
-        )
-    } else {
-        format!("answered {answered}")
-    };
-    HttpResponse::build(status).body(text)
 }
 
 /// The database rows a reply needs: tenant, contact, conversation and integration.

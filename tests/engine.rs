@@ -916,55 +916,30 @@ async fn earlier_tool_results_reach_later_turns_also_after_rehydration() {
 
 #[actix_web::test]
 async fn the_reply_goes_out_through_the_integration_signed() {
-    use actix_web::{web, App, HttpRequest, HttpServer};
-    use std::sync::{Arc, Mutex};
-    let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let sink = received.clone();
-    let server = HttpServer::new(move || {
-        let sink = sink.clone();
-        App::new().route(
-            "/out",
-            web::post().to(move |req: HttpRequest, body: web::Bytes| {
-                let sink = sink.clone();
-                async move {
-                    let signature = req
-                        .headers()
-                        .get("X-Atende-Signature")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
-                    sink.lock()
-                        .expect("lock")
-                        .push((signature, String::from_utf8_lossy(&body).to_string()));
-                    actix_web::HttpResponse::Ok().finish()
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .expect("bind");
-    let port = server.addrs()[0].port();
-    actix_web::rt::spawn(server.run());
-
+    let receiver = support::receiver::ScriptedReceiver::start(&[]).await;
     let f = fixture(&[], json!({})).await;
     let (status, _) = f
         .app
         .patch(
             &format!("/api/v1/integrations/{}", f.integration_id),
             &f.admin.token,
-            &json!({"outbound_url": format!("http://127.0.0.1:{port}/out")}),
+            &json!({"outbound_url": receiver.url("/out")}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     f.llm.push(Step::reply("Seu pedido chega amanhã."));
     let (_, a) = f.inbound("c9", "m1", "cadê meu pedido?").await;
-    let (signature, body) = support::engine::eventually(WAIT, &mut || {
-        let received = received.clone();
-        async move { received.lock().ok()?.first().cloned() }
-    })
-    .await
-    .expect("the receiver got the reply");
+    let got = receiver.wait_for(1, WAIT).await;
+    let first = got.first().expect("the receiver got the reply");
+    assert_eq!(
+        (first.method.as_str(), first.path.as_str()),
+        ("POST", "/out")
+    );
+    let signature = first
+        .header("X-Atende-Signature")
+        .unwrap_or_default()
+        .to_string();
+    let body = String::from_utf8_lossy(&first.body).to_string();
     assert!(atende::channels::signature::verify(
         support::engine::SECRET.as_bytes(),
         body.as_bytes(),

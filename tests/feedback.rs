@@ -169,39 +169,16 @@ async fn repeated_questions_count_and_satisfied_customers_do_not() {
     );
 }
 
-/// Collects outbound webhook bodies.
-async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
-    use actix_web::{web, App, HttpResponse, HttpServer};
-    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
-    let data = web::Data::from(bodies.clone());
-    let server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).default_service(web::to(
-            |body: web::Bytes, seen: web::Data<std::sync::Mutex<Vec<Value>>>| async move {
-                if let Ok(value) = serde_json::from_slice::<Value>(&body) {
-                    seen.lock().expect("receiver").push(value);
-                }
-                HttpResponse::Ok().finish()
-            },
-        ))
-    })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .expect("receiver binds");
-    let port = server.addrs()[0].port();
-    actix_web::rt::spawn(server.run());
-    (format!("http://127.0.0.1:{port}/hooks"), bodies)
-}
-
 #[actix_web::test]
 async fn feedback_is_delivered_to_outbound_webhooks() {
     use support::engine::create;
     let f = fixture(&[], json!({})).await;
-    let (url, bodies) = receiver().await;
+    let receiver = support::receiver::ScriptedReceiver::start(&[]).await;
     create(
         &f.app,
         &f.admin,
         "/api/v1/webhooks",
-        &json!({"url": url, "events": ["feedback_detected"], "secret": "webhook-secret-0123456789"}),
+        &json!({"url": receiver.url("/hooks"), "events": ["feedback_detected"], "secret": "webhook-secret-0123456789"}),
     )
     .await;
     let conversation = say(&f, "m1", "quero trocar de plano").await;
@@ -209,7 +186,7 @@ async fn feedback_is_delivered_to_outbound_webhooks() {
     say(&f, "m2", "péssimo, você não entendeu nada").await;
     let body = f
         .eventually(WAIT, || async {
-            bodies.lock().expect("receiver").first().cloned()
+            receiver.received().first().map(|r| r.json())
         })
         .await
         .expect("a delivery");

@@ -5,16 +5,14 @@
 
 mod support;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use atende::app::Application;
 use atende::engine::webhooks;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::engine::{eventually, SECRET};
+use support::receiver::ScriptedReceiver;
 use support::*;
 
 const HOOK_SECRET: &str = "webhook-signing-secret-0001";
@@ -28,79 +26,34 @@ struct Hit {
     answered: u16,
 }
 
-#[derive(Default)]
-struct ReceiverState {
-    script: VecDeque<u16>,
-    hits: Vec<Hit>,
-}
-
 /// A webhook receiver as an integrator would write it: checks the signature within the
 /// replay window, then answers from a script (200 once it runs out).
-struct Receiver {
-    state: Arc<Mutex<ReceiverState>>,
-    port: u16,
-}
-
-async fn receive(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<Mutex<ReceiverState>>,
-) -> HttpResponse {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let signature_ok = header(webhooks::SIGNATURE_HEADER).is_some_and(|h| {
-        webhooks::verify(
-            HOOK_SECRET.as_bytes(),
-            &h,
-            &body,
-            chrono::Utc::now().timestamp(),
-            300,
-        )
-        .is_ok()
-    });
-    let mut state = state.lock().expect("receiver");
-    let answered = state.script.pop_front().unwrap_or(200);
-    state.hits.push(Hit {
-        signature_ok,
-        delivery: header(webhooks::DELIVERY_HEADER),
-        event: header(webhooks::EVENT_HEADER),
-        body: body.to_vec(),
-        answered,
-    });
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(answered).expect("status"))
-        .body(format!("receiver answered {answered}"))
-}
+struct Receiver(ScriptedReceiver);
 
 impl Receiver {
     async fn start(script: &[u16]) -> Receiver {
-        let state = Arc::new(Mutex::new(ReceiverState {
-            script: script.iter().copied().collect(),
-            hits: Vec::new(),
-        }));
-        let data = web::Data::from(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(receive))
-        })
-        .workers(1)
-        .bind(("127.0.0.1", 0))
-        .expect("receiver binds");
-        let port = server.addrs()[0].port();
-        actix_web::rt::spawn(server.run());
-        Receiver { state, port }
+        Receiver(ScriptedReceiver::start(script).await)
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hooks/atende", self.port)
+        self.0.url("/hooks/atende")
     }
 
     fn hits(&self) -> Vec<Hit> {
-        self.state.lock().expect("receiver").hits.clone()
+        let now = chrono::Utc::now().timestamp();
+        self.0
+            .received()
+            .into_iter()
+            .map(|r| Hit {
+                signature_ok: r.header(webhooks::SIGNATURE_HEADER).is_some_and(|h| {
+                    webhooks::verify(HOOK_SECRET.as_bytes(), h, &r.body, now, 300).is_ok()
+                }),
+                delivery: r.header(webhooks::DELIVERY_HEADER).map(str::to_string),
+                event: r.header(webhooks::EVENT_HEADER).map(str::to_string),
+                answered: r.answered,
+                body: r.body,
+            })
+            .collect()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Plain types and rules, no I/O: ids, roles, owners, money, limits, distribution methods.
 
+pub mod access;
 pub mod agent;
 pub mod automation;
 pub mod classification;

@@ -222,19 +222,3 @@ pub async fn record_feedback(store: Store, record: FeedbackRecord) -> Result<(),
         .run(move |conn| feedback_store::insert(conn, &event))
         .await
 }
-
-/// The memories put in a prompt: the `count` most relevant to the messages being answered
-/// (`domain::memory::select`), as the lines the prompt lists.
-pub fn prompt_memories(rows: &[memories::Memory], query: &str, count: usize) -> Vec<String> {
-    let candidates: Vec<memory::Candidate> = rows
-        .iter()
-        .map(|m| memory::Candidate {
-            content: &m.content,
-            updated_at: m.updated_at,
-        })
-        .collect();
-    memory::select(&candidates, query, count)
-        .into_iter()
-        .filter_map(|i| rows.get(i).map(|m| m.content.clone()))
-        .collect()
-}

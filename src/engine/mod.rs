@@ -6,7 +6,6 @@ pub mod automation;
 pub mod conversation;
 pub mod distributor;
 pub mod events;
-pub mod hub;
 pub mod insights;
 pub mod live_answer;
 pub mod metrics;

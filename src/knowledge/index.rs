@@ -25,15 +25,7 @@ use crate::config::KnowledgeSettings;
 use crate::domain::{AgentId, TenantId};
 use crate::store::{knowledge as store_knowledge, Store};
 
-/// A chunk with what answering and citing need.
-#[derive(Debug, Clone)]
-pub struct Passage {
-    pub document_id: String,
-    pub chunk_id: String,
-    pub title: String,
-    pub heading: String,
-    pub content: String,
-}
+pub use crate::store::knowledge::{IndexedChunk, Passage};
 
 /// A passage and how well it matches a query.
 #[derive(Debug, Clone)]
@@ -43,15 +35,6 @@ pub struct Hit {
     pub score: f64,
     /// Share of the query's terms the passage contains (0..=1): the threshold scale.
     pub relevance: f64,
-    pub passage: Passage,
-}
-
-/// One chunk as the index holds it.
-#[derive(Debug, Clone)]
-pub struct IndexedChunk {
-    pub tenant_id: TenantId,
-    /// `None`: visible to every agent of the tenant.
-    pub agent_id: Option<String>,
     pub passage: Passage,
 }
 

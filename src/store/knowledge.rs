@@ -6,7 +6,26 @@ use diesel::prelude::*;
 use super::schema::{knowledge_chunks, knowledge_documents};
 use super::{DbConn, StoreResult};
 use crate::domain::TenantId;
-use crate::knowledge::index::{IndexedChunk, Passage};
+
+/// A chunk with what answering and citing need. Defined with the rows it is read from, so
+/// the store needs nothing of the search index (which builds on the store).
+#[derive(Debug, Clone)]
+pub struct Passage {
+    pub document_id: String,
+    pub chunk_id: String,
+    pub title: String,
+    pub heading: String,
+    pub content: String,
+}
+
+/// One chunk as the index holds it.
+#[derive(Debug, Clone)]
+pub struct IndexedChunk {
+    pub tenant_id: TenantId,
+    /// `None`: visible to every agent of the tenant.
+    pub agent_id: Option<String>,
+    pub passage: Passage,
+}
 
 /// A document row (`content` is the extracted text, not the uploaded bytes).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

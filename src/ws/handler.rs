@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::hub::{Audience, Join, Leave, Relay, SessionId};
 use crate::api::calendar as booking;
 use crate::api::conversations::{MessageView, MAX_MESSAGE_CHARS};
 use crate::domain::agent::TurnStatus;
@@ -15,7 +16,6 @@ use crate::domain::AgentId;
 use crate::domain::{ConversationId, MessageId};
 use crate::engine::agent::{SideCall, SupervisorOf};
 use crate::engine::conversation::HumanReply;
-use crate::engine::hub::{Audience, Join, Leave, Relay, SessionId};
 use crate::engine::registry::Ask;
 use crate::engine::writer::Inbound;
 use crate::error::ErrorCode;

@@ -3,6 +3,7 @@
 //! actix-web-actors; everything else here is plain async code over the engine and the store.
 
 pub mod handler;
+pub mod hub;
 pub mod protocol;
 pub mod session;
 
@@ -14,84 +15,34 @@ use crate::api::access::Access;
 use crate::api::auth::{Claims, Subject};
 use crate::api::error::ApiError;
 use crate::config::Settings;
-use crate::domain::conversation::Owner;
-use crate::domain::{ContactId, ConversationId, Role, TenantId, UserId};
-use crate::engine::hub::Hub;
+use crate::domain::access::{self, Denied};
+use crate::domain::{ContactId, ConversationId};
 use crate::engine::{Engine, EngineError};
 use crate::error::{ClientError, ErrorCode};
 use crate::store::conversations::{self, Conversation};
 use crate::store::{contacts, Store, StoreError};
+use hub::Hub;
 
 pub use session::routes;
 
-/// Who a socket speaks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    Staff {
-        tenant: TenantId,
-        user: UserId,
-        role: Role,
-    },
-    /// A web chat customer: sees only its own conversations.
-    Contact {
-        tenant: TenantId,
-        contact: ContactId,
-        conversation: ConversationId,
-    },
-}
-
-impl Principal {
-    pub fn tenant(&self) -> &TenantId {
-        match self {
-            Principal::Staff { tenant, .. } | Principal::Contact { tenant, .. } => tenant,
-        }
-    }
-
-    /// The user id of staff, the contact id of a customer (the `user_id` of frames).
-    pub fn id(&self) -> &str {
-        match self {
-            Principal::Staff { user, .. } => user.as_str(),
-            Principal::Contact { contact, .. } => contact.as_str(),
-        }
-    }
-
-    pub fn is_contact(&self) -> bool {
-        matches!(self, Principal::Contact { .. })
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Principal::Staff { .. } => "staff",
-            Principal::Contact { .. } => "contact",
-        }
-    }
-}
-
-/// The `agent` role follows its own and unassigned conversations only (as over REST).
-pub fn agent_may_follow(user: &UserId, owner: &Owner) -> bool {
-    crate::domain::role::may_open_conversation(Role::Agent, user, owner)
-}
+pub use crate::domain::access::{agent_may_follow, Principal};
 
 /// Whether `who` may see `conversation`: another tenant's, or another customer's, is not
 /// found (its existence is not revealed); another agent's is forbidden.
 pub fn check_access(who: &Principal, conversation: &Conversation) -> Result<(), WsError> {
-    if conversation.tenant_id != *who.tenant() {
-        return Err(WsError::not_found("conversation"));
-    }
-    match who {
-        Principal::Contact { contact, .. } if conversation.contact_id != *contact => {
-            Err(WsError::not_found("conversation"))
-        }
-        Principal::Staff {
-            user,
-            role: Role::Agent,
-            ..
-        } if !agent_may_follow(user, &conversation.owner()) => Err(WsError::new(
+    access::may_see(
+        who,
+        &conversation.tenant_id,
+        &conversation.contact_id,
+        &conversation.owner(),
+    )
+    .map_err(|denied| match denied {
+        Denied::NotFound => WsError::not_found("conversation"),
+        Denied::Forbidden => WsError::new(
             ErrorCode::Forbidden,
             "the conversation belongs to someone else",
-        )),
-        _ => Ok(()),
-    }
+        ),
+    })
 }
 
 /// Loads a conversation by the id a client sent and checks access: every frame that names a
@@ -276,6 +227,8 @@ pub fn tune_connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::conversation::Owner;
+    use crate::domain::{Role, TenantId, UserId};
 
     fn conversation(tenant: &TenantId, contact: &ContactId, owner: Owner) -> Conversation {
         let mut c = Conversation::new_for(tenant, contact, None, "webchat");

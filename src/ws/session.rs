@@ -17,12 +17,12 @@ use governor::{Quota, RateLimiter};
 use tokio::sync::mpsc;
 
 use super::handler::{self, Core};
+use super::hub::{next_session_id, Connect, Disconnect, Idle, SessionId};
 use super::protocol::{ClientFrame, ServerFrame};
 use super::{principal, Deps, Principal, WsError};
 use crate::api::auth::TokenKeys;
 use crate::api::caller::request_token;
 use crate::api::error::ApiError;
-use crate::engine::hub::{next_session_id, Connect, Disconnect, Idle, SessionId};
 use crate::error::ErrorCode;
 
 type Limiter = governor::DefaultDirectRateLimiter;

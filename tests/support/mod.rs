@@ -7,6 +7,7 @@ pub mod engine;
 pub mod knowledge;
 pub mod matrix;
 pub mod raw_http;
+pub mod receiver;
 pub mod scripted_llm;
 pub mod webhook;
 pub mod ws;

@@ -15,6 +15,7 @@ use crate::config::{Price, Settings};
 use crate::domain::agent::{ProviderKind, TurnStatus};
 use crate::domain::automation::{self as automation_rules, Rule};
 use crate::domain::limits::{self, Ask, LimitHit, Reservation};
+use crate::domain::memory;
 use crate::domain::routing::{self, Candidate};
 use crate::domain::{AgentId, ContactId, ConversationId, TenantId};
 use crate::engine::automation;
@@ -24,6 +25,7 @@ use crate::llm::retrieval::{self, Hit};
 use crate::llm::{classify, CompletionRequest, LlmError, Provider, ToolChoice};
 use crate::store::automations::Automation;
 use crate::store::crm::{self, ContactCard};
+use crate::store::memories;
 use crate::store::sub_agents::SubAgent;
 use crate::store::tools::{AgentTool, Tool};
 use crate::store::{
@@ -462,11 +464,7 @@ impl AgentSupervisor {
             },
             context: context_lines(&data),
             knowledge: knowledge.iter().map(passage_text).collect(),
-            memories: crate::engine::insights::prompt_memories(
-                &data.memories,
-                &text,
-                self.settings.memory.prompt_count,
-            ),
+            memories: prompt_memories(&data.memories, &text, self.settings.memory.prompt_count),
             sub_agent,
             classify_among,
             failures_before: self.tool_failures.get(&conversation).copied().unwrap_or(0),
@@ -691,4 +689,20 @@ impl AgentSupervisor {
             created_at: crate::store::now(),
         }
     }
+}
+
+/// The memories put in a prompt: the `count` most relevant to the messages being answered
+/// (`domain::memory::select`), as the lines the prompt lists.
+fn prompt_memories(rows: &[memories::Memory], query: &str, count: usize) -> Vec<String> {
+    let candidates: Vec<memory::Candidate> = rows
+        .iter()
+        .map(|m| memory::Candidate {
+            content: &m.content,
+            updated_at: m.updated_at,
+        })
+        .collect();
+    memory::select(&candidates, query, count)
+        .into_iter()
+        .filter_map(|i| rows.get(i).map(|m| m.content.clone()))
+        .collect()
 }

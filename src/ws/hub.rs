@@ -17,19 +17,19 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use tokio::sync::mpsc;
 
-use super::distributor::{CapacityFreed, Distributor};
-use super::events::{AnswerDelta, EngineEvent, EventBus, EventKind, TenantEvent};
+use super::protocol::{PresenceStatus, ServerFrame};
 use crate::api::conversations::MessageView;
 use crate::config::Settings;
+use crate::domain::access::{agent_may_follow, Principal};
 use crate::domain::conversation::{Owner, SenderType};
 use crate::domain::scheduling;
 use crate::domain::summary::{self, Speaker};
 use crate::domain::{ConversationId, MessageId, Role, TenantId, UserId};
+use crate::engine::distributor::{CapacityFreed, Distributor};
+use crate::engine::events::{AnswerDelta, EngineEvent, EventBus, EventKind, TenantEvent};
 use crate::store::auto_create::{self, NewActivity};
 use crate::store::messages::{self, Message};
 use crate::store::{presence, receipts, Store};
-use crate::ws::protocol::{PresenceStatus, ServerFrame};
-use crate::ws::Principal;
 
 pub type SessionId = u64;
 
@@ -656,9 +656,7 @@ impl Hub {
                 else {
                     continue;
                 };
-                let concerns_agent = owner
-                    .as_ref()
-                    .is_some_and(|o| crate::ws::agent_may_follow(user, o));
+                let concerns_agent = owner.as_ref().is_some_and(|o| agent_may_follow(user, o));
                 if role.oversees_tenant() || concerns_agent {
                     recipients.insert(*sid);
                 }
@@ -689,7 +687,7 @@ impl Hub {
                         user,
                         role: Role::Agent,
                         ..
-                    }) => !crate::ws::agent_may_follow(user, &owner),
+                    }) => !agent_may_follow(user, &owner),
                     _ => false,
                 };
                 if revoke {
