@@ -162,13 +162,12 @@ async fn bad_requests_limits_and_other_tenants_get_json_errors() {
 }
 
 #[actix_web::test]
-async fn a_disabled_agent_is_refused_as_disabled_not_as_full() {
+async fn a_disabled_agent_still_answers_staff_trying_it_out() {
+    // The wizard's test chat talks to drafts and disabled agents (an admin's or supervisor's
+    // trial, `Ask::Trial`); conversations are refused as `agent_disabled` (domain::limits).
     let f = fixture(&[], json!({"enabled": false})).await;
     let ok = json!({"messages": [{"role": "user", "content": "oi"}]});
     let (status, text, _) = stream(&f, &f.agent_id, &f.admin.token, ok).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{text}");
-    let err: Value = serde_json::from_str(&text).expect("json error");
-    assert_eq!(err["code"], "RATE_LIMITED");
-    assert_eq!(err["error"], "the agent is at its limit: agent_disabled");
-    assert_eq!(f.llm.request_count(), 0);
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(f.llm.request_count(), 1);
 }

@@ -58,16 +58,16 @@ async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> 
     response.json().await.expect("json")
 }
 
-#[actix_web::test]
-async fn a_buffered_message_is_answered_after_sigkill_and_restart() {
-    let db = TestDb::create();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let llm = ScriptedLlm::start().await;
-
-    let mut engine = start(&db, port);
-    wait_healthy(&http, &base).await;
+/// Logs in as the bootstrap admin, creates an AI agent answering through `llm` (with this
+/// context timer) and a generic integration it answers (replies POSTed to `outbound_url`,
+/// if any). Returns the admin token and the integration's inbound webhook URL.
+async fn bot_on_generic(
+    http: &reqwest::Client,
+    base: &str,
+    llm: &ScriptedLlm,
+    context_timer_seconds: u32,
+    outbound_url: Option<&str>,
+) -> (String, String) {
     let login: Value = http
         .post(format!("{base}/api/v1/auth/token"))
         .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
@@ -79,40 +79,64 @@ async fn a_buffered_message_is_answered_after_sigkill_and_restart() {
         .expect("json");
     let token = login["token"].as_str().expect("token").to_string();
     let agent = post(
-        &http,
+        http,
         format!("{base}/api/v1/agents"),
         &token,
         json!({
             "name": "Bot", "model": "gpt-4o-mini", "max_tokens": 50,
             "provider": {"kind": "openai", "base_url": llm.base_url, "api_key": "sk-test"},
-            "settings": {"context_timer_seconds": 3},
+            "settings": {"context_timer_seconds": context_timer_seconds},
         }),
     )
     .await;
     let integration = post(
-        &http,
+        http,
         format!("{base}/api/v1/integrations"),
         &token,
         json!({
             "kind": "generic", "name": "web", "secret": SECRET, "default_agent_id": agent["id"],
+            "outbound_url": outbound_url,
         }),
     )
     .await;
+    let url = format!(
+        "{base}/webhooks/generic/{}",
+        integration["id"].as_str().expect("id")
+    );
+    (token, url)
+}
 
-    let body = json!({"contact": {"external_id": "c1"}, "message": {"external_id": "m1", "text": "meu pedido não chegou"}}).to_string();
-    let signature = atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes());
+/// A signed generic inbound message, acknowledged 202; returns the acknowledgement.
+async fn inbound(http: &reqwest::Client, url: &str, text: &str) -> Value {
+    let body =
+        json!({"contact": {"external_id": "c1"}, "message": {"external_id": "m1", "text": text}})
+            .to_string();
     let response = http
-        .post(format!(
-            "{base}/webhooks/generic/{}",
-            integration["id"].as_str().expect("id")
-        ))
-        .header("X-Atende-Signature", signature)
+        .post(url)
+        .header(
+            "X-Atende-Signature",
+            atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes()),
+        )
         .body(body)
         .send()
         .await
         .expect("webhook");
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let accepted: Value = response.json().await.expect("json");
+    response.json().await.expect("json")
+}
+
+#[actix_web::test]
+async fn a_buffered_message_is_answered_after_sigkill_and_restart() {
+    let db = TestDb::create();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let llm = ScriptedLlm::start().await;
+
+    let mut engine = start(&db, port);
+    wait_healthy(&http, &base).await;
+    let (token, url) = bot_on_generic(&http, &base, &llm, 3, None).await;
+    let accepted = inbound(&http, &url, "meu pedido não chegou").await;
 
     // Killed inside the context window: the turn never started.
     engine.kill().expect("SIGKILL");
@@ -255,54 +279,8 @@ async fn a_reply_killed_before_its_delivery_is_sent_once_after_restart() {
 
     let mut engine = start(&db, port);
     wait_healthy(&http, &base).await;
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let token = login["token"].as_str().expect("token").to_string();
-    let agent = post(
-        &http,
-        format!("{base}/api/v1/agents"),
-        &token,
-        json!({
-            "name": "Bot", "model": "gpt-4o-mini", "max_tokens": 50,
-            "provider": {"kind": "openai", "base_url": llm.base_url, "api_key": "sk-test"},
-            "settings": {"context_timer_seconds": 0},
-        }),
-    )
-    .await;
-    let integration = post(
-        &http,
-        format!("{base}/api/v1/integrations"),
-        &token,
-        json!({
-            "kind": "generic", "name": "web", "secret": SECRET, "default_agent_id": agent["id"],
-            "outbound_url": receiver_url,
-        }),
-    )
-    .await;
-    let body =
-        json!({"contact": {"external_id": "c1"}, "message": {"external_id": "m1", "text": "oi"}})
-            .to_string();
-    let response = http
-        .post(format!(
-            "{base}/webhooks/generic/{}",
-            integration["id"].as_str().expect("id")
-        ))
-        .header(
-            "X-Atende-Signature",
-            atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("webhook");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let (_, url) = bot_on_generic(&http, &base, &llm, 0, Some(&receiver_url)).await;
+    inbound(&http, &url, "oi").await;
 
     // The delivery reached the receiver, which holds it: kill the engine now.
     let arrived = eventually(Duration::from_secs(20), &mut || async {
