@@ -452,8 +452,14 @@ impl Harness {
             ("outbound.allow_private_targets", "true"),
             // The bench's own secrets: the built-in development ones are refused outside
             // development and test (issue 12, finding 8).
-            ("auth.jwt_secret", "engine-load-bench-jwt-secret-0123456789abcdef"),
-            ("secrets.encryption_key", "engine-load-bench-encryption-key-0123456789"),
+            (
+                "auth.jwt_secret",
+                "engine-load-bench-jwt-secret-0123456789abcdef",
+            ),
+            (
+                "secrets.encryption_key",
+                "engine-load-bench-encryption-key-0123456789",
+            ),
         ];
         // The turns and latency phases follow every event (~4 per conversation, 4,000/s at
         // 1,000 msg/s). Not the memory phase: a ring that large would keep every event of
