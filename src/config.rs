@@ -325,6 +325,9 @@ pub struct RealtimeSettings {
     /// Client frames per second per socket (steady rate) and burst.
     pub frames_per_second: u32,
     pub frames_burst: u32,
+    /// Frames of one socket whose commits may be awaited at once: the session reads on while
+    /// earlier messages wait for their group commit, and still answers in order.
+    pub pipeline_depth: usize,
     /// Messages per `sync_data` frame; `has_more` tells the client to ask again.
     pub sync_max_messages: i64,
     /// A user whose every socket has been idle this long is `away`; 0 turns `away` off.
@@ -387,6 +390,9 @@ impl RealtimeSettings {
                 "realtime.frames_per_second",
                 "rate and burst must be at least 1",
             ));
+        }
+        if self.pipeline_depth == 0 {
+            return Err(invalid("realtime.pipeline_depth", "must be at least 1"));
         }
         if !(1..=5000).contains(&self.sync_max_messages) {
             return Err(invalid(

@@ -25,6 +25,7 @@ use super::signature;
 use crate::config::OutboundSettings;
 use crate::domain::ConversationId;
 use crate::engine::events::{EngineEvent, EventBus};
+use crate::engine::writer::MessageWriter;
 use crate::outbound::{self, backoff::equal_jitter, body, guard};
 use crate::secrets::SecretBox;
 use crate::store::deliveries::{self, AttemptUpdate, ChannelDelivery};
@@ -61,6 +62,9 @@ pub struct ChannelSender {
 
 struct Inner {
     store: Store,
+    /// Attempt records go through the message writer when there is one: they group-commit
+    /// with the conversation's messages instead of paying a commit each.
+    writer: Option<MessageWriter>,
     outbound: OutboundSettings,
     secrets: Arc<SecretBox>,
     events: EventBus,
@@ -139,12 +143,28 @@ impl ChannelSender {
         ChannelSender {
             inner: Arc::new(Inner {
                 store,
+                writer: None,
                 outbound,
                 secrets,
                 events,
                 http,
                 lanes: Mutex::new(Lanes::default()),
             }),
+        }
+    }
+
+    /// Records attempts through `writer` (group commit) instead of a commit each.
+    pub fn with_writer(self, writer: MessageWriter) -> Self {
+        let inner = Arc::try_unwrap(self.inner).map(|mut inner| {
+            inner.writer = Some(writer);
+            inner
+        });
+        match inner {
+            Ok(inner) => ChannelSender {
+                inner: Arc::new(inner),
+            },
+            // Already shared: keep it as it is (attempts then commit on their own).
+            Err(inner) => ChannelSender { inner },
         }
     }
 
@@ -407,11 +427,22 @@ impl ChannelSender {
             last_error: delivery.last_error.clone(),
             updated_at: crate::store::now(),
         };
-        let result = self
-            .inner
-            .store
-            .run(move |conn| deliveries::record_attempt(conn, &id, &update))
-            .await;
+        let result = match &self.inner.writer {
+            Some(writer) => {
+                writer
+                    .write(
+                        &delivery.conversation_id,
+                        Box::new(move |conn| deliveries::record_attempt(conn, &id, &update)),
+                    )
+                    .await
+            }
+            None => {
+                self.inner
+                    .store
+                    .run(move |conn| deliveries::record_attempt(conn, &id, &update))
+                    .await
+            }
+        };
         if let Err(e) = result {
             tracing::warn!(delivery = %delivery.id, error = %e, "channel delivery attempt not recorded");
         }

@@ -103,6 +103,7 @@ impl Engine {
         );
         let supervisors = Supervisors::new(
             store.clone(),
+            writer.clone(),
             settings.clone(),
             secrets.clone(),
             events.clone(),
@@ -130,7 +131,8 @@ impl Engine {
             settings.outbound.clone(),
             secrets,
             events.clone(),
-        );
+        )
+        .with_writer(writer.clone());
         let parts = EngineParts {
             store: store.clone(),
             writer,

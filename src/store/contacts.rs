@@ -9,6 +9,8 @@ use crate::domain::{ContactId, IntegrationId, TenantId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = contacts)]
+// `None` is written as NULL, not DEFAULT, so many rows insert as one statement on SQLite too.
+#[diesel(treat_none_as_default_value = false)]
 pub struct Contact {
     pub id: ContactId,
     pub tenant_id: TenantId,
@@ -51,63 +53,107 @@ pub fn upsert_from_channel(
     integration: &IntegrationId,
     who: &ChannelIdentity,
 ) -> StoreResult<Contact> {
-    let existing: Option<Contact> = crate::db_run!(conn, |c| contacts::table
-        .filter(contacts::tenant_id.eq(tenant))
-        .filter(contacts::integration_id.eq(integration))
-        .filter(contacts::external_id.eq(&who.external_id))
-        .select(Contact::as_select())
-        .first(c)
-        .optional())?;
+    let existing = find_by_channel(conn, tenant, integration, &[who.external_id.as_str()])?;
     let now = super::now();
-    match existing {
+    match existing.into_iter().next() {
         Some(mut contact) => {
-            let newer = |old: &Option<String>, new: &Option<String>| {
-                new.is_some() && old.as_deref() != new.as_deref()
-            };
-            if newer(&contact.name, &who.name)
-                || newer(&contact.phone, &who.phone)
-                || newer(&contact.email, &who.email)
-            {
-                contact.name = who.name.clone().or(contact.name);
-                contact.phone = who.phone.clone().or(contact.phone);
-                contact.email = who.email.clone().or(contact.email);
-                contact.updated_at = now;
-                crate::db_run!(conn, |c| diesel::update(
-                    contacts::table.filter(contacts::id.eq(&contact.id))
-                )
-                .set((
-                    contacts::name.eq(&contact.name),
-                    contacts::phone.eq(&contact.phone),
-                    contacts::email.eq(&contact.email),
-                    contacts::updated_at.eq(now),
-                ))
-                .execute(c))?;
+            if merge_details(&mut contact, who, now) {
+                update_details(conn, &contact)?;
             }
             Ok(contact)
         }
         None => {
-            let contact = Contact {
-                id: ContactId::new(),
-                tenant_id: tenant.clone(),
-                integration_id: Some(integration.clone()),
-                external_id: Some(who.external_id.clone()),
-                name: who.name.clone(),
-                phone: who.phone.clone(),
-                email: who.email.clone(),
-                is_vip: false,
-                tags: "[]".into(),
-                custom_fields: "{}".into(),
-                last_owner_type: None,
-                last_owner_id: None,
-                created_at: now,
-                updated_at: now,
-            };
-            crate::db_run!(conn, |c| diesel::insert_into(contacts::table)
-                .values(&contact)
-                .execute(c))?;
+            let contact = Contact::first_seen(tenant, integration, who, now);
+            insert_many(conn, std::slice::from_ref(&contact))?;
             Ok(contact)
         }
     }
+}
+
+impl Contact {
+    /// A contact as a channel first reports it.
+    pub fn first_seen(
+        tenant: &TenantId,
+        integration: &IntegrationId,
+        who: &ChannelIdentity,
+        now: NaiveDateTime,
+    ) -> Contact {
+        Contact {
+            id: ContactId::new(),
+            tenant_id: tenant.clone(),
+            integration_id: Some(integration.clone()),
+            external_id: Some(who.external_id.clone()),
+            name: who.name.clone(),
+            phone: who.phone.clone(),
+            email: who.email.clone(),
+            is_vip: false,
+            tags: "[]".into(),
+            custom_fields: "{}".into(),
+            last_owner_type: None,
+            last_owner_id: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// Takes the details the channel newly provides (a name, phone or email it did not send
+/// before, or a changed one); what it leaves out is kept. Says whether anything changed.
+pub fn merge_details(contact: &mut Contact, who: &ChannelIdentity, now: NaiveDateTime) -> bool {
+    let newer = |old: &Option<String>, new: &Option<String>| {
+        new.is_some() && old.as_deref() != new.as_deref()
+    };
+    if !(newer(&contact.name, &who.name)
+        || newer(&contact.phone, &who.phone)
+        || newer(&contact.email, &who.email))
+    {
+        return false;
+    }
+    contact.name = who.name.clone().or(contact.name.take());
+    contact.phone = who.phone.clone().or(contact.phone.take());
+    contact.email = who.email.clone().or(contact.email.take());
+    contact.updated_at = now;
+    true
+}
+
+/// The contacts behind `external_ids` on one integration, in one query.
+pub fn find_by_channel(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    integration: &IntegrationId,
+    external_ids: &[&str],
+) -> StoreResult<Vec<Contact>> {
+    Ok(crate::db_run!(conn, |c| contacts::table
+        .filter(contacts::tenant_id.eq(tenant))
+        .filter(contacts::integration_id.eq(integration))
+        .filter(contacts::external_id.eq_any(external_ids))
+        .select(Contact::as_select())
+        .load(c))?)
+}
+
+/// Inserts contacts as few multi-row statements.
+pub fn insert_many(conn: &mut DbConn, rows: &[Contact]) -> StoreResult<()> {
+    for chunk in rows.chunks(super::ROWS_PER_INSERT) {
+        crate::db_run!(conn, |c| diesel::insert_into(contacts::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Writes the channel-provided details of `contact`.
+pub fn update_details(conn: &mut DbConn, contact: &Contact) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::update(
+        contacts::table.filter(contacts::id.eq(&contact.id))
+    )
+    .set((
+        contacts::name.eq(&contact.name),
+        contacts::phone.eq(&contact.phone),
+        contacts::email.eq(&contact.email),
+        contacts::updated_at.eq(contact.updated_at),
+    ))
+    .execute(c))?;
+    Ok(())
 }
 
 /// Remembers who served the contact last, for sticky assignment.

@@ -1,5 +1,7 @@
 //! Conversations: owner, status, routing fields and the per-conversation message sequence.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -12,6 +14,8 @@ use crate::domain::{ContactId, ConversationId, IntegrationId, TenantId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = conversations)]
+// `None` is written as NULL, not DEFAULT, so many rows insert as one statement on SQLite too.
+#[diesel(treat_none_as_default_value = false)]
 pub struct Conversation {
     pub id: ConversationId,
     pub tenant_id: TenantId,
@@ -102,6 +106,119 @@ pub fn insert(conn: &mut DbConn, conversation: &Conversation) -> StoreResult<()>
         .values(conversation)
         .execute(c))?;
     Ok(())
+}
+
+/// Inserts conversations as few multi-row statements.
+pub fn insert_many(conn: &mut DbConn, rows: &[Conversation]) -> StoreResult<()> {
+    for chunk in rows.chunks(super::ROWS_PER_INSERT) {
+        crate::db_run!(conn, |c| diesel::insert_into(conversations::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// The conversations with these ids, in one query.
+pub fn find_many(conn: &mut DbConn, ids: &[&ConversationId]) -> StoreResult<Vec<Conversation>> {
+    Ok(crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::id.eq_any(ids))
+        .select(Conversation::as_select())
+        .load(c))?)
+}
+
+/// The newest conversation that is not closed of each of these contacts, in one query.
+pub fn active_for_contacts(
+    conn: &mut DbConn,
+    contacts: &[&ContactId],
+) -> StoreResult<HashMap<ContactId, Conversation>> {
+    let rows: Vec<Conversation> = crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::contact_id.eq_any(contacts))
+        .filter(conversations::status.ne(Status::Closed.as_str()))
+        .order(conversations::created_at.asc())
+        .select(Conversation::as_select())
+        .load(c))?;
+    // Oldest first, so the newest of a contact's is the one kept.
+    Ok(rows
+        .into_iter()
+        .map(|conversation| (conversation.contact_id.clone(), conversation))
+        .collect())
+}
+
+/// Messages a batch appends to one existing conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advance {
+    pub id: ConversationId,
+    pub messages: i64,
+    pub customer_messages: i32,
+}
+
+#[derive(QueryableByName)]
+struct Advanced {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    last_seq: i64,
+}
+
+/// Moves each conversation's `last_seq` on by the messages a batch appends to it and
+/// answers the new `last_seq`: the batch's messages take the `seq`s just below it. The
+/// update locks the rows until commit, so a concurrent writer lane waits and never shares a
+/// `seq`. PostgreSQL does the whole batch in one statement.
+pub fn advance(
+    conn: &mut DbConn,
+    rows: &[Advance],
+    now: NaiveDateTime,
+) -> StoreResult<HashMap<ConversationId, i64>> {
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let advanced: Vec<Advanced> = match conn {
+        DbConn::Postgres(c) => {
+            use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamp};
+            diesel::sql_query(
+                "UPDATE conversations AS c SET last_seq = c.last_seq + v.n, \
+                 customer_messages = c.customer_messages + v.k, last_message_at = $4, updated_at = $4 \
+                 FROM unnest($1::text[], $2::int8[], $3::int4[]) AS v(id, n, k) \
+                 WHERE c.id = v.id RETURNING c.id, c.last_seq",
+            )
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.messages).collect::<Vec<_>>())
+            .bind::<Array<Integer>, _>(
+                rows.iter().map(|r| r.customer_messages).collect::<Vec<_>>(),
+            )
+            .bind::<Timestamp, _>(now)
+            .load(&mut **c)?
+        }
+        DbConn::Sqlite(c) => {
+            // In-process: a statement per conversation costs no round trip.
+            let c: &mut diesel::SqliteConnection = c;
+            for row in rows {
+                diesel::update(conversations::table.filter(conversations::id.eq(&row.id)))
+                    .set((
+                        conversations::last_seq.eq(conversations::last_seq + row.messages),
+                        conversations::customer_messages
+                            .eq(conversations::customer_messages + row.customer_messages),
+                        conversations::last_message_at.eq(now),
+                        conversations::updated_at.eq(now),
+                    ))
+                    .execute(c)?;
+            }
+            conversations::table
+                .filter(conversations::id.eq_any(rows.iter().map(|r| &r.id)))
+                .select((conversations::id, conversations::last_seq))
+                .load::<(String, i64)>(c)?
+                .into_iter()
+                .map(|(id, last_seq)| Advanced { id, last_seq })
+                .collect()
+        }
+    };
+    if advanced.len() != rows.len() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(advanced
+        .into_iter()
+        .map(|row| (ConversationId(row.id), row.last_seq))
+        .collect())
 }
 
 pub fn find(

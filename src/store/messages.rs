@@ -10,6 +10,8 @@ use crate::domain::{ConversationId, IntegrationId, MessageId, TenantId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
 #[diesel(table_name = messages)]
+// `None` is written as NULL, not DEFAULT, so many rows insert as one statement on SQLite too.
+#[diesel(treat_none_as_default_value = false)]
 pub struct Message {
     pub id: MessageId,
     pub tenant_id: TenantId,
@@ -53,6 +55,30 @@ pub fn find_by_external(
         .select(Message::as_select())
         .first(c)
         .optional())?)
+}
+
+/// The messages already stored under `external_ids` of one integration, in one query.
+pub fn find_by_externals(
+    conn: &mut DbConn,
+    integration: &IntegrationId,
+    external_ids: &[&str],
+) -> StoreResult<Vec<Message>> {
+    Ok(crate::db_run!(conn, |c| messages::table
+        .filter(messages::integration_id.eq(integration))
+        .filter(messages::external_id.eq_any(external_ids))
+        .select(Message::as_select())
+        .load(c))?)
+}
+
+/// Inserts messages whose `seq` the caller allocated (see `conversations::advance`), as few
+/// multi-row statements.
+pub fn insert_many(conn: &mut DbConn, rows: &[Message]) -> StoreResult<()> {
+    for chunk in rows.chunks(super::ROWS_PER_INSERT) {
+        crate::db_run!(conn, |c| diesel::insert_into(messages::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
 }
 
 /// Appends a message with the conversation's next `seq`. The increment locks the

@@ -107,6 +107,10 @@ impl From<r2d2::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Rows per multi-row INSERT: far under SQLite's 32,766 and PostgreSQL's 65,535 bind
+/// parameters for the widest table (conversations, 29 columns).
+pub const ROWS_PER_INSERT: usize = 500;
+
 /// The current time, truncated to microseconds so it round-trips identically through both
 /// backends (PostgreSQL keeps microseconds).
 pub fn now() -> chrono::NaiveDateTime {

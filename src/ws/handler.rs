@@ -37,11 +37,33 @@ pub struct Core {
 
 type Frames = Result<Vec<ServerFrame>, WsError>;
 
+/// What is left of a frame once its ordered part is done: a commit to wait for.
+pub type Rest = futures::future::BoxFuture<'static, Vec<ServerFrame>>;
+
+/// A frame's answer, or the rest of its work. The ordered part (checks, and handing the
+/// message to its conversation) runs before the session reads the next frame, so a
+/// socket's messages keep their order; the rest may overlap the next frames' work.
+pub enum Handled {
+    Now(Vec<ServerFrame>),
+    Later(Rest),
+}
+
 /// Runs one frame; errors become an `error` frame for this client only.
-pub async fn handle(core: Arc<Core>, frame: ClientFrame) -> Vec<ServerFrame> {
+pub async fn handle(core: Arc<Core>, frame: ClientFrame) -> Handled {
     let kind = frame.kind();
     let result = match frame {
         ClientFrame::Ping => Ok(vec![ServerFrame::Pong]),
+        ClientFrame::Message {
+            conversation_id,
+            content,
+            client_msg_id,
+        } if matches!(core.principal, Principal::Staff { .. }) => {
+            return match staff_message(core.clone(), &conversation_id, content, client_msg_id).await
+            {
+                Ok(rest) => Handled::Later(rest),
+                Err(e) => Handled::Now(error_frames(&core, kind, e)),
+            };
+        }
         ClientFrame::Message {
             conversation_id,
             content,
@@ -77,12 +99,14 @@ pub async fn handle(core: Arc<Core>, frame: ClientFrame) -> Vec<ServerFrame> {
             enabled,
         } => set_auto_create(&core, &conversation_id, enabled).await,
     };
-    result.unwrap_or_else(|e| {
-        if e.code == ErrorCode::Internal {
-            tracing::warn!(session = core.id, frame = kind, error = %e.message, "socket frame failed");
-        }
-        vec![ServerFrame::error(e.code, e.message)]
-    })
+    Handled::Now(result.unwrap_or_else(|e| error_frames(&core, kind, e)))
+}
+
+fn error_frames(core: &Core, kind: &str, e: WsError) -> Vec<ServerFrame> {
+    if e.code == ErrorCode::Internal {
+        tracing::warn!(session = core.id, frame = kind, error = %e.message, "socket frame failed");
+    }
+    vec![ServerFrame::error(e.code, e.message)]
 }
 
 async fn join(core: &Core, conversation: &Conversation) -> Result<(), WsError> {
@@ -107,12 +131,43 @@ fn relay(core: &Core, conversation: &Conversation, frame: &ServerFrame) {
     });
 }
 
-async fn message(
-    core: &Core,
+/// A colleague's message: checked and handed to its conversation now (in the socket's
+/// order); its commit and `message_sent` are the rest.
+async fn staff_message(
+    core: Arc<Core>,
     raw_conversation: &str,
     content: String,
     client_msg_id: Option<String>,
-) -> Frames {
+) -> Result<Rest, WsError> {
+    check_message(&content, client_msg_id.as_deref())?;
+    let Principal::Staff { user, .. } = &core.principal else {
+        return Err(WsError::new(ErrorCode::AuthError, "not a staff socket"));
+    };
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    // `send` queues the message in the conversation's mailbox now; awaiting is the rest.
+    let reply = core.deps.engine.registry.send(Ask(
+        conversation.id.clone(),
+        HumanReply {
+            user: user.clone(),
+            content,
+        },
+    ));
+    Ok(Box::pin(async move {
+        let result: Frames = async {
+            let stored = reply.await???;
+            // Writing into a conversation is following it.
+            join(&core, &conversation).await?;
+            Ok(vec![ServerFrame::MessageSent {
+                client_msg_id,
+                message: MessageView::from_row(stored),
+            }])
+        }
+        .await;
+        result.unwrap_or_else(|e| error_frames(&core, "message", e))
+    }))
+}
+
+fn check_message(content: &str, client_msg_id: Option<&str>) -> Result<(), WsError> {
     if content.trim().is_empty() {
         return Err(WsError::validation("content must not be empty"));
     }
@@ -121,44 +176,34 @@ async fn message(
             "content is longer than {MAX_MESSAGE_CHARS} characters"
         )));
     }
-    if client_msg_id
-        .as_ref()
-        .is_some_and(|k| k.is_empty() || k.chars().count() > 128)
-    {
+    if client_msg_id.is_some_and(|k| k.is_empty() || k.chars().count() > 128) {
         return Err(WsError::validation(
             "client_msg_id must be 1 to 128 characters",
         ));
     }
-    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
-    let stored = match &core.principal {
-        Principal::Staff { user, .. } => {
-            let stored = core
-                .deps
-                .engine
-                .registry
-                .send(Ask(
-                    conversation.id.clone(),
-                    HumanReply {
-                        user: user.clone(),
-                        content,
-                    },
-                ))
-                .await???;
-            // Writing into a conversation is following it.
-            join(core, &conversation).await?;
-            stored
-        }
-        Principal::Contact { contact, .. } => {
-            customer_message(
-                core,
-                &conversation,
-                contact,
-                content,
-                client_msg_id.as_deref(),
-            )
-            .await?
-        }
+    Ok(())
+}
+
+/// A web chat customer's message.
+async fn message(
+    core: &Core,
+    raw_conversation: &str,
+    content: String,
+    client_msg_id: Option<String>,
+) -> Frames {
+    check_message(&content, client_msg_id.as_deref())?;
+    let Principal::Contact { contact, .. } = &core.principal else {
+        return Err(WsError::new(ErrorCode::AuthError, "not a customer socket"));
     };
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    let stored = customer_message(
+        core,
+        &conversation,
+        contact,
+        content,
+        client_msg_id.as_deref(),
+    )
+    .await?;
     Ok(vec![ServerFrame::MessageSent {
         client_msg_id,
         message: MessageView::from_row(stored),

@@ -1,9 +1,10 @@
 //! `WsSession`: one actor per WebSocket connection, the only place that knows about
 //! actix-web-actors (moving to actix-ws is a change of this file alone).
 //!
-//! The session reads client frames one at a time (each may wait on the store or the engine;
-//! the next is read after it, so answers keep the order of the questions), writes what the
-//! handler returns, and drains its bounded outbound queue from the hub. The hub drops a
+//! The session reads client frames in order: each frame's ordered part (checks, handing a
+//! message to its conversation) is done before the next is read; what is left (a message's
+//! commit) overlaps the next frames, so one busy socket gets group commit too. Answers keep
+//! the order of the questions. It writes what the handler returns, and drains its bounded outbound queue from the hub. The hub drops a
 //! socket whose queue overflows; the queue then ends and the session closes with a reason.
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use bytestring::ByteString;
 use governor::{Quota, RateLimiter};
 use tokio::sync::mpsc;
 
-use super::handler::{self, Core};
+use super::handler::{self, Core, Handled};
 use super::hub::{next_session_id, Connect, Disconnect, Idle, SessionId};
 use super::protocol::{ClientFrame, ServerFrame};
 use super::{principal, Deps, Principal, WsError};
@@ -41,6 +42,37 @@ pub struct WsSession {
     /// A fragmented text message being reassembled (None after an overflow until its end).
     fragments: Option<Vec<u8>>,
     fragments_dropped: bool,
+    /// Answers in the order the frames came, though their commits overlap.
+    answers: InOrder,
+}
+
+/// Answers held until every earlier frame's answer went out.
+#[derive(Default)]
+struct InOrder {
+    next_ticket: u64,
+    next_out: u64,
+    ready: std::collections::BTreeMap<u64, Vec<ServerFrame>>,
+    /// Frames whose rest (their commit) is still running.
+    in_flight: usize,
+}
+
+impl InOrder {
+    fn ticket(&mut self) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        ticket
+    }
+
+    /// Files `frames` as the answer to `ticket`; answers every frame whose turn has come.
+    fn answer(&mut self, ticket: u64, frames: Vec<ServerFrame>) -> Vec<ServerFrame> {
+        self.ready.insert(ticket, frames);
+        let mut out = Vec::new();
+        while let Some(frames) = self.ready.remove(&self.next_out) {
+            out.extend(frames);
+            self.next_out += 1;
+        }
+        out
+    }
 }
 
 impl WsSession {
@@ -70,7 +102,27 @@ impl WsSession {
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             fragments: None,
             fragments_dropped: false,
+            answers: InOrder::default(),
         }
+    }
+
+    /// Sends `frames` as the answer to the frame holding `ticket`, once every earlier one
+    /// was answered.
+    fn answer(
+        &mut self,
+        ticket: u64,
+        frames: Vec<ServerFrame>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        for frame in self.answers.answer(ticket, frames) {
+            self.send(&frame, ctx);
+        }
+    }
+
+    /// Answers the frame being read now, in its turn.
+    fn answer_now(&mut self, frame: ServerFrame, ctx: &mut ws::WebsocketContext<Self>) {
+        let ticket = self.answers.ticket();
+        self.answer(ticket, vec![frame], ctx);
     }
 
     fn settings(&self) -> &crate::config::RealtimeSettings {
@@ -103,23 +155,19 @@ impl WsSession {
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         let max = self.settings().max_frame_bytes;
         if text.len() > max {
-            self.send(
-                &ServerFrame::error(
-                    ErrorCode::ValidationError,
-                    format!("the frame is larger than {max} bytes"),
-                ),
-                ctx,
+            let error = ServerFrame::error(
+                ErrorCode::ValidationError,
+                format!("the frame is larger than {max} bytes"),
             );
+            self.answer_now(error, ctx);
             return;
         }
         if self.limiter.check().is_err() {
-            self.send(
-                &ServerFrame::error(
-                    ErrorCode::RateLimited,
-                    "too many frames; this one was dropped",
-                ),
-                ctx,
+            let error = ServerFrame::error(
+                ErrorCode::RateLimited,
+                "too many frames; this one was dropped",
             );
+            self.answer_now(error, ctx);
             return;
         }
         if chrono::Utc::now().timestamp() >= self.expires_at {
@@ -133,20 +181,22 @@ impl WsSession {
         let frame = match ClientFrame::parse(text) {
             Ok(frame) => frame,
             Err(e) => {
-                self.send(&ServerFrame::error(ErrorCode::ValidationError, e.0), ctx);
+                self.answer_now(ServerFrame::error(ErrorCode::ValidationError, e.0), ctx);
                 return;
             }
         };
         if frame == ClientFrame::Ping {
             // Keep-alive, not activity: a client pinging on a timer can still be away.
-            self.send(&ServerFrame::Pong, ctx);
+            self.answer_now(ServerFrame::Pong, ctx);
             return;
         }
         self.mark_active();
         let core = self.core.clone();
         let version = self.token_version;
-        // One frame at a time: the next is read once this one is answered. Each is done as
-        // the user is now: a deleted, demoted or re-keyed user's frame ends the socket.
+        let ticket = self.answers.ticket();
+        // The frame's ordered part runs before the next frame is read. Each is done as the
+        // user is now: a deleted, demoted or re-keyed user's frame ends the socket. What
+        // is left (a message's commit) overlaps the next frames, up to `pipeline_depth`.
         ctx.wait(
             async move {
                 match core.principal.still_valid(&core.deps.access, version).await {
@@ -155,13 +205,29 @@ impl WsSession {
                 }
             }
             .into_actor(self)
-            .map(|result, act, ctx| match result {
-                Ok(frames) => {
-                    for frame in &frames {
-                        act.send(frame, ctx);
+            .map(move |result, act, ctx| match result {
+                Ok(Handled::Now(frames)) => act.answer(ticket, frames, ctx),
+                Ok(Handled::Later(rest)) => {
+                    let finish = rest.into_actor(act).map(move |frames, act, ctx| {
+                        act.answers.in_flight -= 1;
+                        act.answer(ticket, frames, ctx);
+                    });
+                    act.answers.in_flight += 1;
+                    if act.answers.in_flight >= act.settings().pipeline_depth {
+                        // Deep enough: stop reading until this one is done.
+                        ctx.wait(finish);
+                    } else {
+                        ctx.spawn(finish);
                     }
                 }
-                Err(e) => act.refused(e, ctx),
+                Err(e) => {
+                    let reason = e.message.clone();
+                    let ends = e.code == ErrorCode::AuthError;
+                    act.answer(ticket, vec![ServerFrame::error(e.code, e.message)], ctx);
+                    if ends {
+                        act.close(ws::CloseCode::Policy, &reason, ctx);
+                    }
+                }
             }),
         );
     }
@@ -434,4 +500,40 @@ pub async fn ws_route(
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(ws_route));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(frames: &[ServerFrame]) -> Vec<String> {
+        frames.iter().map(|f| f.encode().to_string()).collect()
+    }
+
+    #[test]
+    fn answers_leave_in_the_order_the_frames_came() {
+        let mut order = InOrder::default();
+        let (first, second, third) = (order.ticket(), order.ticket(), order.ticket());
+        // The third and second finish before the first: nothing leaves yet.
+        assert!(order.answer(third, vec![ServerFrame::Pong]).is_empty());
+        assert!(order
+            .answer(
+                second,
+                vec![ServerFrame::error(ErrorCode::ValidationError, "b")]
+            )
+            .is_empty());
+        let out = order.answer(first, vec![ServerFrame::error(ErrorCode::NotFound, "a")]);
+        assert_eq!(
+            texts(&out),
+            texts(&[
+                ServerFrame::error(ErrorCode::NotFound, "a"),
+                ServerFrame::error(ErrorCode::ValidationError, "b"),
+                ServerFrame::Pong,
+            ])
+        );
+        // A frame with no answer still takes its turn.
+        let (fourth, fifth) = (order.ticket(), order.ticket());
+        assert!(order.answer(fifth, vec![ServerFrame::Pong]).is_empty());
+        assert_eq!(order.answer(fourth, Vec::new()).len(), 1);
+    }
 }

@@ -21,6 +21,7 @@ use crate::domain::agent::{AgentLimits, AgentSettings, ProviderKind};
 use crate::domain::escalation::EscalationReason;
 use crate::domain::limits::{AgentGate, Ask, CostBudget, LimitHit, RateLimits};
 use crate::domain::{AgentId, ConversationId, TenantId};
+use crate::engine::writer::MessageWriter;
 use crate::llm::factory::{self, ProviderSpec};
 use crate::llm::retrieval;
 use crate::llm::{LlmError, Provider};
@@ -149,6 +150,8 @@ pub struct AgentSupervisor {
     price: Price,
     price_flagged: bool,
     store: Store,
+    /// Turn logs of a conversation go behind its reply through the message writer.
+    writer: MessageWriter,
     settings: Arc<Settings>,
     tools: ToolRuntime,
     /// Where live answer pieces go (the hub relays them to the conversation's room).
@@ -246,6 +249,7 @@ impl Handler<GetLoad> for AgentSupervisor {
 pub struct Supervisors {
     running: HashMap<AgentId, Addr<AgentSupervisor>>,
     store: Store,
+    writer: MessageWriter,
     settings: Arc<Settings>,
     secrets: Arc<SecretBox>,
     tools: ToolRuntime,
@@ -255,6 +259,7 @@ pub struct Supervisors {
 impl Supervisors {
     pub fn new(
         store: Store,
+        writer: MessageWriter,
         settings: Arc<Settings>,
         secrets: Arc<SecretBox>,
         events: EventBus,
@@ -269,6 +274,7 @@ impl Supervisors {
         Supervisors {
             running: HashMap::new(),
             store,
+            writer,
             settings,
             secrets,
             tools,
@@ -344,6 +350,7 @@ impl Handler<SupervisorOf> for Supervisors {
                 price: act.settings.llm.default_price,
                 price_flagged: true,
                 store: act.store.clone(),
+                writer: act.writer.clone(),
                 settings: act.settings.clone(),
                 tools: act.tools.clone(),
                 events: act.events.clone(),

@@ -30,7 +30,7 @@ use crate::store::sub_agents::SubAgent;
 use crate::store::tools::{AgentTool, Tool};
 use crate::store::{
     automations as automations_store, conversations, sub_agents as sub_agents_store,
-    tools as tools_store, turns, StoreError,
+    tools as tools_store, turns, DbConn, StoreError, StoreResult,
 };
 use crate::tools::runner::{self, AnswerSink, CallBudget, LoopError, LoopOutcome, LoopSettings};
 use crate::tools::{ToolContext, Toolbox};
@@ -561,38 +561,24 @@ impl AgentSupervisor {
     }
 
     /// Writes the turn log row (and the usage counters when tokens were spent), then answers.
+    /// A conversation's log is queued behind it in the message writer — committed with the
+    /// conversation's next batch, before its reply — so the answer does not wait for it.
     pub(super) fn finish_with_record<T: 'static>(
         &mut self,
         record: turns::AiTurn,
         outcome: T,
     ) -> ResponseActFuture<Self, T> {
         let store = self.store.clone();
+        let writer = self.writer.clone();
         let today = chrono::Utc::now().date_naive();
         Box::pin(
             async move {
-                let spent = record.prompt_tokens > 0
-                    || record.completion_tokens > 0
-                    || record.cost_usd > 0.0
-                    || record.status == TurnStatus::Ok;
-                let write = store
-                    .run(move |conn| {
-                        turns::insert(conn, &record)?;
-                        if spent && record.status != TurnStatus::Automation {
-                            for period in [turns::day_period(today), turns::month_period(today)] {
-                                turns::add_usage(
-                                    conn,
-                                    &record.tenant_id,
-                                    &record.agent_id,
-                                    &period,
-                                    record.prompt_tokens,
-                                    record.completion_tokens,
-                                    record.cost_usd,
-                                )?;
-                            }
-                        }
-                        Ok(())
-                    })
-                    .await;
+                let conversation = record.conversation_id.clone();
+                let log = move |conn: &mut DbConn| log_turn(conn, &record, today);
+                let write = match conversation {
+                    Some(conversation) => writer.write_behind(&conversation, Box::new(log)).await,
+                    None => store.run(move |conn| log(conn)).await,
+                };
                 if let Err(e) = write {
                     tracing::warn!(error = %e, "turn log write failed");
                 }
@@ -705,4 +691,31 @@ fn prompt_memories(rows: &[memories::Memory], query: &str, count: usize) -> Vec<
         .into_iter()
         .filter_map(|i| rows.get(i).map(|m| m.content.clone()))
         .collect()
+}
+
+/// The turn log row, and the agent's usage counters when the turn spent tokens.
+fn log_turn(
+    conn: &mut DbConn,
+    record: &turns::AiTurn,
+    today: chrono::NaiveDate,
+) -> StoreResult<()> {
+    turns::insert(conn, record)?;
+    let spent = record.prompt_tokens > 0
+        || record.completion_tokens > 0
+        || record.cost_usd > 0.0
+        || record.status == TurnStatus::Ok;
+    if spent && record.status != TurnStatus::Automation {
+        for period in [turns::day_period(today), turns::month_period(today)] {
+            turns::add_usage(
+                conn,
+                &record.tenant_id,
+                &record.agent_id,
+                &period,
+                record.prompt_tokens,
+                record.completion_tokens,
+                record.cost_usd,
+            )?;
+        }
+    }
+    Ok(())
 }

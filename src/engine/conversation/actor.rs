@@ -615,22 +615,28 @@ impl ConversationActor {
             }
         };
         let contact = self.loaded.as_ref().map(|l| l.contact_id.clone());
-        let store = self.parts.store.clone();
+        // Through the writer: the owner change group-commits with the conversation's
+        // messages instead of paying a commit of its own.
+        let writer = self.parts.writer.clone();
         let id = self.id.clone();
         async move {
             let Some(contact) = contact else {
                 return Err(StoreError::NotFound);
             };
-            store
-                .run(move |conn| {
-                    conversations::change_owner(conn, &id, &change)?;
-                    if let Some(owner) = owner {
-                        if let Some(owner_id) = owner.id() {
-                            contacts::set_last_owner(conn, &contact, owner.kind(), owner_id)?;
+            let conversation = id.clone();
+            writer
+                .write(
+                    &conversation,
+                    Box::new(move |conn| {
+                        conversations::change_owner(conn, &id, &change)?;
+                        if let Some(owner) = &owner {
+                            if let Some(owner_id) = owner.id() {
+                                contacts::set_last_owner(conn, &contact, owner.kind(), owner_id)?;
+                            }
                         }
-                    }
-                    Ok(())
-                })
+                        Ok(())
+                    }),
+                )
                 .await
         }
     }

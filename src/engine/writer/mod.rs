@@ -4,12 +4,14 @@
 //! commit): throughput pays one commit per batch, not per message. A caller is answered only
 //! after its batch committed, so an acknowledged message is durable.
 
+mod inbound_batch;
+
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::conversation::SenderType;
-use crate::domain::{IntegrationId, TenantId};
+use crate::domain::{ConversationId, IntegrationId, TenantId};
 use crate::store::contacts::{self, ChannelIdentity, Contact};
 use crate::store::conversations::{self, Conversation};
 use crate::store::deliveries::{self, ChannelDelivery};
@@ -68,11 +70,20 @@ pub struct Stored {
     pub delivery: Option<ChannelDelivery>,
 }
 
+/// A write that is not a message but belongs on a conversation's ordered path (an owner
+/// change, a turn log). Run again if its batch is retried, so it must be repeatable.
+pub type Write = Box<dyn Fn(&mut DbConn) -> StoreResult<()> + Send>;
+
 enum Op {
     Inbound(Box<Inbound>, oneshot::Sender<StoreResult<Ingested>>),
     Append(
         Box<(NewMessage, AlongWith)>,
         oneshot::Sender<StoreResult<Stored>>,
+    ),
+    Write(
+        ConversationId,
+        Write,
+        Option<oneshot::Sender<StoreResult<()>>>,
     ),
 }
 
@@ -121,6 +132,26 @@ impl MessageWriter {
         rx.await.map_err(|_| closed())?
     }
 
+    /// Commits `write` with the conversation's lane's next batch (group commit, not a
+    /// commit of its own) and answers once it is durable.
+    pub async fn write(&self, conversation: &ConversationId, write: Write) -> StoreResult<()> {
+        let (tx, rx) = oneshot::channel();
+        self.submit(Op::Write(conversation.clone(), write, Some(tx)))
+            .await?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Queues `write` without waiting for its commit: it still commits before any append
+    /// of the conversation queued after it (same lane, in order). A failure is logged.
+    pub async fn write_behind(
+        &self,
+        conversation: &ConversationId,
+        write: Write,
+    ) -> StoreResult<()> {
+        self.submit(Op::Write(conversation.clone(), write, None))
+            .await
+    }
+
     async fn submit(&self, op: Op) -> StoreResult<()> {
         let key = match &op {
             Op::Inbound(inbound, _) => lane_key(&[
@@ -129,6 +160,7 @@ impl MessageWriter {
                 &inbound.contact.external_id,
             ]),
             Op::Append(append, _) => lane_key(&[append.0.conversation_id.as_str()]),
+            Op::Write(conversation, ..) => lane_key(&[conversation.as_str()]),
         };
         let lane = usize::try_from(key % self.lanes.len() as u64).unwrap_or(0);
         // A full queue makes callers wait (back-pressure to the HTTP layer), never drops.
@@ -204,6 +236,7 @@ async fn run(
 enum Outcome {
     Inbound(Box<StoreResult<Ingested>>),
     Append(Box<StoreResult<Stored>>),
+    Write(StoreResult<()>),
 }
 
 impl Outcome {
@@ -211,6 +244,7 @@ impl Outcome {
         match self {
             Outcome::Inbound(r) => r.as_ref().as_ref().err(),
             Outcome::Append(r) => r.as_ref().as_ref().err(),
+            Outcome::Write(r) => r.as_ref().err(),
         }
         .is_some_and(is_transient)
     }
@@ -220,6 +254,7 @@ impl Outcome {
 enum Work {
     Inbound(Box<Inbound>),
     Append(Box<(NewMessage, AlongWith)>),
+    Write(Write),
 }
 
 async fn write_batch(store: &Store, batch: Vec<Op>) {
@@ -235,19 +270,52 @@ async fn write_batch(store: &Store, batch: Vec<Op>) {
                 work.push(Work::Append(message));
                 replies.push(Reply::Append(reply));
             }
+            Op::Write(_, write, reply) => {
+                work.push(Work::Write(write));
+                replies.push(Reply::Write(reply));
+            }
         }
     }
     let result = store
         .run(move |conn| {
             let mut attempt = 1;
             loop {
-                // One transaction for the batch; a savepoint per item so one bad item fails
-                // alone — unless it lost a lock conflict: then the whole batch is rolled back
-                // and run again, so that items of one contact never change order.
+                // One transaction for the batch: each run of inbound messages as one set under
+                // a savepoint, anything else a savepoint per item, so one bad item fails alone —
+                // unless it lost a lock conflict: then the whole batch is rolled back and run
+                // again, so that items of one contact never change order.
                 let mut collided = false;
                 let result = transaction(conn, |conn| {
-                    let outcomes: Vec<Outcome> =
-                        work.iter().map(|item| apply(conn, item)).collect();
+                    let mut outcomes = Vec::with_capacity(work.len());
+                    for run in runs(&work) {
+                        match run {
+                            Run::Inbound(items) => {
+                                match transaction(conn, |conn| inbound_batch::write(conn, &items)) {
+                                    Ok(ingested) => outcomes.extend(
+                                        ingested
+                                            .into_iter()
+                                            .map(|i| Outcome::Inbound(Box::new(Ok(i)))),
+                                    ),
+                                    Err(e) if is_transient(&e) && attempt < TRANSIENT_ATTEMPTS => {
+                                        collided = true;
+                                        return Err(e);
+                                    }
+                                    Err(e) => {
+                                        // Rolled back to the run's savepoint: each item again on
+                                        // its own, so the bad one fails alone.
+                                        tracing::debug!(error = %e, items = items.len(),
+                                        "inbound run failed as a set; writing it item by item");
+                                        outcomes.extend(items.iter().map(|item| {
+                                            Outcome::Inbound(Box::new(transaction(conn, |conn| {
+                                                ingest(conn, item)
+                                            })))
+                                        }));
+                                    }
+                                }
+                            }
+                            Run::One(item) => outcomes.push(apply(conn, item)),
+                        }
+                    }
                     if attempt < TRANSIENT_ATTEMPTS && outcomes.iter().any(Outcome::is_transient) {
                         collided = true;
                         return Err(StoreError::Unavailable(
@@ -285,6 +353,8 @@ async fn write_batch(store: &Store, batch: Vec<Op>) {
 enum Reply {
     Inbound(oneshot::Sender<StoreResult<Ingested>>),
     Append(oneshot::Sender<StoreResult<Stored>>),
+    /// `None`: written behind; nobody waits, so a failure is logged here.
+    Write(Option<oneshot::Sender<StoreResult<()>>>),
 }
 
 impl Reply {
@@ -293,6 +363,12 @@ impl Reply {
         match (self, outcome) {
             (Reply::Inbound(tx), Outcome::Inbound(r)) => drop(tx.send(*r)),
             (Reply::Append(tx), Outcome::Append(r)) => drop(tx.send(*r)),
+            (Reply::Write(Some(tx)), Outcome::Write(r)) => drop(tx.send(r)),
+            (Reply::Write(None), Outcome::Write(r)) => {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "a write queued behind a conversation failed");
+                }
+            }
             (reply, _) => reply.fail(StoreError::Corrupt("writer reply mismatch".into())),
         }
     }
@@ -301,8 +377,31 @@ impl Reply {
         match self {
             Reply::Inbound(tx) => drop(tx.send(Err(err))),
             Reply::Append(tx) => drop(tx.send(Err(err))),
+            Reply::Write(Some(tx)) => drop(tx.send(Err(err))),
+            Reply::Write(None) => {
+                tracing::warn!(error = %err, "a write queued behind a conversation failed");
+            }
         }
     }
+}
+
+/// A batch cut into runs, in order: consecutive inbound messages are written as one set;
+/// anything else one by one.
+enum Run<'a> {
+    Inbound(Vec<&'a Inbound>),
+    One(&'a Work),
+}
+
+fn runs(work: &[Work]) -> Vec<Run<'_>> {
+    let mut runs: Vec<Run<'_>> = Vec::new();
+    for item in work {
+        match (item, runs.last_mut()) {
+            (Work::Inbound(inbound), Some(Run::Inbound(items))) => items.push(inbound),
+            (Work::Inbound(inbound), _) => runs.push(Run::Inbound(vec![inbound])),
+            (other, _) => runs.push(Run::One(other)),
+        }
+    }
+    runs
 }
 
 fn apply(conn: &mut DbConn, item: &Work) -> Outcome {
@@ -314,6 +413,7 @@ fn apply(conn: &mut DbConn, item: &Work) -> Outcome {
             let (message, along) = &**append;
             append_with(conn, message.clone(), along)
         }))),
+        Work::Write(write) => Outcome::Write(transaction(conn, |conn| write(conn))),
     }
 }
 

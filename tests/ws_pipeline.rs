@@ -1,0 +1,91 @@
+//! A busy socket: a colleague's messages sent back to back without waiting are read on while
+//! earlier ones wait for their commit (pipelined), yet each is stored once, in the order
+//! sent, and acknowledged in that order.
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::engine::create;
+use support::ws::WsClient;
+use support::TestApp;
+
+#[actix_web::test]
+async fn messages_sent_back_to_back_are_stored_and_acknowledged_in_order() {
+    // A burst above the frames sent, so none is rate-limited.
+    let app = TestApp::spawn_with(&[("realtime.frames_burst", "200")]).await;
+    let admin = app.admin().await;
+    let integration = create(
+        &app,
+        &admin,
+        "/api/v1/integrations",
+        &json!({"kind": "webchat", "name": "site"}),
+    )
+    .await;
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/webchat/{integration}/session"),
+            None,
+            Some(&json!({"name": "Maria"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let conversation = body["conversation_id"].as_str().expect("conversation");
+
+    let (mut socket, _) = WsClient::connect(&app, &admin.token).await;
+    const COUNT: usize = 40;
+    for n in 0..COUNT {
+        socket
+            .send(json!({"type": "message", "conversation_id": conversation,
+                "content": format!("reply {n}"), "client_msg_id": format!("k-{n}")}))
+            .await;
+    }
+    // Also a frame that fails at once, in the middle of the stream's answers: it is answered
+    // after every message sent before it.
+    socket
+        .send(json!({"type": "message", "conversation_id": conversation, "content": ""}))
+        .await;
+    // Answers in the order the frames came: forty acks, then the error.
+    let mut answers = Vec::new();
+    while answers.len() < COUNT + 1 {
+        let frame = socket.next().await;
+        if frame["type"] == "message_sent" || frame["type"] == "error" {
+            answers.push(frame);
+        }
+    }
+    let mut seqs = Vec::new();
+    for (n, ack) in answers.iter().take(COUNT).enumerate() {
+        assert_eq!(ack["type"], "message_sent", "answer {n}: {ack}");
+        assert_eq!(
+            ack["client_msg_id"],
+            format!("k-{n}"),
+            "acks in the order sent"
+        );
+        assert_eq!(ack["message"]["content"], format!("reply {n}"));
+        seqs.push(ack["message"]["seq"].as_i64().expect("seq"));
+    }
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "stored in the order sent: {seqs:?}"
+    );
+    assert_eq!(answers[COUNT]["type"], "error");
+    assert_eq!(answers[COUNT]["code"], "VALIDATION_ERROR");
+
+    let (status, history) = app
+        .get(
+            &format!("/api/v1/conversations/{conversation}/messages?limit=100"),
+            &admin.token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let contents: Vec<String> = history["items"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["sender_type"] == "user")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let expected: Vec<String> = (0..COUNT).map(|n| format!("reply {n}")).collect();
+    assert_eq!(contents, expected, "each stored once, in order");
+}
