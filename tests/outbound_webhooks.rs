@@ -46,7 +46,14 @@ impl Receiver {
             .into_iter()
             .map(|r| Hit {
                 signature_ok: r.header(webhooks::SIGNATURE_HEADER).is_some_and(|h| {
-                    webhooks::verify(HOOK_SECRET.as_bytes(), h, &r.body, now, 300).is_ok()
+                    atende::channels::signature::verify_timestamped(
+                        HOOK_SECRET.as_bytes(),
+                        h,
+                        &r.body,
+                        now,
+                        300,
+                    )
+                    .is_ok()
                 }),
                 delivery: r.header(webhooks::DELIVERY_HEADER).map(str::to_string),
                 event: r.header(webhooks::EVENT_HEADER).map(str::to_string),

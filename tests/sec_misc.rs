@@ -112,7 +112,7 @@ async fn a_panicking_store_job_costs_only_itself() {
 
 #[actix_web::test]
 async fn inbound_signatures_with_a_timestamp_are_accepted_inside_the_window_only() {
-    use atende::engine::webhooks::sign as sign_timestamped;
+    use atende::channels::signature::sign_timestamped;
     let fx = support::engine::fixture(&[], json!({})).await;
     let secret = support::engine::SECRET.as_bytes();
     let payload = |external_id: &str, text: &str| {

@@ -12,6 +12,7 @@ pub mod insights;
 pub mod live_answer;
 pub mod metrics;
 pub mod registry;
+pub mod sender;
 pub mod timers;
 pub mod webhooks;
 pub mod writer;
@@ -21,7 +22,6 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::channels::sender::ChannelSender;
 use crate::config::Settings;
 use crate::domain::conversation::SenderType;
 use crate::domain::limits::LimitHit;
@@ -29,6 +29,7 @@ use crate::knowledge::KnowledgeIndex;
 use crate::secrets::SecretBox;
 use crate::store::cache::IntegrationCache;
 use crate::store::{conversations, Store, StoreError};
+use sender::ChannelSender;
 
 use agent::Supervisors;
 use distributor::Distributor;

@@ -18,7 +18,6 @@ use super::state::{
     AttachedAgent, ConversationState, Effect, Event, LastReply, OwnerWrite, Rules, Snapshot,
     StoredReply,
 };
-use crate::channels::sender::ReplyTarget;
 use crate::domain::classification;
 use crate::domain::conversation::{Owner, SenderType, Status};
 use crate::domain::role::may_take;
@@ -31,6 +30,7 @@ use crate::engine::agent::{
 use crate::engine::distributor::{CapacityFreed, RequestAssignment};
 use crate::engine::events::EngineEvent;
 use crate::engine::insights::{self, FeedbackRecord, MemoryAgent, MemoryJob};
+use crate::engine::sender::ReplyTarget;
 use crate::engine::writer::{AlongWith, Answered, Stored};
 use crate::engine::{EngineError, EngineParts};
 use crate::llm::prompt::HistoryItem;
