@@ -104,28 +104,8 @@ pub fn booked_meeting(conversation: &Conversation, event: &CalendarEvent) -> New
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{MessageId, UserId};
+    use crate::domain::UserId;
     use chrono::NaiveDate;
-
-    fn message(sender: SenderType, content: &str) -> Message {
-        let tenant = TenantId::new();
-        Message {
-            id: MessageId::new(),
-            tenant_id: tenant,
-            conversation_id: ConversationId::new(),
-            seq: 1,
-            sender_type: sender,
-            sender_id: Some(ContactId::new().to_string()),
-            content: content.into(),
-            content_type: "text".into(),
-            status: "sent".into(),
-            direction: "in".into(),
-            integration_id: None,
-            external_id: None,
-            metadata: "{}".into(),
-            created_at: Utc::now().naive_utc(),
-        }
-    }
 
     fn afternoon(date: NaiveDate) -> DateTime<Utc> {
         date.and_hms_opt(15, 0, 0).expect("a time").and_utc()
@@ -135,7 +115,8 @@ mod tests {
     fn a_booking_wish_becomes_a_task_due_when_the_customer_asked() {
         let tz = chrono_tz::America::Sao_Paulo;
         let today = NaiveDate::from_ymd_opt(2030, 3, 4).expect("a date");
-        let row = message(
+        let row = Message::sample(
+            1,
             SenderType::Contact,
             "podemos marcar amanhã às 15h? meu email é ana@ex.com",
         );
@@ -160,17 +141,17 @@ mod tests {
         let tz = chrono_tz::America::Sao_Paulo;
         let now = Utc::now();
         assert!(meeting_request(
-            &message(SenderType::Contact, "meu pedido não chegou"),
+            &Message::sample(1, SenderType::Contact, "meu pedido não chegou"),
             tz,
             now
         )
         .is_none());
         for sender in [SenderType::AiAgent, SenderType::User, SenderType::System] {
-            let row = message(sender, "podemos marcar uma reunião amanhã às 15h?");
+            let row = Message::sample(1, sender, "podemos marcar uma reunião amanhã às 15h?");
             assert!(meeting_request(&row, tz, now).is_none(), "{sender:?}");
         }
         let undated = meeting_request(
-            &message(SenderType::Contact, "quero agendar uma reunião"),
+            &Message::sample(1, SenderType::Contact, "quero agendar uma reunião"),
             tz,
             now,
         )
@@ -180,10 +161,9 @@ mod tests {
 
     #[test]
     fn a_closing_leaves_a_follow_up_with_the_summary_and_the_customer() {
-        let customer = message(SenderType::Contact, "Meu pedido 123 chegou quebrado.");
-        let mut reply = message(SenderType::AiAgent, "Sinto muito! Vou abrir a troca.");
-        reply.sender_id = Some(UserId::new().to_string());
-        let rows = vec![reply.clone(), customer.clone()];
+        let reply = Message::sample(1, SenderType::AiAgent, "Sinto muito! Vou abrir a troca.");
+        let customer = Message::sample(2, SenderType::Contact, "Meu pedido 123 chegou quebrado.");
+        let rows = vec![reply, customer.clone()];
         let tenant = customer.tenant_id.clone();
         let conversation = customer.conversation_id.clone();
         let follow_up = closing_follow_up(tenant.clone(), conversation.clone(), &rows);
