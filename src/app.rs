@@ -11,7 +11,8 @@ use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
 use crate::accounts::{self, PasswordHasher};
-use crate::api::{self, auth::TokenKeys, error, metrics::Metrics};
+use crate::api::{self, error, metrics::Metrics};
+use crate::auth::{Access, TokenKeys};
 use crate::config::Settings;
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::webhooks::WebhookDispatcher;
@@ -91,7 +92,7 @@ impl Application {
         let store_data = web::Data::new(store.clone());
         let hasher = web::Data::new(hasher);
         let keys = web::Data::new(TokenKeys::new(&settings.auth));
-        let access = api::access::Access::new(store.clone(), &settings.auth);
+        let access = Access::new(store.clone(), &settings.auth);
         let access_data = web::Data::from(access.clone());
         let login_limiter = web::Data::new(api::session::LoginLimiter::new(&settings.auth));
         let secret_box = std::sync::Arc::new(SecretBox::from_settings(&settings.secrets));

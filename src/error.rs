@@ -8,6 +8,8 @@
 use actix_web::http::StatusCode;
 use serde::Serialize;
 
+use crate::auth::AuthError;
+use crate::engine::booking::BookingError;
 use crate::engine::EngineError;
 use crate::llm::LlmError;
 use crate::store::StoreError;
@@ -174,6 +176,55 @@ impl ClientError for LlmError {
     }
 }
 
+impl ClientError for AuthError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            AuthError::Unauthenticated(_) => ErrorCode::AuthError,
+            AuthError::Forbidden(_) => ErrorCode::Forbidden,
+            AuthError::Store(e) => e.code(),
+            AuthError::Signing(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            AuthError::Unauthenticated(why) | AuthError::Forbidden(why) => why.clone(),
+            AuthError::Store(e) => e.public_message(),
+            AuthError::Signing(detail) => {
+                tracing::error!(error = %detail, "token signing failed");
+                "internal error".into()
+            }
+        }
+    }
+}
+
+impl ClientError for BookingError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            BookingError::Invalid { .. } => ErrorCode::ValidationError,
+            BookingError::Taken(_) => ErrorCode::Conflict,
+            BookingError::Store(e) => e.code(),
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            BookingError::Invalid { message, .. } => message.clone(),
+            BookingError::Taken(why) => why.clone(),
+            BookingError::Store(e) => e.public_message(),
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            BookingError::Invalid {
+                field: Some(field), ..
+            } => Some(serde_json::json!({ "field": field })),
+            _ => None,
+        }
+    }
+}
+
 /// `{"error": "<human sentence>", "code": "<UPPER_SNAKE>", "details": {...}?}`
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -183,6 +234,14 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
+}
+
+impl ErrorBody {
+    /// The HTTP answer carrying this body, whichever layer failed (REST handlers and the
+    /// WebSocket handshake alike).
+    pub fn response(&self) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::build(self.code.http_status()).json(self)
+    }
 }
 
 #[cfg(test)]
@@ -325,18 +384,58 @@ mod tests {
             );
         }
 
-        // Errors of the HTTP layer keep their code on the socket too.
-        for api in [
-            ApiError::Conflict("the e-mail is taken".into()),
-            ApiError::Unavailable("the store is unavailable; try again".into()),
-            ApiError::PayloadTooLarge(10),
-            ApiError::Internal("password=hunter2".into()),
-        ] {
-            let code = api.code();
-            assert_eq!(api.status_code(), code.http_status());
-            let ws = WsError::from(api);
-            assert_eq!(ws.code, code);
-            assert!(!ws.message.contains("hunter2"));
+        // The errors of the layers both transports call (who is asking, booking a meeting)
+        // read the same over HTTP and on the socket too.
+        fn both<E: ClientError>(make: impl Fn() -> E) -> (ApiError, WsError) {
+            (ApiError::from(make()), WsError::from(make()))
         }
+        let shared = [
+            (
+                both(|| AuthError::Unauthenticated("token expired".into())),
+                ErrorCode::AuthError,
+                401,
+            ),
+            (
+                both(|| AuthError::Forbidden("staff token required".into())),
+                ErrorCode::Forbidden,
+                403,
+            ),
+            (
+                both(|| AuthError::Signing("key=hunter2".into())),
+                ErrorCode::Internal,
+                500,
+            ),
+            (
+                both(|| BookingError::field("email", "is not valid")),
+                ErrorCode::ValidationError,
+                400,
+            ),
+            (
+                both(|| BookingError::Taken("that slot is no longer available".into())),
+                ErrorCode::Conflict,
+                409,
+            ),
+            (
+                both(|| BookingError::Store(StoreError::Unavailable("pool timed out".into()))),
+                ErrorCode::ServiceUnavailable,
+                503,
+            ),
+        ];
+        for ((api, ws), expected, status) in shared {
+            assert_eq!(api.code(), expected, "{api:?}");
+            assert_eq!(api.status_code().as_u16(), status, "{api:?}");
+            assert_eq!(ws.code, expected, "{ws:?}");
+            assert_eq!(ws.status_code().as_u16(), status, "the handshake: {ws:?}");
+            assert_eq!(api.body().error, ws.message, "one sentence on both");
+            for internal in ["hunter2", "pool timed out"] {
+                assert!(!ws.message.contains(internal), "{ws:?} leaks {internal}");
+            }
+        }
+        assert_eq!(
+            ApiError::from(BookingError::field("email", "is not valid"))
+                .body()
+                .details,
+            Some(serde_json::json!({"field": "email"}))
+        );
     }
 }

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod console;
@@ -17,4 +18,5 @@ pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod tools;
+pub mod views;
 pub mod ws;

@@ -50,12 +50,6 @@ fn full_agent() -> Value {
     })
 }
 
-fn assert_field_error(status: StatusCode, body: &Value, field: &str) {
-    assert_eq!(status, StatusCode::BAD_REQUEST, "body: {body}");
-    assert_eq!(body["code"], "VALIDATION_ERROR", "body: {body}");
-    assert_eq!(body["details"]["field"], field, "body: {body}");
-}
-
 async fn stored(app: &TestApp, id: &str) -> agents::AiAgent {
     let id = AgentId(id.to_string());
     app.store

@@ -17,13 +17,6 @@ const ALL_WEEK: &str = r#"{"days": {"mon": [["08:00","20:00"]], "tue": [["08:00"
     "wed": [["08:00","20:00"]], "thu": [["08:00","20:00"]], "fri": [["08:00","20:00"]],
     "sat": [["08:00","20:00"]], "sun": [["08:00","20:00"]]}}"#;
 
-fn tomorrow() -> String {
-    let tz: chrono_tz::Tz = "America/Sao_Paulo".parse().expect("tz");
-    (Utc::now().with_timezone(&tz).date_naive() + Days::days(1))
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
 /// An app where Ana (an agent who works every day 08:00–20:00) takes web chat conversations.
 async fn setup() -> (TestApp, Session, Session, String) {
     let app = TestApp::spawn().await;
@@ -100,11 +93,11 @@ async fn a_booking_wish_becomes_a_meeting_in_the_feed() {
     let picker = customer.next_of("slot_picker").await;
     assert_eq!(picker["conversation_id"], conversation.as_str());
     assert_eq!(picker["email"], "ana@ex.com");
-    assert_eq!(picker["date"], tomorrow().as_str());
+    assert_eq!(picker["date"], support::tomorrow().as_str());
     assert_eq!(picker["time"], "15:00");
 
     // The distributor gave the conversation to Ana: she hosts its meetings.
-    let date = tomorrow();
+    let date = support::tomorrow();
     let before = slot_times(&app, &token, &date).await;
     assert!(before.contains(&"15:00".to_string()), "{before:?}");
     assert_eq!(before, slot_times(&app, &ana.token, &date).await);
@@ -258,7 +251,7 @@ async fn bad_confirmations_change_nothing() {
         .send(json!({"type": "message", "conversation_id": conversation, "content": "oi"}))
         .await;
     customer.next_of("message_sent").await;
-    let date = tomorrow();
+    let date = support::tomorrow();
     let cases = [
         (
             json!({"date": date, "time": "15:00", "email": "nope"}),
@@ -381,7 +374,7 @@ async fn the_calendar_api() {
         .get(
             &format!(
                 "/api/v1/calendar/available-slots?date={}&duration_minutes=0",
-                tomorrow()
+                support::tomorrow()
             ),
             &ana.token,
         )
@@ -392,7 +385,7 @@ async fn the_calendar_api() {
         .get(
             &format!(
                 "/api/v1/calendar/available-slots?date={}&user_id={}",
-                tomorrow(),
+                support::tomorrow(),
                 ana.user_id
             ),
             &other.token,

@@ -8,12 +8,12 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use atende::channels::sender::{ChannelSender, ReplyTarget};
 use atende::channels::signature;
 use atende::config::OutboundSettings;
 use atende::domain::conversation::SenderType;
 use atende::domain::{IntegrationId, MessageId, TenantId};
 use atende::engine::events::{EventBus, TenantEvent};
+use atende::engine::sender::{ChannelSender, ReplyTarget};
 use atende::secrets::{SealContext, SealedField, SecretBox};
 use atende::store::contacts::{self, ChannelIdentity};
 use atende::store::conversations::{self, Conversation};

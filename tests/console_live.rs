@@ -33,13 +33,6 @@ async fn visitor(app: &TestApp, integration: &str, name: &str) -> (String, Strin
     )
 }
 
-async fn webchat(app: &TestApp, admin: &Session) -> String {
-    let integration = app
-        .create_integration(admin, json!({"kind": "webchat", "name": "Site"}))
-        .await;
-    integration["id"].as_str().expect("id").to_string()
-}
-
 fn ids(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
@@ -53,7 +46,7 @@ fn ids(page: &Value) -> Vec<String> {
 async fn of_agents_taking_the_same_queued_conversation_one_wins_and_the_others_get_409() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let integration = webchat(&app, &admin).await;
+    let integration = app.webchat_integration(&admin).await;
     let mut agents = Vec::new();
     for n in 0..4 {
         agents.push(
@@ -118,7 +111,7 @@ async fn of_agents_taking_the_same_queued_conversation_one_wins_and_the_others_g
 async fn history_reads_backwards_by_seq_one_page_at_a_time() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let integration = webchat(&app, &admin).await;
+    let integration = app.webchat_integration(&admin).await;
     let (conversation, _) = visitor(&app, &integration, "Cliente").await;
     let (status, _) = app
         .post(
@@ -184,7 +177,7 @@ async fn history_reads_backwards_by_seq_one_page_at_a_time() {
 async fn the_conversation_list_filters_and_searches_and_contacts_come_in_one_batch() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let integration = webchat(&app, &admin).await;
+    let integration = app.webchat_integration(&admin).await;
     let (joana, joana_contact) = visitor(&app, &integration, "Joana Prado").await;
     let (mauro, mauro_contact) = visitor(&app, &integration, "Mauro Lins").await;
     let (tagged, _) = visitor(&app, &integration, "Zeca").await;
@@ -274,7 +267,7 @@ async fn the_conversation_list_filters_and_searches_and_contacts_come_in_one_bat
 async fn the_board_snapshot_counts_the_queue_the_owners_and_the_team() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let integration = webchat(&app, &admin).await;
+    let integration = app.webchat_integration(&admin).await;
     let ana = app.user_with_role(&admin, "agent", "ana@example.com").await;
 
     let (status, empty) = app.get("/api/v1/analytics/live", &admin.token).await;

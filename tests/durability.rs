@@ -108,21 +108,8 @@ async fn bot_on_generic(
 
 /// A signed generic inbound message, acknowledged 202; returns the acknowledgement.
 async fn inbound(http: &reqwest::Client, url: &str, text: &str) -> Value {
-    let body =
-        json!({"contact": {"external_id": "c1"}, "message": {"external_id": "m1", "text": text}})
-            .to_string();
-    let response = http
-        .post(url)
-        .header(
-            "X-Atende-Signature",
-            atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("webhook");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    response.json().await.expect("json")
+    let body = support::webhook::generic_body("c1", None, "m1", text);
+    support::webhook::post_signed(http, url, &body).await
 }
 
 #[actix_web::test]

@@ -467,28 +467,8 @@ async fn queued_conversations_are_assigned_when_a_human_frees_up() {
         &json!({"kind": "generic", "name": "web", "secret": support::engine::SECRET}),
     )
     .await;
-    let send = |contact: &'static str, id: &'static str| {
-        let body = json!({"contact": {"external_id": contact}, "message": {"external_id": id, "text": "oi"}}).to_string();
-        let signature =
-            atende::channels::signature::sign(support::engine::SECRET.as_bytes(), body.as_bytes());
-        app.http
-            .post(app.url(&format!("/webhooks/generic/{integration}")))
-            .header("X-Atende-Signature", signature)
-            .body(body)
-            .send()
-    };
-    let first: serde_json::Value = send("c1", "m1")
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    let second: serde_json::Value = send("c2", "m2")
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let first = app.customer_says(&integration, "c1", "m1", "oi").await;
+    let second = app.customer_says(&integration, "c2", "m2", "oi").await;
     let get = |id: serde_json::Value| {
         let path = format!("/api/v1/conversations/{}", id.as_str().unwrap_or_default());
         let app = &app;
@@ -658,30 +638,6 @@ async fn two_humans(
     (admin, ids, integration)
 }
 
-async fn send_signed(
-    app: &support::TestApp,
-    integration: &str,
-    contact: &str,
-    id: &str,
-    text: &str,
-) -> serde_json::Value {
-    let body =
-        json!({"contact": {"external_id": contact}, "message": {"external_id": id, "text": text}})
-            .to_string();
-    let signature =
-        atende::channels::signature::sign(support::engine::SECRET.as_bytes(), body.as_bytes());
-    let response = app
-        .http
-        .post(app.url(&format!("/webhooks/generic/{integration}")))
-        .header("X-Atende-Signature", signature)
-        .body(body)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    response.json().await.expect("json")
-}
-
 async fn owner_of(app: &support::TestApp, token: &str, conversation: &str) -> Option<String> {
     let (_, c) = app
         .get(&format!("/api/v1/conversations/{conversation}"), token)
@@ -693,7 +649,7 @@ async fn owner_of(app: &support::TestApp, token: &str, conversation: &str) -> Op
 async fn the_previous_owner_gets_the_contact_back() {
     let app = support::TestApp::spawn().await;
     let (admin, humans, integration) = two_humans(&app, json!({"method": "round_robin"})).await;
-    let first = send_signed(&app, &integration, "c1", "m1", "oi").await;
+    let first = app.customer_says(&integration, "c1", "m1", "oi").await;
     let first_id = first["conversation_id"].as_str().expect("id").to_string();
     let mut owner_check = || owner_of(&app, &admin.token, &first_id);
     let owner = support::engine::eventually(WAIT, &mut owner_check)
@@ -709,7 +665,7 @@ async fn the_previous_owner_gets_the_contact_back() {
     assert_eq!(status, StatusCode::OK);
 
     // Round robin would now pick the other human; the contact's previous owner wins.
-    let again = send_signed(&app, &integration, "c1", "m2", "voltei").await;
+    let again = app.customer_says(&integration, "c1", "m2", "voltei").await;
     let again_id = again["conversation_id"].as_str().expect("id").to_string();
     assert_ne!(again_id, first_id, "a closed conversation is not reopened");
     let mut check = || owner_of(&app, &admin.token, &again_id);
@@ -719,7 +675,7 @@ async fn the_previous_owner_gets_the_contact_back() {
     assert_eq!(sticky, owner);
 
     // A new contact continues the rotation.
-    let other = send_signed(&app, &integration, "c2", "m3", "oi").await;
+    let other = app.customer_says(&integration, "c2", "m3", "oi").await;
     let other_id = other["conversation_id"].as_str().expect("id").to_string();
     let mut check = || owner_of(&app, &admin.token, &other_id);
     let next = support::engine::eventually(WAIT, &mut check)
@@ -741,27 +697,16 @@ async fn a_late_first_response_is_reassigned() {
         json!({"method": "round_robin", "first_response_minutes": 1}),
     )
     .await;
-    let accepted = send_signed(&app, &integration, "c1", "m1", "oi").await;
+    let accepted = app.customer_says(&integration, "c1", "m1", "oi").await;
     let id = accepted["conversation_id"]
         .as_str()
         .expect("id")
         .to_string();
-    let mut check = || owner_of(&app, &admin.token, &id);
-    let first = support::engine::eventually(WAIT, &mut check)
-        .await
-        .expect("assigned");
-    let reassigned = support::engine::eventually(WAIT, &mut || {
-        let first = first.clone();
-        let app = &app;
-        let token = admin.token.clone();
-        let id = id.clone();
-        async move { owner_of(app, &token, &id).await.filter(|o| *o != first) }
-    })
-    .await
-    .expect("reassigned after the SLA");
+    let reassigned = reassigned_after_the_sla(&app, &admin.token, &id).await;
     assert!(humans.contains(&reassigned));
 
-    // Answered in time: the owner stays.
+    // Answered in time: the owner stays. A conversation opened after the answer and left
+    // unanswered is reassigned by a later sweep, and that sweep saw the answered one too.
     let (status, _) = app
         .post(
             &format!("/api/v1/conversations/{id}/messages"),
@@ -770,11 +715,28 @@ async fn a_late_first_response_is_reassigned() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let late = app.customer_says(&integration, "c2", "m2", "alguém?").await;
+    let late = late["conversation_id"].as_str().expect("id").to_string();
+    reassigned_after_the_sla(&app, &admin.token, &late).await;
     assert_eq!(
         owner_of(&app, &admin.token, &id).await.as_deref(),
         Some(reassigned.as_str())
     );
+}
+
+/// Waits for the conversation's first owner, then for the SLA to give it to another; the
+/// new owner.
+async fn reassigned_after_the_sla(app: &support::TestApp, token: &str, id: &str) -> String {
+    let mut check = || owner_of(app, token, id);
+    let first = support::engine::eventually(WAIT, &mut check)
+        .await
+        .expect("assigned");
+    support::engine::eventually(WAIT, &mut || {
+        let first = first.clone();
+        async move { owner_of(app, token, id).await.filter(|o| *o != first) }
+    })
+    .await
+    .expect("reassigned after the SLA")
 }
 
 #[actix_web::test]

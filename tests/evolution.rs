@@ -6,13 +6,13 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::engine::{by_sender, eventually};
+use support::receiver::ScriptedReceiver;
 use support::scripted_llm::{ScriptedLlm, Step};
 use support::*;
 
@@ -20,77 +20,29 @@ const API_KEY: &str = "B6D711FCDE4D4FD5936544120E713976";
 const INSTANCE: &str = "loja-centro";
 const JID: &str = "5511999998888@s.whatsapp.net";
 
-/// One request the fake Evolution server received.
-#[derive(Debug, Clone)]
-struct Sent {
-    path: String,
-    apikey: Option<String>,
-    body: Value,
-}
-
-/// A loopback stand-in for Evolution API v2: records `sendText` calls and answers like
-/// Evolution does, with the key WhatsApp gave the message.
-struct FakeEvolution {
-    sent: Arc<Mutex<Vec<Sent>>>,
-    port: u16,
-}
-
-async fn send_text(
-    req: HttpRequest,
-    body: web::Json<Value>,
-    sent: web::Data<Mutex<Vec<Sent>>>,
-) -> HttpResponse {
-    let mut sent = sent.lock().expect("fake state");
-    sent.push(Sent {
-        path: req.path().to_string(),
-        apikey: req
-            .headers()
-            .get("apikey")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        body: body.into_inner(),
-    });
-    let n = sent.len();
-    HttpResponse::Created().json(json!({
-        "key": {"remoteJid": JID, "fromMe": true, "id": format!("BAE5FAKE{n:04}")},
-        "pushName": "",
-        "status": "PENDING",
-        "message": {"conversation": "…"},
-        "messageType": "conversation",
-        "messageTimestamp": 1717689900
-    }))
-}
-
-impl FakeEvolution {
-    async fn start() -> FakeEvolution {
-        let sent = Arc::new(Mutex::new(Vec::new()));
-        let data = web::Data::from(sent.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route("/message/sendText/{instance}", web::post().to(send_text))
+/// A loopback stand-in for Evolution API v2: it answers `sendText` like Evolution does, with
+/// the key WhatsApp gave the message (`BAE5FAKE0001`, `BAE5FAKE0002`, …).
+async fn fake_evolution() -> ScriptedReceiver {
+    let evolution = ScriptedReceiver::start(&[]).await;
+    let sent = AtomicUsize::new(0);
+    evolution.answer_json(201, move |_| {
+        let n = sent.fetch_add(1, Ordering::SeqCst) + 1;
+        json!({
+            "key": {"remoteJid": JID, "fromMe": true, "id": format!("BAE5FAKE{n:04}")},
+            "pushName": "",
+            "status": "PENDING",
+            "message": {"conversation": "…"},
+            "messageType": "conversation",
+            "messageTimestamp": 1717689900
         })
-        .workers(1)
-        .bind(("127.0.0.1", 0))
-        .expect("fake evolution binds");
-        let port = server.addrs()[0].port();
-        actix_web::rt::spawn(server.run());
-        FakeEvolution { sent, port }
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn sent(&self) -> Vec<Sent> {
-        self.sent.lock().expect("fake state").clone()
-    }
+    });
+    evolution
 }
 
 struct Channel {
     app: TestApp,
     llm: ScriptedLlm,
-    evolution: FakeEvolution,
+    evolution: ScriptedReceiver,
     admin: Session,
     integration_id: String,
 }
@@ -98,7 +50,7 @@ struct Channel {
 async fn channel() -> Channel {
     let app = TestApp::spawn().await;
     let llm = ScriptedLlm::start().await;
-    let evolution = FakeEvolution::start().await;
+    let evolution = fake_evolution().await;
     let admin = app.admin().await;
     let agent = app
         .create_agent(
@@ -118,7 +70,7 @@ async fn channel() -> Channel {
             json!({
                 "kind": "evolution",
                 "name": "WhatsApp loja",
-                "base_url": evolution.base_url(),
+                "base_url": evolution.url(""),
                 "api_key": API_KEY,
                 "instance": INSTANCE,
                 "default_agent_id": agent["id"],
@@ -157,6 +109,12 @@ impl Channel {
         let response = request.send().await.expect("webhook sent");
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until `n` replies went out as `sendText`.
+    async fn replies_sent(&self, n: usize) {
+        let sent = self.evolution.wait_for(n, Duration::from_secs(10)).await;
+        assert_eq!(sent.len(), n, "replies sent: {sent:?}");
     }
 
     async fn messages(&self, conversation: &str) -> Vec<Value> {
@@ -271,16 +229,16 @@ async fn an_upsert_creates_contact_conversation_and_message_and_the_reply_goes_o
 
     // The AI reply reaches Evolution as sendText, on the integration's instance and key.
     let sent = eventually(Duration::from_secs(10), &mut || async {
-        let sent = ch.evolution.sent();
+        let sent = ch.evolution.received();
         (!sent.is_empty()).then_some(sent)
     })
     .await
     .expect("sendText called");
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].path, format!("/message/sendText/{INSTANCE}"));
-    assert_eq!(sent[0].apikey.as_deref(), Some(API_KEY));
+    assert_eq!(sent[0].header("apikey"), Some(API_KEY));
     assert_eq!(
-        sent[0].body,
+        sent[0].json(),
         json!({"number": "5511999998888", "text": "Claro! Vou verificar o seu pedido."})
     );
     assert_eq!(
@@ -318,10 +276,14 @@ async fn an_upsert_creates_contact_conversation_and_message_and_the_reply_goes_o
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(only_result(&again)["outcome"], "duplicate");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(ch.llm.request_count(), 1);
-    assert_eq!(ch.evolution.sent().len(), 1);
-    assert_eq!(ch.messages(&conversation).await.len(), 2);
+    // The customer's next message is answered: the redelivery was not, before it.
+    ch.llm.push(Step::reply("Chega amanhã."));
+    ch.post(&upsert("3EB0C431C26A1916E3B5", "E então?")).await;
+    ch.replies_sent(2).await;
+    assert_eq!(ch.llm.request_count(), 2);
+    let messages = ch.messages(&conversation).await;
+    assert_eq!(by_sender(&messages, "contact").len(), 2, "{messages:?}");
+    assert_eq!(by_sender(&messages, "ai_agent").len(), 2, "{messages:?}");
 }
 
 #[actix_web::test]
@@ -334,11 +296,7 @@ async fn from_me_is_stored_as_outbound_unanswered_and_read_receipts_mark_our_rep
         .as_str()
         .expect("conversation")
         .to_string();
-    eventually(Duration::from_secs(10), &mut || async {
-        (!ch.evolution.sent().is_empty()).then_some(())
-    })
-    .await
-    .expect("reply sent");
+    ch.replies_sent(1).await;
     let reply_id = by_sender(&ch.messages(&conversation).await, "ai_agent")[0]["id"]
         .as_str()
         .expect("reply id")
@@ -357,13 +315,6 @@ async fn from_me_is_stored_as_outbound_unanswered_and_read_receipts_mark_our_rep
     assert_eq!(result["outcome"], "accepted", "{body}");
     assert_eq!(result["direction"], "out");
     assert_eq!(result["conversation_id"], conversation.as_str());
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(
-        ch.llm.request_count(),
-        1,
-        "a fromMe message is not answered"
-    );
-    assert_eq!(ch.evolution.sent().len(), 1);
     let messages = ch.messages(&conversation).await;
     let business = by_sender(&messages, "user");
     assert_eq!(business.len(), 1, "{messages:?}");
@@ -419,6 +370,16 @@ async fn from_me_is_stored_as_outbound_unanswered_and_read_receipts_mark_our_rep
     assert_eq!(only_result(&body)["reason"], "unknown_message");
     let (_, body) = ch.post(&status_update("BAE5FAKE0001", "SERVER_ACK")).await;
     assert_eq!(only_result(&body)["reason"], "status_not_tracked");
+
+    // The customer's next message is answered; the business's own message never was.
+    ch.llm.push(Step::reply("Obrigado, já localizei."));
+    ch.post(&upsert("3EB0AAAA0002", "É o 556677")).await;
+    ch.replies_sent(2).await;
+    assert_eq!(
+        ch.llm.request_count(),
+        2,
+        "a fromMe message is not answered"
+    );
 }
 
 #[actix_web::test]

@@ -23,16 +23,6 @@ async fn say(f: &Fixture, id: &str, text: &str) -> String {
         .to_string()
 }
 
-async fn ai_replies(f: &Fixture, conversation: &str, count: usize) -> Vec<Value> {
-    f.eventually(WAIT, || async {
-        let m = f.messages(conversation).await;
-        let replies: Vec<Value> = by_sender(&m, "ai_agent").into_iter().cloned().collect();
-        (replies.len() >= count).then_some(replies)
-    })
-    .await
-    .expect("the AI answered")
-}
-
 async fn analytics(f: &Fixture, path: &str) -> Value {
     let (status, body) = f.app.get(path, &f.admin.token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -45,7 +35,7 @@ async fn a_complaint_asking_for_a_human_is_recorded_announced_counted_and_escala
     let mut sse = SseClient::open(&f.app, &f.admin.token, None).await;
     let (mut admin_socket, _) = WsClient::connect(&f.app, &f.admin.token).await;
     let conversation = say(&f, "m1", "como faço para trocar o produto?").await;
-    let reply = ai_replies(&f, &conversation, 1).await.remove(0);
+    let reply = f.ai_replies(&conversation, 1).await.remove(0);
     let classified = admin_socket.next_of("conversation_classified").await;
     assert_eq!(classified["conversation_id"], conversation.as_str());
     assert!(classified["category"].is_string(), "{classified}");
@@ -102,9 +92,9 @@ async fn negative_feedback_hands_over_only_when_configured() {
     // Off (the default): recorded, and the AI keeps the conversation.
     let f = fixture(&[], json!({})).await;
     let conversation = say(&f, "m1", "qual o prazo de entrega?").await;
-    ai_replies(&f, &conversation, 1).await;
+    f.ai_replies(&conversation, 1).await;
     say(&f, "m2", "isso não ajudou em nada").await;
-    ai_replies(&f, &conversation, 2).await;
+    f.ai_replies(&conversation, 2).await;
     let c = f.conversation(&conversation).await;
     assert!(c["escalation_reason"].is_null(), "{c}");
     let dashboard = f
@@ -122,7 +112,7 @@ async fn negative_feedback_hands_over_only_when_configured() {
     // On: handed to a human with reason negative_feedback.
     let f = fixture(&[("feedback.escalate", "true")], json!({})).await;
     let conversation = say(&f, "m1", "qual o prazo de entrega?").await;
-    ai_replies(&f, &conversation, 1).await;
+    f.ai_replies(&conversation, 1).await;
     say(&f, "m2", "That didn't help at all, useless").await;
     let c = f
         .eventually(WAIT, || async {
@@ -145,14 +135,14 @@ async fn negative_feedback_hands_over_only_when_configured() {
 async fn repeated_questions_count_and_satisfied_customers_do_not() {
     let f = fixture(&[], json!({})).await;
     let conversation = say(&f, "m1", "Como faço para trocar o produto?").await;
-    ai_replies(&f, &conversation, 1).await;
+    f.ai_replies(&conversation, 1).await;
     say(&f, "m2", "obrigado, era isso!").await;
-    ai_replies(&f, &conversation, 2).await;
+    f.ai_replies(&conversation, 2).await;
     say(&f, "m3", "como eu faço pra trocar o produto").await;
-    ai_replies(&f, &conversation, 3).await;
+    f.ai_replies(&conversation, 3).await;
     // Only the first message after a reply is judged, and only once.
     say(&f, "m4", "como eu faço pra trocar o produto").await;
-    ai_replies(&f, &conversation, 4).await;
+    f.ai_replies(&conversation, 4).await;
     let dashboard = f
         .eventually(WAIT, || async {
             let d = analytics(&f, "/api/v1/analytics/dashboard").await;
@@ -182,7 +172,7 @@ async fn feedback_is_delivered_to_outbound_webhooks() {
     )
     .await;
     let conversation = say(&f, "m1", "quero trocar de plano").await;
-    ai_replies(&f, &conversation, 1).await;
+    f.ai_replies(&conversation, 1).await;
     say(&f, "m2", "péssimo, você não entendeu nada").await;
     let body = f
         .eventually(WAIT, || async {
@@ -200,7 +190,7 @@ async fn feedback_is_delivered_to_outbound_webhooks() {
 async fn feedback_is_detected_after_the_conversation_was_passivated() {
     let f = fixture(&[("engine.passivate_after_seconds", "1")], json!({})).await;
     let conversation = say(&f, "m1", "como troco o produto?").await;
-    let reply = ai_replies(&f, &conversation, 1).await.remove(0);
+    let reply = f.ai_replies(&conversation, 1).await.remove(0);
     f.all_passivated(WAIT).await;
     let mut sse = SseClient::open(&f.app, &f.admin.token, None).await;
     // The rehydrated actor finds the AI reply the customer is reacting to in the store.

@@ -14,11 +14,11 @@
 //! empty, huge or extreme values), so the checks behind the first JSON parse are reached.
 
 use atende::api::analytics::{self, PeriodQuery};
-use atende::api::calendar;
 use atende::channels::{evolution, generic};
 use atende::config::Settings;
 use atende::domain::automation::{self, Intent, Rule};
 use atende::domain::scheduling::{self, WorkingHours};
+use atende::engine::booking;
 use atende::error::ErrorCode;
 use atende::tools::config::FormConfig;
 use atende::tools::{calculator, forms, http as tool_http, schema};
@@ -528,7 +528,7 @@ tiers!(fuzz_analytics_period, fuzz_heavy_analytics_period, (from in prop::option
 });
 
 fn check_schedule_start(date: &str, time: &str) {
-    match calendar::parse_start(&settings().calendar, date, time) {
+    match booking::parse_start(&settings().calendar, date, time) {
         Ok(start) => {
             let tz: chrono_tz::Tz = settings().calendar.timezone.parse().expect("zone");
             let day = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").expect("a parsed date");
@@ -551,7 +551,7 @@ fn check_slots(date: &str, duration_minutes: i64) {
     let Ok(date) = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d") else {
         return;
     };
-    let hours = calendar::default_hours(&settings().calendar);
+    let hours = booking::default_hours(&settings().calendar);
     let step = Duration::minutes(i64::from(settings().calendar.slot_step_minutes));
     let duration = Duration::minutes(duration_minutes);
     let now = Utc::now();

@@ -17,12 +17,6 @@ use support::*;
 const SECRET: &str = "whsec-PLAINTEXT-0123456789";
 const API_KEY: &str = "evo-PLAINTEXT-apikey-abcdef";
 
-fn assert_field_error(status: StatusCode, body: &Value, field: &str) {
-    assert_eq!(status, StatusCode::BAD_REQUEST, "body: {body}");
-    assert_eq!(body["code"], "VALIDATION_ERROR", "body: {body}");
-    assert_eq!(body["details"]["field"], field, "body: {body}");
-}
-
 async fn create_department(app: &TestApp, tenant: &str, name: &str) -> String {
     let id = DepartmentId::new();
     let (tenant, name, row_id) = (TenantId(tenant.to_string()), name.to_string(), id.clone());

@@ -174,13 +174,16 @@ async fn memories_are_counted_per_agent_setting_and_zero_turns_them_off() {
         conversation = say(&f, "c1", &format!("m{i}"), text, i + 1).await;
     }
     let contact = contact_of(&f, &conversation).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // An extraction runs after the reply it follows: once a later message is answered, the
+    // earlier ones' would have been stored.
+    say(&f, "c1", "m-later", "obrigado", DEFECT_CHAT.len() + 1).await;
     assert!(memories(&f, &contact).await.is_empty());
 
     let f = fixture(&[], json!({"settings": {"memory_every_n_messages": 2}})).await;
     let conversation = say(&f, "c2", "a1", "meu e-mail é ana@example.com", 1).await;
     let contact = contact_of(&f, &conversation).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Another customer's first message, answered: the signal that c2's first is done too.
+    say(&f, "c3", "b1", "bom dia", 1).await;
     assert!(
         memories(&f, &contact).await.is_empty(),
         "not before the 2nd"

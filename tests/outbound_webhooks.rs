@@ -46,7 +46,14 @@ impl Receiver {
             .into_iter()
             .map(|r| Hit {
                 signature_ok: r.header(webhooks::SIGNATURE_HEADER).is_some_and(|h| {
-                    webhooks::verify(HOOK_SECRET.as_bytes(), h, &r.body, now, 300).is_ok()
+                    atende::channels::signature::verify_timestamped(
+                        HOOK_SECRET.as_bytes(),
+                        h,
+                        &r.body,
+                        now,
+                        300,
+                    )
+                    .is_ok()
                 }),
                 delivery: r.header(webhooks::DELIVERY_HEADER).map(str::to_string),
                 event: r.header(webhooks::EVENT_HEADER).map(str::to_string),
@@ -73,23 +80,9 @@ async fn generic_integration(http: &reqwest::Client, base: &str, token: &str) ->
 }
 
 async fn inbound(http: &reqwest::Client, base: &str, integration: &str, message_id: &str) {
-    let body = json!({
-        "contact": {"external_id": "cliente-1", "name": "Cliente Um"},
-        "message": {"external_id": message_id, "text": "Olá"},
-    })
-    .to_string();
-    let response = http
-        .post(format!("{base}/webhooks/generic/{integration}"))
-        .header("content-type", "application/json")
-        .header(
-            "X-Atende-Signature",
-            atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("inbound");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let body = support::webhook::generic_body("cliente-1", Some("Cliente Um"), message_id, "Olá");
+    let url = format!("{base}/webhooks/generic/{integration}");
+    support::webhook::post_signed(http, &url, &body).await;
 }
 
 async fn create_webhook(http: &reqwest::Client, base: &str, token: &str, url: &str) -> Value {

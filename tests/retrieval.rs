@@ -62,22 +62,10 @@ async fn offline() -> Offline {
 
 impl Offline {
     async fn inbound(&self, contact: &str, text: &str) -> String {
-        let body = json!({"contact": {"external_id": contact}, "message": {"external_id": format!("{contact}-1"), "text": text}}).to_string();
-        let signature = atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes());
-        let response = self
+        let accepted = self
             .app
-            .http
-            .post(
-                self.app
-                    .url(&format!("/webhooks/generic/{}", self.integration)),
-            )
-            .header("X-Atende-Signature", signature)
-            .body(body)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(response.status(), StatusCode::ACCEPTED);
-        let accepted: Value = response.json().await.expect("json");
+            .customer_says(&self.integration, contact, &format!("{contact}-1"), text)
+            .await;
         accepted["conversation_id"]
             .as_str()
             .expect("id")

@@ -9,24 +9,11 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 use support::ws::{Ended, WsClient};
-use support::{Session, TestApp};
+use support::TestApp;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// Generous upper bound on "within seconds"; the positive signal (a close) ends the wait.
 const WAIT: Duration = Duration::from_secs(8);
-
-async fn staff(app: &TestApp, admin: &Session, role: &str, email: &str) -> Session {
-    let (status, body) = app
-        .post(
-            "/api/v1/users",
-            &admin.token,
-            &json!({"name": email, "email": email, "password": "user-password",
-                "role": role, "available": false}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    app.login(email, "user-password").await
-}
 
 /// Opens `/api/v1/events` and returns the live response (first chunk read).
 async fn open_sse(app: &TestApp, token: &str) -> reqwest::Response {
@@ -62,7 +49,7 @@ async fn sse_ends(response: &mut reqwest::Response, wait: Duration) -> bool {
 async fn a_deleted_admins_token_can_no_longer_create_an_admin() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let rogue = staff(&app, &admin, "admin", "rogue@tenant-a.test").await;
+    let rogue = app.staff(&admin, "admin", "rogue@tenant-a.test").await;
     let (status, _) = app.get("/api/v1/users", &rogue.token).await;
     assert_eq!(status, StatusCode::OK, "a live admin lists users");
 
@@ -107,7 +94,7 @@ async fn a_deleted_admins_token_can_no_longer_create_an_admin() {
 async fn a_demoted_admin_is_refused_admin_routes_at_once() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let demoted = staff(&app, &admin, "admin", "demoted@tenant-a.test").await;
+    let demoted = app.staff(&admin, "admin", "demoted@tenant-a.test").await;
     let (status, _) = app.get("/api/v1/users", &demoted.token).await;
     assert_eq!(status, StatusCode::OK);
 
@@ -147,7 +134,7 @@ async fn a_demoted_admin_is_refused_admin_routes_at_once() {
 async fn a_password_change_needs_the_current_one_and_ends_old_tokens() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let user = staff(&app, &admin, "agent", "pw@tenant-a.test").await;
+    let user = app.staff(&admin, "agent", "pw@tenant-a.test").await;
     let me = format!("/api/v1/users/{}", user.user_id);
 
     let (status, body) = app
@@ -200,8 +187,12 @@ async fn a_password_change_needs_the_current_one_and_ends_old_tokens() {
 async fn open_sockets_and_streams_of_a_deleted_user_are_closed() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let doomed = staff(&app, &admin, "supervisor", "doomed@tenant-a.test").await;
-    let bystander = staff(&app, &admin, "supervisor", "bystander@tenant-a.test").await;
+    let doomed = app
+        .staff(&admin, "supervisor", "doomed@tenant-a.test")
+        .await;
+    let bystander = app
+        .staff(&admin, "supervisor", "bystander@tenant-a.test")
+        .await;
 
     let (mut ws, _) = WsClient::connect(&app, &doomed.token).await;
     ws.barrier().await;
@@ -233,7 +224,7 @@ async fn open_sockets_and_streams_of_a_deleted_user_are_closed() {
 async fn a_demoted_supervisors_socket_and_stream_end_and_a_new_socket_sees_the_new_role() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let sup = staff(&app, &admin, "supervisor", "sup@tenant-a.test").await;
+    let sup = app.staff(&admin, "supervisor", "sup@tenant-a.test").await;
     let (mut ws, _) = WsClient::connect(&app, &sup.token).await;
     ws.barrier().await;
     let mut sse = open_sse(&app, &sup.token).await;
@@ -265,7 +256,7 @@ async fn a_demoted_supervisors_socket_and_stream_end_and_a_new_socket_sees_the_n
 async fn a_password_change_closes_open_sockets() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let user = staff(&app, &admin, "agent", "rekey@tenant-a.test").await;
+    let user = app.staff(&admin, "agent", "rekey@tenant-a.test").await;
     let (mut ws, _) = WsClient::connect(&app, &user.token).await;
     ws.barrier().await;
     let (status, _) = app

@@ -16,16 +16,6 @@ async fn visitor(app: &TestApp, integration: &str) -> (String, String) {
     app.webchat_visitor(integration, "Visitor").await
 }
 
-async fn webchat(app: &TestApp, admin: &Session) -> String {
-    support::engine::create(
-        app,
-        admin,
-        "/api/v1/integrations",
-        &json!({"kind": "webchat", "name": "site"}),
-    )
-    .await
-}
-
 fn assert_validation(status: StatusCode, body: &Value, what: &str) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
     assert_eq!(body["code"], "VALIDATION_ERROR", "{what}: {body}");
@@ -72,7 +62,7 @@ async fn extreme_dates_get_a_validation_error_and_the_workers_live_on() {
     assert_eq!(status, StatusCode::OK, "{slots}");
 
     // The same dates on the customer's socket.
-    let integration = webchat(&app, &admin).await;
+    let integration = app.webchat_integration(&admin).await;
     let (token, conversation) = visitor(&app, &integration).await;
     let (mut customer, _) = WsClient::connect(&app, &token).await;
     for (date, time) in [
@@ -122,7 +112,7 @@ async fn a_panicking_store_job_costs_only_itself() {
 
 #[actix_web::test]
 async fn inbound_signatures_with_a_timestamp_are_accepted_inside_the_window_only() {
-    use atende::engine::webhooks::sign as sign_timestamped;
+    use atende::channels::signature::sign_timestamped;
     let fx = support::engine::fixture(&[], json!({})).await;
     let secret = support::engine::SECRET.as_bytes();
     let payload = |external_id: &str, text: &str| {
@@ -194,13 +184,6 @@ const ALL_WEEK: &str = r#"{"days": {"mon": [["08:00","20:00"]], "tue": [["08:00"
     "wed": [["08:00","20:00"]], "thu": [["08:00","20:00"]], "fri": [["08:00","20:00"]],
     "sat": [["08:00","20:00"]], "sun": [["08:00","20:00"]]}}"#;
 
-fn tomorrow() -> String {
-    let tz: chrono_tz::Tz = "America/Sao_Paulo".parse().expect("tz");
-    (chrono::Utc::now().with_timezone(&tz).date_naive() + chrono::Duration::days(1))
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
 /// A human who works every day 08:00–20:00 and takes web chat conversations.
 async fn host(app: &TestApp, admin: &Session) -> Session {
     let (status, body) = app
@@ -235,7 +218,7 @@ async fn a_visitor_gets_a_bounded_number_of_summaries_and_meetings() {
     .await;
     let admin = app.admin().await;
     let ana = host(&app, &admin).await;
-    let integration = webchat(&app, &admin).await;
+    let integration = app.webchat_integration(&admin).await;
     let (token, conversation) = visitor(&app, &integration).await;
     let (mut customer, _) = WsClient::connect(&app, &token).await;
     customer
@@ -267,7 +250,7 @@ async fn a_visitor_gets_a_bounded_number_of_summaries_and_meetings() {
     staff.next_of("summary").await;
 
     // A booking that fails (outside working hours) does not use the visitor's one meeting.
-    let date = tomorrow();
+    let date = support::tomorrow();
     customer
         .send(
             json!({"type": "schedule_confirm", "conversation_id": conversation,
@@ -325,7 +308,7 @@ async fn a_visitor_gets_a_bounded_number_of_summaries_and_meetings() {
 async fn the_customer_never_sees_why_it_was_escalated() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let integration = webchat(&app, &admin).await;
+    let integration = app.webchat_integration(&admin).await;
     let (token, conversation) = visitor(&app, &integration).await;
     let (mut customer, _) = WsClient::connect(&app, &token).await;
     let (mut staff, _) = WsClient::connect(&app, &admin.token).await;

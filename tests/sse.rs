@@ -19,6 +19,20 @@ async fn inbound(app: &TestApp, integration: &str, contact: &str, id: &str) -> S
     accepted["message_id"].as_str().expect("id").to_string()
 }
 
+/// Waits until a client that stayed connected got the `message_received` of `message`: the
+/// log holds it (and, in order, every event before it) by then.
+async fn seen_live(watcher: &mut SseClient, message: &str) {
+    loop {
+        let event = watcher
+            .next_of("message_received", WAIT)
+            .await
+            .expect("the message's event");
+        if event.data["data"]["message_id"] == message {
+            return;
+        }
+    }
+}
+
 #[actix_web::test]
 async fn events_stream_live_and_resume_after_a_disconnect() {
     let app = TestApp::spawn().await;
@@ -44,6 +58,7 @@ async fn events_stream_live_and_resume_after_a_disconnect() {
         .await
         .expect("received");
     let last_id = received.id.clone().expect("event id");
+    let mut watcher = SseClient::open(&app, &admin.token, None).await;
     drop(sse);
 
     // Missed while away: three messages.
@@ -51,7 +66,7 @@ async fn events_stream_live_and_resume_after_a_disconnect() {
     for i in 2..=4 {
         missed.push(inbound(&app, &integration, "c1", &format!("m{i}")).await);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    seen_live(&mut watcher, &missed[2]).await;
     let mut sse = SseClient::open(&app, &admin.token, Some(&last_id)).await;
     let mut got = Vec::new();
     let mut ids = Vec::new();
@@ -101,11 +116,13 @@ async fn a_small_buffer_reports_the_gap() {
     let mut sse = SseClient::open(&app, &admin.token, None).await;
     inbound(&app, &integration, "c1", "m1").await;
     let seen = sse.next_of("message_received", WAIT).await.expect("event");
+    let mut watcher = SseClient::open(&app, &admin.token, None).await;
     drop(sse);
+    let mut last = String::new();
     for i in 2..=6 {
-        inbound(&app, &integration, "c1", &format!("m{i}")).await;
+        last = inbound(&app, &integration, "c1", &format!("m{i}")).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    seen_live(&mut watcher, &last).await;
     let mut sse = SseClient::open(&app, &admin.token, seen.id.as_deref()).await;
     assert_eq!(sse.next(WAIT).await.expect("event").event, "resync");
     // Then what is still kept: the last two.

@@ -20,7 +20,6 @@ use support::{Session, TestApp};
 /// Marks every name tenant B gets, so a leak of a name is as visible as a leak of an id.
 const MARK_B: &str = "zqbeta";
 const MARK_A: &str = "zqalpha";
-const SECRET: &str = "matrix-integration-secret";
 const SSE_WAIT: Duration = Duration::from_secs(10);
 
 /// Who may call a route on their own tenant's resources (README "Contract details", the
@@ -224,44 +223,23 @@ fn id_of(view: &Value) -> String {
     view["id"].as_str().expect("an id").to_string()
 }
 
-async fn staff_user(app: &TestApp, admin: &Session, role: &str, email: &str) -> Session {
-    created(
-        app,
-        &admin.token,
-        "/api/v1/users",
-        json!({"name": format!("User {email}"), "email": email, "password": "user-password",
-               "role": role, "available": false}),
-    )
-    .await;
-    app.login(email, "user-password").await
-}
-
 async fn signed_inbound(app: &TestApp, integration: &str, contact: &str, external: &str) -> Value {
-    let body = json!({
-        "contact": {"external_id": contact, "name": format!("Customer {contact}")},
-        "message": {"external_id": external, "text": format!("hello from {contact}")},
-    })
-    .to_string();
-    let signature = atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes());
-    let response = app
-        .http
-        .post(app.url(&format!("/webhooks/generic/{integration}")))
-        .header("content-type", "application/json")
-        .header("X-Atende-Signature", signature)
-        .body(body)
-        .send()
-        .await
-        .expect("webhook sent");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    response.json().await.expect("accepted body")
+    let name = format!("Customer {contact}");
+    let body = support::webhook::generic_body(
+        contact,
+        Some(&name),
+        external,
+        &format!("hello from {contact}"),
+    );
+    app.signed_webhook(integration, &body).await
 }
 
 async fn build_tenant(app: &TestApp, admin: Session, mark: &str) -> Tenant {
     let t = &admin.token;
     let mut ids = BTreeMap::new();
     let emails = vec![format!("sup@{mark}.test"), format!("agent@{mark}.test")];
-    let supervisor = staff_user(app, &admin, "supervisor", &emails[0]).await;
-    let agent = staff_user(app, &admin, "agent", &emails[1]).await;
+    let supervisor = app.staff(&admin, "supervisor", &emails[0]).await;
+    let agent = app.staff(&admin, "agent", &emails[1]).await;
     let bot = created(
         app,
         t,
@@ -303,7 +281,7 @@ async fn build_tenant(app: &TestApp, admin: Session, mark: &str) -> Tenant {
         app,
         t,
         "/api/v1/integrations",
-        json!({"kind": "generic", "name": format!("Generic {mark}"), "secret": SECRET}),
+        json!({"kind": "generic", "name": format!("Generic {mark}"), "secret": support::engine::SECRET}),
     )
     .await;
     ids.insert("integration", id_of(&generic));

@@ -4,72 +4,27 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::engine::{by_sender, fixture, Fixture};
+use support::receiver::ScriptedReceiver;
 use support::scripted_llm::Step;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// A loopback "order API" for HTTP tools; records the Authorization headers it saw.
-struct OrderApi {
-    base: String,
-    auth: Arc<Mutex<Vec<String>>>,
-    _handle: actix_web::dev::ServerHandle,
-}
-
-async fn order_api() -> OrderApi {
-    let auth: Arc<Mutex<Vec<String>>> = Arc::default();
-    let seen = auth.clone();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let server = HttpServer::new(move || {
-        let seen = seen.clone();
-        App::new()
-            .route(
-                "/orders/{id}",
-                web::get().to(move |req: HttpRequest, id: web::Path<String>| {
-                    let seen = seen.clone();
-                    async move {
-                        if let Some(h) = req.headers().get("authorization") {
-                            seen.lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .push(h.to_str().unwrap_or_default().to_string());
-                        }
-                        HttpResponse::Ok()
-                            .json(json!({"order": id.into_inner(), "status": "shipped"}))
-                    }
-                }),
-            )
-            .route(
-                "/big",
-                web::get().to(|| async { HttpResponse::Ok().body("x".repeat(10 * 1024 * 1024)) }),
-            )
-            .route(
-                "/slow",
-                web::get().to(|| async {
-                    actix_rt::time::sleep(Duration::from_secs(5)).await;
-                    HttpResponse::Ok().finish()
-                }),
-            )
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .listen(listener)
-    .expect("listen")
-    .run();
-    let handle = server.handle();
-    actix_rt::spawn(server);
-    OrderApi {
-        base: format!("http://127.0.0.1:{port}"),
-        auth,
-        _handle: handle,
-    }
+/// A loopback "order API" for HTTP tools: `/orders/{id}` answers the order as JSON, `/big`
+/// with 10 MiB, `/slow` after 5 s.
+async fn order_api() -> ScriptedReceiver {
+    let api = ScriptedReceiver::start(&[]).await;
+    api.answer_text(|r| match r.path.strip_prefix("/orders/") {
+        Some(id) => json!({"order": id, "status": "shipped"}).to_string(),
+        None if r.path == "/big" => "x".repeat(10 * 1024 * 1024),
+        None => String::new(),
+    });
+    api.delay("/slow", Duration::from_secs(5));
+    api
 }
 
 async fn create_tool(f: &Fixture, body: Value) -> String {
@@ -100,16 +55,6 @@ fn http_tool(name: &str, url: &str) -> Value {
     })
 }
 
-async fn ai_replies(f: &Fixture, conversation: &str, count: usize) -> Vec<Value> {
-    f.eventually(WAIT, || async {
-        let m = f.messages(conversation).await;
-        let ai: Vec<Value> = by_sender(&m, "ai_agent").into_iter().cloned().collect();
-        (ai.len() >= count).then_some(ai)
-    })
-    .await
-    .expect("the AI answered")
-}
-
 async fn turns(f: &Fixture, conversation: &str) -> Vec<Value> {
     let (status, log) = f
         .app
@@ -133,10 +78,7 @@ async fn an_http_tool_and_a_system_tool_answer_log_and_price_the_turn() {
     let f = fixture(&[], json!({"model": "gpt-4o"})).await;
     create_tool(
         &f,
-        http_tool(
-            "consultar_pedido",
-            &format!("{}/orders/{{{{order_id}}}}", api.base),
-        ),
+        http_tool("consultar_pedido", &api.url("/orders/{{order_id}}")),
     )
     .await;
     create_tool(&f, json!({"name": "add_tag", "tool_type": "system"})).await;
@@ -152,7 +94,7 @@ async fn an_http_tool_and_a_system_tool_answer_log_and_price_the_turn() {
     let conversation = f
         .conversation_of("c1", "c1-m1", "cadê meu pedido 123?")
         .await;
-    let ai = ai_replies(&f, &conversation, 1).await;
+    let ai = f.ai_replies(&conversation, 1).await;
     assert_eq!(ai[0]["content"], "Seu pedido 123 foi enviado.");
 
     let requests = f.llm.requests();
@@ -171,11 +113,13 @@ async fn an_http_tool_and_a_system_tool_answer_log_and_price_the_turn() {
         .as_str()
         .expect("text")
         .contains("shipped"));
+    let seen: Vec<String> = api
+        .received()
+        .iter()
+        .filter_map(|r| r.header("authorization").map(str::to_string))
+        .collect();
     assert_eq!(
-        api.auth
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_slice(),
+        seen,
         ["Bearer order-api-token"],
         "the sealed header is opened for the call"
     );
@@ -210,15 +154,12 @@ async fn bad_tool_calls_become_error_results_and_the_conversation_continues() {
     let f = fixture(&[("engine.tool_failure_escalation", "10")], json!({})).await;
     create_tool(
         &f,
-        http_tool(
-            "consultar_pedido",
-            &format!("{}/orders/{{{{order_id}}}}", api.base),
-        ),
+        http_tool("consultar_pedido", &api.url("/orders/{{order_id}}")),
     )
     .await;
-    let big = http_tool("baixar_tudo", &format!("{}/big", api.base));
+    let big = http_tool("baixar_tudo", &api.url("/big"));
     create_tool(&f, big).await;
-    let mut slow = http_tool("lento", &format!("{}/slow", api.base));
+    let mut slow = http_tool("lento", &api.url("/slow"));
     slow["timeout_ms"] = json!(300);
     create_tool(&f, slow).await;
     f.llm.push(Step::ToolCalls(vec![
@@ -230,7 +171,7 @@ async fn bad_tool_calls_become_error_results_and_the_conversation_continues() {
     f.llm
         .push(Step::reply("Desculpe, não consegui consultar agora."));
     let conversation = f.conversation_of("c1", "c1-m1", "meu pedido?").await;
-    let ai = ai_replies(&f, &conversation, 1).await;
+    let ai = f.ai_replies(&conversation, 1).await;
     assert_eq!(ai[0]["content"], "Desculpe, não consegui consultar agora.");
     let calls = tools_used(&turns(&f, &conversation).await[0]);
     assert_eq!(calls.len(), 4);
@@ -274,7 +215,7 @@ async fn private_targets_are_refused_unless_allowed() {
     ]));
     f.llm.push(Step::reply("Não foi possível."));
     let conversation = f.conversation_of("c1", "c1-m1", "oi").await;
-    ai_replies(&f, &conversation, 1).await;
+    f.ai_replies(&conversation, 1).await;
     let calls = tools_used(&turns(&f, &conversation).await[0]);
     assert_eq!(calls.len(), 2);
     for call in &calls {
@@ -343,7 +284,7 @@ async fn calculator_close_and_followup_tools_work() {
     let conversation = f
         .conversation_of("c1", "c1-m1", "quanto dá 3 de 199,90?")
         .await;
-    let ai = ai_replies(&f, &conversation, 2).await;
+    let ai = f.ai_replies(&conversation, 2).await;
     assert_eq!(ai[0]["content"], "Dá R$ 599,70.");
     assert_eq!(
         ai[1]["content"], "Ainda precisa de ajuda?",
@@ -365,7 +306,7 @@ async fn calculator_close_and_followup_tools_work() {
         .await
         .expect("closed by the tool");
     assert_eq!(c["close_reason"], "resolvido");
-    let ai = ai_replies(&f, &conversation, 3).await;
+    let ai = f.ai_replies(&conversation, 3).await;
     assert_eq!(ai[2]["content"], "Até logo!");
     assert_eq!(
         f.llm.request_count(),

@@ -17,16 +17,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn webchat(app: &TestApp, admin: &Session) -> String {
-    create(
-        app,
-        admin,
-        "/api/v1/integrations",
-        &json!({"kind": "webchat", "name": "site"}),
-    )
-    .await
-}
-
 /// A web chat customer: (token, contact_id, conversation_id).
 async fn customer(app: &TestApp, integration: &str) -> (String, String, String) {
     let (status, body) = app
@@ -44,19 +34,6 @@ async fn customer(app: &TestApp, integration: &str) -> (String, String, String) 
         field("contact_id"),
         field("conversation_id"),
     )
-}
-
-/// A staff user who takes no conversations (so nothing gets assigned away from the test).
-async fn staff(app: &TestApp, admin: &Session, role: &str, email: &str) -> Session {
-    let (status, body) = app
-        .post(
-            "/api/v1/users",
-            &admin.token,
-            &json!({"name": email, "email": email, "password": "user-password", "role": role, "available": false}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    app.login(email, "user-password").await
 }
 
 async fn subscribe(client: &mut WsClient, conversation: &str) {
@@ -139,9 +116,9 @@ async fn message_status(app: &TestApp, admin: &Session, conversation: &str, id: 
 async fn two_agents_and_a_customer_talk_live() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let integration = webchat(&app, &admin).await;
-    let ana = staff(&app, &admin, "agent", "ana@tenant-a.test").await;
-    let bia = staff(&app, &admin, "agent", "bia@tenant-a.test").await;
+    let integration = app.webchat_integration(&admin).await;
+    let ana = app.staff(&admin, "agent", "ana@tenant-a.test").await;
+    let bia = app.staff(&admin, "agent", "bia@tenant-a.test").await;
     let (customer_token, contact_id, conversation) = customer(&app, &integration).await;
 
     let (mut ana_ws, connected) = WsClient::connect(&app, &ana.token).await;
@@ -277,7 +254,7 @@ async fn reconnect_and_sync_returns_exactly_the_missed_messages() {
     let app = TestApp::spawn_with(&[("realtime.sync_max_messages", "20")]).await;
     let admin = app.admin().await;
     let integration = generic(&app, &admin).await;
-    let agent = staff(&app, &admin, "agent", "ana@tenant-a.test").await;
+    let agent = app.staff(&admin, "agent", "ana@tenant-a.test").await;
     let first = signed_webhook(&app, &integration, "c1", "m-0", "mensagem 0").await;
     let conversation = first["conversation_id"].as_str().expect("id").to_string();
     let last_seen = first["message_id"].as_str().expect("id").to_string();
@@ -403,8 +380,8 @@ async fn tenants_never_see_each_other() {
     b_ws.expect_none("message").await;
 
     // Within a tenant, an agent may not follow a colleague's conversation.
-    let ana = staff(&app, &admin, "agent", "ana@tenant-a.test").await;
-    let bia = staff(&app, &admin, "agent", "bia@tenant-a.test").await;
+    let ana = app.staff(&admin, "agent", "ana@tenant-a.test").await;
+    let bia = app.staff(&admin, "agent", "bia@tenant-a.test").await;
     let (status, _) = app
         .post(
             &format!("/api/v1/conversations/{conversation}/assign"),
@@ -427,8 +404,8 @@ async fn reassignment_takes_a_conversation_away_from_other_agents() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let integration = generic(&app, &admin).await;
-    let ana = staff(&app, &admin, "agent", "ana@tenant-a.test").await;
-    let bia = staff(&app, &admin, "agent", "bia@tenant-a.test").await;
+    let ana = app.staff(&admin, "agent", "ana@tenant-a.test").await;
+    let bia = app.staff(&admin, "agent", "bia@tenant-a.test").await;
     let accepted = signed_webhook(&app, &integration, "c1", "m-1", "oi").await;
     let conversation = accepted["conversation_id"]
         .as_str()
@@ -450,18 +427,19 @@ async fn reassignment_takes_a_conversation_away_from_other_agents() {
     assert_eq!(assigned["owner"]["type"], "user");
     assert_eq!(assigned["owner"]["id"], ana.user_id.as_str());
     bia_ws.next_of("conversation_assigned").await;
+    // Ana opens her conversation: the message after the assignment reaching her is the
+    // signal that it was fanned out.
+    subscribe(&mut ana_ws, &conversation).await;
     signed_webhook(&app, &integration, "c1", "m-2", "depois da atribuição").await;
+    while ana_ws.next_of("message").await["message"]["content"] != "depois da atribuição" {}
     // "oi" may still be announced live (it was written just before Bia subscribed); what
     // came after the assignment must not reach her.
-    while let Some(frame) = bia_ws
-        .try_next_of("message", Duration::from_millis(800))
-        .await
-    {
+    bia_ws.barrier().await;
+    for frame in bia_ws.buffered("message") {
         assert_eq!(frame["message"]["content"], "oi", "{frame}");
     }
 
-    // Ana opens her conversation and sees it closed.
-    subscribe(&mut ana_ws, &conversation).await;
+    // …and sees it closed.
     app.post(
         &format!("/api/v1/conversations/{conversation}/close"),
         &admin.token,
@@ -571,8 +549,20 @@ async fn a_flood_is_rate_limited_and_nothing_else_suffers() {
     // pause (the bucket refills at 5 frames a second).
     neighbour.barrier().await;
     assert!(neighbour.buffered("error").is_empty());
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    flooder.barrier().await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        flooder.send(json!({"type": "ping"})).await;
+        let answer = flooder.next().await;
+        if answer["type"] == "pong" {
+            break;
+        }
+        assert_eq!(answer["code"], "RATE_LIMITED", "{answer}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flooder never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 #[actix_web::test]
@@ -585,7 +575,7 @@ async fn tokens_are_checked_at_the_handshake_and_on_every_frame() {
     let admin = app.admin().await;
     let mut auth = app.settings.auth.clone();
     auth.token_ttl_seconds = 2;
-    let keys = atende::api::auth::TokenKeys::new(&auth);
+    let keys = atende::auth::TokenKeys::new(&auth);
     let short = keys
         .issue_staff(
             &atende::domain::UserId(admin.user_id.clone()),
@@ -595,9 +585,19 @@ async fn tokens_are_checked_at_the_handshake_and_on_every_frame() {
         )
         .expect("token");
     let (mut ws, _) = WsClient::connect(&app, &short).await;
-    ws.barrier().await;
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    ws.send(json!({"type": "ping"})).await;
+    // Answered while the token lasts; the first frame after its expiry closes the socket.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        ws.send(json!({"type": "ping"})).await;
+        if ws.try_next_of("pong", WAIT).await.is_none() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     match ws.ended(WAIT).await {
         Some(Ended::Closed(code, reason)) => {
             assert_eq!(code, CloseCode::Policy);
@@ -607,7 +607,7 @@ async fn tokens_are_checked_at_the_handshake_and_on_every_frame() {
     }
 
     // A deleted user's token opens nothing.
-    let gone = staff(&app, &admin, "agent", "gone@tenant-a.test").await;
+    let gone = app.staff(&admin, "agent", "gone@tenant-a.test").await;
     let (status, _) = app
         .delete(&format!("/api/v1/users/{}", gone.user_id), &admin.token)
         .await;
@@ -627,7 +627,7 @@ async fn a_slow_consumer_is_disconnected() {
     .await;
     let admin = app.admin().await;
     let integration = generic(&app, &admin).await;
-    let slow_user = staff(&app, &admin, "supervisor", "slow@tenant-a.test").await;
+    let slow_user = app.staff(&admin, "supervisor", "slow@tenant-a.test").await;
     let first = signed_webhook(&app, &integration, "c1", "m-0", "oi").await;
     let conversation = first["conversation_id"].as_str().expect("id").to_string();
 
@@ -797,7 +797,7 @@ async fn idle_users_show_as_away() {
         .as_str()
         .expect("id")
         .to_string();
-    let ana = staff(&app, &admin, "supervisor", "ana@tenant-a.test").await;
+    let ana = app.staff(&admin, "supervisor", "ana@tenant-a.test").await;
     let (mut observer, _) = WsClient::connect(&app, &admin.token).await;
     let (mut ana_ws, _) = WsClient::connect(&app, &ana.token).await;
     assert_eq!(

@@ -289,25 +289,13 @@ async fn the_wizard_publishes_an_agent_whose_qr_decodes_to_its_url_and_who_answe
 
     // The published agent answers its first conversation, with its generated prompt.
     llm.push(Step::reply("Olá! Sou a Sofia. Qual é o seu convênio?"));
-    let body = json!({
-        "contact": {"external_id": "paciente-1", "name": "Paciente"},
-        "message": {"external_id": "w-1", "text": "Oi, quero marcar uma limpeza"},
-    })
-    .to_string();
-    let response = app
-        .http
-        .post(app.url(&format!("/webhooks/generic/{integration_id}")))
-        .header("content-type", "application/json")
-        .header(
-            "X-Atende-Signature",
-            atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("inbound");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let accepted: Value = response.json().await.expect("json");
+    let body = support::webhook::generic_body(
+        "paciente-1",
+        Some("Paciente"),
+        "w-1",
+        "Oi, quero marcar uma limpeza",
+    );
+    let accepted = app.signed_webhook(&integration_id, &body).await;
     let conversation = accepted["conversation_id"].as_str().expect("conversation");
     let reply = eventually(Duration::from_secs(10), &mut || async {
         let (_, page) = app

@@ -9,10 +9,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::integrations::{check_http_url, is_private_host};
 use super::pagination::{Page, PageQuery};
+use crate::auth::Staff;
 use crate::config::Settings;
 use crate::domain::agent::{
     self, nullable, AgentLimits, AgentLimitsPatch, AgentSettings, AgentSettingsPatch, AgentStatus,

@@ -13,8 +13,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
+use crate::auth::Staff;
 use crate::config::Settings;
 use crate::domain::{AgentId, Role};
 use crate::store::analytics::{self, Period, Scope};

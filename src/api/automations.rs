@@ -6,9 +6,9 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
+use crate::auth::Staff;
 use crate::domain::agent::nullable;
 use crate::domain::automation::{self, Action, Intent};
 use crate::domain::{validate, AgentId, Role, TenantId, UserId};

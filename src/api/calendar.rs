@@ -1,129 +1,30 @@
 //! `/api/v1/calendar`: free slots within working hours, booked events, and each user's
 //! RFC 5545 feed that calendar apps subscribe to. Local times (`date`, `time`) are in
-//! `calendar.timezone`; instants are RFC 3339 UTC.
-//!
-//! Who a meeting is booked with: the human who owns the conversation, else the tenant's
-//! humans who take conversations (`available`), least booked that day first.
+//! `calendar.timezone`; instants are RFC 3339 UTC. Finding slots and booking them is the
+//! booking service's (`engine::booking`), which the socket's `schedule_confirm` uses too.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Staff;
-use super::caller::{caller_from_request, query_param, Caller};
+use super::caller::{caller_from_request, Caller};
 use super::error::{ApiError, ApiResult};
-use crate::config::{CalendarSettings, Settings};
-use crate::domain::conversation::Owner;
+use crate::auth::request::query_param;
+use crate::auth::Staff;
+use crate::config::Settings;
 use crate::domain::dates;
 use crate::domain::scheduling::{self, WorkingHours, WorkingHoursSpec};
 use crate::domain::{ContactId, ConversationId, Role, TenantId, UserId};
-use crate::store::auto_create::{self, NewActivity};
+use crate::engine::booking;
 use crate::store::calendar::{self as events, CalendarEvent};
-use crate::store::conversations::{self, Conversation};
+use crate::store::conversations;
 use crate::store::users::{self, User};
-use crate::store::{contacts, Store, StoreError};
-use crate::ws::protocol::EventView;
-
-impl From<CalendarEvent> for EventView {
-    fn from(e: CalendarEvent) -> Self {
-        EventView {
-            id: e.id,
-            user_id: e.user_id.map(|u| u.0),
-            contact_id: e.contact_id.map(|c| c.0),
-            conversation_id: e.conversation_id.map(|c| c.0),
-            title: e.title,
-            starts_at: e.starts_at.and_utc(),
-            ends_at: e.ends_at.and_utc(),
-            email: e.email,
-            phone: e.phone,
-            created_at: e.created_at.and_utc(),
-        }
-    }
-}
-
-/// The configured default hours (validated at start).
-pub fn default_hours(settings: &CalendarSettings) -> WorkingHours {
-    let tz = settings.timezone.parse().unwrap_or(chrono_tz::UTC);
-    WorkingHours::uniform(
-        tz,
-        &settings.work_days,
-        &settings.work_start,
-        &settings.work_end,
-    )
-    .unwrap_or(WorkingHours {
-        tz,
-        days: Default::default(),
-    })
-}
-
-/// A user's hours: their stored spec over the defaults. A spec that no longer validates
-/// (stored before a rule changed) falls back to the defaults rather than hiding the user.
-pub fn hours_of(user: &User, defaults: &WorkingHours) -> WorkingHours {
-    let spec: WorkingHoursSpec = match serde_json::from_str(&user.working_hours) {
-        Ok(spec) => spec,
-        Err(e) => {
-            tracing::warn!(user = %user.id, error = %e, "stored working hours unreadable");
-            return defaults.clone();
-        }
-    };
-    defaults.with_spec(&spec).unwrap_or_else(|e| {
-        tracing::warn!(user = %user.id, error = %e, "stored working hours invalid");
-        defaults.clone()
-    })
-}
-
-/// `date` + `time` ("HH:MM" local to `calendar.timezone`, or an RFC 3339 instant).
-pub fn parse_start(
-    settings: &CalendarSettings,
-    date: &str,
-    time: &str,
-) -> Result<DateTime<Utc>, String> {
-    let tz: chrono_tz::Tz = settings.timezone.parse().unwrap_or(chrono_tz::UTC);
-    let day = dates::parse_day(date).map_err(|e| format!("date {e}"))?;
-    if DateTime::parse_from_rfc3339(time.trim()).is_ok() {
-        let instant = dates::parse_instant(time).map_err(|e| format!("time {e}"))?;
-        if instant.with_timezone(&tz).date_naive() != day {
-            return Err(format!("time {time} is not on {date} ({tz})"));
-        }
-        return Ok(instant);
-    }
-    let clock = NaiveTime::parse_from_str(time.trim(), "%H:%M")
-        .map_err(|_| "time must be HH:MM or an RFC 3339 date-time".to_string())?;
-    tz.from_local_datetime(&day.and_time(clock))
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| format!("{date} {time} does not exist in {tz} (clock change)"))
-}
-
-/// Who a conversation's meetings are booked with.
-pub async fn conversation_hosts(
-    store: &Store,
-    conversation: &Conversation,
-) -> ApiResult<Vec<User>> {
-    let tenant = conversation.tenant_id.clone();
-    let owner = conversation.owner();
-    Ok(store
-        .run(move |conn| match owner {
-            Owner::User(user) => Ok(vec![users::find(conn, &tenant, &user)?]),
-            _ => events::hosts(conn, &tenant),
-        })
-        .await?)
-}
-
-fn day_bounds(tz: chrono_tz::Tz, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
-    let start = tz
-        .from_local_datetime(&date.and_time(NaiveTime::MIN))
-        .earliest()
-        .map_or_else(
-            || date.and_time(NaiveTime::MIN).and_utc(),
-            |t| t.with_timezone(&Utc),
-        );
-    (start, start + Duration::days(1))
-}
+use crate::store::Store;
+use crate::views::EventView;
 
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct SlotView {
@@ -131,191 +32,6 @@ pub struct SlotView {
     pub end: DateTime<Utc>,
     /// "HH:MM" in `calendar.timezone`, as `schedule_confirm` takes it.
     pub time: String,
-}
-
-/// Free slots of `date` (in `calendar.timezone`) over `hosts`: a slot is free when at least
-/// one host has it inside their hours and has nothing booked over it.
-pub async fn free_slots(
-    store: &Store,
-    settings: &CalendarSettings,
-    tenant: &TenantId,
-    hosts: Vec<User>,
-    date: NaiveDate,
-    duration: Duration,
-) -> ApiResult<Vec<SlotView>> {
-    let defaults = default_hours(settings);
-    let tz = defaults.tz;
-    let now = Utc::now();
-    if date > now.with_timezone(&tz).date_naive() + Duration::days(i64::from(settings.horizon_days))
-        || hosts.is_empty()
-    {
-        return Ok(Vec::new());
-    }
-    let (day_start, day_end) = day_bounds(tz, date);
-    let ids: Vec<UserId> = hosts.iter().map(|u| u.id.clone()).collect();
-    let tenant = tenant.clone();
-    let (from, to) = (
-        (day_start - Duration::days(1)).naive_utc(),
-        (day_end + Duration::days(1)).naive_utc(),
-    );
-    let booked = store
-        .run(move |conn| events::busy(conn, &tenant, &ids, from, to))
-        .await?;
-    let step = Duration::minutes(i64::from(settings.slot_step_minutes));
-    let mut slots: Vec<SlotView> = Vec::new();
-    for host in &hosts {
-        let hours = hours_of(host, &defaults);
-        let busy: Vec<(DateTime<Utc>, DateTime<Utc>)> = booked
-            .iter()
-            .filter(|e| e.user_id.as_ref() == Some(&host.id))
-            .map(|e| (e.starts_at.and_utc(), e.ends_at.and_utc()))
-            .collect();
-        // The host's own days that overlap the requested day in the calendar's zone.
-        for offset in -1..=1 {
-            let host_day = date + Duration::days(offset);
-            for slot in scheduling::free_slots(&hours, host_day, duration, step, &busy, now) {
-                if slot.start >= day_start && slot.start < day_end {
-                    slots.push(SlotView {
-                        start: slot.start,
-                        end: slot.end,
-                        time: slot.start.with_timezone(&tz).format("%H:%M").to_string(),
-                    });
-                }
-            }
-        }
-    }
-    slots.sort_by_key(|s| s.start);
-    slots.dedup_by_key(|s| s.start);
-    Ok(slots)
-}
-
-/// Books `[start, start + default duration)` for a conversation with the first host that
-/// works then and is free, least booked that day first.
-pub async fn book_for_conversation(
-    store: &Store,
-    settings: &CalendarSettings,
-    conversation: &Conversation,
-    start: DateTime<Utc>,
-    email: String,
-    phone: Option<String>,
-) -> ApiResult<CalendarEvent> {
-    let now = Utc::now();
-    if start < now {
-        return Err(ApiError::validation("that time has already passed"));
-    }
-    if start > now + Duration::days(i64::from(settings.horizon_days)) {
-        return Err(ApiError::validation(format!(
-            "bookings are open for the next {} days only",
-            settings.horizon_days
-        )));
-    }
-    let duration = Duration::minutes(i64::from(settings.default_duration_minutes));
-    let hosts = conversation_hosts(store, conversation).await?;
-    if hosts.is_empty() {
-        return Err(ApiError::validation("nobody in this tenant takes meetings"));
-    }
-    let defaults = default_hours(settings);
-    let (day_start, day_end) =
-        day_bounds(defaults.tz, start.with_timezone(&defaults.tz).date_naive());
-    let tenant = conversation.tenant_id.clone();
-    let contact_id = conversation.contact_id.clone();
-    let ids: Vec<UserId> = hosts.iter().map(|u| u.id.clone()).collect();
-    let (booked, contact) = store
-        .run(move |conn| {
-            let booked = events::busy(
-                conn,
-                &tenant,
-                &ids,
-                day_start.naive_utc(),
-                day_end.naive_utc(),
-            )?;
-            let contact = contacts::find(conn, &tenant, &contact_id).ok();
-            Ok((booked, contact))
-        })
-        .await?;
-    let mut ordered: Vec<(usize, User)> = hosts
-        .into_iter()
-        .map(|h| {
-            let load = booked
-                .iter()
-                .filter(|e| e.user_id.as_ref() == Some(&h.id))
-                .count();
-            (load, h)
-        })
-        .collect();
-    ordered.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
-    let who = contact
-        .and_then(|c| c.name)
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| email.clone());
-    let mut anyone_works_then = false;
-    for (_, host) in ordered {
-        if !hours_of(&host, &defaults).covers(start, duration) {
-            continue;
-        }
-        anyone_works_then = true;
-        let event = CalendarEvent {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: conversation.tenant_id.clone(),
-            user_id: Some(host.id.clone()),
-            contact_id: Some(conversation.contact_id.clone()),
-            conversation_id: Some(conversation.id.clone()),
-            title: settings.event_title.replace("{contact}", &who),
-            starts_at: start.naive_utc(),
-            ends_at: (start + duration).naive_utc(),
-            email: Some(email.clone()),
-            phone: phone.clone(),
-            created_at: crate::store::now(),
-        };
-        let candidate = event.clone();
-        if store
-            .run(move |conn| events::book(conn, &candidate))
-            .await?
-        {
-            return Ok(event);
-        }
-    }
-    if anyone_works_then {
-        Err(ApiError::Conflict(
-            "that slot is no longer available".into(),
-        ))
-    } else {
-        Err(ApiError::validation("that time is outside working hours"))
-    }
-}
-
-/// With auto-create on, a booked meeting becomes a `meeting` activity too.
-pub fn auto_meeting(store: &Store, conversation: &Conversation, event: &CalendarEvent) {
-    let store = store.clone();
-    let new = NewActivity {
-        tenant_id: conversation.tenant_id.clone(),
-        contact_id: Some(conversation.contact_id.clone()),
-        conversation_id: conversation.id.clone(),
-        user_id: event.user_id.clone(),
-        kind: "meeting",
-        title: event.title.clone(),
-        description: [event.email.as_deref(), event.phone.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" · "),
-        due_at: Some(event.starts_at),
-        data: serde_json::json!({"source": "auto_create", "event_id": event.id}),
-    };
-    actix_web::rt::spawn(async move {
-        let id = new.conversation_id.clone();
-        let result = store
-            .run(move |conn| {
-                if !auto_create::enabled(conn, &new.conversation_id)? {
-                    return Ok(None);
-                }
-                auto_create::create_once(conn, &new)
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::warn!(conversation = %id, error = %e, "meeting activity not stored");
-        }
-    });
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -384,10 +100,11 @@ pub async fn available_slots(
             let conversation = store
                 .run(move |conn| conversations::find(conn, &tenant, &id))
                 .await?;
-            conversation_hosts(&store, &conversation).await?
+            booking::conversation_hosts(&store, &conversation).await?
         }
     };
-    let slots = free_slots(
+    let tz = booking::default_hours(calendar).tz;
+    let slots = booking::free_slots(
         &store,
         calendar,
         &tenant,
@@ -395,7 +112,14 @@ pub async fn available_slots(
         date,
         Duration::minutes(i64::from(duration)),
     )
-    .await?;
+    .await?
+    .into_iter()
+    .map(|slot| SlotView {
+        start: slot.start,
+        end: slot.end,
+        time: slot.start.with_timezone(&tz).format("%H:%M").to_string(),
+    })
+    .collect();
     Ok(HttpResponse::Ok().json(SlotsView {
         date: date.format("%Y-%m-%d").to_string(),
         timezone: calendar.timezone.clone(),
@@ -533,44 +257,7 @@ pub async fn create_event(
         phone,
         created_at: crate::store::now(),
     };
-    let candidate = event.clone();
-    let (booked, conversation_row) = store
-        .run(move |conn| {
-            let tenant = &candidate.tenant_id;
-            if let Some(user) = &candidate.user_id {
-                users::find(conn, tenant, user).map_err(|e| match e {
-                    StoreError::NotFound => StoreError::Conflict("user_id".into()),
-                    other => other,
-                })?;
-            }
-            if let Some(contact) = &candidate.contact_id {
-                contacts::find(conn, tenant, contact).map_err(|e| match e {
-                    StoreError::NotFound => StoreError::Conflict("contact_id".into()),
-                    other => other,
-                })?;
-            }
-            let conversation_row = match &candidate.conversation_id {
-                Some(id) => Some(conversations::find(conn, tenant, id).map_err(|e| match e {
-                    StoreError::NotFound => StoreError::Conflict("conversation_id".into()),
-                    other => other,
-                })?),
-                None => None,
-            };
-            Ok((events::book(conn, &candidate)?, conversation_row))
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(field) => ApiError::field(&field, "is not one of this tenant"),
-            other => other.into(),
-        })?;
-    if !booked {
-        return Err(ApiError::Conflict(
-            "the user already has an event at that time".into(),
-        ));
-    }
-    if let Some(conversation) = &conversation_row {
-        auto_meeting(&store, conversation, &event);
-    }
+    let event = booking::book_event(&store, event).await?;
     Ok(HttpResponse::Created().json(EventView::from(event)))
 }
 
@@ -733,9 +420,9 @@ pub async fn get_working_hours(
             "only the user or a supervisor may see these hours".into(),
         ));
     }
-    let defaults = default_hours(&settings.calendar);
+    let defaults = booking::default_hours(&settings.calendar);
     let custom: WorkingHoursSpec = serde_json::from_str(&user.working_hours).unwrap_or_default();
-    Ok(HttpResponse::Ok().json(hours_view(&hours_of(&user, &defaults), custom)))
+    Ok(HttpResponse::Ok().json(hours_view(&booking::hours_of(&user, &defaults), custom)))
 }
 
 #[utoipa::path(put, path = "/api/v1/calendar/{user_id}/working-hours", tag = "calendar",
@@ -757,7 +444,7 @@ pub async fn put_working_hours(
     }
     let spec: WorkingHoursSpec = serde_json::from_value(body.into_inner())
         .map_err(|e| ApiError::validation(format!("invalid working hours: {e}")))?;
-    let defaults = default_hours(&settings.calendar);
+    let defaults = booking::default_hours(&settings.calendar);
     let hours = defaults
         .with_spec(&spec)
         .map_err(|e| ApiError::validation(format!("invalid working hours: {e}")))?;
@@ -863,39 +550,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn settings() -> CalendarSettings {
-        CalendarSettings {
-            timezone: "America/Sao_Paulo".into(),
-            work_days: vec!["mon".into(), "tue".into(), "wed".into()],
-            work_start: "09:00".into(),
-            work_end: "18:00".into(),
-            slot_step_minutes: 30,
-            default_duration_minutes: 60,
-            horizon_days: 30,
-            event_title: "Reunião com {contact}".into(),
-        }
-    }
-
-    #[test]
-    fn start_times_are_local_or_exact() {
-        let s = settings();
-        assert_eq!(
-            parse_start(&s, "2026-03-05", "15:00")
-                .expect("local")
-                .to_rfc3339(),
-            "2026-03-05T18:00:00+00:00"
-        );
-        assert_eq!(
-            parse_start(&s, "2026-03-05", "2026-03-05T18:00:00Z")
-                .expect("instant")
-                .to_rfc3339(),
-            "2026-03-05T18:00:00+00:00"
-        );
-        assert!(parse_start(&s, "2026-03-05", "2026-03-07T18:00:00Z").is_err());
-        assert!(parse_start(&s, "05/03/2026", "15:00").is_err());
-        assert!(parse_start(&s, "2026-03-05", "3pm").is_err());
-    }
 
     fn event(title: &str, email: Option<&str>) -> CalendarEvent {
         let start = chrono::NaiveDate::from_ymd_opt(2026, 3, 5)

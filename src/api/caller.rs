@@ -4,8 +4,10 @@
 use actix_web::{dev::Payload, FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
 
-use super::auth::{bearer, verified, Claims, Staff, Subject};
+use super::auth::verified;
 use super::error::ApiError;
+use crate::auth::request::request_token;
+use crate::auth::{Claims, Staff, Subject};
 use crate::domain::{ContactId, ConversationId, TenantId};
 
 #[derive(Debug, Clone)]
@@ -34,26 +36,7 @@ impl Caller {
     }
 }
 
-/// The token of a request: the `Authorization` header, else the `token` query parameter.
-pub fn request_token(req: &HttpRequest) -> Result<String, ApiError> {
-    if req
-        .headers()
-        .contains_key(actix_web::http::header::AUTHORIZATION)
-    {
-        return bearer(req).map(str::to_string);
-    }
-    query_param(req, "token")
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::Auth("missing token (Authorization: Bearer or ?token=)".into()))
-}
-
-pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// The caller a contact token speaks for (staff tokens go through [`super::access`]).
+/// The caller a contact token speaks for (staff tokens go through [`crate::auth::access`]).
 fn contact_from_claims(claims: Claims) -> Result<Caller, ApiError> {
     let invalid = || ApiError::Auth("invalid token".into());
     Ok(Caller::Contact {
@@ -66,11 +49,13 @@ fn contact_from_claims(claims: Claims) -> Result<Caller, ApiError> {
 /// The caller of a request, staff as the user is now (for handlers that authenticate only
 /// on some paths; others take [`Caller`] as an extractor).
 pub fn caller_from_request(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Caller, ApiError>> {
-    let checked = request_token(req).and_then(|token| verified(req, &token));
+    let checked = request_token(req)
+        .map_err(ApiError::from)
+        .and_then(|token| verified(req, &token));
     Box::pin(async move {
         let (claims, access) = checked?;
         match claims.kind {
-            Subject::Staff => access.staff(&claims).await.map(Caller::Staff),
+            Subject::Staff => Ok(Caller::Staff(access.staff(&claims).await?)),
             Subject::Contact => contact_from_claims(claims),
         }
     })

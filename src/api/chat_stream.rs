@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
+use crate::auth::Staff;
 use crate::domain::agent::AgentStatus;
 use crate::domain::role::may_chat_with_agent;
 use crate::domain::AgentId;

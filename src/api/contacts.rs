@@ -7,10 +7,10 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::Page;
 use super::resource;
+use crate::auth::Staff;
 use crate::domain::agent::nullable;
 use crate::domain::role::{listing_reach, may_read_contact};
 use crate::domain::{validate, ContactId, IntegrationId};

@@ -5,10 +5,10 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
-use crate::domain::conversation::Owner;
+use crate::auth::Staff;
+use crate::domain::conversation::{Owner, MAX_MESSAGE_CHARS};
 use crate::domain::distribution::Priority;
 use crate::domain::escalation::EscalationReason;
 use crate::domain::role::may_open_conversation;
@@ -17,10 +17,9 @@ use crate::engine::conversation::{self as actor, user_in_tenant, Close, Escalate
 use crate::engine::registry::Ask;
 use crate::engine::{Engine, EngineError};
 use crate::store::conversations::{self, Conversation, ListFilter};
-use crate::store::messages::{self, Message};
+use crate::store::messages;
 use crate::store::{agents, json_column, turns, Store};
-
-pub const MAX_MESSAGE_CHARS: usize = 65_536;
+use crate::views::MessageView;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OwnerView {
@@ -86,39 +85,6 @@ impl ConversationView {
             created_at: c.created_at.and_utc(),
             updated_at: c.updated_at.and_utc(),
         })
-    }
-}
-
-/// docs/protocol.md's `Message`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MessageView {
-    pub id: String,
-    pub conversation_id: String,
-    pub seq: i64,
-    pub sender_type: String,
-    pub sender_id: Option<String>,
-    pub content: String,
-    pub content_type: String,
-    pub status: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
-}
-
-impl MessageView {
-    pub fn from_row(m: Message) -> Self {
-        MessageView {
-            metadata: serde_json::from_str(&m.metadata).unwrap_or(serde_json::Value::Null),
-            id: m.id.0,
-            conversation_id: m.conversation_id.0,
-            seq: m.seq,
-            sender_type: m.sender_type.to_string(),
-            sender_id: m.sender_id,
-            content: m.content,
-            content_type: m.content_type,
-            status: m.status,
-            created_at: m.created_at.and_utc(),
-        }
     }
 }
 

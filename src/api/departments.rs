@@ -7,10 +7,10 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
 use super::resource;
+use crate::auth::Staff;
 use crate::domain::{DepartmentId, Role};
 use crate::store::departments::{self, Department, DepartmentChanges};
 use crate::store::{self, Store, StoreError};

@@ -3,8 +3,8 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
+use crate::auth::Staff;
 use crate::domain::distribution::DistributionSettings;
 use crate::domain::Role;
 use crate::engine::distributor::SettingsChanged;

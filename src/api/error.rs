@@ -4,7 +4,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::error::{ClientError, ErrorBody, ErrorCode};
-use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -118,18 +117,13 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(error = %detail, "internal error");
         }
-        HttpResponse::build(self.status_code()).json(self.body())
+        self.body().response()
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        ApiError::from_client(&err)
-    }
-}
-
-impl From<crate::engine::EngineError> for ApiError {
-    fn from(err: crate::engine::EngineError) -> Self {
+/// Every other layer's error reaches HTTP by its code ([`ClientError`]).
+impl<E: ClientError> From<E> for ApiError {
+    fn from(err: E) -> Self {
         ApiError::from_client(&err)
     }
 }

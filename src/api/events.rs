@@ -15,13 +15,14 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use tokio::sync::broadcast;
 
-use super::access::Access;
-use super::auth::Staff;
-use super::caller::{query_param, Caller};
+use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
+use crate::auth::request::query_param;
+use crate::auth::{Access, AuthError, Staff};
 use crate::config::RealtimeSettings;
 use crate::domain::{Role, TenantId, UserId};
 use crate::engine::events::{EventBus, TenantEvent};
+use crate::store::StoreError;
 
 pub struct Entry {
     seq: u64,
@@ -198,7 +199,7 @@ impl Listener {
             .await
         {
             Ok(role) => may_listen(role),
-            Err(ApiError::Unavailable(_)) => true,
+            Err(AuthError::Store(StoreError::Unavailable(_))) => true,
             Err(_) => false,
         }
     }

@@ -5,7 +5,7 @@
 //! is parsed and checked before anything is written, so a malformed one changes nothing.
 //! Then, item by item:
 //! - a customer's message is stored (acknowledged only once durable) and its conversation
-//!   woken, exactly like the generic webhook ([`super::webhooks::accept`]);
+//!   woken, exactly like the generic webhook ([`crate::engine::Engine::accept`]);
 //! - a `fromMe` message (the business writing from its phone, or the echo of a reply the
 //!   engine sent) is either linked to that reply, or stored as an outbound message that
 //!   nothing answers;
@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
-use super::webhooks::{accept, integration_for};
+use super::webhooks::integration_for;
 use crate::channels::evolution::{self, Envelope, IgnoreReason, InboundMessage, Item};
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::writer::Inbound;
@@ -268,9 +268,8 @@ async fn receive_message(
         }
     }
     let metadata = message.metadata(envelope.instance.as_deref());
-    let ingested = accept(
-        engine,
-        Inbound {
+    let ingested = engine
+        .accept(Inbound {
             tenant_id: integration.tenant_id.clone(),
             integration_id: integration.id.clone(),
             channel: "whatsapp",
@@ -285,9 +284,8 @@ async fn receive_message(
             content_type: message.content_type().to_string(),
             metadata,
             from_business: message.from_me,
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok(ItemOutcome {
         conversation_id: Some(ingested.conversation.id.0),
         message_id: Some(ingested.message.id.0),

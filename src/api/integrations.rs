@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 use utoipa::ToSchema;
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
+use crate::auth::Staff;
 use crate::config::Settings;
 use crate::domain::agent::nullable;
 use crate::domain::{validate, AgentId, DepartmentId, IntegrationId, Role, TenantId};

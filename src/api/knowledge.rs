@@ -8,10 +8,10 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
 use super::resource;
+use crate::auth::Staff;
 use crate::config::KnowledgeSettings;
 use crate::domain::{AgentId, Role, TenantId};
 use crate::knowledge::documents::{self, Stored, Upload};

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::auth::Staff;
 use super::error::ApiResult;
+use crate::auth::Staff;
 use crate::domain::agent::AgentStatus;
 use crate::domain::role::may_chat_with_agent;
 use crate::domain::Role;

@@ -7,9 +7,9 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::auth::Staff;
 use super::error::ApiResult;
 use super::resource;
+use crate::auth::Staff;
 use crate::domain::ContactId;
 use crate::store::memories::{self, Memory};
 use crate::store::{contacts, Store};

@@ -1,6 +1,5 @@
 //! The HTTP surface: actix-web routes, auth, errors, metrics, OpenAPI.
 
-pub mod access;
 pub mod activities;
 pub mod agents;
 pub mod analytics;

@@ -12,9 +12,9 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::TokenKeys;
 use super::error::{ApiError, ApiResult};
 use crate::accounts::{self, PasswordHasher};
+use crate::auth::TokenKeys;
 use crate::config::AuthSettings;
 use crate::domain::{validate, Role};
 use crate::error::{ErrorBody, ErrorCode};

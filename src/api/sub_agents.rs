@@ -5,8 +5,8 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
+use crate::auth::Staff;
 use crate::domain::agent::{self, nullable};
 use crate::domain::routing::words;
 use crate::domain::{validate, AgentId, Role, SubAgentId};

@@ -5,10 +5,10 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
 use super::resource;
+use crate::auth::Staff;
 use crate::domain::Role;
 use crate::store::tags::{self, Tag, TagChanges};
 use crate::store::{self, Store, StoreError};

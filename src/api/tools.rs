@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
+use crate::auth::Staff;
 use crate::domain::{AgentId, Role, ToolId};
 use crate::secrets::SecretBox;
 use crate::store::tools::{self as tools_store, AgentTool, Tool, ToolChanges};

@@ -6,11 +6,11 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::access::Access;
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
 use crate::accounts::{self, AccountError, NewUser, PasswordHasher};
+use crate::auth::Access;
+use crate::auth::Staff;
 use crate::domain::{validate, Role, UserId};
 use crate::store::{self, json_column, users, Store};
 

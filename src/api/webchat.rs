@@ -10,9 +10,9 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::TokenKeys;
 use super::error::{ApiError, ApiResult};
 use super::webhooks::integration_for;
+use crate::auth::TokenKeys;
 use crate::config::RealtimeSettings;
 use crate::domain::scheduling::{extract_email, extract_phone};
 use crate::engine::events::EngineEvent;

@@ -11,12 +11,8 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ApiResult};
 use crate::channels::{generic, signature};
 use crate::config::Settings;
-use crate::domain::conversation::SenderType;
 use crate::domain::IntegrationId;
-use crate::engine::conversation::CustomerMessage;
-use crate::engine::events::EngineEvent;
-use crate::engine::registry::Deliver;
-use crate::engine::writer::{Inbound, Ingested};
+use crate::engine::writer::Inbound;
 use crate::engine::Engine;
 use crate::secrets::SecretBox;
 use crate::store::cache::IntegrationCache;
@@ -45,28 +41,6 @@ pub async fn integration_for(
         return Err(ApiError::NotFound);
     }
     Ok(integration)
-}
-
-/// Stores the message (acknowledged only once durable) and wakes its conversation.
-pub async fn accept(engine: &Engine, inbound: Inbound) -> ApiResult<Ingested> {
-    let ingested = engine.parts.writer.ingest(inbound).await?;
-    if !ingested.duplicate && ingested.message.sender_type == SenderType::Contact {
-        engine.registry.do_send(Deliver(
-            ingested.conversation.id.clone(),
-            CustomerMessage(ingested.message.clone()),
-        ));
-    }
-    if ingested.new_conversation {
-        engine.parts.events.publish(
-            &ingested.conversation.tenant_id,
-            Some(&ingested.conversation.id),
-            EngineEvent::ConversationStarted {
-                channel: ingested.conversation.channel.clone(),
-                contact_id: ingested.contact.id.clone(),
-            },
-        );
-    }
-    Ok(ingested)
 }
 
 #[utoipa::path(post, path = "/webhooks/generic/{integration_id}", tag = "channels",
@@ -101,9 +75,8 @@ pub async fn generic_inbound(
     )
     .map_err(|e| ApiError::Auth(e.to_string()))?;
     let payload = generic::parse(&body).map_err(ApiError::validation)?;
-    let ingested = accept(
-        &engine,
-        Inbound {
+    let ingested = engine
+        .accept(Inbound {
             tenant_id: integration.tenant_id.clone(),
             integration_id: integration.id.clone(),
             channel: "generic",
@@ -118,9 +91,8 @@ pub async fn generic_inbound(
             content_type: "text".into(),
             metadata: serde_json::json!({ "timestamp": payload.message.timestamp }),
             from_business: false,
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         conversation_id: ingested.conversation.id.0,
         message_id: ingested.message.id.0,

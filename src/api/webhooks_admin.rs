@@ -9,10 +9,10 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
 use super::integrations::{check_outbound_url, MIN_SECRET_CHARS};
 use super::pagination::{Page, PageQuery, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::auth::Staff;
 use crate::config::Settings;
 use crate::domain::{Role, WebhookId};
 use crate::engine::events::EventKind;

@@ -16,8 +16,8 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Staff;
 use super::error::{ApiError, ApiResult};
+use crate::auth::Staff;
 use crate::config::Settings;
 use crate::domain::agent::{
     self, AgentSettings, AgentStatus, AgentType, InvalidField, ProviderKind,

@@ -1,9 +1,8 @@
-//! Channels: how customers reach the engine and how replies reach them. Inbound adapters
-//! parse and authenticate what a channel sends (generic webhook, Evolution API, web chat);
-//! outbound, [`sender::ChannelSender`] delivers replies durably with retries, through the
-//! outbound guard ([`crate::outbound`]), signed with [`signature`] where the channel expects it.
+//! Channels: what customers' channels send and how they sign it. Inbound adapters parse and
+//! authenticate what a channel sends (generic webhook, Evolution API, web chat); [`signature`]
+//! is the `X-Atende-Signature` scheme in both directions. Replies go out through the engine's
+//! `ChannelSender` (`engine/sender.rs`), which speaks each channel's API.
 
 pub mod evolution;
 pub mod generic;
-pub mod sender;
 pub mod signature;

@@ -9,9 +9,9 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use crate::accounts::{self, NewUser, PasswordHasher};
-use crate::api::auth::TokenKeys;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::session::TokenResponse;
+use crate::auth::TokenKeys;
 use crate::domain::Role;
 use crate::store::{users, Store};
 

@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{AgentId, UserId};
 
+/// The longest message a person may write into a conversation (staff over REST or the
+/// socket, customers in the web chat), in characters.
+pub const MAX_MESSAGE_CHARS: usize = 65_536;
+
 /// Who answers a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]

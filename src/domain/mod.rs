@@ -19,6 +19,7 @@ pub mod scheduling;
 pub mod stored;
 pub mod summary;
 pub mod text;
+pub mod tool;
 pub mod tool_state;
 pub mod validate;
 pub mod waiting_queue;

@@ -3,13 +3,16 @@
 
 pub mod agent;
 pub mod automation;
+pub mod booking;
 pub mod conversation;
+pub mod crm;
 pub mod distributor;
 pub mod events;
 pub mod insights;
 pub mod live_answer;
 pub mod metrics;
 pub mod registry;
+pub mod sender;
 pub mod timers;
 pub mod webhooks;
 pub mod writer;
@@ -19,19 +22,20 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::channels::sender::ChannelSender;
 use crate::config::Settings;
+use crate::domain::conversation::SenderType;
 use crate::domain::limits::LimitHit;
 use crate::knowledge::KnowledgeIndex;
 use crate::secrets::SecretBox;
 use crate::store::cache::IntegrationCache;
 use crate::store::{conversations, Store, StoreError};
+use sender::ChannelSender;
 
 use agent::Supervisors;
 use distributor::Distributor;
 use events::EventBus;
 use registry::{ConversationRegistry, Wire};
-use writer::MessageWriter;
+use writer::{Inbound, Ingested, MessageWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -148,6 +152,12 @@ impl Engine {
             settings,
             knowledge,
         };
+        // Listening before any conversation runs, so no closing or request goes unseen.
+        crm::start(
+            store.clone(),
+            &parts.events,
+            &parts.settings.calendar.timezone,
+        );
         registry
             .send(Wire(parts.clone()))
             .await
@@ -166,6 +176,30 @@ impl Engine {
         )
         .start();
         Ok(engine)
+    }
+
+    /// Takes an inbound message: stores it (acknowledged only once durable), wakes its
+    /// conversation and announces a conversation it opened. Every channel's webhook and the
+    /// web chat socket come in through here.
+    pub async fn accept(&self, inbound: Inbound) -> Result<Ingested, StoreError> {
+        let ingested = self.parts.writer.ingest(inbound).await?;
+        if !ingested.duplicate && ingested.message.sender_type == SenderType::Contact {
+            self.registry.do_send(registry::Deliver(
+                ingested.conversation.id.clone(),
+                conversation::CustomerMessage(ingested.message.clone()),
+            ));
+        }
+        if ingested.new_conversation {
+            self.parts.events.publish(
+                &ingested.conversation.tenant_id,
+                Some(&ingested.conversation.id),
+                events::EngineEvent::ConversationStarted {
+                    channel: ingested.conversation.channel.clone(),
+                    contact_id: ingested.contact.id.clone(),
+                },
+            );
+        }
+        Ok(ingested)
     }
 
     /// After a restart: every conversation with unanswered customer messages (or still

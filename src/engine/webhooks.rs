@@ -22,16 +22,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use reqwest::header::CONTENT_TYPE;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use sha2::Sha256;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Semaphore;
 
 use super::events::{EventBus, EventKind, TenantEvent};
 use super::metrics::EngineMetrics;
+use crate::channels::signature;
 use crate::config::WebhookSettings;
 use crate::domain::TenantId;
 use crate::outbound::{self, backoff::equal_jitter, body, guard};
@@ -55,78 +54,8 @@ const EXCERPT_CHARS: usize = 200;
 const CACHE_TTL: Duration = Duration::from_secs(30);
 const RESUME_PAGE: i64 = 500;
 
-type HmacSha256 = Hmac<Sha256>;
 /// A tenant's enabled webhooks and when they were read.
 type CachedHooks = (Instant, Arc<Vec<Webhook>>);
-
-fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> HmacSha256 {
-    // HMAC takes keys of any length, so this never fails.
-    let mut mac =
-        <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
-}
-
-/// `t=<timestamp>,v1=<hex HMAC-SHA256 of "t.body">`.
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let digest = hex::encode(mac(secret, timestamp, body).finalize().into_bytes());
-    format!("t={timestamp},v1={digest}")
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    #[error("the signature header is malformed")]
-    Malformed,
-    #[error("the signature is older than the replay window")]
-    Expired,
-    #[error("the signature does not match the body")]
-    Mismatch,
-}
-
-/// What a receiver does with `X-Atende-Signature`: the timestamp must be within `tolerance`
-/// seconds of `now` and one `v1` must be the HMAC of `"t.body"` (compared in constant time).
-pub fn verify(
-    secret: &[u8],
-    header: &str,
-    body: &[u8],
-    now: i64,
-    tolerance: u64,
-) -> Result<(), SignatureError> {
-    let mut timestamp = None;
-    let mut candidates = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => {
-                timestamp = Some(
-                    value
-                        .parse::<i64>()
-                        .map_err(|_| SignatureError::Malformed)?,
-                )
-            }
-            Some(("v1", value)) => candidates.push(value),
-            Some(_) => {}
-            None => return Err(SignatureError::Malformed),
-        }
-    }
-    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-    if candidates.is_empty() {
-        return Err(SignatureError::Malformed);
-    }
-    if now.abs_diff(timestamp) > tolerance {
-        return Err(SignatureError::Expired);
-    }
-    let matches = candidates.iter().any(|candidate| {
-        hex::decode(candidate)
-            .is_ok_and(|expected| mac(secret, timestamp, body).verify_slice(&expected).is_ok())
-    });
-    if matches {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
-}
 
 /// Delay after the `attempt`-th failure: initial, doubling, capped, with equal jitter so
 /// deliveries that failed together do not retry together.
@@ -600,7 +529,7 @@ impl WebhookDispatcher {
                 ),
             };
         let body = delivery.payload.clone().into_bytes();
-        let signature = sign(
+        let signature = signature::sign_timestamped(
             secret.expose_secret().as_bytes(),
             chrono::Utc::now().timestamp(),
             &body,
@@ -656,61 +585,6 @@ async fn excerpt(response: reqwest::Response) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signatures_cover_timestamp_and_body() {
-        let header = sign(b"secret", 1_700_000_000, b"{\"a\":1}");
-        assert!(header.starts_with("t=1700000000,v1="));
-        assert_eq!(header.len(), "t=1700000000,v1=".len() + 64);
-        assert_eq!(
-            verify(b"secret", &header, b"{\"a\":1}", 1_700_000_100, 300),
-            Ok(())
-        );
-        assert_eq!(
-            verify(b"secret", &header, b"{\"a\":2}", 1_700_000_000, 300),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(b"other", &header, b"{\"a\":1}", 1_700_000_000, 300),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(b"secret", &header, b"{\"a\":1}", 1_700_000_301, 300),
-            Err(SignatureError::Expired)
-        );
-        // The timestamp is signed: moving it breaks the signature.
-        let moved = header.replace("t=1700000000", "t=1700000100");
-        assert_eq!(
-            verify(b"secret", &moved, b"{\"a\":1}", 1_700_000_100, 300),
-            Err(SignatureError::Mismatch)
-        );
-    }
-
-    #[test]
-    fn the_signature_is_hmac_of_t_dot_body() {
-        // Computed independently: HMAC-SHA256("key", "42.body").
-        let mut expected = <HmacSha256 as Mac>::new_from_slice(b"key").expect("key");
-        expected.update(b"42.body");
-        let hex = hex::encode(expected.finalize().into_bytes());
-        assert_eq!(sign(b"key", 42, b"body"), format!("t=42,v1={hex}"));
-    }
-
-    #[test]
-    fn malformed_headers_are_refused() {
-        for bad in ["", "t=1", "v1=ab", "t=x,v1=ab", "garbage", "t=1;v1=ab"] {
-            assert_eq!(
-                verify(b"k", bad, b"", 1, 300),
-                Err(SignatureError::Malformed),
-                "{bad:?}"
-            );
-        }
-        // Unknown schemes beside a good v1 are ignored (room for a future v2).
-        let header = sign(b"k", 5, b"x");
-        assert_eq!(
-            verify(b"k", &format!("{header},v0=dead"), b"x", 5, 0),
-            Ok(())
-        );
-    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

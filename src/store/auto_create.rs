@@ -2,6 +2,8 @@
 //! under which booking requests, booked meetings and closings become activities by
 //! themselves.
 
+use std::collections::HashSet;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -51,7 +53,29 @@ pub fn enabled(conn: &mut DbConn, conversation: &ConversationId) -> StoreResult<
     Ok(metadata.get(KEY).and_then(serde_json::Value::as_bool) == Some(true))
 }
 
-#[derive(Debug, Clone)]
+/// The conversations among `ids` that have the switch on: one query for a batch of events.
+pub fn enabled_among(
+    conn: &mut DbConn,
+    ids: &[ConversationId],
+) -> StoreResult<HashSet<ConversationId>> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let rows: Vec<(ConversationId, String)> = crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::id.eq_any(ids))
+        .select((conversations::id, conversations::metadata))
+        .load(c))?;
+    let mut on = HashSet::new();
+    for (id, raw) in rows {
+        let metadata: serde_json::Value = json_column(&raw, "conversations.metadata")?;
+        if metadata.get(KEY).and_then(serde_json::Value::as_bool) == Some(true) {
+            on.insert(id);
+        }
+    }
+    Ok(on)
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewActivity {
     pub tenant_id: TenantId,
     pub contact_id: Option<ContactId>,
@@ -100,6 +124,14 @@ pub fn create_once(conn: &mut DbConn, new: &NewActivity) -> StoreResult<Option<S
             .execute(c))?;
         Ok(Some(id))
     })
+}
+
+/// [`create_once`] when the activity's conversation has the switch on; `None` otherwise.
+pub fn create_if_enabled(conn: &mut DbConn, new: &NewActivity) -> StoreResult<Option<String>> {
+    if !enabled(conn, &new.conversation_id)? {
+        return Ok(None);
+    }
+    create_once(conn, new)
 }
 
 /// Activities of a conversation as `(kind, title, description)`, oldest first.

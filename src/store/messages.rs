@@ -29,6 +29,34 @@ pub struct Message {
     pub created_at: NaiveDateTime,
 }
 
+#[cfg(test)]
+impl Message {
+    /// A stored message for unit tests: message `m{seq}` of conversation `c` of tenant `t`,
+    /// written by `agent-1` when the sender is an AI agent, by `contact-1` when a customer.
+    pub fn sample(seq: i64, sender: SenderType, content: &str) -> Message {
+        Message {
+            id: MessageId(format!("m{seq}")),
+            tenant_id: TenantId("t".into()),
+            conversation_id: ConversationId("c".into()),
+            seq,
+            sender_type: sender,
+            sender_id: match sender {
+                SenderType::AiAgent => Some("agent-1".into()),
+                SenderType::Contact => Some("contact-1".into()),
+                SenderType::User | SenderType::System => None,
+            },
+            content: content.into(),
+            content_type: "text".into(),
+            status: "sent".into(),
+            direction: "in".into(),
+            integration_id: None,
+            external_id: None,
+            metadata: "{}".into(),
+            created_at: super::now(),
+        }
+    }
+}
+
 /// A message to append; the `seq` is allocated at write time.
 #[derive(Debug, Clone)]
 pub struct NewMessage {

@@ -10,9 +10,9 @@ use secrecy::ExposeSecret;
 use super::executor::transaction;
 use super::schema::{ai_agents, integrations, tools, webhooks};
 use super::{DbConn, StoreError, StoreResult};
+use crate::domain::tool::{secret_slots, ToolKind};
 use crate::domain::TenantId;
 use crate::secrets::{SealContext, SealedField, SecretBox};
-use crate::tools::{config as tool_config, ToolKind};
 
 /// How many values were sealed again, and how many sealed values were looked at.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -120,15 +120,22 @@ fn rotate_tools(
                 "tools.tool_type of row {id}: unknown `{kind}`"
             )));
         };
-        let stored: serde_json::Value = serde_json::from_str(&config)
+        let mut stored: serde_json::Value = serde_json::from_str(&config)
             .map_err(|e| StoreError::Corrupt(format!("tools.config of row {id}: {e}")))?;
         let tenant = TenantId(tenant);
-        let resealed = tool_config::reseal(kind, &stored, secrets, &tenant)
-            .map_err(|e| StoreError::Corrupt(format!("tools.config of row {id}: {e}")))?;
-        report.examined += count_examined(kind, &stored);
-        if let Some((fresh, count)) = resealed {
-            report.resealed += count;
-            let fresh = fresh.to_string();
+        let mut changed = false;
+        for slot in secret_slots(kind, &mut stored) {
+            let Some(sealed) = slot.as_str() else {
+                continue;
+            };
+            let field = SealedField::ToolConfigSecret;
+            if let Some(fresh) = reseal_value(secrets, &tenant, field, &id, sealed, report)? {
+                *slot = serde_json::Value::String(fresh);
+                changed = true;
+            }
+        }
+        if changed {
+            let fresh = stored.to_string();
             crate::db_run!(conn, |c| diesel::update(
                 tools::table.filter(tools::id.eq(&id))
             )
@@ -137,15 +144,4 @@ fn rotate_tools(
         }
     }
     Ok(())
-}
-
-fn count_examined(kind: ToolKind, stored: &serde_json::Value) -> usize {
-    match kind {
-        ToolKind::Http => stored
-            .get("headers")
-            .and_then(serde_json::Value::as_object)
-            .map_or(0, |h| h.values().filter(|v| v.is_string()).count()),
-        ToolKind::Webhook => usize::from(stored.get("secret").is_some_and(|v| v.is_string())),
-        _ => 0,
-    }
 }

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::ToolKind;
+use crate::domain::tool::secret_slots;
 use crate::domain::TenantId;
-use crate::secrets::{SealContext, SealedField, SecretBox, SecretsError};
-use secrecy::ExposeSecret;
+use crate::secrets::{SealContext, SealedField, SecretBox};
 
 pub const REDACTED: &str = "[redacted]";
 pub const MAX_FIELDS: usize = 50;
@@ -455,55 +455,11 @@ pub fn for_agent(kind: ToolKind, tool: &Value, overrides: &Value) -> Value {
     config
 }
 
-/// The stored config with every secret sealed by an old key or in the legacy format sealed
-/// again with the current key, and how many were; `None` when nothing needed it. Used by
-/// `atende secrets rotate`.
-pub fn reseal(
-    kind: ToolKind,
-    stored: &Value,
-    secrets: &SecretBox,
-    tenant: &TenantId,
-) -> Result<Option<(Value, usize)>, SecretsError> {
-    let context = SealContext::new(tenant, SealedField::ToolConfigSecret);
-    let mut out = stored.clone();
-    let slots: Vec<&mut Value> = match kind {
-        ToolKind::Http => out
-            .get_mut("headers")
-            .and_then(Value::as_object_mut)
-            .map(|headers| headers.values_mut().collect())
-            .unwrap_or_default(),
-        ToolKind::Webhook => out.get_mut("secret").into_iter().collect(),
-        _ => Vec::new(),
-    };
-    let mut resealed = 0;
-    for slot in slots {
-        let Some(text) = slot.as_str() else { continue };
-        let opened = secrets.open_for_rotation(context, text)?;
-        if !opened.current {
-            *slot = Value::String(secrets.seal(context, opened.plaintext.expose_secret()));
-            resealed += 1;
-        }
-    }
-    Ok((resealed > 0).then_some((out, resealed)))
-}
-
 /// The config as an admin may see it: secrets replaced by `"[redacted]"`.
 pub fn redact(kind: ToolKind, stored: &Value) -> Value {
     let mut out = stored.clone();
-    match kind {
-        ToolKind::Http => {
-            if let Some(headers) = out.get_mut("headers").and_then(Value::as_object_mut) {
-                for value in headers.values_mut() {
-                    *value = Value::String(REDACTED.into());
-                }
-            }
-        }
-        ToolKind::Webhook => {
-            if let Some(secret) = out.get_mut("secret") {
-                *secret = Value::String(REDACTED.into());
-            }
-        }
-        _ => {}
+    for slot in secret_slots(kind, &mut out) {
+        *slot = Value::String(REDACTED.into());
     }
     out
 }
@@ -518,29 +474,13 @@ pub fn open(
 ) -> Result<Value, String> {
     let context = SealContext::new(tenant, SealedField::ToolConfigSecret);
     let mut out = stored.clone();
-    let open_value = |value: &mut Value| -> Result<(), String> {
-        if let Some(text) = value.as_str() {
+    for slot in secret_slots(kind, &mut out) {
+        if let Some(text) = slot.as_str() {
             let plain = secrets.open(context, text).map_err(|_| {
                 "a stored secret of this tool cannot be opened; enter it again".to_string()
             })?;
-            *value = Value::String(plain);
+            *slot = Value::String(plain);
         }
-        Ok(())
-    };
-    match kind {
-        ToolKind::Http => {
-            if let Some(headers) = out.get_mut("headers").and_then(Value::as_object_mut) {
-                for value in headers.values_mut() {
-                    open_value(value)?;
-                }
-            }
-        }
-        ToolKind::Webhook => {
-            if let Some(secret) = out.get_mut("secret") {
-                open_value(secret)?;
-            }
-        }
-        _ => {}
     }
     Ok(out)
 }

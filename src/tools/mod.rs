@@ -41,54 +41,7 @@ pub const MIN_TIMEOUT_MS: i32 = 100;
 pub const MAX_TIMEOUT_MS: i32 = 60_000;
 pub const DEFAULT_TIMEOUT_MS: i32 = 10_000;
 
-/// The kinds of tool (`tools.tool_type`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolKind {
-    /// A configured HTTP request (method, URL template, headers, body template).
-    Http,
-    /// A signed POST of the call to a URL (`X-Atende-Signature`).
-    Webhook,
-    /// Evaluates a math expression.
-    Calculator,
-    /// Saves the customer's details on the contact.
-    LeadCapture,
-    /// Saves validated fields as an activity.
-    Form,
-    /// Searches the knowledge base.
-    Search,
-    /// A built-in action on the conversation or the CRM (see [`system`]).
-    System,
-}
-
-impl ToolKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ToolKind::Http => "http",
-            ToolKind::Webhook => "webhook",
-            ToolKind::Calculator => "calculator",
-            ToolKind::LeadCapture => "lead_capture",
-            ToolKind::Form => "form",
-            ToolKind::Search => "search",
-            ToolKind::System => "system",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "http" => ToolKind::Http,
-            "webhook" => ToolKind::Webhook,
-            "calculator" => ToolKind::Calculator,
-            "lead_capture" => ToolKind::LeadCapture,
-            "form" => ToolKind::Form,
-            "search" => ToolKind::Search,
-            "system" => ToolKind::System,
-            _ => return None,
-        })
-    }
-}
+pub use crate::domain::tool::ToolKind;
 
 /// Something the conversation must do after the turn: only its actor may change owner and
 /// status, so tools and automations ask for it instead of writing it themselves.
@@ -263,26 +216,6 @@ pub fn for_log(value: &serde_json::Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kinds_round_trip() {
-        for kind in [
-            ToolKind::Http,
-            ToolKind::Webhook,
-            ToolKind::Calculator,
-            ToolKind::LeadCapture,
-            ToolKind::Form,
-            ToolKind::Search,
-            ToolKind::System,
-        ] {
-            assert_eq!(ToolKind::parse(kind.as_str()), Some(kind));
-            assert_eq!(
-                serde_json::to_value(kind).expect("serialize"),
-                serde_json::json!(kind.as_str())
-            );
-        }
-        assert_eq!(ToolKind::parse("eval"), None);
-    }
 
     #[test]
     fn truncation_counts_chars_and_says_so() {

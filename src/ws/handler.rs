@@ -5,16 +5,15 @@
 use std::sync::Arc;
 
 use super::hub::{Audience, Join, Leave, Relay, SessionId};
-use crate::api::calendar as booking;
-use crate::api::conversations::{MessageView, MAX_MESSAGE_CHARS};
 use crate::domain::agent::TurnStatus;
-use crate::domain::conversation::SenderType;
+use crate::domain::conversation::{SenderType, MAX_MESSAGE_CHARS};
 use crate::domain::quota::VisitorRequest;
 use crate::domain::scheduling::{extract_email, extract_phone};
 use crate::domain::summary::{self, Speaker};
 use crate::domain::AgentId;
 use crate::domain::{ConversationId, MessageId};
 use crate::engine::agent::{SideCall, SupervisorOf};
+use crate::engine::booking;
 use crate::engine::conversation::HumanReply;
 use crate::engine::registry::Ask;
 use crate::engine::writer::Inbound;
@@ -24,8 +23,9 @@ use crate::store::contacts::ChannelIdentity;
 use crate::store::conversations::{self, Conversation};
 use crate::store::messages::{self, Message};
 use crate::store::{auto_create, contacts, integrations, receipts, visitor_quotas, StoreError};
+use crate::views::{EventView, MessageView};
 
-use super::protocol::{ClientFrame, EventView, ServerFrame};
+use super::protocol::{ClientFrame, ServerFrame};
 use super::{authorize, Deps, Principal, WsError};
 
 /// One socket's identity and the shared dependencies.
@@ -251,9 +251,10 @@ async fn customer_message(
     let key = client_msg_id
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let ingested = crate::api::webhooks::accept(
-        &core.deps.engine,
-        Inbound {
+    let ingested = core
+        .deps
+        .engine
+        .accept(Inbound {
             tenant_id: tenant,
             integration_id,
             channel: "webchat",
@@ -267,9 +268,8 @@ async fn customer_message(
             content_type: "text".into(),
             metadata: serde_json::json!({}),
             from_business: false,
-        },
-    )
-    .await?;
+        })
+        .await?;
     if ingested.conversation.id != conversation.id {
         // The old conversation was closed: this message opened a new one.
         join(core, &ingested.conversation).await?;
@@ -567,7 +567,6 @@ async fn schedule_confirm(
         event: view.clone(),
     };
     relay(core, &conversation, &frame);
-    booking::auto_meeting(&core.deps.store, &conversation, &event);
     Ok(vec![ServerFrame::ScheduleConfirmed {
         conversation_id: conversation.id.to_string(),
         event: view,

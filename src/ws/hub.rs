@@ -18,18 +18,17 @@ use bytestring::ByteString;
 use tokio::sync::mpsc;
 
 use super::protocol::{PresenceStatus, ServerFrame};
-use crate::api::conversations::MessageView;
 use crate::config::Settings;
 use crate::domain::access::{agent_may_follow, Principal};
 use crate::domain::conversation::{Owner, SenderType};
 use crate::domain::scheduling;
-use crate::domain::summary::{self, Speaker};
+use crate::domain::summary;
 use crate::domain::{ConversationId, MessageId, Role, TenantId, UserId};
 use crate::engine::distributor::{CapacityFreed, Distributor};
 use crate::engine::events::{AnswerDelta, EngineEvent, EventBus, EventKind, TenantEvent};
-use crate::store::auto_create::{self, NewActivity};
-use crate::store::messages::{self, Message};
+use crate::store::messages::Message;
 use crate::store::{presence, receipts, Store};
+use crate::views::MessageView;
 
 pub type SessionId = u64;
 
@@ -398,7 +397,7 @@ impl Hub {
         }
         while matches!(self.pipeline.front(), Some(Pending::Conversation(_))) {
             if let Some(Pending::Conversation(event)) = self.pipeline.pop_front() {
-                self.on_conversation_event(event, ctx);
+                self.on_conversation_event(event);
             }
         }
         let mut batch = Vec::new();
@@ -430,7 +429,7 @@ impl Hub {
                                 rows.into_iter().map(|m| (m.id.clone(), m)).collect();
                             for id in batch {
                                 if let Some(row) = by_id.remove(&id) {
-                                    act.fan_out_message(row, ctx);
+                                    act.fan_out_message(row);
                                 }
                             }
                         }
@@ -444,7 +443,7 @@ impl Hub {
         );
     }
 
-    fn fan_out_message(&mut self, row: Message, ctx: &mut Context<Self>) {
+    fn fan_out_message(&mut self, row: Message) {
         let Some(room) = self.rooms.get(&row.conversation_id) else {
             return;
         };
@@ -471,20 +470,15 @@ impl Hub {
             self.delivered.push(row.id.clone());
         }
         match row.sender_type {
-            SenderType::Contact => self.after_customer_message(&row, &members, ctx),
+            SenderType::Contact => self.after_customer_message(&row, &members),
             SenderType::AiAgent => self.after_ai_reply(&row, &members),
             SenderType::User | SenderType::System => {}
         }
     }
 
     /// A customer message asking for a meeting brings up the slot picker for everyone in the
-    /// room (and, with auto-create on, a task to book it).
-    fn after_customer_message(
-        &mut self,
-        row: &Message,
-        members: &[SessionId],
-        ctx: &mut Context<Self>,
-    ) {
+    /// room (the task to book it is `engine::crm`'s).
+    fn after_customer_message(&mut self, row: &Message, members: &[SessionId]) {
         let today = chrono::Utc::now().with_timezone(&self.tz).date_naive();
         let wish = scheduling::read_wish(&row.content, today);
         if let Some(room) = self.rooms.get_mut(&row.conversation_id) {
@@ -504,31 +498,6 @@ impl Hub {
         for id in members {
             self.send(*id, &frame);
         }
-        let due = wish.date.and_then(|d| {
-            use chrono::TimeZone;
-            self.tz
-                .from_local_datetime(&d.and_time(wish.time.unwrap_or(chrono::NaiveTime::MIN)))
-                .earliest()
-                .map(|t| t.naive_utc())
-        });
-        let contact = row.sender_id.clone();
-        let new = NewActivity {
-            tenant_id: row.tenant_id.clone(),
-            contact_id: contact.map(crate::domain::ContactId),
-            conversation_id: row.conversation_id.clone(),
-            user_id: None,
-            kind: "task",
-            title: "Agendar reunião solicitada pelo cliente".into(),
-            description: row.content.clone(),
-            due_at: due,
-            data: serde_json::json!({
-                "source": "auto_create",
-                "message_id": row.id,
-                "email": wish.email,
-                "phone": wish.phone,
-            }),
-        };
-        self.auto_activity(new, ctx);
     }
 
     fn after_ai_reply(&mut self, row: &Message, members: &[SessionId]) {
@@ -558,29 +527,7 @@ impl Hub {
         }
     }
 
-    /// Creates an activity when the conversation has auto-create on.
-    fn auto_activity(&mut self, new: NewActivity, ctx: &mut Context<Self>) {
-        let store = self.store.clone();
-        ctx.spawn(
-            async move {
-                let conversation = new.conversation_id.clone();
-                let result = store
-                    .run(move |conn| {
-                        if !auto_create::enabled(conn, &new.conversation_id)? {
-                            return Ok(None);
-                        }
-                        auto_create::create_once(conn, &new)
-                    })
-                    .await;
-                if let Err(e) = result {
-                    tracing::warn!(conversation = %conversation, error = %e, "auto-created activity not stored");
-                }
-            }
-            .into_actor(self),
-        );
-    }
-
-    fn on_conversation_event(&mut self, event: TenantEvent, ctx: &mut Context<Self>) {
+    fn on_conversation_event(&mut self, event: TenantEvent) {
         let Some(conversation) = event.conversation_id.clone() else {
             return;
         };
@@ -698,59 +645,6 @@ impl Hub {
                 }
             }
         }
-        if kind == EventKind::ConversationClosed {
-            self.follow_up_on_close(event.tenant_id, conversation, ctx);
-        }
-    }
-
-    /// With auto-create on, a closed conversation leaves a follow-up with its summary.
-    fn follow_up_on_close(
-        &mut self,
-        tenant: TenantId,
-        conversation: ConversationId,
-        ctx: &mut Context<Self>,
-    ) {
-        let store = self.store.clone();
-        ctx.spawn(
-            async move {
-                let id = conversation.clone();
-                let result = store
-                    .run(move |conn| {
-                        if !auto_create::enabled(conn, &conversation)? {
-                            return Ok(None);
-                        }
-                        let rows = messages::recent(conn, &conversation, 200)?;
-                        let lines: Vec<(Speaker, &str)> = rows
-                            .iter()
-                            .map(|m| (Speaker::from_sender_type(m.sender_type), m.content.as_str()))
-                            .collect();
-                        let contact = rows
-                            .iter()
-                            .find(|m| m.sender_type == SenderType::Contact)
-                            .and_then(|m| m.sender_id.clone())
-                            .map(crate::domain::ContactId);
-                        auto_create::create_once(
-                            conn,
-                            &NewActivity {
-                                tenant_id: tenant,
-                                contact_id: contact,
-                                conversation_id: conversation.clone(),
-                                user_id: None,
-                                kind: "follow_up",
-                                title: "Acompanhar conversa encerrada".into(),
-                                description: summary::extractive(&lines, 4),
-                                due_at: None,
-                                data: serde_json::json!({"source": "auto_create"}),
-                            },
-                        )
-                    })
-                    .await;
-                if let Err(e) = result {
-                    tracing::warn!(conversation = %id, error = %e, "follow-up activity not stored");
-                }
-            }
-            .into_actor(self),
-        );
     }
 }
 

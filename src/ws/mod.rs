@@ -11,14 +11,12 @@ use std::sync::Arc;
 
 use actix::Addr;
 
-use crate::api::access::Access;
-use crate::api::auth::{Claims, Subject};
-use crate::api::error::ApiError;
+use crate::auth::{Access, Claims, Subject};
 use crate::config::Settings;
 use crate::domain::access::{self, Denied};
 use crate::domain::{ContactId, ConversationId};
 use crate::engine::{Engine, EngineError};
-use crate::error::{ClientError, ErrorCode};
+use crate::error::{ClientError, ErrorBody, ErrorCode};
 use crate::store::conversations::{self, Conversation};
 use crate::store::{contacts, Store, StoreError};
 use hub::Hub;
@@ -175,24 +173,33 @@ impl WsError {
     }
 }
 
-impl From<StoreError> for WsError {
-    fn from(err: StoreError) -> Self {
+/// Every other layer's error reaches the socket by its code ([`ClientError`]).
+impl<E: ClientError> From<E> for WsError {
+    fn from(err: E) -> Self {
         WsError::from_client(&err)
     }
 }
 
-impl From<EngineError> for WsError {
-    fn from(err: EngineError) -> Self {
-        WsError::from_client(&err)
+impl std::fmt::Display for WsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
-impl From<ApiError> for WsError {
-    fn from(err: ApiError) -> Self {
-        if let ApiError::Internal(detail) = &err {
-            tracing::warn!(error = %detail, "request failed on a socket frame");
+/// The handshake is still HTTP: a refused one answers with the status and body REST gives
+/// the same code.
+impl actix_web::ResponseError for WsError {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        self.code.http_status()
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        ErrorBody {
+            error: self.message.clone(),
+            code: self.code,
+            details: None,
         }
-        WsError::new(err.code(), err.to_string())
+        .response()
     }
 }
 

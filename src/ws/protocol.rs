@@ -5,8 +5,8 @@
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 
-use crate::api::conversations::MessageView;
 use crate::error::ErrorCode;
+use crate::views::{EventView, MessageView};
 
 /// Client → server.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -134,21 +134,6 @@ impl PresenceStatus {
             PresenceStatus::Offline => "offline",
         }
     }
-}
-
-/// A booked meeting as the socket and the REST API show it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct EventView {
-    pub id: String,
-    pub user_id: Option<String>,
-    pub contact_id: Option<String>,
-    pub conversation_id: Option<String>,
-    pub title: String,
-    pub starts_at: chrono::DateTime<chrono::Utc>,
-    pub ends_at: chrono::DateTime<chrono::Utc>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Server → client.

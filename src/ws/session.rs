@@ -21,9 +21,8 @@ use super::handler::{self, Core, Handled};
 use super::hub::{next_session_id, Connect, Disconnect, Idle, SessionId};
 use super::protocol::{ClientFrame, ServerFrame};
 use super::{principal, Deps, Principal, WsError};
-use crate::api::auth::TokenKeys;
-use crate::api::caller::request_token;
-use crate::api::error::ApiError;
+use crate::auth::request::request_token;
+use crate::auth::TokenKeys;
 use crate::error::ErrorCode;
 
 type Limiter = governor::DefaultDirectRateLimiter;
@@ -476,13 +475,15 @@ pub async fn ws_route(
     payload: web::Payload,
     keys: web::Data<TokenKeys>,
     deps: web::Data<Deps>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, WsError> {
     let claims = keys.verify(&request_token(&req)?)?;
     let principal = principal(&deps.store, &deps.access, &claims)
         .await
         .map_err(|e| match e.code {
-            ErrorCode::AuthError | ErrorCode::NotFound => ApiError::Auth(e.message),
-            _ => ApiError::Unavailable(e.message),
+            ErrorCode::AuthError | ErrorCode::NotFound => {
+                WsError::new(ErrorCode::AuthError, e.message)
+            }
+            _ => WsError::new(ErrorCode::ServiceUnavailable, e.message),
         })?;
     let frame_limit = deps.settings.realtime.max_frame_bytes.saturating_mul(4);
     let session = WsSession::new(
@@ -495,7 +496,7 @@ pub async fn ws_route(
     ws::WsResponseBuilder::new(session, &req, payload)
         .frame_size(frame_limit)
         .start()
-        .map_err(|e| ApiError::validation(format!("not a WebSocket handshake: {e}")))
+        .map_err(|e| WsError::validation(format!("not a WebSocket handshake: {e}")))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -237,6 +237,31 @@ impl TestApp {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
+    /// A staff member who takes no conversations (`available: false`), logged in.
+    pub async fn staff(&self, admin: &Session, role: &str, email: &str) -> Session {
+        let (status, body) = self
+            .post(
+                "/api/v1/users",
+                &admin.token,
+                &serde_json::json!({"name": email, "email": email, "password": "user-password",
+                    "role": role, "available": false}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        self.login(email, "user-password").await
+    }
+
+    /// A web chat integration of the admin's tenant; its id.
+    pub async fn webchat_integration(&self, admin: &Session) -> String {
+        let integration = self
+            .create_integration(
+                admin,
+                serde_json::json!({"kind": "webchat", "name": "site"}),
+            )
+            .await;
+        integration["id"].as_str().expect("id").to_string()
+    }
+
     /// A web-chat visitor named `name` on `integration`: its contact token and conversation.
     pub async fn webchat_visitor(&self, integration: &str, name: &str) -> (String, String) {
         let (status, body) = self
@@ -340,4 +365,19 @@ impl TestApp {
     pub fn secrets(&self) -> atende::secrets::SecretBox {
         atende::secrets::SecretBox::from_settings(&self.settings.secrets)
     }
+}
+
+/// Tomorrow in the tests' `calendar.timezone` (America/Sao_Paulo), as YYYY-MM-DD.
+pub fn tomorrow() -> String {
+    let tz: chrono_tz::Tz = "America/Sao_Paulo".parse().expect("tz");
+    (chrono::Utc::now().with_timezone(&tz).date_naive() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// A 400 `VALIDATION_ERROR` that names `field` in its details.
+pub fn assert_field_error(status: StatusCode, body: &Value, field: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "body: {body}");
+    assert_eq!(body["code"], "VALIDATION_ERROR", "body: {body}");
+    assert_eq!(body["details"]["field"], field, "body: {body}");
 }

@@ -207,6 +207,17 @@ impl Fixture {
     }
 
     /// Polls `check` until it returns Some or `timeout` passes.
+    /// Waits until the conversation has at least `count` AI replies; all of them.
+    pub async fn ai_replies(&self, conversation: &str, count: usize) -> Vec<Value> {
+        self.eventually(Duration::from_secs(15), || async {
+            let m = self.messages(conversation).await;
+            let ai: Vec<Value> = by_sender(&m, "ai_agent").into_iter().cloned().collect();
+            (ai.len() >= count).then_some(ai)
+        })
+        .await
+        .expect("the AI answered")
+    }
+
     pub async fn eventually<T, F, Fut>(&self, timeout: Duration, mut check: F) -> Option<T>
     where
         F: FnMut() -> Fut,

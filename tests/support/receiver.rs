@@ -44,6 +44,8 @@ struct State {
     then: u16,
     body: BodyFor,
     content_type: &'static str,
+    /// Paths answered only after a pause (a slow upstream).
+    delays: HashMap<String, Duration>,
     received: Vec<Received>,
 }
 
@@ -61,6 +63,7 @@ impl ScriptedReceiver {
             then: 200,
             body: Arc::new(|r: &Received| format!("receiver answered {}", r.answered)),
             content_type: "text/plain",
+            delays: HashMap::new(),
             received: Vec::new(),
         };
         let state = Arc::new(Mutex::new(state));
@@ -101,6 +104,11 @@ impl ScriptedReceiver {
         self.lock().body = Arc::new(body);
     }
 
+    /// Answers requests for `path` only after `pause` (they are recorded on arrival).
+    pub fn delay(&self, path: &str, pause: Duration) {
+        self.lock().delays.insert(path.to_string(), pause);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -131,24 +139,31 @@ async fn receive(
     body: web::Bytes,
     state: web::Data<Mutex<State>>,
 ) -> HttpResponse {
-    let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-    let answered = state.script.pop_front().unwrap_or(state.then);
-    let received = Received {
-        method: req.method().to_string(),
-        path: req.path().to_string(),
-        headers: req
-            .headers()
-            .iter()
-            .filter_map(|(name, value)| {
-                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
-            })
-            .collect(),
-        body: body.to_vec(),
-        answered,
+    let (answered, content_type, text, pause) = {
+        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+        let answered = state.script.pop_front().unwrap_or(state.then);
+        let received = Received {
+            method: req.method().to_string(),
+            path: req.path().to_string(),
+            headers: req
+                .headers()
+                .iter()
+                .filter_map(|(name, value)| {
+                    Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+                })
+                .collect(),
+            body: body.to_vec(),
+            answered,
+        };
+        let text = (state.body)(&received);
+        let pause = state.delays.get(&received.path).copied();
+        state.received.push(received);
+        (answered, state.content_type, text, pause)
     };
-    let text = (state.body)(&received);
-    state.received.push(received);
+    if let Some(pause) = pause {
+        tokio::time::sleep(pause).await;
+    }
     HttpResponse::build(actix_web::http::StatusCode::from_u16(answered).expect("scripted status"))
-        .content_type(state.content_type)
+        .content_type(content_type)
         .body(text)
 }

@@ -16,6 +16,29 @@ pub fn generic_body(contact: &str, name: Option<&str>, external_id: &str, text: 
     json!({ "contact": contact, "message": { "external_id": external_id, "text": text } })
 }
 
+/// `X-Atende-Signature` of `body` under the tests' integration secret.
+pub fn signature(body: &str) -> String {
+    atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes())
+}
+
+/// Posts `body`, signed, to the generic webhook at `url` (of any running server) and checks
+/// it was accepted; returns the acceptance (`conversation_id`, `message_id`, `duplicate`).
+pub async fn post_signed(http: &reqwest::Client, url: &str, body: &Value) -> Value {
+    let body = body.to_string();
+    let response = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("X-Atende-Signature", signature(&body))
+        .body(body)
+        .send()
+        .await
+        .expect("webhook sent");
+    let status = response.status();
+    let accepted = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    accepted
+}
+
 impl TestApp {
     /// Posts `body` to the generic webhook of `integration`, signed with the tests' secret
     /// (or unsigned with `None`); returns status and JSON body.
@@ -42,12 +65,19 @@ impl TestApp {
     /// Posts a signed webhook that must be accepted; returns the acceptance
     /// (`conversation_id`, `message_id`, `duplicate`).
     pub async fn signed_webhook(&self, integration: &str, body: &Value) -> Value {
-        let body = body.to_string();
-        let signature = atende::channels::signature::sign(SECRET.as_bytes(), body.as_bytes());
-        let (status, accepted) = self
-            .post_webhook(integration, &body, Some(&signature))
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-        accepted
+        let url = self.url(&format!("/webhooks/generic/{integration}"));
+        post_signed(&self.http, &url, body).await
+    }
+
+    /// A customer's text message through the generic webhook, accepted.
+    pub async fn customer_says(
+        &self,
+        integration: &str,
+        contact: &str,
+        external_id: &str,
+        text: &str,
+    ) -> Value {
+        self.signed_webhook(integration, &generic_body(contact, None, external_id, text))
+            .await
     }
 }

@@ -18,7 +18,6 @@ use super::state::{
     AttachedAgent, ConversationState, Effect, Event, LastReply, OwnerWrite, Rules, Snapshot,
     StoredReply,
 };
-use crate::channels::sender::ReplyTarget;
 use crate::domain::classification;
 use crate::domain::conversation::{Owner, SenderType, Status};
 use crate::domain::role::may_take;
@@ -31,6 +30,7 @@ use crate::engine::agent::{
 use crate::engine::distributor::{CapacityFreed, RequestAssignment};
 use crate::engine::events::EngineEvent;
 use crate::engine::insights::{self, FeedbackRecord, MemoryAgent, MemoryJob};
+use crate::engine::sender::ReplyTarget;
 use crate::engine::writer::{AlongWith, Answered, Stored};
 use crate::engine::{EngineError, EngineParts};
 use crate::llm::prompt::HistoryItem;
@@ -1086,36 +1086,16 @@ pub async fn user_in_tenant(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::MessageId;
-
-    fn message(seq: i64, sender: SenderType, content: &str) -> Message {
-        Message {
-            id: MessageId(format!("m{seq}")),
-            tenant_id: TenantId("t".into()),
-            conversation_id: ConversationId("c".into()),
-            seq,
-            sender_type: sender,
-            sender_id: (sender == SenderType::AiAgent).then(|| "agent-1".to_string()),
-            content: content.into(),
-            content_type: "text".into(),
-            status: "sent".into(),
-            direction: "in".into(),
-            integration_id: None,
-            external_id: None,
-            metadata: "{}".into(),
-            created_at: crate::store::now(),
-        }
-    }
 
     #[test]
     fn the_reply_awaiting_a_reaction_is_found_after_a_restart() {
         let recent = [
-            message(1, SenderType::Contact, "oi"),
-            message(2, SenderType::AiAgent, "olá"),
-            message(3, SenderType::Contact, "como troco"),
-            message(4, SenderType::Contact, "o produto?"),
-            message(5, SenderType::AiAgent, "assim"),
-            message(6, SenderType::Contact, "não ajudou"),
+            Message::sample(1, SenderType::Contact, "oi"),
+            Message::sample(2, SenderType::AiAgent, "olá"),
+            Message::sample(3, SenderType::Contact, "como troco"),
+            Message::sample(4, SenderType::Contact, "o produto?"),
+            Message::sample(5, SenderType::AiAgent, "assim"),
+            Message::sample(6, SenderType::Contact, "não ajudou"),
         ];
         let reply = last_reply(&recent, Some(6)).expect("reply 5 awaits a reaction");
         assert_eq!(reply.message_id, "m5");
@@ -1128,8 +1108,8 @@ mod tests {
         );
         // The customer spoke last and was answered by a human, or nobody replied.
         let human = [
-            message(1, SenderType::Contact, "oi"),
-            message(2, SenderType::User, "olá, sou a Ana"),
+            Message::sample(1, SenderType::Contact, "oi"),
+            Message::sample(2, SenderType::User, "olá, sou a Ana"),
         ];
         assert!(last_reply(&human, None).is_none());
         assert!(last_reply(&recent, Some(4)).is_none());

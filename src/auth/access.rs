@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use super::auth::{Claims, Staff, Subject};
-use super::error::ApiError;
+use super::token::{Claims, Subject};
+use super::AuthError;
 use crate::config::AuthSettings;
 use crate::domain::{Role, TenantId, UserId};
 use crate::store::{users, Store, StoreError};
@@ -50,11 +50,35 @@ impl Denied {
     }
 }
 
-impl From<Denied> for ApiError {
+impl From<Denied> for AuthError {
     fn from(denied: Denied) -> Self {
         match denied {
-            Denied::NotStaff => ApiError::Forbidden(denied.message().into()),
-            Denied::Gone | Denied::Revoked => ApiError::Auth(denied.message().into()),
+            Denied::NotStaff => AuthError::Forbidden(denied.message().into()),
+            Denied::Gone | Denied::Revoked => AuthError::Unauthenticated(denied.message().into()),
+        }
+    }
+}
+
+/// An authenticated staff member (admin, supervisor or agent), with the role the user has
+/// now (see [`Access::staff`]).
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub user_id: UserId,
+    pub tenant_id: TenantId,
+    pub role: Role,
+    /// The token's version of the user's credentials, for sessions that re-check later.
+    pub token_version: i64,
+}
+
+impl Staff {
+    pub fn require(&self, allowed: impl Fn(Role) -> bool) -> Result<(), AuthError> {
+        if allowed(self.role) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden(format!(
+                "the {} role may not do this",
+                self.role.as_str()
+            )))
         }
     }
 }
@@ -136,11 +160,10 @@ impl Access {
     }
 
     /// The staff member a verified token speaks for, as the user is now.
-    pub async fn staff(&self, claims: &Claims) -> Result<Staff, ApiError> {
+    pub async fn staff(&self, claims: &Claims) -> Result<Staff, AuthError> {
         let user = match (claims.kind, claims.role) {
-            (Subject::Staff, Some(_)) => {
-                UserId::parse(&claims.sub).ok_or_else(|| ApiError::Auth("invalid token".into()))?
-            }
+            (Subject::Staff, Some(_)) => UserId::parse(&claims.sub)
+                .ok_or_else(|| AuthError::Unauthenticated("invalid token".into()))?,
             _ => return Err(Denied::NotStaff.into()),
         };
         let role = self.check(&user, &claims.tenant_id, claims.ver).await?;
@@ -158,7 +181,7 @@ impl Access {
         user: &UserId,
         tenant: &TenantId,
         token_version: i64,
-    ) -> Result<Role, ApiError> {
+    ) -> Result<Role, AuthError> {
         let current = self.current(user).await?;
         Ok(judge(tenant, token_version, current.as_deref())?)
     }
@@ -198,11 +221,15 @@ mod tests {
 
     #[test]
     fn denials_map_to_the_contract() {
-        assert!(matches!(ApiError::from(Denied::Gone), ApiError::Auth(_)));
-        assert!(matches!(ApiError::from(Denied::Revoked), ApiError::Auth(_)));
-        assert!(matches!(
-            ApiError::from(Denied::NotStaff),
-            ApiError::Forbidden(_)
-        ));
+        use crate::error::{ClientError, ErrorCode};
+        assert_eq!(AuthError::from(Denied::Gone).code(), ErrorCode::AuthError);
+        assert_eq!(
+            AuthError::from(Denied::Revoked).code(),
+            ErrorCode::AuthError
+        );
+        assert_eq!(
+            AuthError::from(Denied::NotStaff).code(),
+            ErrorCode::Forbidden
+        );
     }
 }

@@ -21,11 +21,11 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use super::signature;
+use super::events::{EngineEvent, EventBus};
+use super::writer::MessageWriter;
+use crate::channels::signature;
 use crate::config::OutboundSettings;
 use crate::domain::ConversationId;
-use crate::engine::events::{EngineEvent, EventBus};
-use crate::engine::writer::MessageWriter;
 use crate::outbound::{self, backoff::equal_jitter, body, guard};
 use crate::secrets::SecretBox;
 use crate::store::deliveries::{self, AttemptUpdate, ChannelDelivery};
