@@ -63,33 +63,30 @@ pub fn add_usage(
     cost_usd: f64,
 ) -> StoreResult<()> {
     let now = super::now();
-    let updated = crate::db_run!(conn, |c| diesel::update(
-        usage_counters::table
-            .filter(usage_counters::agent_id.eq(agent))
-            .filter(usage_counters::period.eq(period))
-    )
-    .set((
-        usage_counters::requests.eq(usage_counters::requests + 1),
-        usage_counters::prompt_tokens.eq(usage_counters::prompt_tokens + prompt_tokens),
-        usage_counters::completion_tokens.eq(usage_counters::completion_tokens + completion_tokens),
-        usage_counters::cost_usd.eq(usage_counters::cost_usd + cost_usd),
-        usage_counters::updated_at.eq(now),
-    ))
-    .execute(c))?;
-    if updated == 0 {
-        crate::db_run!(conn, |c| diesel::insert_into(usage_counters::table)
-            .values((
-                usage_counters::agent_id.eq(agent),
-                usage_counters::period.eq(period),
-                usage_counters::tenant_id.eq(tenant),
-                usage_counters::requests.eq(1i64),
-                usage_counters::prompt_tokens.eq(prompt_tokens),
-                usage_counters::completion_tokens.eq(completion_tokens),
-                usage_counters::cost_usd.eq(cost_usd),
-                usage_counters::updated_at.eq(now),
-            ))
-            .execute(c))?;
-    }
+    // One upsert: turns of one agent commit concurrently (writer lanes), and an
+    // update-then-insert would let two of them both insert the period's first row.
+    crate::db_run!(conn, |c| diesel::insert_into(usage_counters::table)
+        .values((
+            usage_counters::agent_id.eq(agent),
+            usage_counters::period.eq(period),
+            usage_counters::tenant_id.eq(tenant),
+            usage_counters::requests.eq(1i64),
+            usage_counters::prompt_tokens.eq(prompt_tokens),
+            usage_counters::completion_tokens.eq(completion_tokens),
+            usage_counters::cost_usd.eq(cost_usd),
+            usage_counters::updated_at.eq(now),
+        ))
+        .on_conflict((usage_counters::agent_id, usage_counters::period))
+        .do_update()
+        .set((
+            usage_counters::requests.eq(usage_counters::requests + 1),
+            usage_counters::prompt_tokens.eq(usage_counters::prompt_tokens + prompt_tokens),
+            usage_counters::completion_tokens
+                .eq(usage_counters::completion_tokens + completion_tokens),
+            usage_counters::cost_usd.eq(usage_counters::cost_usd + cost_usd),
+            usage_counters::updated_at.eq(now),
+        ))
+        .execute(c))?;
     Ok(())
 }
 
