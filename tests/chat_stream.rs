@@ -1,5 +1,6 @@
 //! `POST /api/v1/agents/{id}/chat/stream`: Server-Sent Events with the provider's deltas in
-//! order, the sources used, and a `done` carrying the usage.
+//! order, the sources used, follow-up suggestions and the slot picker read off the exchange,
+//! and a `done` carrying the usage.
 
 mod support;
 
@@ -109,6 +110,97 @@ async fn answer_deltas_arrive_in_order_and_done_carries_the_usage() {
         .as_str()
         .expect("system");
     assert!(system.contains("user_info.name: João"), "{system}");
+}
+
+#[actix_web::test]
+async fn suggestions_and_the_slot_picker_follow_the_answer_before_done() {
+    let f = fixture(&[], json!({})).await;
+    // A staff member asks the bot to book a meeting for the customer (seed 000's bot chat).
+    f.llm.push(Step::reply(
+        "Posso marcar. Prefere:\n1. Manhã\n2. Tarde\n3. Noite",
+    ));
+    let (status, body, _) = stream(
+        &f,
+        &f.agent_id,
+        &f.admin.token,
+        json!({"messages": [{"role": "user", "content": "Agende uma reunião com a cliente dia 20/03 às 15h, o e-mail dela é rita@ex.com"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first = events(&body);
+    let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
+    let at = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| panic!("{name} in {names:?}"))
+    };
+    assert!(at("metadata") < at("suggestions"), "{names:?}");
+    assert!(at("suggestions") < at("slot_picker"), "{names:?}");
+    assert_eq!(names.last(), Some(&"done"), "{names:?}");
+    let data = |name: &str| first[at(name)].1.clone();
+    // The options the answer listed (the same rules as the customer's quick replies).
+    assert_eq!(
+        data("suggestions"),
+        json!({"suggestions": ["Gostaria de agendar para amanhã", "Prefiro pela manhã", "Tem disponibilidade na próxima semana?"]})
+    );
+    let picker = data("slot_picker");
+    assert_eq!(picker["email"], "rita@ex.com", "{picker}");
+    assert_eq!(picker["time"], "15:00", "{picker}");
+    assert!(
+        picker["date"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("-03-20")),
+        "{picker}"
+    );
+
+    // A plain question: the answer's options become the suggestions, and no slot picker.
+    f.llm.push(Step::reply(
+        "Posso sugerir:\n1. Pedir desculpas pelo atraso\n2. Oferecer frete grátis",
+    ));
+    let (_, body, _) = stream(
+        &f,
+        &f.agent_id,
+        &f.admin.token,
+        json!({"messages": [{"role": "user", "content": "Como respondo a este cliente?"}]}),
+    )
+    .await;
+    let second = events(&body);
+    let suggestions: Vec<&Value> = second
+        .iter()
+        .filter(|(n, _)| n == "suggestions")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(
+        suggestions,
+        vec![&json!({"suggestions": ["Pedir desculpas pelo atraso", "Oferecer frete grátis"]})]
+    );
+    assert!(
+        !second.iter().any(|(n, _)| n == "slot_picker"),
+        "{second:?}"
+    );
+
+    // Nothing to suggest: no event at all.
+    f.llm.push(Step::reply("Pronto, anotado."));
+    let (_, body, _) = stream(
+        &f,
+        &f.agent_id,
+        &f.admin.token,
+        json!({"messages": [{"role": "user", "content": "Anote que ela prefere e-mail"}]}),
+    )
+    .await;
+    let names: Vec<String> = events_names(&body);
+    assert!(names.iter().any(|n| n == "done"), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n == "suggestions" || n == "slot_picker"),
+        "{names:?}"
+    );
+}
+
+fn events_names(body: &str) -> Vec<String> {
+    events(body).into_iter().map(|(n, _)| n).collect()
 }
 
 #[actix_web::test]

@@ -10,7 +10,7 @@ use crate::api::conversations::{MessageView, MAX_MESSAGE_CHARS};
 use crate::domain::agent::TurnStatus;
 use crate::domain::conversation::SenderType;
 use crate::domain::quota::VisitorRequest;
-use crate::domain::scheduling::{extract_email, extract_phone};
+use crate::domain::scheduling::{self, extract_email, extract_phone};
 use crate::domain::summary::{self, Speaker};
 use crate::domain::AgentId;
 use crate::domain::{ConversationId, MessageId};
@@ -64,6 +64,9 @@ pub async fn handle(core: Arc<Core>, frame: ClientFrame) -> Vec<ServerFrame> {
         ClientFrame::Unsubscribe { conversation_id } => unsubscribe(&core, &conversation_id).await,
         ClientFrame::RequestSummary { conversation_id } => {
             request_summary(&core, &conversation_id).await
+        }
+        ClientFrame::RequestSuggestions { conversation_id } => {
+            request_suggestions(&core, &conversation_id).await
         }
         ClientFrame::ScheduleConfirm {
             conversation_id,
@@ -408,7 +411,16 @@ async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
         .map(|m| (Speaker::from_sender_type(m.sender_type), m.content.as_str()))
         .collect();
     let agent = summarizing_agent(&conversation, &rows);
-    let (summary, source) = match llm_summary(core, &conversation.id, agent, &lines).await {
+    let (transcript, lang) = summary::transcript(&lines);
+    let written = llm_side_call(
+        core,
+        &conversation.id,
+        agent,
+        TurnStatus::Summary,
+        (!transcript.is_empty()).then(|| prompt::summary_request(&transcript, lang)),
+    )
+    .await;
+    let (summary, source) = match written {
         Some(text) => (text, "llm"),
         None => (summary::extractive(&lines, 5), "extractive"),
     };
@@ -416,6 +428,65 @@ async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
         conversation_id: conversation.id.to_string(),
         summary,
         source,
+    }])
+}
+
+/// Replies the human agent could send now (staff only; the customer gets its own quick
+/// replies after each AI answer): written by the conversation's AI agent's LLM as a side
+/// call, like a summary, else by rules.
+async fn request_suggestions(core: &Core, raw_conversation: &str) -> Frames {
+    if core.principal.is_contact() {
+        return Err(WsError::new(
+            ErrorCode::Forbidden,
+            "reply suggestions are for staff",
+        ));
+    }
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    let id = conversation.id.clone();
+    let window = core.deps.settings.realtime.summary_max_messages;
+    let rows = core
+        .deps
+        .store
+        .run(move |conn| messages::recent(conn, &id, window))
+        .await?;
+    let lines: Vec<(Speaker, &str)> = rows
+        .iter()
+        .map(|m| (Speaker::from_sender_type(m.sender_type), m.content.as_str()))
+        .collect();
+    let (transcript, lang) = summary::transcript(&lines);
+    let agent = summarizing_agent(&conversation, &rows);
+    let written = llm_side_call(
+        core,
+        &conversation.id,
+        agent,
+        TurnStatus::Suggestions,
+        (!transcript.is_empty()).then(|| prompt::reply_suggestions_request(&transcript, lang)),
+    )
+    .await
+    .map(|answer| summary::parse_staff_replies(&answer))
+    .filter(|replies| !replies.is_empty());
+    let (suggestions, source) = match written {
+        Some(replies) => (replies, "llm"),
+        None => {
+            let last_customer = rows
+                .iter()
+                .rev()
+                .find(|m| m.sender_type == SenderType::Contact)
+                .map(|m| m.content.as_str());
+            let human_spoke = rows.iter().any(|m| m.sender_type == SenderType::User);
+            let today = chrono::Utc::now().date_naive();
+            let wants_meeting =
+                last_customer.is_some_and(|text| scheduling::read_wish(text, today).intent);
+            (
+                summary::staff_replies(last_customer, human_spoke, wants_meeting, lang),
+                "rules",
+            )
+        }
+    };
+    Ok(vec![ServerFrame::Suggestions {
+        conversation_id: conversation.id.to_string(),
+        suggestions,
+        source: Some(source),
     }])
 }
 
@@ -435,19 +506,18 @@ fn summarizing_agent(conversation: &Conversation, rows: &[Message]) -> Option<Ag
     owner.or_else(last_ai).and_then(AgentId::parse)
 }
 
-/// A summary written by `agent`'s LLM within its limits; `None` when it has no LLM, is at a
-/// limit or the request fails — the caller then summarizes without one.
-async fn llm_summary(
+/// A side call's answer written by `agent`'s LLM within its limits; `None` when there is
+/// nothing to ask, the agent has no LLM, is at a limit or the request fails — the caller then
+/// answers without one.
+async fn llm_side_call(
     core: &Core,
     conversation: &ConversationId,
     agent: Option<AgentId>,
-    lines: &[(Speaker, &str)],
+    purpose: TurnStatus,
+    messages: Option<Vec<crate::llm::ChatMessage>>,
 ) -> Option<String> {
     let agent = agent?;
-    let (transcript, lang) = summary::transcript(lines);
-    if transcript.is_empty() {
-        return None;
-    }
+    let messages = messages?;
     let supervisor = core
         .deps
         .engine
@@ -460,8 +530,8 @@ async fn llm_summary(
     let answer = supervisor
         .send(SideCall {
             conversation_id: conversation.clone(),
-            purpose: TurnStatus::Summary,
-            messages: prompt::summary_request(&transcript, lang),
+            purpose,
+            messages,
             max_tokens: core.deps.settings.realtime.summary_max_tokens,
         })
         .await
@@ -470,7 +540,7 @@ async fn llm_summary(
         Ok(text) if !text.trim().is_empty() => Some(text.trim().to_string()),
         Ok(_) => None,
         Err(e) => {
-            tracing::info!(agent = %agent, error = %e, "no LLM summary; extractive summary instead");
+            tracing::info!(agent = %agent, purpose = purpose.as_str(), error = %e, "no LLM side call; rules instead");
             None
         }
     }

@@ -175,7 +175,7 @@ export const adminScenarios = [
       const zone = page.getByText("Arraste arquivos para cá");
       await zone.dispatchEvent("dragover", { dataTransfer: transfer });
       await zone.dispatchEvent("drop", { dataTransfer: transfer });
-      await page.getByText(/politica-de-trocas\.pdf: indexado em 1 trecho/).waitFor(WAIT);
+      await page.getByText(/politica-de-trocas\.pdf: indexado em 1 trecho$/).waitFor(WAIT);
       const row = page.getByRole("row", { name: /politica-de-trocas/ });
       await row.waitFor(WAIT);
       assert.match(await row.innerText(), /PDF/);
@@ -202,7 +202,7 @@ export const adminScenarios = [
       await answer.waitFor(WAIT);
       assert.match(await answer.innerText(), /Fonte: politica-de-trocas/);
       // The passage it used is listed under the answer.
-      await page.getByRole("log").getByText("1 trecho(s) da base usados").waitFor(WAIT);
+      await page.getByRole("log").getByText("1 trecho da base usado", { exact: true }).waitFor(WAIT);
       await shot(page, "11-retrieval-agent-answers");
 
       // A customer on a web chat served by that agent gets the same answer.

@@ -123,7 +123,7 @@ export const liveScenarios = [
     },
   ],
   [
-    "an agent asks a bot beside the conversation for a reply, watches it stream in and puts it in the reply box with one click",
+    "an agent asks a bot beside the conversation for a reply, takes it with one click, follows the bot's suggestions and books a meeting for the customer",
     async ({ engine, browser, rest }) => {
       const { items } = await rest.get("/api/v1/conversations?q=Rita");
       assert.equal(items.length, 1, "the supervisor scenario's conversation");
@@ -138,8 +138,8 @@ export const liveScenarios = [
       // Other scenarios publish bots too: pick Lia, the one this run's first scenarios made.
       const lia = picker.locator("option", { hasText: "Lia" }).first();
       await picker.selectOption(await lia.getAttribute("value"));
-      assert.match(await picker.locator("option:checked").innerText(), /Lia/);
-      await bot.getByRole("button", { name: "Sugira uma resposta para o cliente" }).click();
+      assert.match(await picker.locator("option:checked").innerText(), /🛍️ Lia/);
+      await bot.getByRole("button", { name: "Rascunhar resposta" }).click();
       // Written word by word: seen while partial, then whole with "use this reply".
       const answer = bot.locator("li.assistant").last();
       await answer.getByText(/^Olá!/).waitFor(WAIT);
@@ -147,7 +147,39 @@ export const liveScenarios = [
       assert.ok(partial.length < REPLY.length, `partial while streaming: ${partial}`);
       await bot.getByRole("button", { name: "Usar esta resposta" }).click();
       assert.equal(await page.getByLabel("Resposta").inputValue(), REPLY);
+
+      // The engine read the answer's question: its suggestions come as chips, and one goes
+      // to the question box.
+      const chips = bot.getByRole("group", { name: "Sugestões do bot" });
+      await chips.getByRole("button", { name: "Não", exact: true }).waitFor(WAIT);
+      await chips.getByRole("button", { name: "Preciso de mais informações" }).click();
+      assert.equal(await bot.getByLabel("Pergunte ao bot sobre este cliente").inputValue(), "Preciso de mais informações");
       await screenshot(page, "12-bot-chat-beside-the-conversation");
+
+      // Asked to book a meeting, the bot chat opens the slot picker with what was asked:
+      // the day, the time and the customer's e-mail; the agent books it for Rita.
+      const day = new Date(Date.now() + 2 * 86_400_000);
+      while (day.getUTCDay() === 0 || day.getUTCDay() === 6) day.setUTCDate(day.getUTCDate() + 1);
+      const dd = String(day.getUTCDate()).padStart(2, "0");
+      const mm = String(day.getUTCMonth() + 1).padStart(2, "0");
+      const question = bot.getByLabel("Pergunte ao bot sobre este cliente");
+      await question.fill(`Agende uma reunião com a Rita dia ${dd}/${mm} às 10h, o e-mail dela é rita@example.com`);
+      await bot.getByRole("button", { name: "Perguntar" }).click();
+      const slots = bot.getByRole("region", { name: "Agendar uma reunião" });
+      await slots.waitFor(WAIT);
+      assert.equal(await slots.getByLabel("E-mail").inputValue(), "rita@example.com");
+      assert.equal(await slots.getByLabel("Data").inputValue(), `${day.getUTCFullYear()}-${mm}-${dd}`);
+      // The engine's booking answers for a meeting request.
+      await chips.getByRole("button", { name: "Prefiro pela manhã" }).waitFor(WAIT);
+      await slots.getByRole("button", { name: "Confirmar 10:00" }).click();
+      await page.getByRole("status").filter({ hasText: "Reunião marcada:" }).waitFor(WAIT);
+      await screenshot(page, "12-bot-chat-meeting-booked");
+      // The meeting is in the host's calendar feed (Ana owns the conversation).
+      const me = await rest.get("/api/v1/presence");
+      const ana = me.people.find((p) => p.name === "Ana Admin");
+      const { ics_url } = await rest.get(`/api/v1/calendar/${ana.id}/feed`);
+      const ics = await fetch(new URL(ics_url, engine.base)).then((r) => r.text());
+      assert.match(ics, /rita@example\.com/i, ics);
       await context.close();
     },
   ],
@@ -227,7 +259,7 @@ COMMIT;`,
       const searchStart = Date.now();
       await page.getByLabel("Buscar conversas").fill("Cliente 9876");
       await list.getByRole("link", { name: /Cliente 9876/ }).waitFor(WAIT);
-      await page.getByRole("status").filter({ hasText: "1 conversas carregadas" }).waitFor(WAIT);
+      await page.getByRole("status").filter({ hasText: /^1 conversa carregada$/ }).waitFor(WAIT);
       liveTimings.inboxSearchMs = Date.now() - searchStart;
       await page.getByLabel("Buscar conversas").fill("");
 

@@ -49,6 +49,27 @@ export function t(key: Key, params?: Record<string, string | number>): string {
   return text;
 }
 
+/** Keys with plural forms: `base.one`, `base.other` (and optionally `base.zero`, said in
+ * words when nothing is counted, e.g. "nenhuma conversa"). */
+export type PluralKey = Key extends infer K ? (K extends `${infer Base}.other` ? Base : never) : never;
+
+const pluralRules: Partial<Record<Locale, Intl.PluralRules>> = {};
+
+/** The locale's number for `value` (1.234 in pt-BR, 1,234 in en). */
+export function number(value: number): string {
+  return value.toLocaleString(current);
+}
+
+/** The plural form of `base` that the language uses for `count` (Intl.PluralRules), with
+ * `{count}` filled with the number as the locale writes it. */
+export function tn(base: PluralKey, count: number, params?: Record<string, string | number>): string {
+  const catalog = catalogs[current];
+  const rule = (pluralRules[current] ??= new Intl.PluralRules(current)).select(count);
+  const candidates = count === 0 ? [`${base}.zero`, `${base}.${rule}`] : [`${base}.${rule}`];
+  const key = (candidates.find((k) => catalog[k as Key] !== undefined) ?? `${base}.other`) as Key;
+  return t(key, { count: number(count), ...params });
+}
+
 const relative = () => new Intl.RelativeTimeFormat(current, { numeric: "auto" });
 
 /** "há 3 min" when recent, the date otherwise. */

@@ -6,6 +6,7 @@ import { t } from "../../i18n";
 import { ConversationList, type Tab } from "./ConversationList";
 import { ConversationPane } from "./ConversationPane";
 import { PresenceBar } from "./PresenceBar";
+import { TeamProvider } from "./team";
 import "../../styles/inbox-extras.css";
 
 const TAB_KEY = "atende.inbox.tab";
@@ -23,18 +24,20 @@ export default function InboxPage() {
   }, [params.tab]);
 
   return (
-    <div class={`inbox ${conversationId ? "has-conversation" : ""}`}>
-      <div class="list-column">
-        <PresenceBar />
-        <ConversationList tab={tab} selected={conversationId} />
+    <TeamProvider>
+      <div class={`inbox ${conversationId ? "has-conversation" : ""}`}>
+        <div class="list-column">
+          <PresenceBar />
+          <ConversationList tab={tab} selected={conversationId} />
+        </div>
+        {conversationId ? (
+          <ConversationPane key={conversationId} id={conversationId} />
+        ) : (
+          <main class="pane empty-pane">
+            <p class="muted">{t("inbox.pick")}</p>
+          </main>
+        )}
       </div>
-      {conversationId ? (
-        <ConversationPane key={conversationId} id={conversationId} />
-      ) : (
-        <main class="pane empty-pane">
-          <p class="muted">{t("inbox.pick")}</p>
-        </main>
-      )}
-    </div>
+    </TeamProvider>
   );
 }
