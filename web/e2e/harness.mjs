@@ -2,7 +2,7 @@
 // loopback, a scripted OpenAI-compatible server, and Debian's chromium driven by
 // playwright-core. Nothing is mocked between the browser and the engine.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -144,9 +144,12 @@ export function ensureArtifacts() {
   mkdirSync(artifacts, { recursive: true });
 }
 
-export async function screenshot(page, name) {
+/** Saves a scenario's screenshot and, with ATENDE_E2E_DOCS=1, a copy in docs/ as
+ * `docsName` (the screenshots the README and docs/console.md show). */
+export async function screenshot(page, name, docsName) {
   ensureArtifacts();
   const path = join(artifacts, `${name}.png`);
   await page.screenshot({ path, fullPage: false });
+  if (docsName && process.env.ATENDE_E2E_DOCS === "1") copyFileSync(path, join(repo, "docs", docsName));
   return path;
 }

@@ -3,6 +3,7 @@
 // turns and people behind) and read like what a supervisor or an agent does.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createServer } from "node:http";
 import { screenshot } from "./harness.mjs";
 import { REPLY } from "./llm.mjs";
 
@@ -77,7 +78,7 @@ export const liveScenarios = [
       await owners.getByRole("cell", { name: /Ana Admin/ }).waitFor(WAIT);
       const team = page.getByRole("region", { name: "Equipe" });
       await team.getByRole("row", { name: /Ana Admin/ }).getByText("online").waitFor(WAIT);
-      await screenshot(page, "10-supervisor-taken");
+      await screenshot(page, "10-supervisor-taken", "console-supervisor.png");
       await context.close();
     },
   ],
@@ -118,7 +119,7 @@ export const liveScenarios = [
       const todayRow = conversationsTable.getByRole("row", { name: new RegExp(todayLabel) });
       const todayExpected = expected.daily.find((d) => d.date === today).conversations;
       assert.equal((await todayRow.locator("td").first().textContent()).trim(), String(todayExpected));
-      await screenshot(page, "11-analytics");
+      await screenshot(page, "11-analytics", "console-analytics.png");
       await context.close();
     },
   ],
@@ -127,7 +128,8 @@ export const liveScenarios = [
     async ({ engine, browser, rest }) => {
       const { items } = await rest.get("/api/v1/conversations?q=Rita");
       assert.equal(items.length, 1, "the supervisor scenario's conversation");
-      const context = await browser.newContext(DESKTOP);
+      // An agent in Brazil, where the calendar's working hours are (calendar.timezone).
+      const context = await browser.newContext({ ...DESKTOP, timezoneId: "America/Sao_Paulo" });
       const page = await context.newPage();
       await signIn(page, engine.base, ADMIN);
       await page.goto(`${engine.base}/c/${items[0].id}`);
@@ -172,8 +174,8 @@ export const liveScenarios = [
       // The engine's booking answers for a meeting request.
       await chips.getByRole("button", { name: "Prefiro pela manhã" }).waitFor(WAIT);
       await slots.getByRole("button", { name: "Confirmar 10:00" }).click();
-      await page.getByRole("status").filter({ hasText: "Reunião marcada:" }).waitFor(WAIT);
-      await screenshot(page, "12-bot-chat-meeting-booked");
+      await page.getByRole("status").filter({ hasText: `Reunião marcada: ${dd}/${mm}/${day.getUTCFullYear()}, 10:00` }).waitFor(WAIT);
+      await screenshot(page, "12-bot-chat-meeting-booked", "console-bot-chat.png");
       // The meeting is in the host's calendar feed (Ana owns the conversation).
       const me = await rest.get("/api/v1/presence");
       const ana = me.people.find((p) => p.name === "Ana Admin");
@@ -181,6 +183,44 @@ export const liveScenarios = [
       const ics = await fetch(new URL(ics_url, engine.base)).then((r) => r.text());
       assert.match(ics, /rita@example\.com/i, ics);
       await context.close();
+    },
+  ],
+  [
+    "a visitor on a shop's own site opens the chat bubble (widget.js), writes, and the message reaches the engine",
+    async ({ engine, browser, rest }) => {
+      const webchat = await webchatIntegration(rest);
+      // The shop's page, on another origin, embeds the widget as the integrations screen says.
+      const site = createServer((_, res) => {
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end(`<!doctype html><title>Loja da Esquina</title><h1>Loja da Esquina</h1><script src="${engine.base}/widget.js" data-integration="${webchat.id}" async></script>`);
+      });
+      await new Promise((r) => site.listen(0, "127.0.0.1", r));
+      const context = await browser.newContext({ ...DESKTOP, locale: "pt-BR" });
+      try {
+        const page = await context.newPage();
+        await page.goto(`http://localhost:${site.address().port}/`);
+        await page.getByRole("button", { name: "Abrir o chat" }).click();
+        const close = page.getByRole("button", { name: "Fechar o chat" });
+        await close.waitFor(WAIT);
+        assert.equal(await close.innerText(), "×", "the script is read as UTF-8 on a page that names no encoding");
+        // A cross-site frame may be refused storage; the chat works without it.
+        const chat = page.frameLocator("iframe");
+        const box = chat.getByLabel("Escreva sua mensagem");
+        await box.fill("Olá! Vocês entregam no sábado?");
+        await box.press("Enter");
+        await chat.getByRole("log").locator("article.mine").getByText("enviada").waitFor(WAIT);
+        await screenshot(page, "14-widget-on-a-shop-site");
+        const found = await rest.get(`/api/v1/conversations?integration_id=${webchat.id}&limit=5`);
+        let stored = false;
+        for (const c of found.items) {
+          const { items } = await rest.get(`/api/v1/conversations/${c.id}/messages?after_seq=0`);
+          stored ||= items.some((m) => m.content === "Olá! Vocês entregam no sábado?" && m.sender_type === "contact");
+        }
+        assert.ok(stored, "the message is stored in a conversation of the integration");
+      } finally {
+        await context.close();
+        site.close();
+      }
     },
   ],
   [

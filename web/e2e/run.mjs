@@ -154,7 +154,7 @@ const scenarios = [
       await streaming.getByText(/Olá!/).waitFor(WAIT);
       const partial = await streaming.locator("p").innerText();
       assert.ok(partial.length < REPLY.length, `partial text while streaming: ${partial}`);
-      await screenshot(customer, "03-public-ai-streaming");
+      await screenshot(customer, "03-public-ai-streaming", "console-public-chat.png");
       await customer.getByRole("log").locator("article.from-ai_agent:not(.streaming)").getByText(REPLY).waitFor(WAIT);
       assert.equal(await customer.locator("article.streaming").count(), 0);
       // The engine's quick replies for the answer's question, as buttons.
@@ -191,10 +191,19 @@ const scenarios = [
       );
       await chips.getByRole("button", { name: SUGGESTED_REPLIES[1] }).click();
       assert.equal(await reply.inputValue(), SUGGESTED_REPLIES[1]);
-      await screenshot(carla, "03-inbox-reply-suggestions");
+      // Taken, it has left the queue.
+      await carla.getByText("Nenhuma conversa na fila — bom trabalho.").waitFor(WAIT);
+      await screenshot(carla, "03-inbox-reply-suggestions", "console-inbox.png");
       await reply.press("Enter");
       await customer.getByRole("log").getByText(SUGGESTED_REPLIES[1]).waitFor(WAIT);
       await screenshot(carla, "03-inbox-taken-from-queue");
+
+      // Carla hands it back to the queue with a reason, typed in place.
+      await carla.getByRole("button", { name: "Escalar" }).click();
+      await carla.getByLabel("Motivo da escalação").fill("precisa de um supervisor");
+      await carla.getByRole("toolbar").getByRole("button", { name: "Escalar" }).click();
+      await carla.getByText("Escalada porque: precisa de um supervisor").waitFor(WAIT);
+      await carla.getByText("Responsável: ninguém").waitFor(WAIT);
       await screenshot(customer, "03-public-after-handover");
       await agentContext.close();
       await customerContext.close();

@@ -2,7 +2,7 @@
 // talks over /ws as the contact: streamed AI answers, typing, suggestions, the slot picker.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { apiWithToken, ApiError, type Message } from "../api/client";
-import { fullDate, t } from "../i18n";
+import { meetingTime, t } from "../i18n";
 import { LiveSocket, clientMessageId } from "../live/socket";
 import type { ServerFrame } from "../live/frames";
 import { addPending, applyFrame, emptyThread, failPending, lastFromOthers, lastSeq, type Pending, type Thread } from "../live/thread";
@@ -174,7 +174,7 @@ function Conversation({ target, session, onExpired }: { target: ChatTarget; sess
         {thread.messages.length === 0 && thread.pending.length === 0 && <p class="welcome">{t("chat.welcome")}</p>}
         <MessageList thread={thread} self={SELF} label={label} onRetry={retry} />
         {othersTyping && <p class="typing" role="status">{t("conv.typing", { who: target.agent?.name ?? t("app.name") })}</p>}
-        {booking.booked && <p class="booked" role="status">{t("slots.confirmed", { when: fullDate(booking.booked) })}</p>}
+        {booking.booked && <p class="booked" role="status">{t("slots.confirmed", { when: meetingTime(booking.booked) })}</p>}
         {booking.request && <SlotPicker key={JSON.stringify(booking.request)} client={client} booking={booking} />}
       </main>
       {thread.suggestions.length > 0 && (

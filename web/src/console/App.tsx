@@ -3,7 +3,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { ErrorBoundary, LocationProvider, Route, Router, lazy, useLocation } from "preact-iso";
 import { api, clearSession, loadSession, must, saveSession, SESSION_EXPIRED, type StaffSession } from "../api/client";
-import { locale, setLocale, t, type Locale } from "../i18n";
+import { locale, setLocale, t, type Key, type Locale } from "../i18n";
 import { LiveSocket } from "../live/socket";
 import { ConsoleContext, isOverseer, tokenExpiry } from "./session";
 import { SetupPage } from "../routes/setup/SetupPage";
@@ -120,7 +120,7 @@ function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: ()
         <a class="brand" href="/inbox/mine">
           {t("app.name")}
         </a>
-        <nav aria-label="main">
+        <nav aria-label={t("nav.main")}>
           <a href="/inbox/mine">{t("nav.inbox")}</a>
           {isOverseer(session.user.role) && <a href="/supervisor">{t("nav.supervisor")}</a>}
           {isOverseer(session.user.role) && <a href="/analytics">{t("nav.analytics")}</a>}
@@ -128,7 +128,7 @@ function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: ()
           <a href="/docs/">{t("nav.docs")}</a>
         </nav>
         <span class="who">
-          {session.user.name} · {session.user.role}
+          {session.user.name} · {t(`role.${session.user.role}` as Key)}
         </span>
         <button type="button" class="secondary" onClick={onSignOut}>
           {t("logout")}

@@ -31,6 +31,7 @@ export const en: Messages = {
   "login.expired": "Your session expired. Sign in again.",
   "logout": "Sign out",
 
+  "nav.main": "Main navigation",
   "nav.inbox": "Inbox",
   "nav.docs": "API",
   "nav.admin": "Admin",
@@ -57,7 +58,7 @@ export const en: Messages = {
   "owner.user": "agent",
   "owner.you": "you",
   "owner.label": "Owner",
-  "escalation.label": "Left the AI because",
+  "escalation.label": "Escalated because",
   "escalation.customer_requested_human": "the customer asked for a person",
   "escalation.message_limit": "the conversation reached its message limit",
   "escalation.invalid_api_key": "the model's API key is invalid",
@@ -109,6 +110,7 @@ export const en: Messages = {
   "conv.loadOlder": "Earlier messages",
   "conv.suggestions": "Suggestions",
   "conv.messages": "Messages",
+  "conv.empty": "No messages yet. When the customer writes, the message shows here.",
 
   "contact.title": "Contact",
   "contact.name": "Name",

@@ -3,6 +3,7 @@ import { en } from "./en";
 import type { AdminMessages } from "./admin.pt-BR";
 import { livePtBR, type LiveMessages } from "./live.pt-BR";
 import { liveEn } from "./live.en";
+import { storage } from "../storage";
 
 export type Locale = "pt-BR" | "en";
 export type Key = keyof Messages | keyof LiveMessages | keyof AdminMessages;
@@ -22,7 +23,7 @@ export function addMessages(extra: Record<Locale, Partial<Record<Key, string>>>)
 const STORAGE_KEY = "atende.locale";
 
 function initial(): Locale {
-  const saved = globalThis.localStorage?.getItem(STORAGE_KEY);
+  const saved = storage.getItem(STORAGE_KEY);
   if (saved === "en" || saved === "pt-BR") return saved;
   return "pt-BR";
 }
@@ -36,7 +37,7 @@ export function locale(): Locale {
 /** Switches the language; the caller re-renders (the app keys its root on the locale). */
 export function setLocale(next: Locale) {
   current = next;
-  globalThis.localStorage?.setItem(STORAGE_KEY, next);
+  storage.setItem(STORAGE_KEY, next);
   document.documentElement.lang = next;
 }
 
@@ -91,6 +92,12 @@ export function clock(iso: string): string {
 
 export function fullDate(iso: string): string {
   return new Date(iso).toLocaleString(current);
+}
+
+/** A meeting's start: day, time and the time zone it is read in ("02/12/2026, 10:00 BRT"). */
+export function meetingTime(iso: string): string {
+  // (dateStyle/timeStyle may not be combined with timeZoneName: the fields are named.)
+  return new Date(iso).toLocaleString(current, { day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
 }
 
 document.documentElement.lang = current;

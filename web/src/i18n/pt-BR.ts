@@ -31,6 +31,7 @@ export const ptBR = {
   "login.expired": "Sua sessão expirou. Entre de novo.",
   "logout": "Sair",
 
+  "nav.main": "Navegação principal",
   "nav.inbox": "Caixa de entrada",
   "nav.docs": "API",
   "nav.admin": "Administração",
@@ -57,7 +58,7 @@ export const ptBR = {
   "owner.user": "atendente",
   "owner.you": "você",
   "owner.label": "Responsável",
-  "escalation.label": "Saiu da IA porque",
+  "escalation.label": "Escalada porque",
   "escalation.customer_requested_human": "o cliente pediu uma pessoa",
   "escalation.message_limit": "a conversa atingiu o limite de mensagens",
   "escalation.invalid_api_key": "a chave da API do modelo é inválida",
@@ -109,6 +110,7 @@ export const ptBR = {
   "conv.loadOlder": "Mensagens anteriores",
   "conv.suggestions": "Sugestões",
   "conv.messages": "Mensagens",
+  "conv.empty": "Nenhuma mensagem ainda. Quando o cliente escrever, a mensagem aparece aqui.",
 
   "contact.title": "Contato",
   "contact.name": "Nome",

@@ -7,10 +7,11 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, must, type Contact, type Message, type Schemas } from "../../api/client";
 import { streamAnswer, type ChatTurn } from "../../api/chatStream";
-import { fullDate, t } from "../../i18n";
+import { meetingTime, t } from "../../i18n";
 import type { Booking } from "../../live/booking";
 import { SlotPicker } from "../../components/SlotPicker";
 import { SuggestionChips } from "./SuggestionChips";
+import { storage } from "../../storage";
 
 type Bot = Schemas["Bot"];
 
@@ -34,7 +35,7 @@ interface Props {
 
 function useBots() {
   const [bots, setBots] = useState<Bot[] | null>(null);
-  const [botId, setBotId] = useState(() => localStorage.getItem(BOT_KEY) ?? "");
+  const [botId, setBotId] = useState(() => storage.getItem(BOT_KEY) ?? "");
   useEffect(() => {
     void must(api.GET("/api/v1/bots"))
       .then((list) => {
@@ -44,7 +45,7 @@ function useBots() {
       .catch(() => setBots([]));
   }, []);
   useEffect(() => {
-    if (botId) localStorage.setItem(BOT_KEY, botId);
+    if (botId) storage.setItem(BOT_KEY, botId);
   }, [botId]);
   return { bots, botId, setBotId };
 }
@@ -149,7 +150,7 @@ export function BotChat({ messages, customer, contact, booking, onUseReply }: Pr
           />
           {booking.booked && booking.bookedFrom === "bot" && (
             <p class="booked" role="status">
-              {t("slots.confirmed", { when: fullDate(booking.booked) })}
+              {t("slots.confirmed", { when: meetingTime(booking.booked) })}
             </p>
           )}
           {booking.origin === "bot" && <SlotPicker key={JSON.stringify(booking.request)} client={api} booking={booking} fallback={contact ?? undefined} />}

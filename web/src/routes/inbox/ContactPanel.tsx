@@ -56,7 +56,10 @@ export function ContactPanel({ open, onClose, contactId, conversationId, summary
         {contact ? (
           <dl>
             <dt>{t("contact.name")}</dt>
-            <dd>{contact.name || t("contact.anonymous")}</dd>
+            <dd>
+              {contact.name || t("contact.anonymous")}{" "}
+              {contact.is_vip && <span class="pill vip">{t("contact.vip")}</span>}
+            </dd>
             {contact.email && (
               <>
                 <dt>{t("contact.email")}</dt>
@@ -68,11 +71,6 @@ export function ContactPanel({ open, onClose, contactId, conversationId, summary
                 <dt>{t("contact.phone")}</dt>
                 <dd>{contact.phone}</dd>
               </>
-            )}
-            {contact.is_vip && (
-              <dd>
-                <span class="pill vip">{t("contact.vip")}</span>
-              </dd>
             )}
             {contact.tags.length > 0 && (
               <>

@@ -13,6 +13,7 @@ import { contactName, contactsOf } from "./contacts";
 import { ownerText, statusText } from "./words";
 import { mergeFirstPage } from "./pages";
 import { useNames } from "./team";
+import { storage } from "../../storage";
 
 export type Tab = "mine" | "queue" | "all";
 /** Fired by this tab's own actions (take, close…), which the socket may echo later or not. */
@@ -39,7 +40,7 @@ const NO_FILTERS: Filters = { status: "", channel: "", integration: "", tag: "",
 
 function savedFilters(): Filters {
   try {
-    return { ...NO_FILTERS, ...(JSON.parse(localStorage.getItem(FILTERS_KEY) ?? "{}") as Partial<Filters>) };
+    return { ...NO_FILTERS, ...(JSON.parse(storage.getItem(FILTERS_KEY) ?? "{}") as Partial<Filters>) };
   } catch {
     return NO_FILTERS;
   }
@@ -47,7 +48,7 @@ function savedFilters(): Filters {
 
 function seenSeqs(): Record<string, number> {
   try {
-    return JSON.parse(localStorage.getItem(SEEN_KEY) ?? "{}") as Record<string, number>;
+    return JSON.parse(storage.getItem(SEEN_KEY) ?? "{}") as Record<string, number>;
   } catch {
     return {};
   }
@@ -58,7 +59,7 @@ export function markSeen(id: string, seq: number) {
   const seen = seenSeqs();
   if ((seen[id] ?? 0) >= seq) return;
   seen[id] = seq;
-  localStorage.setItem(SEEN_KEY, JSON.stringify(seen));
+  storage.setItem(SEEN_KEY, JSON.stringify(seen));
 }
 
 /** Messages of `c` the person has not seen in this browser. */
@@ -94,7 +95,7 @@ export function ConversationList({ tab, selected }: { tab: Tab; selected?: strin
   const itemsRef = useRef<Conversation[] | null>(null);
 
   useEffect(() => {
-    localStorage.setItem(FILTERS_KEY, JSON.stringify(filters));
+    storage.setItem(FILTERS_KEY, JSON.stringify(filters));
   }, [filters]);
   useEffect(() => {
     const timer = window.setTimeout(() => setTerm(search.trim()), SEARCH_DEBOUNCE_MS);

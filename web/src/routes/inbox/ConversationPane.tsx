@@ -3,7 +3,7 @@
 // actions, summary, slot picker, and the contact beside it.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError, must, type Conversation, type Message } from "../../api/client";
-import { t, fullDate, timeAgo } from "../../i18n";
+import { t, fullDate, meetingTime, timeAgo } from "../../i18n";
 import { useConsole, isOverseer } from "../../console/session";
 import { clientMessageId } from "../../live/socket";
 import { addPending, applyFrame, emptyThread, failPending, lastFromOthers, lastSeq, merge, type Pending, type Thread } from "../../live/thread";
@@ -17,7 +17,9 @@ import { CONVERSATIONS_CHANGED, markSeen } from "./ConversationList";
 import { ContactPanel } from "./ContactPanel";
 import { BotChat } from "./BotChat";
 import { TransferControl, type TransferTarget } from "./TransferControl";
+import { EscalateControl } from "./EscalateControl";
 import { useNames } from "./team";
+import { storage } from "../../storage";
 
 const SELF = "user";
 /** Messages per history page: the newest page opens the conversation (a screen holds
@@ -35,7 +37,7 @@ export function ConversationPane({ id }: { id: string }) {
   const [conversation, setConversation] = useState<Conversation | null>(null);
   const [thread, setThread] = useState<Thread>(emptyThread);
   const [error, setError] = useState<string | null>(null);
-  const [draft, setDraft] = useState(() => localStorage.getItem(DRAFT_KEY(id)) ?? "");
+  const [draft, setDraft] = useState(() => storage.getItem(DRAFT_KEY(id)) ?? "");
   const [summary, setSummary] = useState<string | null>(null);
   /** Reply suggestions asked for (`request_suggestions`): waiting, or none came. */
   const [suggesting, setSuggesting] = useState<"idle" | "waiting" | "none">("idle");
@@ -61,6 +63,7 @@ export function ConversationPane({ id }: { id: string }) {
 
   // History is read backwards from the end, one page per ask (`before_seq`).
   const [olderFrom, setOlderFrom] = useState<number | null>(null);
+  const [historyLoaded, setHistoryLoaded] = useState(false);
   const [loadingOlder, setLoadingOlder] = useState(false);
   const loadHistory = async (before = FROM_THE_END) => {
     const result = await must(
@@ -68,6 +71,7 @@ export function ConversationPane({ id }: { id: string }) {
     );
     setOlderFrom(result.prev_before_seq ?? null);
     setThread((current) => merge(current, result.items));
+    setHistoryLoaded(true);
   };
   const loadOlder = async () => {
     if (olderFrom === null || loadingOlder) return;
@@ -119,8 +123,8 @@ export function ConversationPane({ id }: { id: string }) {
   }, [lastCustomer?.id]);
 
   useEffect(() => {
-    if (draft) localStorage.setItem(DRAFT_KEY(id), draft);
-    else localStorage.removeItem(DRAFT_KEY(id));
+    if (draft) storage.setItem(DRAFT_KEY(id), draft);
+    else storage.removeItem(DRAFT_KEY(id));
   }, [draft]);
 
   const mine = conversation?.owner.type === "user" && conversation.owner.id === me;
@@ -172,10 +176,8 @@ export function ConversationPane({ id }: { id: string }) {
       ),
     );
   const take = () => act(() => must(api.POST("/api/v1/conversations/{id}/take", { params: { path: { id } } })));
-  const escalate = () => {
-    const reason = window.prompt(t("conv.escalateReason"));
-    if (reason) void act(() => must(api.POST("/api/v1/conversations/{id}/escalate", { params: { path: { id } }, body: { reason } })));
-  };
+  const escalate = (reason: string) =>
+    act(() => must(api.POST("/api/v1/conversations/{id}/escalate", { params: { path: { id } }, body: { reason } })));
   const close = () => act(() => must(api.POST("/api/v1/conversations/{id}/close", { params: { path: { id } }, body: {} })));
 
   // Keyboard: r reply, e close, t take.
@@ -253,11 +255,7 @@ export function ConversationPane({ id }: { id: string }) {
                 {t("conv.take")}
               </button>
             )}
-            {conversation && !closed && conversation.owner.type !== "none" && (
-              <button type="button" class="secondary" onClick={escalate}>
-                {t("conv.escalate")}
-              </button>
-            )}
+            {conversation && !closed && conversation.owner.type !== "none" && <EscalateControl onEscalate={(reason) => void escalate(reason)} />}
             <button type="button" class="secondary" onClick={() => socket.send({ type: "request_summary", conversation_id: id })}>
               {t("conv.summarize")}
             </button>
@@ -279,6 +277,10 @@ export function ConversationPane({ id }: { id: string }) {
             <button type="button" class="secondary older" disabled={loadingOlder} onClick={() => void loadOlder()}>
               {t("conv.loadOlder")}
             </button>
+          )}
+          {!historyLoaded && <p class="muted" aria-busy="true">{t("app.loading")}</p>}
+          {historyLoaded && thread.messages.length === 0 && thread.pending.length === 0 && Object.keys(thread.streams).length === 0 && (
+            <p class="muted empty">{t("conv.empty")}</p>
           )}
           <MessageList thread={thread} self={SELF} label={label} onRetry={retry} />
           {othersTyping.length > 0 && (
@@ -365,7 +367,7 @@ export function ConversationPane({ id }: { id: string }) {
       >
         {booking.booked && booking.bookedFrom !== "bot" && (
           <p class="booked" role="status">
-            {t("slots.confirmed", { when: fullDate(booking.booked) })}
+            {t("slots.confirmed", { when: meetingTime(booking.booked) })}
           </p>
         )}
         {booking.origin === "customer" && <SlotPicker key={JSON.stringify(booking.request)} client={api} booking={booking} fallback={customer ?? undefined} />}

@@ -8,18 +8,19 @@ import { ConversationPane } from "./ConversationPane";
 import { PresenceBar } from "./PresenceBar";
 import { TeamProvider } from "./team";
 import "../../styles/inbox-extras.css";
+import { storage } from "../../storage";
 
 const TAB_KEY = "atende.inbox.tab";
 
 export default function InboxPage() {
   const { params } = useRoute();
   const conversationId = params.id;
-  const [tab, setTab] = useState<Tab>(() => (localStorage.getItem(TAB_KEY) as Tab) || "mine");
+  const [tab, setTab] = useState<Tab>(() => (storage.getItem(TAB_KEY) as Tab) || "mine");
   useEffect(() => {
     const fromUrl = params.tab as Tab | undefined;
     if (fromUrl && ["mine", "queue", "all"].includes(fromUrl)) {
       setTab(fromUrl);
-      localStorage.setItem(TAB_KEY, fromUrl);
+      storage.setItem(TAB_KEY, fromUrl);
     }
   }, [params.tab]);
 
