@@ -224,6 +224,53 @@ export const liveScenarios = [
     },
   ],
   [
+    "the engine restarts under a live conversation: both sides say they are reconnecting, come back, and catch up once, without gaps or duplicates",
+    async ({ engine, browser, rest }) => {
+      const webchat = await webchatIntegration(rest);
+      const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+      const agentContext = await browser.newContext(DESKTOP);
+      try {
+        const customer = await phone.newPage();
+        await customer.goto(`${engine.base}/chat/${webchat.id}`);
+        const box = customer.getByLabel("Escreva sua mensagem");
+        await box.fill("Primeira mensagem, antes da queda");
+        await box.press("Enter");
+        await customer.getByRole("log").locator("article.mine").getByText("enviada").waitFor(WAIT);
+        const { items } = await rest.get(`/api/v1/conversations?integration_id=${webchat.id}&limit=1`);
+        const id = items[0].id;
+
+        const page = await agentContext.newPage();
+        await signIn(page, engine.base, ADMIN);
+        await page.goto(`${engine.base}/c/${id}`);
+        const log = page.getByRole("log");
+        await log.getByText("Primeira mensagem, antes da queda").waitFor(WAIT);
+
+        await engine.crash();
+        // Both sides notice; the customer's next message waits for the socket.
+        await page.getByRole("status").filter({ hasText: "Sem conexão" }).waitFor(WAIT);
+        await customer.getByRole("status").filter({ hasText: "Sem conexão" }).waitFor(WAIT);
+        await box.fill("Segunda mensagem, depois da volta");
+        await box.press("Enter");
+        await engine.start();
+        await page.getByRole("status").filter({ hasText: "reconectado" }).waitFor({ timeout: 30_000 });
+        await log.getByText("Segunda mensagem, depois da volta").waitFor({ timeout: 30_000 });
+        // The customer's copy is acknowledged (no longer pending), and there is one of it.
+        await customer.getByRole("log").locator("article.mine:not(.pending)", { hasText: "Segunda mensagem" }).waitFor(WAIT);
+        assert.equal(await customer.getByRole("log").getByText("Segunda mensagem, depois da volta").count(), 1);
+        // Once each, in order.
+        const texts = await log.locator("article p").allInnerTexts();
+        const mine = texts.filter((t) => t.includes("mensagem,"));
+        assert.deepEqual(mine, ["Primeira mensagem, antes da queda", "Segunda mensagem, depois da volta"]);
+        const stored = await rest.get(`/api/v1/conversations/${id}/messages?after_seq=0`);
+        assert.equal(stored.items.filter((m) => m.content === "Segunda mensagem, depois da volta").length, 1, "stored once");
+        await screenshot(page, "15-inbox-after-reconnect");
+      } finally {
+        await agentContext.close();
+        await phone.close();
+      }
+    },
+  ],
+  [
     "at volume: with 10,000 conversations the inbox list stays windowed and quick, and a conversation of 5,000 messages opens within budget",
     async ({ engine, browser, rest }) => {
       try {

@@ -9,6 +9,7 @@ import { addPending, applyFrame, emptyThread, failPending, lastFromOthers, lastS
 import { MessageList } from "../components/MessageList";
 import { SlotPicker } from "../components/SlotPicker";
 import { useBooking } from "../live/booking";
+import { ConnectionBanner } from "../live/ConnectionBanner";
 import { forgetSession, newSession, remember, resolveTarget, savedSession, type ChatSession, type ChatTarget } from "./session";
 
 const SELF = "contact";
@@ -82,8 +83,6 @@ function Conversation({ target, session, onExpired }: { target: ChatTarget; sess
   const [thread, setThread] = useState<Thread>(emptyThread);
   const [conversationId, setConversationId] = useState(session.conversation_id);
   const [draft, setDraft] = useState("");
-  const [notice, setNotice] = useState<string | null>(null);
-  const [online, setOnline] = useState(true);
   const typingSince = useRef<number | undefined>(undefined);
   const idRef = useRef(conversationId);
   idRef.current = conversationId;
@@ -111,16 +110,8 @@ function Conversation({ target, session, onExpired }: { target: ChatTarget; sess
       if (frame.type === "error" && frame.code === "AUTH_ERROR") onExpired();
       setThread((current) => applyFrame(current, frame, idRef.current, SELF));
     });
-    const offState = socket.onState((state, reconnected) => {
-      setOnline(state === "open");
-      if (reconnected) {
-        setNotice(t("app.reconnected"));
-        window.setTimeout(() => setNotice(null), 3000);
-      }
-    });
     return () => {
       off();
-      offState();
       socket.close();
     };
   }, [socket]);
@@ -168,8 +159,7 @@ function Conversation({ target, session, onExpired }: { target: ChatTarget; sess
 
   return (
     <>
-      {!online && <p class="banner" role="status">{t("app.offline")}</p>}
-      {notice && <p class="banner ok" role="status">{notice}</p>}
+      <ConnectionBanner socket={socket} />
       <main class="chat-body">
         {thread.messages.length === 0 && thread.pending.length === 0 && <p class="welcome">{t("chat.welcome")}</p>}
         <MessageList thread={thread} self={SELF} label={label} onRetry={retry} />

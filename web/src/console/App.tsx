@@ -5,6 +5,7 @@ import { ErrorBoundary, LocationProvider, Route, Router, lazy, useLocation } fro
 import { api, clearSession, loadSession, must, saveSession, SESSION_EXPIRED, type StaffSession } from "../api/client";
 import { locale, setLocale, t, type Key, type Locale } from "../i18n";
 import { LiveSocket } from "../live/socket";
+import { ConnectionBanner } from "../live/ConnectionBanner";
 import { ConsoleContext, isOverseer, tokenExpiry } from "./session";
 import { SetupPage } from "../routes/setup/SetupPage";
 import { LoginPage } from "../routes/login/LoginPage";
@@ -98,21 +99,7 @@ export function App() {
 
 function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: () => void }) {
   const socket = useMemo(() => new LiveSocket(() => loadSession()?.token ?? null, () => window.dispatchEvent(new Event(SESSION_EXPIRED))), [session.token]);
-  const [online, setOnline] = useState(true);
-  const [notice, setNotice] = useState(false);
-  useEffect(() => {
-    const off = socket.onState((state, reconnected) => {
-      setOnline(state !== "closed");
-      if (reconnected) {
-        setNotice(true);
-        window.setTimeout(() => setNotice(false), 3000);
-      }
-    });
-    return () => {
-      off();
-      socket.close();
-    };
-  }, [socket]);
+  useEffect(() => () => socket.close(), [socket]);
 
   return (
     <ConsoleContext.Provider value={{ session, socket }}>
@@ -134,8 +121,7 @@ function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: ()
           {t("logout")}
         </button>
       </header>
-      {!online && <p class="banner" role="status">{t("app.offline")}</p>}
-      {notice && <p class="banner ok" role="status">{t("app.reconnected")}</p>}
+      <ConnectionBanner socket={socket} />
       <ErrorBoundary>
         <Router>
           <Route path="/inbox/:tab" component={InboxPage} />
