@@ -170,6 +170,35 @@ async fn without_the_setting_nothing_streams() {
     assert!(!f.llm.requests()[0].is_stream());
 }
 
+/// The agent's analytics once its log holds two turns (the conversation's turn and a side
+/// call, whose log line is written after the reply).
+async fn usage_after_two_turns(f: &Fixture) -> Value {
+    let path = format!("/api/v1/analytics/agents/{}", f.agent_id);
+    support::engine::eventually(WAIT, &mut || async {
+        let (status, usage) = f.app.get(&path, &f.admin.token).await;
+        assert_eq!(status, StatusCode::OK, "{usage}");
+        (usage["ai"]["turns"] == 2).then_some(usage)
+    })
+    .await
+    .expect("the side call is logged")
+}
+
+/// The second request the scripted LLM got (the first is the conversation's AI turn): a side
+/// call whose instruction starts with `instruction`; its transcript.
+fn side_call(f: &Fixture, instruction: &str) -> String {
+    let requests = f.llm.requests();
+    assert_eq!(requests.len(), 2);
+    let messages = requests[1].body["messages"].as_array().expect("messages");
+    assert!(
+        messages[0]["content"]
+            .as_str()
+            .is_some_and(|s| s.starts_with(instruction)),
+        "{}",
+        messages[0]
+    );
+    requests[1].last_user_message().expect("transcript")
+}
+
 async fn answered(f: &Fixture, conversation: &str, count: usize) {
     support::engine::eventually(WAIT, &mut || async {
         let m = f.messages(conversation).await;
@@ -204,13 +233,7 @@ async fn summaries_are_written_by_the_agents_llm_within_its_limits() {
     assert_eq!(summary["summary"], summary_text);
     assert_eq!(summary["source"], "llm");
 
-    let requests = f.llm.requests();
-    assert_eq!(requests.len(), 2);
-    let messages = requests[1].body["messages"].as_array().expect("messages");
-    assert!(messages[0]["content"]
-        .as_str()
-        .is_some_and(|s| s.starts_with("Resuma a conversa")));
-    let transcript = requests[1].last_user_message().expect("transcript");
+    let transcript = side_call(&f, "Resuma a conversa");
     assert!(
         transcript.contains("Cliente: Quero trocar um produto com defeito"),
         "{transcript}"
@@ -219,6 +242,7 @@ async fn summaries_are_written_by_the_agents_llm_within_its_limits() {
         transcript.contains("Assistente: Posso ajudar com a troca"),
         "{transcript}"
     );
+    let requests = f.llm.requests();
     assert!(
         requests[1].body["max_completion_tokens"]
             .as_u64()
@@ -228,14 +252,7 @@ async fn summaries_are_written_by_the_agents_llm_within_its_limits() {
     );
 
     // Counted against the agent like any request (its log line is written after the reply).
-    let path = format!("/api/v1/analytics/agents/{}", f.agent_id);
-    let usage = support::engine::eventually(WAIT, &mut || async {
-        let (status, usage) = f.app.get(&path, &f.admin.token).await;
-        assert_eq!(status, StatusCode::OK, "{usage}");
-        (usage["ai"]["turns"] == 2).then_some(usage)
-    })
-    .await
-    .expect("the summary request is logged");
+    let usage = usage_after_two_turns(&f).await;
     // The turn (10/5) plus the summary (120/30).
     assert_eq!(usage["ai"]["prompt_tokens"], 130, "{usage}");
     assert_eq!(usage["ai"]["completion_tokens"], 35, "{usage}");
@@ -345,27 +362,14 @@ async fn reply_suggestions_for_staff_come_from_the_agents_llm_then_from_rules() 
             "Pode mandar uma foto do defeito?"
         ])
     );
-    let requests = f.llm.requests();
-    assert_eq!(requests.len(), 2);
-    let messages = requests[1].body["messages"].as_array().expect("messages");
-    assert!(messages[0]["content"]
-        .as_str()
-        .is_some_and(|s| s.starts_with("Você ajuda um atendente humano")));
-    let transcript = requests[1].last_user_message().expect("transcript");
+    let transcript = side_call(&f, "Você ajuda um atendente humano");
     assert!(
         transcript.contains("Cliente: Vocês trocam um produto com defeito?"),
         "{transcript}"
     );
 
     // Counted and logged like the other side calls.
-    let path = format!("/api/v1/analytics/agents/{}", f.agent_id);
-    let usage = support::engine::eventually(WAIT, &mut || async {
-        let (status, usage) = f.app.get(&path, &f.admin.token).await;
-        assert_eq!(status, StatusCode::OK, "{usage}");
-        (usage["ai"]["turns"] == 2).then_some(usage)
-    })
-    .await
-    .expect("the suggestions request is logged");
+    let usage = usage_after_two_turns(&f).await;
     assert_eq!(usage["ai"]["turns_by_status"]["suggestions"], 1, "{usage}");
     assert_eq!(usage["ai"]["prompt_tokens"], 90, "{usage}");
 

@@ -112,22 +112,34 @@ async fn answer_deltas_arrive_in_order_and_done_carries_the_usage() {
     assert!(system.contains("user_info.name: João"), "{system}");
 }
 
+/// Events of one exchange with the fixture's agent: the scripted model answers `answer` to
+/// the user's `question`.
+async fn exchange(f: &Fixture, answer: &str, question: &str) -> Vec<(String, Value)> {
+    f.llm.push(Step::reply(answer));
+    let body = json!({"messages": [{"role": "user", "content": question}]});
+    let (status, text, _) = stream(f, &f.agent_id, &f.admin.token, body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    events(&text)
+}
+
+fn named<'a>(events: &'a [(String, Value)], name: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, d)| d)
+        .collect()
+}
+
 #[actix_web::test]
 async fn suggestions_and_the_slot_picker_follow_the_answer_before_done() {
     let f = fixture(&[], json!({})).await;
     // A staff member asks the bot to book a meeting for the customer (seed 000's bot chat).
-    f.llm.push(Step::reply(
-        "Posso marcar. Prefere:\n1. Manhã\n2. Tarde\n3. Noite",
-    ));
-    let (status, body, _) = stream(
+    let first = exchange(
         &f,
-        &f.agent_id,
-        &f.admin.token,
-        json!({"messages": [{"role": "user", "content": "Agende uma reunião com a cliente dia 20/03 às 15h, o e-mail dela é rita@ex.com"}]}),
+        "Posso marcar. Prefere:\n1. Manhã\n2. Tarde\n3. Noite",
+        "Agende uma reunião com a cliente dia 20/03 às 15h, o e-mail dela é rita@ex.com",
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let first = events(&body);
     let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
     let at = |name: &str| {
         names
@@ -138,13 +150,14 @@ async fn suggestions_and_the_slot_picker_follow_the_answer_before_done() {
     assert!(at("metadata") < at("suggestions"), "{names:?}");
     assert!(at("suggestions") < at("slot_picker"), "{names:?}");
     assert_eq!(names.last(), Some(&"done"), "{names:?}");
-    let data = |name: &str| first[at(name)].1.clone();
-    // The options the answer listed (the same rules as the customer's quick replies).
+    // Booking answers, as the customer's quick replies after a meeting request.
     assert_eq!(
-        data("suggestions"),
-        json!({"suggestions": ["Gostaria de agendar para amanhã", "Prefiro pela manhã", "Tem disponibilidade na próxima semana?"]})
+        named(&first, "suggestions"),
+        vec![
+            &json!({"suggestions": ["Gostaria de agendar para amanhã", "Prefiro pela manhã", "Tem disponibilidade na próxima semana?"]})
+        ]
     );
-    let picker = data("slot_picker");
+    let picker = named(&first, "slot_picker")[0];
     assert_eq!(picker["email"], "rita@ex.com", "{picker}");
     assert_eq!(picker["time"], "15:00", "{picker}");
     assert!(
@@ -155,52 +168,23 @@ async fn suggestions_and_the_slot_picker_follow_the_answer_before_done() {
     );
 
     // A plain question: the answer's options become the suggestions, and no slot picker.
-    f.llm.push(Step::reply(
-        "Posso sugerir:\n1. Pedir desculpas pelo atraso\n2. Oferecer frete grátis",
-    ));
-    let (_, body, _) = stream(
+    let second = exchange(
         &f,
-        &f.agent_id,
-        &f.admin.token,
-        json!({"messages": [{"role": "user", "content": "Como respondo a este cliente?"}]}),
+        "Posso sugerir:\n1. Pedir desculpas pelo atraso\n2. Oferecer frete grátis",
+        "Como respondo a este cliente?",
     )
     .await;
-    let second = events(&body);
-    let suggestions: Vec<&Value> = second
-        .iter()
-        .filter(|(n, _)| n == "suggestions")
-        .map(|(_, d)| d)
-        .collect();
     assert_eq!(
-        suggestions,
+        named(&second, "suggestions"),
         vec![&json!({"suggestions": ["Pedir desculpas pelo atraso", "Oferecer frete grátis"]})]
     );
-    assert!(
-        !second.iter().any(|(n, _)| n == "slot_picker"),
-        "{second:?}"
-    );
+    assert!(named(&second, "slot_picker").is_empty(), "{second:?}");
 
     // Nothing to suggest: no event at all.
-    f.llm.push(Step::reply("Pronto, anotado."));
-    let (_, body, _) = stream(
-        &f,
-        &f.agent_id,
-        &f.admin.token,
-        json!({"messages": [{"role": "user", "content": "Anote que ela prefere e-mail"}]}),
-    )
-    .await;
-    let names: Vec<String> = events_names(&body);
-    assert!(names.iter().any(|n| n == "done"), "{names:?}");
-    assert!(
-        !names
-            .iter()
-            .any(|n| n == "suggestions" || n == "slot_picker"),
-        "{names:?}"
-    );
-}
-
-fn events_names(body: &str) -> Vec<String> {
-    events(body).into_iter().map(|(n, _)| n).collect()
+    let third = exchange(&f, "Pronto, anotado.", "Anote que ela prefere e-mail").await;
+    assert_eq!(named(&third, "done").len(), 1, "{third:?}");
+    assert!(named(&third, "suggestions").is_empty(), "{third:?}");
+    assert!(named(&third, "slot_picker").is_empty(), "{third:?}");
 }
 
 #[actix_web::test]

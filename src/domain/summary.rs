@@ -272,18 +272,7 @@ pub fn suggestions(ai_reply: &str, customer_wants_meeting: bool, lang: Lang) -> 
     let options: Vec<String> = ai_reply
         .lines()
         .filter_map(|line| {
-            let line = line.trim();
-            let rest = line
-                .strip_prefix("- ")
-                .or_else(|| line.strip_prefix("• "))
-                .or_else(|| line.strip_prefix("* "))
-                .or_else(|| {
-                    let digits = line.chars().take_while(char::is_ascii_digit).count();
-                    (1..=2)
-                        .contains(&digits)
-                        .then(|| &line[digits..])
-                        .and_then(|r| r.strip_prefix(". ").or_else(|| r.strip_prefix(") ")))
-                })?;
+            let rest = list_item(line.trim())?;
             let rest = rest.trim().trim_end_matches([';', ',', '.']);
             (!rest.is_empty()).then(|| clip(rest, 60))
         })
@@ -302,6 +291,20 @@ pub fn suggestions(ai_reply: &str, customer_wants_meeting: bool, lang: Lang) -> 
         };
     }
     Vec::new()
+}
+
+/// The text of a list line ("- a", "• a", "* a", "1. a", "2) a"); `None` for other lines.
+fn list_item(line: &str) -> Option<&str> {
+    line.strip_prefix("- ")
+        .or_else(|| line.strip_prefix("• "))
+        .or_else(|| line.strip_prefix("* "))
+        .or_else(|| {
+            let digits = line.chars().take_while(char::is_ascii_digit).count();
+            (1..=2)
+                .contains(&digits)
+                .then(|| &line[digits..])
+                .and_then(|r| r.strip_prefix(". ").or_else(|| r.strip_prefix(") ")))
+        })
 }
 
 /// At most this many reply suggestions for a human agent.
@@ -398,21 +401,7 @@ pub fn parse_staff_replies(answer: &str) -> Vec<String> {
             .lines()
             .map(|line| {
                 let line = line.trim();
-                let line = line
-                    .strip_prefix("- ")
-                    .or_else(|| line.strip_prefix("• "))
-                    .or_else(|| line.strip_prefix("* "))
-                    .unwrap_or(line);
-                let digits = line.chars().take_while(char::is_ascii_digit).count();
-                let line = if (1..=2).contains(&digits) {
-                    let rest = &line[digits..];
-                    rest.strip_prefix(". ")
-                        .or_else(|| rest.strip_prefix(") "))
-                        .unwrap_or(line)
-                } else {
-                    line
-                };
-                line.to_string()
+                list_item(line).unwrap_or(line).to_string()
             })
             .collect(),
     };

@@ -396,28 +396,38 @@ async fn unsubscribe(core: &Core, raw_conversation: &str) -> Frames {
     Ok(Vec::new())
 }
 
-async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
-    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
-    take_visitor_quota(core, &conversation, VisitorRequest::Summary).await?;
+/// The conversation's last `realtime.summary_max_messages` messages, oldest first: what a
+/// summary or reply suggestions are written from.
+async fn recent_messages(
+    core: &Core,
+    conversation: &Conversation,
+) -> Result<Vec<Message>, WsError> {
     let id = conversation.id.clone();
     let window = core.deps.settings.realtime.summary_max_messages;
-    let rows = core
+    Ok(core
         .deps
         .store
         .run(move |conn| messages::recent(conn, &id, window))
-        .await?;
-    let lines: Vec<(Speaker, &str)> = rows
-        .iter()
+        .await?)
+}
+
+fn speaker_lines(rows: &[Message]) -> Vec<(Speaker, &str)> {
+    rows.iter()
         .map(|m| (Speaker::from_sender_type(m.sender_type), m.content.as_str()))
-        .collect();
-    let agent = summarizing_agent(&conversation, &rows);
-    let (transcript, lang) = summary::transcript(&lines);
-    let written = llm_side_call(
+        .collect()
+}
+
+async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    take_visitor_quota(core, &conversation, VisitorRequest::Summary).await?;
+    let rows = recent_messages(core, &conversation).await?;
+    let lines = speaker_lines(&rows);
+    let written = written_by_model(
         core,
-        &conversation.id,
-        agent,
+        &conversation,
+        &rows,
         TurnStatus::Summary,
-        (!transcript.is_empty()).then(|| prompt::summary_request(&transcript, lang)),
+        prompt::summary_request,
     )
     .await;
     let (summary, source) = match written {
@@ -442,25 +452,13 @@ async fn request_suggestions(core: &Core, raw_conversation: &str) -> Frames {
         ));
     }
     let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
-    let id = conversation.id.clone();
-    let window = core.deps.settings.realtime.summary_max_messages;
-    let rows = core
-        .deps
-        .store
-        .run(move |conn| messages::recent(conn, &id, window))
-        .await?;
-    let lines: Vec<(Speaker, &str)> = rows
-        .iter()
-        .map(|m| (Speaker::from_sender_type(m.sender_type), m.content.as_str()))
-        .collect();
-    let (transcript, lang) = summary::transcript(&lines);
-    let agent = summarizing_agent(&conversation, &rows);
-    let written = llm_side_call(
+    let rows = recent_messages(core, &conversation).await?;
+    let written = written_by_model(
         core,
-        &conversation.id,
-        agent,
+        &conversation,
+        &rows,
         TurnStatus::Suggestions,
-        (!transcript.is_empty()).then(|| prompt::reply_suggestions_request(&transcript, lang)),
+        prompt::reply_suggestions_request,
     )
     .await
     .map(|answer| summary::parse_staff_replies(&answer))
@@ -474,6 +472,7 @@ async fn request_suggestions(core: &Core, raw_conversation: &str) -> Frames {
                 .find(|m| m.sender_type == SenderType::Contact)
                 .map(|m| m.content.as_str());
             let human_spoke = rows.iter().any(|m| m.sender_type == SenderType::User);
+            let lang = summary::detect_lang(rows.iter().map(|m| m.content.as_str()));
             let today = chrono::Utc::now().date_naive();
             let wants_meeting =
                 last_customer.is_some_and(|text| scheduling::read_wish(text, today).intent);
@@ -506,18 +505,24 @@ fn summarizing_agent(conversation: &Conversation, rows: &[Message]) -> Option<Ag
     owner.or_else(last_ai).and_then(AgentId::parse)
 }
 
-/// A side call's answer written by `agent`'s LLM within its limits; `None` when there is
-/// nothing to ask, the agent has no LLM, is at a limit or the request fails — the caller then
-/// answers without one.
-async fn llm_side_call(
+/// What the conversation's AI agent's model writes, as a side call, from the transcript of
+/// `rows` with the instruction of `request`; `None` when there is nothing to write from,
+/// the agent has no LLM, is at a limit or the request fails — the caller then answers
+/// without one.
+async fn written_by_model(
     core: &Core,
-    conversation: &ConversationId,
-    agent: Option<AgentId>,
+    conversation: &Conversation,
+    rows: &[Message],
     purpose: TurnStatus,
-    messages: Option<Vec<crate::llm::ChatMessage>>,
+    request: fn(&str, summary::Lang) -> Vec<crate::llm::ChatMessage>,
 ) -> Option<String> {
-    let agent = agent?;
-    let messages = messages?;
+    let (transcript, lang) = summary::transcript(&speaker_lines(rows));
+    if transcript.is_empty() {
+        return None;
+    }
+    let agent = summarizing_agent(conversation, rows)?;
+    let messages = request(&transcript, lang);
+    let conversation = &conversation.id;
     let supervisor = core
         .deps
         .engine

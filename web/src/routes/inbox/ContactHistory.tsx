@@ -1,5 +1,6 @@
 // What happened with this contact before: its activities (tasks, meetings, leads, follow-ups)
 // and its other conversations, each a link to open it.
+import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, must, type Conversation, type Schemas } from "../../api/client";
 import { fullDate, t, timeAgo } from "../../i18n";
@@ -33,47 +34,56 @@ function When({ iso }: { iso: string }) {
   );
 }
 
+/** A titled list with its loading and empty states. */
+function History<T extends { id: string }>(props: { id: string; title: string; empty: string; items: T[] | null; row: (item: T) => ComponentChildren }) {
+  return (
+    <section aria-labelledby={props.id}>
+      <h3 id={props.id}>{props.title}</h3>
+      {props.items === null && <p class="muted">{t("app.loading")}</p>}
+      {props.items?.length === 0 && <p class="muted">{props.empty}</p>}
+      <ul class="history">{props.items?.map((item) => <li key={item.id}>{props.row(item)}</li>)}</ul>
+    </section>
+  );
+}
+
 export function ContactActivities({ contactId }: { contactId?: string }) {
   const items = useList<Activity>(contactId, async (id) =>
     (await must(api.GET("/api/v1/activities", { params: { query: { contact_id: id, limit: SHOWN } } }))).items,
   );
   return (
-    <section aria-labelledby="activities-title">
-      <h3 id="activities-title">{t("contact.activities")}</h3>
-      {items === null && <p class="muted">{t("app.loading")}</p>}
-      {items?.length === 0 && <p class="muted">{t("contact.noActivities")}</p>}
-      <ul class="history">
-        {items?.map((a) => (
-          <li key={a.id}>
-            <span class="pill">{activityKind(a.kind)}</span>{" "}
-            {a.done ? <s>{a.title}</s> : a.title} <small class="muted">· {a.due_at ? <When iso={a.due_at} /> : <When iso={a.created_at} />}</small>
-          </li>
-        ))}
-      </ul>
-    </section>
+    <History
+      id="activities-title"
+      title={t("contact.activities")}
+      empty={t("contact.noActivities")}
+      items={items}
+      row={(a) => (
+        <>
+          <span class="pill">{activityKind(a.kind)}</span> {a.done ? <s>{a.title}</s> : a.title}{" "}
+          <small class="muted">· {<When iso={a.due_at ?? a.created_at} />}</small>
+        </>
+      )}
+    />
   );
 }
 
 export function PreviousConversations({ contactId, current }: { contactId?: string; current: string }) {
   const items = useList<Conversation>(contactId, async (id) =>
-    (await must(api.GET("/api/v1/conversations", { params: { query: { contact_id: id, limit: SHOWN + 1 } } }))).items,
+    (await must(api.GET("/api/v1/conversations", { params: { query: { contact_id: id, limit: SHOWN + 1 } } }))).items.filter((c) => c.id !== current).slice(0, SHOWN),
   );
-  const others = items?.filter((c) => c.id !== current) ?? null;
   return (
-    <section aria-labelledby="previous-title">
-      <h3 id="previous-title">{t("contact.previous")}</h3>
-      {others === null && <p class="muted">{t("app.loading")}</p>}
-      {others?.length === 0 && <p class="muted">{t("contact.noPrevious")}</p>}
-      <ul class="history">
-        {others?.slice(0, SHOWN).map((c) => (
-          <li key={c.id}>
-            <a href={`/c/${c.id}`}>
-              <When iso={c.last_message_at ?? c.created_at} />
-            </a>{" "}
-            <span class={`pill status-${c.status}`}>{statusText(c.status)}</span> <small class="muted">{c.channel}</small>
-          </li>
-        ))}
-      </ul>
-    </section>
+    <History
+      id="previous-title"
+      title={t("contact.previous")}
+      empty={t("contact.noPrevious")}
+      items={items}
+      row={(c) => (
+        <>
+          <a href={`/c/${c.id}`}>
+            <When iso={c.last_message_at ?? c.created_at} />
+          </a>{" "}
+          <span class={`pill status-${c.status}`}>{statusText(c.status)}</span> <small class="muted">{c.channel}</small>
+        </>
+      )}
+    />
   );
 }
