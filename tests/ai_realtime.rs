@@ -1,6 +1,7 @@
 //! AI features on the WebSocket: live AI answers streamed to the conversation's room
 //! (`realtime.stream_ai_replies`) and `request_summary` written by the conversation's LLM
-//! agent, under its limits, with the extractive summary as the fallback.
+//! agent, under its limits, with the extractive summary as the fallback; staff's
+//! `request_suggestions` the same way, with rules as the fallback.
 
 mod support;
 
@@ -169,6 +170,35 @@ async fn without_the_setting_nothing_streams() {
     assert!(!f.llm.requests()[0].is_stream());
 }
 
+/// The agent's analytics once its log holds two turns (the conversation's turn and a side
+/// call, whose log line is written after the reply).
+async fn usage_after_two_turns(f: &Fixture) -> Value {
+    let path = format!("/api/v1/analytics/agents/{}", f.agent_id);
+    support::engine::eventually(WAIT, &mut || async {
+        let (status, usage) = f.app.get(&path, &f.admin.token).await;
+        assert_eq!(status, StatusCode::OK, "{usage}");
+        (usage["ai"]["turns"] == 2).then_some(usage)
+    })
+    .await
+    .expect("the side call is logged")
+}
+
+/// The second request the scripted LLM got (the first is the conversation's AI turn): a side
+/// call whose instruction starts with `instruction`; its transcript.
+fn side_call(f: &Fixture, instruction: &str) -> String {
+    let requests = f.llm.requests();
+    assert_eq!(requests.len(), 2);
+    let messages = requests[1].body["messages"].as_array().expect("messages");
+    assert!(
+        messages[0]["content"]
+            .as_str()
+            .is_some_and(|s| s.starts_with(instruction)),
+        "{}",
+        messages[0]
+    );
+    requests[1].last_user_message().expect("transcript")
+}
+
 async fn answered(f: &Fixture, conversation: &str, count: usize) {
     support::engine::eventually(WAIT, &mut || async {
         let m = f.messages(conversation).await;
@@ -203,13 +233,7 @@ async fn summaries_are_written_by_the_agents_llm_within_its_limits() {
     assert_eq!(summary["summary"], summary_text);
     assert_eq!(summary["source"], "llm");
 
-    let requests = f.llm.requests();
-    assert_eq!(requests.len(), 2);
-    let messages = requests[1].body["messages"].as_array().expect("messages");
-    assert!(messages[0]["content"]
-        .as_str()
-        .is_some_and(|s| s.starts_with("Resuma a conversa")));
-    let transcript = requests[1].last_user_message().expect("transcript");
+    let transcript = side_call(&f, "Resuma a conversa");
     assert!(
         transcript.contains("Cliente: Quero trocar um produto com defeito"),
         "{transcript}"
@@ -218,6 +242,7 @@ async fn summaries_are_written_by_the_agents_llm_within_its_limits() {
         transcript.contains("Assistente: Posso ajudar com a troca"),
         "{transcript}"
     );
+    let requests = f.llm.requests();
     assert!(
         requests[1].body["max_completion_tokens"]
             .as_u64()
@@ -227,14 +252,7 @@ async fn summaries_are_written_by_the_agents_llm_within_its_limits() {
     );
 
     // Counted against the agent like any request (its log line is written after the reply).
-    let path = format!("/api/v1/analytics/agents/{}", f.agent_id);
-    let usage = support::engine::eventually(WAIT, &mut || async {
-        let (status, usage) = f.app.get(&path, &f.admin.token).await;
-        assert_eq!(status, StatusCode::OK, "{usage}");
-        (usage["ai"]["turns"] == 2).then_some(usage)
-    })
-    .await
-    .expect("the summary request is logged");
+    let usage = usage_after_two_turns(&f).await;
     // The turn (10/5) plus the summary (120/30).
     assert_eq!(usage["ai"]["prompt_tokens"], 130, "{usage}");
     assert_eq!(usage["ai"]["completion_tokens"], 35, "{usage}");
@@ -311,4 +329,76 @@ async fn a_human_summarizing_an_escalated_conversation_uses_the_agent_that_answe
     let summary = ws.next_of("summary").await;
     assert_eq!(summary["source"], "llm");
     assert_eq!(summary["summary"], "- Fatura com erro.");
+}
+
+#[actix_web::test]
+async fn reply_suggestions_for_staff_come_from_the_agents_llm_then_from_rules() {
+    let f = fixture(&[], json!({})).await;
+    f.llm
+        .push(Step::reply("Posso ajudar com a troca. Qual o defeito?"));
+    let conversation = f
+        .conversation_of("c7", "c7-m1", "Vocês trocam um produto com defeito?")
+        .await;
+    answered(&f, &conversation, 1).await;
+
+    f.llm.push(Step::Reply {
+        content: "1. Olá! Vou cuidar da sua troca.\n2. Qual o número do pedido?\n- Qual o número do pedido?\n3. Pode mandar uma foto do defeito?".into(),
+        prompt_tokens: 80,
+        completion_tokens: 20,
+    });
+    // Another socket following the conversation: the suggestions are the asker's alone.
+    let mut other = follow(&f, &conversation).await;
+    let (mut ws, _) = WsClient::connect(&f.app, &f.admin.token).await;
+    ws.send(json!({"type": "request_suggestions", "conversation_id": conversation}))
+        .await;
+    let written = ws.next_of("suggestions").await;
+    assert_eq!(written["conversation_id"], conversation.as_str());
+    assert_eq!(written["source"], "llm", "{written}");
+    assert_eq!(
+        written["suggestions"],
+        json!([
+            "Olá! Vou cuidar da sua troca.",
+            "Qual o número do pedido?",
+            "Pode mandar uma foto do defeito?"
+        ])
+    );
+    let transcript = side_call(&f, "Você ajuda um atendente humano");
+    assert!(
+        transcript.contains("Cliente: Vocês trocam um produto com defeito?"),
+        "{transcript}"
+    );
+
+    // Counted and logged like the other side calls.
+    let usage = usage_after_two_turns(&f).await;
+    assert_eq!(usage["ai"]["turns_by_status"]["suggestions"], 1, "{usage}");
+    assert_eq!(usage["ai"]["prompt_tokens"], 90, "{usage}");
+
+    // The provider fails: the rules answer (no person wrote yet, the customer asked a
+    // question), and no error frame.
+    f.llm.push(Step::error(
+        401,
+        "invalid_request_error",
+        Some("invalid_api_key"),
+        "Incorrect API key provided",
+    ));
+    ws.send(json!({"type": "request_suggestions", "conversation_id": conversation}))
+        .await;
+    let ruled = ws.next_of("suggestions").await;
+    assert_eq!(ruled["source"], "rules", "{ruled}");
+    assert_eq!(
+        ruled["suggestions"],
+        json!([
+            "Olá! Vou continuar o seu atendimento a partir daqui.",
+            "Um momento, vou verificar isso para você.",
+            "Pode me dar mais detalhes?"
+        ])
+    );
+    assert_eq!(f.llm.request_count(), 3);
+    assert!(ws.buffered("error").is_empty());
+
+    ws.send(json!({"type": "request_suggestions", "conversation_id": "not-a-conversation"}))
+        .await;
+    assert_eq!(ws.next_of("error").await["code"], "NOT_FOUND");
+    other.barrier().await;
+    assert!(other.buffered("suggestions").is_empty());
 }

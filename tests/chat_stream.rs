@@ -1,5 +1,6 @@
 //! `POST /api/v1/agents/{id}/chat/stream`: Server-Sent Events with the provider's deltas in
-//! order, the sources used, and a `done` carrying the usage.
+//! order, the sources used, follow-up suggestions and the slot picker read off the exchange,
+//! and a `done` carrying the usage.
 
 mod support;
 
@@ -109,6 +110,81 @@ async fn answer_deltas_arrive_in_order_and_done_carries_the_usage() {
         .as_str()
         .expect("system");
     assert!(system.contains("user_info.name: João"), "{system}");
+}
+
+/// Events of one exchange with the fixture's agent: the scripted model answers `answer` to
+/// the user's `question`.
+async fn exchange(f: &Fixture, answer: &str, question: &str) -> Vec<(String, Value)> {
+    f.llm.push(Step::reply(answer));
+    let body = json!({"messages": [{"role": "user", "content": question}]});
+    let (status, text, _) = stream(f, &f.agent_id, &f.admin.token, body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    events(&text)
+}
+
+fn named<'a>(events: &'a [(String, Value)], name: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, d)| d)
+        .collect()
+}
+
+#[actix_web::test]
+async fn suggestions_and_the_slot_picker_follow_the_answer_before_done() {
+    let f = fixture(&[], json!({})).await;
+    // A staff member asks the bot to book a meeting for the customer (seed 000's bot chat).
+    let first = exchange(
+        &f,
+        "Posso marcar. Prefere:\n1. Manhã\n2. Tarde\n3. Noite",
+        "Agende uma reunião com a cliente dia 20/03 às 15h, o e-mail dela é rita@ex.com",
+    )
+    .await;
+    let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
+    let at = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| panic!("{name} in {names:?}"))
+    };
+    assert!(at("metadata") < at("suggestions"), "{names:?}");
+    assert!(at("suggestions") < at("slot_picker"), "{names:?}");
+    assert_eq!(names.last(), Some(&"done"), "{names:?}");
+    // Booking answers, as the customer's quick replies after a meeting request.
+    assert_eq!(
+        named(&first, "suggestions"),
+        vec![
+            &json!({"suggestions": ["Gostaria de agendar para amanhã", "Prefiro pela manhã", "Tem disponibilidade na próxima semana?"]})
+        ]
+    );
+    let picker = named(&first, "slot_picker")[0];
+    assert_eq!(picker["email"], "rita@ex.com", "{picker}");
+    assert_eq!(picker["time"], "15:00", "{picker}");
+    assert!(
+        picker["date"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("-03-20")),
+        "{picker}"
+    );
+
+    // A plain question: the answer's options become the suggestions, and no slot picker.
+    let second = exchange(
+        &f,
+        "Posso sugerir:\n1. Pedir desculpas pelo atraso\n2. Oferecer frete grátis",
+        "Como respondo a este cliente?",
+    )
+    .await;
+    assert_eq!(
+        named(&second, "suggestions"),
+        vec![&json!({"suggestions": ["Pedir desculpas pelo atraso", "Oferecer frete grátis"]})]
+    );
+    assert!(named(&second, "slot_picker").is_empty(), "{second:?}");
+
+    // Nothing to suggest: no event at all.
+    let third = exchange(&f, "Pronto, anotado.", "Anote que ela prefere e-mail").await;
+    assert_eq!(named(&third, "done").len(), 1, "{third:?}");
+    assert!(named(&third, "suggestions").is_empty(), "{third:?}");
+    assert!(named(&third, "slot_picker").is_empty(), "{third:?}");
 }
 
 #[actix_web::test]

@@ -230,6 +230,12 @@ async fn hashed_assets_are_immutable_and_precompressed() {
     let widget = browser_get(&app, "/widget.js", "identity").await;
     assert_eq!(widget.status(), StatusCode::OK);
     assert!(!header_of(&widget, header::CACHE_CONTROL).contains("immutable"));
+    // Other sites' pages load it: it says its encoding rather than taking theirs.
+    assert!(
+        header_of(&widget, header::CONTENT_TYPE).ends_with("charset=utf-8"),
+        "{}",
+        header_of(&widget, header::CONTENT_TYPE)
+    );
     let source = widget.text().await.expect("widget");
     assert!(!source.contains("import "), "widget.js is a classic script");
 }

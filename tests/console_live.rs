@@ -226,9 +226,15 @@ async fn the_conversation_list_filters_and_searches_and_contacts_come_in_one_bat
     assert!(ids(&found).is_empty());
     let (_, found) = list(&format!("integration_id={integration}&q=zeca")).await;
     assert_eq!(ids(&found), vec![tagged.clone()]);
+    // One contact's conversations (the side panel's "previous conversations").
+    let (_, found) = list(&format!("contact_id={mauro_contact}")).await;
+    assert_eq!(ids(&found), vec![mauro.clone()]);
+    let (_, found) = list(&format!("contact_id={mauro_contact}&status=closed")).await;
+    assert!(ids(&found).is_empty(), "{found}");
     for (bad, field) in [
         ("priority=urgent", "priority"),
         ("integration_id=nope", "integration_id"),
+        ("contact_id=nope", "contact_id"),
     ] {
         let (status, body) = list(bad).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");

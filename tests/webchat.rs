@@ -75,6 +75,12 @@ async fn a_customer_chats_with_the_ai_agent() {
     let suggestions = ws.next_of("suggestions").await;
     assert_eq!(suggestions["conversation_id"], conversation.as_str());
     assert_eq!(suggestions["suggestions"][0], "Sim");
+    assert!(suggestions.get("source").is_none(), "{suggestions}");
+    // Reply suggestions are the staff's; the customer has its quick replies.
+    ws.send(json!({"type": "request_suggestions", "conversation_id": conversation}))
+        .await;
+    let refused = ws.next_of("error").await;
+    assert_eq!(refused["code"], "FORBIDDEN", "{refused}");
     let asked = f.llm.requests()[0]
         .last_user_message()
         .expect("user message");

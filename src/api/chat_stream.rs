@@ -2,7 +2,9 @@
 //! conversation (consoles, playgrounds, widgets), answered as Server-Sent Events while the
 //! provider produces the text. Events, in order: `progress` (retrieving), `source` per
 //! knowledge passage used, `progress` (generating), `answer` deltas, `metadata` (tokens,
-//! cost), `done`; or `error` in place of what could not happen. Each event is
+//! cost), `suggestions` (follow-ups read off the answer, when there are any), `slot_picker`
+//! (when the last user message asks for a meeting), `done`; or `error` in place of what
+//! could not happen. Each event is
 //! `event: <name>` plus `data: {"event": "<name>", "data": …}`, so both EventSource clients
 //! and readers of raw `data:` lines get the name.
 
@@ -15,8 +17,11 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
 use crate::auth::Staff;
+use crate::config::Settings;
 use crate::domain::agent::AgentStatus;
 use crate::domain::role::may_chat_with_agent;
+use crate::domain::scheduling::{self, BookingWish};
+use crate::domain::summary;
 use crate::domain::AgentId;
 use crate::engine::agent::{OpenStream, StreamTicket, SupervisorOf};
 use crate::engine::Engine;
@@ -123,9 +128,42 @@ fn error_event(error: &LlmError) -> Value {
     json!({"code": error.code(), "reason": error.reason(), "error": error.public_message()})
 }
 
+/// What the engine reads off the last user message, for the events after the answer.
+struct Asked {
+    /// The user's words, for the language of the suggestions.
+    text: String,
+    wish: BookingWish,
+}
+
+/// The `suggestions` event's data, if there is anything to suggest after `answer`.
+fn suggestions_event(answer: &str, asked: &Asked) -> Option<Value> {
+    let lang = summary::detect_lang([asked.text.as_str(), answer]);
+    let suggestions = summary::suggestions(answer, asked.wish.intent, lang);
+    (!suggestions.is_empty()).then(|| json!({ "suggestions": suggestions }))
+}
+
+/// The `slot_picker` event's data when the last user message asks for a meeting: what it
+/// named (e-mail, phone, date, time), as the WebSocket's `slot_picker` frame carries it.
+fn slot_picker_event(wish: &BookingWish) -> Option<Value> {
+    if !wish.intent {
+        return None;
+    }
+    let mut data = serde_json::Map::new();
+    let mut put = |key: &str, value: Option<String>| {
+        if let Some(value) = value {
+            data.insert(key.into(), Value::String(value));
+        }
+    };
+    put("email", wish.email.clone());
+    put("phone", wish.phone.clone());
+    put("date", wish.date.map(|d| d.format("%Y-%m-%d").to_string()));
+    put("time", wish.time.map(|t| t.format("%H:%M").to_string()));
+    Some(Value::Object(data))
+}
+
 #[utoipa::path(post, path = "/api/v1/agents/{id}/chat/stream", tag = "agents",
     request_body = ChatStreamRequest,
-    responses((status = 200, description = "text/event-stream: progress, source, answer, metadata, done | error"),
+    responses((status = 200, description = "text/event-stream: progress, source, answer, metadata, suggestions?, slot_picker?, done | error"),
         (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -133,12 +171,27 @@ pub async fn chat_stream(
     staff: Staff,
     store: web::Data<Store>,
     engine: web::Data<Engine>,
+    settings: web::Data<Settings>,
     path: web::Path<String>,
     body: web::Json<ChatStreamRequest>,
 ) -> ApiResult<HttpResponse> {
     let agent = AgentId::parse(&path).ok_or(ApiError::NotFound)?;
     let body = body.into_inner();
     let messages = messages(body.messages)?;
+    let asked = {
+        let text = messages
+            .last()
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
+        let tz: chrono_tz::Tz = settings
+            .calendar
+            .timezone
+            .parse()
+            .unwrap_or(chrono_tz::America::Sao_Paulo);
+        let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+        let wish = scheduling::read_wish(&text, today);
+        Asked { text, wish }
+    };
     let context = context_lines(body.context_data);
     let (tenant, lookup) = (staff.tenant_id.clone(), agent.clone());
     let row = store
@@ -163,7 +216,7 @@ pub async fn chat_stream(
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
         .map_err(|hit| ApiError::RateLimited(format!("the agent is at its limit: {hit}")))?;
     let (tx, rx) = mpsc::channel::<web::Bytes>(BUFFER);
-    actix_web::rt::spawn(produce(ticket, tx));
+    actix_web::rt::spawn(produce(ticket, asked, tx));
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
@@ -173,7 +226,7 @@ pub async fn chat_stream(
 
 /// Writes the events; stops as soon as the client is gone (a failed send), which drops the
 /// provider stream and lets the ticket's guard settle the reservation.
-async fn produce(ticket: StreamTicket, mut tx: mpsc::Sender<web::Bytes>) {
+async fn produce(ticket: StreamTicket, asked: Asked, mut tx: mpsc::Sender<web::Bytes>) {
     let StreamTicket {
         provider,
         request,
@@ -244,6 +297,15 @@ async fn produce(ticket: StreamTicket, mut tx: mpsc::Sender<web::Bytes>) {
                         }),
                     ))
                     .await;
+                let after = [
+                    ("suggestions", suggestions_event(&reply.content, &asked)),
+                    ("slot_picker", slot_picker_event(&asked.wish)),
+                ];
+                for (name, data) in after {
+                    if let Some(data) = data {
+                        let _ = tx.send(event(name, data)).await;
+                    }
+                }
                 let _ = tx
                     .send(event(
                         "done",
@@ -285,6 +347,35 @@ mod tests {
         assert!(messages(vec![input("user", "oi"), input("assistant", "olá")]).is_err());
         assert!(messages(vec![input("user", "  ")]).is_err());
         assert_eq!(messages(vec![input("user", "oi")]).expect("ok").len(), 1);
+    }
+
+    #[test]
+    fn follow_ups_are_read_off_the_answer_and_the_question() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).expect("date");
+        let asked = |text: &str| Asked {
+            text: text.into(),
+            wish: scheduling::read_wish(text, today),
+        };
+        let plain = asked("Sugira uma resposta para o cliente");
+        assert_eq!(
+            suggestions_event("Posso ajudar em algo mais?", &plain),
+            Some(json!({"suggestions": ["Sim", "Não", "Preciso de mais informações"]}))
+        );
+        assert_eq!(suggestions_event("Pronto.", &plain), None);
+        assert_eq!(slot_picker_event(&plain.wish), None);
+        let booking = asked("Agende uma reunião com a cliente dia 05/03 às 15h, rita@ex.com");
+        assert_eq!(
+            slot_picker_event(&booking.wish),
+            Some(json!({"email": "rita@ex.com", "date": "2026-03-05", "time": "15:00"}))
+        );
+        assert_eq!(
+            suggestions_event("Claro.", &booking),
+            Some(json!({"suggestions": [
+                "Gostaria de agendar para amanhã",
+                "Prefiro pela manhã",
+                "Tem disponibilidade na próxima semana?"
+            ]}))
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::domain::conversation::{Owner, MAX_MESSAGE_CHARS};
 use crate::domain::distribution::Priority;
 use crate::domain::escalation::EscalationReason;
 use crate::domain::role::may_open_conversation;
-use crate::domain::{AgentId, ConversationId, IntegrationId, Role, UserId};
+use crate::domain::{AgentId, ContactId, ConversationId, IntegrationId, Role, UserId};
 use crate::engine::conversation::{self as actor, user_in_tenant, Close, Escalate, HumanReply};
 use crate::engine::registry::Ask;
 use crate::engine::{Engine, EngineError};
@@ -124,6 +124,8 @@ pub struct ListQuery {
     pub priority: Option<String>,
     /// The contact's name, phone or e-mail contains this (case-insensitive).
     pub q: Option<String>,
+    /// Only this contact's conversations (the console's "previous conversations").
+    pub contact_id: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -173,6 +175,9 @@ pub async fn list(
     filter.channel = text(query.channel);
     filter.tag = text(query.tag);
     filter.q = text(query.q);
+    if let Some(raw) = text(query.contact_id) {
+        filter.contact_id = Some(ContactId(super::resource::field_id("contact_id", &raw)?));
+    }
     if let Some(raw) = text(query.integration_id) {
         filter.integration_id = Some(IntegrationId(super::resource::field_id(
             "integration_id",

@@ -48,7 +48,7 @@ pub fn find(path: &str, accept_encoding: &str) -> Option<Asset> {
         return None;
     }
     let plain = Dist::get(path)?;
-    let mime = plain.metadata.mimetype().to_string();
+    let mime = with_charset(plain.metadata.mimetype());
     for encoding in preferred_encodings(accept_encoding) {
         if let Some(file) = Dist::get(&format!("{path}{}", encoding.suffix())) {
             return Some(Asset {
@@ -63,6 +63,21 @@ pub fn find(path: &str, accept_encoding: &str) -> Option<Asset> {
         mime,
         encoding: None,
     })
+}
+
+/// Text is always UTF-8: said so, a script embedded in another site's page (widget.js) is not
+/// read in that page's encoding.
+fn with_charset(mime: &str) -> String {
+    let textual = mime.starts_with("text/")
+        || matches!(
+            mime,
+            "application/javascript" | "application/json" | "image/svg+xml"
+        );
+    if textual && !mime.contains("charset") {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    }
 }
 
 /// The encodings of `Accept-Encoding` we can serve, best first (brotli before gzip at equal
@@ -150,6 +165,23 @@ fn is_plain_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_says_it_is_utf8() {
+        assert_eq!(
+            with_charset("text/javascript"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            with_charset("application/javascript"),
+            "application/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            with_charset("text/html; charset=utf-8"),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(with_charset("image/png"), "image/png");
+    }
 
     #[test]
     fn brotli_is_preferred_at_equal_weight() {

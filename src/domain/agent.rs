@@ -190,10 +190,12 @@ crate::text_enum! {
         Automation => "automation",
         /// The client left a streamed answer before it finished.
         Abandoned => "abandoned",
-        /// Side calls (not chat turns): memory extraction, classification, a summary.
+        /// Side calls (not chat turns): memory extraction, classification, a summary,
+        /// reply suggestions for a human agent.
         Memory => "memory",
         Classification => "classification",
         Summary => "summary",
+        Suggestions => "suggestions",
     }
 }
 

@@ -272,18 +272,7 @@ pub fn suggestions(ai_reply: &str, customer_wants_meeting: bool, lang: Lang) -> 
     let options: Vec<String> = ai_reply
         .lines()
         .filter_map(|line| {
-            let line = line.trim();
-            let rest = line
-                .strip_prefix("- ")
-                .or_else(|| line.strip_prefix("• "))
-                .or_else(|| line.strip_prefix("* "))
-                .or_else(|| {
-                    let digits = line.chars().take_while(char::is_ascii_digit).count();
-                    (1..=2)
-                        .contains(&digits)
-                        .then(|| &line[digits..])
-                        .and_then(|r| r.strip_prefix(". ").or_else(|| r.strip_prefix(") ")))
-                })?;
+            let rest = list_item(line.trim())?;
             let rest = rest.trim().trim_end_matches([';', ',', '.']);
             (!rest.is_empty()).then(|| clip(rest, 60))
         })
@@ -302,6 +291,138 @@ pub fn suggestions(ai_reply: &str, customer_wants_meeting: bool, lang: Lang) -> 
         };
     }
     Vec::new()
+}
+
+/// The text of a list line ("- a", "• a", "* a", "1. a", "2) a"); `None` for other lines.
+fn list_item(line: &str) -> Option<&str> {
+    line.strip_prefix("- ")
+        .or_else(|| line.strip_prefix("• "))
+        .or_else(|| line.strip_prefix("* "))
+        .or_else(|| {
+            let digits = line.chars().take_while(char::is_ascii_digit).count();
+            (1..=2)
+                .contains(&digits)
+                .then(|| &line[digits..])
+                .and_then(|r| r.strip_prefix(". ").or_else(|| r.strip_prefix(") ")))
+        })
+}
+
+/// At most this many reply suggestions for a human agent.
+pub const MAX_STAFF_REPLIES: usize = 3;
+const MAX_STAFF_REPLY_CHARS: usize = 300;
+
+/// Replies a human agent could send next, by rules (when no LLM writes them): booking answers
+/// when the customer asked for a meeting, a hello when no person has written yet, a closing
+/// for thanks, a holding answer for a question; nothing otherwise.
+pub fn staff_replies(
+    last_customer: Option<&str>,
+    human_spoke: bool,
+    customer_wants_meeting: bool,
+    lang: Lang,
+) -> Vec<String> {
+    let pick = |pt: &[&str], en: &[&str]| -> Vec<String> {
+        match lang {
+            Lang::Pt => pt,
+            Lang::En => en,
+        }
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect()
+    };
+    if customer_wants_meeting {
+        return pick(
+            &[
+                "Claro! Vou ver os horários livres para você.",
+                "Qual dia e horário ficam melhor para você?",
+                "Pode me passar seu e-mail para eu enviar o convite?",
+            ],
+            &[
+                "Sure! Let me check the free times for you.",
+                "Which day and time suit you best?",
+                "Could you give me your e-mail for the invitation?",
+            ],
+        );
+    }
+    let Some(text) = last_customer.map(fold) else {
+        return Vec::new();
+    };
+    let said = words(&text);
+    let thanks = said.iter().any(|w| {
+        w.starts_with("obrigad") || ["valeu", "thanks", "thank", "brigado"].contains(&w.as_str())
+    });
+    let question = text.contains('?');
+    let mut out = Vec::new();
+    if !human_spoke {
+        out.extend(pick(
+            &["Olá! Vou continuar o seu atendimento a partir daqui."],
+            &["Hello! I will take it from here."],
+        ));
+    }
+    if thanks {
+        out.extend(pick(
+            &[
+                "Por nada! Posso ajudar em algo mais?",
+                "Fico feliz em ajudar. Tenha um ótimo dia!",
+            ],
+            &[
+                "You are welcome! Anything else I can help with?",
+                "Glad to help. Have a great day!",
+            ],
+        ));
+    } else if question {
+        out.extend(pick(
+            &[
+                "Um momento, vou verificar isso para você.",
+                "Pode me dar mais detalhes?",
+            ],
+            &[
+                "One moment, let me check that for you.",
+                "Could you give me a few more details?",
+            ],
+        ));
+    }
+    out.truncate(MAX_STAFF_REPLIES);
+    out
+}
+
+/// The replies in a model's answer to the suggestions request: a JSON array of strings, or
+/// one reply per line (list markers and quotes removed); at most [`MAX_STAFF_REPLIES`],
+/// each clipped, without repeats.
+pub fn parse_staff_replies(answer: &str) -> Vec<String> {
+    let answer = answer.trim();
+    let from_json = answer
+        .find('[')
+        .zip(answer.rfind(']'))
+        .filter(|(start, end)| start < end)
+        .and_then(|(start, end)| serde_json::from_str::<Vec<String>>(&answer[start..=end]).ok());
+    let candidates: Vec<String> = match from_json {
+        Some(list) => list,
+        None => answer
+            .lines()
+            .map(|line| {
+                let line = line.trim();
+                list_item(line).unwrap_or(line).to_string()
+            })
+            .collect(),
+    };
+    let mut out: Vec<String> = Vec::new();
+    for candidate in candidates {
+        let text = candidate
+            .trim()
+            .trim_matches(|c| matches!(c, '"' | '“' | '”' | '\''))
+            .trim();
+        if text.is_empty() || text.ends_with(':') {
+            continue;
+        }
+        let text = clip(text, MAX_STAFF_REPLY_CHARS);
+        if !out.contains(&text) {
+            out.push(text);
+        }
+        if out.len() == MAX_STAFF_REPLIES {
+            break;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -390,6 +511,49 @@ mod tests {
         let point = summary.lines().nth(1).expect("one point");
         assert!(point.chars().count() < 220, "{point}");
         assert!(point.ends_with('…'));
+    }
+
+    #[test]
+    fn staff_replies_by_rules() {
+        let booking = staff_replies(Some("Quero marcar uma reunião"), true, true, Lang::Pt);
+        assert_eq!(booking[0], "Claro! Vou ver os horários livres para você.");
+        let first = staff_replies(Some("Qual o prazo de entrega?"), false, false, Lang::Pt);
+        assert_eq!(
+            first,
+            vec![
+                "Olá! Vou continuar o seu atendimento a partir daqui.",
+                "Um momento, vou verificar isso para você.",
+                "Pode me dar mais detalhes?",
+            ]
+        );
+        assert_eq!(
+            staff_replies(Some("Muito obrigada!"), true, false, Lang::Pt)[0],
+            "Por nada! Posso ajudar em algo mais?"
+        );
+        assert_eq!(
+            staff_replies(Some("Thanks a lot"), true, false, Lang::En)[0],
+            "You are welcome! Anything else I can help with?"
+        );
+        assert!(staff_replies(Some("Ok, combinado."), true, false, Lang::Pt).is_empty());
+        assert!(staff_replies(None, false, false, Lang::Pt).is_empty());
+    }
+
+    #[test]
+    fn staff_replies_are_read_off_the_models_answer() {
+        assert_eq!(
+            parse_staff_replies(
+                "1. Olá, Rita!\n2) \"Já vejo isso.\"\n- Já vejo isso.\n* Mais uma\n* E outra"
+            ),
+            vec!["Olá, Rita!", "Já vejo isso.", "Mais uma"]
+        );
+        assert_eq!(
+            parse_staff_replies("Aqui vão:\n[\"Sim, claro.\", \"Amanhã às 10h?\"]"),
+            vec!["Sim, claro.", "Amanhã às 10h?"]
+        );
+        assert_eq!(parse_staff_replies("Sugestões:\nOk"), vec!["Ok"]);
+        assert!(parse_staff_replies("  \n ").is_empty());
+        let long = "a".repeat(400);
+        assert_eq!(parse_staff_replies(&long)[0].chars().count(), 300);
     }
 
     #[test]

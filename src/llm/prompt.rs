@@ -229,6 +229,29 @@ pub fn summary_request(transcript: &str, lang: Lang) -> Vec<ChatMessage> {
     ]
 }
 
+/// The request for reply suggestions (`request_suggestions` with an LLM agent): a few short
+/// replies the human agent could send the customer now, one per line.
+pub fn reply_suggestions_request(transcript: &str, lang: Lang) -> Vec<ChatMessage> {
+    let instruction = match lang {
+        Lang::Pt => {
+            "Você ajuda um atendente humano. Leia a conversa de atendimento abaixo e escreva 3 \
+            respostas curtas e diferentes que o atendente poderia enviar agora ao cliente, em \
+            português. Uma resposta por linha, sem numeração, sem aspas e sem comentários. Não \
+            invente dados (prazos, preços, números de pedido) que não estejam na conversa."
+        }
+        Lang::En => {
+            "You help a human support agent. Read the support conversation below and write 3 \
+            short, different replies the agent could send the customer now. One reply per \
+            line, no numbering, no quotes, no comments. Do not invent facts (dates, prices, \
+            order numbers) that are not in the conversation."
+        }
+    };
+    vec![
+        ChatMessage::system(instruction),
+        ChatMessage::user(transcript.to_string()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +269,15 @@ mod tests {
         assert!(en[0]
             .content
             .starts_with("Summarize the support conversation"));
+        let replies = reply_suggestions_request("Cliente: oi", Lang::Pt);
+        assert!(replies[0]
+            .content
+            .starts_with("Você ajuda um atendente humano"));
+        assert_eq!(replies[1].content, "Cliente: oi");
+        let replies = reply_suggestions_request("Customer: hi", Lang::En);
+        assert!(replies[0]
+            .content
+            .starts_with("You help a human support agent"));
     }
 
     fn input<'a>(

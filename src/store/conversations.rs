@@ -310,6 +310,7 @@ pub struct ListFilter {
     pub owner_or_unassigned: Option<String>,
     pub channel: Option<String>,
     pub integration_id: Option<IntegrationId>,
+    pub contact_id: Option<ContactId>,
     /// Conversations carrying this tag.
     pub tag: Option<String>,
     /// Stored spellings of one priority (`medium` was once `normal`).
@@ -359,6 +360,9 @@ pub fn list(
         }
         if let Some(integration) = &filter.integration_id {
             query = query.filter(conversations::integration_id.eq(integration));
+        }
+        if let Some(contact) = &filter.contact_id {
+            query = query.filter(conversations::contact_id.eq(&contact.0));
         }
         if let Some(tag) = &tag {
             query = query.filter(conversations::tags.like(tag).escape('\\'));

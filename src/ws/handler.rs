@@ -8,7 +8,7 @@ use super::hub::{Audience, Join, Leave, Relay, SessionId};
 use crate::domain::agent::TurnStatus;
 use crate::domain::conversation::{SenderType, MAX_MESSAGE_CHARS};
 use crate::domain::quota::VisitorRequest;
-use crate::domain::scheduling::{extract_email, extract_phone};
+use crate::domain::scheduling::{self, extract_email, extract_phone};
 use crate::domain::summary::{self, Speaker};
 use crate::domain::AgentId;
 use crate::domain::{ConversationId, MessageId};
@@ -86,6 +86,9 @@ pub async fn handle(core: Arc<Core>, frame: ClientFrame) -> Handled {
         ClientFrame::Unsubscribe { conversation_id } => unsubscribe(&core, &conversation_id).await,
         ClientFrame::RequestSummary { conversation_id } => {
             request_summary(&core, &conversation_id).await
+        }
+        ClientFrame::RequestSuggestions { conversation_id } => {
+            request_suggestions(&core, &conversation_id).await
         }
         ClientFrame::ScheduleConfirm {
             conversation_id,
@@ -438,22 +441,41 @@ async fn unsubscribe(core: &Core, raw_conversation: &str) -> Frames {
     Ok(Vec::new())
 }
 
-async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
-    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
-    take_visitor_quota(core, &conversation, VisitorRequest::Summary).await?;
+/// The conversation's last `realtime.summary_max_messages` messages, oldest first: what a
+/// summary or reply suggestions are written from.
+async fn recent_messages(
+    core: &Core,
+    conversation: &Conversation,
+) -> Result<Vec<Message>, WsError> {
     let id = conversation.id.clone();
     let window = core.deps.settings.realtime.summary_max_messages;
-    let rows = core
+    Ok(core
         .deps
         .store
         .run(move |conn| messages::recent(conn, &id, window))
-        .await?;
-    let lines: Vec<(Speaker, &str)> = rows
-        .iter()
+        .await?)
+}
+
+fn speaker_lines(rows: &[Message]) -> Vec<(Speaker, &str)> {
+    rows.iter()
         .map(|m| (Speaker::from_sender_type(m.sender_type), m.content.as_str()))
-        .collect();
-    let agent = summarizing_agent(&conversation, &rows);
-    let (summary, source) = match llm_summary(core, &conversation.id, agent, &lines).await {
+        .collect()
+}
+
+async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    take_visitor_quota(core, &conversation, VisitorRequest::Summary).await?;
+    let rows = recent_messages(core, &conversation).await?;
+    let lines = speaker_lines(&rows);
+    let written = written_by_model(
+        core,
+        &conversation,
+        &rows,
+        TurnStatus::Summary,
+        prompt::summary_request,
+    )
+    .await;
+    let (summary, source) = match written {
         Some(text) => (text, "llm"),
         None => (summary::extractive(&lines, 5), "extractive"),
     };
@@ -461,6 +483,54 @@ async fn request_summary(core: &Core, raw_conversation: &str) -> Frames {
         conversation_id: conversation.id.to_string(),
         summary,
         source,
+    }])
+}
+
+/// Replies the human agent could send now (staff only; the customer gets its own quick
+/// replies after each AI answer): written by the conversation's AI agent's LLM as a side
+/// call, like a summary, else by rules.
+async fn request_suggestions(core: &Core, raw_conversation: &str) -> Frames {
+    if core.principal.is_contact() {
+        return Err(WsError::new(
+            ErrorCode::Forbidden,
+            "reply suggestions are for staff",
+        ));
+    }
+    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    let rows = recent_messages(core, &conversation).await?;
+    let written = written_by_model(
+        core,
+        &conversation,
+        &rows,
+        TurnStatus::Suggestions,
+        prompt::reply_suggestions_request,
+    )
+    .await
+    .map(|answer| summary::parse_staff_replies(&answer))
+    .filter(|replies| !replies.is_empty());
+    let (suggestions, source) = match written {
+        Some(replies) => (replies, "llm"),
+        None => {
+            let last_customer = rows
+                .iter()
+                .rev()
+                .find(|m| m.sender_type == SenderType::Contact)
+                .map(|m| m.content.as_str());
+            let human_spoke = rows.iter().any(|m| m.sender_type == SenderType::User);
+            let lang = summary::detect_lang(rows.iter().map(|m| m.content.as_str()));
+            let today = chrono::Utc::now().date_naive();
+            let wants_meeting =
+                last_customer.is_some_and(|text| scheduling::read_wish(text, today).intent);
+            (
+                summary::staff_replies(last_customer, human_spoke, wants_meeting, lang),
+                "rules",
+            )
+        }
+    };
+    Ok(vec![ServerFrame::Suggestions {
+        conversation_id: conversation.id.to_string(),
+        suggestions,
+        source: Some(source),
     }])
 }
 
@@ -480,19 +550,24 @@ fn summarizing_agent(conversation: &Conversation, rows: &[Message]) -> Option<Ag
     owner.or_else(last_ai).and_then(AgentId::parse)
 }
 
-/// A summary written by `agent`'s LLM within its limits; `None` when it has no LLM, is at a
-/// limit or the request fails — the caller then summarizes without one.
-async fn llm_summary(
+/// What the conversation's AI agent's model writes, as a side call, from the transcript of
+/// `rows` with the instruction of `request`; `None` when there is nothing to write from,
+/// the agent has no LLM, is at a limit or the request fails — the caller then answers
+/// without one.
+async fn written_by_model(
     core: &Core,
-    conversation: &ConversationId,
-    agent: Option<AgentId>,
-    lines: &[(Speaker, &str)],
+    conversation: &Conversation,
+    rows: &[Message],
+    purpose: TurnStatus,
+    request: fn(&str, summary::Lang) -> Vec<crate::llm::ChatMessage>,
 ) -> Option<String> {
-    let agent = agent?;
-    let (transcript, lang) = summary::transcript(lines);
+    let (transcript, lang) = summary::transcript(&speaker_lines(rows));
     if transcript.is_empty() {
         return None;
     }
+    let agent = summarizing_agent(conversation, rows)?;
+    let messages = request(&transcript, lang);
+    let conversation = &conversation.id;
     let supervisor = core
         .deps
         .engine
@@ -505,8 +580,8 @@ async fn llm_summary(
     let answer = supervisor
         .send(SideCall {
             conversation_id: conversation.clone(),
-            purpose: TurnStatus::Summary,
-            messages: prompt::summary_request(&transcript, lang),
+            purpose,
+            messages,
             max_tokens: core.deps.settings.realtime.summary_max_tokens,
         })
         .await
@@ -515,7 +590,7 @@ async fn llm_summary(
         Ok(text) if !text.trim().is_empty() => Some(text.trim().to_string()),
         Ok(_) => None,
         Err(e) => {
-            tracing::info!(agent = %agent, error = %e, "no LLM summary; extractive summary instead");
+            tracing::info!(agent = %agent, purpose = purpose.as_str(), error = %e, "no LLM side call; rules instead");
             None
         }
     }

@@ -513,6 +513,7 @@ impl Hub {
         let frame = ServerFrame::Suggestions {
             conversation_id: row.conversation_id.to_string(),
             suggestions,
+            source: None,
         }
         .encode();
         // Quick replies are the customer's to send.

@@ -43,6 +43,10 @@ pub enum ClientFrame {
     RequestSummary {
         conversation_id: String,
     },
+    /// Staff: replies they could send now, as `suggestions` to this socket.
+    RequestSuggestions {
+        conversation_id: String,
+    },
     ScheduleConfirm {
         conversation_id: String,
         date: String,
@@ -66,6 +70,7 @@ pub const CLIENT_TYPES: &[&str] = &[
     "subscribe",
     "unsubscribe",
     "request_summary",
+    "request_suggestions",
     "schedule_confirm",
     "set_auto_create",
     "ping",
@@ -106,6 +111,7 @@ impl ClientFrame {
             ClientFrame::Subscribe { .. } => "subscribe",
             ClientFrame::Unsubscribe { .. } => "unsubscribe",
             ClientFrame::RequestSummary { .. } => "request_summary",
+            ClientFrame::RequestSuggestions { .. } => "request_suggestions",
             ClientFrame::ScheduleConfirm { .. } => "schedule_confirm",
             ClientFrame::SetAutoCreate { .. } => "set_auto_create",
             ClientFrame::Ping => "ping",
@@ -205,6 +211,10 @@ pub enum ServerFrame {
     Suggestions {
         conversation_id: String,
         suggestions: Vec<String>,
+        /// Only on the answer to `request_suggestions`: "llm" (the conversation's AI agent
+        /// wrote them) or "rules" (no LLM available, or it failed or was at its limits).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        source: Option<&'static str>,
     },
     SlotPicker {
         conversation_id: String,
@@ -356,6 +366,12 @@ mod tests {
                 },
             ),
             (
+                json!({"type":"request_suggestions","conversation_id":"c"}),
+                ClientFrame::RequestSuggestions {
+                    conversation_id: "c".into(),
+                },
+            ),
+            (
                 json!({"type":"schedule_confirm","conversation_id":"c","date":"2026-03-05","time":"15:00","email":"a@b.co"}),
                 ClientFrame::ScheduleConfirm {
                     conversation_id: "c".into(),
@@ -379,7 +395,7 @@ mod tests {
             assert_eq!(parsed, expected, "{value}");
             assert_eq!(Some(parsed.kind()), value["type"].as_str());
         }
-        assert_eq!(CLIENT_TYPES.len(), 10);
+        assert_eq!(CLIENT_TYPES.len(), 11);
     }
 
     #[test]
@@ -501,9 +517,18 @@ mod tests {
         assert_eq!(
             wire(&ServerFrame::Suggestions {
                 conversation_id: "c".into(),
-                suggestions: vec!["Sim".into()]
+                suggestions: vec!["Sim".into()],
+                source: None,
             }),
             json!({"type":"suggestions","conversation_id":"c","suggestions":["Sim"]})
+        );
+        assert_eq!(
+            wire(&ServerFrame::Suggestions {
+                conversation_id: "c".into(),
+                suggestions: vec!["Claro!".into()],
+                source: Some("rules"),
+            }),
+            json!({"type":"suggestions","conversation_id":"c","suggestions":["Claro!"],"source":"rules"})
         );
         assert_eq!(
             wire(&ServerFrame::Summary {

@@ -3,6 +3,7 @@
 // turns and people behind) and read like what a supervisor or an agent does.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createServer } from "node:http";
 import { screenshot } from "./harness.mjs";
 import { REPLY } from "./llm.mjs";
 
@@ -77,7 +78,7 @@ export const liveScenarios = [
       await owners.getByRole("cell", { name: /Ana Admin/ }).waitFor(WAIT);
       const team = page.getByRole("region", { name: "Equipe" });
       await team.getByRole("row", { name: /Ana Admin/ }).getByText("online").waitFor(WAIT);
-      await screenshot(page, "10-supervisor-taken");
+      await screenshot(page, "10-supervisor-taken", "console-supervisor.png");
       await context.close();
     },
   ],
@@ -118,16 +119,17 @@ export const liveScenarios = [
       const todayRow = conversationsTable.getByRole("row", { name: new RegExp(todayLabel) });
       const todayExpected = expected.daily.find((d) => d.date === today).conversations;
       assert.equal((await todayRow.locator("td").first().textContent()).trim(), String(todayExpected));
-      await screenshot(page, "11-analytics");
+      await screenshot(page, "11-analytics", "console-analytics.png");
       await context.close();
     },
   ],
   [
-    "an agent asks a bot beside the conversation for a reply, watches it stream in and puts it in the reply box with one click",
+    "an agent asks a bot beside the conversation for a reply, takes it with one click, follows the bot's suggestions and books a meeting for the customer",
     async ({ engine, browser, rest }) => {
       const { items } = await rest.get("/api/v1/conversations?q=Rita");
       assert.equal(items.length, 1, "the supervisor scenario's conversation");
-      const context = await browser.newContext(DESKTOP);
+      // An agent in Brazil, where the calendar's working hours are (calendar.timezone).
+      const context = await browser.newContext({ ...DESKTOP, timezoneId: "America/Sao_Paulo" });
       const page = await context.newPage();
       await signIn(page, engine.base, ADMIN);
       await page.goto(`${engine.base}/c/${items[0].id}`);
@@ -138,8 +140,8 @@ export const liveScenarios = [
       // Other scenarios publish bots too: pick Lia, the one this run's first scenarios made.
       const lia = picker.locator("option", { hasText: "Lia" }).first();
       await picker.selectOption(await lia.getAttribute("value"));
-      assert.match(await picker.locator("option:checked").innerText(), /Lia/);
-      await bot.getByRole("button", { name: "Sugira uma resposta para o cliente" }).click();
+      assert.match(await picker.locator("option:checked").innerText(), /🛍️ Lia/);
+      await bot.getByRole("button", { name: "Rascunhar resposta" }).click();
       // Written word by word: seen while partial, then whole with "use this reply".
       const answer = bot.locator("li.assistant").last();
       await answer.getByText(/^Olá!/).waitFor(WAIT);
@@ -147,8 +149,125 @@ export const liveScenarios = [
       assert.ok(partial.length < REPLY.length, `partial while streaming: ${partial}`);
       await bot.getByRole("button", { name: "Usar esta resposta" }).click();
       assert.equal(await page.getByLabel("Resposta").inputValue(), REPLY);
+
+      // The engine read the answer's question: its suggestions come as chips, and one goes
+      // to the question box.
+      const chips = bot.getByRole("group", { name: "Sugestões do bot" });
+      await chips.getByRole("button", { name: "Não", exact: true }).waitFor(WAIT);
+      await chips.getByRole("button", { name: "Preciso de mais informações" }).click();
+      assert.equal(await bot.getByLabel("Pergunte ao bot sobre este cliente").inputValue(), "Preciso de mais informações");
       await screenshot(page, "12-bot-chat-beside-the-conversation");
+
+      // Asked to book a meeting, the bot chat opens the slot picker with what was asked:
+      // the day, the time and the customer's e-mail; the agent books it for Rita.
+      const day = new Date(Date.now() + 2 * 86_400_000);
+      while (day.getUTCDay() === 0 || day.getUTCDay() === 6) day.setUTCDate(day.getUTCDate() + 1);
+      const dd = String(day.getUTCDate()).padStart(2, "0");
+      const mm = String(day.getUTCMonth() + 1).padStart(2, "0");
+      const question = bot.getByLabel("Pergunte ao bot sobre este cliente");
+      await question.fill(`Agende uma reunião com a Rita dia ${dd}/${mm} às 10h, o e-mail dela é rita@example.com`);
+      await bot.getByRole("button", { name: "Perguntar" }).click();
+      const slots = bot.getByRole("region", { name: "Agendar uma reunião" });
+      await slots.waitFor(WAIT);
+      assert.equal(await slots.getByLabel("E-mail").inputValue(), "rita@example.com");
+      assert.equal(await slots.getByLabel("Data").inputValue(), `${day.getUTCFullYear()}-${mm}-${dd}`);
+      // The engine's booking answers for a meeting request.
+      await chips.getByRole("button", { name: "Prefiro pela manhã" }).waitFor(WAIT);
+      await slots.getByRole("button", { name: "Confirmar 10:00" }).click();
+      await page.getByRole("status").filter({ hasText: `Reunião marcada: ${dd}/${mm}/${day.getUTCFullYear()}, 10:00` }).waitFor(WAIT);
+      await screenshot(page, "12-bot-chat-meeting-booked", "console-bot-chat.png");
+      // The meeting is in the host's calendar feed (Ana owns the conversation).
+      const me = await rest.get("/api/v1/presence");
+      const ana = me.people.find((p) => p.name === "Ana Admin");
+      const { ics_url } = await rest.get(`/api/v1/calendar/${ana.id}/feed`);
+      const ics = await fetch(new URL(ics_url, engine.base)).then((r) => r.text());
+      assert.match(ics, /rita@example\.com/i, ics);
       await context.close();
+    },
+  ],
+  [
+    "a visitor on a shop's own site opens the chat bubble (widget.js), writes, and the message reaches the engine",
+    async ({ engine, browser, rest }) => {
+      const webchat = await webchatIntegration(rest);
+      // The shop's page, on another origin, embeds the widget as the integrations screen says.
+      const site = createServer((_, res) => {
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end(`<!doctype html><title>Loja da Esquina</title><h1>Loja da Esquina</h1><script src="${engine.base}/widget.js" data-integration="${webchat.id}" async></script>`);
+      });
+      await new Promise((r) => site.listen(0, "127.0.0.1", r));
+      const context = await browser.newContext({ ...DESKTOP, locale: "pt-BR" });
+      try {
+        const page = await context.newPage();
+        await page.goto(`http://localhost:${site.address().port}/`);
+        await page.getByRole("button", { name: "Abrir o chat" }).click();
+        const close = page.getByRole("button", { name: "Fechar o chat" });
+        await close.waitFor(WAIT);
+        assert.equal(await close.innerText(), "×", "the script is read as UTF-8 on a page that names no encoding");
+        // A cross-site frame may be refused storage; the chat works without it.
+        const chat = page.frameLocator("iframe");
+        const box = chat.getByLabel("Escreva sua mensagem");
+        await box.fill("Olá! Vocês entregam no sábado?");
+        await box.press("Enter");
+        await chat.getByRole("log").locator("article.mine").getByText("enviada").waitFor(WAIT);
+        await screenshot(page, "14-widget-on-a-shop-site");
+        const found = await rest.get(`/api/v1/conversations?integration_id=${webchat.id}&limit=5`);
+        let stored = false;
+        for (const c of found.items) {
+          const { items } = await rest.get(`/api/v1/conversations/${c.id}/messages?after_seq=0`);
+          stored ||= items.some((m) => m.content === "Olá! Vocês entregam no sábado?" && m.sender_type === "contact");
+        }
+        assert.ok(stored, "the message is stored in a conversation of the integration");
+      } finally {
+        await context.close();
+        site.close();
+      }
+    },
+  ],
+  [
+    "the engine restarts under a live conversation: both sides say they are reconnecting, come back, and catch up once, without gaps or duplicates",
+    async ({ engine, browser, rest }) => {
+      const webchat = await webchatIntegration(rest);
+      const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+      const agentContext = await browser.newContext(DESKTOP);
+      try {
+        const customer = await phone.newPage();
+        await customer.goto(`${engine.base}/chat/${webchat.id}`);
+        const box = customer.getByLabel("Escreva sua mensagem");
+        await box.fill("Primeira mensagem, antes da queda");
+        await box.press("Enter");
+        await customer.getByRole("log").locator("article.mine").getByText("enviada").waitFor(WAIT);
+        const { items } = await rest.get(`/api/v1/conversations?integration_id=${webchat.id}&limit=1`);
+        const id = items[0].id;
+
+        const page = await agentContext.newPage();
+        await signIn(page, engine.base, ADMIN);
+        await page.goto(`${engine.base}/c/${id}`);
+        const log = page.getByRole("log");
+        await log.getByText("Primeira mensagem, antes da queda").waitFor(WAIT);
+
+        await engine.crash();
+        // Both sides notice; the customer's next message waits for the socket.
+        await page.getByRole("status").filter({ hasText: "Sem conexão" }).waitFor(WAIT);
+        await customer.getByRole("status").filter({ hasText: "Sem conexão" }).waitFor(WAIT);
+        await box.fill("Segunda mensagem, depois da volta");
+        await box.press("Enter");
+        await engine.start();
+        await page.getByRole("status").filter({ hasText: "reconectado" }).waitFor({ timeout: 30_000 });
+        await log.getByText("Segunda mensagem, depois da volta").waitFor({ timeout: 30_000 });
+        // The customer's copy is acknowledged (no longer pending), and there is one of it.
+        await customer.getByRole("log").locator("article.mine:not(.pending)", { hasText: "Segunda mensagem" }).waitFor(WAIT);
+        assert.equal(await customer.getByRole("log").getByText("Segunda mensagem, depois da volta").count(), 1);
+        // Once each, in order.
+        const texts = await log.locator("article p").allInnerTexts();
+        const mine = texts.filter((t) => t.includes("mensagem,"));
+        assert.deepEqual(mine, ["Primeira mensagem, antes da queda", "Segunda mensagem, depois da volta"]);
+        const stored = await rest.get(`/api/v1/conversations/${id}/messages?after_seq=0`);
+        assert.equal(stored.items.filter((m) => m.content === "Segunda mensagem, depois da volta").length, 1, "stored once");
+        await screenshot(page, "15-inbox-after-reconnect");
+      } finally {
+        await agentContext.close();
+        await phone.close();
+      }
     },
   ],
   [
@@ -227,7 +346,7 @@ COMMIT;`,
       const searchStart = Date.now();
       await page.getByLabel("Buscar conversas").fill("Cliente 9876");
       await list.getByRole("link", { name: /Cliente 9876/ }).waitFor(WAIT);
-      await page.getByRole("status").filter({ hasText: "1 conversas carregadas" }).waitFor(WAIT);
+      await page.getByRole("status").filter({ hasText: /^1 conversa carregada$/ }).waitFor(WAIT);
       liveTimings.inboxSearchMs = Date.now() - searchStart;
       await page.getByLabel("Buscar conversas").fill("");
 

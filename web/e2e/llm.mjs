@@ -1,11 +1,19 @@
 // A scripted OpenAI-compatible server for the browser tests (the same wire format as
 // tests/support/scripted_llm.rs): POST /v1/chat/completions answers with a fixed reply,
 // streamed word by word (slowly, so a person — and the test — sees it being written) when
-// the request asks to stream.
+// the request asks to stream. The engine's request for reply suggestions (its system
+// message starts as src/llm/prompt.rs writes it) gets three replies, one per line.
 import { createServer } from "node:http";
 
 export const REPLY = "Olá! Nosso horário de atendimento é de segunda a sexta, das 9h às 18h. Posso ajudar em algo mais?";
+/** What the scripted model suggests a human agent could send. */
+export const SUGGESTED_REPLIES = ["Oi! Já estou vendo o seu caso.", "Pode me passar o número do pedido?", "Obrigada por aguardar!"];
 const WORD_DELAY_MS = 120;
+
+function replyFor(body) {
+  const system = body.messages?.find((m) => m.role === "system")?.content ?? "";
+  return system.startsWith("Você ajuda um atendente humano") ? SUGGESTED_REPLIES.join("\n") : REPLY;
+}
 
 export function startLlm() {
   const requests = [];
@@ -34,7 +42,7 @@ export function startLlm() {
         return res.end(
           JSON.stringify({
             id, object: "chat.completion", created, model, usage,
-            choices: [{ index: 0, message: { role: "assistant", content: REPLY }, finish_reason: "stop" }],
+            choices: [{ index: 0, message: { role: "assistant", content: replyFor(body) }, finish_reason: "stop" }],
           }),
         );
       }

@@ -3,7 +3,7 @@
 //   npm --prefix web run e2e            (ATENDE_BIN=… to pick the engine binary)
 import assert from "node:assert/strict";
 import { launchBrowser, restClient, screenshot, startEngine } from "./harness.mjs";
-import { REPLY, startLlm } from "./llm.mjs";
+import { REPLY, SUGGESTED_REPLIES, startLlm } from "./llm.mjs";
 import { adminScenarios } from "./admin.mjs";
 import { liveScenarios, liveTimings } from "./live.mjs";
 
@@ -119,7 +119,7 @@ const scenarios = [
   ],
   [
     "an AI agent's answer streams into its public page, the customer asks for a person and an agent takes it from the queue",
-    async ({ engine, browser, rest, state }) => {
+    async ({ engine, browser, rest, state, llm }) => {
       // Bruno steps away, so the escalation waits in the queue for Carla.
       await rest.patch(`/api/v1/users/${state.bruno.id}`, { available: false });
       await rest.post("/api/v1/users", { ...CARLA, role: "agent", max_conversations: 10, available: false });
@@ -154,9 +154,13 @@ const scenarios = [
       await streaming.getByText(/Olá!/).waitFor(WAIT);
       const partial = await streaming.locator("p").innerText();
       assert.ok(partial.length < REPLY.length, `partial text while streaming: ${partial}`);
-      await screenshot(customer, "03-public-ai-streaming");
+      await screenshot(customer, "03-public-ai-streaming", "console-public-chat.png");
       await customer.getByRole("log").locator("article.from-ai_agent:not(.streaming)").getByText(REPLY).waitFor(WAIT);
       assert.equal(await customer.locator("article.streaming").count(), 0);
+      // The engine's quick replies for the answer's question, as buttons.
+      const quick = customer.getByRole("group", { name: "Sugestões", exact: true });
+      await quick.getByRole("button", { name: "Sim" }).waitFor(WAIT);
+      await quick.getByRole("button", { name: "Não" }).waitFor(WAIT);
 
       await box.fill("Quero falar com um atendente humano");
       await box.press("Enter");
@@ -175,7 +179,31 @@ const scenarios = [
       await reply.press("Enter");
       await customer.getByRole("log").getByText("aqui é a Carla").waitFor(WAIT);
       await carla.getByRole("log").locator("article.mine").getByText("aqui é a Carla").waitFor(WAIT);
+
+      // Carla asks for reply suggestions: Lia's model writes them, one click drafts one.
+      const asked = llm.requests.length;
+      await carla.getByRole("button", { name: "Sugerir respostas" }).click();
+      const chips = carla.getByRole("group", { name: "Sugestões", exact: true });
+      for (const text of SUGGESTED_REPLIES) await chips.getByRole("button", { name: text }).waitFor(WAIT);
+      assert.ok(
+        llm.requests.slice(asked).some((r) => r.messages?.[0]?.content?.startsWith("Você ajuda um atendente humano")),
+        "the suggestions came from the model",
+      );
+      await chips.getByRole("button", { name: SUGGESTED_REPLIES[1] }).click();
+      assert.equal(await reply.inputValue(), SUGGESTED_REPLIES[1]);
+      // Taken, it has left the queue.
+      await carla.getByText("Nenhuma conversa na fila — bom trabalho.").waitFor(WAIT);
+      await screenshot(carla, "03-inbox-reply-suggestions", "console-inbox.png");
+      await reply.press("Enter");
+      await customer.getByRole("log").getByText(SUGGESTED_REPLIES[1]).waitFor(WAIT);
       await screenshot(carla, "03-inbox-taken-from-queue");
+
+      // Carla hands it back to the queue with a reason, typed in place.
+      await carla.getByRole("button", { name: "Escalar" }).click();
+      await carla.getByLabel("Motivo da escalação").fill("precisa de um supervisor");
+      await carla.getByRole("toolbar").getByRole("button", { name: "Escalar" }).click();
+      await carla.getByText("Escalada porque: precisa de um supervisor").waitFor(WAIT);
+      await carla.getByText("Responsável: ninguém").waitFor(WAIT);
       await screenshot(customer, "03-public-after-handover");
       await agentContext.close();
       await customerContext.close();

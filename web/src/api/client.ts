@@ -3,6 +3,7 @@
 // openapi-typescript), so a contract change breaks this build, not the people using it.
 import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "../../gen/schema";
+import { storage } from "../storage";
 
 export type Schemas = components["schemas"];
 export type Conversation = Schemas["ConversationView"];
@@ -39,7 +40,7 @@ const SESSION_KEY = "atende.session";
 
 export function loadSession(): StaffSession | null {
   try {
-    const raw = localStorage.getItem(SESSION_KEY);
+    const raw = storage.getItem(SESSION_KEY);
     return raw ? (JSON.parse(raw) as StaffSession) : null;
   } catch {
     return null;
@@ -47,11 +48,11 @@ export function loadSession(): StaffSession | null {
 }
 
 export function saveSession(session: StaffSession) {
-  localStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  storage.setItem(SESSION_KEY, JSON.stringify(session));
 }
 
 export function clearSession() {
-  localStorage.removeItem(SESSION_KEY);
+  storage.removeItem(SESSION_KEY);
 }
 
 /** Fired when the API refuses the saved token (expired, user removed): log in again. */

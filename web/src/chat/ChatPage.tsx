@@ -2,12 +2,14 @@
 // talks over /ws as the contact: streamed AI answers, typing, suggestions, the slot picker.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { apiWithToken, ApiError, type Message } from "../api/client";
-import { t } from "../i18n";
+import { meetingTime, t } from "../i18n";
 import { LiveSocket, clientMessageId } from "../live/socket";
 import type { ServerFrame } from "../live/frames";
 import { addPending, applyFrame, emptyThread, failPending, lastFromOthers, lastSeq, type Pending, type Thread } from "../live/thread";
 import { MessageList } from "../components/MessageList";
-import { SlotPicker, type SlotRequest } from "../components/SlotPicker";
+import { SlotPicker } from "../components/SlotPicker";
+import { useBooking } from "../live/booking";
+import { ConnectionBanner } from "../live/ConnectionBanner";
 import { forgetSession, newSession, remember, resolveTarget, savedSession, type ChatSession, type ChatTarget } from "./session";
 
 const SELF = "contact";
@@ -81,10 +83,6 @@ function Conversation({ target, session, onExpired }: { target: ChatTarget; sess
   const [thread, setThread] = useState<Thread>(emptyThread);
   const [conversationId, setConversationId] = useState(session.conversation_id);
   const [draft, setDraft] = useState("");
-  const [notice, setNotice] = useState<string | null>(null);
-  const [online, setOnline] = useState(true);
-  const [slots, setSlots] = useState<SlotRequest | null>(null);
-  const [booked, setBooked] = useState<string | null>(null);
   const typingSince = useRef<number | undefined>(undefined);
   const idRef = useRef(conversationId);
   idRef.current = conversationId;
@@ -93,6 +91,7 @@ function Conversation({ target, session, onExpired }: { target: ChatTarget; sess
 
   const client = useMemo(() => apiWithToken(() => session.token), [session.token]);
   const socket = useMemo(() => new LiveSocket(() => session.token, onExpired), [session.token]);
+  const booking = useBooking(socket, conversationId);
 
   useEffect(() => {
     const off = socket.on((frame: ServerFrame) => {
@@ -108,24 +107,11 @@ function Conversation({ target, session, onExpired }: { target: ChatTarget; sess
         setThread(applyFrame(emptyThread, frame, frame.message.conversation_id, SELF));
         return;
       }
-      if (frame.type === "slot_picker") setSlots({ date: frame.date, email: frame.email, phone: frame.phone });
-      if (frame.type === "schedule_confirmed") {
-        setSlots(null);
-        setBooked(new Date(frame.event.starts_at).toLocaleString());
-      }
       if (frame.type === "error" && frame.code === "AUTH_ERROR") onExpired();
       setThread((current) => applyFrame(current, frame, idRef.current, SELF));
     });
-    const offState = socket.onState((state, reconnected) => {
-      setOnline(state === "open");
-      if (reconnected) {
-        setNotice(t("app.reconnected"));
-        window.setTimeout(() => setNotice(null), 3000);
-      }
-    });
     return () => {
       off();
-      offState();
       socket.close();
     };
   }, [socket]);
@@ -173,20 +159,13 @@ function Conversation({ target, session, onExpired }: { target: ChatTarget; sess
 
   return (
     <>
-      {!online && <p class="banner" role="status">{t("app.offline")}</p>}
-      {notice && <p class="banner ok" role="status">{notice}</p>}
+      <ConnectionBanner socket={socket} />
       <main class="chat-body">
         {thread.messages.length === 0 && thread.pending.length === 0 && <p class="welcome">{t("chat.welcome")}</p>}
         <MessageList thread={thread} self={SELF} label={label} onRetry={retry} />
         {othersTyping && <p class="typing" role="status">{t("conv.typing", { who: target.agent?.name ?? t("app.name") })}</p>}
-        {booked && <p class="booked" role="status">{t("slots.confirmed", { when: booked })}</p>}
-        {slots && (
-          <SlotPicker
-            client={client}
-            request={slots}
-            onConfirm={(choice) => socket.send({ type: "schedule_confirm", conversation_id: idRef.current, ...choice })}
-          />
-        )}
+        {booking.booked && <p class="booked" role="status">{t("slots.confirmed", { when: meetingTime(booking.booked) })}</p>}
+        {booking.request && <SlotPicker key={JSON.stringify(booking.request)} client={client} booking={booking} />}
       </main>
       {thread.suggestions.length > 0 && (
         <div class="suggestions" role="group" aria-label={t("conv.suggestions")}>

@@ -1,6 +1,7 @@
 // The customer's web chat session, kept in localStorage so a reload continues the same
 // conversation: one per agent page (or integration, for the widget).
 import { ApiError, apiWithToken, must, type PublicAgent } from "../api/client";
+import { storage } from "../storage";
 
 export interface ChatSession {
   token: string;
@@ -32,7 +33,7 @@ function storageKey(target: ChatTarget) {
 
 export function savedSession(target: ChatTarget): ChatSession | null {
   try {
-    const raw = localStorage.getItem(storageKey(target));
+    const raw = storage.getItem(storageKey(target));
     return raw ? (JSON.parse(raw) as ChatSession) : null;
   } catch {
     return null;
@@ -40,7 +41,7 @@ export function savedSession(target: ChatTarget): ChatSession | null {
 }
 
 export function forgetSession(target: ChatTarget) {
-  localStorage.removeItem(storageKey(target));
+  storage.removeItem(storageKey(target));
 }
 
 export async function newSession(target: ChatTarget): Promise<ChatSession> {
@@ -56,10 +57,10 @@ export async function newSession(target: ChatTarget): Promise<ChatSession> {
     contact_id: session.contact_id,
     conversation_id: session.conversation_id,
   };
-  localStorage.setItem(storageKey(target), JSON.stringify(saved));
+  storage.setItem(storageKey(target), JSON.stringify(saved));
   return saved;
 }
 
 export function remember(target: ChatTarget, session: ChatSession) {
-  localStorage.setItem(storageKey(target), JSON.stringify(session));
+  storage.setItem(storageKey(target), JSON.stringify(session));
 }

@@ -3,8 +3,9 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { ErrorBoundary, LocationProvider, Route, Router, lazy, useLocation } from "preact-iso";
 import { api, clearSession, loadSession, must, saveSession, SESSION_EXPIRED, type StaffSession } from "../api/client";
-import { locale, setLocale, t, type Locale } from "../i18n";
+import { locale, setLocale, t, type Key, type Locale } from "../i18n";
 import { LiveSocket } from "../live/socket";
+import { ConnectionBanner } from "../live/ConnectionBanner";
 import { ConsoleContext, isOverseer, tokenExpiry } from "./session";
 import { SetupPage } from "../routes/setup/SetupPage";
 import { LoginPage } from "../routes/login/LoginPage";
@@ -98,21 +99,7 @@ export function App() {
 
 function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: () => void }) {
   const socket = useMemo(() => new LiveSocket(() => loadSession()?.token ?? null, () => window.dispatchEvent(new Event(SESSION_EXPIRED))), [session.token]);
-  const [online, setOnline] = useState(true);
-  const [notice, setNotice] = useState(false);
-  useEffect(() => {
-    const off = socket.onState((state, reconnected) => {
-      setOnline(state !== "closed");
-      if (reconnected) {
-        setNotice(true);
-        window.setTimeout(() => setNotice(false), 3000);
-      }
-    });
-    return () => {
-      off();
-      socket.close();
-    };
-  }, [socket]);
+  useEffect(() => () => socket.close(), [socket]);
 
   return (
     <ConsoleContext.Provider value={{ session, socket }}>
@@ -120,7 +107,7 @@ function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: ()
         <a class="brand" href="/inbox/mine">
           {t("app.name")}
         </a>
-        <nav aria-label="main">
+        <nav aria-label={t("nav.main")}>
           <a href="/inbox/mine">{t("nav.inbox")}</a>
           {isOverseer(session.user.role) && <a href="/supervisor">{t("nav.supervisor")}</a>}
           {isOverseer(session.user.role) && <a href="/analytics">{t("nav.analytics")}</a>}
@@ -128,14 +115,13 @@ function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: ()
           <a href="/docs/">{t("nav.docs")}</a>
         </nav>
         <span class="who">
-          {session.user.name} · {session.user.role}
+          {session.user.name} · {t(`role.${session.user.role}` as Key)}
         </span>
         <button type="button" class="secondary" onClick={onSignOut}>
           {t("logout")}
         </button>
       </header>
-      {!online && <p class="banner" role="status">{t("app.offline")}</p>}
-      {notice && <p class="banner ok" role="status">{t("app.reconnected")}</p>}
+      <ConnectionBanner socket={socket} />
       <ErrorBoundary>
         <Router>
           <Route path="/inbox/:tab" component={InboxPage} />

@@ -3,6 +3,7 @@ import { en } from "./en";
 import type { AdminMessages } from "./admin.pt-BR";
 import { livePtBR, type LiveMessages } from "./live.pt-BR";
 import { liveEn } from "./live.en";
+import { storage } from "../storage";
 
 export type Locale = "pt-BR" | "en";
 export type Key = keyof Messages | keyof LiveMessages | keyof AdminMessages;
@@ -22,7 +23,7 @@ export function addMessages(extra: Record<Locale, Partial<Record<Key, string>>>)
 const STORAGE_KEY = "atende.locale";
 
 function initial(): Locale {
-  const saved = globalThis.localStorage?.getItem(STORAGE_KEY);
+  const saved = storage.getItem(STORAGE_KEY);
   if (saved === "en" || saved === "pt-BR") return saved;
   return "pt-BR";
 }
@@ -36,7 +37,7 @@ export function locale(): Locale {
 /** Switches the language; the caller re-renders (the app keys its root on the locale). */
 export function setLocale(next: Locale) {
   current = next;
-  globalThis.localStorage?.setItem(STORAGE_KEY, next);
+  storage.setItem(STORAGE_KEY, next);
   document.documentElement.lang = next;
 }
 
@@ -47,6 +48,27 @@ export function t(key: Key, params?: Record<string, string | number>): string {
     for (const [name, value] of Object.entries(params)) text = text.replaceAll(`{${name}}`, String(value));
   }
   return text;
+}
+
+/** Keys with plural forms: `base.one`, `base.other` (and optionally `base.zero`, said in
+ * words when nothing is counted, e.g. "nenhuma conversa"). */
+export type PluralKey = Key extends infer K ? (K extends `${infer Base}.other` ? Base : never) : never;
+
+const pluralRules: Partial<Record<Locale, Intl.PluralRules>> = {};
+
+/** The locale's number for `value` (1.234 in pt-BR, 1,234 in en). */
+export function number(value: number): string {
+  return value.toLocaleString(current);
+}
+
+/** The plural form of `base` that the language uses for `count` (Intl.PluralRules), with
+ * `{count}` filled with the number as the locale writes it. */
+export function tn(base: PluralKey, count: number, params?: Record<string, string | number>): string {
+  const catalog = catalogs[current];
+  const rule = (pluralRules[current] ??= new Intl.PluralRules(current)).select(count);
+  const candidates = count === 0 ? [`${base}.zero`, `${base}.${rule}`] : [`${base}.${rule}`];
+  const key = (candidates.find((k) => catalog[k as Key] !== undefined) ?? `${base}.other`) as Key;
+  return t(key, { count: number(count), ...params });
 }
 
 const relative = () => new Intl.RelativeTimeFormat(current, { numeric: "auto" });
@@ -70,6 +92,12 @@ export function clock(iso: string): string {
 
 export function fullDate(iso: string): string {
   return new Date(iso).toLocaleString(current);
+}
+
+/** A meeting's start: day, time and the time zone it is read in ("02/12/2026, 10:00 BRT"). */
+export function meetingTime(iso: string): string {
+  // (dateStyle/timeStyle may not be combined with timeZoneName: the fields are named.)
+  return new Date(iso).toLocaleString(current, { day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
 }
 
 document.documentElement.lang = current;

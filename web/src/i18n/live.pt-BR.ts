@@ -105,7 +105,9 @@ export const livePtBR = {
   "priority.high": "alta",
   "priority.medium": "média",
   "priority.low": "baixa",
-  "inbox.count": "{count} conversas carregadas",
+  "inbox.count.zero": "Nenhuma conversa carregada",
+  "inbox.count.one": "{count} conversa carregada",
+  "inbox.count.other": "{count} conversas carregadas",
   "inbox.loadingMore": "Carregando mais…",
 
   "presence.me": "Meu status",
@@ -125,13 +127,24 @@ export const livePtBR = {
   "bot.none": "Nenhum bot disponível para você.",
   "bot.placeholder": "Pergunte ao bot sobre este cliente",
   "bot.send": "Perguntar",
-  "bot.summary": "Resumo para o bot",
   "bot.useReply": "Usar esta resposta",
   "bot.writing": "escrevendo…",
   "bot.error": "O bot não respondeu: {message}",
-  "bot.suggest": "Sugira uma resposta para o cliente",
-  "bot.summarize": "Resuma a conversa",
   "bot.you": "Você",
+  "bot.suggestions": "Sugestões do bot",
+  "bot.actions": "Pedir ao bot",
+  "bot.action.reply": "Rascunhar resposta",
+  "bot.action.summary": "Resumir para mim",
+  "bot.action.book": "Agendar reunião",
+  "bot.prompt.reply": "Escreva uma resposta curta e cordial que eu possa enviar agora a este cliente.",
+  "bot.prompt.summary": "Resuma esta conversa para mim em poucos tópicos: o que o cliente quer e o que falta resolver.",
+
+  "inbox.unread.one": "{count} mensagem não lida",
+  "inbox.unread.other": "{count} mensagens não lidas",
+  "conv.actions": "Ações da conversa",
+  "conv.suggest": "Sugerir respostas",
+  "conv.suggesting": "Pensando em respostas…",
+  "conv.noSuggestions": "Nenhuma sugestão para esta conversa agora.",
 } as const;
 
 export type LiveMessages = Record<keyof typeof livePtBR, string>;

@@ -13,7 +13,7 @@ export type ServerFrame =
   | { type: "conversation_assigned"; conversation_id: string; owner?: { type: string; id?: string | null } }
   | { type: "conversation_escalated"; conversation_id: string; reason?: string }
   | { type: "conversation_closed"; conversation_id: string }
-  | { type: "suggestions"; conversation_id: string; suggestions: string[] }
+  | { type: "suggestions"; conversation_id: string; suggestions: string[]; source?: "llm" | "rules" }
   | { type: "slot_picker"; conversation_id: string; email?: string; phone?: string; date?: string; time?: string }
   | { type: "summary"; conversation_id: string; summary: string; source: string }
   | { type: "ai_answer_delta"; conversation_id: string; stream_id: string; index: number; delta: string }
@@ -33,6 +33,7 @@ export type ClientFrame =
   | { type: "subscribe"; conversation_id: string }
   | { type: "unsubscribe"; conversation_id: string }
   | { type: "request_summary"; conversation_id: string }
+  | { type: "request_suggestions"; conversation_id: string }
   | { type: "schedule_confirm"; conversation_id: string; date: string; time: string; email: string; phone?: string }
   | { type: "set_auto_create"; conversation_id: string; enabled: boolean }
   | { type: "ping" };

@@ -61,7 +61,8 @@ export function applyFrame(thread: Thread, frame: ServerFrame, conversationId: s
         if (index >= 0) next = { ...next, pending: next.pending.filter((_, i) => i !== index) };
       }
       if (frame.message.sender_type === "ai_agent") next = { ...next, streams: {} };
-      if (frame.message.sender_type !== self) next = { ...next, suggestions: [] };
+      // Suggestions are for the moment they came: any new message makes them stale.
+      if (!thread.messages.some((m) => m.id === frame.message.id)) next = { ...next, suggestions: [] };
       return next;
     }
     case "message_sent": {

@@ -1,18 +1,21 @@
 // Seed 000's bot chat beside the conversation: the agent picks one of the bots they may use
-// (`GET /bots`), asks it about the customer — the conversation so far goes along as
-// `context_data` — and reads the answer as it streams in (`POST /agents/{id}/chat/stream`,
-// SSE). Quick prompts ask for a reply or a summary; "use this reply" puts an answer into
-// the reply box, ready to send.
+// (`GET /bots`, name and emoji), asks it about the customer — the conversation so far goes
+// along as `context_data` — and reads the answer as it streams in (`POST
+// /agents/{id}/chat/stream`). After each answer the engine sends follow-up suggestions, and
+// the slot picker when the question asked for a meeting: the agent books it for the customer
+// here (`schedule_confirm`). "Use this reply" puts an answer into the reply box.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { createParser } from "eventsource-parser";
-import { api, ApiError, must, type Message, type Schemas } from "../../api/client";
-import { t } from "../../i18n";
+import { api, must, type Contact, type Message, type Schemas } from "../../api/client";
+import { streamAnswer, type ChatTurn } from "../../api/chatStream";
+import { meetingTime, t } from "../../i18n";
+import type { Booking } from "../../live/booking";
+import { SlotPicker } from "../../components/SlotPicker";
+import { SuggestionChips } from "./SuggestionChips";
+import { storage } from "../../storage";
 
 type Bot = Schemas["Bot"];
 
-interface Turn {
-  role: "user" | "assistant";
-  content: string;
+interface Turn extends ChatTurn {
   /** Still being written. */
   streaming?: boolean;
 }
@@ -25,18 +28,14 @@ interface Props {
   /** The customer's conversation, newest last. */
   messages: Message[];
   customer: string;
+  contact: Contact | null;
+  booking: Booking;
   onUseReply: (text: string) => void;
 }
 
-export function BotChat({ messages, customer, onUseReply }: Props) {
+function useBots() {
   const [bots, setBots] = useState<Bot[] | null>(null);
-  const [botId, setBotId] = useState(() => localStorage.getItem(BOT_KEY) ?? "");
-  const [turns, setTurns] = useState<Turn[]>([]);
-  const [question, setQuestion] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const log = useRef<HTMLOListElement>(null);
-
+  const [botId, setBotId] = useState(() => storage.getItem(BOT_KEY) ?? "");
   useEffect(() => {
     void must(api.GET("/api/v1/bots"))
       .then((list) => {
@@ -46,10 +45,23 @@ export function BotChat({ messages, customer, onUseReply }: Props) {
       .catch(() => setBots([]));
   }, []);
   useEffect(() => {
-    if (botId) localStorage.setItem(BOT_KEY, botId);
+    if (botId) storage.setItem(BOT_KEY, botId);
   }, [botId]);
+  return { bots, botId, setBotId };
+}
+
+export function BotChat({ messages, customer, contact, booking, onUseReply }: Props) {
+  const { bots, botId, setBotId } = useBots();
+  const [turns, setTurns] = useState<Turn[]>([]);
+  const [suggestions, setSuggestions] = useState<string[]>([]);
+  const [question, setQuestion] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const log = useRef<HTMLOListElement>(null);
+  const input = useRef<HTMLInputElement>(null);
+
   useEffect(() => {
-    log.current?.lastElementChild?.scrollIntoView({ block: "end" });
+    log.current?.lastElementChild?.scrollIntoView({ block: "nearest" });
   }, [turns]);
 
   const ask = async (text: string) => {
@@ -58,54 +70,31 @@ export function BotChat({ messages, customer, onUseReply }: Props) {
     setError(null);
     setBusy(true);
     setQuestion("");
+    setSuggestions([]);
     const history: Turn[] = [...turns.filter((turn) => !turn.streaming && turn.content), { role: "user", content }];
-    setTurns([...history, { role: "assistant", content: "", streaming: true }]);
-    const context_data = {
-      customer,
+    let answer = "";
+    let failure: string | null = null;
+    const write = (streaming: boolean) => setTurns([...history, { role: "assistant", content: answer, streaming }]);
+    write(true);
+    const context = {
+      customer: { name: customer, email: contact?.email ?? undefined, phone: contact?.phone ?? undefined },
       conversation: messages.slice(-CONTEXT_MESSAGES).map((m) => `${m.sender_type}: ${m.content}`),
     };
-    let answer = "";
-    const write = (streaming: boolean) => setTurns([...history, { role: "assistant", content: answer, streaming }]);
     try {
-      const { response } = await api.POST("/api/v1/agents/{id}/chat/stream", {
-        params: { path: { id: botId } },
-        // The schema says only "an object" (free-form facts), which the generator types as
-        // an object without keys.
-        body: { messages: history.map(({ role, content }) => ({ role, content })), context_data: context_data as unknown as Record<string, never> },
-        parseAs: "stream",
-      });
-      // The 200 is an event stream, which the document does not type: read the body as is.
-      const data = response.body;
-      if (!response.ok || !data) {
-        const body = (await response.json().catch(() => ({}))) as { error?: string };
-        throw new ApiError(body.error ?? response.statusText, response.status, "STREAM");
-      }
-      let failure: string | null = null;
-      const parser = createParser({
-        onEvent: (event) => {
-          let payload: { data?: unknown };
-          try {
-            payload = JSON.parse(event.data) as { data?: unknown };
-          } catch {
-            return;
-          }
-          if (event.event === "answer" && typeof payload.data === "string") {
-            answer += payload.data;
+      answer = await streamAnswer(
+        botId,
+        history.map(({ role, content }) => ({ role, content })),
+        {
+          onDelta: (delta) => {
+            answer += delta;
             write(true);
-          } else if (event.event === "done") {
-            const done = payload.data as { content?: string } | undefined;
-            if (done?.content) answer = done.content;
-          } else if (event.event === "error") {
-            failure = (payload.data as { error?: string } | undefined)?.error ?? "error";
-          }
+          },
+          onError: (_code, message) => (failure = message || _code),
+          onSuggestions: setSuggestions,
+          onSlotPicker: (request) => booking.open(request, "bot"),
         },
-      });
-      const reader = data.pipeThrough(new TextDecoderStream()).getReader();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        parser.feed(value);
-      }
+        { context },
+      );
       if (failure) throw new Error(failure);
       write(false);
     } catch (e) {
@@ -117,6 +106,7 @@ export function BotChat({ messages, customer, onUseReply }: Props) {
   };
 
   if (bots === null) return null;
+  const bot = bots.find((b) => b.id === botId);
   return (
     <section class="bot-chat" aria-labelledby="bot-title">
       <h3 id="bot-title">{t("bot.title")}</h3>
@@ -126,16 +116,16 @@ export function BotChat({ messages, customer, onUseReply }: Props) {
         <>
           <label for="bot-pick">{t("bot.pick")}</label>
           <select id="bot-pick" value={botId} onChange={(e) => setBotId(e.currentTarget.value)}>
-              {bots.map((b) => (
-                <option value={b.id}>
-                  {b.emoji} {b.name}
-                </option>
-              ))}
+            {bots.map((b) => (
+              <option value={b.id}>
+                {b.emoji} {b.name}
+              </option>
+            ))}
           </select>
           <ol class="bot-turns" ref={log} aria-live="polite">
             {turns.map((turn) => (
               <li class={`bot-turn ${turn.role}`} aria-busy={turn.streaming ? "true" : undefined}>
-                <strong>{turn.role === "user" ? t("bot.you") : bots.find((b) => b.id === botId)?.name}</strong>
+                <strong>{turn.role === "user" ? t("bot.you") : `${bot?.emoji ?? ""} ${bot?.name ?? ""}`.trim()}</strong>
                 <p>{turn.content || (turn.streaming ? t("bot.writing") : "")}</p>
                 {turn.role === "assistant" && !turn.streaming && turn.content && (
                   <button type="button" class="secondary" onClick={() => onUseReply(turn.content)}>
@@ -150,12 +140,29 @@ export function BotChat({ messages, customer, onUseReply }: Props) {
               {t("bot.error", { message: error })}
             </p>
           )}
-          <div class="suggestions" role="group" aria-label={t("conv.suggestions")}>
-            <button type="button" class="secondary chip" disabled={busy} onClick={() => void ask(t("bot.suggest"))}>
-              {t("bot.suggest")}
+          <SuggestionChips
+            suggestions={suggestions}
+            label={t("bot.suggestions")}
+            onPick={(s) => {
+              setQuestion(s);
+              input.current?.focus();
+            }}
+          />
+          {booking.booked && booking.bookedFrom === "bot" && (
+            <p class="booked" role="status">
+              {t("slots.confirmed", { when: meetingTime(booking.booked) })}
+            </p>
+          )}
+          {booking.origin === "bot" && <SlotPicker key={JSON.stringify(booking.request)} client={api} booking={booking} fallback={contact ?? undefined} />}
+          <div class="bot-actions" role="group" aria-label={t("bot.actions")}>
+            <button type="button" class="secondary" disabled={busy} onClick={() => void ask(t("bot.prompt.reply"))}>
+              {t("bot.action.reply")}
             </button>
-            <button type="button" class="secondary chip" disabled={busy} onClick={() => void ask(t("bot.summarize"))}>
-              {t("bot.summarize")}
+            <button type="button" class="secondary" disabled={busy} onClick={() => void ask(t("bot.prompt.summary"))}>
+              {t("bot.action.summary")}
+            </button>
+            <button type="button" class="secondary" disabled={booking.origin === "bot"} onClick={() => booking.open({}, "bot")}>
+              {t("bot.action.book")}
             </button>
           </div>
           <form
@@ -168,7 +175,7 @@ export function BotChat({ messages, customer, onUseReply }: Props) {
             <label class="sr-only" for="bot-question">
               {t("bot.placeholder")}
             </label>
-            <input id="bot-question" value={question} placeholder={t("bot.placeholder")} onInput={(e) => setQuestion(e.currentTarget.value)} />
+            <input id="bot-question" ref={input} value={question} placeholder={t("bot.placeholder")} onInput={(e) => setQuestion(e.currentTarget.value)} />
             <button type="submit" disabled={busy || !question.trim()}>
               {t("bot.send")}
             </button>

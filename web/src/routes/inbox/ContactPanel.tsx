@@ -1,9 +1,11 @@
-// The context beside a conversation: who the customer is, what we remember, the summary.
+// The context beside a conversation: who the customer is (details, tags, VIP, custom
+// fields), the summary, what we remember, activities and previous conversations.
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, must } from "../../api/client";
 import { t } from "../../i18n";
 import { useContact } from "./contacts";
+import { ContactActivities, PreviousConversations } from "./ContactHistory";
 
 interface Memory {
   id: string;
@@ -12,14 +14,24 @@ interface Memory {
 }
 
 interface Props {
+  /** Shown in place of the conversation on narrow screens. */
+  open: boolean;
+  onClose: () => void;
   contactId?: string;
+  conversationId: string;
   summary: string | null;
   autoCreate: boolean;
   onAutoCreate: (enabled: boolean) => void;
   children?: ComponentChildren;
 }
 
-export function ContactPanel({ contactId, summary, autoCreate, onAutoCreate, children }: Props) {
+function fieldValue(value: unknown): string {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "boolean") return value ? t("contact.yes") : t("contact.no");
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
+export function ContactPanel({ open, onClose, contactId, conversationId, summary, autoCreate, onAutoCreate, children }: Props) {
   const contact = useContact(contactId);
   const [memories, setMemories] = useState<Memory[] | null>(null);
   useEffect(() => {
@@ -35,13 +47,19 @@ export function ContactPanel({ contactId, summary, autoCreate, onAutoCreate, chi
   }, [contactId]);
 
   return (
-    <aside class="pane side-pane" aria-label={t("contact.title")}>
+    <aside id="context-pane" class={`pane side-pane ${open ? "open" : ""}`} aria-label={t("contact.title")}>
+      <button type="button" class="secondary narrow-only" onClick={onClose}>
+        {t("conv.backToConversation")}
+      </button>
       <section>
         <h3>{t("contact.title")}</h3>
         {contact ? (
           <dl>
             <dt>{t("contact.name")}</dt>
-            <dd>{contact.name || t("contact.anonymous")}</dd>
+            <dd>
+              {contact.name || t("contact.anonymous")}{" "}
+              {contact.is_vip && <span class="pill vip">{t("contact.vip")}</span>}
+            </dd>
             {contact.email && (
               <>
                 <dt>{t("contact.email")}</dt>
@@ -54,17 +72,18 @@ export function ContactPanel({ contactId, summary, autoCreate, onAutoCreate, chi
                 <dd>{contact.phone}</dd>
               </>
             )}
-            {contact.is_vip && (
-              <dd>
-                <span class="pill vip">{t("contact.vip")}</span>
-              </dd>
-            )}
             {contact.tags.length > 0 && (
               <>
                 <dt>{t("contact.tags")}</dt>
                 <dd>{contact.tags.join(", ")}</dd>
               </>
             )}
+            {Object.entries((contact.custom_fields ?? {}) as Record<string, unknown>).map(([name, value]) => (
+              <>
+                <dt>{name}</dt>
+                <dd>{fieldValue(value)}</dd>
+              </>
+            ))}
           </dl>
         ) : (
           <p class="muted">{t("app.loading")}</p>
@@ -94,6 +113,8 @@ export function ContactPanel({ contactId, summary, autoCreate, onAutoCreate, chi
           ))}
         </ul>
       </section>
+      <ContactActivities contactId={contactId} />
+      <PreviousConversations contactId={contactId} current={conversationId} />
     </aside>
   );
 }

@@ -6,18 +6,21 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { api, must, type Contact, type Conversation, type ConversationQuery } from "../../api/client";
-import { t, timeAgo, fullDate, type Key } from "../../i18n";
+import { number, t, tn, timeAgo, fullDate, type Key } from "../../i18n";
 import { useConsole, isOverseer } from "../../console/session";
 import { VirtualList } from "../../components/VirtualList";
 import { contactName, contactsOf } from "./contacts";
 import { ownerText, statusText } from "./words";
 import { mergeFirstPage } from "./pages";
+import { useNames } from "./team";
+import { storage } from "../../storage";
 
 export type Tab = "mine" | "queue" | "all";
 /** Fired by this tab's own actions (take, close…), which the socket may echo later or not. */
 export const CONVERSATIONS_CHANGED = "atende:conversations-changed";
 const PAGE = 50;
-const SEEN_KEY = "atende.inbox.seen";
+/** conversation id → the last `seq` this browser showed the person. */
+const SEEN_KEY = "atende.inbox.seen-seq";
 const FILTERS_KEY = "atende.inbox.filters";
 const REFRESH_DEBOUNCE_MS = 250;
 const SEARCH_DEBOUNCE_MS = 300;
@@ -37,24 +40,31 @@ const NO_FILTERS: Filters = { status: "", channel: "", integration: "", tag: "",
 
 function savedFilters(): Filters {
   try {
-    return { ...NO_FILTERS, ...(JSON.parse(localStorage.getItem(FILTERS_KEY) ?? "{}") as Partial<Filters>) };
+    return { ...NO_FILTERS, ...(JSON.parse(storage.getItem(FILTERS_KEY) ?? "{}") as Partial<Filters>) };
   } catch {
     return NO_FILTERS;
   }
 }
 
-function seenTimes(): Record<string, string> {
+function seenSeqs(): Record<string, number> {
   try {
-    return JSON.parse(localStorage.getItem(SEEN_KEY) ?? "{}") as Record<string, string>;
+    return JSON.parse(storage.getItem(SEEN_KEY) ?? "{}") as Record<string, number>;
   } catch {
     return {};
   }
 }
 
-export function markSeen(id: string) {
-  const seen = seenTimes();
-  seen[id] = new Date().toISOString();
-  localStorage.setItem(SEEN_KEY, JSON.stringify(seen));
+/** The person has seen conversation `id` up to message `seq`. */
+export function markSeen(id: string, seq: number) {
+  const seen = seenSeqs();
+  if ((seen[id] ?? 0) >= seq) return;
+  seen[id] = seq;
+  storage.setItem(SEEN_KEY, JSON.stringify(seen));
+}
+
+/** Messages of `c` the person has not seen in this browser. */
+function unreadOf(c: Conversation, seen: Record<string, number>): number {
+  return Math.max(0, c.last_seq - (seen[c.id] ?? 0));
 }
 
 interface Named {
@@ -67,6 +77,7 @@ export function ConversationList({ tab, selected }: { tab: Tab; selected?: strin
   const { route } = useLocation();
   const me = session.user.id;
   const overseer = isOverseer(session.user.role);
+  const names = useNames();
   const [filters, setFilters] = useState<Filters>(savedFilters);
   const [search, setSearch] = useState("");
   const [term, setTerm] = useState("");
@@ -79,10 +90,12 @@ export function ConversationList({ tab, selected }: { tab: Tab; selected?: strin
   const [integrations, setIntegrations] = useState<Named[]>([]);
   const searchRef = useRef<HTMLInputElement>(null);
   const generation = useRef(0);
+  /** The latest first-page read started: an older answer arriving after it is stale. */
+  const latestRefresh = useRef(0);
   const itemsRef = useRef<Conversation[] | null>(null);
 
   useEffect(() => {
-    localStorage.setItem(FILTERS_KEY, JSON.stringify(filters));
+    storage.setItem(FILTERS_KEY, JSON.stringify(filters));
   }, [filters]);
   useEffect(() => {
     const timer = window.setTimeout(() => setTerm(search.trim()), SEARCH_DEBOUNCE_MS);
@@ -122,9 +135,10 @@ export function ConversationList({ tab, selected }: { tab: Tab; selected?: strin
   /** The first page again, merged into what is loaded (live changes, own actions). */
   const refresh = async () => {
     const mine = generation.current;
+    const call = ++latestRefresh.current;
     try {
       const page = await fetchPage();
-      if (mine !== generation.current) return;
+      if (mine !== generation.current || call !== latestRefresh.current) return;
       setError(null);
       const current = itemsRef.current;
       const merged = mergeFirstPage(current, page.items, page.next_cursor ?? null);
@@ -210,7 +224,7 @@ export function ConversationList({ tab, selected }: { tab: Tab; selected?: strin
   }, [list, selectedIndex]);
 
   const set = (patch: Partial<Filters>) => setFilters((current) => ({ ...current, ...patch }));
-  const seen = seenTimes();
+  const seen = seenSeqs();
 
   return (
     <aside class="pane list-pane" aria-label={t("inbox.title")}>
@@ -306,14 +320,19 @@ export function ConversationList({ tab, selected }: { tab: Tab; selected?: strin
           focusIndex={selectedIndex}
           onEndReached={() => void loadMore()}
           row={(c) => {
-            const unread = c.last_message_at && (!seen[c.id] || seen[c.id] < c.last_message_at) && c.id !== selected;
+            const unread = c.id === selected ? 0 : unreadOf(c, seen);
             return (
               <a href={`/c/${c.id}`} aria-current={c.id === selected ? "true" : undefined} class={unread ? "unread" : ""}>
                 <strong>{contactName(contacts[c.contact_id] ?? null, t("contact.anonymous"))}</strong>
-                {unread && <span class="dot" aria-label="new">●</span>}
+                {unread > 0 && (
+                  <span class="unread-count" title={tn("inbox.unread", unread)}>
+                    <span aria-hidden="true">{unread > 99 ? "99+" : number(unread)}</span>
+                    <span class="sr-only">{tn("inbox.unread", unread)}</span>
+                  </span>
+                )}
                 <span class={`pill status-${c.status}`}>{statusText(c.status)}</span>
                 <small class="muted">
-                  {c.channel} · {ownerText(c, me)}
+                  {c.channel} · {ownerText(c, me, names)}
                   {c.last_message_at && (
                     <>
                       {" · "}
@@ -329,7 +348,7 @@ export function ConversationList({ tab, selected }: { tab: Tab; selected?: strin
         />
       )}
       <p class="muted list-count" role="status">
-        {loadingMore ? t("inbox.loadingMore") : items ? t("inbox.count", { count: list.length.toLocaleString() }) : ""}
+        {loadingMore ? t("inbox.loadingMore") : items ? tn("inbox.count", list.length) : ""}
       </p>
     </aside>
   );

@@ -3,18 +3,23 @@
 // actions, summary, slot picker, and the contact beside it.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError, must, type Conversation, type Message } from "../../api/client";
-import { t, fullDate, timeAgo } from "../../i18n";
+import { t, fullDate, meetingTime, timeAgo } from "../../i18n";
 import { useConsole, isOverseer } from "../../console/session";
 import { clientMessageId } from "../../live/socket";
 import { addPending, applyFrame, emptyThread, failPending, lastFromOthers, lastSeq, merge, type Pending, type Thread } from "../../live/thread";
 import { MessageList } from "../../components/MessageList";
-import { SlotPicker, type SlotRequest } from "../../components/SlotPicker";
+import { SlotPicker } from "../../components/SlotPicker";
+import { useBooking } from "../../live/booking";
+import { SuggestionChips } from "./SuggestionChips";
 import { contactName, useContact } from "./contacts";
 import { escalationText, ownerText, statusText } from "./words";
 import { CONVERSATIONS_CHANGED, markSeen } from "./ConversationList";
 import { ContactPanel } from "./ContactPanel";
 import { BotChat } from "./BotChat";
 import { TransferControl, type TransferTarget } from "./TransferControl";
+import { EscalateControl } from "./EscalateControl";
+import { useNames } from "./team";
+import { storage } from "../../storage";
 
 const SELF = "user";
 /** Messages per history page: the newest page opens the conversation (a screen holds
@@ -32,26 +37,33 @@ export function ConversationPane({ id }: { id: string }) {
   const [conversation, setConversation] = useState<Conversation | null>(null);
   const [thread, setThread] = useState<Thread>(emptyThread);
   const [error, setError] = useState<string | null>(null);
-  const [draft, setDraft] = useState(() => localStorage.getItem(DRAFT_KEY(id)) ?? "");
+  const [draft, setDraft] = useState(() => storage.getItem(DRAFT_KEY(id)) ?? "");
   const [summary, setSummary] = useState<string | null>(null);
-  const [slots, setSlots] = useState<SlotRequest | null>(null);
+  /** Reply suggestions asked for (`request_suggestions`): waiting, or none came. */
+  const [suggesting, setSuggesting] = useState<"idle" | "waiting" | "none">("idle");
+  const booking = useBooking(socket, id);
   const [autoCreate, setAutoCreate] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
+  /** Narrow screens: the contact and the bot chat in place of the conversation. */
+  const [showContext, setShowContext] = useState(false);
   const threadRef = useRef(thread);
   threadRef.current = thread;
   const typingSince = useRef<number | undefined>(undefined);
   const composer = useRef<HTMLTextAreaElement>(null);
   const customer = useContact(conversation?.contact_id);
+  const names = useNames();
 
   const reloadConversation = async () => {
     const found = await must(api.GET("/api/v1/conversations/{id}", { params: { path: { id } } }));
     setConversation(found);
+    markSeen(id, found.last_seq);
     setAutoCreate(Boolean((found.metadata as Record<string, unknown> | null)?.auto_create));
     return found;
   };
 
   // History is read backwards from the end, one page per ask (`before_seq`).
   const [olderFrom, setOlderFrom] = useState<number | null>(null);
+  const [historyLoaded, setHistoryLoaded] = useState(false);
   const [loadingOlder, setLoadingOlder] = useState(false);
   const loadHistory = async (before = FROM_THE_END) => {
     const result = await must(
@@ -59,6 +71,7 @@ export function ConversationPane({ id }: { id: string }) {
     );
     setOlderFrom(result.prev_before_seq ?? null);
     setThread((current) => merge(current, result.items));
+    setHistoryLoaded(true);
   };
   const loadOlder = async () => {
     if (olderFrom === null || loadingOlder) return;
@@ -74,19 +87,17 @@ export function ConversationPane({ id }: { id: string }) {
 
   useEffect(() => {
     setError(null);
-    markSeen(id);
     Promise.all([reloadConversation(), loadHistory()]).catch((e: Error) => setError(e instanceof ApiError ? e.message : String(e)));
     socket.send({ type: "subscribe", conversation_id: id });
     const off = socket.on((frame) => {
       if ("conversation_id" in frame && frame.conversation_id !== id) return;
       if (frame.type === "summary") setSummary(frame.summary);
-      if (frame.type === "slot_picker") setSlots({ date: frame.date, email: frame.email, phone: frame.phone });
-      if (frame.type === "schedule_confirmed") setSlots(null);
+      if (frame.type === "suggestions") setSuggesting(frame.suggestions.length ? "idle" : "none");
       if (frame.type === "auto_create_updated") setAutoCreate(frame.enabled);
       if (frame.type === "conversation_assigned" || frame.type === "conversation_escalated" || frame.type === "conversation_closed") {
         void reloadConversation().catch(() => undefined);
       }
-      if (frame.type === "message" && frame.message.conversation_id === id) markSeen(id);
+      if (frame.type === "message" && frame.message.conversation_id === id) markSeen(id, frame.message.seq);
       setThread((current) => applyFrame(current, frame, id, SELF));
     });
     const offState = socket.onState((state, reconnected) => {
@@ -112,8 +123,8 @@ export function ConversationPane({ id }: { id: string }) {
   }, [lastCustomer?.id]);
 
   useEffect(() => {
-    if (draft) localStorage.setItem(DRAFT_KEY(id), draft);
-    else localStorage.removeItem(DRAFT_KEY(id));
+    if (draft) storage.setItem(DRAFT_KEY(id), draft);
+    else storage.removeItem(DRAFT_KEY(id));
   }, [draft]);
 
   const mine = conversation?.owner.type === "user" && conversation.owner.id === me;
@@ -165,10 +176,8 @@ export function ConversationPane({ id }: { id: string }) {
       ),
     );
   const take = () => act(() => must(api.POST("/api/v1/conversations/{id}/take", { params: { path: { id } } })));
-  const escalate = () => {
-    const reason = window.prompt(t("conv.escalateReason"));
-    if (reason) void act(() => must(api.POST("/api/v1/conversations/{id}/escalate", { params: { path: { id } }, body: { reason } })));
-  };
+  const escalate = (reason: string) =>
+    act(() => must(api.POST("/api/v1/conversations/{id}/escalate", { params: { path: { id } }, body: { reason } })));
   const close = () => act(() => must(api.POST("/api/v1/conversations/{id}/close", { params: { path: { id } }, body: {} })));
 
   // Keyboard: r reply, e close, t take.
@@ -202,14 +211,25 @@ export function ConversationPane({ id }: { id: string }) {
 
   return (
     <>
-      <main class="pane conversation-pane" aria-labelledby="conversation-title">
+      <main class={`pane conversation-pane ${showContext ? "context-open" : ""}`} aria-labelledby="conversation-title">
         <header class="conversation-header">
           <div>
             <h2 id="conversation-title">{customerName}</h2>
             {conversation && (
               <p class="facts">
                 <span class={`pill status-${conversation.status}`}>{statusText(conversation.status)}</span>{" "}
-                {t("owner.label")}: <strong>{ownerText(conversation, me)}</strong>
+                {t("owner.label")}: <strong>{ownerText(conversation, me, names)}</strong>
+                {!conversation.first_response_at && conversation.status !== "closed" && (
+                  <>
+                    {" · "}
+                    <span class="waiting">
+                      {t("conv.waitingSince")}{" "}
+                      <time dateTime={conversation.created_at} title={fullDate(conversation.created_at)}>
+                        {timeAgo(conversation.created_at)}
+                      </time>
+                    </span>
+                  </>
+                )}
                 {conversation.last_message_at && (
                   <>
                     {" · "}
@@ -226,17 +246,16 @@ export function ConversationPane({ id }: { id: string }) {
               </p>
             )}
           </div>
-          <div class="actions" role="toolbar" aria-label="actions">
+          <div class="actions" role="toolbar" aria-label={t("conv.actions")}>
+            <button type="button" class="secondary narrow-only" aria-controls="context-pane" aria-expanded={showContext} onClick={() => setShowContext(true)}>
+              {t("conv.showContext")}
+            </button>
             {conversation && !mine && !closed && (
               <button type="button" onClick={() => void take()}>
                 {t("conv.take")}
               </button>
             )}
-            {conversation && !closed && conversation.owner.type !== "none" && (
-              <button type="button" class="secondary" onClick={escalate}>
-                {t("conv.escalate")}
-              </button>
-            )}
+            {conversation && !closed && conversation.owner.type !== "none" && <EscalateControl onEscalate={(reason) => void escalate(reason)} />}
             <button type="button" class="secondary" onClick={() => socket.send({ type: "request_summary", conversation_id: id })}>
               {t("conv.summarize")}
             </button>
@@ -259,6 +278,10 @@ export function ConversationPane({ id }: { id: string }) {
               {t("conv.loadOlder")}
             </button>
           )}
+          {!historyLoaded && <p class="muted" aria-busy="true">{t("app.loading")}</p>}
+          {historyLoaded && thread.messages.length === 0 && thread.pending.length === 0 && Object.keys(thread.streams).length === 0 && (
+            <p class="muted empty">{t("conv.empty")}</p>
+          )}
           <MessageList thread={thread} self={SELF} label={label} onRetry={retry} />
           {othersTyping.length > 0 && (
             <p class="typing" role="status">
@@ -266,13 +289,27 @@ export function ConversationPane({ id }: { id: string }) {
             </p>
           )}
         </div>
-        {thread.suggestions.length > 0 && canReply && (
-          <div class="suggestions" role="group" aria-label={t("conv.suggestions")}>
-            {thread.suggestions.map((s) => (
-              <button type="button" class="secondary chip" onClick={() => setDraft(s)}>
-                {s}
-              </button>
-            ))}
+        {canReply && (
+          <div class="reply-help">
+            <button
+              type="button"
+              class="secondary"
+              disabled={suggesting === "waiting"}
+              onClick={() => {
+                setSuggesting("waiting");
+                socket.send({ type: "request_suggestions", conversation_id: id });
+              }}
+            >
+              {suggesting === "waiting" ? t("conv.suggesting") : t("conv.suggest")}
+            </button>
+            {suggesting === "none" && <span class="muted" role="status">{t("conv.noSuggestions")}</span>}
+            <SuggestionChips
+              suggestions={thread.suggestions}
+              onPick={(s) => {
+                setDraft(s);
+                composer.current?.focus();
+              }}
+            />
           </div>
         )}
         {closed && <p class="muted note">{t("conv.closedNote")}</p>}
@@ -320,21 +357,25 @@ export function ConversationPane({ id }: { id: string }) {
         )}
       </main>
       <ContactPanel
+        open={showContext}
+        onClose={() => setShowContext(false)}
         contactId={conversation?.contact_id}
+        conversationId={id}
         summary={summary}
         autoCreate={autoCreate}
         onAutoCreate={(enabled) => socket.send({ type: "set_auto_create", conversation_id: id, enabled })}
       >
-        {slots && (
-          <SlotPicker
-            client={api}
-            request={slots}
-            onConfirm={(choice) => socket.send({ type: "schedule_confirm", conversation_id: id, ...choice })}
-          />
+        {booking.booked && booking.bookedFrom !== "bot" && (
+          <p class="booked" role="status">
+            {t("slots.confirmed", { when: meetingTime(booking.booked) })}
+          </p>
         )}
+        {booking.origin === "customer" && <SlotPicker key={JSON.stringify(booking.request)} client={api} booking={booking} fallback={customer ?? undefined} />}
         <BotChat
           messages={thread.messages}
           customer={customerName}
+          contact={customer}
+          booking={booking}
           onUseReply={(text) => {
             setDraft(text);
             composer.current?.focus();

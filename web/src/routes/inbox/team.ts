@@ -1,12 +1,14 @@
 // Who works in the tenant and who is online (`GET /presence`), kept current by the socket's
-// `presence` frames. Shared by the presence bar and the transfer control.
-import { useEffect, useState } from "preact/hooks";
+// `presence` frames. Read once by the inbox (`TeamProvider`) and shared with the presence
+// bar, the transfer control and the owners' names.
+import { createContext, h, type ComponentChildren } from "preact";
+import { useContext, useEffect, useState } from "preact/hooks";
 import { api, must, type Schemas } from "../../api/client";
 import { useConsole } from "../../console/session";
 
 export type Colleague = Schemas["Colleague"];
 
-export function useTeam(): Colleague[] {
+function useTeamSnapshot(): Colleague[] {
   const { socket } = useConsole();
   const [people, setPeople] = useState<Colleague[]>([]);
   useEffect(() => {
@@ -27,4 +29,21 @@ export function useTeam(): Colleague[] {
     return off;
   }, [socket]);
   return people;
+}
+
+const TeamContext = createContext<Colleague[]>([]);
+
+export function TeamProvider({ children }: { children: ComponentChildren }) {
+  return h(TeamContext.Provider, { value: useTeamSnapshot() }, children);
+}
+
+/** The tenant's staff with their presence (inside the inbox's `TeamProvider`). */
+export function useTeam(): Colleague[] {
+  return useContext(TeamContext);
+}
+
+/** user id → name, for owners. */
+export function useNames(): Map<string, string> {
+  const team = useTeam();
+  return new Map(team.map((p) => [p.id, p.name]));
 }

@@ -1,9 +1,9 @@
 // "Testar": a chat with the agent as it is now (a draft too), through the chat stream, so
 // the admin sees its answers, and the knowledge passages it used, before publishing.
 import { useRef, useState } from "preact/hooks";
-import { t } from "../../../i18n";
+import { t, tn } from "../../../i18n";
 import { describe } from "../ui/form";
-import { streamAnswer, type ChatTurn, type Source } from "./stream";
+import { streamAnswer, type ChatTurn, type Source } from "../../../api/chatStream";
 
 interface Line extends ChatTurn {
   streaming?: boolean;
@@ -37,7 +37,7 @@ export function SandboxChat({ agentId, name }: { agentId: string; name: string }
           onSource: (source) => updateLast((l) => ({ ...l, sources: [...(l.sources ?? []), source] })),
           onError: (code, message) => updateLast((l) => ({ ...l, failed: code === "NO_ANSWER" ? t("admin.sandbox.noAnswer") : message || code })),
         },
-        abort.current.signal,
+        { signal: abort.current.signal },
       );
       updateLast((l) => ({ ...l, content: answer || l.content, streaming: false }));
     } catch (err) {
@@ -64,7 +64,7 @@ export function SandboxChat({ agentId, name }: { agentId: string; name: string }
             )}
             {line.sources && line.sources.length > 0 && (
               <details>
-                <summary>{t("admin.sandbox.sources", { count: line.sources.length })}</summary>
+                <summary>{tn("admin.sandbox.sources", line.sources.length)}</summary>
                 <ul>
                   {line.sources.map((s, j) => (
                     <li key={j}>

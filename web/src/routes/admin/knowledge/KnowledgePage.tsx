@@ -2,7 +2,7 @@
 // and a search that shows the passages the agents would get, best first.
 import { useState } from "preact/hooks";
 import { api, must, type Schemas } from "../../../api/client";
-import { t } from "../../../i18n";
+import { t, tn } from "../../../i18n";
 import { AdminLayout, Loading, useLoad } from "../ui/layout";
 import { FormError, SelectField, TextField, describe, useApiForm } from "../ui/form";
 
@@ -36,7 +36,7 @@ export default function KnowledgePage() {
             bodySerializer: () => data,
           }),
         );
-        outcome = { name: file.name, state: "done", message: t("admin.knowledge.uploaded", { chunks: doc.chunk_count }) };
+        outcome = { name: file.name, state: "done", message: tn("admin.knowledge.uploaded", doc.chunk_count) };
       } catch (err) {
         outcome = { name: file.name, state: "failed", message: describe(err) };
       }
