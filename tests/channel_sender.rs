@@ -11,14 +11,14 @@ use std::time::Duration;
 use atende::channels::signature;
 use atende::config::OutboundSettings;
 use atende::domain::conversation::SenderType;
-use atende::domain::{IntegrationId, MessageId, TenantId};
+use atende::domain::{MessageId, TenantId};
 use atende::engine::events::{EventBus, TenantEvent};
 use atende::engine::sender::{ChannelSender, ReplyTarget};
 use atende::secrets::{SealContext, SealedField, SecretBox};
 use atende::store::contacts::{self, ChannelIdentity};
 use atende::store::conversations::{self, Conversation};
 use atende::store::deliveries::{self, ChannelDelivery};
-use atende::store::integrations::{self, Integration};
+use atende::store::integrations::{self, Integration, IntegrationKind};
 use atende::store::messages::{self, Message, NewMessage};
 use atende::store::Store;
 use serde_json::{json, Value};
@@ -106,24 +106,9 @@ impl Fixture {
             .await
             .expect("tenant")
             .id;
-        let now = chrono::Utc::now().naive_utc();
-        let mut integration = Integration {
-            id: IntegrationId::new(),
-            tenant_id: tenant.clone(),
-            kind: kind.into(),
-            name: format!("{kind} channel"),
-            secret: None,
-            base_url: None,
-            api_key: None,
-            instance: None,
-            outbound_url: None,
-            default_agent_id: None,
-            default_department_id: None,
-            enabled: true,
-            config: "{}".into(),
-            created_at: now,
-            updated_at: now,
-        };
+        let kind = IntegrationKind::parse(kind).expect("a known kind");
+        let mut integration =
+            Integration::bare(&tenant, kind, &format!("{} channel", kind.as_str()));
         configure(&mut integration, &secrets);
         let contact_external_id = "5511999998888@s.whatsapp.net".to_string();
         let (row, who, tenant_id) = (

@@ -11,7 +11,7 @@ use std::time::Duration;
 use atende::domain::{IntegrationId, TenantId};
 use atende::engine::writer::{Inbound, Ingested, MessageWriter};
 use atende::store::contacts::ChannelIdentity;
-use atende::store::integrations::{self, Integration};
+use atende::store::integrations::{self, Integration, IntegrationKind};
 use atende::store::{Store, StoreResult};
 use futures::future::join_all;
 use support::app::TestApp;
@@ -28,24 +28,7 @@ async fn setup() -> Setup {
         .await
         .expect("tenant")
         .id;
-    let now = chrono::Utc::now().naive_utc();
-    let integration = Integration {
-        id: IntegrationId::new(),
-        tenant_id: tenant.clone(),
-        kind: "generic".into(),
-        name: "batch channel".into(),
-        secret: None,
-        base_url: None,
-        api_key: None,
-        instance: None,
-        outbound_url: None,
-        default_agent_id: None,
-        default_department_id: None,
-        enabled: true,
-        config: "{}".into(),
-        created_at: now,
-        updated_at: now,
-    };
+    let integration = Integration::bare(&tenant, IntegrationKind::Generic, "batch channel");
     let id = integration.id.clone();
     app.store
         .run(move |conn| integrations::insert(conn, &integration))

@@ -6,7 +6,6 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use support::engine::create;
 use support::ws::WsClient;
 use support::TestApp;
 
@@ -15,23 +14,9 @@ async fn messages_sent_back_to_back_are_stored_and_acknowledged_in_order() {
     // A burst above the frames sent, so none is rate-limited.
     let app = TestApp::spawn_with(&[("realtime.frames_burst", "200")]).await;
     let admin = app.admin().await;
-    let integration = create(
-        &app,
-        &admin,
-        "/api/v1/integrations",
-        &json!({"kind": "webchat", "name": "site"}),
-    )
-    .await;
-    let (status, body) = app
-        .call(
-            reqwest::Method::POST,
-            &format!("/api/v1/webchat/{integration}/session"),
-            None,
-            Some(&json!({"name": "Maria"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let conversation = body["conversation_id"].as_str().expect("conversation");
+    let integration = app.webchat_integration(&admin).await;
+    let (_, conversation) = app.webchat_visitor(&integration, "Maria").await;
+    let conversation = conversation.as_str();
 
     let (mut socket, _) = WsClient::connect(&app, &admin.token).await;
     const COUNT: usize = 40;

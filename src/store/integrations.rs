@@ -86,6 +86,28 @@ fn open_column(
 }
 
 impl Integration {
+    /// An enabled integration with only its kind and name: no secret, URLs or defaults.
+    pub fn bare(tenant: &TenantId, kind: IntegrationKind, name: &str) -> Integration {
+        let now = super::now();
+        Integration {
+            id: IntegrationId::new(),
+            tenant_id: tenant.clone(),
+            kind: kind.as_str().into(),
+            name: name.into(),
+            secret: None,
+            base_url: None,
+            api_key: None,
+            instance: None,
+            outbound_url: None,
+            default_agent_id: None,
+            default_department_id: None,
+            enabled: true,
+            config: "{}".into(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub fn kind(&self) -> StoreResult<IntegrationKind> {
         IntegrationKind::parse(&self.kind).ok_or_else(|| {
             StoreError::Corrupt(format!("integrations.kind: unknown `{}`", self.kind))
