@@ -55,6 +55,10 @@ pub enum ClientFrame {
         conversation_id: String,
         enabled: bool,
     },
+    /// Staff take a conversation for themselves, as `POST /conversations/{id}/take`.
+    Take {
+        conversation_id: String,
+    },
     Ping,
 }
 
@@ -68,6 +72,7 @@ pub const CLIENT_TYPES: &[&str] = &[
     "request_summary",
     "schedule_confirm",
     "set_auto_create",
+    "take",
     "ping",
 ];
 
@@ -108,6 +113,7 @@ impl ClientFrame {
             ClientFrame::RequestSummary { .. } => "request_summary",
             ClientFrame::ScheduleConfirm { .. } => "schedule_confirm",
             ClientFrame::SetAutoCreate { .. } => "set_auto_create",
+            ClientFrame::Take { .. } => "take",
             ClientFrame::Ping => "ping",
         }
     }
@@ -372,6 +378,12 @@ mod tests {
                     enabled: false,
                 },
             ),
+            (
+                json!({"type":"take","conversation_id":"c"}),
+                ClientFrame::Take {
+                    conversation_id: "c".into(),
+                },
+            ),
             (json!({"type":"ping"}), ClientFrame::Ping),
         ];
         for (value, expected) in cases {
@@ -379,7 +391,7 @@ mod tests {
             assert_eq!(parsed, expected, "{value}");
             assert_eq!(Some(parsed.kind()), value["type"].as_str());
         }
-        assert_eq!(CLIENT_TYPES.len(), 10);
+        assert_eq!(CLIENT_TYPES.len(), 11);
     }
 
     #[test]
