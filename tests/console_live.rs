@@ -353,3 +353,52 @@ async fn the_board_snapshot_counts_the_queue_the_owners_and_the_team() {
     let (_, theirs) = app.get("/api/v1/bots", &stranger.token).await;
     assert_eq!(theirs["items"], json!([]));
 }
+
+/// The socket's `take` frame is the same compare-and-set: the first agent gets the
+/// conversation (a `conversation_assigned` frame naming them), the second an error frame
+/// with `CONFLICT`, and another tenant's a `NOT_FOUND`.
+#[actix_web::test]
+async fn the_take_frame_gives_the_conversation_to_the_first_agent_only() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let integration = app.webchat_integration(&admin).await;
+    let first = app
+        .user_with_role(&admin, "agent", "first@example.com")
+        .await;
+    let second = app
+        .user_with_role(&admin, "agent", "second@example.com")
+        .await;
+    let (conversation, _) = visitor(&app, &integration, "Cliente").await;
+
+    let (mut ws_first, _) = ws::WsClient::connect(&app, &first.token).await;
+    ws_first
+        .send(json!({"type": "take", "conversation_id": conversation}))
+        .await;
+    let assigned = ws_first.next_of("conversation_assigned").await;
+    assert_eq!(assigned["conversation_id"], json!(conversation));
+    assert_eq!(
+        assigned["owner"],
+        json!({"type": "user", "id": first.user_id})
+    );
+
+    let (mut ws_second, _) = ws::WsClient::connect(&app, &second.token).await;
+    ws_second
+        .send(json!({"type": "take", "conversation_id": conversation}))
+        .await;
+    let refused = ws_second.error().await;
+    assert_eq!(refused["code"], "CONFLICT", "{refused}");
+    let (_, now) = app
+        .get(
+            &format!("/api/v1/conversations/{conversation}"),
+            &admin.token,
+        )
+        .await;
+    assert_eq!(now["owner"]["id"], json!(first.user_id));
+
+    let stranger = app.other_tenant("outra").await;
+    let (mut ws_stranger, _) = ws::WsClient::connect(&app, &stranger.token).await;
+    ws_stranger
+        .send(json!({"type": "take", "conversation_id": conversation}))
+        .await;
+    assert_eq!(ws_stranger.error().await["code"], "NOT_FOUND");
+}

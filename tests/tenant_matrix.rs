@@ -863,6 +863,7 @@ fn frames_at(b: &Tenant) -> Vec<Value> {
         json!({"type": "schedule_confirm", "conversation_id": conversation, "date": "2030-01-07",
                "time": "10:00", "email": "intruder@example.com"}),
         json!({"type": "set_auto_create", "conversation_id": conversation, "enabled": true}),
+        json!({"type": "take", "conversation_id": conversation}),
     ]
 }
 

@@ -1,15 +1,16 @@
 //! `GET/PUT /api/v1/settings/distribution`: the tenant's distribution method, AI participation
-//! and SLA, applied to the next assignment without a restart.
+//! and SLA, applied to the next assignment without a restart. New `by_percentage` shares
+//! restart the assignment counts they are balanced against.
 
 use actix_web::{web, HttpResponse};
 
 use super::error::{ApiError, ApiResult};
 use crate::auth::Staff;
 use crate::domain::distribution::DistributionSettings;
-use crate::domain::Role;
+use crate::domain::{AgentId, Role, UserId};
 use crate::engine::distributor::SettingsChanged;
 use crate::engine::Engine;
-use crate::store::{distribution, Store};
+use crate::store::{agents, distribution, users, Store, StoreError};
 
 #[utoipa::path(get, path = "/api/v1/settings/distribution", tag = "distribution",
     responses((status = 200, body = DistributionSettings)), security(("bearer" = [])))]
@@ -46,9 +47,33 @@ pub async fn put(
     })?;
     let tenant = staff.tenant_id.clone();
     let stored = settings.clone();
-    store
-        .run(move |conn| distribution::put(conn, &tenant, &stored))
+    let unknown = store
+        .run(move |conn| {
+            // A share for someone outside the tenant would be silently ignored by routing.
+            for id in stored.shares.keys() {
+                let user = match users::find(conn, &tenant, &UserId(id.clone())) {
+                    Ok(_) => true,
+                    Err(StoreError::NotFound) => false,
+                    Err(e) => return Err(e),
+                };
+                if !user && !agents::exists(conn, &tenant, &AgentId(id.clone()))? {
+                    return Ok(Some(id.clone()));
+                }
+            }
+            let before = distribution::get(conn, &tenant)?;
+            distribution::put(conn, &tenant, &stored)?;
+            if before.shares != stored.shares {
+                distribution::reset_assignment_counts(conn, &tenant)?;
+            }
+            Ok(None)
+        })
         .await?;
+    if let Some(id) = unknown {
+        return Err(ApiError::Validation {
+            message: format!("shares: {id} is no user or AI agent of this tenant"),
+            details: Some(serde_json::json!({ "field": "shares" })),
+        });
+    }
     engine
         .parts
         .distributor

@@ -7,6 +7,7 @@
 //! reaches the same assignment the live system did.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDateTime};
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,11 @@ use serde::{Deserialize, Serialize};
 /// Upper bound for the minute settings: a week. Larger values are almost certainly a unit
 /// mistake (seconds or hours typed as minutes) and would silently disable the check.
 pub const MAX_SETTING_MINUTES: u32 = 7 * 24 * 60;
+
+/// A month of record: long enough that a bad afternoon does not sink anyone, short enough
+/// that improvement shows.
+pub const DEFAULT_PERFORMANCE_WINDOW_DAYS: u32 = 30;
+pub const MAX_PERFORMANCE_WINDOW_DAYS: u32 = 365;
 
 /// The `reason` strings a [`Choice`] can carry; stable, because they are stored with the
 /// assignment and shown in reports.
@@ -547,6 +553,11 @@ pub struct DistributionSettings {
     pub first_response_minutes: u32,
     /// Give a returning contact to its previous owner when that owner has capacity.
     pub sticky: bool,
+    /// Days of record `by_performance` scores each candidate on (`domain::performance`).
+    pub performance_window_days: u32,
+    /// `by_percentage`: percent of assignments per human or AI agent id, summing to 100.
+    /// Someone not listed gets work only when nobody listed has room; empty = equal shares.
+    pub shares: BTreeMap<String, u32>,
 }
 
 impl Default for DistributionSettings {
@@ -560,6 +571,8 @@ impl Default for DistributionSettings {
             max_queue_wait_minutes: 30,
             first_response_minutes: 5,
             sticky: true,
+            performance_window_days: DEFAULT_PERFORMANCE_WINDOW_DAYS,
+            shares: BTreeMap::new(),
         }
     }
 }
@@ -578,6 +591,20 @@ impl DistributionSettings {
         if self.first_response_minutes > MAX_SETTING_MINUTES {
             return Err(format!(
                 "first_response_minutes: must be at most {MAX_SETTING_MINUTES} (0 = SLA off)"
+            ));
+        }
+        if !(1..=MAX_PERFORMANCE_WINDOW_DAYS).contains(&self.performance_window_days) {
+            return Err(format!(
+                "performance_window_days: must be between 1 and {MAX_PERFORMANCE_WINDOW_DAYS}"
+            ));
+        }
+        if let Some((id, _)) = self.shares.iter().find(|(_, share)| **share > 100) {
+            return Err(format!("shares: the share of {id} must be at most 100"));
+        }
+        let total: u32 = self.shares.values().sum();
+        if !self.shares.is_empty() && total != 100 {
+            return Err(format!(
+                "shares: must add up to 100 (they add up to {total})"
             ));
         }
         Ok(())
@@ -938,6 +965,65 @@ mod tests {
             picked(Method::ByPercentage, &candidates, &Request::default()).0,
             "b"
         );
+    }
+
+    #[test]
+    fn shares_hold_within_two_points_over_a_thousand_assignments() {
+        // Humans and an AI agent, with a human away for a stretch in the middle: the others
+        // absorb the gap and the shares still converge.
+        let mut team = vec![
+            with_weight(human("ana", 0, u32::MAX), 50, 0),
+            with_weight(human("bia", 0, u32::MAX), 30, 0),
+            with_weight(ai("bot", 0, u32::MAX), 20, 0),
+        ];
+        for n in 0..1_000 {
+            team[1].available = !(200..260).contains(&n);
+            let choice = pick(Method::ByPercentage, &team, &Request::default()).expect("room");
+            assert_eq!(choice.reason, "by_percentage");
+            let chosen = team
+                .iter_mut()
+                .find(|c| c.id == choice.id)
+                .expect("a candidate");
+            chosen.assigned_total += 1;
+        }
+        for c in &team {
+            let share = c.assigned_total as f64 / 10.0;
+            assert!(
+                (share - f64::from(c.percentage)).abs() <= 2.0,
+                "{} got {share}% for a share of {}%",
+                c.id,
+                c.percentage
+            );
+        }
+    }
+
+    #[test]
+    fn shares_validation() {
+        let shares = |pairs: &[(&str, u32)]| DistributionSettings {
+            method: Method::ByPercentage,
+            shares: pairs.iter().map(|(id, p)| ((*id).to_owned(), *p)).collect(),
+            ..DistributionSettings::default()
+        };
+        assert_eq!(shares(&[]).validate(), Ok(()));
+        assert_eq!(shares(&[("a", 70), ("b", 30)]).validate(), Ok(()));
+        assert_eq!(shares(&[("a", 100), ("b", 0)]).validate(), Ok(()));
+        for bad in [
+            shares(&[("a", 70), ("b", 20)]),
+            shares(&[("a", 101)]),
+            shares(&[("a", 60), ("b", 60)]),
+        ] {
+            assert!(bad.validate().expect_err("invalid").starts_with("shares"));
+        }
+        let window = |days| DistributionSettings {
+            performance_window_days: days,
+            ..DistributionSettings::default()
+        };
+        assert!(window(0)
+            .validate()
+            .expect_err("invalid")
+            .starts_with("performance_window_days"));
+        assert!(window(MAX_PERFORMANCE_WINDOW_DAYS + 1).validate().is_err());
+        assert_eq!(window(7).validate(), Ok(()));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod feedback;
 pub mod ids;
 pub mod limits;
 pub mod memory;
+pub mod performance;
 pub mod quota;
 pub mod role;
 pub mod routing;

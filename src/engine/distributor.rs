@@ -9,7 +9,8 @@
 //! includes the previous one, so nobody is given more than their `max_conversations`.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::NaiveDateTime;
@@ -21,13 +22,23 @@ use super::registry::{Ask, ConversationRegistry};
 use crate::domain::agent::OnLimit;
 use crate::domain::conversation::Owner;
 use crate::domain::distribution::{
-    self, Candidate, CandidateKind, DistributionSettings, Priority, Request, RoundRobinCursors,
+    self, Candidate, CandidateKind, DistributionSettings, Method, Priority, Request,
+    RoundRobinCursors,
 };
+use crate::domain::performance;
 use crate::domain::waiting_queue::ShapedQueue;
 use crate::domain::{AgentId, ContactId, ConversationId, TenantId, UserId};
 use crate::store::{
-    agents, contacts, conversations, distribution as settings_store, users, Store, StoreError,
+    agents, analytics, contacts, conversations, distribution as settings_store, users, Store,
+    StoreError,
 };
+
+/// How long measured performance scores are reused: the records move slowly, and measuring
+/// them is two grouped queries over the window, too much to repeat for every assignment.
+const PERFORMANCE_REFRESH: Duration = Duration::from_secs(60);
+
+/// Performance scores by candidate id, and when they were measured.
+type Scores = (Instant, Arc<HashMap<String, f64>>);
 
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
@@ -84,6 +95,7 @@ impl Shape {
 #[derive(Default)]
 struct TenantState {
     settings: Option<DistributionSettings>,
+    scores: Option<Scores>,
     cursors: RoundRobinCursors,
     queue: ShapedQueue<Shape, ConversationId, RequestAssignment>,
     /// A drain under way, with the shapes that found nobody in it: one waiting
@@ -145,6 +157,8 @@ enum Preferred {
 
 struct Gathered {
     settings: DistributionSettings,
+    /// Freshly measured scores, to cache (`None` when reused or not needed).
+    scores: Option<Scores>,
     candidates: Vec<Candidate>,
     previous_owner: Option<String>,
 }
@@ -310,7 +324,7 @@ impl Distributor {
             return;
         };
         let supervisors = self.supervisors.clone();
-        let registry = self.registry.clone();
+        let target = self.target(&request);
         let conversation = request.conversation_id.clone();
         ctx.spawn(
             async move {
@@ -324,12 +338,10 @@ impl Distributor {
                     return Preferred::TryMethod;
                 };
                 match addr.send(Admit(conversation.clone())).await {
-                    Ok(Ok(())) => {
-                        match apply(&registry, &conversation, Owner::AiAgent(agent), true).await {
-                            Ok((Decision::Assigned, _)) => Preferred::Done,
-                            _ => Preferred::Queue,
-                        }
-                    }
+                    Ok(Ok(())) => match apply(&target, Owner::AiAgent(agent), true).await {
+                        Ok((Decision::Assigned, _)) => Preferred::Done,
+                        _ => Preferred::Queue,
+                    },
                     Ok(Err(_)) => {
                         let handover = addr
                             .send(GetConfig)
@@ -371,10 +383,14 @@ impl Distributor {
     ) {
         let store = self.store.clone();
         let supervisors = self.supervisors.clone();
-        let cached = self
-            .tenants
-            .get(&request.tenant_id)
-            .and_then(|t| t.settings.clone());
+        let tenant = self.tenants.get(&request.tenant_id);
+        let cached = Cached {
+            settings: tenant.and_then(|t| t.settings.clone()),
+            scores: tenant
+                .and_then(|t| t.scores.as_ref())
+                .filter(|(at, _)| at.elapsed() < PERFORMANCE_REFRESH)
+                .map(|(_, scores)| scores.clone()),
+        };
         let for_map = request.clone();
         let require_presence = self.require_presence;
         ctx.wait(
@@ -399,6 +415,9 @@ impl Distributor {
     ) {
         let state = self.tenants.entry(request.tenant_id.clone()).or_default();
         state.settings = Some(gathered.settings.clone());
+        if gathered.scores.is_some() {
+            state.scores = gathered.scores.clone();
+        }
         let choice = distribution::choose_with_settings(
             &gathered.settings,
             &gathered.candidates,
@@ -413,7 +432,7 @@ impl Distributor {
             return;
         };
         let supervisors = self.supervisors.clone();
-        let registry = self.registry.clone();
+        let target = self.target(&request);
         let conversation = request.conversation_id.clone();
         // The SLA's reassignment replaces the late owner; everything else assigns only a
         // conversation nobody took meanwhile.
@@ -442,7 +461,7 @@ impl Distributor {
                         Owner::AiAgent(agent)
                     }
                 };
-                apply(&registry, &conversation, owner, only_if_unowned).await
+                apply(&target, owner, only_if_unowned).await
             }
             .into_actor(self)
             .map(move |result, act, ctx| {
@@ -480,19 +499,34 @@ impl Distributor {
     }
 }
 
+/// Gives the conversation to `owner` and counts the assignment for `by_percentage`.
 async fn apply(
-    registry: &Addr<ConversationRegistry>,
-    conversation: &ConversationId,
+    target: &Target,
     owner: Owner,
     only_if_unowned: bool,
 ) -> Result<(Decision, Option<Gathered>), StoreError> {
     let assign = Assign {
-        owner,
+        owner: owner.clone(),
         admitted: true,
         only_if_unowned,
     };
-    match registry.send(Ask(conversation.clone(), assign)).await {
-        Ok(Ok(Ok(()))) => Ok((Decision::Assigned, None)),
+    match target
+        .registry
+        .send(Ask(target.conversation.clone(), assign))
+        .await
+    {
+        Ok(Ok(Ok(()))) => {
+            let tenant = target.tenant.clone();
+            let counted = target
+                .store
+                .run(move |conn| settings_store::count_assignment(conn, &tenant, &owner))
+                .await;
+            if let Err(e) = counted {
+                // The assignment stands; only the share history misses one.
+                tracing::warn!(conversation = %target.conversation, error = %e, "assignment not counted");
+            }
+            Ok((Decision::Assigned, None))
+        }
         // Closed meanwhile, or the agent filled up: nothing to queue for a closed one, and the
         // conversation asks again otherwise.
         Ok(Ok(Err(super::EngineError::Closed))) => Ok((Decision::Assigned, None)),
@@ -500,19 +534,71 @@ async fn apply(
     }
 }
 
+/// Where an assignment goes: the conversation, its tenant, and how to reach both.
+struct Target {
+    store: Store,
+    registry: Addr<ConversationRegistry>,
+    conversation: ConversationId,
+    tenant: TenantId,
+}
+
+impl Distributor {
+    fn target(&self, request: &RequestAssignment) -> Target {
+        Target {
+            store: self.store.clone(),
+            registry: self.registry.clone(),
+            conversation: request.conversation_id.clone(),
+            tenant: request.tenant_id.clone(),
+        }
+    }
+}
+
+/// What the distributor keeps between assignments of a tenant.
+struct Cached {
+    settings: Option<DistributionSettings>,
+    /// Performance scores measured less than [`PERFORMANCE_REFRESH`] ago.
+    scores: Option<Arc<HashMap<String, f64>>>,
+}
+
+/// What the tenant's method needs to know of each candidate besides its load.
+#[derive(Default)]
+struct Features {
+    scores: Option<Arc<HashMap<String, f64>>>,
+    counts: HashMap<String, u64>,
+}
+
+impl Features {
+    fn score(&self, id: &str) -> f64 {
+        self.scores
+            .as_ref()
+            .and_then(|s| s.get(id).copied())
+            .unwrap_or_else(performance::neutral)
+    }
+
+    fn assigned(&self, id: &str) -> u64 {
+        self.counts.get(id).copied().unwrap_or(0)
+    }
+}
+
+/// The share of `id` under `by_percentage`; with no shares set everyone weighs the same
+/// (zero weights all round weigh equally in `domain::distribution`).
+fn share(settings: &DistributionSettings, id: &str) -> u32 {
+    settings.shares.get(id).copied().unwrap_or(0)
+}
+
 async fn gather(
     store: &Store,
     supervisors: &Addr<Supervisors>,
     request: &RequestAssignment,
-    cached: Option<DistributionSettings>,
+    cached: Cached,
     require_presence: bool,
 ) -> Result<Gathered, StoreError> {
     let tenant = request.tenant_id.clone();
     let contact = request.contact_id.clone();
     let humans_only = request.humans_only;
-    let (settings, humans, loads, agents, previous) = store
+    let (settings, humans, loads, agents, previous, features, measured) = store
         .run(move |conn| {
-            let settings = match cached {
+            let settings = match cached.settings {
                 Some(s) => s,
                 None => settings_store::get(conn, &tenant)?,
             };
@@ -536,7 +622,30 @@ async fn gather(
                 c.last_owner_id
                     .map(|id| (c.last_owner_type.unwrap_or_default(), id))
             });
-            Ok((settings, humans, loads, agents, previous))
+            let mut features = Features::default();
+            let mut measured = false;
+            match settings.method {
+                Method::ByPerformance => {
+                    features.scores = match cached.scores {
+                        Some(scores) => Some(scores),
+                        None => {
+                            measured = true;
+                            let window =
+                                chrono::Duration::days(i64::from(settings.performance_window_days));
+                            let since = crate::store::now() - window;
+                            let records = analytics::performance_records(conn, &tenant, since)?;
+                            Some(Arc::new(performance::scores(&records)))
+                        }
+                    };
+                }
+                Method::ByPercentage => {
+                    features.counts = settings_store::assignment_counts(conn, &tenant)?;
+                }
+                _ => {}
+            }
+            Ok((
+                settings, humans, loads, agents, previous, features, measured,
+            ))
         })
         .await?;
     let mut candidates: Vec<Candidate> = humans
@@ -546,9 +655,9 @@ async fn gather(
                 .unwrap_or(u32::MAX),
             max_conversations: u32::try_from(u.max_conversations).unwrap_or(0),
             specialties: serde_json::from_str(&u.specialties).unwrap_or_default(),
-            performance_score: 0.5,
-            percentage: 100,
-            assigned_total: 0,
+            performance_score: features.score(u.id.as_str()),
+            percentage: share(&settings, u.id.as_str()),
+            assigned_total: features.assigned(u.id.as_str()),
             available: u.available,
             kind: CandidateKind::Human,
             id: u.id.0,
@@ -568,15 +677,15 @@ async fn gather(
             continue;
         };
         candidates.push(Candidate {
-            id: agent.id.0,
             kind: CandidateKind::Ai,
             active_conversations: load.active,
             max_conversations: load.max,
             specialties: load.specialties,
-            performance_score: 0.5,
-            percentage: 100,
-            assigned_total: 0,
+            performance_score: features.score(agent.id.as_str()),
+            percentage: share(&settings, agent.id.as_str()),
+            assigned_total: features.assigned(agent.id.as_str()),
             available: load.enabled,
+            id: agent.id.0,
         });
     }
     if let Some(excluded) = &request.exclude {
@@ -586,8 +695,13 @@ async fn gather(
         .filter(|(kind, _)| !(humans_only && kind == "ai_agent"))
         .map(|(_, id)| id)
         .filter(|id| request.exclude.as_ref() != Some(id));
+    let scores = features
+        .scores
+        .filter(|_| measured)
+        .map(|scores| (Instant::now(), scores));
     Ok(Gathered {
         settings,
+        scores,
         candidates,
         previous_owner,
     })
@@ -643,6 +757,7 @@ impl Handler<SettingsChanged> for Distributor {
     fn handle(&mut self, msg: SettingsChanged, _: &mut Self::Context) {
         if let Some(state) = self.tenants.get_mut(&msg.0) {
             state.settings = None;
+            state.scores = None;
         }
     }
 }

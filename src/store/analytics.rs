@@ -7,11 +7,14 @@
 //! created in it; for an agent, when it was created in it and the agent owns it or ran a
 //! turn in it (an escalated conversation has left the agent but still counts against it).
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
 use diesel::{QueryableByName, RunQueryDsl};
 
 use super::{DbConn, StoreResult};
+use crate::domain::performance::Record;
 use crate::domain::{AgentId, TenantId};
 
 /// `[from, to)`, UTC.
@@ -484,4 +487,89 @@ mod tests {
         let (text, params) = turn_filter(&scope, period);
         assert_eq!(text.matches('?').count(), params.len());
     }
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+struct PerformanceRow {
+    #[diesel(sql_type = Text)]
+    owner_id: String,
+    #[diesel(sql_type = BigInt)]
+    handled: i64,
+    #[diesel(sql_type = BigInt)]
+    resolved: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    avg_first_response_seconds: Option<f64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    negative_feedback: Option<i64>,
+}
+
+/// Every human's and AI agent's record since `since` (`domain::performance::Record`), two
+/// grouped queries for the whole tenant:
+/// - humans: conversations assigned to them since then that they still own; resolved = closed;
+///   first response = their own first message after the assignment;
+/// - AI agents: conversations they ran a turn in since then; resolved = closed without an
+///   escalation; first response = their first message after the conversation opened;
+///   negative feedback = feedback events on their replies since then.
+pub fn performance_records(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    since: NaiveDateTime,
+) -> StoreResult<HashMap<String, Record>> {
+    let dialect = Dialect::of(conn);
+    let human_first = dialect.seconds_between(
+        "c.assigned_at",
+        "(SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id \
+         AND m.sender_type = 'user' AND m.sender_id = c.owner_id AND m.created_at >= c.assigned_at)",
+    );
+    let humans = Query {
+        text: format!(
+            "SELECT c.owner_id AS owner_id, COUNT(*) AS handled, \
+             COALESCE(SUM(CASE WHEN c.status = 'closed' THEN 1 ELSE 0 END), 0) AS resolved, \
+             CAST(AVG({human_first}) AS DOUBLE PRECISION) AS avg_first_response_seconds, \
+             CAST(NULL AS BIGINT) AS negative_feedback \
+             FROM conversations c WHERE c.tenant_id = ? AND c.owner_type = 'user' \
+             AND c.owner_id IS NOT NULL AND c.assigned_at >= ? GROUP BY c.owner_id"
+        ),
+        params: vec![Param::Text(tenant.to_string()), Param::Time(since)],
+    };
+    let ai_first = dialect.seconds_between(
+        "c.created_at",
+        "(SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id \
+         AND m.sender_type = 'ai_agent' AND m.sender_id = t.agent_id)",
+    );
+    let agents = Query {
+        text: format!(
+            "SELECT t.agent_id AS owner_id, COUNT(*) AS handled, \
+             COALESCE(SUM(CASE WHEN c.status = 'closed' AND c.escalation_reason IS NULL \
+                 THEN 1 ELSE 0 END), 0) AS resolved, \
+             CAST(AVG({ai_first}) AS DOUBLE PRECISION) AS avg_first_response_seconds, \
+             (SELECT COUNT(*) FROM feedback_events f WHERE f.tenant_id = ? \
+                 AND f.agent_id = t.agent_id AND f.created_at >= ?) AS negative_feedback \
+             FROM (SELECT DISTINCT agent_id, conversation_id FROM ai_turns \
+                 WHERE tenant_id = ? AND created_at >= ? AND conversation_id IS NOT NULL) t \
+             JOIN conversations c ON c.id = t.conversation_id GROUP BY t.agent_id"
+        ),
+        params: vec![
+            Param::Text(tenant.to_string()),
+            Param::Time(since),
+            Param::Text(tenant.to_string()),
+            Param::Time(since),
+        ],
+    };
+    let mut rows: Vec<PerformanceRow> = humans.load(conn)?;
+    rows.extend(agents.load::<PerformanceRow>(conn)?);
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let record = Record {
+                handled: count(row.handled),
+                resolved: count(row.resolved),
+                avg_first_response_seconds: row.avg_first_response_seconds,
+                negative_feedback: row.negative_feedback.map(count),
+                avg_csat: None,
+            };
+            (row.owner_id, record)
+        })
+        .collect())
 }

@@ -1,9 +1,13 @@
-//! Per-tenant distribution settings (a JSON document, `domain::distribution::DistributionSettings`).
+//! Per-tenant distribution settings (a JSON document, `domain::distribution::DistributionSettings`)
+//! and the assignment counts `by_percentage` balances.
+
+use std::collections::HashMap;
 
 use diesel::prelude::*;
 
-use super::schema::distribution_settings;
-use super::{json_column, DbConn, StoreResult};
+use super::schema::{assignment_counts, distribution_settings};
+use super::{json_column, DbConn, StoreError, StoreResult};
+use crate::domain::conversation::Owner;
 use crate::domain::distribution::DistributionSettings;
 use crate::domain::TenantId;
 
@@ -44,5 +48,67 @@ pub fn put(
             ))
             .execute(c))?;
     }
+    Ok(())
+}
+
+/// Assignments per owner id since the tenant's shares last changed.
+pub fn assignment_counts(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+) -> StoreResult<HashMap<String, u64>> {
+    let rows: Vec<(String, i64)> = crate::db_run!(conn, |c| assignment_counts::table
+        .filter(assignment_counts::tenant_id.eq(tenant))
+        .select((
+            assignment_counts::owner_id,
+            assignment_counts::assigned_total
+        ))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, n)| (id, u64::try_from(n).unwrap_or(0)))
+        .collect())
+}
+
+/// Counts one assignment to `owner`. One conditional update; the first assignment inserts,
+/// and an insert that loses a race to a concurrent one finds the row on the second pass.
+pub fn count_assignment(conn: &mut DbConn, tenant: &TenantId, owner: &Owner) -> StoreResult<()> {
+    let Some(owner_id) = owner.id() else {
+        return Ok(());
+    };
+    for _ in 0..2 {
+        let raised = crate::db_run!(conn, |c| diesel::update(
+            assignment_counts::table
+                .filter(assignment_counts::tenant_id.eq(tenant))
+                .filter(assignment_counts::owner_id.eq(owner_id))
+        )
+        .set(assignment_counts::assigned_total.eq(assignment_counts::assigned_total + 1))
+        .execute(c))?;
+        if raised == 1 {
+            return Ok(());
+        }
+        let inserted = crate::db_run!(conn, |c| diesel::insert_into(assignment_counts::table)
+            .values((
+                assignment_counts::tenant_id.eq(tenant),
+                assignment_counts::owner_id.eq(owner_id),
+                assignment_counts::owner_type.eq(owner.kind()),
+                assignment_counts::assigned_total.eq(1_i64),
+            ))
+            .execute(c));
+        match inserted.map_err(StoreError::from) {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
+}
+
+/// New shares start a new history: balancing against counts made under the old shares would
+/// flood whoever the new shares favour.
+pub fn reset_assignment_counts(conn: &mut DbConn, tenant: &TenantId) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::delete(
+        assignment_counts::table.filter(assignment_counts::tenant_id.eq(tenant))
+    )
+    .execute(c))?;
     Ok(())
 }

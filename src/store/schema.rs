@@ -475,6 +475,15 @@ diesel::table! {
 
 diesel::joinable!(knowledge_chunks -> knowledge_documents (document_id));
 
+diesel::table! {
+    assignment_counts (tenant_id, owner_id) {
+        tenant_id -> Text,
+        owner_id -> Text,
+        owner_type -> Text,
+        assigned_total -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     departments,
@@ -506,4 +515,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     scheduled_timers,
     distribution_settings,
     visitor_quotas,
+    assignment_counts,
 );

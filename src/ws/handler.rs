@@ -14,7 +14,7 @@ use crate::domain::AgentId;
 use crate::domain::{ConversationId, MessageId};
 use crate::engine::agent::{SideCall, SupervisorOf};
 use crate::engine::booking;
-use crate::engine::conversation::HumanReply;
+use crate::engine::conversation::{HumanReply, Take};
 use crate::engine::registry::Ask;
 use crate::engine::writer::Inbound;
 use crate::error::ErrorCode;
@@ -101,6 +101,7 @@ pub async fn handle(core: Arc<Core>, frame: ClientFrame) -> Handled {
             conversation_id,
             enabled,
         } => set_auto_create(&core, &conversation_id, enabled).await,
+        ClientFrame::Take { conversation_id } => take(&core, &conversation_id).await,
     };
     Handled::Now(result.unwrap_or_else(|e| error_frames(&core, kind, e)))
 }
@@ -704,5 +705,54 @@ async fn set_auto_create(core: &Core, raw_conversation: &str, enabled: bool) -> 
     Ok(vec![ServerFrame::AutoCreateUpdated {
         conversation_id: conversation.id.to_string(),
         enabled,
+    }])
+}
+
+/// Staff take a conversation: the same compare-and-set as `POST /conversations/{id}/take`,
+/// so of two colleagues taking it at once the second gets `CONFLICT`. Not `authorize`: a
+/// conversation someone took a moment ago is a conflict for the loser, not a `FORBIDDEN`.
+async fn take(core: &Core, raw_conversation: &str) -> Frames {
+    let Principal::Staff { user, role, .. } = &core.principal else {
+        // Someone else's conversation stays unseen (NOT_FOUND) even to this refusal.
+        authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+        return Err(WsError::new(
+            ErrorCode::Forbidden,
+            "customers cannot take conversations",
+        ));
+    };
+    let id = ConversationId::parse(raw_conversation)
+        .ok_or_else(|| WsError::not_found("conversation"))?;
+    let tenant = core.principal.tenant().clone();
+    let lookup = id.clone();
+    let conversation = core
+        .deps
+        .store
+        .run(move |conn| conversations::find(conn, &tenant, &lookup))
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => WsError::not_found("conversation"),
+            other => other.into(),
+        })?;
+    core.deps
+        .engine
+        .registry
+        .send(Ask(
+            id,
+            Take {
+                user: user.clone(),
+                role: *role,
+            },
+        ))
+        .await???;
+    // Taking is following.
+    join(core, &conversation).await?;
+    let mut data = serde_json::Map::new();
+    data.insert(
+        "owner".into(),
+        serde_json::json!({"type": "user", "id": user}),
+    );
+    Ok(vec![ServerFrame::ConversationAssigned {
+        conversation_id: conversation.id.to_string(),
+        data,
     }])
 }

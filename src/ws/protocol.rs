@@ -59,6 +59,10 @@ pub enum ClientFrame {
         conversation_id: String,
         enabled: bool,
     },
+    /// Staff take a conversation for themselves, as `POST /conversations/{id}/take`.
+    Take {
+        conversation_id: String,
+    },
     Ping,
 }
 
@@ -73,6 +77,7 @@ pub const CLIENT_TYPES: &[&str] = &[
     "request_suggestions",
     "schedule_confirm",
     "set_auto_create",
+    "take",
     "ping",
 ];
 
@@ -114,6 +119,7 @@ impl ClientFrame {
             ClientFrame::RequestSuggestions { .. } => "request_suggestions",
             ClientFrame::ScheduleConfirm { .. } => "schedule_confirm",
             ClientFrame::SetAutoCreate { .. } => "set_auto_create",
+            ClientFrame::Take { .. } => "take",
             ClientFrame::Ping => "ping",
         }
     }
@@ -386,6 +392,12 @@ mod tests {
                 ClientFrame::SetAutoCreate {
                     conversation_id: "c".into(),
                     enabled: false,
+                },
+            ),
+            (
+                json!({"type":"take","conversation_id":"c"}),
+                ClientFrame::Take {
+                    conversation_id: "c".into(),
                 },
             ),
             (json!({"type":"ping"}), ClientFrame::Ping),
