@@ -407,7 +407,7 @@ mod tests {
             assert_eq!(parsed, expected, "{value}");
             assert_eq!(Some(parsed.kind()), value["type"].as_str());
         }
-        assert_eq!(CLIENT_TYPES.len(), 11);
+        assert_eq!(CLIENT_TYPES.len(), 12);
     }
 
     #[test]
