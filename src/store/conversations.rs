@@ -584,3 +584,58 @@ pub fn set_classification(
     .execute(c))?;
     Ok(())
 }
+
+/// Stores staff's ticket changes (already checked: the department and stage are the
+/// tenant's, `funnel_id` is the stage's funnel). Only the named columns change.
+pub fn apply_changes(
+    conn: &mut DbConn,
+    id: &ConversationId,
+    changes: &crate::domain::ticket::ConversationChanges,
+    funnel_id: Option<&str>,
+) -> StoreResult<()> {
+    let target = conversations::table.filter(conversations::id.eq(id));
+    let now = super::now();
+    if let Some(tags) = &changes.tags {
+        let raw = serde_json::to_string(tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        crate::db_run!(conn, |c| diesel::update(target)
+            .set((
+                conversations::tags.eq(&raw),
+                conversations::updated_at.eq(now)
+            ))
+            .execute(c))?;
+    }
+    if let Some(priority) = changes.priority {
+        crate::db_run!(conn, |c| diesel::update(target)
+            .set((
+                conversations::priority.eq(priority.as_str()),
+                conversations::updated_at.eq(now),
+            ))
+            .execute(c))?;
+    }
+    if let Some(category) = &changes.category {
+        crate::db_run!(conn, |c| diesel::update(target)
+            .set((
+                conversations::category.eq(category),
+                conversations::updated_at.eq(now)
+            ))
+            .execute(c))?;
+    }
+    if let Some(department) = &changes.department_id {
+        crate::db_run!(conn, |c| diesel::update(target)
+            .set((
+                conversations::department_id.eq(department),
+                conversations::updated_at.eq(now),
+            ))
+            .execute(c))?;
+    }
+    if let Some(stage) = &changes.stage_id {
+        crate::db_run!(conn, |c| diesel::update(target)
+            .set((
+                conversations::stage_id.eq(stage),
+                conversations::funnel_id.eq(funnel_id),
+                conversations::updated_at.eq(now),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
