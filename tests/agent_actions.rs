@@ -16,13 +16,21 @@ async fn created(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
     created
 }
 
-#[actix_web::test]
-async fn staff_edit_a_conversation_and_colleagues_hear_of_it() {
+/// A web-chat conversation an agent of the tenant has taken.
+struct Taken {
+    app: TestApp,
+    admin: Session,
+    agent: Session,
+    customer_token: String,
+    conversation: String,
+    /// `/api/v1/conversations/{id}`
+    path: String,
+}
+
+async fn taken(agent_email: &str) -> Taken {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let agent = app
-        .user_with_role(&admin, "agent", "agent@example.com")
-        .await;
+    let agent = app.user_with_role(&admin, "agent", agent_email).await;
     let integration = app.webchat_integration(&admin).await;
     let (customer_token, conversation) = app.webchat_visitor(&integration, "Cliente").await;
     let path = format!("/api/v1/conversations/{conversation}");
@@ -30,6 +38,26 @@ async fn staff_edit_a_conversation_and_colleagues_hear_of_it() {
         .post(&format!("{path}/take"), &agent.token, &json!({}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    Taken {
+        app,
+        admin,
+        agent,
+        customer_token,
+        conversation,
+        path,
+    }
+}
+
+#[actix_web::test]
+async fn staff_edit_a_conversation_and_colleagues_hear_of_it() {
+    let Taken {
+        app,
+        admin,
+        agent,
+        customer_token,
+        conversation,
+        path,
+    } = taken("agent@example.com").await;
 
     let department = created(
         &app,
@@ -119,21 +147,16 @@ async fn staff_edit_a_conversation_and_colleagues_hear_of_it() {
 
 #[actix_web::test]
 async fn bad_edits_get_the_error_body_and_change_nothing() {
-    let app = TestApp::spawn().await;
-    let admin = app.admin().await;
-    let owner = app
-        .user_with_role(&admin, "agent", "owner@example.com")
-        .await;
+    let Taken {
+        app,
+        admin,
+        agent: owner,
+        path,
+        ..
+    } = taken("owner@example.com").await;
     let colleague = app
         .user_with_role(&admin, "agent", "colleague@example.com")
         .await;
-    let integration = app.webchat_integration(&admin).await;
-    let (_, conversation) = app.webchat_visitor(&integration, "Cliente").await;
-    let path = format!("/api/v1/conversations/{conversation}");
-    let (status, body) = app
-        .post(&format!("{path}/take"), &owner.token, &json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let other = app.other_tenant("outra").await;
     let foreign = created(
         &app,
