@@ -538,6 +538,7 @@ fn body_for(route: &str, tenant: &Tenant) -> Option<Value> {
                                              "user_id": tenant.agent.user_id}),
         "/api/v1/calendar/{user_id}/working-hours" => json!({"timezone": "UTC"}),
         "/api/v1/contacts" => json!({"name": "c"}),
+        "/api/v1/conversations/{id}" => json!({"priority": "low", "tags": ["t"]}),
         "/api/v1/conversations/{id}/messages" => json!({"content": "hi"}),
         "/api/v1/conversations/{id}/assign" => json!({"user_id": tenant.agent.user_id}),
         "/api/v1/conversations/{id}/escalate" | "/api/v1/conversations/{id}/close" => {

@@ -12,13 +12,16 @@ use crate::domain::conversation::{Owner, MAX_MESSAGE_CHARS};
 use crate::domain::distribution::Priority;
 use crate::domain::escalation::EscalationReason;
 use crate::domain::role::may_open_conversation;
-use crate::domain::{AgentId, ContactId, ConversationId, IntegrationId, Role, UserId};
-use crate::engine::conversation::{self as actor, user_in_tenant, Close, Escalate, HumanReply};
+use crate::domain::ticket::ConversationChanges;
+use crate::domain::{AgentId, ContactId, ConversationId, DepartmentId, IntegrationId, Role, UserId};
+use crate::engine::conversation::{
+    self as actor, user_in_tenant, Close, Edit, Escalate, HumanReply,
+};
 use crate::engine::registry::Ask;
 use crate::engine::{Engine, EngineError};
 use crate::store::conversations::{self, Conversation, ListFilter};
 use crate::store::messages;
-use crate::store::{agents, json_column, turns, Store};
+use crate::store::{agents, departments, funnels, json_column, turns, Store, StoreError};
 use crate::views::MessageView;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -511,6 +514,65 @@ pub async fn close(
     current(&store, &staff, id).await
 }
 
+/// Staff change the conversation as a ticket: tags, priority, category, department, stage.
+/// Whoever may open the conversation may edit it. Checked in full before anything changes;
+/// one `conversation_updated` event names the fields changed.
+#[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "conversations", request_body = ConversationChanges,
+    responses((status = 200, body = ConversationView), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn update(
+    staff: Staff,
+    store: web::Data<Store>,
+    engine: web::Data<Engine>,
+    path: web::Path<String>,
+    body: web::Json<ConversationChanges>,
+) -> ApiResult<HttpResponse> {
+    let conversation = visible(&store, &staff, &path).await?;
+    let changes = body
+        .into_inner()
+        .normalized()
+        .map_err(|bad| ApiError::field(bad.field, &bad.message))?;
+    let tenant = staff.tenant_id.clone();
+    let wanted = changes.clone();
+    let funnel_id = store
+        .run(move |conn| {
+            if let Some(department) = &wanted.department_id {
+                let found = DepartmentId::parse(department)
+                    .map(|id| departments::find(conn, &tenant, &id))
+                    .transpose();
+                match found {
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(StoreError::NotFound) => return Ok(Err("department_id")),
+                    Err(e) => return Err(e),
+                }
+            }
+            match &wanted.stage_id {
+                None => Ok(Ok(None)),
+                Some(stage) => match funnels::funnel_of_stage(conn, &tenant, stage)? {
+                    Some(funnel) => Ok(Ok(Some(funnel))),
+                    None => Ok(Err("stage_id")),
+                },
+            }
+        })
+        .await?
+        .map_err(|field| ApiError::field(field, "is not one of this tenant's"))?;
+    let id = conversation.id.clone();
+    engine
+        .registry
+        .send(Ask(
+            id.clone(),
+            Edit {
+                changes,
+                funnel_id,
+                user: staff.user_id.clone(),
+            },
+        ))
+        .await
+        .map_err(mailbox)?
+        .map_err(mailbox)??;
+    current(&store, &staff, id).await
+}
+
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/ai-log", tag = "conversations",
     responses((status = 200, description = "Every AI turn: model, status, error_reason, tokens, cost_usd, latency_ms, retries, tools_used")),
     security(("bearer" = [])))]
@@ -530,6 +592,7 @@ pub async fn ai_log(
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/conversations", web::get().to(list))
         .route("/conversations/{id}", web::get().to(get))
+        .route("/conversations/{id}", web::patch().to(update))
         .route("/conversations/{id}/messages", web::get().to(messages))
         .route("/conversations/{id}/messages", web::post().to(reply))
         .route("/conversations/{id}/assign", web::post().to(assign))

@@ -116,7 +116,7 @@ impl Modify for UniqueOperationIds {
         knowledge::upload, knowledge::list, knowledge::get, knowledge::delete,
         knowledge::search,
         conversations::list, conversations::get, conversations::messages, conversations::reply,
-        conversations::assign, conversations::take, conversations::escalate, conversations::close,
+        conversations::assign, conversations::take, conversations::escalate, conversations::close, conversations::update,
         conversations::ai_log,
         crate::console::setup::status, crate::console::setup::complete,
     ),

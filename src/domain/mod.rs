@@ -20,6 +20,7 @@ pub mod scheduling;
 pub mod stored;
 pub mod summary;
 pub mod text;
+pub mod ticket;
 pub mod tool;
 pub mod tool_state;
 pub mod validate;

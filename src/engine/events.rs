@@ -11,7 +11,8 @@ use crate::domain::conversation::{Owner, SenderType};
 use crate::domain::escalation::EscalationReason;
 use crate::domain::feedback::Detection;
 use crate::domain::limits::LimitHit;
-use crate::domain::{ContactId, ConversationId, IntegrationId, MessageId, TenantId};
+use crate::domain::ticket::ConversationChanges;
+use crate::domain::{ContactId, ConversationId, IntegrationId, MessageId, TenantId, UserId};
 
 crate::text_enum! {
     /// The name of an event as clients see it: the SSE `event:` line and `type`, the
@@ -28,13 +29,14 @@ crate::text_enum! {
         SlaBreached => "sla_breached",
         FeedbackDetected => "feedback_detected",
         ConversationClassified => "conversation_classified",
+        ConversationUpdated => "conversation_updated",
     }
 }
 
 impl EventKind {
     /// What an outbound webhook may subscribe to. Channel delivery failures and SLA
     /// breaches stay inside (metrics, SSE, the console).
-    pub const WEBHOOK: [EventKind; 9] = [
+    pub const WEBHOOK: [EventKind; 10] = [
         EventKind::ConversationStarted,
         EventKind::MessageReceived,
         EventKind::MessageSent,
@@ -44,6 +46,7 @@ impl EventKind {
         EventKind::LimitReached,
         EventKind::FeedbackDetected,
         EventKind::ConversationClassified,
+        EventKind::ConversationUpdated,
     ];
 }
 
@@ -92,6 +95,11 @@ pub enum EngineEvent {
     },
     FeedbackDetected(FeedbackDetected),
     ConversationClassified(Classification),
+    /// Staff changed the conversation as a ticket: only the fields they changed.
+    ConversationUpdated {
+        changes: ConversationChanges,
+        by: UserId,
+    },
 }
 
 /// The `feedback_detected` event: the AI reply the customer reacted to, and how.
@@ -120,6 +128,7 @@ impl EngineEvent {
             EngineEvent::SlaBreached { .. } => EventKind::SlaBreached,
             EngineEvent::FeedbackDetected(_) => EventKind::FeedbackDetected,
             EngineEvent::ConversationClassified(_) => EventKind::ConversationClassified,
+            EngineEvent::ConversationUpdated { .. } => EventKind::ConversationUpdated,
         }
     }
 
@@ -174,6 +183,9 @@ impl EngineEvent {
                 "score": f.detection.score,
             }),
             EngineEvent::ConversationClassified(c) => c.to_json(),
+            EngineEvent::ConversationUpdated { changes, by } => {
+                json!({ "changes": changes, "by": by })
+            }
         }
     }
 
@@ -397,6 +409,18 @@ mod tests {
                 EngineEvent::ConversationClassified(classification),
                 "conversation_classified",
                 classification.to_json(),
+            ),
+            (
+                EngineEvent::ConversationUpdated {
+                    changes: crate::domain::ticket::ConversationChanges {
+                        priority: Some(crate::domain::distribution::Priority::High),
+                        tags: Some(vec!["vip".into()]),
+                        ..Default::default()
+                    },
+                    by: user.clone(),
+                },
+                "conversation_updated",
+                json!({"changes": {"tags": ["vip"], "priority": "high"}, "by": "u1"}),
             ),
         ];
         assert_eq!(cases.len(), EventKind::ALL.len(), "every kind is pinned");

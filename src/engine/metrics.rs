@@ -178,7 +178,8 @@ impl EngineMetrics {
                     EventKind::ConversationAssigned
                     | EventKind::SlaBreached
                     | EventKind::FeedbackDetected
-                    | EventKind::ConversationClassified => {}
+                    | EventKind::ConversationClassified
+                    | EventKind::ConversationUpdated => {}
                 },
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "metrics fell behind the event bus");

@@ -588,3 +588,48 @@ pub fn set_classification(
     .execute(c))?;
     Ok(())
 }
+
+/// The ticket columns staff may change; `None` leaves a column as it is.
+#[derive(AsChangeset)]
+#[diesel(table_name = conversations)]
+struct TicketColumns<'a> {
+    tags: Option<String>,
+    priority: Option<&'a str>,
+    category: Option<&'a str>,
+    department_id: Option<&'a str>,
+    stage_id: Option<&'a str>,
+    funnel_id: Option<Option<&'a str>>,
+    updated_at: NaiveDateTime,
+}
+
+/// Stores staff's ticket changes (already checked: the department and stage are the
+/// tenant's, `funnel_id` is the stage's funnel) in one statement; only the named columns
+/// change.
+pub fn apply_changes(
+    conn: &mut DbConn,
+    id: &ConversationId,
+    changes: &crate::domain::ticket::ConversationChanges,
+    funnel_id: Option<&str>,
+) -> StoreResult<()> {
+    let tags = changes
+        .tags
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let columns = TicketColumns {
+        tags,
+        priority: changes.priority.map(|p| p.as_str()),
+        category: changes.category.as_deref(),
+        department_id: changes.department_id.as_deref(),
+        stage_id: changes.stage_id.as_deref(),
+        funnel_id: changes.stage_id.as_ref().map(|_| funnel_id),
+        updated_at: super::now(),
+    };
+    crate::db_run!(conn, |c| diesel::update(
+        conversations::table.filter(conversations::id.eq(id))
+    )
+    .set(&columns)
+    .execute(c))?;
+    Ok(())
+}

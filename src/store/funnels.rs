@@ -226,3 +226,17 @@ pub fn delete_stage(
         Ok(())
     })
 }
+
+/// The funnel of one of the tenant's stages, `None` when the tenant has no such stage.
+pub fn funnel_of_stage(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    id: &str,
+) -> StoreResult<Option<String>> {
+    Ok(crate::db_run!(conn, |c| stages::table
+        .filter(stages::tenant_id.eq(tenant))
+        .filter(stages::id.eq(id))
+        .select(stages::funnel_id)
+        .first(c)
+        .optional())?)
+}

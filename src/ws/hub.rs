@@ -377,7 +377,8 @@ impl Hub {
             | EngineEvent::ConversationEscalated { .. }
             | EngineEvent::ConversationClosed { .. }
             | EngineEvent::FeedbackDetected(_)
-            | EngineEvent::ConversationClassified(_) => {
+            | EngineEvent::ConversationClassified(_)
+            | EngineEvent::ConversationUpdated { .. } => {
                 self.pipeline.push_back(Pending::Conversation(event));
             }
             // Not for sockets: the console reads these over SSE and the REST API.
@@ -565,6 +566,10 @@ impl Hub {
                 conversation_id: id,
                 data,
             },
+            EventKind::ConversationUpdated => ServerFrame::ConversationUpdated {
+                conversation_id: id,
+                data,
+            },
             EventKind::ConversationClosed => ServerFrame::ConversationClosed {
                 conversation_id: id,
                 data,
@@ -581,7 +586,9 @@ impl Hub {
         // How the engine judged the customer is for staff eyes, not the customer's socket.
         let staff_only = matches!(
             kind,
-            EventKind::FeedbackDetected | EventKind::ConversationClassified
+            EventKind::FeedbackDetected
+                | EventKind::ConversationClassified
+                | EventKind::ConversationUpdated
         );
         let mut recipients: HashSet<SessionId> = self
             .rooms

@@ -214,6 +214,12 @@ pub enum ServerFrame {
         #[serde(flatten)]
         data: serde_json::Map<String, serde_json::Value>,
     },
+    /// Staff only: tags, priority, category, department or stage changed by a colleague.
+    ConversationUpdated {
+        conversation_id: String,
+        #[serde(flatten)]
+        data: serde_json::Map<String, serde_json::Value>,
+    },
     Suggestions {
         conversation_id: String,
         suggestions: Vec<String>,

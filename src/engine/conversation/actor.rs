@@ -12,7 +12,8 @@ use chrono::NaiveDateTime;
 use rand::Rng;
 
 use super::messages::{
-    Assign, Close, CustomerMessage, Escalate, FollowupDue, HumanReply, Resume, Take, TryPassivate,
+    Assign, Close, CustomerMessage, Edit, Escalate, FollowupDue, HumanReply, Resume, Take,
+    TryPassivate,
 };
 use super::state::{
     AttachedAgent, ConversationState, Effect, Event, LastReply, OwnerWrite, Rules, Snapshot,
@@ -943,6 +944,41 @@ fn after_writes(
     result: Result<(), EngineError>,
 ) -> ResponseActFuture<ConversationActor, Result<(), EngineError>> {
     Box::pin(actix::fut::ready(result))
+}
+
+impl Handler<Edit> for ConversationActor {
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
+
+    /// The in-memory copy changes at once, so an assignment requested while the write runs
+    /// already carries the new category and priority; the event follows the write.
+    fn handle(&mut self, msg: Edit, _: &mut Self::Context) -> Self::Result {
+        let Some(state) = self.state.as_mut().filter(|s| !s.is_closed()) else {
+            return after_writes(Err(EngineError::Closed));
+        };
+        state.edit(&msg.changes);
+        let store = self.parts.store.clone();
+        let id = self.id.clone();
+        let changes = msg.changes.clone();
+        let funnel = msg.funnel_id;
+        Box::pin(
+            async move {
+                store
+                    .run(move |conn| {
+                        conversations::apply_changes(conn, &id, &changes, funnel.as_deref())
+                    })
+                    .await
+            }
+            .into_actor(self)
+            .map(move |stored, act, _| {
+                stored?;
+                act.publish(EngineEvent::ConversationUpdated {
+                    changes: msg.changes,
+                    by: msg.user,
+                });
+                Ok(())
+            }),
+        )
+    }
 }
 
 impl Handler<Take> for ConversationActor {

@@ -5,6 +5,7 @@ use actix::prelude::*;
 
 use crate::domain::conversation::Owner;
 use crate::domain::escalation::EscalationReason;
+use crate::domain::ticket::ConversationChanges;
 use crate::domain::{Role, UserId};
 use crate::engine::EngineError;
 use crate::store::messages::Message;
@@ -41,6 +42,19 @@ pub struct Assign {
 pub struct Take {
     pub user: UserId,
     pub role: Role,
+}
+
+/// Staff change the conversation as a ticket (`PATCH /conversations/{id}`): through the
+/// actor, so the category and priority it routes with are the ones just set.
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct Edit {
+    /// Checked and normalized (`ConversationChanges::normalized`), department and stage
+    /// found in the tenant.
+    pub changes: ConversationChanges,
+    /// The funnel of `changes.stage_id`.
+    pub funnel_id: Option<String>,
+    pub user: UserId,
 }
 
 #[derive(Message)]

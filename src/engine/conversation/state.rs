@@ -13,6 +13,7 @@ use crate::domain::conversation::{Owner, Status};
 use crate::domain::escalation::{self, EscalationReason};
 use crate::domain::feedback::{self, Detection};
 use crate::domain::limits::LimitHit;
+use crate::domain::ticket::ConversationChanges;
 use crate::domain::tool_state::{self, ToolState};
 use crate::domain::{memory, AgentId, UserId};
 use crate::engine::agent::{Effect as TurnEffect, TurnDone, TurnFailure};
@@ -368,6 +369,16 @@ impl ConversationState {
     /// The number the first unanswered customer message gets at rehydration.
     pub fn first_unanswered_ordinal(&self) -> u32 {
         self.memory_seen.saturating_add(1)
+    }
+
+    /// Staff's ticket changes that routing reads: the next assignment request carries them.
+    pub fn edit(&mut self, changes: &ConversationChanges) {
+        if let Some(category) = &changes.category {
+            self.conversation.category = Some(category.clone());
+        }
+        if let Some(priority) = changes.priority {
+            self.conversation.priority = priority.as_str().to_string();
+        }
     }
 
     pub fn snapshot(&self) -> &Snapshot {
