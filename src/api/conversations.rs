@@ -13,7 +13,9 @@ use crate::domain::distribution::Priority;
 use crate::domain::escalation::EscalationReason;
 use crate::domain::role::may_open_conversation;
 use crate::domain::ticket::ConversationChanges;
-use crate::domain::{AgentId, ContactId, ConversationId, DepartmentId, IntegrationId, Role, UserId};
+use crate::domain::{
+    AgentId, ContactId, ConversationId, DepartmentId, IntegrationId, Role, UserId,
+};
 use crate::engine::conversation::{
     self as actor, user_in_tenant, Close, Edit, Escalate, HumanReply,
 };
