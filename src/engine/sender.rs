@@ -58,13 +58,13 @@ pub struct ReplyTarget {
 #[derive(Clone)]
 pub struct ChannelSender {
     inner: Arc<Inner>,
+    /// Attempt records go through the message writer when there is one: they group-commit
+    /// with the conversation's messages instead of paying a commit each.
+    writer: Option<MessageWriter>,
 }
 
 struct Inner {
     store: Store,
-    /// Attempt records go through the message writer when there is one: they group-commit
-    /// with the conversation's messages instead of paying a commit each.
-    writer: Option<MessageWriter>,
     outbound: OutboundSettings,
     secrets: Arc<SecretBox>,
     events: EventBus,
@@ -143,28 +143,21 @@ impl ChannelSender {
         ChannelSender {
             inner: Arc::new(Inner {
                 store,
-                writer: None,
                 outbound,
                 secrets,
                 events,
                 http,
                 lanes: Mutex::new(Lanes::default()),
             }),
+            writer: None,
         }
     }
 
     /// Records attempts through `writer` (group commit) instead of a commit each.
     pub fn with_writer(self, writer: MessageWriter) -> Self {
-        let inner = Arc::try_unwrap(self.inner).map(|mut inner| {
-            inner.writer = Some(writer);
-            inner
-        });
-        match inner {
-            Ok(inner) => ChannelSender {
-                inner: Arc::new(inner),
-            },
-            // Already shared: keep it as it is (attempts then commit on their own).
-            Err(inner) => ChannelSender { inner },
+        ChannelSender {
+            writer: Some(writer),
+            ..self
         }
     }
 
@@ -427,7 +420,7 @@ impl ChannelSender {
             last_error: delivery.last_error.clone(),
             updated_at: crate::store::now(),
         };
-        let result = match &self.inner.writer {
+        let result = match &self.writer {
             Some(writer) => {
                 writer
                     .write(

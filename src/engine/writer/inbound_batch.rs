@@ -73,8 +73,9 @@ pub fn plan(items: &[&Inbound], known: &Known, now: NaiveDateTime) -> Plan {
     let mut conversation_of: HashMap<ContactId, ConversationId> = HashMap::new();
     let mut created_conversations: Vec<ConversationId> = Vec::new();
     let mut seen: HashMap<(IntegrationId, String), usize> = HashMap::new();
-    // Per existing conversation: (messages, customer messages) this batch appends.
+    // Per existing conversation: the messages this batch appends (index into `appended`).
     let mut appended: Vec<Advance> = Vec::new();
+    let mut advance_of: HashMap<ConversationId, usize> = HashMap::new();
 
     for item in items {
         let key: ContactKey = (
@@ -116,13 +117,18 @@ pub fn plan(items: &[&Inbound], known: &Known, now: NaiveDateTime) -> Plan {
         }
 
         let mut new_conversation = false;
+        let mut is_new = false;
         let conversation_id = match conversation_of.get(&contact_id) {
-            Some(id) => id.clone(),
+            Some(id) => {
+                is_new = !advance_of.contains_key(id);
+                id.clone()
+            }
             None => {
                 let conversation = match known.active.get(&contact_id) {
                     Some(active) => active.clone(),
                     None => {
                         new_conversation = true;
+                        is_new = true;
                         let mut conversation = Conversation::new_for(
                             &item.tenant_id,
                             &contact_id,
@@ -143,7 +149,6 @@ pub fn plan(items: &[&Inbound], known: &Known, now: NaiveDateTime) -> Plan {
             }
         };
         let customer = !item.from_business;
-        let is_new = created_conversations.contains(&conversation_id);
         let position = match plan.conversations.get_mut(&conversation_id) {
             Some(conversation) if is_new => {
                 // A conversation this batch creates is inserted with its final counters.
@@ -153,17 +158,16 @@ pub fn plan(items: &[&Inbound], known: &Known, now: NaiveDateTime) -> Plan {
                 conversation.last_seq
             }
             _ => {
-                let index = match appended.iter().position(|a| a.id == conversation_id) {
-                    Some(index) => index,
-                    None => {
+                let index = *advance_of
+                    .entry(conversation_id.clone())
+                    .or_insert_with(|| {
                         appended.push(Advance {
                             id: conversation_id.clone(),
                             messages: 0,
                             customer_messages: 0,
                         });
                         appended.len() - 1
-                    }
-                };
+                    });
                 let advance = &mut appended[index];
                 advance.messages += 1;
                 advance.customer_messages += i32::from(customer);
