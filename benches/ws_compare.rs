@@ -1,0 +1,752 @@
+//! `cargo bench --bench ws_compare`: Atende's `/ws` beside socket.io 4.8 on Node 20, the usual
+//! alternative, one after the other, driven by the same load client speaking both protocols.
+//!
+//! Each server runs in its own process so its resident memory is measured alone: Atende is
+//! this binary re-executed (default configuration, SQLite `synchronous=FULL`), socket.io is
+//! `node benches/socketio/server.js` (`npm --prefix benches/socketio ci` first). Phases, each
+//! on both servers:
+//!
+//! 1. `fanout`: one sender socket sends staff messages to one conversation, keeping F
+//!    unacknowledged; S subscriber sockets follow the conversation. Frames/s = S × M / the
+//!    time until every subscriber has every message. Atende stores every message durably
+//!    before it acknowledges and fans it out; socket.io stores nothing.
+//! 2. `ping`: P sockets each send an application-level ping R times a second for D seconds
+//!    (Atende `{"type":"ping"}` → `pong`; socket.io an event with an acknowledgement); the
+//!    round trips' p50 / p99 / max.
+//! 3. `idle`: C idle sockets held at once (answering the server's pings); resident memory per
+//!    socket = (server RSS with C open − RSS before) / C.
+//!
+//! The client process holds one descriptor per socket and is capped at 20,000 open files
+//! here, so C defaults to 19,900: at that figure the cap, not a server, is the limit.
+
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+const CHILD_ENV: &str = "ATENDE_WSCMP_CHILD";
+const ADMIN_EMAIL: &str = "admin@wscompare.test";
+const ADMIN_PASSWORD: &str = "wscompare-admin-password";
+
+const HELP: &str = "\
+ws_compare — Atende's /ws beside socket.io 4.8 on Node (loopback only)
+
+usage: [VAR=value ...] cargo bench --bench ws_compare [-- --help]
+       (npm --prefix benches/socketio ci once, for the socket.io server)
+
+environment (defaults in brackets):
+  ATENDE_WSCMP_SERVERS       which servers, in order                       [atende,socketio]
+  ATENDE_WSCMP_PHASES        which phases                                  [fanout,ping,idle]
+  ATENDE_WSCMP_SUBSCRIBERS   fan-out: sockets following the conversation   [100]
+  ATENDE_WSCMP_MESSAGES      fan-out: messages sent by the one sender      [20000]
+  ATENDE_WSCMP_INFLIGHT      fan-out: unacknowledged messages at most      [100]
+  ATENDE_WSCMP_PINGERS       ping: sockets pinging                         [200]
+  ATENDE_WSCMP_PING_RATE     ping: pings per socket per second             [10]
+  ATENDE_WSCMP_PING_SECONDS  ping: how long                                [10]
+  ATENDE_WSCMP_IDLE          idle: sockets held at once                    [19900]
+  ATENDE_WSCMP_SOURCES       client source addresses 127.0.0.2 …           [16]
+  ATENDE_WSCMP_WRAP          a command the engine runs under, e.g. `valgrind --tool=massif`
+                             (the RSS figures are then the wrapper's)     []
+  ATENDE__SECTION__KEY       Atende settings, as for `atende serve`
+";
+
+fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{name} must be a number, not {v:?}")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn env_list(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.to_string())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return;
+    }
+    let result = if std::env::var(CHILD_ENV).is_ok() {
+        child()
+    } else {
+        parent()
+    };
+    if let Err(e) = result {
+        eprintln!("ws_compare: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The Atende engine under test: prints its port, then serves until its stdin closes.
+fn child() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let settings = atende::config::Settings::load_from(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config")),
+        "development",
+        true,
+        &[
+            ("server.port", "0"),
+            ("database.url", url.as_str()),
+            ("bootstrap.tenant", "wscompare"),
+            ("bootstrap.admin_email", ADMIN_EMAIL),
+            ("bootstrap.admin_password", ADMIN_PASSWORD),
+            ("log.level", "error"),
+            ("auth.argon2_memory_kib", "1024"),
+            ("auth.argon2_iterations", "1"),
+            // socket.io limits no client's frame rate; neither may the engine here, or the
+            // one sender's messages would be refused rather than measured.
+            ("realtime.frames_per_second", "1000000"),
+            ("realtime.frames_burst", "1000000"),
+            // As the socket.io server: a ping every 30 s, a client silent for 120 s dropped.
+            ("realtime.client_timeout_seconds", "120"),
+            ("realtime.heartbeat_interval_seconds", "30"),
+        ],
+    )?;
+    atende::telemetry::init(&settings.log);
+    actix_web::rt::System::new().block_on(async move {
+        let app = atende::app::Application::build(settings)
+            .await
+            .map_err(|e| anyhow!("engine start: {e}"))?;
+        println!("@@port {}", app.port());
+        let server = actix_web::rt::spawn(app.run_until_stopped());
+        tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            while std::io::stdin()
+                .read_line(&mut line)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {
+                line.clear();
+            }
+        })
+        .await
+        .ok();
+        server.abort();
+        drop(dir);
+        Ok(())
+    })
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow!("no VmRSS for {pid}"))
+}
+
+/// The two protocols the client speaks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Atende,
+    SocketIo,
+}
+
+impl Dialect {
+    fn name(self) -> &'static str {
+        match self {
+            Dialect::Atende => "atende",
+            Dialect::SocketIo => "socket.io",
+        }
+    }
+
+    fn path(self, token: &str) -> String {
+        match self {
+            Dialect::Atende => format!("/ws?token={token}"),
+            Dialect::SocketIo => "/socket.io/?EIO=4&transport=websocket".into(),
+        }
+    }
+
+    fn subscribe(self, conversation: &str) -> String {
+        match self {
+            Dialect::Atende => {
+                json!({"type": "subscribe", "conversation_id": conversation}).to_string()
+            }
+            Dialect::SocketIo => format!("42{}", json!(["subscribe", conversation])),
+        }
+    }
+
+    fn message(self, conversation: &str, n: usize) -> String {
+        let content = format!("resposta {n}");
+        match self {
+            Dialect::Atende => json!({"type": "message", "conversation_id": conversation,
+                "content": content, "client_msg_id": format!("k-{n}")})
+            .to_string(),
+            Dialect::SocketIo => format!(
+                "42{n}{}",
+                json!(["message", {"conversation_id": conversation, "content": content,
+                    "client_msg_id": format!("k-{n}")}])
+            ),
+        }
+    }
+
+    /// A ping whose answer `is_pong` recognises (socket.io: acknowledgement `n`).
+    fn ping(self, n: u64) -> String {
+        match self {
+            Dialect::Atende => r#"{"type":"ping"}"#.into(),
+            Dialect::SocketIo => format!("42{n}[\"ping_app\"]"),
+        }
+    }
+
+    fn is_pong(self, text: &str) -> bool {
+        match self {
+            Dialect::Atende => text.starts_with(r#"{"type":"pong""#),
+            Dialect::SocketIo => text.starts_with("43") && text.ends_with("[\"pong\"]"),
+        }
+    }
+
+    fn is_fanned_message(self, text: &str) -> bool {
+        match self {
+            Dialect::Atende => text.starts_with(r#"{"type":"message""#),
+            Dialect::SocketIo => text.starts_with(r#"42["message""#),
+        }
+    }
+
+    fn is_send_ack(self, text: &str) -> bool {
+        match self {
+            Dialect::Atende => text.starts_with(r#"{"type":"message_sent""#),
+            Dialect::SocketIo => text.starts_with("43"),
+        }
+    }
+
+    /// The server's own keep-alive at the protocol level, answered here (Atende pings with
+    /// WebSocket control frames, which tungstenite answers by itself).
+    fn keep_alive_answer(self, text: &str) -> Option<&'static str> {
+        (self == Dialect::SocketIo && text == "2").then_some("3")
+    }
+}
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// A server under test, in its own process.
+struct Server {
+    dialect: Dialect,
+    process: Child,
+    port: u16,
+    token: String,
+    conversation: String,
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.process.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.process.stdin.take());
+        let _ = self.process.wait();
+    }
+}
+
+fn read_port(process: &mut Child) -> anyhow::Result<u16> {
+    let stdout = process.stdout.take().context("child stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = lines
+            .next()
+            .context("the server exited before listening")??;
+        if let Some(p) = line.strip_prefix("@@port ") {
+            return Ok(p.trim().parse()?);
+        }
+    }
+}
+
+async fn start(dialect: Dialect) -> anyhow::Result<Server> {
+    let mut process = match dialect {
+        Dialect::Atende => wrapped(std::env::current_exe()?)
+            .env(CHILD_ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("start the engine process")?,
+        Dialect::SocketIo => Command::new("node")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/benches/socketio/server.js"
+            ))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("start node (npm --prefix benches/socketio ci first)")?,
+    };
+    let port = tokio::task::block_in_place(|| read_port(&mut process))?;
+    let (token, conversation) = match dialect {
+        Dialect::Atende => atende_setup(port).await?,
+        Dialect::SocketIo => (String::new(), "room-1".to_string()),
+    };
+    Ok(Server {
+        dialect,
+        process,
+        port,
+        token,
+        conversation,
+    })
+}
+
+/// The engine's command, behind `ATENDE_WSCMP_WRAP` if set (a heap profiler, say).
+fn wrapped(exe: std::path::PathBuf) -> Command {
+    let wrap = std::env::var("ATENDE_WSCMP_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    }
+}
+
+/// Logs the admin in and opens a web-chat conversation for the staff messages.
+async fn atende_setup(port: u16) -> anyhow::Result<(String, String)> {
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["token"]
+        .as_str()
+        .context("login gave no token")?
+        .to_string();
+    let integration: Value = http
+        .post(format!("{base}/api/v1/integrations"))
+        .bearer_auth(&token)
+        .json(&json!({"kind": "webchat", "name": "bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let integration = integration["id"].as_str().context("no integration id")?;
+    let session: Value = http
+        .post(format!("{base}/api/v1/webchat/{integration}/session"))
+        .json(&json!({"name": "Cliente"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let conversation = session["conversation_id"]
+        .as_str()
+        .context("no conversation id")?
+        .to_string();
+    Ok((token, conversation))
+}
+
+/// Opens one socket from `source` and waits until the server says it is connected.
+async fn connect(server: &Server, source: Ipv4Addr) -> anyhow::Result<Ws> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
+    let stream = socket
+        .connect(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            server.port,
+        ))
+        .await
+        .with_context(|| format!("connect from {source}"))?;
+    stream.set_nodelay(true)?;
+    let url = format!(
+        "ws://127.0.0.1:{}{}",
+        server.port,
+        server.dialect.path(&server.token)
+    );
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await?;
+    match server.dialect {
+        Dialect::Atende => match ws.next().await {
+            Some(Ok(Message::Text(t))) if t.contains("\"connected\"") => {}
+            other => bail!("expected `connected`, got {other:?}"),
+        },
+        Dialect::SocketIo => {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) if t.starts_with('0') => {}
+                other => bail!("expected engine.io `open`, got {other:?}"),
+            }
+            ws.send(Message::text("40")).await?;
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) if t.starts_with("40") => {}
+                other => bail!("expected socket.io `connect`, got {other:?}"),
+            }
+        }
+    }
+    Ok(ws)
+}
+
+/// Sends `text`, then reads until `done` says a frame is the answer (answering keep-alives).
+async fn ask(
+    ws: &mut Ws,
+    dialect: Dialect,
+    text: String,
+    done: impl Fn(&str) -> bool,
+) -> anyhow::Result<()> {
+    ws.send(Message::text(text)).await?;
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => {
+                if let Some(answer) = dialect.keep_alive_answer(&t) {
+                    ws.send(Message::text(answer)).await?;
+                } else if done(&t) {
+                    return Ok(());
+                }
+            }
+            Some(Ok(_)) => {}
+            other => bail!("the socket ended: {other:?}"),
+        }
+    }
+}
+
+/// Opens `count` sockets from `sources` addresses, a bounded number at a time.
+async fn open_many(server: &Server, count: usize, sources: usize) -> anyhow::Result<Vec<Ws>> {
+    let mut sockets = Vec::with_capacity(count);
+    let mut pending = futures::stream::FuturesOrdered::new();
+    for i in 0..count {
+        let source = Ipv4Addr::new(127, 0, 0, u8::try_from(2 + i % sources).unwrap_or(2));
+        pending.push_back(connect(server, source));
+        if pending.len() >= 256 {
+            if let Some(done) = pending.next().await {
+                sockets.push(done?);
+            }
+        }
+    }
+    while let Some(done) = pending.next().await {
+        sockets.push(done?);
+    }
+    Ok(sockets)
+}
+
+/// A socket that only listens: counts fanned-out messages, answers keep-alives, and ends
+/// when `stop` fires. Counts a drop by the server in `closed`.
+fn listen(
+    mut ws: Ws,
+    dialect: Dialect,
+    messages: Arc<AtomicU64>,
+    closed: Arc<AtomicUsize>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                frame = ws.next() => match frame {
+                    Some(Ok(Message::Text(t))) => {
+                        if dialect.is_fanned_message(&t) {
+                            messages.fetch_add(1, Ordering::Relaxed);
+                        } else if let Some(answer) = dialect.keep_alive_answer(&t) {
+                            if ws.send(Message::text(answer)).await.is_err() {
+                                closed.fetch_add(1, Ordering::Relaxed);
+                                return;
+                            }
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    _ => {
+                        closed.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                },
+                _ = stop.changed() => {
+                    let _ = ws.close(None).await;
+                    return;
+                }
+            }
+        }
+    })
+}
+
+struct FanOut {
+    frames: u64,
+    expected: u64,
+    seconds: f64,
+    closed: usize,
+}
+
+async fn fanout(
+    server: &Server,
+    subscribers: usize,
+    messages: usize,
+    inflight: usize,
+    sources: usize,
+) -> anyhow::Result<FanOut> {
+    let dialect = server.dialect;
+    let mut sockets = open_many(server, subscribers, sources).await?;
+    for ws in &mut sockets {
+        // The answer to a ping sent after `subscribe` means the subscription is in place
+        // (Atende answers in order; socket.io acknowledges the subscription itself).
+        ws.send(Message::text(dialect.subscribe(&server.conversation)))
+            .await?;
+        ask(ws, dialect, dialect.ping(0), |t| dialect.is_pong(t)).await?;
+    }
+    let counted = Arc::new(AtomicU64::new(0));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let listeners: Vec<_> = sockets
+        .into_iter()
+        .map(|ws| {
+            listen(
+                ws,
+                dialect,
+                counted.clone(),
+                closed.clone(),
+                stopped.clone(),
+            )
+        })
+        .collect();
+
+    let mut sender = connect(server, Ipv4Addr::new(127, 0, 0, 1)).await?;
+    let expected = (subscribers * messages) as u64;
+    let started = Instant::now();
+    let (mut sent, mut acked) = (0usize, 0usize);
+    while acked < messages {
+        while sent < messages && sent - acked < inflight {
+            sender
+                .feed(Message::text(dialect.message(&server.conversation, sent)))
+                .await?;
+            sent += 1;
+        }
+        sender.flush().await?;
+        match sender.next().await {
+            Some(Ok(Message::Text(t))) => {
+                if dialect.is_send_ack(&t) {
+                    acked += 1;
+                } else if let Some(answer) = dialect.keep_alive_answer(&t) {
+                    sender.send(Message::text(answer)).await?;
+                } else if t.contains("\"error\"") {
+                    bail!("the sender's message was refused: {t}");
+                }
+            }
+            Some(Ok(_)) => {}
+            other => bail!("the sender's socket ended: {other:?}"),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while counted.load(Ordering::Relaxed) < expected
+        && closed.load(Ordering::Relaxed) == 0
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let result = FanOut {
+        frames: counted.load(Ordering::Relaxed),
+        expected,
+        seconds,
+        closed: closed.load(Ordering::Relaxed),
+    };
+    let _ = stop.send(true);
+    for listener in listeners {
+        let _ = listener.await;
+    }
+    let _ = sender.close(None).await;
+    Ok(result)
+}
+
+struct Pings {
+    samples: Vec<Duration>,
+}
+
+impl Pings {
+    fn quantile(&self, q: f64) -> Duration {
+        if self.samples.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((self.samples.len() as f64 - 1.0) * q).round() as usize;
+        self.samples[rank.min(self.samples.len() - 1)]
+    }
+}
+
+async fn ping(
+    server: &Server,
+    pingers: usize,
+    rate: usize,
+    seconds: usize,
+    sources: usize,
+) -> anyhow::Result<Pings> {
+    let dialect = server.dialect;
+    let sockets = open_many(server, pingers, sources).await?;
+    let samples = Arc::new(Mutex::new(Vec::with_capacity(pingers * rate * seconds)));
+    let every = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let count = (rate * seconds) as u64;
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut ws)| {
+            let samples = samples.clone();
+            tokio::spawn(async move {
+                // Spread the sockets over the period so the pings don't all land at once.
+                let offset = every.mul_f64(i as f64 / pingers.max(1) as f64);
+                let mut ticks =
+                    tokio::time::interval_at(tokio::time::Instant::now() + offset, every);
+                let mut mine = Vec::with_capacity(count as usize);
+                for n in 1..=count {
+                    ticks.tick().await;
+                    let sent = Instant::now();
+                    ask(&mut ws, dialect, dialect.ping(n), |t| dialect.is_pong(t)).await?;
+                    mine.push(sent.elapsed());
+                }
+                let _ = ws.close(None).await;
+                if let Ok(mut all) = samples.lock() {
+                    all.extend(mine);
+                }
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let mut samples = std::mem::take(&mut *samples.lock().map_err(|_| anyhow!("poisoned"))?);
+    samples.sort();
+    Ok(Pings { samples })
+}
+
+struct Idle {
+    held: usize,
+    before_kib: u64,
+    after_kib: u64,
+}
+
+async fn idle(server: &Server, count: usize, sources: usize) -> anyhow::Result<Idle> {
+    let dialect = server.dialect;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before_kib = rss_kib(server.pid())?;
+    let sockets = open_many(server, count, sources).await?;
+    let counted = Arc::new(AtomicU64::new(0));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let listeners: Vec<_> = sockets
+        .into_iter()
+        .map(|ws| {
+            listen(
+                ws,
+                dialect,
+                counted.clone(),
+                closed.clone(),
+                stopped.clone(),
+            )
+        })
+        .collect();
+    // Let each server settle what a new socket costs it (timers, first pings).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after_kib = rss_kib(server.pid())?;
+    let held = count - closed.load(Ordering::Relaxed);
+    let _ = stop.send(true);
+    for listener in listeners {
+        let _ = listener.await;
+    }
+    Ok(Idle {
+        held,
+        before_kib,
+        after_kib,
+    })
+}
+
+fn parent() -> anyhow::Result<()> {
+    let servers = env_list("ATENDE_WSCMP_SERVERS", "atende,socketio");
+    let phases = env_list("ATENDE_WSCMP_PHASES", "fanout,ping,idle");
+    let subscribers = env_usize("ATENDE_WSCMP_SUBSCRIBERS", 100)?.max(1);
+    let messages = env_usize("ATENDE_WSCMP_MESSAGES", 20_000)?.max(1);
+    let inflight = env_usize("ATENDE_WSCMP_INFLIGHT", 100)?.max(1);
+    let pingers = env_usize("ATENDE_WSCMP_PINGERS", 200)?.max(1);
+    let rate = env_usize("ATENDE_WSCMP_PING_RATE", 10)?.max(1);
+    let ping_seconds = env_usize("ATENDE_WSCMP_PING_SECONDS", 10)?.max(1);
+    let idle_count = env_usize("ATENDE_WSCMP_IDLE", 19_900)?.max(1);
+    let sources = env_usize("ATENDE_WSCMP_SOURCES", 16)?.clamp(1, 250);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut summary = Vec::new();
+    for name in &servers {
+        let dialect = match name.as_str() {
+            "atende" => Dialect::Atende,
+            "socketio" | "socket.io" => Dialect::SocketIo,
+            other => bail!("unknown server {other:?} (atende, socketio)"),
+        };
+        // Each phase on a fresh server process, so one phase's leftovers don't weigh on the next.
+        for phase in &phases {
+            let line = runtime.block_on(async {
+                let server = start(dialect).await?;
+                let line = match phase.as_str() {
+                    "fanout" => {
+                        let f = fanout(&server, subscribers, messages, inflight, sources).await?;
+                        if f.frames < f.expected {
+                            bail!(
+                                "{}: only {} of {} frames arrived ({} sockets dropped)",
+                                dialect.name(),
+                                f.frames,
+                                f.expected,
+                                f.closed
+                            );
+                        }
+                        format!(
+                            "fanout   {:<10} {:>9.0} frames/s — {} messages × {subscribers} subscribers in {:.2} s ({:.0} messages/s), 1 sender, {inflight} in flight, {} sockets dropped",
+                            dialect.name(),
+                            f.frames as f64 / f.seconds,
+                            messages,
+                            f.seconds,
+                            messages as f64 / f.seconds,
+                            f.closed
+                        )
+                    }
+                    "ping" => {
+                        let p = ping(&server, pingers, rate, ping_seconds, sources).await?;
+                        format!(
+                            "ping     {:<10} p50 {:.3} ms · p99 {:.3} ms · max {:.3} ms — {} round trips, {pingers} sockets × {rate}/s for {ping_seconds} s",
+                            dialect.name(),
+                            p.quantile(0.5).as_secs_f64() * 1e3,
+                            p.quantile(0.99).as_secs_f64() * 1e3,
+                            p.quantile(1.0).as_secs_f64() * 1e3,
+                            p.samples.len()
+                        )
+                    }
+                    "idle" => {
+                        let i = idle(&server, idle_count, sources).await?;
+                        format!(
+                            "idle     {:<10} {:>6.2} KiB per socket — {} sockets held, RSS {:.1} → {:.1} MiB",
+                            dialect.name(),
+                            i.after_kib.saturating_sub(i.before_kib) as f64 / i.held.max(1) as f64,
+                            i.held,
+                            i.before_kib as f64 / 1024.0,
+                            i.after_kib as f64 / 1024.0
+                        )
+                    }
+                    other => bail!("unknown phase {other:?} (fanout, ping, idle)"),
+                };
+                println!("ws_compare: {line}");
+                Ok(line)
+            })?;
+            summary.push(line);
+        }
+    }
+    println!("\n{}", summary.join("\n"));
+    println!(
+        "command  ATENDE_WSCMP_SERVERS={} ATENDE_WSCMP_PHASES={} cargo bench --bench ws_compare",
+        servers.join(","),
+        phases.join(",")
+    );
+    Ok(())
+}
