@@ -8,6 +8,7 @@
 //! held events, one that declined gets them itself. No event reaches a stopping mailbox.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -27,7 +28,8 @@ struct Entry {
 
 pub struct ConversationRegistry {
     live: HashMap<ConversationId, Entry>,
-    parts: Option<EngineParts>,
+    /// Shared by every actor: one pointer each instead of a copy of every handle.
+    parts: Option<Arc<EngineParts>>,
     passivate_after: Duration,
 }
 
@@ -115,7 +117,7 @@ impl Handler<Wire> for ConversationRegistry {
     type Result = ();
 
     fn handle(&mut self, msg: Wire, _: &mut Self::Context) {
-        self.parts = Some(msg.0);
+        self.parts = Some(Arc::new(msg.0));
     }
 }
 

@@ -5,6 +5,7 @@
 //! back into events. The state is durable in the store at every step, so the actor can
 //! passivate when idle and be rehydrated later.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -57,9 +58,11 @@ struct Loaded {
 
 pub struct ConversationActor {
     id: ConversationId,
-    parts: EngineParts,
+    /// Shared with every other actor (live conversations are many; each one's size counts).
+    parts: Arc<EngineParts>,
     rules: Rules,
-    loaded: Option<Loaded>,
+    /// Boxed: most of an idle actor's bytes, kept off the actor's own allocation.
+    loaded: Option<Box<Loaded>>,
     state: Option<ConversationState>,
     timer: Option<SpawnHandle>,
     /// The attached agent's supervisor (`state.agent()` is its rules side).
@@ -67,7 +70,7 @@ pub struct ConversationActor {
 }
 
 impl ConversationActor {
-    pub fn new(id: ConversationId, parts: EngineParts) -> Self {
+    pub fn new(id: ConversationId, parts: Arc<EngineParts>) -> Self {
         let rules = Rules::from_settings(&parts.settings);
         ConversationActor {
             id,
@@ -753,14 +756,14 @@ impl Actor for ConversationActor {
                     );
                     let first_ordinal = state.first_unanswered_ordinal();
                     act.state = Some(state);
-                    act.loaded = Some(Loaded {
+                    act.loaded = Some(Box::new(Loaded {
                         tenant_id: conversation.tenant_id,
                         contact_id: conversation.contact_id,
                         contact_name: contact.name,
                         contact_external_id: contact.external_id,
                         integration,
                         queued_at: conversation.queued_at.unwrap_or(conversation.created_at),
-                    });
+                    }));
                     if status == Status::Closed {
                         return;
                     }
