@@ -2,6 +2,7 @@
 //! `config/$ATENDE_ENV.toml` (optional), then `ATENDE__SECTION__KEY` environment variables.
 //! Validated once at start; every error names the offending key.
 
+use crate::domain::tenant_settings::{ClassificationPolicy, FeedbackPolicy, TenantSettings};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,10 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub channels: ChannelSettings,
     pub webchat: WebchatSettings,
+    /// Every tenant's business hours until its admin sets its own (`PATCH /api/v1/settings`).
+    pub business_hours: crate::domain::tenant_settings::BusinessHours,
+    /// Every tenant's CSAT switch and question until its admin sets its own.
+    pub csat: crate::domain::tenant_settings::CsatPolicy,
     /// Name of the environment the settings were loaded for (`ATENDE_ENV`).
     #[serde(skip)]
     pub environment: String,
@@ -208,6 +213,12 @@ pub struct EngineSettings {
     pub handover_message: String,
     /// Phrases (accent- and case-insensitive) meaning the customer wants a human.
     pub human_request_phrases: Vec<String>,
+    /// Sent when an AI agent without a welcome message of its own takes a new conversation
+    /// (a tenant default; empty: none).
+    pub welcome_message: String,
+    /// Tenants' run-time settings are cached this long (a PATCH through this node applies
+    /// at once; the time bounds what another node may miss).
+    pub tenant_settings_cache_seconds: u64,
     /// Earlier tool results a conversation keeps for its later turns (0 keeps none).
     pub tool_state_entries: usize,
     /// Each kept tool result is shortened to this many characters.
@@ -706,15 +717,7 @@ impl FeedbackSettings {
     }
 }
 
-/// How new conversations are classified.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ClassificationMode {
-    Rules,
-    /// Ask the LLM of the agent that will answer (the integration's default agent) for JSON;
-    /// the rules' result stands when it is unusable or there is no LLM.
-    Llm,
-}
+pub use crate::domain::tenant_settings::ClassificationMode;
 
 /// Conversation category and priority (src/domain/classification.rs).
 #[derive(Debug, Clone, Deserialize)]
@@ -828,7 +831,37 @@ impl Settings {
         self.environment == "production"
     }
 
+    /// The run-time settings of a tenant that changed nothing (`GET /api/v1/settings`): the
+    /// engine, classification, feedback, business-hours and CSAT keys of this file.
+    pub fn tenant_defaults(&self) -> TenantSettings {
+        let welcome = self.engine.welcome_message.trim();
+        TenantSettings {
+            handover_message: self.engine.handover_message.clone(),
+            welcome_message: (!welcome.is_empty()).then(|| welcome.to_string()),
+            human_request_phrases: self.engine.human_request_phrases.clone(),
+            classification: ClassificationPolicy {
+                mode: self.classification.mode,
+                escalate_critical: self.classification.escalate_critical,
+                escalate_vip: self.classification.escalate_vip,
+                vip_tags: self.classification.vip_tags.clone(),
+            },
+            feedback: FeedbackPolicy {
+                escalate: self.feedback.escalate,
+                escalate_min_score: self.feedback.escalate_min_score,
+            },
+            business_hours: self.business_hours.clone(),
+            csat: self.csat.clone(),
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Err(e) = self.tenant_defaults().validate() {
+            // The tenant keys live in several sections; the error names the tenant field.
+            return Err(invalid(
+                "tenant defaults",
+                format!("{} {}", e.field, e.reason),
+            ));
+        }
         self.database.kind()?;
         if self.database.pool_size == 0 {
             return Err(invalid("database.pool_size", "must be at least 1"));

@@ -26,6 +26,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod resource;
 pub mod session;
+pub mod settings;
 pub mod sub_agents;
 pub mod tags;
 pub mod tools;
@@ -63,6 +64,7 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(automations::routes);
     cfg.configure(chat_stream::routes);
     cfg.configure(knowledge::routes);
+    cfg.configure(settings::routes);
     cfg.configure(crate::console::api_routes);
 }
 

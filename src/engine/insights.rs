@@ -10,7 +10,7 @@ use actix::prelude::*;
 
 use super::agent::{AgentSupervisor, SideCall, SupervisorOf, Supervisors};
 use super::events::{EngineEvent, FeedbackDetected};
-use crate::config::{ClassificationMode, MemoryExtractor, Settings};
+use crate::config::{MemoryExtractor, Settings};
 use crate::domain::agent::{ProviderKind, TurnStatus};
 use crate::domain::classification::{self, Classification};
 use crate::domain::conversation::SenderType;
@@ -123,7 +123,8 @@ pub async fn classify(
 ) -> Classification {
     let rules = classification::classify(&text, vip);
     let config = &settings.classification;
-    let Some(agent) = agent.filter(|_| config.mode == ClassificationMode::Llm) else {
+    // Called in `llm` mode only (the tenant's setting, read by the conversation).
+    let Some(agent) = agent else {
         return rules;
     };
     let supervisor = match supervisors.send(SupervisorOf(agent)).await {

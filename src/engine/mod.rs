@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod automation;
 pub mod booking;
+pub mod clock;
 pub mod conversation;
 pub mod crm;
 pub mod distributor;
@@ -28,6 +29,7 @@ use crate::domain::limits::LimitHit;
 use crate::knowledge::KnowledgeIndex;
 use crate::secrets::SecretBox;
 use crate::store::cache::IntegrationCache;
+use crate::store::tenant_settings::TenantSettingsCache;
 use crate::store::{conversations, Store, StoreError};
 use sender::ChannelSender;
 
@@ -75,6 +77,10 @@ pub struct EngineParts {
     pub knowledge: KnowledgeIndex,
     /// The integrations inbound webhooks read, cached; API writes invalidate them.
     pub integrations: Arc<IntegrationCache>,
+    /// Tenants' run-time settings (`PATCH /api/v1/settings`), cached; the API invalidates.
+    pub tenant_settings: Arc<TenantSettingsCache>,
+    /// The time of day business hours are judged by (tests pin it).
+    pub clock: clock::WallClock,
 }
 
 /// Handle to the running engine.
@@ -149,6 +155,12 @@ impl Engine {
                 std::time::Duration::from_secs(settings.engine.integration_cache_seconds),
                 settings.engine.integration_cache_capacity,
             )),
+            tenant_settings: Arc::new(TenantSettingsCache::new(
+                store.clone(),
+                settings.tenant_defaults(),
+                Duration::from_secs(settings.engine.tenant_settings_cache_seconds),
+            )),
+            clock: clock::WallClock::default(),
             settings,
             knowledge,
         };

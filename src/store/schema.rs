@@ -517,3 +517,28 @@ diesel::allow_tables_to_appear_in_same_query!(
     visitor_quotas,
     assignment_counts,
 );
+
+// Run-time tenant settings and CSAT (issue 16, items 9 and 7): standalone tables, never joined.
+diesel::table! {
+    tenant_settings (tenant_id) {
+        tenant_id -> Text,
+        overrides -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    csat_ratings (conversation_id) {
+        conversation_id -> Text,
+        tenant_id -> Text,
+        contact_id -> Text,
+        owner_type -> Nullable<Text>,
+        owner_id -> Nullable<Text>,
+        category -> Nullable<Text>,
+        channel -> Text,
+        asked_at -> Timestamp,
+        expires_at -> Timestamp,
+        rating -> Nullable<Integer>,
+        rated_at -> Nullable<Timestamp>,
+    }
+}

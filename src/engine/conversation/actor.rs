@@ -37,6 +37,7 @@ use crate::engine::writer::{AlongWith, Answered, Stored};
 use crate::engine::{EngineError, EngineParts};
 use crate::llm::prompt::HistoryItem;
 use crate::store::conversations::{self, OwnerChange};
+use crate::store::csat::{self, CsatRating};
 use crate::store::integrations::{self, Integration};
 use crate::store::messages::{self, Message, NewMessage};
 use crate::store::{contacts, users, StoreError};
@@ -52,6 +53,8 @@ struct Loaded {
     contact_name: Option<String>,
     contact_external_id: Option<String>,
     integration: Option<Integration>,
+    /// The conversation's channel (CSAT is reported by it).
+    channel: String,
     /// When the conversation was queued (or created), for the distributor's order.
     queued_at: NaiveDateTime,
 }
@@ -94,6 +97,48 @@ impl ConversationActor {
         };
         let effects = state.handle(event, &self.rules, Instant::now());
         self.perform(effects, ctx);
+    }
+
+    /// Brings the tenant's run-time settings into the rules, then runs `then`: at once when
+    /// they are cached (the common case), else after loading them, before any other message
+    /// is handled. A PATCH invalidates the cache, so the next event follows it.
+    fn with_current_rules<F>(&mut self, ctx: &mut Context<Self>, then: F)
+    where
+        F: FnOnce(&mut Self, &mut Context<Self>) + 'static,
+    {
+        let Some(tenant) = self.loaded.as_ref().map(|l| l.tenant_id.clone()) else {
+            then(self, ctx);
+            return;
+        };
+        if let Some(current) = self.parts.tenant_settings.cached(&tenant) {
+            self.rules.tenant = current;
+            then(self, ctx);
+            return;
+        }
+        let cache = self.parts.tenant_settings.clone();
+        ctx.wait(
+            async move { cache.get(&tenant).await }
+                .into_actor(self)
+                .map(move |loaded, act, ctx| {
+                    match loaded {
+                        Ok(current) => act.rules.tenant = current,
+                        // The last known settings stand; the next event tries again.
+                        Err(e) => {
+                            tracing::warn!(conversation = %act.id, error = %e, "tenant settings not loaded")
+                        }
+                    }
+                    then(act, ctx);
+                }),
+        );
+    }
+
+    /// Whether humans are out of the tenant's business hours now.
+    fn out_of_hours(&self) -> bool {
+        !self
+            .rules
+            .tenant
+            .business_hours
+            .is_open(self.parts.clock.now())
     }
 
     fn publish(&self, event: EngineEvent) {
@@ -154,6 +199,7 @@ impl ConversationActor {
                 let new = self.outbound(SenderType::System, None, text, "{}".into());
                 self.send_stored(new, "system message", ctx);
             }
+            Effect::AskRating { question } => self.ask_rating(question, ctx),
             Effect::SendFollowup { text, sender_id } => {
                 let metadata = serde_json::json!({ "followup": true }).to_string();
                 let new = self.outbound(SenderType::AiAgent, sender_id, text, metadata);
@@ -645,6 +691,46 @@ impl ConversationActor {
         }
     }
 
+    /// Records that a rating is awaited (so a quick reply already finds it), then sends the
+    /// tenant's question to the customer's channel.
+    fn ask_rating(&mut self, question: String, ctx: &mut Context<Self>) {
+        let (Some(loaded), Some(state)) = (&self.loaded, &self.state) else {
+            return;
+        };
+        let snapshot = state.snapshot();
+        let asked_at = crate::store::now();
+        let window = i64::from(self.rules.tenant.csat.reply_window_minutes);
+        let row = CsatRating {
+            conversation_id: self.id.clone(),
+            tenant_id: loaded.tenant_id.clone(),
+            contact_id: loaded.contact_id.clone(),
+            owner_type: snapshot
+                .owner
+                .id()
+                .map(|_| snapshot.owner.kind().to_string()),
+            owner_id: snapshot.owner.id().map(str::to_string),
+            category: snapshot.category.clone(),
+            channel: loaded.channel.clone(),
+            asked_at,
+            expires_at: asked_at + chrono::Duration::minutes(window),
+            rating: None,
+            rated_at: None,
+        };
+        let metadata = serde_json::json!({ "csat": "question" }).to_string();
+        let new = self.outbound(SenderType::System, None, question, metadata);
+        let store = self.parts.store.clone();
+        ctx.wait(
+            async move { store.run(move |conn| csat::ask(conn, &row)).await }
+                .into_actor(self)
+                .map(move |asked, act, ctx| match asked {
+                    Ok(()) => act.send_stored(new, "CSAT question", ctx),
+                    Err(e) => {
+                        tracing::error!(conversation = %act.id, error = %e, "CSAT question not recorded")
+                    }
+                }),
+        );
+    }
+
     /// Extracts memories in the background: the owning AI agent's own (with its LLM when
     /// configured), or shared ones while a human serves the conversation.
     fn extract_memories(&mut self, every: u32, with_agent: bool, ctx: &mut Context<Self>) {
@@ -727,57 +813,19 @@ impl Actor for ConversationActor {
             .into_actor(self)
             .map(|loaded, act, ctx| match loaded {
                 Ok((conversation, contact, integration, pending, recent)) => {
-                    let status = conversation.status();
-                    let escalated = conversation.escalation_reason.is_some();
-                    let vip = classification::is_vip(
-                        contact.is_vip,
-                        &contact.tags,
-                        &act.parts.settings.classification.vip_tags,
-                    );
-                    let last_reply = last_reply(&recent, pending.first().map(|m| m.seq));
-                    let snapshot = Snapshot {
-                        owner: conversation.owner(),
-                        status,
-                        last_seq: conversation.last_seq,
-                        answered_seq: conversation.answered_seq,
-                        customer_messages: u32::try_from(conversation.customer_messages)
-                            .unwrap_or(0),
-                        category: conversation.category.clone(),
-                        priority: conversation.priority.clone(),
-                        answered_before: conversation.ai_replies > 0
-                            || conversation.first_response_at.is_some(),
-                        vip,
-                    };
-                    let state = ConversationState::restore(
-                        snapshot,
-                        last_reply,
-                        ToolState::from_json(&conversation.tool_state),
-                        pending.len(),
-                    );
-                    let first_ordinal = state.first_unanswered_ordinal();
-                    act.state = Some(state);
                     act.loaded = Some(Box::new(Loaded {
-                        tenant_id: conversation.tenant_id,
-                        contact_id: conversation.contact_id,
-                        contact_name: contact.name,
-                        contact_external_id: contact.external_id,
+                        tenant_id: conversation.tenant_id.clone(),
+                        contact_id: conversation.contact_id.clone(),
+                        contact_name: contact.name.clone(),
+                        contact_external_id: contact.external_id.clone(),
                         integration,
+                        channel: conversation.channel.clone(),
                         queued_at: conversation.queued_at.unwrap_or(conversation.created_at),
                     }));
-                    if status == Status::Closed {
-                        return;
-                    }
-                    // Unanswered messages go through the same checks as live ones.
-                    for (ordinal, message) in (first_ordinal..).zip(pending) {
-                        let event = Event::CustomerMessage {
-                            message_id: message.id.to_string(),
-                            seq: message.seq,
-                            content: message.content,
-                            ordinal: Some(ordinal),
-                        };
-                        act.step(event, ctx);
-                    }
-                    act.step(Event::Hydrated { escalated }, ctx);
+                    // The tenant's VIP tags and rules apply from the first event on.
+                    act.with_current_rules(ctx, move |act, ctx| {
+                        act.hydrate(conversation, contact, pending, recent, ctx)
+                    });
                 }
                 Err(e) => {
                     tracing::error!(conversation = %act.id, error = %e, "conversation could not be loaded");
@@ -785,6 +833,64 @@ impl Actor for ConversationActor {
                 }
             }),
         );
+    }
+}
+
+impl ConversationActor {
+    /// Builds the state from the rows loaded at (re)start and feeds it what is unanswered.
+    fn hydrate(
+        &mut self,
+        conversation: conversations::Conversation,
+        contact: contacts::Contact,
+        pending: Vec<Message>,
+        recent: Vec<Message>,
+        ctx: &mut Context<Self>,
+    ) {
+        let act = self;
+        let status = conversation.status();
+        let escalated = conversation.escalation_reason.is_some();
+        let vip = classification::is_vip(
+            contact.is_vip,
+            &contact.tags,
+            &act.rules.tenant.classification.vip_tags,
+        );
+        let last_reply = last_reply(&recent, pending.first().map(|m| m.seq));
+        let snapshot = Snapshot {
+            owner: conversation.owner(),
+            status,
+            last_seq: conversation.last_seq,
+            answered_seq: conversation.answered_seq,
+            customer_messages: u32::try_from(conversation.customer_messages).unwrap_or(0),
+            category: conversation.category.clone(),
+            priority: conversation.priority.clone(),
+            answered_before: conversation.ai_replies > 0
+                || conversation.first_response_at.is_some(),
+            vip,
+        };
+        let state = ConversationState::restore(
+            snapshot,
+            last_reply,
+            ToolState::from_json(&conversation.tool_state),
+            pending.len(),
+        );
+        let first_ordinal = state.first_unanswered_ordinal();
+        act.state = Some(state);
+        if status == Status::Closed {
+            return;
+        }
+        let out_of_hours = act.out_of_hours();
+        // Unanswered messages go through the same checks as live ones.
+        for (ordinal, message) in (first_ordinal..).zip(pending) {
+            let event = Event::CustomerMessage {
+                message_id: message.id.to_string(),
+                seq: message.seq,
+                content: message.content,
+                ordinal: Some(ordinal),
+                out_of_hours,
+            };
+            act.step(event, ctx);
+        }
+        act.step(Event::Hydrated { escalated }, ctx);
     }
 }
 
@@ -797,13 +903,16 @@ impl Handler<CustomerMessage> for ConversationActor {
             message_id: message.id.clone(),
             seq: message.seq,
         });
-        let event = Event::CustomerMessage {
-            message_id: message.id.to_string(),
-            seq: message.seq,
-            content: message.content,
-            ordinal: None,
-        };
-        self.step(event, ctx);
+        self.with_current_rules(ctx, move |act, ctx| {
+            let event = Event::CustomerMessage {
+                message_id: message.id.to_string(),
+                seq: message.seq,
+                content: message.content,
+                ordinal: None,
+                out_of_hours: act.out_of_hours(),
+            };
+            act.step(event, ctx);
+        });
     }
 }
 
@@ -1020,7 +1129,8 @@ impl Handler<Escalate> for ConversationActor {
             reason: msg.reason,
             user: msg.user,
         };
-        self.step(event, ctx);
+        // The hand-over text is the tenant's current one.
+        self.with_current_rules(ctx, move |act, ctx| act.step(event, ctx));
         after_writes(Ok(()))
     }
 }
@@ -1032,7 +1142,9 @@ impl Handler<Close> for ConversationActor {
         if self.is_closed() {
             return after_writes(Err(EngineError::Closed));
         }
-        self.step(Event::Close { reason: msg.reason }, ctx);
+        let event = Event::Close { reason: msg.reason };
+        // Whether CSAT is asked, and how, is the tenant's current choice.
+        self.with_current_rules(ctx, move |act, ctx| act.step(event, ctx));
         after_writes(Ok(()))
     }
 }

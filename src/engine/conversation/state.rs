@@ -4,6 +4,7 @@
 //! retries, escalation, reply bookkeeping, memory cadence, tool state) is tested directly;
 //! the actor (`actor.rs`) performs the effects and turns their results back into events.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{FeedbackSettings, Settings};
@@ -13,27 +14,27 @@ use crate::domain::conversation::{Owner, Status};
 use crate::domain::escalation::{self, EscalationReason};
 use crate::domain::feedback::{self, Detection};
 use crate::domain::limits::LimitHit;
+use crate::domain::tenant_settings::{ClassificationMode, TenantSettings};
 use crate::domain::ticket::ConversationChanges;
 use crate::domain::tool_state::{self, ToolState};
 use crate::domain::{memory, AgentId, UserId};
 use crate::engine::agent::{Effect as TurnEffect, TurnDone, TurnFailure};
 use crate::engine::events::EngineEvent;
 
-/// The engine-wide rules a conversation follows (from `Settings`, fixed for its life).
+/// The rules a conversation follows: the process's (from `Settings`, fixed for its life) and
+/// its tenant's run-time settings, which the actor refreshes before each event it feeds.
 #[derive(Debug, Clone)]
 pub struct Rules {
-    pub human_request_phrases: Vec<String>,
-    pub handover_message: String,
+    /// Hand-over and welcome texts, human-request phrases, classification, feedback
+    /// escalation, business hours and CSAT (`PATCH /api/v1/settings`).
+    pub tenant: Arc<TenantSettings>,
     pub turn_max_attempts: u32,
     pub turn_retry_backoff: Duration,
     /// How long a turn blocked by a limit waits before it tries again (`on_limit = wait`).
     pub limit_wait: Duration,
     pub tool_failure_escalation: u32,
+    /// Detection (`enabled`, `min_score`, `repeat_similarity`); escalation is the tenant's.
     pub feedback: FeedbackSettings,
-    /// Classification asks the LLM (`classification.mode = "llm"`) instead of the rules.
-    pub classify_with_llm: bool,
-    pub escalate_vip: bool,
-    pub escalate_critical: bool,
     /// The memory cadence while a human serves the conversation.
     pub default_memory_every: u32,
     pub tool_state: tool_state::Limits,
@@ -43,17 +44,12 @@ impl Rules {
     pub fn from_settings(settings: &Settings) -> Rules {
         let engine = &settings.engine;
         Rules {
-            human_request_phrases: engine.human_request_phrases.clone(),
-            handover_message: engine.handover_message.clone(),
+            tenant: Arc::new(settings.tenant_defaults()),
             turn_max_attempts: engine.turn_max_attempts,
             turn_retry_backoff: Duration::from_millis(engine.turn_retry_backoff_ms),
             limit_wait: Duration::from_secs(engine.queue_check_interval_seconds.max(1)),
             tool_failure_escalation: engine.tool_failure_escalation,
             feedback: settings.feedback.clone(),
-            classify_with_llm: settings.classification.mode
-                == crate::config::ClassificationMode::Llm,
-            escalate_vip: settings.classification.escalate_vip,
-            escalate_critical: settings.classification.escalate_critical,
             default_memory_every: AgentSettings::default().memory_every_n_messages,
             tool_state: tool_state::Limits {
                 entries: engine.tool_state_entries,
@@ -167,6 +163,8 @@ pub enum Event {
         seq: i64,
         content: String,
         ordinal: Option<u32>,
+        /// It came outside the tenant's business hours (judged by the actor's wall clock).
+        out_of_hours: bool,
     },
     /// Rehydration took every unanswered message; `escalated` when a hand-over was pending.
     Hydrated {
@@ -267,8 +265,13 @@ pub enum Effect {
         agent_id: AgentId,
         up_to: i64,
     },
-    /// Store and send a system message (hand-over notice, welcome).
+    /// Store and send a system message (hand-over notice, welcome, out-of-hours reply).
     SendSystem(String),
+    /// The conversation closed with CSAT on: store and send the rating question and record
+    /// that the customer's next message may be the rating.
+    AskRating {
+        question: String,
+    },
     /// Store and send a follow-up in the AI agent's name.
     SendFollowup {
         text: String,
@@ -331,6 +334,12 @@ pub struct ConversationState {
     memory_seen: u32,
     memory_checked: u32,
     tools: ToolState,
+    /// The last customer message came outside business hours.
+    out_of_hours: bool,
+    /// The out-of-hours reply was sent in this stretch of closed hours.
+    out_of_hours_told: bool,
+    /// The conversation was handed over to humans (humans answer it next).
+    handed_over: bool,
 }
 
 impl ConversationState {
@@ -363,6 +372,9 @@ impl ConversationState {
             memory_seen: seen,
             memory_checked: seen,
             tools,
+            out_of_hours: false,
+            out_of_hours_told: false,
+            handed_over: false,
         }
     }
 
@@ -427,8 +439,14 @@ impl ConversationState {
                 seq,
                 content,
                 ordinal,
-            } => self.take_customer_message(message_id, seq, content, ordinal, rules, now, &mut fx),
+                out_of_hours,
+            } => {
+                self.out_of_hours = out_of_hours;
+                self.out_of_hours_told &= out_of_hours;
+                self.take_customer_message(message_id, seq, content, ordinal, rules, now, &mut fx)
+            }
             Event::Hydrated { escalated } => {
+                self.handed_over |= escalated;
                 if self.pending.is_empty() && self.conversation.owner == Owner::Nobody {
                     self.request_assignment(escalated, &mut fx);
                 }
@@ -437,7 +455,11 @@ impl ConversationState {
                 let settings = agent.settings.clone();
                 self.agent = Some(agent);
                 if std::mem::take(&mut self.welcome_due) && !self.conversation.answered_before {
-                    if let Some(text) = settings.welcome_message {
+                    // The agent's own welcome, else the tenant's.
+                    let welcome = settings
+                        .welcome_message
+                        .or_else(|| rules.tenant.welcome_message.clone());
+                    if let Some(text) = welcome {
                         self.say_system(text, &mut fx);
                     }
                 }
@@ -476,7 +498,7 @@ impl ConversationState {
             }
             Event::Assigned { owner } => self.assigned(owner, now, &mut fx),
             Event::Escalate { reason, user } => self.escalate(reason, user, rules, &mut fx),
-            Event::Close { reason } => self.close(reason, &mut fx),
+            Event::Close { reason } => self.close(reason, rules, &mut fx),
             Event::HumanReplied { seq } => {
                 self.pending.clear();
                 // The customer's next message reacts to the human, not to the AI.
@@ -529,7 +551,8 @@ impl ConversationState {
         }
         let customer_messages = c.customer_messages;
         let needs_classification = c.category.is_none() && !self.classified;
-        let asks_for_human = escalation::asks_for_human(&content, &rules.human_request_phrases);
+        let asks_for_human =
+            escalation::asks_for_human(&content, &rules.tenant.human_request_phrases);
         let reply = self.last_reply.take();
         self.pending.push(Pending {
             seq,
@@ -553,7 +576,7 @@ impl ConversationState {
         };
         if needs_classification {
             self.classified = true;
-            if rules.classify_with_llm {
+            if rules.tenant.classification.mode == ClassificationMode::Llm {
                 fx.push(Effect::ClassifyWithLlm {
                     text: content,
                     route,
@@ -585,14 +608,15 @@ impl ConversationState {
             content,
             Some(&reply.question),
             feedback::Rules {
-                human_phrases: &rules.human_request_phrases,
+                human_phrases: &rules.tenant.human_request_phrases,
                 repeat_similarity: config.repeat_similarity,
             },
         )
         .filter(|d| d.score >= config.min_score) else {
             return false;
         };
-        let escalate = config.escalate && detection.score >= config.escalate_min_score;
+        let policy = rules.tenant.feedback;
+        let escalate = policy.escalate && detection.score >= policy.escalate_min_score;
         fx.push(Effect::RecordFeedback {
             customer_message_id,
             reply,
@@ -605,6 +629,14 @@ impl ConversationState {
     fn route(&mut self, route: Route, rules: &Rules, now: Instant, fx: &mut Vec<Effect>) {
         if self.is_closed() {
             return;
+        }
+        let humans_answer = match &self.conversation.owner {
+            Owner::User(_) => true,
+            Owner::Nobody => self.handed_over,
+            Owner::AiAgent(_) => false,
+        };
+        if humans_answer && !route.asks_for_human {
+            self.tell_out_of_hours(rules, fx);
         }
         match self.conversation.owner.clone() {
             // A human answers; nothing for the AI to do.
@@ -649,8 +681,8 @@ impl ConversationState {
         let hand_over = classification::escalation_reason(
             &result,
             self.conversation.vip,
-            rules.escalate_vip,
-            rules.escalate_critical,
+            rules.tenant.classification.escalate_vip,
+            rules.tenant.classification.escalate_critical,
         );
         match hand_over {
             Some(reason) if !matches!(self.conversation.owner, Owner::User(_)) => {
@@ -937,6 +969,21 @@ impl ConversationState {
         }
     }
 
+    /// Sends the out-of-hours reply once per stretch of closed hours; true when it was sent
+    /// now or earlier in this stretch.
+    fn tell_out_of_hours(&mut self, rules: &Rules, fx: &mut Vec<Effect>) -> bool {
+        let hours = &rules.tenant.business_hours;
+        let text = hours.out_of_hours_message.trim();
+        if !self.out_of_hours || !hours.enabled || text.is_empty() {
+            return false;
+        }
+        if !self.out_of_hours_told {
+            self.out_of_hours_told = true;
+            self.say_system(text.to_string(), fx);
+        }
+        true
+    }
+
     fn say_system(&mut self, text: String, fx: &mut Vec<Effect>) {
         if !text.trim().is_empty() {
             fx.push(Effect::SendSystem(text));
@@ -1001,8 +1048,10 @@ impl ConversationState {
             reason,
             owner: owner.clone(),
         }));
-        if was_ai {
-            self.say_system(rules.handover_message.clone(), fx);
+        self.handed_over = true;
+        // Out of hours the customer learns when humans are back instead of "a moment".
+        if !self.tell_out_of_hours(rules, fx) && was_ai {
+            self.say_system(rules.tenant.handover_message.clone(), fx);
         }
         if owner == Owner::Nobody {
             self.assignment_requested = false;
@@ -1028,6 +1077,7 @@ impl ConversationState {
         }));
         match owner {
             Owner::AiAgent(_) => {
+                self.handed_over = false;
                 self.welcome_due = true;
                 self.attach_agent(now, fx);
             }
@@ -1036,7 +1086,7 @@ impl ConversationState {
         }
     }
 
-    fn close(&mut self, reason: Option<String>, fx: &mut Vec<Effect>) {
+    fn close(&mut self, reason: Option<String>, rules: &Rules, fx: &mut Vec<Effect>) {
         if self.is_closed() {
             return;
         }
@@ -1053,6 +1103,13 @@ impl ConversationState {
             fx,
         );
         fx.push(Effect::Publish(EngineEvent::ConversationClosed { reason }));
+        let csat = &rules.tenant.csat;
+        // Only a conversation the customer spoke in is rated.
+        if csat.enabled && self.conversation.customer_messages > 0 {
+            fx.push(Effect::AskRating {
+                question: csat.question.clone(),
+            });
+        }
         if human {
             fx.push(Effect::CapacityFreed);
         }

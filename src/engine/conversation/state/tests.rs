@@ -14,10 +14,39 @@ use crate::domain::tool_state::Limits;
 use crate::llm::LlmError;
 use crate::tools::CallRecord;
 
+fn tenant() -> TenantSettings {
+    use crate::domain::tenant_settings::*;
+    TenantSettings {
+        handover_message: "Um momento, vou transferir.".into(),
+        welcome_message: None,
+        human_request_phrases: vec!["falar com humano".into()],
+        classification: ClassificationPolicy {
+            mode: ClassificationMode::Rules,
+            escalate_critical: false,
+            escalate_vip: false,
+            vip_tags: vec![],
+        },
+        feedback: FeedbackPolicy {
+            escalate: false,
+            escalate_min_score: 0.8,
+        },
+        business_hours: BusinessHours {
+            enabled: true,
+            timezone: "UTC".into(),
+            schedule: vec![],
+            out_of_hours_message: "Voltamos amanhã às 9h.".into(),
+        },
+        csat: CsatPolicy {
+            enabled: false,
+            question: "Nota de 1 a 5?".into(),
+            reply_window_minutes: 60,
+        },
+    }
+}
+
 fn rules() -> Rules {
     Rules {
-        human_request_phrases: vec!["falar com humano".into()],
-        handover_message: "Um momento, vou transferir.".into(),
+        tenant: Arc::new(tenant()),
         turn_max_attempts: 3,
         turn_retry_backoff: Duration::from_millis(500),
         limit_wait: Duration::from_secs(5),
@@ -29,9 +58,6 @@ fn rules() -> Rules {
             escalate_min_score: 0.8,
             repeat_similarity: 0.8,
         },
-        classify_with_llm: false,
-        escalate_vip: false,
-        escalate_critical: false,
         default_memory_every: 5,
         tool_state: Limits {
             entries: 4,
@@ -91,6 +117,7 @@ fn customer(seq: i64, content: &str) -> Event {
         seq,
         content: content.into(),
         ordinal: None,
+        out_of_hours: false,
     }
 }
 
@@ -765,6 +792,141 @@ impl Harness {
         }
         panic!("the conversation never settles");
     }
+}
+
+fn system_texts(fx: &[Effect]) -> Vec<String> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::SendSystem(text) => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn after_hours(seq: i64, content: &str) -> Event {
+    match customer(seq, content) {
+        Event::CustomerMessage {
+            message_id,
+            seq,
+            content,
+            ordinal,
+            ..
+        } => Event::CustomerMessage {
+            message_id,
+            seq,
+            content,
+            ordinal,
+            out_of_hours: true,
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn the_tenants_handover_text_and_phrases_are_the_ones_in_the_rules() {
+    let now = Instant::now();
+    let mut rules = rules();
+    let mut custom = tenant();
+    custom.handover_message = "A Ana já vem.".into();
+    custom.human_request_phrases = vec!["chama a ana".into()];
+    rules.tenant = Arc::new(custom);
+    let mut state = with_agent(0, now);
+    // The old phrase is an ordinary question now.
+    let fx = state.handle(customer(1, "falar com humano"), &rules, now);
+    assert!(system_texts(&fx).is_empty(), "{fx:?}");
+    assert!(run_turn(&fx).is_some());
+    let mut state = with_agent(0, now);
+    let fx = state.handle(customer(1, "Chama a Ana, por favor"), &rules, now);
+    assert_eq!(system_texts(&fx), vec!["A Ana já vem.".to_string()]);
+}
+
+#[test]
+fn out_of_hours_a_hand_over_says_when_humans_are_back_once_per_stretch() {
+    let now = Instant::now();
+    let rules = rules();
+    let mut state = with_agent(0, now);
+    let fx = state.handle(after_hours(1, "falar com humano"), &rules, now);
+    assert_eq!(
+        system_texts(&fx),
+        vec!["Voltamos amanhã às 9h.".to_string()]
+    );
+    // Still closed: the customer waiting for a human is not told again.
+    let fx = state.handle(after_hours(2, "alô?"), &rules, now);
+    assert!(system_texts(&fx).is_empty(), "{fx:?}");
+    // Open again, then closed again: a new stretch, told again.
+    let fx = state.handle(customer(3, "oi"), &rules, now);
+    assert!(system_texts(&fx).is_empty(), "{fx:?}");
+    let fx = state.handle(after_hours(4, "ainda aí?"), &rules, now);
+    assert_eq!(
+        system_texts(&fx),
+        vec!["Voltamos amanhã às 9h.".to_string()]
+    );
+    // In hours, the hand-over text.
+    let mut state = with_agent(0, now);
+    let fx = state.handle(customer(1, "falar com humano"), &rules, now);
+    assert_eq!(
+        system_texts(&fx),
+        vec!["Um momento, vou transferir.".to_string()]
+    );
+    // An AI serving the conversation answers at night without the auto-reply.
+    let mut state = with_agent(0, now);
+    let fx = state.handle(after_hours(1, "qual o prazo?"), &rules, now);
+    assert!(system_texts(&fx).is_empty(), "{fx:?}");
+    assert!(run_turn(&fx).is_some());
+}
+
+#[test]
+fn closing_asks_for_a_rating_only_when_csat_is_on_and_the_customer_spoke() {
+    let now = Instant::now();
+    let mut rules = rules();
+    let asks = |fx: &[Effect]| {
+        fx.iter().find_map(|e| match e {
+            Effect::AskRating { question } => Some(question.clone()),
+            _ => None,
+        })
+    };
+    let mut state = with_agent(0, now);
+    state.handle(customer(1, "oi"), &rules, now);
+    let fx = state.handle(Event::Close { reason: None }, &rules, now);
+    assert_eq!(asks(&fx), None, "CSAT off");
+    let mut on = tenant();
+    on.csat.enabled = true;
+    rules.tenant = Arc::new(on);
+    let mut state = with_agent(0, now);
+    let fx = state.handle(Event::Close { reason: None }, &rules, now);
+    assert_eq!(asks(&fx), None, "nobody spoke");
+    let mut state = with_agent(0, now);
+    state.handle(customer(1, "oi"), &rules, now);
+    let fx = state.handle(Event::Close { reason: None }, &rules, now);
+    assert_eq!(asks(&fx).as_deref(), Some("Nota de 1 a 5?"));
+}
+
+#[test]
+fn the_tenants_welcome_applies_when_the_agent_has_none() {
+    let now = Instant::now();
+    let mut rules = rules();
+    let mut custom = tenant();
+    custom.welcome_message = Some("Bem-vindo!".into());
+    rules.tenant = Arc::new(custom);
+    let mut fresh = snapshot(Owner::Nobody);
+    fresh.answered_before = false;
+    let mut state = ConversationState::restore(fresh, None, ToolState::default(), 0);
+    state.handle(
+        Event::Assigned {
+            owner: Owner::AiAgent(agent_id()),
+        },
+        &rules,
+        now,
+    );
+    let fx = state.handle(
+        Event::AgentAttached(AttachedAgent {
+            id: agent_id(),
+            settings: settings(0),
+        }),
+        &rules,
+        now,
+    );
+    assert_eq!(system_texts(&fx), vec!["Bem-vindo!".to_string()]);
 }
 
 proptest! {
