@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod automation;
 pub mod booking;
+pub mod clock;
 pub mod conversation;
 pub mod crm;
 pub mod distributor;
@@ -75,6 +76,10 @@ pub struct EngineParts {
     pub knowledge: KnowledgeIndex,
     /// The integrations inbound webhooks read, cached; API writes invalidate them.
     pub integrations: Arc<IntegrationCache>,
+    /// The wall clock of durable timers (escalation timeouts, follow-ups).
+    pub clock: clock::Clock,
+    /// "Typing…" on channels that show it (WhatsApp through Evolution).
+    pub presence: crate::channels::presence::PresenceSender,
 }
 
 /// Handle to the running engine.
@@ -91,6 +96,7 @@ impl Engine {
         settings: Arc<Settings>,
         secrets: Arc<SecretBox>,
         knowledge: KnowledgeIndex,
+        clock: clock::Clock,
     ) -> Result<Engine, StoreError> {
         let engine_settings = &settings.engine;
         let events = EventBus::new(engine_settings.event_buffer);
@@ -130,6 +136,11 @@ impl Engine {
         )
         .require_presence(engine_settings.require_presence)
         .start();
+        let presence = crate::channels::presence::PresenceSender::new(
+            &settings.outbound,
+            &settings.typing,
+            secrets.clone(),
+        );
         let sender = ChannelSender::new(
             store.clone(),
             settings.outbound.clone(),
@@ -151,6 +162,8 @@ impl Engine {
             )),
             settings,
             knowledge,
+            clock: clock.clone(),
+            presence,
         };
         // Listening before any conversation runs, so no closing or request goes unseen.
         crm::start(
@@ -173,6 +186,7 @@ impl Engine {
             store.clone(),
             engine.registry.clone(),
             Duration::from_secs(1),
+            clock,
         )
         .start();
         Ok(engine)

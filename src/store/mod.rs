@@ -24,6 +24,7 @@ pub mod conversations;
 pub mod crm;
 pub mod deliveries;
 pub mod departments;
+pub mod escalation;
 pub mod feedback;
 pub mod funnels;
 pub mod integrations;
