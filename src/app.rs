@@ -67,6 +67,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        Self::build_with_clock(settings, crate::engine::clock::Clock::system()).await
+    }
+
+    /// Like [`Application::build`], with the engine's durable timers on `clock` (tests move
+    /// an adjustable clock forward instead of waiting).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: crate::engine::clock::Clock,
+    ) -> Result<Self, StartError> {
         if settings.is_production() && settings.metrics.token.expose_secret().is_empty() {
             tracing::warn!("metrics.token is empty: /metrics is open to anyone who reaches it");
         }
@@ -111,6 +120,7 @@ impl Application {
             std::sync::Arc::new(settings.clone()),
             secret_box,
             knowledge,
+            clock,
         )
         .await?;
         let engine_data = web::Data::new(engine.clone());

@@ -60,6 +60,7 @@ pub struct Settings {
     pub business_hours: crate::domain::tenant_settings::BusinessHours,
     /// Every tenant's CSAT switch and question until its admin sets its own.
     pub csat: crate::domain::tenant_settings::CsatPolicy,
+    pub typing: TypingSettings,
     /// Name of the environment the settings were loaded for (`ATENDE_ENV`).
     #[serde(skip)]
     pub environment: String,
@@ -288,6 +289,17 @@ pub struct ChannelSettings {
     pub inbound_signature_tolerance_seconds: u64,
     /// Whether the legacy `sha256=<hex>` inbound signature (no timestamp) is still accepted.
     pub accept_legacy_signatures: bool,
+}
+
+/// "The AI is typing" (sockets' `typing` frames, WhatsApp's presence through Evolution).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypingSettings {
+    /// The `delay` sent with Evolution's `composing` presence: how long WhatsApp shows it.
+    pub presence_delay_ms: u64,
+    /// A reply waits at most this long for its presence call to be answered, so it never
+    /// overtakes its own "typing…" yet a slow Evolution cannot hold replies back.
+    pub reply_wait_ms: u64,
 }
 
 /// What a web-chat visitor (contact token) may ask of one conversation.

@@ -38,7 +38,10 @@ fn full_agent() -> Value {
             "memory_every_n_messages": 4,
             "escalate_after_messages": 12,
             "max_tool_iterations": 3,
-            "on_limit": "handover"
+            "on_limit": "handover",
+            "escalate_after_minutes": 5,
+            "recurring_problem_conversations": 3,
+            "recurring_problem_days": 10
         },
         "limits": {
             "requests_per_minute": 30,
@@ -200,7 +203,10 @@ async fn a_minimal_agent_gets_sensible_defaults() {
             "memory_every_n_messages": 5,
             "escalate_after_messages": 0,
             "max_tool_iterations": 5,
-            "on_limit": "wait"
+            "on_limit": "wait",
+            "escalate_after_minutes": 0,
+            "recurring_problem_conversations": 0,
+            "recurring_problem_days": 30
         })
     );
     assert_eq!(

@@ -160,7 +160,7 @@ async fn out_of_hours_the_customer_is_told_when_humans_are_back() {
         .with_ymd_and_hms(2026, 3, 1, 15, 0, 0)
         .single()
         .expect("time");
-    f.app.engine.parts.clock.pin(sunday);
+    assert!(f.app.clock.set(sunday));
     let night = ai_conversation(&f, "c1").await;
     // The AI answered at night without an auto-reply: it serves the conversation.
     assert!(by_sender(&f.messages(&night).await, "system").is_empty());
@@ -185,7 +185,7 @@ async fn out_of_hours_the_customer_is_told_when_humans_are_back() {
         .with_ymd_and_hms(2026, 3, 2, 10, 0, 0)
         .single()
         .expect("time");
-    f.app.engine.parts.clock.pin(monday);
+    assert!(f.app.clock.set(monday));
     let day = ai_conversation(&f, "c2").await;
     f.inbound("c2", "c2-2", "quero falar com um atendente")
         .await;

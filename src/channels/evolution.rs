@@ -736,6 +736,18 @@ fn flag(object: &Map<String, Value>, path: &str, field: &str) -> Result<bool, St
     }
 }
 
+/// `{base_url}/{segments…}` of the Evolution API, each segment escaped as one (an instance
+/// name may hold spaces or slashes), keeping the base URL's own path.
+pub fn api_url(base: &str, segments: &[&str]) -> Result<String, String> {
+    let mut url = reqwest::Url::parse(base.trim())
+        .map_err(|e| format!("the evolution base_url is not a valid URL: {e}"))?;
+    url.path_segments_mut()
+        .map_err(|_| "the evolution base_url cannot take a path".to_string())?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

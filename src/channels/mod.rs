@@ -5,4 +5,5 @@
 
 pub mod evolution;
 pub mod generic;
+pub mod presence;
 pub mod signature;

@@ -17,6 +17,9 @@ pub const MAX_HISTORY_WINDOW: u32 = 200;
 pub const MAX_CONTEXT_TIMER_SECONDS: u32 = 3600;
 pub const MAX_RESPONSE_DELAY_SECONDS: u32 = 600;
 pub const MAX_TOOL_ITERATIONS: u32 = 50;
+pub const MAX_ESCALATE_AFTER_MINUTES: u32 = 10_080;
+pub const MAX_RECURRING_CONVERSATIONS: u32 = 100;
+pub const MAX_RECURRING_DAYS: u32 = 365;
 pub const MAX_WELCOME_MESSAGE_CHARS: usize = 4000;
 pub const MAX_TEMPERATURE: f64 = 2.0;
 /// Above every current model's output window; the provider refuses larger values anyway.
@@ -231,6 +234,14 @@ pub struct AgentSettings {
     /// Model/tool round trips allowed in one turn before it is cut short.
     pub max_tool_iterations: u32,
     pub on_limit: OnLimit,
+    /// Hand the conversation to a human when it is still open with this agent this many
+    /// minutes after it started (seed 001: 5); 0 never does.
+    pub escalate_after_minutes: u32,
+    /// Hand a new conversation straight to a human when the contact already had this many
+    /// conversations on the same category (this one included) within
+    /// `recurring_problem_days` (seed 001: 3); 0 never does.
+    pub recurring_problem_conversations: u32,
+    pub recurring_problem_days: u32,
 }
 
 impl Default for AgentSettings {
@@ -245,6 +256,9 @@ impl Default for AgentSettings {
             escalate_after_messages: 0,
             max_tool_iterations: 5,
             on_limit: OnLimit::Wait,
+            escalate_after_minutes: 0,
+            recurring_problem_conversations: 0,
+            recurring_problem_days: 30,
         }
     }
 }
@@ -276,6 +290,15 @@ impl AgentSettings {
         }
         if self.max_tool_iterations > MAX_TOOL_ITERATIONS {
             return invalid("max_tool_iterations", "must be at most 50");
+        }
+        if self.escalate_after_minutes > MAX_ESCALATE_AFTER_MINUTES {
+            return invalid("escalate_after_minutes", "must be at most 10080 (7 days)");
+        }
+        if self.recurring_problem_conversations > MAX_RECURRING_CONVERSATIONS {
+            return invalid("recurring_problem_conversations", "must be at most 100");
+        }
+        if self.recurring_problem_days == 0 || self.recurring_problem_days > MAX_RECURRING_DAYS {
+            return invalid("recurring_problem_days", "must be between 1 and 365");
         }
         Ok(())
     }
@@ -359,6 +382,9 @@ pub struct AgentSettingsPatch {
     pub escalate_after_messages: Option<u32>,
     pub max_tool_iterations: Option<u32>,
     pub on_limit: Option<OnLimit>,
+    pub escalate_after_minutes: Option<u32>,
+    pub recurring_problem_conversations: Option<u32>,
+    pub recurring_problem_days: Option<u32>,
 }
 
 impl AgentSettingsPatch {
@@ -386,6 +412,11 @@ impl AgentSettingsPatch {
             .unwrap_or(s.escalate_after_messages);
         s.max_tool_iterations = p.max_tool_iterations.unwrap_or(s.max_tool_iterations);
         s.on_limit = p.on_limit.unwrap_or(s.on_limit);
+        s.escalate_after_minutes = p.escalate_after_minutes.unwrap_or(s.escalate_after_minutes);
+        s.recurring_problem_conversations = p
+            .recurring_problem_conversations
+            .unwrap_or(s.recurring_problem_conversations);
+        s.recurring_problem_days = p.recurring_problem_days.unwrap_or(s.recurring_problem_days);
         s
     }
 }

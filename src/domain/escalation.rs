@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use chrono::{NaiveDateTime, TimeDelta};
+
+use super::conversation::Owner;
 use super::limits::LimitHit;
 
 crate::text_enum! {
@@ -37,6 +40,10 @@ pub enum EscalationReason {
     CriticalPriority,
     /// The offline retrieval provider found no passage to answer with.
     NoKnowledgeMatch,
+    /// Still open with the AI `escalate_after_minutes` after it started (seed 001).
+    UnresolvedTimeout,
+    /// The contact keeps coming back about the same category (seed 001: 3+ conversations).
+    RecurringProblem,
     /// The provider call failed for good.
     Provider(ProviderFault),
     /// A limit blocked the turn and the agent hands over (`on_limit = handover`).
@@ -51,7 +58,7 @@ const LIMIT_PREFIX: &str = "limit_reached:";
 const AI_TRANSFER_PREFIX: &str = "ai_transfer: ";
 
 impl EscalationReason {
-    const FIXED: [(EscalationReason, &'static str); 8] = [
+    const FIXED: [(EscalationReason, &'static str); 10] = [
         (
             EscalationReason::CustomerRequestedHuman,
             "customer_requested_human",
@@ -63,6 +70,8 @@ impl EscalationReason {
         (EscalationReason::VipContact, "vip_contact"),
         (EscalationReason::CriticalPriority, "critical_priority"),
         (EscalationReason::NoKnowledgeMatch, "no_knowledge_match"),
+        (EscalationReason::UnresolvedTimeout, "unresolved_timeout"),
+        (EscalationReason::RecurringProblem, "recurring_problem"),
     ];
 
     /// Reads any text: an engine spelling becomes its variant, anything else a staff reason.
@@ -159,6 +168,30 @@ pub fn too_many_messages(customer_messages: u32, escalate_after: u32) -> bool {
     escalate_after > 0 && customer_messages > escalate_after
 }
 
+/// When an AI-owned conversation that started at `started_at` is handed to a human for
+/// still being open (`escalate_after_minutes`); `None` when the agent has it off (0).
+pub fn timeout_at(started_at: NaiveDateTime, minutes: u32) -> Option<NaiveDateTime> {
+    (minutes > 0).then(|| started_at + TimeDelta::minutes(i64::from(minutes)))
+}
+
+/// The timeout hands over only what the AI still holds: a closed conversation is resolved,
+/// and one a human (or nobody, already queued) holds has left the AI.
+pub fn timeout_escalates(owner: &Owner, closed: bool) -> bool {
+    !closed && matches!(owner, Owner::AiAgent(_))
+}
+
+/// The per-agent "recurring problem" rule: hand over at once when this is at least the
+/// `threshold`-th conversation of the contact on the same category within the window
+/// (`earlier` counts the other ones). A threshold of 0 is off.
+pub fn recurring_problem(earlier: u32, threshold: u32) -> bool {
+    threshold > 0 && earlier.saturating_add(1) >= threshold
+}
+
+/// Start of the window the recurring rule counts conversations in.
+pub fn recurring_window_start(now: NaiveDateTime, days: u32) -> NaiveDateTime {
+    now - TimeDelta::days(i64::from(days))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +269,41 @@ mod tests {
         assert!(asks_for_human("can I talk to a human?", &phrases));
         assert!(!asks_for_human("quero pagar minha fatura", &phrases));
         assert!(!asks_for_human("anything", &[String::new()]));
+    }
+
+    #[test]
+    fn the_timeout_fires_minutes_after_the_start_and_only_for_the_ai() {
+        let start = chrono::NaiveDate::from_ymd_opt(2026, 3, 2)
+            .and_then(|d| d.and_hms_opt(10, 0, 0))
+            .expect("date");
+        assert_eq!(timeout_at(start, 0), None, "0 is off");
+        assert_eq!(
+            timeout_at(start, 5).map(|t| t.to_string()),
+            Some("2026-03-02 10:05:00".to_string())
+        );
+        let ai = Owner::AiAgent(crate::domain::AgentId::new());
+        let human = Owner::User(crate::domain::UserId::new());
+        assert!(timeout_escalates(&ai, false));
+        assert!(!timeout_escalates(&ai, true), "resolved");
+        assert!(!timeout_escalates(&human, false), "a human holds it");
+        assert!(!timeout_escalates(&Owner::Nobody, false), "already queued");
+    }
+
+    #[test]
+    fn recurring_problems_count_this_conversation_too() {
+        assert!(!recurring_problem(10, 0), "0 is off");
+        assert!(!recurring_problem(0, 3));
+        assert!(!recurring_problem(1, 3));
+        assert!(recurring_problem(2, 3), "the third conversation");
+        assert!(recurring_problem(7, 3));
+        assert!(recurring_problem(0, 1));
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 3, 10)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("date");
+        assert_eq!(
+            recurring_window_start(now, 7).to_string(),
+            "2026-03-03 00:00:00"
+        );
     }
 
     #[test]

@@ -234,6 +234,18 @@ impl TenantEvent {
 pub struct EventBus {
     sender: broadcast::Sender<TenantEvent>,
     answers: broadcast::Sender<AnswerDelta>,
+    typing: broadcast::Sender<AiTyping>,
+}
+
+/// The AI is writing an answer in a conversation (its turn or its humanized delay runs), or
+/// stopped. Live only, like [`AnswerDelta`]: worth something to sockets watching now, not to
+/// SSE resume buffers or outbound webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AiTyping {
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    pub agent_id: Option<String>,
+    pub is_typing: bool,
 }
 
 /// A piece of an AI answer while the model is still writing it (live streaming to the
@@ -257,7 +269,12 @@ impl EventBus {
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(1));
         let (answers, _) = broadcast::channel(capacity.max(1));
-        EventBus { sender, answers }
+        let (typing, _) = broadcast::channel(capacity.max(1));
+        EventBus {
+            sender,
+            answers,
+            typing,
+        }
     }
 
     pub fn publish(
@@ -287,6 +304,15 @@ impl EventBus {
 
     pub fn subscribe_answers(&self) -> broadcast::Receiver<AnswerDelta> {
         self.answers.subscribe()
+    }
+
+    pub fn publish_typing(&self, typing: AiTyping) {
+        // Nobody watching is fine: typing is only a hint.
+        let _ = self.typing.send(typing);
+    }
+
+    pub fn subscribe_typing(&self) -> broadcast::Receiver<AiTyping> {
+        self.typing.subscribe()
     }
 }
 

@@ -79,8 +79,11 @@ pub struct EngineParts {
     pub integrations: Arc<IntegrationCache>,
     /// Tenants' run-time settings (`PATCH /api/v1/settings`), cached; the API invalidates.
     pub tenant_settings: Arc<TenantSettingsCache>,
-    /// The time of day business hours are judged by (tests pin it).
-    pub clock: clock::WallClock,
+    /// The wall clock of durable timers (escalation timeouts, follow-ups) and of business
+    /// hours; tests move or set it.
+    pub clock: clock::Clock,
+    /// "Typing…" on channels that show it (WhatsApp through Evolution).
+    pub presence: crate::channels::presence::PresenceSender,
 }
 
 /// Handle to the running engine.
@@ -97,6 +100,7 @@ impl Engine {
         settings: Arc<Settings>,
         secrets: Arc<SecretBox>,
         knowledge: KnowledgeIndex,
+        clock: clock::Clock,
     ) -> Result<Engine, StoreError> {
         let engine_settings = &settings.engine;
         let events = EventBus::new(engine_settings.event_buffer);
@@ -136,6 +140,11 @@ impl Engine {
         )
         .require_presence(engine_settings.require_presence)
         .start();
+        let presence = crate::channels::presence::PresenceSender::new(
+            &settings.outbound,
+            &settings.typing,
+            secrets.clone(),
+        );
         let sender = ChannelSender::new(
             store.clone(),
             settings.outbound.clone(),
@@ -160,9 +169,10 @@ impl Engine {
                 settings.tenant_defaults(),
                 Duration::from_secs(settings.engine.tenant_settings_cache_seconds),
             )),
-            clock: clock::WallClock::default(),
             settings,
             knowledge,
+            clock: clock.clone(),
+            presence,
         };
         // Listening before any conversation runs, so no closing or request goes unseen.
         crm::start(
@@ -185,6 +195,7 @@ impl Engine {
             store.clone(),
             engine.registry.clone(),
             Duration::from_secs(1),
+            clock,
         )
         .start();
         Ok(engine)

@@ -676,13 +676,7 @@ pub fn evolution_number(external_id: &str) -> Option<String> {
 
 /// `{base_url}/message/sendText/{instance}`, with the instance name escaped as one segment.
 fn send_text_url(base: &str, instance: &str) -> Result<String, String> {
-    let mut url = reqwest::Url::parse(base.trim())
-        .map_err(|e| format!("the evolution base_url is not a valid URL: {e}"))?;
-    url.path_segments_mut()
-        .map_err(|_| "the evolution base_url cannot take a path".to_string())?
-        .pop_if_empty()
-        .extend(["message", "sendText", instance]);
-    Ok(url.to_string())
+    crate::channels::evolution::api_url(base, &["message", "sendText", instance])
 }
 
 #[cfg(test)]

@@ -1,16 +1,18 @@
-//! The timer actor: polls the durable `scheduled_timers` and wakes each due conversation
-//! through the registry (which rehydrates it when it passivated). A timer is claimed before it
-//! is delivered, so it fires at most once even with several pollers; a crash between claim
-//! and delivery loses that follow-up rather than sending it twice.
+//! The timer actor: polls the durable `scheduled_timers` (follow-ups, escalation timeouts)
+//! on the engine's [`Clock`] and wakes each due conversation through the registry (which
+//! rehydrates it when it passivated). A timer is claimed before it is delivered, so it fires
+//! at most once even with several pollers; a crash between claim and delivery loses that
+//! timer rather than firing it twice.
 
 use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::conversation::FollowupDue;
+use super::clock::Clock;
+use super::conversation::{EscalationTimeoutDue, FollowupDue};
 use super::registry::{ConversationRegistry, Deliver};
+use crate::store::timers::TimerKind;
 use crate::store::{timers, Store};
-use crate::tools::system::FOLLOWUP;
 
 /// Timers handled per poll; the rest wait for the next one.
 const BATCH: i64 = 200;
@@ -19,15 +21,22 @@ pub struct TimerActor {
     store: Store,
     registry: Addr<ConversationRegistry>,
     every: Duration,
+    clock: Clock,
     busy: bool,
 }
 
 impl TimerActor {
-    pub fn new(store: Store, registry: Addr<ConversationRegistry>, every: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        registry: Addr<ConversationRegistry>,
+        every: Duration,
+        clock: Clock,
+    ) -> Self {
         TimerActor {
             store,
             registry,
             every,
+            clock,
             busy: false,
         }
     }
@@ -39,10 +48,11 @@ impl TimerActor {
         self.busy = true;
         let store = self.store.clone();
         let registry = self.registry.clone();
+        let now = self.clock.now();
         let work = async move {
             let due = store
-                .run(|conn| {
-                    let due = timers::due(conn, crate::store::now(), BATCH)?;
+                .run(move |conn| {
+                    let due = timers::due(conn, now, BATCH)?;
                     let mut claimed = Vec::with_capacity(due.len());
                     for timer in due {
                         if timers::claim(conn, &timer.id)? {
@@ -66,17 +76,24 @@ impl TimerActor {
 }
 
 fn deliver(registry: &Addr<ConversationRegistry>, timer: timers::Timer) {
-    if timer.kind != FOLLOWUP {
+    let Ok(kind) = timer.kind.parse::<TimerKind>() else {
         tracing::warn!(timer = %timer.id, kind = %timer.kind, "unknown timer kind dropped");
         return;
-    }
+    };
     let payload: serde_json::Value = serde_json::from_str(&timer.payload).unwrap_or_default();
-    let message = payload["message"].as_str().unwrap_or_default().to_string();
-    let agent_id = payload["agent_id"].as_str().map(str::to_string);
-    registry.do_send(Deliver(
-        timer.conversation_id,
-        FollowupDue { message, agent_id },
-    ));
+    match kind {
+        TimerKind::Followup => {
+            let message = payload["message"].as_str().unwrap_or_default().to_string();
+            let agent_id = payload["agent_id"].as_str().map(str::to_string);
+            registry.do_send(Deliver(
+                timer.conversation_id,
+                FollowupDue { message, agent_id },
+            ));
+        }
+        TimerKind::EscalationTimeout => {
+            registry.do_send(Deliver(timer.conversation_id, EscalationTimeoutDue));
+        }
+    }
 }
 
 impl Actor for TimerActor {

@@ -25,6 +25,7 @@ pub mod crm;
 pub mod csat;
 pub mod deliveries;
 pub mod departments;
+pub mod escalation;
 pub mod feedback;
 pub mod funnels;
 pub mod integrations;

@@ -21,8 +21,6 @@ pub const SCHEDULE_FOLLOWUP: &str = "schedule_followup";
 
 /// Longest follow-up delay: 30 days.
 pub const MAX_FOLLOWUP_MINUTES: f64 = 43_200.0;
-/// Timer kind of a follow-up (`scheduled_timers.kind`).
-pub const FOLLOWUP: &str = "followup";
 
 /// Name, description and argument schema of every system tool.
 pub fn catalog() -> Vec<(&'static str, &'static str, Value)> {
@@ -278,7 +276,7 @@ pub async fn run(name: &str, args: Value, cx: &ToolContext, rt: &ToolRuntime) ->
                 id: uuid::Uuid::now_v7().to_string(),
                 tenant_id: tenant,
                 conversation_id: conversation,
-                kind: FOLLOWUP.into(),
+                kind: timers::TimerKind::Followup.as_str().into(),
                 fire_at,
                 payload: json!({
                     "message": message,

@@ -25,7 +25,7 @@ use crate::domain::scheduling;
 use crate::domain::summary;
 use crate::domain::{ConversationId, MessageId, Role, TenantId, UserId};
 use crate::engine::distributor::{CapacityFreed, Distributor};
-use crate::engine::events::{AnswerDelta, EngineEvent, EventBus, EventKind, TenantEvent};
+use crate::engine::events::{AiTyping, AnswerDelta, EngineEvent, EventBus, EventKind, TenantEvent};
 use crate::store::messages::Message;
 use crate::store::{presence, receipts, Store};
 use crate::views::MessageView;
@@ -351,6 +351,29 @@ impl Hub {
                 index: delta.index,
                 status: status.to_string(),
             },
+        }
+        .encode();
+        for id in members {
+            self.send(id, &frame);
+        }
+        self.settle(ctx);
+    }
+
+    /// The AI writing goes to everyone following the conversation, customer included.
+    fn on_ai_typing(&mut self, typing: AiTyping, ctx: &mut Context<Self>) {
+        let Some(room) = self
+            .rooms
+            .get(&typing.conversation_id)
+            .filter(|r| r.tenant == typing.tenant_id)
+        else {
+            return;
+        };
+        let members: Vec<SessionId> = room.members.iter().copied().collect();
+        let frame = ServerFrame::AiTyping {
+            conversation_id: typing.conversation_id.to_string(),
+            sender_type: SenderType::AiAgent,
+            agent_id: typing.agent_id,
+            is_typing: typing.is_typing,
         }
         .encode();
         for id in members {
@@ -693,12 +716,23 @@ impl Actor for Hub {
                 Err(RecvError::Closed) => None,
             }
         }));
+        let typing = self.events.subscribe_typing();
+        ctx.add_stream(futures::stream::unfold(typing, |mut typing| async move {
+            use tokio::sync::broadcast::error::RecvError;
+            match typing.recv().await {
+                Ok(t) => Some((BusItem::Typing(Box::new(t)), typing)),
+                // A missed hint is harmless: the answer itself follows.
+                Err(RecvError::Lagged(missed)) => Some((BusItem::Lagged(missed), typing)),
+                Err(RecvError::Closed) => None,
+            }
+        }));
     }
 }
 
 enum BusItem {
     Event(Box<TenantEvent>),
     Answer(Box<AnswerDelta>),
+    Typing(Box<AiTyping>),
     Lagged(u64),
 }
 
@@ -707,6 +741,7 @@ impl StreamHandler<BusItem> for Hub {
         match item {
             BusItem::Event(event) => self.on_event(*event, ctx),
             BusItem::Answer(delta) => self.on_answer_delta(*delta, ctx),
+            BusItem::Typing(typing) => self.on_ai_typing(*typing, ctx),
             BusItem::Lagged(missed) => {
                 // Listeners missed live frames; their `sync` after the gap gives them back.
                 self.stats.events_lagged += missed;

@@ -5,6 +5,7 @@
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::conversation::SenderType;
 use crate::error::ErrorCode;
 use crate::views::{EventView, MessageView};
 
@@ -170,6 +171,15 @@ pub enum ServerFrame {
     Typing {
         user_id: String,
         conversation_id: String,
+        is_typing: bool,
+    },
+    /// The AI agent is writing an answer (or stopped): the same `typing` frame, naming the
+    /// agent instead of a user.
+    #[serde(rename = "typing")]
+    AiTyping {
+        conversation_id: String,
+        sender_type: SenderType,
+        agent_id: Option<String>,
         is_typing: bool,
     },
     Presence {
@@ -483,6 +493,16 @@ mod tests {
                 is_typing: true
             }),
             json!({"type":"typing","user_id":"u","conversation_id":"c","is_typing":true})
+        );
+        assert_eq!(
+            wire(&ServerFrame::AiTyping {
+                conversation_id: "c".into(),
+                sender_type: SenderType::AiAgent,
+                agent_id: Some("a".into()),
+                is_typing: false
+            }),
+            json!({"type":"typing","conversation_id":"c","sender_type":"ai_agent",
+                "agent_id":"a","is_typing":false})
         );
         assert_eq!(
             wire(&ServerFrame::Presence {

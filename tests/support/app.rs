@@ -130,6 +130,8 @@ pub struct TestApp {
     pub engine: atende::engine::Engine,
     pub settings: Settings,
     pub db: TestDb,
+    /// The engine's clock for durable timers: `clock.advance(…)` instead of sleeping.
+    pub clock: atende::engine::clock::Clock,
 }
 
 /// A logged-in caller.
@@ -152,7 +154,8 @@ impl TestApp {
         }
         let db = TestDb::create();
         let settings = test_settings(&db.url(), overrides);
-        let app = Application::build(settings.clone())
+        let clock = atende::engine::clock::Clock::adjustable();
+        let app = Application::build_with_clock(settings.clone(), clock.clone())
             .await
             .expect("application starts");
         let port = app.port();
@@ -167,6 +170,7 @@ impl TestApp {
             engine,
             settings,
             db,
+            clock,
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod engine;
+pub mod evolution;
 pub mod knowledge;
 pub mod matrix;
 pub mod raw_http;

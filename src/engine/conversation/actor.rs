@@ -13,24 +13,24 @@ use chrono::NaiveDateTime;
 use rand::Rng;
 
 use super::messages::{
-    Assign, Close, CustomerMessage, Edit, Escalate, FollowupDue, HumanReply, Resume, Take,
-    TryPassivate,
+    Assign, Close, CustomerMessage, Edit, Escalate, EscalationTimeoutDue, FollowupDue, HumanReply,
+    Resume, Take, TryPassivate,
 };
 use super::state::{
     AttachedAgent, ConversationState, Effect, Event, LastReply, OwnerWrite, Rules, Snapshot,
     StoredReply,
 };
-use crate::domain::classification;
 use crate::domain::conversation::{Owner, SenderType, Status};
 use crate::domain::role::may_take;
 use crate::domain::tool_state::ToolState;
+use crate::domain::{classification, escalation};
 use crate::domain::{ContactId, ConversationId, IntegrationId, TenantId, UserId};
 use crate::engine::agent::{
     Admit, AgentConfig, AgentSupervisor, GetConfig, Release, RunTurn, SupervisorOf, TurnDone,
     TurnFailure,
 };
 use crate::engine::distributor::{CapacityFreed, RequestAssignment};
-use crate::engine::events::EngineEvent;
+use crate::engine::events::{AiTyping, EngineEvent};
 use crate::engine::insights::{self, FeedbackRecord, MemoryAgent, MemoryJob};
 use crate::engine::sender::ReplyTarget;
 use crate::engine::writer::{AlongWith, Answered, Stored};
@@ -38,8 +38,10 @@ use crate::engine::{EngineError, EngineParts};
 use crate::llm::prompt::HistoryItem;
 use crate::store::conversations::{self, OwnerChange};
 use crate::store::csat::{self, CsatRating};
+use crate::store::escalation as escalation_store;
 use crate::store::integrations::{self, Integration};
 use crate::store::messages::{self, Message, NewMessage};
+use crate::store::timers::{self, TimerKind};
 use crate::store::{contacts, users, StoreError};
 
 /// Messages read at rehydration to find an AI reply still waiting for the customer's
@@ -57,6 +59,8 @@ struct Loaded {
     channel: String,
     /// When the conversation was queued (or created), for the distributor's order.
     queued_at: NaiveDateTime,
+    /// When it started: the escalation timeout counts from here.
+    started_at: NaiveDateTime,
 }
 
 pub struct ConversationActor {
@@ -70,6 +74,11 @@ pub struct ConversationActor {
     timer: Option<SpawnHandle>,
     /// The attached agent's supervisor (`state.agent()` is its rules side).
     supervisor: Option<(AgentConfig, Addr<AgentSupervisor>)>,
+    /// The AI is writing (a turn or its humanized delay runs): followers were told.
+    typing: bool,
+    /// Answered when the channel's "typing…" call of the running turn is done: the reply
+    /// waits for it (`typing.reply_wait_ms` at most), so it never arrives first.
+    presence_done: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl ConversationActor {
@@ -83,6 +92,8 @@ impl ConversationActor {
             state: None,
             timer: None,
             supervisor: None,
+            typing: false,
+            presence_done: None,
         }
     }
 
@@ -97,6 +108,46 @@ impl ConversationActor {
         };
         let effects = state.handle(event, &self.rules, Instant::now());
         self.perform(effects, ctx);
+        self.sync_typing();
+    }
+
+    /// Tells followers (and the channel, where it shows it) when the AI starts or stops
+    /// writing: from the turn's start until its reply is stored or dropped.
+    fn sync_typing(&mut self) {
+        let (Some(state), Some(loaded)) = (&self.state, &self.loaded) else {
+            return;
+        };
+        let busy = state.turn_in_flight() && state.agent().is_some();
+        if busy == self.typing {
+            return;
+        }
+        self.typing = busy;
+        self.parts.events.publish_typing(AiTyping {
+            tenant_id: loaded.tenant_id.clone(),
+            conversation_id: self.id.clone(),
+            agent_id: state.agent().map(|a| a.id.to_string()),
+            is_typing: busy,
+        });
+        if !busy {
+            self.presence_done = None;
+            return;
+        }
+        let (Some(integration), Some(external)) =
+            (&loaded.integration, &loaded.contact_external_id)
+        else {
+            return;
+        };
+        let (done, presence_done) = tokio::sync::oneshot::channel();
+        self.presence_done = Some(presence_done);
+        let presence = self.parts.presence.clone();
+        let (integration, external) = (integration.clone(), external.clone());
+        let id = self.id.clone();
+        actix::spawn(async move {
+            if let Err(e) = presence.composing(&integration, &external).await {
+                tracing::warn!(conversation = %id, integration = %integration.id, error = %e, "typing presence not shown");
+            }
+            let _ = done.send(());
+        });
     }
 
     /// Brings the tenant's run-time settings into the rules, then runs `then`: at once when
@@ -138,7 +189,7 @@ impl ConversationActor {
             .rules
             .tenant
             .business_hours
-            .is_open(self.parts.clock.now())
+            .is_open(self.parts.clock.now_utc())
     }
 
     fn publish(&self, event: EngineEvent) {
@@ -186,9 +237,20 @@ impl ConversationActor {
                 max_seconds,
             } => {
                 let delay = humanized_delay(min_seconds, max_seconds);
-                ctx.run_later(delay, move |act, ctx| {
-                    act.step(Event::ReplyDue { done, up_to }, ctx)
-                });
+                let presence = self.presence_done.take();
+                let cap = Duration::from_millis(self.parts.settings.typing.reply_wait_ms);
+                let wait = async move {
+                    let typed = async {
+                        if let Some(presence) = presence {
+                            let _ = tokio::time::timeout(cap, presence).await;
+                        }
+                    };
+                    futures::join!(tokio::time::sleep(delay), typed);
+                };
+                ctx.spawn(
+                    wait.into_actor(self)
+                        .map(move |(), act, ctx| act.step(Event::ReplyDue { done, up_to }, ctx)),
+                );
             }
             Effect::StoreReply {
                 done,
@@ -327,7 +389,68 @@ impl ConversationActor {
                         .do_send(CapacityFreed(loaded.tenant_id.clone()));
                 }
             }
+            Effect::ArmEscalationTimeout { agent_id, minutes } => {
+                self.arm_escalation_timeout(agent_id, minutes, ctx)
+            }
         }
+    }
+
+    /// Stores the conversation's escalation timeout: durable, so it fires after a restart,
+    /// and keyed by the conversation, so arming it again (each time an agent is attached)
+    /// keeps the first one.
+    fn arm_escalation_timeout(
+        &mut self,
+        agent_id: crate::domain::AgentId,
+        minutes: u32,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(loaded) = &self.loaded else { return };
+        let Some(fire_at) = escalation::timeout_at(loaded.started_at, minutes) else {
+            return;
+        };
+        let timer = timers::Timer {
+            id: format!("{}:{}", TimerKind::EscalationTimeout, self.id),
+            tenant_id: loaded.tenant_id.clone(),
+            conversation_id: self.id.clone(),
+            kind: TimerKind::EscalationTimeout.as_str().into(),
+            fire_at,
+            payload: serde_json::json!({ "agent_id": agent_id }).to_string(),
+            fired: false,
+            created_at: self.parts.clock.now(),
+        };
+        let store = self.parts.store.clone();
+        ctx.spawn(
+            async move { store.run(move |conn| timers::insert_once(conn, &timer)).await }
+                .into_actor(self)
+                .map(move |result, act, _| match result {
+                    Ok(true) => {
+                        tracing::debug!(conversation = %act.id, %fire_at, "escalation timeout armed")
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(conversation = %act.id, error = %e, "escalation timeout not stored")
+                    }
+                }),
+        );
+    }
+
+    /// The recurring-problem rule of an agent about to take a conversation that nobody
+    /// answered yet: how many other conversations of the contact on the same category fall
+    /// in the agent's window. `None` when the rule does not apply.
+    fn recurring_check(&self) -> Option<RecurringCheck> {
+        let (loaded, state) = (self.loaded.as_ref()?, self.state.as_ref()?);
+        let snapshot = state.snapshot();
+        if snapshot.answered_before {
+            return None;
+        }
+        Some(RecurringCheck {
+            tenant: loaded.tenant_id.clone(),
+            contact: loaded.contact_id.clone(),
+            conversation: self.id.clone(),
+            category: snapshot.category.clone()?,
+            now: self.parts.clock.now(),
+            store: self.parts.store.clone(),
+        })
     }
 
     /// Asks the agent's supervisor to admit the conversation before anything else is
@@ -335,6 +458,7 @@ impl ConversationActor {
     fn attach_agent(&mut self, agent_id: crate::domain::AgentId, ctx: &mut Context<Self>) {
         let supervisors = self.parts.supervisors.clone();
         let conversation = self.id.clone();
+        let recurring = self.recurring_check();
         ctx.wait(
             async move {
                 let addr = supervisors
@@ -342,21 +466,28 @@ impl ConversationActor {
                     .await
                     .ok()?
                     .ok()??;
-                let admitted = addr.send(Admit(conversation)).await.ok()?;
                 let config = addr.send(GetConfig).await.ok()?;
-                Some((config, addr, admitted))
+                // A returning problem goes to a human before the agent takes a slot.
+                if let Some(check) = recurring {
+                    if check.applies(&config.settings).await {
+                        return Some(Attach::Recurring);
+                    }
+                }
+                let admitted = addr.send(Admit(conversation)).await.ok()?;
+                Some(Attach::Answered(Box::new(config), addr, admitted))
             }
             .into_actor(self)
             .map(|found, act, ctx| match found {
-                Some((config, addr, Ok(()))) => {
+                Some(Attach::Recurring) => act.step(Event::RecurringProblem, ctx),
+                Some(Attach::Answered(config, addr, Ok(()))) => {
                     let agent = AttachedAgent {
                         id: config.id.clone(),
                         settings: config.settings.clone(),
                     };
-                    act.supervisor = Some((config, addr));
+                    act.supervisor = Some((*config, addr));
                     act.step(Event::AgentAttached(agent), ctx);
                 }
-                Some((config, _, Err(hit))) => {
+                Some(Attach::Answered(config, _, Err(hit))) => {
                     act.supervisor = None;
                     let event = Event::AgentRefused {
                         reason: hit,
@@ -764,6 +895,65 @@ impl ConversationActor {
     }
 }
 
+/// What asking an agent to take the conversation came to.
+enum Attach {
+    Answered(
+        Box<AgentConfig>,
+        Addr<AgentSupervisor>,
+        Result<(), crate::domain::limits::LimitHit>,
+    ),
+    /// The agent's recurring-problem rule hands the conversation to a human.
+    Recurring,
+}
+
+/// The data the recurring-problem rule reads, gathered before the actor awaits the store.
+struct RecurringCheck {
+    tenant: TenantId,
+    contact: ContactId,
+    conversation: ConversationId,
+    category: String,
+    now: NaiveDateTime,
+    store: crate::store::Store,
+}
+
+impl RecurringCheck {
+    async fn applies(self, settings: &crate::domain::agent::AgentSettings) -> bool {
+        let threshold = settings.recurring_problem_conversations;
+        if threshold == 0 {
+            return false;
+        }
+        let since = escalation::recurring_window_start(self.now, settings.recurring_problem_days);
+        let RecurringCheck {
+            tenant,
+            contact,
+            conversation,
+            category,
+            store,
+            ..
+        } = self;
+        let counted = store
+            .run(move |conn| {
+                escalation_store::same_category_since(
+                    conn,
+                    &tenant,
+                    &contact,
+                    &category,
+                    since,
+                    &conversation,
+                )
+            })
+            .await;
+        match counted {
+            Ok(earlier) => escalation::recurring_problem(earlier, threshold),
+            Err(e) => {
+                // The AI answers rather than nobody: the rule is a shortcut, not a gate.
+                tracing::warn!(error = %e, "recurring-problem count unavailable");
+                false
+            }
+        }
+    }
+}
+
 /// A pause between `min` and `max` seconds, so replies do not arrive inhumanly fast.
 fn humanized_delay(min: u32, max: u32) -> Duration {
     let max = max.max(min);
@@ -821,6 +1011,7 @@ impl Actor for ConversationActor {
                         integration,
                         channel: conversation.channel.clone(),
                         queued_at: conversation.queued_at.unwrap_or(conversation.created_at),
+                        started_at: conversation.created_at,
                     }));
                     // The tenant's VIP tags and rules apply from the first event on.
                     act.with_current_rules(ctx, move |act, ctx| {
@@ -1044,6 +1235,7 @@ impl Handler<Assign> for ConversationActor {
             })
             .map(|result: Result<Vec<Effect>, EngineError>, act, ctx| {
                 act.perform(result?, ctx);
+                act.sync_typing();
                 Ok(())
             }),
         )
@@ -1204,6 +1396,14 @@ impl Handler<TryPassivate> for ConversationActor {
         self.release_agent();
         ctx.stop();
         true
+    }
+}
+
+impl Handler<EscalationTimeoutDue> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: EscalationTimeoutDue, ctx: &mut Self::Context) {
+        self.step(Event::EscalationTimeoutDue, ctx);
     }
 }
 

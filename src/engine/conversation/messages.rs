@@ -90,3 +90,9 @@ pub struct FollowupDue {
     pub message: String,
     pub agent_id: Option<String>,
 }
+
+/// The agent's `escalate_after_minutes` ran out (a durable `escalation_timeout` timer,
+/// engine/timers.rs): still with the AI, the conversation goes to a human.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EscalationTimeoutDue;

@@ -7,6 +7,6 @@ pub mod state;
 
 pub use actor::{user_in_tenant, ConversationActor};
 pub use messages::{
-    Assign, Close, CustomerMessage, Edit, Escalate, FollowupDue, HumanReply, Resume, Take,
-    TryPassivate,
+    Assign, Close, CustomerMessage, Edit, Escalate, EscalationTimeoutDue, FollowupDue, HumanReply,
+    Resume, Take, TryPassivate,
 };

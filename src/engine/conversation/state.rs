@@ -224,6 +224,11 @@ pub enum Event {
         message: String,
         agent_id: Option<String>,
     },
+    /// The attached agent's `escalate_after_minutes` ran out.
+    EscalationTimeoutDue,
+    /// The contact keeps coming back about this category: the agent's recurring-problem
+    /// rule hands the conversation to a human before the AI answers.
+    RecurringProblem,
     /// The actor is about to stop.
     Passivating,
 }
@@ -306,6 +311,12 @@ pub enum Effect {
     Close(Option<String>),
     /// A human's slot freed: queued conversations of the tenant may move.
     CapacityFreed,
+    /// Arm the durable escalation timeout of this conversation (`escalate_after_minutes`
+    /// after it started; once per conversation, so re-attaching changes nothing).
+    ArmEscalationTimeout {
+        agent_id: AgentId,
+        minutes: u32,
+    },
 }
 
 /// One conversation's live state.
@@ -453,6 +464,12 @@ impl ConversationState {
             }
             Event::AgentAttached(agent) => {
                 let settings = agent.settings.clone();
+                if settings.escalate_after_minutes > 0 {
+                    fx.push(Effect::ArmEscalationTimeout {
+                        agent_id: agent.id.clone(),
+                        minutes: settings.escalate_after_minutes,
+                    });
+                }
                 self.agent = Some(agent);
                 if std::mem::take(&mut self.welcome_due) && !self.conversation.answered_before {
                     // The agent's own welcome, else the tenant's.
@@ -521,6 +538,16 @@ impl ConversationState {
                         text: message,
                         sender_id,
                     });
+                }
+            }
+            Event::EscalationTimeoutDue => {
+                if escalation::timeout_escalates(&self.conversation.owner, self.is_closed()) {
+                    self.escalate(EscalationReason::UnresolvedTimeout, None, rules, &mut fx);
+                }
+            }
+            Event::RecurringProblem => {
+                if !self.is_closed() {
+                    self.escalate(EscalationReason::RecurringProblem, None, rules, &mut fx);
                 }
             }
             Event::Passivating => self.release_agent(&mut fx),

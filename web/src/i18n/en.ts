@@ -67,6 +67,8 @@ export const en: Messages = {
   "escalation.negative_feedback": "the customer was unhappy with the answer",
   "escalation.critical_priority": "the priority is critical",
   "escalation.vip_contact": "the customer is a VIP",
+  "escalation.unresolved_timeout": "still unresolved after the AI agent's time limit",
+  "escalation.recurring_problem": "the customer keeps coming back about the same problem",
   "escalation.limit_reached": "the AI agent hit a limit ({limit})",
   "escalation.ai_transfer": "the AI handed it over: {words}",
   "escalation.tool_failures": "the AI's tools kept failing",

@@ -67,6 +67,8 @@ export const ptBR = {
   "escalation.negative_feedback": "o cliente ficou insatisfeito com a resposta",
   "escalation.critical_priority": "a prioridade é crítica",
   "escalation.vip_contact": "o cliente é VIP",
+  "escalation.unresolved_timeout": "continuava sem solução após o tempo limite do agente de IA",
+  "escalation.recurring_problem": "o cliente voltou várias vezes pelo mesmo problema",
   "escalation.limit_reached": "o agente de IA atingiu um limite ({limit})",
   "escalation.ai_transfer": "a IA transferiu: {words}",
   "escalation.tool_failures": "as ferramentas da IA falharam seguidas vezes",

@@ -23,6 +23,8 @@ const REASONS = [
   "negative_feedback",
   "critical_priority",
   "vip_contact",
+  "unresolved_timeout",
+  "recurring_problem",
   "rate_limit",
   "insufficient_quota",
   "invalid_api_key",
