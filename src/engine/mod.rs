@@ -75,6 +75,9 @@ pub struct EngineParts {
     pub knowledge: KnowledgeIndex,
     /// The integrations inbound webhooks read, cached; API writes invalidate them.
     pub integrations: Arc<IntegrationCache>,
+    /// AI turns from the provider call to the stored reply: a graceful shutdown waits for
+    /// them (src/shutdown.rs).
+    pub turns: Arc<crate::shutdown::InFlight>,
 }
 
 /// Handle to the running engine.
@@ -91,6 +94,7 @@ impl Engine {
         settings: Arc<Settings>,
         secrets: Arc<SecretBox>,
         knowledge: KnowledgeIndex,
+        claims: Arc<crate::cluster::work::WorkClaims>,
     ) -> Result<Engine, StoreError> {
         let engine_settings = &settings.engine;
         let events = EventBus::new(engine_settings.event_buffer);
@@ -136,7 +140,8 @@ impl Engine {
             secrets,
             events.clone(),
         )
-        .with_writer(writer.clone());
+        .with_writer(writer.clone())
+        .with_claims(claims);
         let parts = EngineParts {
             store: store.clone(),
             writer,
@@ -151,6 +156,7 @@ impl Engine {
             )),
             settings,
             knowledge,
+            turns: Arc::default(),
         };
         // Listening before any conversation runs, so no closing or request goes unseen.
         crm::start(

@@ -9,7 +9,7 @@ use actix::prelude::*;
 
 use super::conversation::FollowupDue;
 use super::registry::{ConversationRegistry, Deliver};
-use crate::store::{timers, Store};
+use crate::store::{claims, timers, Store};
 use crate::tools::system::FOLLOWUP;
 
 /// Timers handled per poll; the rest wait for the next one.
@@ -40,17 +40,10 @@ impl TimerActor {
         let store = self.store.clone();
         let registry = self.registry.clone();
         let work = async move {
+            // Claimed in one statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL): pollers of
+            // several nodes take disjoint timers.
             let due = store
-                .run(|conn| {
-                    let due = timers::due(conn, crate::store::now(), BATCH)?;
-                    let mut claimed = Vec::with_capacity(due.len());
-                    for timer in due {
-                        if timers::claim(conn, &timer.id)? {
-                            claimed.push(timer);
-                        }
-                    }
-                    Ok(claimed)
-                })
+                .run(|conn| claims::due_timers(conn, crate::store::now(), BATCH))
                 .await;
             match due {
                 Ok(due) => {

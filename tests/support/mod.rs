@@ -6,6 +6,7 @@ pub mod app;
 pub mod engine;
 pub mod knowledge;
 pub mod matrix;
+pub mod node;
 pub mod raw_http;
 pub mod receiver;
 pub mod scripted_llm;

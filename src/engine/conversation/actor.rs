@@ -138,8 +138,11 @@ impl ConversationActor {
                 max_seconds,
             } => {
                 let delay = humanized_delay(min_seconds, max_seconds);
+                // Still the turn's work: a graceful shutdown waits for the reply.
+                let in_flight = self.parts.turns.enter();
                 ctx.run_later(delay, move |act, ctx| {
-                    act.step(Event::ReplyDue { done, up_to }, ctx)
+                    act.step(Event::ReplyDue { done, up_to }, ctx);
+                    drop(in_flight);
                 });
             }
             Effect::StoreReply {
@@ -376,7 +379,9 @@ impl ConversationActor {
         let conversation_id = self.id.clone();
         let contact_name = loaded.contact_name.clone();
         let condense = self.parts.settings.engine.condense_over_chars;
+        let in_flight = self.parts.turns.enter();
         let turn = async move {
+            let _in_flight = in_flight;
             let recent = store
                 .run({
                     let id = conversation_id.clone();
@@ -453,8 +458,10 @@ impl ConversationActor {
         let writer = self.parts.writer.clone();
         let store = self.parts.store.clone();
         let id = self.id.clone();
+        let in_flight = self.parts.turns.enter();
         ctx.wait(
             async move {
+                let _in_flight = in_flight;
                 match new {
                     Some(new) if !silent => Ok(Some(writer.reply(new, along).await?)),
                     _ => {
