@@ -13,12 +13,15 @@ use tracing_actix_web::TracingLogger;
 use crate::accounts::{self, PasswordHasher};
 use crate::api::{self, error, metrics::Metrics};
 use crate::auth::{Access, TokenKeys};
+use crate::cluster::work::WorkClaims;
+use crate::cluster::Membership;
 use crate::config::Settings;
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::webhooks::WebhookDispatcher;
 use crate::engine::Engine;
 use crate::knowledge::KnowledgeIndex;
 use crate::secrets::SecretBox;
+use crate::shutdown::Shutdown;
 use crate::store::{pool, DbPool, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,8 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("knowledge index: {0}")]
     Knowledge(#[from] crate::knowledge::KnowledgeError),
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::membership::ClusterError),
 }
 
 /// Opens the store (off the event loop: connecting blocks) and applies pending migrations.
@@ -63,6 +68,8 @@ pub struct Application {
     engine: Engine,
     hub: actix::Addr<crate::ws::hub::Hub>,
     setup: web::Data<crate::console::SetupGate>,
+    node: web::Data<Node>,
+    shutdown_timeout: std::time::Duration,
 }
 
 impl Application {
@@ -80,6 +87,7 @@ impl Application {
             tracing::warn!("metrics.token is empty: /metrics is open to anyone who reaches it");
         }
         let store = open_store(&settings).await?;
+        let shutdown = Shutdown::new();
         let hasher = PasswordHasher::new(&settings.auth)?;
         accounts::bootstrap(&store, &hasher, &settings.bootstrap).await?;
 
@@ -115,12 +123,16 @@ impl Application {
             tracing::info!(chunks = indexed, "knowledge index rebuilt");
         }
         let knowledge_data = web::Data::new(knowledge.clone());
+        // One id for this node's membership and its work claims.
+        let node_id = settings.cluster.node_id();
+        let claims = std::sync::Arc::new(WorkClaims::new(node_id.clone(), &settings.cluster));
         let engine = Engine::start(
             store.clone(),
             std::sync::Arc::new(settings.clone()),
             secret_box,
             knowledge,
             clock,
+            claims.clone(),
         )
         .await?;
         let engine_data = web::Data::new(engine.clone());
@@ -135,7 +147,8 @@ impl Application {
             settings.outbound.allow_private_targets,
             webhook_secrets,
             engine_metrics.clone(),
-        );
+        )
+        .with_claims(claims.clone());
         dispatcher.start(&engine.parts.events).await?;
         let engine_metrics = web::Data::from(engine_metrics);
         let dispatcher = web::Data::new(dispatcher);
@@ -147,6 +160,7 @@ impl Application {
             settings: std::sync::Arc::new(settings.clone()),
             sessions_gauge: engine_metrics.websocket_sessions.clone(),
             access: access.clone(),
+            shutdown: shutdown.clone(),
         });
         let event_log = web::Data::from(api::events::EventLog::start(
             &engine.parts.events,
@@ -161,6 +175,23 @@ impl Application {
         let trusted_proxies = web::Data::new(crate::telemetry::TrustedProxies::new(
             settings.server.trusted_proxy_networks(),
         ));
+        let membership = if settings.cluster.enabled() {
+            let advertised = format!("{}:{port}", settings.server.host);
+            Some(Membership::join(&settings.cluster, node_id, advertised).await?)
+        } else {
+            None
+        };
+        crate::cluster::work::spawn_poller(
+            claims,
+            dispatcher.get_ref().clone(),
+            engine.parts.sender.clone(),
+            &shutdown,
+        );
+        let node = web::Data::new(Node {
+            shutdown: shutdown.clone(),
+            membership,
+        });
+        let node_data = node.clone();
         let setup_gate = web::Data::new(crate::console::SetupGate::generate());
         setup_gate.announce(&store).await?;
         let setup = setup_gate.clone();
@@ -193,6 +224,7 @@ impl Application {
                 .app_data(event_log.clone())
                 .app_data(webchat_limiter.clone())
                 .app_data(setup_gate.clone())
+                .app_data(node_data.clone())
                 .configure(crate::console::routes)
                 .configure(crate::ws::routes)
                 .app_data(engine_metrics.clone())
@@ -212,7 +244,10 @@ impl Application {
         .map_err(|source| StartError::Bind {
             address: address.clone(),
             source,
-        })?;
+        })?
+        // The stop is ours (run_until_signalled), bounded by server.shutdown_timeout_seconds.
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout_seconds);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
@@ -224,6 +259,10 @@ impl Application {
             engine,
             hub,
             setup,
+            node,
+            shutdown_timeout: std::time::Duration::from_secs(
+                settings.server.shutdown_timeout_seconds,
+            ),
         })
     }
 
@@ -248,9 +287,85 @@ impl Application {
         &self.hub
     }
 
+    /// This node in the cluster (None in single-node mode).
+    pub fn membership(&self) -> Option<&Membership> {
+        self.node.membership.as_ref()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+
+    /// Serves until SIGTERM or Ctrl-C, then stops gracefully (src/shutdown.rs): connections
+    /// are told to reconnect elsewhere, the listener closes, in-flight turns and the message
+    /// writer drain, and this returns within `server.shutdown_timeout_seconds`.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        // Listening for the signals before anything else, so none is missed.
+        let signal = stop_signal()?;
+        let handle = self.server.handle();
+        let mut serving = actix_web::rt::spawn(self.server);
+        tokio::select! {
+            finished = &mut serving => return finished.map_err(std::io::Error::other)?,
+            signal = signal => tracing::info!(signal, "stopping"),
+        }
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.shutdown_timeout;
+        self.node.shutdown.begin();
+        if let Some(membership) = &self.node.membership {
+            let _ = tokio::time::timeout_at(deadline, membership.leave()).await;
+        }
+        let turns = self.engine.parts.turns.clone();
+        let (http, turns_done) = tokio::join!(
+            tokio::time::timeout_at(deadline, handle.stop(true)),
+            tokio::time::timeout_at(deadline, turns.idle()),
+        );
+        let writer = tokio::time::timeout_at(deadline, self.engine.parts.writer.flush()).await;
+        let parts = &self.engine.parts;
+        let counted = tokio::time::timeout_at(
+            deadline,
+            parts.supervisors.send(crate::engine::agent::RecordRequests),
+        )
+        .await;
+        tracing::info!(
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            http_drained = http.is_ok(),
+            turns_drained = turns_done.is_ok(),
+            turns_left = turns.count(),
+            writer_drained = writer.is_ok(),
+            request_counts_recorded = counted.is_ok(),
+            "stopped"
+        );
+        Ok(())
+    }
+}
+
+/// This node: whether it is stopping, and its cluster membership.
+pub struct Node {
+    pub shutdown: Shutdown,
+    pub membership: Option<Membership>,
+}
+
+/// Installs the stop signals' handlers now; the future resolves with the name of the first
+/// one received.
+#[cfg(unix)]
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    })
 }
 
 fn cors(origins: &[String]) -> Cors {

@@ -25,7 +25,7 @@ pub enum ConfigError {
     Invalid { key: &'static str, message: String },
 }
 
-fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
         message: message.into(),
@@ -61,6 +61,8 @@ pub struct Settings {
     /// Every tenant's CSAT switch and question until its admin sets its own.
     pub csat: crate::domain::tenant_settings::CsatPolicy,
     pub typing: TypingSettings,
+    /// Cluster mode (src/cluster): off unless `cluster.nats_url` is set.
+    pub cluster: crate::cluster::ClusterSettings,
     /// Name of the environment the settings were loaded for (`ATENDE_ENV`).
     #[serde(skip)]
     pub environment: String,
@@ -77,6 +79,9 @@ pub struct ServerSettings {
     /// Proxies (IPs or CIDR networks) whose `X-Forwarded-For` is believed. Empty: the
     /// socket's peer is the client, whatever the headers say.
     pub trusted_proxies: Vec<String>,
+    /// SIGTERM to exit, at most: connections told to reconnect, in-flight turns and the
+    /// message writer drained (src/shutdown.rs).
+    pub shutdown_timeout_seconds: u64,
 }
 
 impl ServerSettings {
@@ -224,6 +229,9 @@ pub struct EngineSettings {
     pub tool_state_entries: usize,
     /// Each kept tool result is shortened to this many characters.
     pub tool_state_result_chars: usize,
+    /// How often an AI agent's admitted model requests are written to the store, so its
+    /// request limits hold across restarts (batched, not a commit per request).
+    pub request_count_flush_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
@@ -969,6 +977,12 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if self.engine.request_count_flush_ms == 0 {
+            return Err(invalid(
+                "engine.request_count_flush_ms",
+                "must be at least 1",
+            ));
+        }
         if self.engine.turn_max_attempts == 0 {
             return Err(invalid("engine.turn_max_attempts", "must be at least 1"));
         }
@@ -1001,6 +1015,21 @@ impl Settings {
         self.memory.validate()?;
         self.feedback.validate()?;
         self.classification.validate()?;
+        if self.server.shutdown_timeout_seconds == 0 {
+            return Err(invalid(
+                "server.shutdown_timeout_seconds",
+                "must be at least 1",
+            ));
+        }
+        self.cluster.validate(self.database.kind()?)?;
+        // A claim must outlast one attempt, or a slow attempt could be taken over mid-way.
+        let longest_attempt_ms = self.webhooks.timeout_ms.max(self.outbound.timeout_ms);
+        if self.cluster.claim_seconds.saturating_mul(1000) <= longest_attempt_ms {
+            return Err(invalid(
+                "cluster.claim_seconds",
+                "must be longer than webhooks.timeout_ms and outbound.timeout_ms",
+            ));
+        }
         let email = self.bootstrap.admin_email.trim();
         let password = self.bootstrap.admin_password.expose_secret();
         if email.is_empty() != password.is_empty() {

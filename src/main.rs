@@ -104,7 +104,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let app = Application::build(settings).await?;
-            app.run_until_stopped().await?;
+            app.run_until_signalled().await?;
         }
         Command::Openapi => {
             use std::io::Write;

@@ -172,6 +172,11 @@ fn render(boot: &str, seq: u64, event: &TenantEvent) -> Bytes {
     ))
 }
 
+/// The node is stopping: the stream ends after this; reconnect (to any node) with
+/// `Last-Event-ID`. The `retry:` line sets the reconnection delay.
+const RECONNECT: &str =
+    "retry: 1000\nevent: reconnect\ndata: {\"type\":\"reconnect\",\"reason\":\"node_stopping\"}\n\n";
+
 const RESYNC: &str =
     "event: resync\ndata: {\"type\":\"resync\",\"reason\":\"events since your Last-Event-ID are no longer kept; reload state\"}\n\n";
 
@@ -218,6 +223,9 @@ struct Stream {
     last: u64,
     ticker: tokio::time::Interval,
     listener: Listener,
+    /// Set when the node stops: the stream ends once `pending` is out.
+    stopping: tokio::sync::watch::Receiver<bool>,
+    ended: bool,
 }
 
 impl Stream {
@@ -227,7 +235,14 @@ impl Stream {
             if let Some(chunk) = self.pending.pop_front() {
                 return Some(chunk);
             }
+            if self.ended {
+                return None;
+            }
             tokio::select! {
+                _ = crate::shutdown::stopping(&mut self.stopping) => {
+                    self.ended = true;
+                    self.pending.push_back(Bytes::from_static(RECONNECT.as_bytes()));
+                }
                 changed = self.listener.changes.recv() => {
                     let ours = match changed {
                         Ok(user) => user == self.listener.staff.user_id,
@@ -275,7 +290,7 @@ impl Stream {
     params(("Last-Event-ID" = Option<String>, Header, description = "resume after this event id"),
         ("token" = Option<String>, Query, description = "the bearer token, for EventSource clients")),
     responses((status = 200, content_type = "text/event-stream",
-        description = "`id: <boot>-<n>`, `event: <kind>`, `data: {type, tenant_id, conversation_id, data, at}`; `event: resync` when events were lost; `: keep-alive` comments"),
+        description = "`id: <boot>-<n>`, `event: <kind>`, `data: {type, tenant_id, conversation_id, data, at}`; `event: resync` when events were lost; `event: reconnect` before the stream ends because the node stops; `: keep-alive` comments"),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn stream(
@@ -283,6 +298,7 @@ pub async fn stream(
     caller: Caller,
     log: web::Data<EventLog>,
     access: web::Data<Access>,
+    node: web::Data<crate::app::Node>,
 ) -> ApiResult<HttpResponse> {
     let staff = caller.staff()?;
     staff.require(may_listen)?;
@@ -324,6 +340,8 @@ pub async fn stream(
             staff,
             recheck,
         },
+        stopping: node.shutdown.watch(),
+        ended: false,
     };
     let body = futures::stream::unfold(state, |mut state| async move {
         state
@@ -335,6 +353,9 @@ pub async fn stream(
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
+        // A stream's connection is not reused: closing it with the stream frees it at once
+        // (a stopping node waits for no idle keep-alive).
+        .force_close()
         .streaming(body))
 }
 

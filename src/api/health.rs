@@ -15,20 +15,40 @@ pub async fn health() -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/ready", tag = "ops", responses((status = 200), (status = 503)))]
-pub async fn ready(store: web::Data<Store>) -> HttpResponse {
+pub async fn ready(store: web::Data<Store>, node: web::Data<crate::app::Node>) -> HttpResponse {
+    if node.shutdown.is_stopping() {
+        return unavailable("the node is stopping");
+    }
     match store.ping().await {
         Ok(()) => {
-            HttpResponse::Ok().json(json!({"status": "ready", "store": store.backend_name()}))
+            let mut body = json!({"status": "ready", "store": store.backend_name()});
+            if let Some(membership) = &node.membership {
+                match membership.members().await {
+                    Ok(members) => {
+                        body["node_id"] = json!(membership.node_id());
+                        body["members"] = json!(members);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cluster membership not read");
+                        return unavailable("the cluster bus does not answer");
+                    }
+                }
+            }
+            HttpResponse::Ok().json(body)
         }
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(crate::error::ErrorBody {
-                error: "the store does not answer".into(),
-                code: crate::error::ErrorCode::ServiceUnavailable,
-                details: None,
-            })
+            unavailable("the store does not answer")
         }
     }
+}
+
+fn unavailable(why: &str) -> HttpResponse {
+    HttpResponse::ServiceUnavailable().json(crate::error::ErrorBody {
+        error: why.into(),
+        code: crate::error::ErrorCode::ServiceUnavailable,
+        details: None,
+    })
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "ops",

@@ -322,6 +322,39 @@ impl AdmissionSet {
     }
 }
 
+crate::text_enum! {
+    /// A fixed window of an agent's request counts as stored (`agent_request_windows`).
+    pub enum WindowKind {
+        Minute => "minute",
+        Hour => "hour",
+        Day => "day",
+    }
+}
+
+impl WindowKind {
+    pub fn seconds(self) -> i64 {
+        match self {
+            WindowKind::Minute => 60,
+            WindowKind::Hour => 3_600,
+            WindowKind::Day => 86_400,
+        }
+    }
+
+    /// The limit this window's count is held against.
+    pub fn hit(self) -> LimitHit {
+        match self {
+            WindowKind::Minute => LimitHit::RequestsPerMinute,
+            WindowKind::Hour => LimitHit::RequestsPerHour,
+            WindowKind::Day => LimitHit::RequestsPerDay,
+        }
+    }
+
+    /// Start (Unix seconds, UTC) of the window of this kind holding `unix`.
+    pub fn start(self, unix: i64) -> i64 {
+        unix - unix.rem_euclid(self.seconds())
+    }
+}
+
 /// Requests per minute, hour and day, each `None` for no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateLimits {
@@ -368,6 +401,8 @@ pub struct AgentGate<C: Clock = DefaultClock> {
     ledger: CostLedger,
     budget: CostBudget,
     clock: C,
+    /// Requests admitted since the supervisor last recorded them in the store.
+    unrecorded: u32,
 }
 
 impl AgentGate<DefaultClock> {
@@ -386,6 +421,7 @@ impl<C: Clock + Clone> AgentGate<C> {
             ledger: CostLedger::new(today),
             budget: CostBudget::default(),
             clock,
+            unrecorded: 0,
         }
     }
 
@@ -427,6 +463,7 @@ impl<C: Clock + Clone> AgentGate<C> {
                 for (hit, window) in &self.windows {
                     window.check().map_err(|_| *hit)?;
                 }
+                self.unrecorded = self.unrecorded.saturating_add(1);
                 Ok(())
             }
         }
@@ -465,6 +502,36 @@ impl<C: Clock + Clone> AgentGate<C> {
         }
         self.ledger.day_spent = day_spent;
         self.ledger.month_spent = month_spent;
+    }
+
+    /// Requests admitted since the last call, to be recorded in the store (and counted
+    /// from there after a restart); the count starts again at zero.
+    pub fn take_unrecorded(&mut self) -> u32 {
+        std::mem::take(&mut self.unrecorded)
+    }
+
+    /// Gives back requests whose recording failed, to be recorded with the next batch.
+    pub fn restore_unrecorded(&mut self, requests: u32) {
+        self.unrecorded = self.unrecorded.saturating_add(requests);
+    }
+
+    /// Spends what the store says the agent already used in the current windows (after a
+    /// restart or a change of its limits), plus what it admitted and has not recorded yet:
+    /// each window gives up that many of its requests, which come back at its usual refill
+    /// rate. Never lets the agent exceed a limit; it may hold it a little under one (the
+    /// window restarts at the moment of the restart).
+    pub fn resume_requests(&mut self, used: &[(WindowKind, u32)]) {
+        for (hit, window) in &self.windows {
+            let stored = used
+                .iter()
+                .find(|(kind, _)| kind.hit() == *hit)
+                .map_or(0, |(_, count)| *count);
+            for _ in 0..stored.saturating_add(self.unrecorded) {
+                if window.check().is_err() {
+                    break;
+                }
+            }
+        }
     }
 
     /// Frees the conversation's slot; `true` when it held one.
@@ -572,6 +639,43 @@ mod tests {
         assert_eq!(gate.admit(Ask::Request), Err(LimitHit::RequestsPerHour));
         clock.advance(Duration::from_secs(20 * 60));
         assert_eq!(gate.admit(Ask::Request), Ok(()));
+    }
+
+    #[test]
+    fn requests_used_before_a_restart_still_count() {
+        let rates = RateLimits {
+            per_minute: Some(10),
+            per_hour: None,
+            per_day: Some(3),
+        };
+        let (mut first, _) = gate(1, rates, CostBudget::default());
+        assert_eq!(first.admit(Ask::Request), Ok(()));
+        assert_eq!(first.admit(Ask::Request), Ok(()));
+        assert_eq!(first.take_unrecorded(), 2);
+        assert_eq!(first.take_unrecorded(), 0);
+        // A new process with what the store kept: two of the day's three are gone.
+        let (mut restarted, _) = gate(1, rates, CostBudget::default());
+        restarted.resume_requests(&[(WindowKind::Day, 2), (WindowKind::Hour, 2)]);
+        assert_eq!(restarted.admit(Ask::Request), Ok(()));
+        assert_eq!(restarted.admit(Ask::Request), Err(LimitHit::RequestsPerDay));
+        // Refused requests are not recorded; a failed recording is retried.
+        assert_eq!(restarted.take_unrecorded(), 1);
+        restarted.restore_unrecorded(1);
+        assert_eq!(restarted.take_unrecorded(), 1);
+        // More used than the limit (it was lowered): the window is simply full.
+        let (mut lowered, _) = gate(1, rates, CostBudget::default());
+        lowered.resume_requests(&[(WindowKind::Day, 50)]);
+        assert_eq!(lowered.admit(Ask::Request), Err(LimitHit::RequestsPerDay));
+    }
+
+    #[test]
+    fn fixed_windows_start_on_their_boundary() {
+        let t = 1_764_547_261; // 2025-12-01 00:01:01 UTC
+        assert_eq!(WindowKind::Minute.start(t), t - 1);
+        assert_eq!(WindowKind::Hour.start(t), t - 61);
+        assert_eq!(WindowKind::Day.start(t), t - 61);
+        assert_eq!(WindowKind::Day.hit(), LimitHit::RequestsPerDay);
+        assert_eq!("hour".parse::<WindowKind>(), Ok(WindowKind::Hour));
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct EngineParts {
     pub clock: clock::Clock,
     /// "Typing…" on channels that show it (WhatsApp through Evolution).
     pub presence: crate::channels::presence::PresenceSender,
+    /// AI turns from the provider call to the stored reply: a graceful shutdown waits for
+    /// them (src/shutdown.rs).
+    pub turns: Arc<crate::shutdown::InFlight>,
 }
 
 /// Handle to the running engine.
@@ -101,6 +104,7 @@ impl Engine {
         secrets: Arc<SecretBox>,
         knowledge: KnowledgeIndex,
         clock: clock::Clock,
+        claims: Arc<crate::cluster::work::WorkClaims>,
     ) -> Result<Engine, StoreError> {
         let engine_settings = &settings.engine;
         let events = EventBus::new(engine_settings.event_buffer);
@@ -151,7 +155,8 @@ impl Engine {
             secrets,
             events.clone(),
         )
-        .with_writer(writer.clone());
+        .with_writer(writer.clone())
+        .with_claims(claims);
         let parts = EngineParts {
             store: store.clone(),
             writer,
@@ -173,6 +178,7 @@ impl Engine {
             knowledge,
             clock: clock.clone(),
             presence,
+            turns: Arc::default(),
         };
         // Listening before any conversation runs, so no closing or request goes unseen.
         crm::start(

@@ -24,10 +24,12 @@ use serde_json::json;
 use super::events::{EngineEvent, EventBus};
 use super::writer::MessageWriter;
 use crate::channels::signature;
+use crate::cluster::work::WorkClaims;
 use crate::config::OutboundSettings;
 use crate::domain::ConversationId;
 use crate::outbound::{self, backoff::equal_jitter, body, guard};
 use crate::secrets::SecretBox;
+use crate::store::claims::WorkQueue;
 use crate::store::deliveries::{self, AttemptUpdate, ChannelDelivery};
 use crate::store::integrations::{Integration, IntegrationKind};
 use crate::store::messages::Message;
@@ -61,6 +63,8 @@ pub struct ChannelSender {
     /// Attempt records go through the message writer when there is one: they group-commit
     /// with the conversation's messages instead of paying a commit each.
     writer: Option<MessageWriter>,
+    /// Claims shared with other nodes (src/store/claims.rs); None: this process alone.
+    claims: Option<Arc<WorkClaims>>,
 }
 
 struct Inner {
@@ -150,6 +154,43 @@ impl ChannelSender {
                 lanes: Mutex::new(Lanes::default()),
             }),
             writer: None,
+            claims: None,
+        }
+    }
+
+    /// Claims each send before each attempt, so nodes sharing the store never attempt one
+    /// twice; [`ChannelSender::claim_due`] takes over what nobody holds.
+    pub fn with_claims(self, claims: Arc<WorkClaims>) -> Self {
+        ChannelSender {
+            claims: Some(claims),
+            ..self
+        }
+    }
+
+    /// Claims due sends no node holds (the oldest pending one of each conversation) and
+    /// runs them here, like a resumed delivery.
+    pub async fn claim_due(&self, claims: &WorkClaims) {
+        let ids = claims
+            .claim_due(&self.inner.store, WorkQueue::ChannelDeliveries)
+            .await;
+        if ids.is_empty() {
+            return;
+        }
+        let page = self
+            .inner
+            .store
+            .run(move |conn| {
+                crate::store::claims::channel_deliveries(conn, &ids)?
+                    .into_iter()
+                    .map(|d| deliveries::context(conn, &d).map(|ctx| (d, ctx)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await;
+        match page {
+            Ok(page) => {
+                self.resume_page(page).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "claimed channel deliveries not read"),
         }
     }
 
@@ -194,38 +235,49 @@ impl ChannelSender {
                 .await?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.id.clone());
-            for (delivery, ctx) in page {
-                if self.lanes().active.contains(&delivery.id) {
-                    continue;
-                }
-                let (Some(integration), Some(message), Some(contact_external_id)) =
-                    (ctx.integration, ctx.message, ctx.contact_external_id)
-                else {
-                    self.abandon(
-                        delivery,
-                        "the integration, message or contact of this delivery no longer exists",
-                    )
-                    .await;
-                    continue;
-                };
-                let target = ReplyTarget {
-                    integration,
-                    contact_external_id,
-                    conversation_id: delivery.conversation_id.clone(),
-                    message,
-                };
-                self.enqueue(Job {
-                    target,
-                    delivery,
-                    resumed: true,
-                });
-                resumed += 1;
-            }
+            resumed += self.resume_page(page).await;
         }
         if resumed > 0 {
             tracing::info!(resumed, "pending channel deliveries resumed");
         }
         Ok(resumed)
+    }
+
+    /// Queues rows read back from the store (at start-up, or claimed from other nodes'
+    /// leftovers), skipping those this process already runs; how many were queued.
+    async fn resume_page(
+        &self,
+        page: Vec<(ChannelDelivery, deliveries::DeliveryContext)>,
+    ) -> usize {
+        let mut resumed = 0;
+        for (delivery, ctx) in page {
+            if self.lanes().active.contains(&delivery.id) {
+                continue;
+            }
+            let (Some(integration), Some(message), Some(contact_external_id)) =
+                (ctx.integration, ctx.message, ctx.contact_external_id)
+            else {
+                self.abandon(
+                    delivery,
+                    "the integration, message or contact of this delivery no longer exists",
+                )
+                .await;
+                continue;
+            };
+            let target = ReplyTarget {
+                integration,
+                contact_external_id,
+                conversation_id: delivery.conversation_id.clone(),
+                message,
+            };
+            self.enqueue(Job {
+                target,
+                delivery,
+                resumed: true,
+            });
+            resumed += 1;
+        }
+        resumed
     }
 
     fn lanes(&self) -> MutexGuard<'_, Lanes> {
@@ -309,6 +361,13 @@ impl ChannelSender {
                 let status = delivery.last_status_code;
                 self.finish_failed(&mut delivery, status, error).await;
                 return;
+            }
+            if let Some(claims) = &self.claims {
+                let queue = WorkQueue::ChannelDeliveries;
+                if !claims.hold(&self.inner.store, queue, &delivery.id).await {
+                    // Another node holds it (or it is done): that node sends it.
+                    return;
+                }
             }
             let outcome = self.attempt(&target, &delivery.id).await;
             delivery.attempts += 1;

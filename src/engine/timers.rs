@@ -12,7 +12,7 @@ use super::clock::Clock;
 use super::conversation::{EscalationTimeoutDue, FollowupDue};
 use super::registry::{ConversationRegistry, Deliver};
 use crate::store::timers::TimerKind;
-use crate::store::{timers, Store};
+use crate::store::{claims, timers, Store};
 
 /// Timers handled per poll; the rest wait for the next one.
 const BATCH: i64 = 200;
@@ -50,17 +50,10 @@ impl TimerActor {
         let registry = self.registry.clone();
         let now = self.clock.now();
         let work = async move {
+            // Claimed in one statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL): pollers of
+            // several nodes take disjoint timers.
             let due = store
-                .run(move |conn| {
-                    let due = timers::due(conn, now, BATCH)?;
-                    let mut claimed = Vec::with_capacity(due.len());
-                    for timer in due {
-                        if timers::claim(conn, &timer.id)? {
-                            claimed.push(timer);
-                        }
-                    }
-                    Ok(claimed)
-                })
+                .run(move |conn| claims::due_timers(conn, now, BATCH))
                 .await;
             match due {
                 Ok(due) => {

@@ -31,10 +31,12 @@ use tokio::sync::Semaphore;
 use super::events::{EventBus, EventKind, TenantEvent};
 use super::metrics::EngineMetrics;
 use crate::channels::signature;
+use crate::cluster::work::WorkClaims;
 use crate::config::WebhookSettings;
 use crate::domain::TenantId;
 use crate::outbound::{self, backoff::equal_jitter, body, guard};
 use crate::secrets::SecretBox;
+use crate::store::claims::WorkQueue;
 use crate::store::messages::Message;
 use crate::store::schema::messages;
 use crate::store::webhooks::{
@@ -70,6 +72,8 @@ fn backoff(settings: &WebhookSettings, attempt: i32) -> Duration {
 #[derive(Clone)]
 pub struct WebhookDispatcher {
     inner: Arc<Inner>,
+    /// Claims shared with other nodes (src/store/claims.rs); None: this process alone.
+    claims: Option<Arc<WorkClaims>>,
 }
 
 struct Inner {
@@ -135,6 +139,39 @@ impl WebhookDispatcher {
                 cache: Mutex::new(HashMap::new()),
                 active: Mutex::new(HashSet::new()),
             }),
+            claims: None,
+        }
+    }
+
+    /// Claims each delivery before each attempt, so nodes sharing the store never attempt
+    /// one twice; [`WebhookDispatcher::claim_due`] takes over what nobody holds.
+    pub fn with_claims(self, claims: Arc<WorkClaims>) -> Self {
+        WebhookDispatcher {
+            claims: Some(claims),
+            ..self
+        }
+    }
+
+    /// Claims due deliveries no node holds and runs them here.
+    pub async fn claim_due(&self, claims: &WorkClaims) {
+        let ids = claims
+            .claim_due(&self.inner.store, WorkQueue::WebhookDeliveries)
+            .await;
+        if ids.is_empty() {
+            return;
+        }
+        match self
+            .inner
+            .store
+            .run(move |conn| crate::store::claims::webhook_deliveries(conn, &ids))
+            .await
+        {
+            Ok(rows) => {
+                for delivery in rows {
+                    self.schedule(delivery);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "claimed webhook deliveries not read"),
         }
     }
 
@@ -384,6 +421,13 @@ impl WebhookDispatcher {
                     continue;
                 }
             };
+            if let Some(claims) = &self.claims {
+                let queue = WorkQueue::WebhookDeliveries;
+                if !claims.hold(&self.inner.store, queue, &delivery.id).await {
+                    // Another node holds it (or it is done): that node attempts it.
+                    return;
+                }
+            }
             let attempted = {
                 // Concurrency is bounded per process; the permit is held for the request only.
                 let Ok(_permit) = self.inner.slots.acquire().await else {

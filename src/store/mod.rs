@@ -5,6 +5,7 @@
 //! store's `SyncArbiter` threads ([`Store::run`]).
 
 pub mod cache;
+pub mod claims;
 pub mod distribution;
 pub mod executor;
 pub mod pool;
@@ -35,6 +36,7 @@ pub mod message_status;
 pub mod messages;
 pub mod presence;
 pub mod receipts;
+pub mod request_windows;
 pub mod sealed;
 pub mod sub_agents;
 pub mod tags;

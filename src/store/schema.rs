@@ -260,6 +260,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    agent_request_windows (agent_id, window_kind, window_start) {
+        agent_id -> Text,
+        window_kind -> Text,
+        window_start -> BigInt,
+        requests -> BigInt,
+    }
+}
+
+diesel::table! {
     usage_counters (agent_id,period) {
         agent_id -> Text,
         period -> Text,
@@ -360,6 +369,8 @@ diesel::table! {
         response_excerpt -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
     }
 }
 
@@ -392,6 +403,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
     }
 }
 
@@ -516,6 +529,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     distribution_settings,
     visitor_quotas,
     assignment_counts,
+    agent_request_windows,
 );
 
 // Run-time tenant settings and CSAT (issue 16, items 9 and 7): standalone tables, never joined.

@@ -117,6 +117,8 @@ pub struct Deps {
     pub sessions_gauge: prometheus::IntGauge,
     /// Staff sessions re-check their user on every frame and when told of a change.
     pub access: Arc<Access>,
+    /// When the node stops, every session is told to reconnect elsewhere and closes.
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 impl Principal {

@@ -285,6 +285,12 @@ pub enum ServerFrame {
         code: ErrorCode,
     },
     Pong,
+    /// This node is stopping: reconnect (to any node) after `retry_after_ms` and `sync`.
+    /// The socket closes right after with code 1012 (service restart).
+    Reconnect {
+        reason: crate::shutdown::ReconnectReason,
+        retry_after_ms: u64,
+    },
 }
 
 impl ServerFrame {

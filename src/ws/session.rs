@@ -338,6 +338,32 @@ struct Outgoing(ByteString);
 /// This socket's user changed (deleted, role or password): re-check it now.
 struct AccessChanged;
 
+/// The node is stopping (src/shutdown.rs).
+struct NodeStopping;
+
+/// How long a client told to reconnect should wait: long enough for the load balancer to
+/// see this node gone, short enough not to miss much.
+const RECONNECT_AFTER_MS: u64 = 1000;
+
+impl StreamHandler<NodeStopping> for WsSession {
+    fn handle(&mut self, _: NodeStopping, ctx: &mut Self::Context) {
+        self.send(
+            &ServerFrame::Reconnect {
+                reason: crate::shutdown::ReconnectReason::NodeStopping,
+                retry_after_ms: RECONNECT_AFTER_MS,
+            },
+            ctx,
+        );
+        self.close(
+            ws::CloseCode::Restart,
+            "the server is restarting; reconnect",
+            ctx,
+        );
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {}
+}
+
 impl StreamHandler<AccessChanged> for WsSession {
     fn handle(&mut self, _: AccessChanged, ctx: &mut Self::Context) {
         self.recheck(ctx);
@@ -373,6 +399,11 @@ impl Actor for WsSession {
             principal: principal.clone(),
             outbox,
         });
+        let mut stopping = self.core.deps.shutdown.watch();
+        ctx.add_stream(futures::stream::once(async move {
+            crate::shutdown::stopping(&mut stopping).await;
+            NodeStopping
+        }));
         let every = Duration::from_secs(self.settings().heartbeat_interval_seconds);
         ctx.run_interval(every, |act, ctx| act.heartbeat(ctx));
         if let Principal::Staff { user, .. } = &self.core.principal {

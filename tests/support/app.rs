@@ -39,7 +39,17 @@ pub enum TestDb {
 
 impl TestDb {
     pub fn create() -> TestDb {
-        match backend().as_str() {
+        Self::create_for(&backend())
+    }
+
+    /// A PostgreSQL database whatever `ATENDE_TEST_DATABASE` says: for what only runs on
+    /// PostgreSQL (cluster mode, several nodes on one database).
+    pub fn create_postgres() -> TestDb {
+        Self::create_for("postgres")
+    }
+
+    fn create_for(backend: &str) -> TestDb {
+        match backend {
             "postgres" => {
                 let name = format!("atende_t_{}", uuid_simple());
                 let mut admin = PgConnection::establish(&postgres_admin_url())

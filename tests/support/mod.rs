@@ -7,6 +7,7 @@ pub mod engine;
 pub mod evolution;
 pub mod knowledge;
 pub mod matrix;
+pub mod node;
 pub mod raw_http;
 pub mod receiver;
 pub mod scripted_llm;

@@ -36,7 +36,12 @@ impl WsClient {
 
     /// Connects and returns the client after the `connected` frame.
     pub async fn connect(app: &TestApp, token: &str) -> (WsClient, Value) {
-        let (stream, _) = tokio_tungstenite::connect_async(Self::url(app, token))
+        Self::connect_url(&Self::url(app, token)).await
+    }
+
+    /// [`WsClient::connect`] to any server's `/ws?token=…` URL.
+    pub async fn connect_url(url: &str) -> (WsClient, Value) {
+        let (stream, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("WebSocket handshake");
         let mut client = WsClient {
@@ -251,7 +256,17 @@ pub struct SseEvent {
 
 impl SseClient {
     pub async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> SseClient {
-        let mut request = app.http.get(app.url("/api/v1/events")).bearer_auth(token);
+        Self::open_url(&app.http, &app.url("/api/v1/events"), token, last_event_id).await
+    }
+
+    /// [`SseClient::open`] on any server's `/api/v1/events` URL.
+    pub async fn open_url(
+        http: &reqwest::Client,
+        url: &str,
+        token: &str,
+        last_event_id: Option<&str>,
+    ) -> SseClient {
+        let mut request = http.get(url).bearer_auth(token);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
         }
@@ -304,6 +319,21 @@ impl SseClient {
             match tokio::time::timeout(left, self.response.chunk()).await {
                 Ok(Ok(Some(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
                 _ => return None,
+            }
+        }
+    }
+
+    /// Whether the server ended the stream within `wait` (what is left unread is dropped).
+    pub async fn ended(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        loop {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            match tokio::time::timeout(left, self.response.chunk()).await {
+                Ok(Ok(Some(_))) => continue,
+                Ok(Ok(None)) | Ok(Err(_)) => return true,
+                Err(_) => return false,
             }
         }
     }

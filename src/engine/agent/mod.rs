@@ -19,21 +19,23 @@ use super::events::EventBus;
 use crate::config::{Price, Settings};
 use crate::domain::agent::{AgentLimits, AgentSettings, ProviderKind};
 use crate::domain::escalation::EscalationReason;
-use crate::domain::limits::{AgentGate, Ask, CostBudget, LimitHit, RateLimits};
+use crate::domain::limits::{AgentGate, Ask, CostBudget, LimitHit, RateLimits, WindowKind};
 use crate::domain::{AgentId, ConversationId, TenantId};
 use crate::engine::writer::MessageWriter;
 use crate::llm::factory::{self, ProviderSpec};
 use crate::llm::retrieval;
 use crate::llm::{LlmError, Provider};
 use crate::secrets::SecretBox;
-use crate::store::{agents, turns, Store, StoreError};
+use crate::store::{agents, request_windows, turns, Store, StoreError};
 use crate::tools::ToolRuntime;
 
 pub use crate::tools::Effect;
 
+mod request_counts;
 mod side_calls;
 mod stream;
 mod turn;
+pub use request_counts::RecordRequests;
 pub use side_calls::SideCall;
 pub use stream::{OpenStream, StreamGuard, StreamTicket};
 pub use turn::RunTurn;
@@ -191,6 +193,10 @@ impl AgentSupervisor {
 
 impl Actor for AgentSupervisor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.record_requests_periodically(ctx);
+    }
 }
 
 #[derive(Message)]
@@ -297,10 +303,18 @@ pub struct SupervisorOf(pub AgentId);
 #[rtype(result = "()")]
 pub struct AgentChanged(pub AgentId);
 
-async fn load(
-    store: Store,
-    id: AgentId,
-) -> Result<Option<(agents::AiAgent, AgentConfig, Vec<ConversationId>, f64, f64)>, StoreError> {
+/// An agent as the supervisor starts from: its row and config, its open conversations, what
+/// it spent today and this month, and its requests in the current rate windows.
+type Loaded = (
+    agents::AiAgent,
+    AgentConfig,
+    Vec<ConversationId>,
+    f64,
+    f64,
+    Vec<(WindowKind, u32)>,
+);
+
+async fn load(store: Store, id: AgentId) -> Result<Option<Loaded>, StoreError> {
     store
         .run(move |conn| {
             let row = match agents::find_by_id(conn, &id) {
@@ -313,7 +327,8 @@ async fn load(
             let today = chrono::Utc::now().date_naive();
             let day = turns::spent(conn, &id, &turns::day_period(today))?;
             let month = turns::spent(conn, &id, &turns::month_period(today))?;
-            Ok(Some((row, config, open, day, month)))
+            let used = request_windows::used(conn, &id, chrono::Utc::now().timestamp())?;
+            Ok(Some((row, config, open, day, month, used)))
         })
         .await
 }
@@ -333,7 +348,7 @@ impl Handler<SupervisorOf> for Supervisors {
             if let Some(addr) = act.running.get(&id) {
                 return Ok(Some(addr.clone()));
             }
-            let Some((row, config, open, day_spent, month_spent)) = loaded? else {
+            let Some((row, config, open, day_spent, month_spent, used)) = loaded? else {
                 return Ok(None);
             };
             let provider = match provider_for(&row, config.provider_kind, &act.settings, &act.secrets, act.tools.knowledge()) {
@@ -358,6 +373,7 @@ impl Handler<SupervisorOf> for Supervisors {
             };
             supervisor.apply_config(config, provider, &act.settings);
             supervisor.gate.resume(open.iter().map(ConversationId::as_str), day_spent, month_spent);
+            supervisor.gate.resume_requests(&used);
             let addr = supervisor.start();
             act.running.insert(id, addr.clone());
             Ok(Some(addr))
@@ -367,13 +383,20 @@ impl Handler<SupervisorOf> for Supervisors {
 
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Reconfigure(AgentConfig, Arc<dyn Provider>, Arc<Settings>);
+struct Reconfigure(
+    AgentConfig,
+    Arc<dyn Provider>,
+    Arc<Settings>,
+    Vec<(WindowKind, u32)>,
+);
 
 impl Handler<Reconfigure> for AgentSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) {
         self.apply_config(msg.0, msg.1, &msg.2);
+        // The new windows start from what the old ones had used (stored and not yet).
+        self.gate.resume_requests(&msg.3);
     }
 }
 
@@ -391,7 +414,7 @@ impl Handler<AgentChanged> for Supervisors {
                         return;
                     };
                     match loaded {
-                        Ok(Some((row, config, ..))) => {
+                        Ok(Some((row, config, _, _, _, used))) => {
                             let provider = provider_for(
                                 &row,
                                 config.provider_kind,
@@ -400,7 +423,7 @@ impl Handler<AgentChanged> for Supervisors {
                                 act.tools.knowledge(),
                             )
                             .unwrap_or_else(|e| Arc::new(retrieval::Unusable(e)));
-                            addr.do_send(Reconfigure(config, provider, act.settings.clone()));
+                            addr.do_send(Reconfigure(config, provider, act.settings.clone(), used));
                         }
                         Ok(None) => {
                             // Deleted: stop admitting; conversations it holds go to humans on their next turn.

@@ -239,6 +239,8 @@ impl ConversationActor {
                 let delay = humanized_delay(min_seconds, max_seconds);
                 let presence = self.presence_done.take();
                 let cap = Duration::from_millis(self.parts.settings.typing.reply_wait_ms);
+                // Still the turn's work: a graceful shutdown waits for the reply.
+                let in_flight = self.parts.turns.enter();
                 let wait = async move {
                     let typed = async {
                         if let Some(presence) = presence {
@@ -247,10 +249,10 @@ impl ConversationActor {
                     };
                     futures::join!(tokio::time::sleep(delay), typed);
                 };
-                ctx.spawn(
-                    wait.into_actor(self)
-                        .map(move |(), act, ctx| act.step(Event::ReplyDue { done, up_to }, ctx)),
-                );
+                ctx.spawn(wait.into_actor(self).map(move |(), act, ctx| {
+                    act.step(Event::ReplyDue { done, up_to }, ctx);
+                    drop(in_flight);
+                }));
             }
             Effect::StoreReply {
                 done,
@@ -556,7 +558,9 @@ impl ConversationActor {
         let conversation_id = self.id.clone();
         let contact_name = loaded.contact_name.clone();
         let condense = self.parts.settings.engine.condense_over_chars;
+        let in_flight = self.parts.turns.enter();
         let turn = async move {
+            let _in_flight = in_flight;
             let recent = store
                 .run({
                     let id = conversation_id.clone();
@@ -633,8 +637,10 @@ impl ConversationActor {
         let writer = self.parts.writer.clone();
         let store = self.parts.store.clone();
         let id = self.id.clone();
+        let in_flight = self.parts.turns.enter();
         ctx.wait(
             async move {
+                let _in_flight = in_flight;
                 match new {
                     Some(new) if !silent => Ok(Some(writer.reply(new, along).await?)),
                     _ => {

@@ -152,6 +152,25 @@ impl MessageWriter {
             .await
     }
 
+    /// Resolves once everything queued before the call is committed (or failed): a no-op
+    /// write goes behind it on every lane, whose batches commit in order. A graceful
+    /// shutdown waits for this, so no `write_behind` is lost.
+    pub async fn flush(&self) -> StoreResult<()> {
+        let mut answers = Vec::with_capacity(self.lanes.len());
+        for lane in &self.lanes {
+            let (tx, rx) = oneshot::channel();
+            let barrier: Write = Box::new(|_| Ok(()));
+            lane.send(Op::Write(ConversationId(String::new()), barrier, Some(tx)))
+                .await
+                .map_err(|_| closed())?;
+            answers.push(rx);
+        }
+        for answer in answers {
+            answer.await.map_err(|_| closed())??;
+        }
+        Ok(())
+    }
+
     async fn submit(&self, op: Op) -> StoreResult<()> {
         let key = match &op {
             Op::Inbound(inbound, _) => lane_key(&[

@@ -1,0 +1,167 @@
+//! Cluster mode with the real binary (src/cluster, docs/cluster.md): SQLite refuses it at
+//! start-up; on PostgreSQL nodes register in a JetStream KV bucket on the machine's NATS
+//! (127.0.0.1:4222, started by .ci/run), see each other, and leave on SIGTERM or age out of
+//! the bucket after SIGKILL.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::node::{command, Node};
+use support::TestDb;
+
+const NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// A bucket of this test's own, deleted when dropped (tests run side by side on one NATS).
+struct Bucket(String);
+
+impl Bucket {
+    fn new() -> Bucket {
+        Bucket(format!("t_{}", uuid::Uuid::new_v4().simple()))
+    }
+}
+
+impl Drop for Bucket {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        // Its own runtime: Drop cannot await, and the test's runtime may be shutting down.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(client) = async_nats::connect(NATS_URL).await {
+                    let _ = async_nats::jetstream::new(client)
+                        .delete_key_value(&name)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn cluster_env<'a>(bucket: &'a Bucket, node: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("ATENDE__CLUSTER__NATS_URL", NATS_URL),
+        ("ATENDE__CLUSTER__NODE_ID", node),
+        ("ATENDE__CLUSTER__BUCKET", bucket.0.as_str()),
+        ("ATENDE__CLUSTER__HEARTBEAT_INTERVAL_SECONDS", "1"),
+        ("ATENDE__CLUSTER__MEMBER_TTL_SECONDS", "3"),
+    ]
+}
+
+/// The member ids `node` reports on `/ready`.
+async fn members(node: &Node) -> Vec<String> {
+    let (status, ready) = node.call(reqwest::Method::GET, "/ready", None, None).await;
+    assert_eq!(status, 200, "{ready}");
+    ready["members"]
+        .as_array()
+        .unwrap_or_else(|| panic!("members on /ready: {ready}"))
+        .iter()
+        .filter_map(|m| m["node_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Waits until `node` reports exactly `expected`; how long that took.
+async fn members_become(node: &Node, expected: &[&str], within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let now = members(node).await;
+        if now == expected {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "members are {now:?}, not {expected:?}, after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn sqlite_refuses_cluster_mode_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("atende.db").display());
+    let mut child = command(&url, &[("ATENDE__CLUSTER__NATS_URL", NATS_URL)])
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a SQLite node started in cluster mode");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cluster.nats_url") && stderr.contains("needs PostgreSQL"),
+        "{stderr}"
+    );
+}
+
+#[actix_web::test]
+async fn nodes_join_see_each_other_and_leave_or_age_out() {
+    let db = TestDb::create_postgres();
+    let bucket = Bucket::new();
+    let n1 = Node::start(&db.url(), &cluster_env(&bucket, "n1")).await;
+    let mut n2 = Node::start(&db.url(), &cluster_env(&bucket, "n2")).await;
+    // Both registered before they served.
+    assert_eq!(members(&n1).await, ["n1", "n2"]);
+    assert_eq!(members(&n2).await, ["n1", "n2"]);
+    let (_, ready) = n2.call(reqwest::Method::GET, "/ready", None, None).await;
+    assert_eq!(ready["node_id"], "n2");
+    let address = ready["members"][1]["address"].as_str().unwrap_or_default();
+    assert!(address.ends_with(&format!(":{}", n2.port)), "{ready}");
+
+    // A graceful stop leaves at once.
+    n2.signal("TERM");
+    assert!(n2.exited_within(Duration::from_secs(12)).await.is_some());
+    members_become(&n1, &["n1"], Duration::from_secs(2)).await;
+
+    // A killed node stops heart-beating and ages out with the bucket's TTL (3 s).
+    let mut n3 = Node::start(&db.url(), &cluster_env(&bucket, "n3")).await;
+    assert_eq!(members(&n1).await, ["n1", "n3"]);
+    n3.signal("KILL");
+    assert!(n3.exited_within(Duration::from_secs(5)).await.is_some());
+    let gone_after = members_become(&n1, &["n1"], Duration::from_secs(8)).await;
+    assert!(
+        gone_after >= Duration::from_secs(1),
+        "a killed node cannot leave by itself: gone after {gone_after:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_node_that_cannot_reach_nats_refuses_to_start() {
+    let db = TestDb::create_postgres();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let out = command(&db.url(), &[("ATENDE__CLUSTER__NATS_URL", url.as_str())])
+        .arg("serve")
+        .stdout(Stdio::null())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot reach NATS"), "{stderr}");
+}
