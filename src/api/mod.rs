@@ -10,6 +10,7 @@ pub mod caller;
 pub mod chat_stream;
 pub mod contacts;
 pub mod conversations;
+pub mod csat;
 pub mod departments;
 pub mod distribution;
 pub mod error;
@@ -65,6 +66,7 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(chat_stream::routes);
     cfg.configure(knowledge::routes);
     cfg.configure(settings::routes);
+    cfg.configure(csat::routes);
     cfg.configure(crate::console::api_routes);
 }
 

@@ -119,7 +119,7 @@ impl Modify for UniqueOperationIds {
         conversations::assign, conversations::take, conversations::escalate, conversations::close, conversations::update,
         conversations::ai_log,
         crate::console::setup::status, crate::console::setup::complete,
-        super::settings::get, super::settings::patch,
+        super::settings::get, super::settings::patch, super::csat::report,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth, &UniqueOperationIds),
