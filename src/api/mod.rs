@@ -16,6 +16,7 @@ pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod evolution;
+pub mod feedback;
 pub mod funnels;
 pub mod health;
 pub mod integrations;
@@ -67,6 +68,7 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(knowledge::routes);
     cfg.configure(settings::routes);
     cfg.configure(csat::routes);
+    cfg.configure(feedback::routes);
     cfg.configure(crate::console::api_routes);
 }
 

@@ -120,6 +120,7 @@ impl Modify for UniqueOperationIds {
         conversations::ai_log,
         crate::console::setup::status, crate::console::setup::complete,
         super::settings::get, super::settings::patch, super::csat::report,
+        super::feedback::list,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth, &UniqueOperationIds),
