@@ -144,7 +144,7 @@ pub struct Analytics {
     pub by_agent: Vec<AgentStats>,
 }
 
-fn parse_bound(field: &str, raw: &str, end: bool) -> ApiResult<NaiveDateTime> {
+pub fn parse_bound(field: &str, raw: &str, end: bool) -> ApiResult<NaiveDateTime> {
     use crate::domain::dates::{self, DateError};
     let out_of_range = |e: DateError| ApiError::field(field, &e.to_string());
     let raw = raw.trim();

@@ -10,11 +10,13 @@ pub mod caller;
 pub mod chat_stream;
 pub mod contacts;
 pub mod conversations;
+pub mod csat;
 pub mod departments;
 pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod evolution;
+pub mod feedback;
 pub mod funnels;
 pub mod health;
 pub mod integrations;
@@ -65,6 +67,8 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(chat_stream::routes);
     cfg.configure(knowledge::routes);
     cfg.configure(settings::routes);
+    cfg.configure(csat::routes);
+    cfg.configure(feedback::routes);
     cfg.configure(crate::console::api_routes);
 }
 

@@ -30,6 +30,7 @@ crate::text_enum! {
         FeedbackDetected => "feedback_detected",
         ConversationClassified => "conversation_classified",
         ConversationUpdated => "conversation_updated",
+        CsatRated => "csat_rated",
     }
 }
 
@@ -100,6 +101,11 @@ pub enum EngineEvent {
         changes: ConversationChanges,
         by: UserId,
     },
+    /// The customer rated a closed conversation (CSAT, 1..=5).
+    CsatRated {
+        rating: u8,
+        message_id: MessageId,
+    },
 }
 
 /// The `feedback_detected` event: the AI reply the customer reacted to, and how.
@@ -129,6 +135,7 @@ impl EngineEvent {
             EngineEvent::FeedbackDetected(_) => EventKind::FeedbackDetected,
             EngineEvent::ConversationClassified(_) => EventKind::ConversationClassified,
             EngineEvent::ConversationUpdated { .. } => EventKind::ConversationUpdated,
+            EngineEvent::CsatRated { .. } => EventKind::CsatRated,
         }
     }
 
@@ -185,6 +192,9 @@ impl EngineEvent {
             EngineEvent::ConversationClassified(c) => c.to_json(),
             EngineEvent::ConversationUpdated { changes, by } => {
                 json!({ "changes": changes, "by": by })
+            }
+            EngineEvent::CsatRated { rating, message_id } => {
+                json!({ "rating": rating, "message_id": message_id })
             }
         }
     }

@@ -179,7 +179,8 @@ impl EngineMetrics {
                     | EventKind::SlaBreached
                     | EventKind::FeedbackDetected
                     | EventKind::ConversationClassified
-                    | EventKind::ConversationUpdated => {}
+                    | EventKind::ConversationUpdated
+                    | EventKind::CsatRated => {}
                 },
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "metrics fell behind the event bus");

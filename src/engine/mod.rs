@@ -212,6 +212,26 @@ impl Engine {
     /// web chat socket come in through here.
     pub async fn accept(&self, inbound: Inbound) -> Result<Ingested, StoreError> {
         let ingested = self.parts.writer.ingest(inbound).await?;
+        if let (Some(rating), false) = (ingested.rating, ingested.duplicate) {
+            // A CSAT answer: stored on the closed conversation, nothing for anyone to answer.
+            self.parts.events.publish(
+                &ingested.conversation.tenant_id,
+                Some(&ingested.conversation.id),
+                events::EngineEvent::MessageReceived {
+                    message_id: ingested.message.id.clone(),
+                    seq: ingested.message.seq,
+                },
+            );
+            self.parts.events.publish(
+                &ingested.conversation.tenant_id,
+                Some(&ingested.conversation.id),
+                events::EngineEvent::CsatRated {
+                    rating,
+                    message_id: ingested.message.id.clone(),
+                },
+            );
+            return Ok(ingested);
+        }
         if !ingested.duplicate && ingested.message.sender_type == SenderType::Contact {
             self.registry.do_send(registry::Deliver(
                 ingested.conversation.id.clone(),

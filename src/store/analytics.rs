@@ -558,6 +558,7 @@ pub fn performance_records(
     };
     let mut rows: Vec<PerformanceRow> = humans.load(conn)?;
     rows.extend(agents.load::<PerformanceRow>(conn)?);
+    let csat = average_csat(conn, tenant, since)?;
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     Ok(rows
         .into_iter()
@@ -567,9 +568,38 @@ pub fn performance_records(
                 resolved: count(row.resolved),
                 avg_first_response_seconds: row.avg_first_response_seconds,
                 negative_feedback: row.negative_feedback.map(count),
-                avg_csat: None,
+                avg_csat: csat.get(&row.owner_id).copied(),
             };
             (row.owner_id, record)
         })
+        .collect())
+}
+
+/// Each human's and AI agent's mean CSAT rating given since `since` (the ratings of the
+/// conversations it served when they closed).
+fn average_csat(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    since: NaiveDateTime,
+) -> StoreResult<HashMap<String, f64>> {
+    use super::schema::csat_ratings;
+    use diesel::{ExpressionMethods, QueryDsl};
+    let rows: Vec<(Option<String>, Option<i32>)> = crate::db_run!(conn, |c| csat_ratings::table
+        .filter(csat_ratings::tenant_id.eq(tenant))
+        .filter(csat_ratings::rated_at.ge(since))
+        .filter(csat_ratings::owner_id.is_not_null())
+        .select((csat_ratings::owner_id, csat_ratings::rating))
+        .load(c))?;
+    let mut sums: HashMap<String, (f64, f64)> = HashMap::new();
+    for (owner, rating) in rows {
+        if let (Some(owner), Some(rating)) = (owner, rating) {
+            let entry = sums.entry(owner).or_default();
+            entry.0 += f64::from(rating);
+            entry.1 += 1.0;
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .map(|(owner, (sum, n))| (owner, sum / n))
         .collect())
 }

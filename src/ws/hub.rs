@@ -408,7 +408,8 @@ impl Hub {
             EngineEvent::ConversationStarted { .. }
             | EngineEvent::LimitReached { .. }
             | EngineEvent::DeliveryFailed { .. }
-            | EngineEvent::SlaBreached { .. } => return,
+            | EngineEvent::SlaBreached { .. }
+            | EngineEvent::CsatRated { .. } => return,
         }
         self.pump(ctx);
     }
@@ -603,7 +604,8 @@ impl Hub {
             | EventKind::MessageSent
             | EventKind::LimitReached
             | EventKind::DeliveryFailed
-            | EventKind::SlaBreached => return,
+            | EventKind::SlaBreached
+            | EventKind::CsatRated => return,
         }
         .encode();
         // How the engine judged the customer is for staff eyes, not the customer's socket.

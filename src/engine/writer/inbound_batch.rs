@@ -10,9 +10,11 @@ use chrono::NaiveDateTime;
 
 use super::{Inbound, Ingested};
 use crate::domain::conversation::SenderType;
+use crate::domain::csat;
 use crate::domain::{ContactId, ConversationId, IntegrationId, MessageId, TenantId};
 use crate::store::contacts::{self, Contact};
 use crate::store::conversations::{self, Advance, Conversation};
+use crate::store::csat as csat_store;
 use crate::store::messages::{self, Message};
 use crate::store::{DbConn, StoreError, StoreResult};
 
@@ -27,6 +29,9 @@ pub struct Known {
     pub active: HashMap<ContactId, Conversation>,
     /// Conversations of the messages already stored (for duplicates).
     pub of_duplicates: HashMap<ConversationId, Conversation>,
+    /// Closed conversations whose CSAT question waits for the contact's rating (read only
+    /// when the batch holds a message that reads as one).
+    pub awaiting_rating: HashMap<ContactId, Conversation>,
 }
 
 /// What one inbound message becomes.
@@ -36,6 +41,8 @@ enum Slot {
     New {
         message: usize,
         new_conversation: bool,
+        /// The message rates the closed conversation it was written to.
+        rating: Option<u8>,
     },
     /// Already stored before this batch.
     Stored(MessageId),
@@ -55,6 +62,8 @@ pub struct Plan {
     pub messages: Vec<Message>,
     /// Per item: its contact, conversation and slot.
     slots: Vec<(ContactKey, ConversationId, Slot)>,
+    /// Closed conversations rated by this batch, and how.
+    pub ratings: Vec<(ConversationId, u8)>,
     /// Every contact and conversation of the batch as they are after it.
     contacts: HashMap<ContactKey, Contact>,
     conversations: HashMap<ConversationId, Conversation>,
@@ -118,12 +127,22 @@ pub fn plan(items: &[&Inbound], known: &Known, now: NaiveDateTime) -> Plan {
 
         let mut new_conversation = false;
         let mut is_new = false;
-        let conversation_id = match conversation_of.get(&contact_id) {
-            Some(id) => {
+        let rating = rating_for(item, &contact_id, known);
+        let conversation_id = match (conversation_of.get(&contact_id), rating) {
+            // Written to the closed conversation it rates; the contact's other messages
+            // still open (or go to) a conversation of their own.
+            (_, Some((rating, closed))) => {
+                plan.ratings.push((closed.id.clone(), rating));
+                plan.conversations
+                    .entry(closed.id.clone())
+                    .or_insert_with(|| closed.clone());
+                closed.id.clone()
+            }
+            (Some(id), None) => {
                 is_new = !advance_of.contains_key(id);
                 id.clone()
             }
-            None => {
+            (None, None) => {
                 let conversation = match known.active.get(&contact_id) {
                     Some(active) => active.clone(),
                     None => {
@@ -186,6 +205,7 @@ pub fn plan(items: &[&Inbound], known: &Known, now: NaiveDateTime) -> Plan {
             Slot::New {
                 message: plan.messages.len(),
                 new_conversation,
+                rating: rating.map(|(r, _)| r),
             },
         ));
         plan.messages.push(Message {
@@ -264,13 +284,19 @@ impl Plan {
                     .get(&conversation)
                     .cloned()
                     .ok_or(StoreError::NotFound)?;
-                let (message, duplicate, new_conversation) = match slot {
+                let (message, duplicate, new_conversation, rating) = match slot {
                     Slot::New {
                         message,
                         new_conversation,
-                    } => (messages.get(message).cloned(), false, new_conversation),
-                    Slot::Repeat(first) => (messages.get(first).cloned(), true, false),
-                    Slot::Stored(id) => (stored.get(&id).cloned(), true, false),
+                        rating,
+                    } => (
+                        messages.get(message).cloned(),
+                        false,
+                        new_conversation,
+                        rating,
+                    ),
+                    Slot::Repeat(first) => (messages.get(first).cloned(), true, false, None),
+                    Slot::Stored(id) => (stored.get(&id).cloned(), true, false, None),
                 };
                 Ok(Ingested {
                     conversation,
@@ -278,10 +304,25 @@ impl Plan {
                     message: message.ok_or(StoreError::NotFound)?,
                     duplicate,
                     new_conversation,
+                    rating,
                 })
             })
             .collect()
     }
+}
+
+/// The rating `item` gives and the closed conversation it rates: a customer's "1".."5"
+/// while the contact has no open conversation and a CSAT question waits.
+fn rating_for<'k>(
+    item: &Inbound,
+    contact: &ContactId,
+    known: &'k Known,
+) -> Option<(u8, &'k Conversation)> {
+    if item.from_business || known.active.contains_key(contact) {
+        return None;
+    }
+    let rating = csat::parse_rating(&item.content)?;
+    Some((rating, known.awaiting_rating.get(contact)?))
 }
 
 /// Reads what the store holds about the batch: one query per integration for contacts and
@@ -325,6 +366,31 @@ fn load(conn: &mut DbConn, items: &[&Inbound]) -> StoreResult<Known> {
     if !contact_ids.is_empty() {
         known.active = conversations::active_for_contacts(conn, &contact_ids)?;
     }
+    // Only a batch holding something that reads as a rating looks for waiting questions.
+    let may_rate: Vec<&ContactId> = items
+        .iter()
+        .filter(|i| !i.from_business && csat::parse_rating(&i.content).is_some())
+        .filter_map(|i| {
+            known
+                .contacts
+                .get(&(i.integration_id.clone(), i.contact.external_id.clone()))
+        })
+        .map(|c| &c.id)
+        .filter(|id| !known.active.contains_key(*id))
+        .collect();
+    if !may_rate.is_empty() {
+        let waiting = csat_store::awaiting(conn, &may_rate, crate::store::now())?;
+        let closed: Vec<&ConversationId> = waiting.values().collect();
+        let mut rows: HashMap<ConversationId, Conversation> =
+            conversations::find_many(conn, &closed)?
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect();
+        known.awaiting_rating = waiting
+            .into_iter()
+            .filter_map(|(contact, id)| rows.remove(&id).map(|c| (contact, c)))
+            .collect();
+    }
     let duplicate_of: Vec<&ConversationId> = known
         .messages
         .values()
@@ -354,6 +420,9 @@ pub fn write(conn: &mut DbConn, items: &[&Inbound]) -> StoreResult<Vec<Ingested>
     let last_seqs = conversations::advance(conn, &plan.advances, now)?;
     plan.settle(&last_seqs)?;
     messages::insert_many(conn, &plan.messages)?;
+    for (conversation, rating) in &plan.ratings {
+        csat_store::rate(conn, conversation, *rating, now)?;
+    }
     let stored: HashMap<MessageId, Message> = known
         .messages
         .into_values()

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::conversation::SenderType;
-use crate::domain::{ConversationId, IntegrationId, TenantId};
+use crate::domain::{ContactId, ConversationId, IntegrationId, TenantId};
 use crate::store::contacts::{self, ChannelIdentity, Contact};
 use crate::store::conversations::{self, Conversation};
 use crate::store::deliveries::{self, ChannelDelivery};
@@ -42,6 +42,9 @@ pub struct Ingested {
     pub message: Message,
     pub duplicate: bool,
     pub new_conversation: bool,
+    /// The message is the customer's CSAT rating of the closed conversation it was written
+    /// to (no conversation opened, nothing for an agent to answer).
+    pub rating: Option<u8>,
 }
 
 /// What commits together with an outbound message: the reply path is one commit, so a
@@ -473,21 +476,25 @@ fn ingest(conn: &mut DbConn, inbound: &Inbound) -> StoreResult<Ingested> {
             message: existing,
             duplicate: true,
             new_conversation: false,
+            rating: None,
         });
     }
+    let mut rating = None;
     let (conversation, new_conversation) =
         match conversations::find_active_for_contact(conn, &contact.id)? {
             Some(conversation) => (conversation, false),
-            None => {
-                let conversation = Conversation::new_for(
-                    &inbound.tenant_id,
-                    &contact.id,
-                    Some(&inbound.integration_id),
-                    inbound.channel,
-                );
-                conversations::insert(conn, &conversation)?;
-                (conversation, true)
+            None if !inbound.from_business
+                && crate::domain::csat::parse_rating(&inbound.content).is_some() =>
+            {
+                match awaiting_rating(conn, &contact.id)? {
+                    Some(closed) => {
+                        rating = crate::domain::csat::parse_rating(&inbound.content);
+                        (closed, false)
+                    }
+                    None => (open_conversation(conn, inbound, &contact.id)?, true),
+                }
             }
+            None => (open_conversation(conn, inbound, &contact.id)?, true),
         };
     let (sender_type, direction, sender_id) = if inbound.from_business {
         (SenderType::User, "out", None)
@@ -509,13 +516,41 @@ fn ingest(conn: &mut DbConn, inbound: &Inbound) -> StoreResult<Ingested> {
             metadata: inbound.metadata.to_string(),
         },
     )?;
+    if let Some(rating) = rating {
+        crate::store::csat::rate(conn, &conversation.id, rating, crate::store::now())?;
+    }
     Ok(Ingested {
         conversation,
         contact,
         message,
         duplicate: false,
         new_conversation,
+        rating,
     })
+}
+
+/// The contact's closed conversation whose CSAT question is still waiting, if any.
+fn awaiting_rating(conn: &mut DbConn, contact: &ContactId) -> StoreResult<Option<Conversation>> {
+    let waiting = crate::store::csat::awaiting(conn, &[contact], crate::store::now())?;
+    match waiting.get(contact) {
+        Some(id) => Ok(Some(conversations::find_by_id(conn, id)?)),
+        None => Ok(None),
+    }
+}
+
+fn open_conversation(
+    conn: &mut DbConn,
+    inbound: &Inbound,
+    contact: &ContactId,
+) -> StoreResult<Conversation> {
+    let conversation = Conversation::new_for(
+        &inbound.tenant_id,
+        contact,
+        Some(&inbound.integration_id),
+        inbound.channel,
+    );
+    conversations::insert(conn, &conversation)?;
+    Ok(conversation)
 }
 
 #[cfg(test)]

@@ -1,0 +1,156 @@
+//! CSAT (issue 16, item 7): with the tenant's CSAT on, closing a conversation asks the
+//! customer for a 1–5 rating on their channel; a "1".."5" reply is stored as the closed
+//! conversation's rating (no new conversation), any other reply starts a normal one, and the
+//! ratings are reported by agent, category, channel and day.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::engine::{by_sender, fixture, Fixture};
+use support::receiver::ScriptedReceiver;
+
+const WAIT: Duration = Duration::from_secs(15);
+const QUESTION: &str = "De 1 a 5, que nota você dá ao atendimento?";
+
+async fn with_channel(f: &Fixture) -> ScriptedReceiver {
+    let receiver = ScriptedReceiver::start(&[]).await;
+    let (status, _) = f
+        .app
+        .patch(
+            &format!("/api/v1/integrations/{}", f.integration_id),
+            &f.admin.token,
+            &json!({"outbound_url": receiver.url("/out")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    receiver
+}
+
+async fn csat_on(f: &Fixture) {
+    let (status, body) = f
+        .app
+        .patch(
+            "/api/v1/settings",
+            &f.admin.token,
+            &json!({"csat": {"enabled": true, "question": QUESTION}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Sends a customer message; the conversation it went to.
+async fn say(f: &Fixture, contact: &str, id: &str, text: &str) -> String {
+    let (status, accepted) = f.inbound(contact, id, text).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    accepted["conversation_id"]
+        .as_str()
+        .expect("conversation id")
+        .to_string()
+}
+
+async fn report(f: &Fixture) -> Value {
+    let (status, body) = f.app.get("/api/v1/analytics/csat", &f.admin.token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn question_sent(receiver: &ScriptedReceiver, conversation: &str) -> Value {
+    f_wait(receiver, |body| {
+        body["message"]["text"] == QUESTION && body["conversation_id"] == conversation
+    })
+    .await
+    .expect("the CSAT question reached the channel")
+}
+
+async fn f_wait(receiver: &ScriptedReceiver, want: impl Fn(&Value) -> bool) -> Option<Value> {
+    support::engine::eventually(WAIT, &mut || {
+        let found = receiver
+            .received()
+            .into_iter()
+            .map(|r| r.json())
+            .find(|b| want(b));
+        async move { found }
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn a_rating_reply_rates_the_closed_conversation_and_is_reported() {
+    let f = fixture(&[], json!({})).await;
+    let receiver = with_channel(&f).await;
+    csat_on(&f).await;
+    let conversation = say(&f, "c1", "m1", "meu pedido atrasou").await;
+    f.ai_replies(&conversation, 1).await;
+    f.close(&conversation).await;
+    question_sent(&receiver, &conversation).await;
+
+    let rated = say(&f, "c1", "m2", "5").await;
+    assert_eq!(
+        rated, conversation,
+        "the rating joins the closed conversation"
+    );
+    let body = f
+        .eventually(WAIT, || async {
+            let r = report(&f).await;
+            (r["rated"] == 1).then_some(r)
+        })
+        .await
+        .expect("the rating is reported");
+    assert_eq!(body["asked"], 1);
+    assert_eq!(body["response_rate"], 1.0);
+    assert_eq!(body["average"], 5.0);
+    assert_eq!(body["distribution"]["5"], 1);
+    assert_eq!(body["by_agent"][0]["key"], f.agent_id.as_str());
+    assert_eq!(body["by_agent"][0]["owner_type"], "ai_agent");
+    assert_eq!(body["by_channel"].as_array().map(Vec::len), Some(1));
+    assert_eq!(body["by_category"].as_array().map(Vec::len), Some(1));
+    assert_eq!(body["by_day"][0]["rated"], 1);
+    let c = f.conversation(&conversation).await;
+    assert_eq!(c["status"], "closed", "rating does not reopen it");
+    let ai = by_sender(&f.messages(&conversation).await, "ai_agent").len();
+    assert_eq!(ai, 1, "nobody answers a rating");
+
+    // A second "5" is a new conversation: the question was answered already.
+    let again = say(&f, "c1", "m3", "5").await;
+    assert_ne!(again, conversation);
+    f.ai_replies(&again, 1).await;
+    assert_eq!(report(&f).await["rated"], 1);
+}
+
+#[actix_web::test]
+async fn any_other_reply_starts_a_normal_conversation() {
+    let f = fixture(&[], json!({})).await;
+    let receiver = with_channel(&f).await;
+    csat_on(&f).await;
+    let conversation = say(&f, "c1", "m1", "qual o horário de vocês?").await;
+    f.ai_replies(&conversation, 1).await;
+    f.close(&conversation).await;
+    question_sent(&receiver, &conversation).await;
+
+    let next = say(&f, "c1", "m2", "5 dias e nada do meu pedido").await;
+    assert_ne!(next, conversation);
+    f.ai_replies(&next, 1).await;
+    let r = report(&f).await;
+    assert_eq!(r["rated"], 0, "{r}");
+    assert_eq!(r["asked"], 1);
+}
+
+#[actix_web::test]
+async fn with_csat_off_nothing_is_asked_and_a_digit_is_a_message() {
+    let f = fixture(&[], json!({})).await;
+    let conversation = say(&f, "c1", "m1", "oi").await;
+    f.ai_replies(&conversation, 1).await;
+    f.close(&conversation).await;
+    let next = say(&f, "c1", "m2", "5").await;
+    assert_ne!(next, conversation);
+    f.ai_replies(&next, 1).await;
+    assert!(by_sender(&f.messages(&conversation).await, "system").is_empty());
+    let r = report(&f).await;
+    assert_eq!(
+        (r["asked"].clone(), r["rated"].clone()),
+        (json!(0), json!(0))
+    );
+}
