@@ -459,6 +459,9 @@ fn resource_for(collection: &str) -> &'static str {
         "automations" => "automation",
         "activities" => "activity",
         "calendar" | "users" => "user",
+        // A meeting link is keyed (booking_tool.rs checks wrong and missing keys); any id of
+        // tenant B without its key must be 404 too.
+        "meetings" => "agent",
         "contacts" => "contact",
         "memories" => "memory",
         "conversations" => "conversation",

@@ -5,10 +5,8 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
-use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::{caller_from_request, Caller};
@@ -261,31 +259,16 @@ pub async fn create_event(
     Ok(HttpResponse::Created().json(EventView::from(event)))
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// The secret of a user's feed URL: calendar apps cannot send a bearer token and must not
 /// need one that expires.
 pub fn feed_key(settings: &Settings, tenant: &TenantId, user: &UserId) -> String {
-    let secret = settings.auth.jwt_secret.expose_secret();
-    match HmacSha256::new_from_slice(secret.as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(format!("ics:{tenant}:{user}").as_bytes());
-            hex::encode(&mac.finalize().into_bytes()[..16])
-        }
-        Err(_) => String::new(),
-    }
+    booking::link_key(
+        settings.auth.jwt_secret.expose_secret(),
+        &format!("ics:{tenant}:{user}"),
+    )
 }
 
-fn key_matches(expected: &str, given: &str) -> bool {
-    // Constant time: the key is a credential.
-    expected.len() == given.len()
-        && !expected.is_empty()
-        && expected
-            .bytes()
-            .zip(given.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
+use booking::key_matches;
 
 /// Staff of the tenant may read a feed: the user themself or an overseer.
 fn may_read_calendar(staff: &Staff, tenant: &TenantId, user: &UserId) -> bool {
@@ -332,6 +315,48 @@ pub async fn ics_feed(
         .content_type("text/calendar; charset=utf-8")
         .insert_header(("Cache-Control", "private, max-age=300"))
         .body(render_ics(&user.name, &rows, Utc::now())))
+}
+
+#[utoipa::path(get, path = "/api/v1/meetings/{meeting_id}.ics", tag = "calendar",
+    params(("meeting_id" = String, Path, description = "the booked meeting"),
+        ("key" = String, Query, description = "the key from the meeting's confirmation link")),
+    responses((status = 200, content_type = "text/calendar", description = "RFC 5545 calendar with the one meeting"),
+        (status = 404, body = crate::error::ErrorBody)))]
+/// One booked meeting as an `.ics` attachment: the link a customer gets with the booking's
+/// confirmation (`schedule_meeting`). Without the right key it does not exist.
+pub async fn meeting_ics(
+    req: HttpRequest,
+    path: web::Path<String>,
+    store: web::Data<Store>,
+    settings: web::Data<Settings>,
+) -> ApiResult<HttpResponse> {
+    let raw = path.into_inner();
+    let id = raw
+        .strip_suffix(".ics")
+        .filter(|id| !id.is_empty() && id.len() <= 64)
+        .ok_or(ApiError::NotFound)?
+        .to_string();
+    let key = query_param(&req, "key").ok_or(ApiError::NotFound)?;
+    let event = store
+        .run(move |conn| events::by_id(conn, &id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let links = booking::MeetingLinks::from_settings(&settings);
+    if !key_matches(&links.key(&event.tenant_id, &event.id), &key) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/calendar; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"meeting.ics\"",
+        ))
+        .insert_header(("Cache-Control", "private, no-store"))
+        .body(render_ics(
+            &event.title,
+            std::slice::from_ref(&event),
+            Utc::now(),
+        )))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -544,7 +569,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/calendar/{user_id}/working-hours",
             web::put().to(put_working_hours),
         )
-        .route("/calendar/{file}", web::get().to(ics_feed));
+        .route("/calendar/{file}", web::get().to(ics_feed))
+        .route("/meetings/{file}", web::get().to(meeting_ics));
 }
 
 #[cfg(test)]

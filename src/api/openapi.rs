@@ -89,7 +89,7 @@ impl Modify for UniqueOperationIds {
         integrations::list, integrations::create, integrations::get, integrations::update,
         integrations::delete,
         events::stream, webchat::create_session,
-        calendar::available_slots, calendar::create_event, calendar::ics_feed, calendar::feed_url,
+        calendar::available_slots, calendar::create_event, calendar::ics_feed, calendar::meeting_ics, calendar::feed_url,
         calendar::get_working_hours, calendar::put_working_hours,
         evolution::evolution_inbound,
         webhooks_admin::list, webhooks_admin::create, webhooks_admin::get, webhooks_admin::update,

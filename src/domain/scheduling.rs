@@ -452,6 +452,35 @@ pub fn free_slots(
     slots
 }
 
+crate::text_enum! {
+    /// The language of a customer-facing booking confirmation.
+    pub enum Language {
+        PtBr => "pt-BR",
+        En => "en",
+    }
+}
+
+/// The message that confirms a booked meeting to the customer, at its local start time, with
+/// the link to add it to their calendar.
+pub fn confirmation(
+    language: Language,
+    local_start: chrono::NaiveDateTime,
+    ics_url: &str,
+) -> String {
+    match language {
+        Language::PtBr => format!(
+            "Reunião agendada para {} às {}. Adicione à sua agenda: {ics_url}",
+            local_start.format("%d/%m/%Y"),
+            local_start.format("%H:%M"),
+        ),
+        Language::En => format!(
+            "Meeting scheduled for {} at {}. Add it to your calendar: {ics_url}",
+            local_start.format("%Y-%m-%d"),
+            local_start.format("%H:%M"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,6 +498,21 @@ mod tests {
 
     fn wed() -> NaiveDate {
         day(WED.0, WED.1, WED.2)
+    }
+
+    #[test]
+    fn confirmations_are_localized() {
+        let start = day(2026, 3, 5).and_time(t(15, 0));
+        assert_eq!(
+            confirmation(Language::PtBr, start, "https://x/m.ics"),
+            "Reunião agendada para 05/03/2026 às 15:00. Adicione à sua agenda: https://x/m.ics"
+        );
+        assert_eq!(
+            confirmation(Language::En, start, "https://x/m.ics"),
+            "Meeting scheduled for 2026-03-05 at 15:00. Add it to your calendar: https://x/m.ics"
+        );
+        assert_eq!("pt-BR".parse::<Language>().ok(), Some(Language::PtBr));
+        assert!("fr".parse::<Language>().is_err());
     }
 
     #[test]

@@ -53,6 +53,69 @@ impl BookingError {
     }
 }
 
+/// A keyed MAC of `text` (hex, 128 bits): the secret part of links that calendar apps and
+/// customers open without a bearer token (a user's feed, one meeting's `.ics`).
+pub fn link_key(secret: &str, text: &str) -> String {
+    use hmac::{Hmac, Mac};
+    match Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(text.as_bytes());
+            hex::encode(&mac.finalize().into_bytes()[..16])
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// Whether `given` is `expected`, in constant time (the key is a credential).
+pub fn key_matches(expected: &str, given: &str) -> bool {
+    expected.len() == given.len()
+        && !expected.is_empty()
+        && expected
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// The `.ics` link of one booked meeting, sent to the customer with the confirmation:
+/// `{wizard.public_base_url}/api/v1/meetings/{id}.ics?key=…`, the key a MAC of the tenant and
+/// meeting under `auth.jwt_secret`, so it cannot be guessed or moved to another meeting.
+#[derive(Clone)]
+pub struct MeetingLinks {
+    base: String,
+    secret: secrecy::SecretString,
+}
+
+impl MeetingLinks {
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        MeetingLinks {
+            base: settings
+                .wizard
+                .public_base_url
+                .trim()
+                .trim_end_matches('/')
+                .to_string(),
+            secret: settings.auth.jwt_secret.clone(),
+        }
+    }
+
+    pub fn key(&self, tenant: &TenantId, meeting: &str) -> String {
+        use secrecy::ExposeSecret;
+        link_key(
+            self.secret.expose_secret(),
+            &format!("meeting:{tenant}:{meeting}"),
+        )
+    }
+
+    pub fn url(&self, tenant: &TenantId, meeting: &str) -> String {
+        format!(
+            "{}/api/v1/meetings/{meeting}.ics?key={}",
+            self.base,
+            self.key(tenant, meeting)
+        )
+    }
+}
+
 /// The configured default hours (validated at start).
 pub fn default_hours(settings: &CalendarSettings) -> WorkingHours {
     let tz = settings.timezone.parse().unwrap_or(chrono_tz::UTC);
@@ -193,7 +256,7 @@ pub async fn book_for_conversation(
     settings: &CalendarSettings,
     conversation: &Conversation,
     start: DateTime<Utc>,
-    email: String,
+    email: Option<String>,
     phone: Option<String>,
 ) -> Result<CalendarEvent, BookingError> {
     let now = Utc::now();
@@ -246,7 +309,9 @@ pub async fn book_for_conversation(
     let who = contact
         .and_then(|c| c.name)
         .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| email.clone());
+        .or_else(|| email.clone())
+        .or_else(|| phone.clone())
+        .unwrap_or_default();
     let mut anyone_works_then = false;
     for (_, host) in ordered {
         if !hours_of(&host, &defaults).covers(start, duration) {
@@ -262,7 +327,7 @@ pub async fn book_for_conversation(
             title: settings.event_title.replace("{contact}", &who),
             starts_at: start.naive_utc(),
             ends_at: (start + duration).naive_utc(),
-            email: Some(email.clone()),
+            email: email.clone(),
             phone: phone.clone(),
             created_at: crate::store::now(),
         };

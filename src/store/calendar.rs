@@ -130,3 +130,12 @@ pub fn user_by_id(conn: &mut DbConn, id: &UserId) -> StoreResult<Option<User>> {
         .first(c)
         .optional())?)
 }
+
+/// One meeting by id (any tenant: the caller checks what may see it).
+pub fn by_id(conn: &mut DbConn, id: &str) -> StoreResult<Option<CalendarEvent>> {
+    Ok(crate::db_run!(conn, |c| calendar_events::table
+        .filter(calendar_events::id.eq(id))
+        .select(CalendarEvent::as_select())
+        .first(c)
+        .optional())?)
+}

@@ -135,6 +135,14 @@ struct RuntimeInner {
     /// Bytes read of a tool's answer: [`MAX_RESPONSE_BYTES`] or the operator's smaller cap.
     max_response_bytes: usize,
     secrets: Arc<SecretBox>,
+    booking: Booking,
+}
+
+/// What `schedule_meeting` books with: the calendar's rules and the meetings' `.ics` links.
+#[derive(Clone)]
+pub struct Booking {
+    pub calendar: crate::config::CalendarSettings,
+    pub links: crate::engine::booking::MeetingLinks,
 }
 
 impl ToolRuntime {
@@ -143,6 +151,7 @@ impl ToolRuntime {
         outbound: &OutboundSettings,
         secrets: Arc<SecretBox>,
         knowledge: crate::knowledge::KnowledgeIndex,
+        booking: Booking,
     ) -> Self {
         // Each call sets its own total timeout (the tool's `timeout_ms`).
         let http = crate::outbound::client(&crate::outbound::ClientSpec {
@@ -161,6 +170,7 @@ impl ToolRuntime {
                 allow_private: outbound.allow_private_targets,
                 max_response_bytes: MAX_RESPONSE_BYTES.min(outbound.max_response_bytes),
                 secrets,
+                booking,
             }),
         }
     }
@@ -192,6 +202,10 @@ impl ToolRuntime {
 
     pub fn secrets(&self) -> &SecretBox {
         &self.inner.secrets
+    }
+
+    pub fn booking(&self) -> &Booking {
+        &self.inner.booking
     }
 }
 

@@ -18,6 +18,7 @@ pub const ADD_TAG: &str = "add_tag";
 pub const CREATE_ACTIVITY: &str = "create_activity";
 pub const MOVE_TO_STAGE: &str = "move_to_stage";
 pub const SCHEDULE_FOLLOWUP: &str = "schedule_followup";
+pub const SCHEDULE_MEETING: &str = "schedule_meeting";
 
 /// Longest follow-up delay: 30 days.
 pub const MAX_FOLLOWUP_MINUTES: f64 = 43_200.0;
@@ -92,6 +93,19 @@ pub fn catalog() -> Vec<(&'static str, &'static str, Value)> {
                 "message": {"type": "string", "minLength": 1, "maxLength": 2000},
                 "reason": {"type": "string", "maxLength": 300}
             }, "required": ["delay_minutes", "message"], "additionalProperties": false}),
+        ),
+        (
+            SCHEDULE_MEETING,
+            "Books a meeting with the team. First `list_slots` for a date to see the free \
+             times, then `book` one the customer chose. The customer gets a confirmation \
+             with a calendar link in `language`.",
+            json!({"type": "object", "properties": {
+                "action": {"type": "string", "enum": ["list_slots", "book"]},
+                "date": {"type": "string", "description": "YYYY-MM-DD"},
+                "time": {"type": "string", "description": "HH:MM, local time (book)"},
+                "email": {"type": "string", "maxLength": 254},
+                "language": {"type": "string", "enum": ["pt-BR", "en"]}
+            }, "required": ["action", "date"], "additionalProperties": false}),
         ),
     ]
 }
@@ -298,8 +312,125 @@ pub async fn run(name: &str, args: Value, cx: &ToolContext, rt: &ToolRuntime) ->
                 Err(e) => ToolOutcome::error(store_error(e)),
             }
         }
+        SCHEDULE_MEETING => schedule_meeting(args, cx, rt, conversation).await,
         other => ToolOutcome::error(format!("unknown system tool `{other}`")),
     }
+}
+
+/// `schedule_meeting`: the free times of a day, or a booking with the conversation's host
+/// (its human owner, else the team), confirmed to the customer by the conversation.
+async fn schedule_meeting(
+    args: Value,
+    cx: &ToolContext,
+    rt: &ToolRuntime,
+    conversation: crate::domain::ConversationId,
+) -> ToolOutcome {
+    use crate::engine::booking::{self, BookingError};
+    let store = rt.store().clone();
+    let setup = rt.booking();
+    let tenant = cx.tenant.clone();
+    let found = store
+        .run(move |conn| crate::store::conversations::find(conn, &tenant, &conversation))
+        .await;
+    let conversation = match found {
+        Ok(c) => c,
+        Err(e) => return ToolOutcome::error(store_error(e)),
+    };
+    let booking_error = |e: BookingError| match e {
+        BookingError::Store(e) => store_error(e),
+        other => other.to_string(),
+    };
+    let date = text(&args, "date").unwrap_or_default();
+    let tz: chrono_tz::Tz = setup.calendar.timezone.parse().unwrap_or(chrono_tz::UTC);
+    match text(&args, "action").as_deref() {
+        Some("list_slots") => {
+            let Ok(day) = crate::domain::dates::parse_day(&date) else {
+                return ToolOutcome::error("date must be YYYY-MM-DD");
+            };
+            let hosts = match booking::conversation_hosts(&store, &conversation).await {
+                Ok(hosts) => hosts,
+                Err(e) => return ToolOutcome::error(booking_error(e)),
+            };
+            let duration =
+                chrono::Duration::minutes(i64::from(setup.calendar.default_duration_minutes));
+            let slots = booking::free_slots(
+                &store,
+                &setup.calendar,
+                &conversation.tenant_id,
+                hosts,
+                day,
+                duration,
+            )
+            .await;
+            match slots {
+                Ok(slots) => {
+                    let times: Vec<String> = slots
+                        .iter()
+                        .map(|s| s.start.with_timezone(&tz).format("%H:%M").to_string())
+                        .collect();
+                    ToolOutcome::ok(json!({"date": date, "timezone": tz.name(), "free": times}))
+                }
+                Err(e) => ToolOutcome::error(booking_error(e)),
+            }
+        }
+        Some("book") => {
+            let Some(time) = text(&args, "time") else {
+                return ToolOutcome::error("time (HH:MM) is required to book");
+            };
+            let email = text(&args, "email");
+            if email
+                .as_deref()
+                .is_some_and(|e| !crate::domain::validate::is_email(e))
+            {
+                return ToolOutcome::error("email is not a valid e-mail address");
+            }
+            let language = text(&args, "language")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(crate::domain::scheduling::Language::PtBr);
+            let start = match booking::parse_start(&setup.calendar, &date, &time) {
+                Ok(start) => start,
+                Err(e) => return ToolOutcome::error(e),
+            };
+            let email = email.map(|e| crate::domain::validate::normalize_email(&e));
+            let booked = booking::book_for_conversation(
+                &store,
+                &setup.calendar,
+                &conversation,
+                start,
+                email,
+                None,
+            )
+            .await;
+            match booked {
+                Ok(event) => {
+                    let url = setup.links.url(&event.tenant_id, &event.id);
+                    let local = event.starts_at.and_utc().with_timezone(&tz).naive_local();
+                    ToolOutcome::ok(json!({
+                        "booked": true,
+                        "meeting_id": event.id,
+                        "starts_at": event.starts_at.and_utc().to_rfc3339(),
+                        "ics_url": url,
+                        CONFIRMATION: crate::domain::scheduling::confirmation(language, local, &url),
+                    }))
+                }
+                Err(e) => ToolOutcome::error(booking_error(e)),
+            }
+        }
+        _ => ToolOutcome::error("action must be list_slots or book"),
+    }
+}
+
+/// The key of a `schedule_meeting` result that the conversation sends to the customer.
+pub const CONFIRMATION: &str = "confirmation";
+
+/// The confirmations of the meetings a turn booked, for the customer (in call order).
+pub fn meeting_confirmations(calls: &[super::CallRecord]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.ok && c.name == SCHEDULE_MEETING)
+        .filter_map(|c| c.result.as_ref()?.get(CONFIRMATION)?.as_str())
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]
@@ -309,7 +440,7 @@ mod tests {
     #[test]
     fn every_system_tool_has_a_valid_object_schema() {
         let catalog = catalog();
-        assert_eq!(catalog.len(), 8);
+        assert_eq!(catalog.len(), 9);
         for (name, description, schema) in catalog {
             assert!(!description.is_empty(), "{name}");
             super::super::schema::check_definition(&schema)

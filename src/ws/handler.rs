@@ -624,7 +624,7 @@ async fn schedule_confirm(
         calendar,
         &conversation,
         start,
-        email,
+        Some(email),
         phone,
     )
     .await;

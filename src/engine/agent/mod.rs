@@ -276,6 +276,10 @@ impl Supervisors {
             &settings.outbound,
             secrets.clone(),
             knowledge,
+            crate::tools::Booking {
+                calendar: settings.calendar.clone(),
+                links: crate::engine::booking::MeetingLinks::from_settings(&settings),
+            },
         );
         Supervisors {
             running: HashMap::new(),

@@ -936,6 +936,11 @@ impl ConversationState {
             c.last_seq = c.last_seq.max(reply.seq);
             c.answered_before = true;
         }
+        // A meeting the AI booked is confirmed to the customer in the engine's words (with
+        // its calendar link), whatever the model said about it.
+        for confirmation in crate::tools::system::meeting_confirmations(&done.tool_calls) {
+            self.say_system(confirmation, fx);
+        }
         self.apply_memory_cadence(rules, fx);
         if !self.apply_turn_effects(done.effects, done.tool_failures, rules, fx) {
             self.schedule_turn(now, fx);
