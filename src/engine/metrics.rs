@@ -179,7 +179,9 @@ impl EngineMetrics {
                     | EventKind::SlaBreached
                     | EventKind::FeedbackDetected
                     | EventKind::ConversationClassified
-                    | EventKind::ConversationUpdated => {}
+                    | EventKind::ConversationUpdated
+                    | EventKind::ConversationTransferred
+                    | EventKind::NoteAdded => {}
                 },
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "metrics fell behind the event bus");

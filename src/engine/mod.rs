@@ -6,6 +6,7 @@ pub mod automation;
 pub mod booking;
 pub mod conversation;
 pub mod crm;
+pub mod desk;
 pub mod distributor;
 pub mod events;
 pub mod insights;
