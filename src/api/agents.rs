@@ -18,7 +18,7 @@ use crate::domain::agent::{
     self, nullable, AgentLimits, AgentLimitsPatch, AgentSettings, AgentSettingsPatch, AgentStatus,
     AgentType, InvalidField, ProviderKind,
 };
-use crate::domain::{validate, AgentId, Role, TenantId};
+use crate::domain::{validate, AgentId, DepartmentId, Role, TenantId};
 use crate::engine::agent::AgentChanged;
 use crate::engine::Engine;
 use crate::outbound::origin;
@@ -184,6 +184,11 @@ pub struct UpdateAgent {
     pub settings: Option<AgentSettingsPatch>,
     /// Merged into the current limits: only the keys given change; `null` is unlimited.
     pub limits: Option<AgentLimitsPatch>,
+    /// The department the agent is attached to: it is offered that department's
+    /// conversations (and only those carry a department it may take); `null` detaches.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub department_id: Option<Option<String>>,
 }
 
 fn check(field: &str, reason: Option<&'static str>) -> ApiResult<()> {
@@ -501,6 +506,28 @@ pub async fn update(
     let body = body.into_inner();
     let plain = plain_changes(&body, &secrets, &settings, &staff.tenant_id)?;
     let new_key_given = body.provider.as_ref().is_some_and(|p| p.api_key.is_some());
+    let mut plain = plain;
+    if let Some(department) = &body.department_id {
+        let department = match department {
+            None => None,
+            Some(raw) => {
+                let not_ours =
+                    || ApiError::field("department_id", "is not a department of this tenant");
+                let id = DepartmentId::parse(raw.trim()).ok_or_else(not_ours)?;
+                let (tenant, probe) = (staff.tenant_id.clone(), id.clone());
+                let exists = store
+                    .run(move |conn| {
+                        crate::store::integrations::department_exists(conn, &tenant, &probe)
+                    })
+                    .await?;
+                if !exists {
+                    return Err(not_ours());
+                }
+                Some(id)
+            }
+        };
+        plain.department_id = Some(department);
+    }
 
     // Settings and limits are merged into what is stored, so the write is conditional on
     // the row being unchanged since it was read; a concurrent PATCH makes us merge again.

@@ -9,6 +9,7 @@ use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
 use crate::auth::Staff;
 use crate::domain::conversation::{Owner, MAX_MESSAGE_CHARS};
+use crate::domain::desk::NoteKind;
 use crate::domain::distribution::Priority;
 use crate::domain::escalation::EscalationReason;
 use crate::domain::role::may_open_conversation;
@@ -19,10 +20,12 @@ use crate::domain::{
 use crate::engine::conversation::{
     self as actor, user_in_tenant, Close, Edit, Escalate, HumanReply,
 };
+use crate::engine::desk::{self, Colleague, TransferRequest};
 use crate::engine::registry::Ask;
 use crate::engine::{Engine, EngineError};
 use crate::store::conversations::{self, Conversation, ListFilter};
 use crate::store::messages;
+use crate::store::notes::{self as notes_store, Note};
 use crate::store::{agents, departments, funnels, json_column, turns, Store, StoreError};
 use crate::views::MessageView;
 
@@ -310,8 +313,12 @@ pub struct ReplyBody {
     pub content: String,
 }
 
+/// A staff reply. A first word `/shortcut` is replaced by that canned response (the
+/// caller's own, else the tenant's); an unknown one is a 400 and nothing is sent; `//`
+/// sends a literal `/`.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations", request_body = ReplyBody,
-    responses((status = 201, body = MessageView), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = MessageView), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn reply(
     staff: Staff,
     store: web::Data<Store>,
@@ -327,6 +334,7 @@ pub async fn reply(
     if content.chars().count() > MAX_MESSAGE_CHARS {
         return Err(ApiError::field("content", "is too long"));
     }
+    let content = desk::expand_reply(&engine, &colleague(&staff), content).await?;
     let message = engine
         .registry
         .send(Ask(
@@ -575,6 +583,128 @@ pub async fn update(
     current(&store, &staff, id).await
 }
 
+/// The acting staff member, as `engine::desk` takes them.
+pub fn colleague(staff: &Staff) -> Colleague {
+    Colleague {
+        tenant: staff.tenant_id.clone(),
+        user: staff.user_id.clone(),
+        role: staff.role,
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    /// A colleague, who owns the conversation at once.
+    pub user_id: Option<String>,
+    /// A department: the conversation waits in its queue for one of its humans.
+    pub department_id: Option<String>,
+    /// A private note for whoever takes it over (staff only).
+    pub note: Option<String>,
+}
+
+/// Hands the conversation to a colleague or a department with an optional private note.
+/// Agents transfer their own; supervisors and admins any of their tenant. A colleague must
+/// be able to take it now (available, online when presence is required, under their
+/// `max_conversations`): otherwise 409 `ROUTING_ERROR` and nothing changes.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/transfer", tag = "conversations", request_body = TransferBody,
+    responses((status = 200, body = ConversationView), (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn transfer(
+    staff: Staff,
+    engine: web::Data<Engine>,
+    path: web::Path<String>,
+    body: web::Json<TransferBody>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let request = TransferRequest {
+        user_id: body.user_id,
+        department_id: body.department_id,
+        note: body.note,
+    };
+    let conversation = desk::transfer(&engine, &colleague(&staff), &path, request).await?;
+    Ok(HttpResponse::Ok().json(ConversationView::from_row(conversation)?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoteView {
+    pub id: String,
+    pub conversation_id: String,
+    pub author_id: String,
+    /// note | transfer (given with a transfer)
+    pub kind: String,
+    pub content: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl NoteView {
+    pub fn from_row(n: Note) -> Self {
+        NoteView {
+            id: n.id,
+            conversation_id: n.conversation_id.0,
+            author_id: n.author_id,
+            kind: n.kind.as_str().to_string(),
+            content: n.content,
+            created_at: n.created_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    pub content: String,
+}
+
+/// A private note between colleagues: stored apart from the messages, shown to staff only,
+/// never sent to the customer, a channel or the AI. Whoever may open the conversation may
+/// write one, closed conversations included.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/notes", tag = "conversations", request_body = NoteBody,
+    responses((status = 201, body = NoteView), (status = 400, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn add_note(
+    staff: Staff,
+    engine: web::Data<Engine>,
+    path: web::Path<String>,
+    body: web::Json<NoteBody>,
+) -> ApiResult<HttpResponse> {
+    let who = colleague(&staff);
+    let conversation = desk::open(&engine, &who, &path).await?;
+    let note = desk::add_note(
+        &engine,
+        &who,
+        &conversation,
+        &body.content,
+        NoteKind::Note,
+        "content",
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(NoteView::from_row(note)))
+}
+
+/// The conversation's private notes, oldest first (`cursor`: the last note id of a page).
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/notes", tag = "conversations", params(PageQuery),
+    responses((status = 200, body = Page<NoteView>)), security(("bearer" = [])))]
+pub async fn notes(
+    staff: Staff,
+    store: web::Data<Store>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let conversation = visible(&store, &staff, &path).await?;
+    let limit = query.limit()?;
+    let after = query.cursor_id(|raw| uuid::Uuid::parse_str(raw).ok().map(|u| u.to_string()))?;
+    let tenant = staff.tenant_id.clone();
+    let rows = store
+        .run(move |conn| {
+            notes_store::list(conn, &tenant, &conversation.id, limit + 1, after.as_deref())
+        })
+        .await?;
+    let page = Page::from_rows(rows, limit, |n| n.id.clone(), |n| Ok(NoteView::from_row(n)))?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/ai-log", tag = "conversations",
     responses((status = 200, description = "Every AI turn: model, status, error_reason, tokens, cost_usd, latency_ms, retries, tools_used")),
     security(("bearer" = [])))]
@@ -599,6 +729,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/messages", web::post().to(reply))
         .route("/conversations/{id}/assign", web::post().to(assign))
         .route("/conversations/{id}/take", web::post().to(take))
+        .route("/conversations/{id}/transfer", web::post().to(transfer))
+        .route("/conversations/{id}/notes", web::get().to(notes))
+        .route("/conversations/{id}/notes", web::post().to(add_note))
         .route("/conversations/{id}/escalate", web::post().to(escalate))
         .route("/conversations/{id}/close", web::post().to(close))
         .route("/conversations/{id}/ai-log", web::get().to(ai_log));

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod automations;
 pub mod calendar;
 pub mod caller;
+pub mod canned;
 pub mod chat_stream;
 pub mod contacts;
 pub mod conversations;
@@ -55,6 +56,7 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(contacts::routes);
     cfg.configure(memories::routes);
     cfg.configure(departments::routes);
+    cfg.configure(canned::routes);
     cfg.configure(funnels::routes);
     cfg.configure(tags::routes);
     cfg.configure(activities::routes);

@@ -5,6 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
+use super::canned;
 use super::conversations;
 use super::knowledge;
 use super::live_board;
@@ -118,6 +119,8 @@ impl Modify for UniqueOperationIds {
         conversations::list, conversations::get, conversations::messages, conversations::reply,
         conversations::assign, conversations::take, conversations::escalate, conversations::close, conversations::update,
         conversations::ai_log,
+        conversations::transfer, conversations::notes, conversations::add_note,
+        canned::list, canned::create, canned::update, canned::delete,
         crate::console::setup::status, crate::console::setup::complete,
         super::settings::get, super::settings::patch, super::csat::report,
         super::feedback::list,

@@ -3,10 +3,13 @@
 pub mod access;
 pub mod agent;
 pub mod automation;
+pub mod canned;
 pub mod classification;
 pub mod conversation;
 pub mod csat;
 pub mod dates;
+pub mod department;
+pub mod desk;
 pub mod distribution;
 pub mod escalation;
 pub mod feedback;

@@ -7,6 +7,12 @@
 //!
 //! Assignments run one at a time (`ctx.wait`): a human's load read for one assignment already
 //! includes the previous one, so nobody is given more than their `max_conversations`.
+//!
+//! Departments are queues (`domain::department`): before anything else a conversation is
+//! routed to its department (its own, its category's, its integration's default), which it
+//! then waits in; only the department's members and the AI agents attached to it are
+//! offered it, and a department at its `max_conversations` takes nothing more until one of
+//! its conversations closes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -21,6 +27,7 @@ use super::events::{EngineEvent, EventBus};
 use super::registry::{Ask, ConversationRegistry};
 use crate::domain::agent::OnLimit;
 use crate::domain::conversation::Owner;
+use crate::domain::department;
 use crate::domain::distribution::{
     self, Candidate, CandidateKind, DistributionSettings, Method, Priority, Request,
     RoundRobinCursors,
@@ -29,8 +36,8 @@ use crate::domain::performance;
 use crate::domain::waiting_queue::ShapedQueue;
 use crate::domain::{AgentId, ContactId, ConversationId, TenantId, UserId};
 use crate::store::{
-    agents, analytics, contacts, conversations, distribution as settings_store, users, Store,
-    StoreError,
+    agents, analytics, contacts, conversations, departments, distribution as settings_store,
+    integrations, users, Store, StoreError,
 };
 
 /// How long measured performance scores are reused: the records move slowly, and measuring
@@ -55,6 +62,8 @@ pub struct RequestAssignment {
     pub queued_at: NaiveDateTime,
     /// SLA reassignment: anyone but the current owner, who keeps it when nobody else can.
     pub exclude: Option<String>,
+    /// The department whose queue it waits in: routing fills it in (callers pass `None`).
+    pub department: Option<String>,
 }
 
 /// Capacity may have freed in a tenant (a conversation closed, a human became available):
@@ -80,6 +89,7 @@ struct Shape {
     preferred_agent: Option<AgentId>,
     humans_only: bool,
     specialty: Option<String>,
+    department: Option<String>,
 }
 
 impl Shape {
@@ -88,8 +98,24 @@ impl Shape {
             preferred_agent: request.preferred_agent.clone(),
             humans_only: request.humans_only,
             specialty: request.specialty.clone(),
+            department: request.department.clone(),
         }
     }
+}
+
+/// What routing found before anyone is asked to take a conversation.
+#[derive(Debug, Clone, Default)]
+struct Routed {
+    department: Option<String>,
+    /// Routing just put it in `department` (staff hear of it).
+    placed: bool,
+    /// The department is at its `max_conversations`.
+    full: bool,
+    /// The department caps its conversations: its assignments run one at a time.
+    capped: bool,
+    /// The integration's default AI agent may take it: there is no department, or the
+    /// agent is attached to it.
+    preferred_allowed: bool,
 }
 
 #[derive(Default)]
@@ -139,6 +165,12 @@ impl SlaClock {
             .unwrap_or(60_000)
             .max(1);
         since + chrono::Duration::milliseconds(elapsed.saturating_mul(60_000) / minute_ms)
+    }
+
+    /// `seconds` of the SLA's clock as real time (a minute of it lasts `self.minute`).
+    fn seconds(&self, seconds: u32) -> chrono::Duration {
+        let minute_ms = i64::try_from(self.minute.as_millis()).unwrap_or(60_000);
+        chrono::Duration::milliseconds(minute_ms.saturating_mul(i64::from(seconds)) / 60)
     }
 }
 
@@ -195,13 +227,15 @@ impl Distributor {
     fn check_sla(&mut self, ctx: &mut Context<Self>) {
         let store = self.store.clone();
         let sla = self.sla;
-        let minute =
-            chrono::Duration::milliseconds(i64::try_from(sla.minute.as_millis()).unwrap_or(60_000));
-        let cutoff = crate::store::now() - minute;
         ctx.wait(
             async move {
                 store
                     .run(move |conn| {
+                        // Departments may set targets under a minute: look back as far as
+                        // the shortest target, scaled like the SLA's minute.
+                        let targets = departments::response_targets(conn)?;
+                        let shortest = targets.values().copied().min().unwrap_or(60).min(60);
+                        let cutoff = crate::store::now() - sla.seconds(shortest);
                         let late = conversations::late_first_response(conn, cutoff)?;
                         let mut settings: HashMap<TenantId, DistributionSettings> = HashMap::new();
                         for c in &late {
@@ -212,13 +246,13 @@ impl Distributor {
                                 );
                             }
                         }
-                        Ok((late, settings))
+                        Ok((late, settings, targets))
                     })
                     .await
             }
             .into_actor(self)
             .map(move |loaded, act, ctx| {
-                let (late, settings) = match loaded {
+                let (late, settings, targets) = match loaded {
                     Ok(found) => found,
                     Err(e) => {
                         tracing::warn!(error = %e, "SLA check failed");
@@ -233,11 +267,17 @@ impl Distributor {
                     let minutes = settings
                         .get(&c.tenant_id)
                         .map_or(0, |s| s.first_response_minutes);
-                    if !distribution::first_response_late(
+                    let own = c
+                        .department_id
+                        .as_ref()
+                        .and_then(|d| targets.get(d))
+                        .copied()
+                        .unwrap_or(0);
+                    let seconds = department::first_response_target(own, minutes);
+                    if !department::first_response_late(
                         assigned_at,
-                        None,
                         sla.scaled_now(assigned_at, now),
-                        minutes,
+                        seconds,
                     ) {
                         continue;
                     }
@@ -247,6 +287,7 @@ impl Distributor {
                         EngineEvent::SlaBreached {
                             owner: c.owner(),
                             first_response_minutes: minutes,
+                            first_response_seconds: seconds,
                         },
                     );
                     act.assign(
@@ -260,6 +301,7 @@ impl Distributor {
                             specialty: c.category.clone(),
                             queued_at: assigned_at,
                             exclude: c.owner_id.clone(),
+                            department: None,
                         },
                         Then::Nothing,
                         ctx,
@@ -311,14 +353,64 @@ impl Distributor {
         }
     }
 
-    /// Assigns a conversation. The integration's default agent is tried concurrently with
-    /// other assignments (its supervisor's `Admit` is atomic); the method over humans and
-    /// agents runs one assignment at a time, so loads read for one include the previous one.
+    /// Routes a conversation to its department's queue, then assigns it. Routing runs one
+    /// conversation at a time, so a department's count of open conversations read for one
+    /// includes the previous one.
     fn assign(&mut self, request: RequestAssignment, then: Then, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let probe = request.clone();
+        ctx.wait(
+            async move { route(&store, &probe).await }
+                .into_actor(self)
+                .map(move |routed, act, ctx| {
+                    let mut request = request;
+                    let routed = match routed {
+                        Ok(routed) => routed,
+                        // Gone meanwhile: nothing to assign.
+                        Err(StoreError::NotFound) => return act.settled(request, true, then, ctx),
+                        Err(e) => {
+                            tracing::warn!(conversation = %request.conversation_id, error = %e, "routing failed; queued");
+                            return act.settled(request, false, then, ctx);
+                        }
+                    };
+                    request.department = routed.department.clone();
+                    if let (true, Some(department)) = (routed.placed, &routed.department) {
+                        act.events.publish(
+                            &request.tenant_id,
+                            Some(&request.conversation_id),
+                            EngineEvent::ConversationUpdated {
+                                changes: crate::domain::ticket::ConversationChanges {
+                                    department_id: Some(department.clone()),
+                                    ..Default::default()
+                                },
+                                by: None,
+                            },
+                        );
+                    }
+                    if routed.full {
+                        return act.settled(request, false, then, ctx);
+                    }
+                    act.assign_routed(request, &routed, then, ctx);
+                }),
+        );
+    }
+
+    /// The integration's default agent is tried concurrently with other assignments (its
+    /// supervisor's `Admit` is atomic) unless the department caps its conversations; the
+    /// method over humans and agents runs one assignment at a time, so loads read for one
+    /// include the previous one.
+    fn assign_routed(
+        &mut self,
+        request: RequestAssignment,
+        routed: &Routed,
+        then: Then,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(agent) = request
             .preferred_agent
             .clone()
             .filter(|_| !request.humans_only)
+            .filter(|_| routed.department.is_none() || routed.preferred_allowed)
         else {
             self.assign_by_method(request, then, ctx);
             return;
@@ -326,52 +418,55 @@ impl Distributor {
         let supervisors = self.supervisors.clone();
         let target = self.target(&request);
         let conversation = request.conversation_id.clone();
-        ctx.spawn(
-            async move {
-                let Some(addr) = supervisors
-                    .send(SupervisorOf(agent.clone()))
-                    .await
-                    .ok()
-                    .and_then(|r| r.ok())
-                    .flatten()
-                else {
-                    return Preferred::TryMethod;
-                };
-                match addr.send(Admit(conversation.clone())).await {
-                    Ok(Ok(())) => match apply(&target, Owner::AiAgent(agent), true).await {
-                        Ok((Decision::Assigned, _)) => Preferred::Done,
-                        _ => Preferred::Queue,
-                    },
-                    Ok(Err(_)) => {
-                        let handover = addr
-                            .send(GetConfig)
-                            .await
-                            .map(|c| c.settings.on_limit == OnLimit::Handover)
-                            .unwrap_or(false);
-                        if handover {
-                            Preferred::HumansOnly
-                        } else {
-                            Preferred::Queue
-                        }
+        let attempt = async move {
+            let Some(addr) = supervisors
+                .send(SupervisorOf(agent.clone()))
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .flatten()
+            else {
+                return Preferred::TryMethod;
+            };
+            match addr.send(Admit(conversation.clone())).await {
+                Ok(Ok(())) => match apply(&target, Owner::AiAgent(agent), true).await {
+                    Ok((Decision::Assigned, _)) => Preferred::Done,
+                    _ => Preferred::Queue,
+                },
+                Ok(Err(_)) => {
+                    let handover = addr
+                        .send(GetConfig)
+                        .await
+                        .map(|c| c.settings.on_limit == OnLimit::Handover)
+                        .unwrap_or(false);
+                    if handover {
+                        Preferred::HumansOnly
+                    } else {
+                        Preferred::Queue
                     }
-                    Err(_) => Preferred::TryMethod,
                 }
+                Err(_) => Preferred::TryMethod,
             }
-            .into_actor(self)
-            .map(move |outcome, act, ctx| match outcome {
-                Preferred::Done => act.settled(request, true, then, ctx),
-                Preferred::Queue => act.settled(request, false, then, ctx),
-                Preferred::TryMethod => act.assign_by_method(request, then, ctx),
-                Preferred::HumansOnly => act.assign_by_method(
-                    RequestAssignment {
-                        humans_only: true,
-                        ..request
-                    },
-                    then,
-                    ctx,
-                ),
-            }),
-        );
+        }
+        .into_actor(self)
+        .map(move |outcome, act, ctx| match outcome {
+            Preferred::Done => act.settled(request, true, then, ctx),
+            Preferred::Queue => act.settled(request, false, then, ctx),
+            Preferred::TryMethod => act.assign_by_method(request, then, ctx),
+            Preferred::HumansOnly => act.assign_by_method(
+                RequestAssignment {
+                    humans_only: true,
+                    ..request
+                },
+                then,
+                ctx,
+            ),
+        });
+        if routed.capped {
+            ctx.wait(attempt);
+        } else {
+            ctx.spawn(attempt);
+        }
     }
 
     /// The tenant's method over whoever is available, one assignment at a time.
@@ -497,6 +592,66 @@ impl Distributor {
             None => state.draining = None,
         }
     }
+}
+
+/// The department whose queue the conversation waits in (`domain::department::resolve`),
+/// put on the conversation when routing chose it, and whether that department has room.
+async fn route(store: &Store, request: &RequestAssignment) -> Result<Routed, StoreError> {
+    let tenant = request.tenant_id.clone();
+    let id = request.conversation_id.clone();
+    let category = request.specialty.clone();
+    let preferred = request.preferred_agent.clone();
+    // The SLA's reassignment moves a conversation already counted among the open ones.
+    let counted = request.exclude.is_some();
+    store
+        .run(move |conn| {
+            let conversation = conversations::find(conn, &tenant, &id)?;
+            let queues = departments::queues(conn, &tenant)?;
+            let default = match &conversation.integration_id {
+                Some(integration) => integrations::find_by_id(conn, integration)
+                    .ok()
+                    .and_then(|i| i.default_department_id)
+                    .map(|d| d.0),
+                None => None,
+            };
+            let resolved = department::resolve(
+                conversation.department_id.as_deref(),
+                category.as_deref(),
+                &queues,
+                default.as_deref(),
+            );
+            // A department deleted meanwhile routes nothing.
+            let Some((queue, source)) = resolved
+                .and_then(|(d, source)| queues.iter().find(|q| q.id == d).map(|q| (q, source)))
+            else {
+                return Ok(Routed {
+                    preferred_allowed: true,
+                    ..Routed::default()
+                });
+            };
+            let placed = source != department::Source::Conversation
+                && departments::place(conn, &id, &queue.id)?;
+            let open = if queue.max_conversations > 0 && !counted {
+                departments::open_conversations(conn, &tenant, &queue.id)?
+            } else {
+                0
+            };
+            let preferred_allowed = match &preferred {
+                Some(agent) => {
+                    departments::of_agent(conn, agent.as_str())?.as_deref()
+                        == Some(queue.id.as_str())
+                }
+                None => false,
+            };
+            Ok(Routed {
+                department: Some(queue.id.clone()),
+                placed,
+                full: !department::has_room(open, queue.max_conversations),
+                capped: queue.max_conversations > 0,
+                preferred_allowed,
+            })
+        })
+        .await
 }
 
 /// Gives the conversation to `owner` and counts the assignment for `by_percentage`.
@@ -648,8 +803,14 @@ async fn gather(
             ))
         })
         .await?;
+    let wanted = request.department.as_deref();
     let mut candidates: Vec<Candidate> = humans
         .into_iter()
+        .filter(|u| {
+            let member_of: Vec<String> =
+                serde_json::from_str(&u.department_ids).unwrap_or_default();
+            department::serves(&member_of, wanted)
+        })
         .map(|u| Candidate {
             active_conversations: u32::try_from(loads.get(u.id.as_str()).copied().unwrap_or(0))
                 .unwrap_or(u32::MAX),
@@ -663,7 +824,11 @@ async fn gather(
             id: u.id.0,
         })
         .collect();
-    for agent in agents {
+    let attached = |agent: &agents::AiAgent| {
+        let member_of: Vec<String> = agent.department_id.iter().map(|d| d.0.clone()).collect();
+        department::serves(&member_of, wanted)
+    };
+    for agent in agents.into_iter().filter(|a| attached(a)) {
         let Some(addr) = supervisors
             .send(SupervisorOf(agent.id.clone()))
             .await

@@ -8,11 +8,14 @@ use tokio::sync::broadcast;
 use crate::domain::agent::OnLimit;
 use crate::domain::classification::Classification;
 use crate::domain::conversation::{Owner, SenderType};
+use crate::domain::desk::NoteKind;
 use crate::domain::escalation::EscalationReason;
 use crate::domain::feedback::Detection;
 use crate::domain::limits::LimitHit;
 use crate::domain::ticket::ConversationChanges;
-use crate::domain::{ContactId, ConversationId, IntegrationId, MessageId, TenantId, UserId};
+use crate::domain::{
+    ContactId, ConversationId, DepartmentId, IntegrationId, MessageId, TenantId, UserId,
+};
 
 crate::text_enum! {
     /// The name of an event as clients see it: the SSE `event:` line and `type`, the
@@ -31,13 +34,15 @@ crate::text_enum! {
         ConversationClassified => "conversation_classified",
         ConversationUpdated => "conversation_updated",
         CsatRated => "csat_rated",
+        ConversationTransferred => "conversation_transferred",
+        NoteAdded => "note_added",
     }
 }
 
 impl EventKind {
     /// What an outbound webhook may subscribe to. Channel delivery failures and SLA
     /// breaches stay inside (metrics, SSE, the console).
-    pub const WEBHOOK: [EventKind; 10] = [
+    pub const WEBHOOK: [EventKind; 12] = [
         EventKind::ConversationStarted,
         EventKind::MessageReceived,
         EventKind::MessageSent,
@@ -48,6 +53,8 @@ impl EventKind {
         EventKind::FeedbackDetected,
         EventKind::ConversationClassified,
         EventKind::ConversationUpdated,
+        EventKind::ConversationTransferred,
+        EventKind::NoteAdded,
     ];
 }
 
@@ -92,20 +99,45 @@ pub enum EngineEvent {
     },
     SlaBreached {
         owner: Owner,
+        /// The tenant's target.
         first_response_minutes: u32,
+        /// The target that was missed: the conversation's department's own, or the
+        /// tenant's minutes in seconds.
+        first_response_seconds: u32,
     },
     FeedbackDetected(FeedbackDetected),
     ConversationClassified(Classification),
-    /// Staff changed the conversation as a ticket: only the fields they changed.
+    /// Staff changed the conversation as a ticket: only the fields they changed. `by` is
+    /// `None` when routing did (a department from the category or the integration).
     ConversationUpdated {
         changes: ConversationChanges,
-        by: UserId,
+        by: Option<UserId>,
     },
     /// The customer rated a closed conversation (CSAT, 1..=5).
     CsatRated {
         rating: u8,
         message_id: MessageId,
     },
+    /// Staff handed the conversation to a colleague (`owner` is them) or to a department's
+    /// queue (`owner` is nobody), with an optional private note.
+    ConversationTransferred {
+        from: Owner,
+        owner: Owner,
+        department_id: Option<DepartmentId>,
+        by: UserId,
+        note_id: Option<String>,
+    },
+    /// A private note between colleagues: staff only, never the customer's or a channel's.
+    NoteAdded(NoteAdded),
+}
+
+/// The `note_added` event: the note as staff see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoteAdded {
+    pub note_id: String,
+    pub author_id: UserId,
+    pub kind: NoteKind,
+    pub content: String,
 }
 
 /// The `feedback_detected` event: the AI reply the customer reacted to, and how.
@@ -136,6 +168,8 @@ impl EngineEvent {
             EngineEvent::ConversationClassified(_) => EventKind::ConversationClassified,
             EngineEvent::ConversationUpdated { .. } => EventKind::ConversationUpdated,
             EngineEvent::CsatRated { .. } => EventKind::CsatRated,
+            EngineEvent::ConversationTransferred { .. } => EventKind::ConversationTransferred,
+            EngineEvent::NoteAdded(_) => EventKind::NoteAdded,
         }
     }
 
@@ -180,7 +214,12 @@ impl EngineEvent {
             EngineEvent::SlaBreached {
                 owner,
                 first_response_minutes,
-            } => json!({ "owner": owner, "first_response_minutes": first_response_minutes }),
+                first_response_seconds,
+            } => json!({
+                "owner": owner,
+                "first_response_minutes": first_response_minutes,
+                "first_response_seconds": first_response_seconds,
+            }),
             EngineEvent::FeedbackDetected(f) => json!({
                 "conversation_id": f.conversation_id,
                 "message_id": f.message_id,
@@ -196,6 +235,25 @@ impl EngineEvent {
             EngineEvent::CsatRated { rating, message_id } => {
                 json!({ "rating": rating, "message_id": message_id })
             }
+            EngineEvent::ConversationTransferred {
+                from,
+                owner,
+                department_id,
+                by,
+                note_id,
+            } => json!({
+                "from": from,
+                "owner": owner,
+                "department_id": department_id,
+                "by": by,
+                "note_id": note_id,
+            }),
+            EngineEvent::NoteAdded(note) => json!({
+                "note_id": note.note_id,
+                "author_id": note.author_id,
+                "kind": note.kind,
+                "content": note.content,
+            }),
         }
     }
 
@@ -213,7 +271,8 @@ impl EngineEvent {
         match self {
             EngineEvent::ConversationAssigned { owner }
             | EngineEvent::ConversationEscalated { owner, .. }
-            | EngineEvent::SlaBreached { owner, .. } => Some(owner),
+            | EngineEvent::SlaBreached { owner, .. }
+            | EngineEvent::ConversationTransferred { owner, .. } => Some(owner),
             _ => None,
         }
     }
@@ -425,9 +484,11 @@ mod tests {
                 EngineEvent::SlaBreached {
                     owner: Owner::Nobody,
                     first_response_minutes: 10,
+                    first_response_seconds: 600,
                 },
                 "sla_breached",
-                json!({"owner": {"type": "nobody"}, "first_response_minutes": 10}),
+                json!({"owner": {"type": "nobody"}, "first_response_minutes": 10,
+                       "first_response_seconds": 600}),
             ),
             (
                 EngineEvent::FeedbackDetected(FeedbackDetected {
@@ -453,10 +514,33 @@ mod tests {
                         tags: Some(vec!["vip".into()]),
                         ..Default::default()
                     },
-                    by: user.clone(),
+                    by: Some(user.clone()),
                 },
                 "conversation_updated",
                 json!({"changes": {"tags": ["vip"], "priority": "high"}, "by": "u1"}),
+            ),
+            (
+                EngineEvent::ConversationTransferred {
+                    from: Owner::User(user.clone()),
+                    owner: Owner::Nobody,
+                    department_id: Some(DepartmentId("d1".into())),
+                    by: user.clone(),
+                    note_id: Some("n1".into()),
+                },
+                "conversation_transferred",
+                json!({"from": {"type": "user", "id": "u1"}, "owner": {"type": "nobody"},
+                       "department_id": "d1", "by": "u1", "note_id": "n1"}),
+            ),
+            (
+                EngineEvent::NoteAdded(NoteAdded {
+                    note_id: "n1".into(),
+                    author_id: user.clone(),
+                    kind: NoteKind::Transfer,
+                    content: "cliente VIP".into(),
+                }),
+                "note_added",
+                json!({"note_id": "n1", "author_id": "u1", "kind": "transfer",
+                       "content": "cliente VIP"}),
             ),
         ];
         assert_eq!(cases.len(), EventKind::ALL.len(), "every kind is pinned");

@@ -180,7 +180,9 @@ impl EngineMetrics {
                     | EventKind::FeedbackDetected
                     | EventKind::ConversationClassified
                     | EventKind::ConversationUpdated
-                    | EventKind::CsatRated => {}
+                    | EventKind::CsatRated
+                    | EventKind::ConversationTransferred
+                    | EventKind::NoteAdded => {}
                 },
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "metrics fell behind the event bus");

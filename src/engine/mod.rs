@@ -7,6 +7,7 @@ pub mod booking;
 pub mod clock;
 pub mod conversation;
 pub mod crm;
+pub mod desk;
 pub mod distributor;
 pub mod events;
 pub mod insights;

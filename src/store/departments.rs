@@ -5,8 +5,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::executor::transaction;
-use super::schema::{conversations, departments, integrations};
+use super::schema::{ai_agents, conversations, departments, integrations};
 use super::{DbConn, StoreError, StoreResult};
+use crate::domain::classification::Category;
+use crate::domain::conversation::Status;
+use crate::domain::department::Queue;
 use crate::domain::{DepartmentId, TenantId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -18,6 +21,25 @@ pub struct Department {
     pub description: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Conversations the department handles at once; 0 = no cap.
+    pub max_conversations: i32,
+    /// First-response target; 0 = the tenant's `first_response_minutes`.
+    pub first_response_seconds: i32,
+    /// Classification categories routed here (JSON list of `Category` names).
+    pub categories: String,
+}
+
+impl Department {
+    /// The department as routing sees it; unreadable categories route nothing.
+    pub fn queue(&self) -> Queue {
+        let names: Vec<String> = serde_json::from_str(&self.categories).unwrap_or_default();
+        Queue {
+            id: self.id.0.clone(),
+            categories: names.iter().filter_map(|n| Category::parse(n)).collect(),
+            max_conversations: u32::try_from(self.max_conversations).unwrap_or(0),
+            first_response_seconds: u32::try_from(self.first_response_seconds).unwrap_or(0),
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, AsChangeset)]
@@ -26,6 +48,9 @@ pub struct DepartmentChanges {
     pub name: Option<String>,
     pub description: Option<String>,
     pub updated_at: Option<NaiveDateTime>,
+    pub max_conversations: Option<i32>,
+    pub first_response_seconds: Option<i32>,
+    pub categories: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, department: &Department) -> StoreResult<()> {
@@ -111,4 +136,69 @@ pub fn delete(conn: &mut DbConn, tenant: &TenantId, id: &DepartmentId) -> StoreR
         .execute(c))?;
         Ok(())
     })
+}
+
+/// Every department of a tenant as routing sees it (a tenant has a handful).
+pub fn queues(conn: &mut DbConn, tenant: &TenantId) -> StoreResult<Vec<Queue>> {
+    let rows: Vec<Department> = crate::db_run!(conn, |c| departments::table
+        .filter(departments::tenant_id.eq(tenant))
+        .select(Department::as_select())
+        .order(departments::id.asc())
+        .load(c))?;
+    Ok(rows.iter().map(Department::queue).collect())
+}
+
+/// Open conversations (owned by a human or an AI agent) in a department: what its
+/// `max_conversations` caps.
+pub fn open_conversations(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    department: &str,
+) -> StoreResult<u64> {
+    let count: i64 = crate::db_run!(conn, |c| conversations::table
+        .filter(conversations::tenant_id.eq(tenant))
+        .filter(conversations::department_id.eq(department))
+        .filter(conversations::status.eq(Status::Open.as_str()))
+        .count()
+        .get_result(c))?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// The department of an AI agent (its attachment), if any.
+pub fn of_agent(conn: &mut DbConn, agent: &str) -> StoreResult<Option<String>> {
+    Ok(crate::db_run!(conn, |c| ai_agents::table
+        .filter(ai_agents::id.eq(agent))
+        .select(ai_agents::department_id)
+        .first::<Option<String>>(c)
+        .optional())?
+    .flatten())
+}
+
+/// The first-response targets in seconds of the departments that set one, by id.
+pub fn response_targets(conn: &mut DbConn) -> StoreResult<std::collections::HashMap<String, u32>> {
+    let rows: Vec<(String, i32)> = crate::db_run!(conn, |c| departments::table
+        .filter(departments::first_response_seconds.gt(0))
+        .select((departments::id, departments::first_response_seconds))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, seconds)| u32::try_from(seconds).ok().map(|s| (id, s)))
+        .collect())
+}
+
+/// Puts a conversation into a department's queue unless it is in one already (staff may
+/// have set one meanwhile). Returns whether it changed.
+pub fn place(
+    conn: &mut DbConn,
+    conversation: &crate::domain::ConversationId,
+    department: &str,
+) -> StoreResult<bool> {
+    let changed = crate::db_run!(conn, |c| diesel::update(
+        conversations::table
+            .filter(conversations::id.eq(conversation))
+            .filter(conversations::department_id.is_null())
+    )
+    .set(conversations::department_id.eq(department))
+    .execute(c))?;
+    Ok(changed > 0)
 }

@@ -18,6 +18,9 @@ diesel::table! {
         description -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        max_conversations -> Integer,
+        first_response_seconds -> Integer,
+        categories -> Text,
     }
 }
 
@@ -497,6 +500,31 @@ diesel::table! {
     }
 }
 
+// Departments as queues, private notes, canned responses (issue 16, items 2 and 3).
+diesel::table! {
+    conversation_notes (id) {
+        id -> Text,
+        tenant_id -> Text,
+        conversation_id -> Text,
+        author_id -> Text,
+        kind -> Text,
+        content -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    canned_responses (id) {
+        id -> Text,
+        tenant_id -> Text,
+        user_id -> Nullable<Text>,
+        shortcut -> Text,
+        content -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     departments,
@@ -530,6 +558,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     visitor_quotas,
     assignment_counts,
     agent_request_windows,
+    conversation_notes,
+    canned_responses,
 );
 
 // Run-time tenant settings and CSAT (issue 16, items 9 and 7): standalone tables, never joined.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::hub::{Audience, Join, Leave, Relay, SessionId};
 use crate::domain::agent::TurnStatus;
 use crate::domain::conversation::{SenderType, MAX_MESSAGE_CHARS};
+use crate::domain::desk::NoteKind;
 use crate::domain::quota::VisitorRequest;
 use crate::domain::scheduling::{self, extract_email, extract_phone};
 use crate::domain::summary::{self, Speaker};
@@ -15,6 +16,7 @@ use crate::domain::{ConversationId, MessageId};
 use crate::engine::agent::{SideCall, SupervisorOf};
 use crate::engine::booking;
 use crate::engine::conversation::{HumanReply, Take};
+use crate::engine::desk::{self, Colleague, TransferRequest};
 use crate::engine::registry::Ask;
 use crate::engine::writer::Inbound;
 use crate::error::ErrorCode;
@@ -102,6 +104,23 @@ pub async fn handle(core: Arc<Core>, frame: ClientFrame) -> Handled {
             enabled,
         } => set_auto_create(&core, &conversation_id, enabled).await,
         ClientFrame::Take { conversation_id } => take(&core, &conversation_id).await,
+        ClientFrame::Transfer {
+            conversation_id,
+            user_id,
+            department_id,
+            note,
+        } => {
+            let request = TransferRequest {
+                user_id,
+                department_id,
+                note,
+            };
+            transfer(&core, &conversation_id, request).await
+        }
+        ClientFrame::Note {
+            conversation_id,
+            content,
+        } => note(&core, &conversation_id, &content).await,
     };
     Handled::Now(result.unwrap_or_else(|e| error_frames(&core, kind, e)))
 }
@@ -144,10 +163,12 @@ async fn staff_message(
     client_msg_id: Option<String>,
 ) -> Result<Rest, WsError> {
     check_message(&content, client_msg_id.as_deref())?;
-    let Principal::Staff { user, .. } = &core.principal else {
+    let Some(who) = colleague(&core.principal) else {
         return Err(WsError::new(ErrorCode::AuthError, "not a staff socket"));
     };
+    let user = &who.user;
     let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    let content = desk::expand_reply(&core.deps.engine, &who, content).await?;
     // `send` queues the message in the conversation's mailbox now; awaiting is the rest.
     let reply = core.deps.engine.registry.send(Ask(
         conversation.id.clone(),
@@ -752,6 +773,75 @@ async fn take(core: &Core, raw_conversation: &str) -> Frames {
         serde_json::json!({"type": "user", "id": user}),
     );
     Ok(vec![ServerFrame::ConversationAssigned {
+        conversation_id: conversation.id.to_string(),
+        data,
+    }])
+}
+
+/// The staff member behind a socket, as `engine::desk` takes them.
+fn colleague(principal: &Principal) -> Option<Colleague> {
+    match principal {
+        Principal::Staff { tenant, user, role } => Some(Colleague {
+            tenant: tenant.clone(),
+            user: user.clone(),
+            role: *role,
+        }),
+        Principal::Contact { .. } => None,
+    }
+}
+
+/// Refuses a customer socket without telling it whether the conversation exists.
+async fn staff_only(core: &Core, raw_conversation: &str, what: &str) -> Result<Colleague, WsError> {
+    match colleague(&core.principal) {
+        Some(who) => Ok(who),
+        None => {
+            authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+            Err(WsError::new(
+                ErrorCode::Forbidden,
+                format!("customers cannot {what}"),
+            ))
+        }
+    }
+}
+
+/// Staff hand a conversation over, as `POST /conversations/{id}/transfer`; the answer is the
+/// `conversation_transferred` frame (colleagues get the event).
+async fn transfer(core: &Core, raw_conversation: &str, request: TransferRequest) -> Frames {
+    let who = staff_only(core, raw_conversation, "transfer conversations").await?;
+    let conversation = desk::transfer(&core.deps.engine, &who, raw_conversation, request).await?;
+    let mut data = serde_json::Map::new();
+    data.insert("owner".into(), serde_json::json!(conversation.owner()));
+    data.insert(
+        "department_id".into(),
+        serde_json::json!(conversation.department_id),
+    );
+    data.insert("by".into(), serde_json::json!(who.user));
+    Ok(vec![ServerFrame::ConversationTransferred {
+        conversation_id: conversation.id.to_string(),
+        data,
+    }])
+}
+
+/// A private note, as `POST /conversations/{id}/notes`; the answer is the `note_added`
+/// frame (colleagues get the event; the customer's socket never does).
+async fn note(core: &Core, raw_conversation: &str, content: &str) -> Frames {
+    let who = staff_only(core, raw_conversation, "write private notes").await?;
+    let conversation = desk::open(&core.deps.engine, &who, raw_conversation).await?;
+    let note = desk::add_note(
+        &core.deps.engine,
+        &who,
+        &conversation,
+        content,
+        NoteKind::Note,
+        "content",
+    )
+    .await?;
+    let mut data = serde_json::Map::new();
+    data.insert("note_id".into(), serde_json::json!(note.id));
+    data.insert("author_id".into(), serde_json::json!(note.author_id));
+    data.insert("kind".into(), serde_json::json!(note.kind));
+    data.insert("content".into(), serde_json::json!(note.content));
+    Ok(vec![ServerFrame::NoteAdded {
         conversation_id: conversation.id.to_string(),
         data,
     }])

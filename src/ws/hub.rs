@@ -401,7 +401,9 @@ impl Hub {
             | EngineEvent::ConversationClosed { .. }
             | EngineEvent::FeedbackDetected(_)
             | EngineEvent::ConversationClassified(_)
-            | EngineEvent::ConversationUpdated { .. } => {
+            | EngineEvent::ConversationUpdated { .. }
+            | EngineEvent::ConversationTransferred { .. }
+            | EngineEvent::NoteAdded(_) => {
                 self.pipeline.push_back(Pending::Conversation(event));
             }
             // Not for sockets: the console reads these over SSE and the REST API.
@@ -598,6 +600,14 @@ impl Hub {
                 conversation_id: id,
                 data,
             },
+            EventKind::ConversationTransferred => ServerFrame::ConversationTransferred {
+                conversation_id: id,
+                data,
+            },
+            EventKind::NoteAdded => ServerFrame::NoteAdded {
+                conversation_id: id,
+                data,
+            },
             // `on_event` queues no other kind here.
             EventKind::ConversationStarted
             | EventKind::MessageReceived
@@ -614,6 +624,9 @@ impl Hub {
             EventKind::FeedbackDetected
                 | EventKind::ConversationClassified
                 | EventKind::ConversationUpdated
+                // Colleagues' notes and hand-overs are never the customer's to see.
+                | EventKind::ConversationTransferred
+                | EventKind::NoteAdded
         );
         let mut recipients: HashSet<SessionId> = self
             .rooms

@@ -64,6 +64,22 @@ pub enum ClientFrame {
     Take {
         conversation_id: String,
     },
+    /// Staff hand the conversation to a colleague or a department, as
+    /// `POST /conversations/{id}/transfer`.
+    Transfer {
+        conversation_id: String,
+        #[serde(default)]
+        user_id: Option<String>,
+        #[serde(default)]
+        department_id: Option<String>,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    /// Staff write a private note, as `POST /conversations/{id}/notes`.
+    Note {
+        conversation_id: String,
+        content: String,
+    },
     Ping,
 }
 
@@ -79,6 +95,8 @@ pub const CLIENT_TYPES: &[&str] = &[
     "schedule_confirm",
     "set_auto_create",
     "take",
+    "transfer",
+    "note",
     "ping",
 ];
 
@@ -121,6 +139,8 @@ impl ClientFrame {
             ClientFrame::ScheduleConfirm { .. } => "schedule_confirm",
             ClientFrame::SetAutoCreate { .. } => "set_auto_create",
             ClientFrame::Take { .. } => "take",
+            ClientFrame::Transfer { .. } => "transfer",
+            ClientFrame::Note { .. } => "note",
             ClientFrame::Ping => "ping",
         }
     }
@@ -226,6 +246,18 @@ pub enum ServerFrame {
     },
     /// Staff only: tags, priority, category, department or stage changed by a colleague.
     ConversationUpdated {
+        conversation_id: String,
+        #[serde(flatten)]
+        data: serde_json::Map<String, serde_json::Value>,
+    },
+    /// Staff only: a colleague handed the conversation to someone or to a department.
+    ConversationTransferred {
+        conversation_id: String,
+        #[serde(flatten)]
+        data: serde_json::Map<String, serde_json::Value>,
+    },
+    /// Staff only: a private note (never sent to the customer's socket).
+    NoteAdded {
         conversation_id: String,
         #[serde(flatten)]
         data: serde_json::Map<String, serde_json::Value>,
@@ -422,6 +454,22 @@ mod tests {
                     conversation_id: "c".into(),
                 },
             ),
+            (
+                json!({"type":"transfer","conversation_id":"c","department_id":"d","note":"n"}),
+                ClientFrame::Transfer {
+                    conversation_id: "c".into(),
+                    user_id: None,
+                    department_id: Some("d".into()),
+                    note: Some("n".into()),
+                },
+            ),
+            (
+                json!({"type":"note","conversation_id":"c","content":"só a equipe"}),
+                ClientFrame::Note {
+                    conversation_id: "c".into(),
+                    content: "só a equipe".into(),
+                },
+            ),
             (json!({"type":"ping"}), ClientFrame::Ping),
         ];
         for (value, expected) in cases {
@@ -429,7 +477,7 @@ mod tests {
             assert_eq!(parsed, expected, "{value}");
             assert_eq!(Some(parsed.kind()), value["type"].as_str());
         }
-        assert_eq!(CLIENT_TYPES.len(), 12);
+        assert_eq!(CLIENT_TYPES.len(), 14);
     }
 
     #[test]

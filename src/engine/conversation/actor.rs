@@ -14,13 +14,14 @@ use rand::Rng;
 
 use super::messages::{
     Assign, Close, CustomerMessage, Edit, Escalate, EscalationTimeoutDue, FollowupDue, HumanReply,
-    Resume, Take, TryPassivate,
+    Resume, Take, Transfer, TryPassivate,
 };
 use super::state::{
     AttachedAgent, ConversationState, Effect, Event, LastReply, OwnerWrite, Rules, Snapshot,
     StoredReply,
 };
 use crate::domain::conversation::{Owner, SenderType, Status};
+use crate::domain::desk::TransferTarget;
 use crate::domain::role::may_take;
 use crate::domain::tool_state::ToolState;
 use crate::domain::{classification, escalation};
@@ -536,6 +537,7 @@ impl ConversationActor {
             specialty: snapshot.category.clone(),
             queued_at: loaded.queued_at,
             exclude: None,
+            department: None,
         });
     }
 
@@ -1283,7 +1285,7 @@ impl Handler<Edit> for ConversationActor {
                 stored?;
                 act.publish(EngineEvent::ConversationUpdated {
                     changes: msg.changes,
-                    by: msg.user,
+                    by: Some(msg.user),
                 });
                 Ok(())
             }),
@@ -1313,6 +1315,94 @@ impl Handler<Take> for ConversationActor {
             self.step(Event::Assigned { owner }, ctx);
         }
         after_writes(Ok(()))
+    }
+}
+
+impl Handler<Transfer> for ConversationActor {
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
+
+    /// To a colleague: they own it at once. To a department: it is put in the department
+    /// (durably, before the distributor reads it) and back in the queue, for the
+    /// department's humans: a person handed it over, so a person takes it next.
+    fn handle(&mut self, msg: Transfer, ctx: &mut Self::Context) -> Self::Result {
+        let Some(current) = self
+            .state
+            .as_ref()
+            .filter(|s| !s.is_closed())
+            .map(|s| s.owner().clone())
+        else {
+            return after_writes(Err(EngineError::Closed));
+        };
+        if current != msg.expected {
+            return after_writes(Err(EngineError::Taken));
+        }
+        let department = match msg.target {
+            TransferTarget::User(user) => {
+                self.step(
+                    Event::Assigned {
+                        owner: Owner::User(user),
+                    },
+                    ctx,
+                );
+                return after_writes(Ok(()));
+            }
+            TransferTarget::Department(department) => department,
+        };
+        let store = self.parts.store.clone();
+        let id = self.id.clone();
+        let changes = crate::domain::ticket::ConversationChanges {
+            department_id: Some(department.0),
+            ..Default::default()
+        };
+        let expected = msg.expected;
+        Box::pin(
+            async move {
+                store
+                    .run(move |conn| conversations::apply_changes(conn, &id, &changes, None))
+                    .await
+            }
+            .into_actor(self)
+            .then(move |stored, act, _| {
+                // Messages ran while the department was written: someone may have taken it.
+                let still = act
+                    .state
+                    .as_ref()
+                    .filter(|s| !s.is_closed())
+                    .is_some_and(|s| *s.owner() == expected);
+                // As in `Assign`: the owner write is awaited, the rest follows once durable,
+                // so the caller reads back a queued conversation.
+                let mut writes = Vec::new();
+                let mut rest = Vec::new();
+                if let (Ok(()), true, Some(state)) = (&stored, still, act.state.as_mut()) {
+                    let event = Event::Assigned {
+                        owner: Owner::Nobody,
+                    };
+                    for effect in state.handle(event, &act.rules, Instant::now()) {
+                        match effect {
+                            Effect::WriteOwner(write) => writes.push(act.owner_write(write)),
+                            Effect::ReleaseAgent => act.release_agent(),
+                            other => rest.push(other),
+                        }
+                    }
+                }
+                async move {
+                    stored?;
+                    if !still {
+                        return Err(EngineError::Taken);
+                    }
+                    for write in writes {
+                        write.await?;
+                    }
+                    Ok(rest)
+                }
+                .into_actor(act)
+            })
+            .map(|result: Result<Vec<Effect>, EngineError>, act, ctx| {
+                act.perform(result?, ctx);
+                act.request_assignment(true);
+                Ok(())
+            }),
+        )
     }
 }
 

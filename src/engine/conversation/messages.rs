@@ -4,6 +4,7 @@
 use actix::prelude::*;
 
 use crate::domain::conversation::Owner;
+use crate::domain::desk::TransferTarget;
 use crate::domain::escalation::EscalationReason;
 use crate::domain::ticket::ConversationChanges;
 use crate::domain::{Role, UserId};
@@ -55,6 +56,17 @@ pub struct Edit {
     /// The funnel of `changes.stage_id`.
     pub funnel_id: Option<String>,
     pub user: UserId,
+}
+
+/// Staff hand the conversation to a colleague or a department (`engine::desk::transfer`,
+/// which checked who may and whether the colleague can take it). A compare-and-set: it
+/// applies only while `expected` still owns the conversation (`EngineError::Taken`
+/// otherwise), so a transfer authorized against one owner never moves another's.
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct Transfer {
+    pub target: TransferTarget,
+    pub expected: Owner,
 }
 
 #[derive(Message)]
