@@ -319,6 +319,14 @@ async fn build_tenant(app: &TestApp, admin: Session, mark: &str) -> Tenant {
     )
     .await;
     ids.insert("department", id_of(&department));
+    let canned = created(
+        app,
+        t,
+        "/api/v1/canned-responses",
+        json!({"shortcut": format!("oi{mark}"), "content": "Olá!", "scope": "tenant"}),
+    )
+    .await;
+    ids.insert("canned", id_of(&canned));
     let funnel = created(
         app,
         t,
@@ -466,6 +474,7 @@ fn resource_for(collection: &str) -> &'static str {
         "memories" => "memory",
         "conversations" => "conversation",
         "departments" => "department",
+        "canned-responses" => "canned",
         "funnels" => "funnel",
         "stages" => "stage",
         "integrations" | "generic" | "evolution" => "integration",
@@ -544,6 +553,14 @@ fn body_for(route: &str, tenant: &Tenant) -> Option<Value> {
         "/api/v1/conversations/{id}" => json!({"priority": "low", "tags": ["t"]}),
         "/api/v1/conversations/{id}/messages" => json!({"content": "hi"}),
         "/api/v1/conversations/{id}/assign" => json!({"user_id": tenant.agent.user_id}),
+        "/api/v1/conversations/{id}/transfer" => {
+            json!({"user_id": tenant.agent.user_id, "note": "n"})
+        }
+        "/api/v1/conversations/{id}/notes" => json!({"content": "só a equipe"}),
+        "/api/v1/canned-responses" => json!({"shortcut": "novo", "content": "c"}),
+        p if method == "PATCH" && p.starts_with("/api/v1/canned-responses/") => {
+            json!({"content": "renamed"})
+        }
         "/api/v1/conversations/{id}/escalate" | "/api/v1/conversations/{id}/close" => {
             json!({"reason": "r"})
         }

@@ -542,6 +542,14 @@ mod tests {
                 json!({"note_id": "n1", "author_id": "u1", "kind": "transfer",
                        "content": "cliente VIP"}),
             ),
+            (
+                EngineEvent::CsatRated {
+                    rating: 5,
+                    message_id: MessageId("m9".into()),
+                },
+                "csat_rated",
+                json!({"rating": 5, "message_id": "m9"}),
+            ),
         ];
         assert_eq!(cases.len(), EventKind::ALL.len(), "every kind is pinned");
         for (event, name, data) in cases {
@@ -561,6 +569,7 @@ mod tests {
     fn webhooks_never_see_internal_kinds() {
         assert!(!EventKind::WEBHOOK.contains(&EventKind::DeliveryFailed));
         assert!(!EventKind::WEBHOOK.contains(&EventKind::SlaBreached));
-        assert_eq!(EventKind::WEBHOOK.len() + 2, EventKind::ALL.len());
+        assert!(!EventKind::WEBHOOK.contains(&EventKind::CsatRated));
+        assert_eq!(EventKind::WEBHOOK.len() + 3, EventKind::ALL.len());
     }
 }
