@@ -33,6 +33,10 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+#[path = "common/ws_engine.rs"]
+mod ws_engine;
+use ws_engine::{env_usize, rss_kib};
+
 const CHILD_ENV: &str = "ATENDE_WSCMP_CHILD";
 const ADMIN_EMAIL: &str = "admin@wscompare.test";
 const ADMIN_PASSWORD: &str = "wscompare-admin-password";
@@ -59,15 +63,6 @@ environment (defaults in brackets):
   ATENDE__SECTION__KEY       Atende settings, as for `atende serve`
 ";
 
-fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .with_context(|| format!("{name} must be a number, not {v:?}")),
-        Err(_) => Ok(default),
-    }
-}
-
 fn env_list(name: &str, default: &str) -> Vec<String> {
     std::env::var(name)
         .unwrap_or_else(|_| default.to_string())
@@ -93,65 +88,20 @@ fn main() {
     }
 }
 
-/// The Atende engine under test: prints its port, then serves until its stdin closes.
+/// The Atende engine under test (see `common::ws_engine::serve`).
 fn child() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir().context("temp dir")?;
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let settings = atende::config::Settings::load_from(
-        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config")),
-        "development",
-        true,
-        &[
-            ("server.port", "0"),
-            ("database.url", url.as_str()),
-            ("bootstrap.tenant", "wscompare"),
-            ("bootstrap.admin_email", ADMIN_EMAIL),
-            ("bootstrap.admin_password", ADMIN_PASSWORD),
-            ("log.level", "error"),
-            ("auth.argon2_memory_kib", "1024"),
-            ("auth.argon2_iterations", "1"),
-            // socket.io limits no client's frame rate; neither may the engine here, or the
-            // one sender's messages would be refused rather than measured.
-            ("realtime.frames_per_second", "1000000"),
-            ("realtime.frames_burst", "1000000"),
-            // As the socket.io server: a ping every 30 s, a client silent for 120 s dropped.
-            ("realtime.client_timeout_seconds", "120"),
-            ("realtime.heartbeat_interval_seconds", "30"),
-        ],
-    )?;
-    atende::telemetry::init(&settings.log);
-    actix_web::rt::System::new().block_on(async move {
-        let app = atende::app::Application::build(settings)
-            .await
-            .map_err(|e| anyhow!("engine start: {e}"))?;
-        println!("@@port {}", app.port());
-        let server = actix_web::rt::spawn(app.run_until_stopped());
-        tokio::task::spawn_blocking(|| {
-            let mut line = String::new();
-            while std::io::stdin()
-                .read_line(&mut line)
-                .map(|n| n > 0)
-                .unwrap_or(false)
-            {
-                line.clear();
-            }
-        })
-        .await
-        .ok();
-        server.abort();
-        drop(dir);
-        Ok(())
-    })
-}
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow!("no VmRSS for {pid}"))
+    ws_engine::serve(&[
+        ("bootstrap.tenant", "wscompare"),
+        ("bootstrap.admin_email", ADMIN_EMAIL),
+        ("bootstrap.admin_password", ADMIN_PASSWORD),
+        // socket.io limits no client's frame rate; neither may the engine here, or the
+        // one sender's messages would be refused rather than measured.
+        ("realtime.frames_per_second", "1000000"),
+        ("realtime.frames_burst", "1000000"),
+        // As the socket.io server: a ping every 30 s, a client silent for 120 s dropped.
+        ("realtime.client_timeout_seconds", "120"),
+        ("realtime.heartbeat_interval_seconds", "30"),
+    ])
 }
 
 /// The two protocols the client speaks.
@@ -438,42 +388,83 @@ async fn open_many(server: &Server, count: usize, sources: usize) -> anyhow::Res
     Ok(sockets)
 }
 
-/// A socket that only listens: counts fanned-out messages, answers keep-alives, and ends
-/// when `stop` fires. Counts a drop by the server in `closed`.
-fn listen(
+/// Sockets that only listen: they count fanned-out messages, answer keep-alives, and count
+/// a drop by the server in `closed`, until `stop`.
+struct Listeners {
+    messages: Arc<AtomicU64>,
+    closed: Arc<AtomicUsize>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Listeners {
+    fn start(sockets: Vec<Ws>, dialect: Dialect) -> Listeners {
+        let messages = Arc::new(AtomicU64::new(0));
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let tasks = sockets
+            .into_iter()
+            .map(|ws| {
+                let (messages, closed) = (messages.clone(), closed.clone());
+                tokio::spawn(listen(ws, dialect, messages, closed, stopped.clone()))
+            })
+            .collect();
+        Listeners {
+            messages,
+            closed,
+            stop,
+            tasks,
+        }
+    }
+
+    fn messages(&self) -> u64 {
+        self.messages.load(Ordering::Relaxed)
+    }
+
+    fn closed(&self) -> usize {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn listen(
     mut ws: Ws,
     dialect: Dialect,
     messages: Arc<AtomicU64>,
     closed: Arc<AtomicUsize>,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                frame = ws.next() => match frame {
-                    Some(Ok(Message::Text(t))) => {
-                        if dialect.is_fanned_message(&t) {
-                            messages.fetch_add(1, Ordering::Relaxed);
-                        } else if let Some(answer) = dialect.keep_alive_answer(&t) {
-                            if ws.send(Message::text(answer)).await.is_err() {
-                                closed.fetch_add(1, Ordering::Relaxed);
-                                return;
-                            }
+) {
+    loop {
+        tokio::select! {
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Text(t))) => {
+                    if dialect.is_fanned_message(&t) {
+                        messages.fetch_add(1, Ordering::Relaxed);
+                    } else if let Some(answer) = dialect.keep_alive_answer(&t) {
+                        if ws.send(Message::text(answer)).await.is_err() {
+                            closed.fetch_add(1, Ordering::Relaxed);
+                            return;
                         }
                     }
-                    Some(Ok(_)) => {}
-                    _ => {
-                        closed.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                },
-                _ = stop.changed() => {
-                    let _ = ws.close(None).await;
+                }
+                Some(Ok(_)) => {}
+                _ => {
+                    closed.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
+            },
+            _ = stop.changed() => {
+                let _ = ws.close(None).await;
+                return;
             }
         }
-    })
+    }
 }
 
 struct FanOut {
@@ -499,21 +490,7 @@ async fn fanout(
             .await?;
         ask(ws, dialect, dialect.ping(0), |t| dialect.is_pong(t)).await?;
     }
-    let counted = Arc::new(AtomicU64::new(0));
-    let closed = Arc::new(AtomicUsize::new(0));
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let listeners: Vec<_> = sockets
-        .into_iter()
-        .map(|ws| {
-            listen(
-                ws,
-                dialect,
-                counted.clone(),
-                closed.clone(),
-                stopped.clone(),
-            )
-        })
-        .collect();
+    let listeners = Listeners::start(sockets, dialect);
 
     let mut sender = connect(server, Ipv4Addr::new(127, 0, 0, 1)).await?;
     let expected = (subscribers * messages) as u64;
@@ -542,23 +519,17 @@ async fn fanout(
         }
     }
     let deadline = Instant::now() + Duration::from_secs(300);
-    while counted.load(Ordering::Relaxed) < expected
-        && closed.load(Ordering::Relaxed) == 0
-        && Instant::now() < deadline
-    {
+    while listeners.messages() < expected && listeners.closed() == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
     let result = FanOut {
-        frames: counted.load(Ordering::Relaxed),
+        frames: listeners.messages(),
         expected,
         seconds,
-        closed: closed.load(Ordering::Relaxed),
+        closed: listeners.closed(),
     };
-    let _ = stop.send(true);
-    for listener in listeners {
-        let _ = listener.await;
-    }
+    listeners.stop().await;
     let _ = sender.close(None).await;
     Ok(result)
 }
@@ -633,29 +604,12 @@ async fn idle(server: &Server, count: usize, sources: usize) -> anyhow::Result<I
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before_kib = rss_kib(server.pid())?;
     let sockets = open_many(server, count, sources).await?;
-    let counted = Arc::new(AtomicU64::new(0));
-    let closed = Arc::new(AtomicUsize::new(0));
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let listeners: Vec<_> = sockets
-        .into_iter()
-        .map(|ws| {
-            listen(
-                ws,
-                dialect,
-                counted.clone(),
-                closed.clone(),
-                stopped.clone(),
-            )
-        })
-        .collect();
+    let listeners = Listeners::start(sockets, dialect);
     // Let each server settle what a new socket costs it (timers, first pings).
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after_kib = rss_kib(server.pid())?;
-    let held = count - closed.load(Ordering::Relaxed);
-    let _ = stop.send(true);
-    for listener in listeners {
-        let _ = listener.await;
-    }
+    let held = count - listeners.closed();
+    listeners.stop().await;
     Ok(Idle {
         held,
         before_kib,

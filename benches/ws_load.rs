@@ -28,6 +28,10 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "common/ws_engine.rs"]
+mod ws_engine;
+use ws_engine::{env_usize, rss_kib};
+
 const CHILD_ENV: &str = "ATENDE_WSBENCH_CHILD";
 const ADMIN_EMAIL: &str = "admin@wsbench.test";
 const ADMIN_PASSWORD: &str = "wsbench-admin-password";
@@ -48,15 +52,6 @@ environment (defaults in brackets):
   ATENDE__SECTION__KEY         engine settings, as for `atende serve`
 ";
 
-fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .with_context(|| format!("{name} must be a number, not {v:?}")),
-        Err(_) => Ok(default),
-    }
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--help" || a == "-h") {
         print!("{HELP}");
@@ -73,66 +68,20 @@ fn main() {
     }
 }
 
-/// The engine under test: prints its port, then serves until its stdin closes.
+/// The engine under test (see `common::ws_engine::serve`).
 fn child() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir().context("temp dir")?;
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let workers = std::env::var("ATENDE_WSBENCH_WORKERS").unwrap_or_else(|_| "0".into());
-    let settings = atende::config::Settings::load_from(
-        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config")),
-        "development",
-        true,
-        &[
-            ("server.port", "0"),
-            ("server.workers", workers.as_str()),
-            ("database.url", url.as_str()),
-            ("bootstrap.tenant", "wsbench"),
-            ("bootstrap.admin_email", ADMIN_EMAIL),
-            ("bootstrap.admin_password", ADMIN_PASSWORD),
-            ("log.level", "error"),
-            ("auth.argon2_memory_kib", "1024"),
-            ("auth.argon2_iterations", "1"),
-            // A burst of M messages must fit a subscriber's queue while it catches up.
-            ("realtime.outbound_queue_frames", "16384"),
-            ("realtime.client_timeout_seconds", "120"),
-            ("realtime.heartbeat_interval_seconds", "30"),
-            ("outbound.allow_private_targets", "true"),
-        ],
-    )?;
-    atende::telemetry::init(&settings.log);
-    actix_web::rt::System::new().block_on(async move {
-        let app = atende::app::Application::build(settings)
-            .await
-            .map_err(|e| anyhow!("engine start: {e}"))?;
-        println!("@@port {}", app.port());
-        let server = actix_web::rt::spawn(app.run_until_stopped());
-        // The parent closes our stdin when it is done (or dies).
-        tokio::task::spawn_blocking(|| {
-            let mut line = String::new();
-            while std::io::stdin()
-                .read_line(&mut line)
-                .map(|n| n > 0)
-                .unwrap_or(false)
-            {
-                line.clear();
-            }
-        })
-        .await
-        .ok();
-        server.abort();
-        drop(dir);
-        Ok(())
-    })
-}
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow!("no VmRSS for {pid}"))
+    ws_engine::serve(&[
+        ("server.workers", workers.as_str()),
+        ("bootstrap.tenant", "wsbench"),
+        ("bootstrap.admin_email", ADMIN_EMAIL),
+        ("bootstrap.admin_password", ADMIN_PASSWORD),
+        // A burst of M messages must fit a subscriber's queue while it catches up.
+        ("realtime.outbound_queue_frames", "16384"),
+        ("realtime.client_timeout_seconds", "120"),
+        ("realtime.heartbeat_interval_seconds", "30"),
+        ("outbound.allow_private_targets", "true"),
+    ])
 }
 
 struct Conn {

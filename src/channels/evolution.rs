@@ -738,6 +738,43 @@ fn flag(object: &Map<String, Value>, path: &str, field: &str) -> Result<bool, St
 
 /// `{base_url}/{segments…}` of the Evolution API, each segment escaped as one (an instance
 /// name may hold spaces or slashes), keeping the base URL's own path.
+/// Where an Evolution integration's API is and the key it takes: what every call to it
+/// (replies, presence) needs first. The errors say which setting is missing.
+pub struct Endpoint<'a> {
+    pub base_url: &'a str,
+    pub instance: &'a str,
+    pub api_key: secrecy::SecretString,
+}
+
+pub fn endpoint<'a>(
+    integration: &'a crate::store::integrations::Integration,
+    secrets: &crate::secrets::SecretBox,
+) -> Result<Endpoint<'a>, String> {
+    let base_url = integration
+        .base_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .ok_or("the evolution integration has no base_url")?;
+    let instance = integration
+        .instance
+        .as_deref()
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .ok_or("the evolution integration has no instance")?;
+    let api_key = integration
+        .api_key(secrets)
+        .map_err(|_| {
+            "the integration api_key cannot be unsealed (was secrets.encryption_key changed?)"
+                .to_string()
+        })?
+        .ok_or("the evolution integration has no api_key")?;
+    Ok(Endpoint {
+        base_url,
+        instance,
+        api_key,
+    })
+}
+
 pub fn api_url(base: &str, segments: &[&str]) -> Result<String, String> {
     let mut url = reqwest::Url::parse(base.trim())
         .map_err(|e| format!("the evolution base_url is not a valid URL: {e}"))?;

@@ -79,21 +79,11 @@ impl PresenceSender {
             .http
             .as_ref()
             .ok_or("outbound HTTP is unavailable (the TLS backend did not start)")?;
-        let base = integration
-            .base_url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())
-            .ok_or("the evolution integration has no base_url")?;
-        let instance = integration
-            .instance
-            .as_deref()
-            .map(str::trim)
-            .filter(|i| !i.is_empty())
-            .ok_or("the evolution integration has no instance")?;
-        let api_key = integration
-            .api_key(&self.secrets)
-            .map_err(|_| "the evolution api_key cannot be unsealed".to_string())?
-            .ok_or("the evolution integration has no api_key")?;
+        let super::evolution::Endpoint {
+            base_url: base,
+            instance,
+            api_key,
+        } = super::evolution::endpoint(integration, &self.secrets)?;
         let number = evolution_number(contact_external_id)
             .ok_or("the contact id has no phone number digits")?;
         let url = super::evolution::api_url(base, &["chat", "sendPresence", instance])?;

@@ -127,6 +127,7 @@ impl Engine {
             secrets.clone(),
             events.clone(),
             knowledge.clone(),
+            clock.clone(),
         )
         .start();
         let registry =

@@ -568,21 +568,11 @@ impl ChannelSender {
 
     fn prepare_evolution(&self, target: &ReplyTarget) -> Result<Prepared, String> {
         let integration = &target.integration;
-        let base = integration
-            .base_url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())
-            .ok_or("the evolution integration has no base_url")?;
-        let instance = integration
-            .instance
-            .as_deref()
-            .map(str::trim)
-            .filter(|i| !i.is_empty())
-            .ok_or("the evolution integration has no instance")?;
-        let api_key = integration
-            .api_key(&self.inner.secrets)
-            .map_err(|_| unsealable("api_key"))?
-            .ok_or("the evolution integration has no api_key")?;
+        let crate::channels::evolution::Endpoint {
+            base_url: base,
+            instance,
+            api_key,
+        } = crate::channels::evolution::endpoint(integration, &self.inner.secrets)?;
         let number = evolution_number(&target.contact_external_id).ok_or_else(|| {
             format!(
                 "contact id `{}` has no phone number digits",

@@ -41,30 +41,6 @@ pub fn insert(conn: &mut DbConn, timer: &Timer) -> StoreResult<()> {
     Ok(())
 }
 
-/// Timers due at `now` that have not fired, soonest first.
-pub fn due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> StoreResult<Vec<Timer>> {
-    Ok(crate::db_run!(conn, |c| scheduled_timers::table
-        .filter(scheduled_timers::fired.eq(false))
-        .filter(scheduled_timers::fire_at.le(now))
-        .order(scheduled_timers::fire_at.asc())
-        .limit(limit)
-        .select(Timer::as_select())
-        .load(c))?)
-}
-
-/// Claims a timer: true for the one caller that flips it, so a timer fires at most once even
-/// if two pollers race.
-pub fn claim(conn: &mut DbConn, id: &str) -> StoreResult<bool> {
-    let updated = crate::db_run!(conn, |c| diesel::update(
-        scheduled_timers::table
-            .filter(scheduled_timers::id.eq(id))
-            .filter(scheduled_timers::fired.eq(false))
-    )
-    .set(scheduled_timers::fired.eq(true))
-    .execute(c))?;
-    Ok(updated == 1)
-}
-
 pub fn for_conversation(
     conn: &mut DbConn,
     tenant: &TenantId,

@@ -135,6 +135,8 @@ struct RuntimeInner {
     /// Bytes read of a tool's answer: [`MAX_RESPONSE_BYTES`] or the operator's smaller cap.
     max_response_bytes: usize,
     secrets: Arc<SecretBox>,
+    /// The engine's clock: a follow-up is due on the same clock the timer actor polls by.
+    clock: crate::engine::clock::Clock,
     booking: Booking,
 }
 
@@ -151,6 +153,7 @@ impl ToolRuntime {
         outbound: &OutboundSettings,
         secrets: Arc<SecretBox>,
         knowledge: crate::knowledge::KnowledgeIndex,
+        clock: crate::engine::clock::Clock,
         booking: Booking,
     ) -> Self {
         // Each call sets its own total timeout (the tool's `timeout_ms`).
@@ -170,6 +173,7 @@ impl ToolRuntime {
                 allow_private: outbound.allow_private_targets,
                 max_response_bytes: MAX_RESPONSE_BYTES.min(outbound.max_response_bytes),
                 secrets,
+                clock,
                 booking,
             }),
         }

@@ -282,7 +282,7 @@ pub async fn run(name: &str, args: Value, cx: &ToolContext, rt: &ToolRuntime) ->
             let Some(message) = text(&args, "message") else {
                 return ToolOutcome::error("message must not be blank");
             };
-            let now = crate::store::now();
+            let now = rt.inner.clock.now();
             // Whole milliseconds: the timer table keeps microseconds on both backends.
             let fire_at =
                 now + chrono::TimeDelta::milliseconds((minutes * 60_000.0).round() as i64);

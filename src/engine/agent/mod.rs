@@ -270,12 +270,14 @@ impl Supervisors {
         secrets: Arc<SecretBox>,
         events: EventBus,
         knowledge: crate::knowledge::KnowledgeIndex,
+        clock: crate::engine::clock::Clock,
     ) -> Self {
         let tools = ToolRuntime::new(
             store.clone(),
             &settings.outbound,
             secrets.clone(),
             knowledge,
+            clock,
             crate::tools::Booking {
                 calendar: settings.calendar.clone(),
                 links: crate::engine::booking::MeetingLinks::from_settings(&settings),
