@@ -177,7 +177,16 @@ impl Application {
         ));
         let membership = if settings.cluster.enabled() {
             let advertised = format!("{}:{port}", settings.server.host);
-            Some(Membership::join(&settings.cluster, node_id, advertised).await?)
+            let membership = Membership::join(&settings.cluster, node_id, advertised).await?;
+            crate::cluster::knowledge::spawn_sync(
+                membership.client().clone(),
+                crate::cluster::knowledge::subject(&settings.cluster.bucket),
+                membership.node_id().to_string(),
+                knowledge_data.get_ref().clone(),
+                store.clone(),
+            )
+            .await?;
+            Some(membership)
         } else {
             None
         };

@@ -165,3 +165,95 @@ async fn a_node_that_cannot_reach_nats_refuses_to_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot reach NATS"), "{stderr}");
 }
+
+/// The ids of the documents a `query` finds on `node`.
+async fn found_on(node: &Node, token: &str, query: &str) -> Vec<String> {
+    let (status, found) = node
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/knowledge/search",
+            Some(token),
+            Some(&serde_json::json!({"query": query})),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    found["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("results: {found}"))
+        .iter()
+        .filter_map(|r| r["document_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Waits until `query` on `node` finds exactly `expected`.
+async fn finds_within(node: &Node, token: &str, query: &str, expected: &[&str], within: Duration) {
+    let started = Instant::now();
+    loop {
+        let now = found_on(node, token, query).await;
+        if now == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "{query:?} finds {now:?} on {}, not {expected:?}, after {within:?}",
+            node.port
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn knowledge_changes_made_on_one_node_are_searchable_on_the_others() {
+    let db = TestDb::create_postgres();
+    let bucket = Bucket::new();
+    let n1 = Node::start(&db.url(), &cluster_env(&bucket, "n1")).await;
+    let n2 = Node::start(&db.url(), &cluster_env(&bucket, "n2")).await;
+    let token = n1.admin_token().await;
+    // Both indexes were built at start, before the document existed.
+    let uploaded = n1
+        .create(
+            &token,
+            "/api/v1/knowledge/documents",
+            &serde_json::json!({"title": "Frete", "content": "O frete é grátis acima de 300 reais."}),
+        )
+        .await;
+    assert_eq!(
+        found_on(&n1, &token, "frete grátis").await,
+        [uploaded.as_str()]
+    );
+    finds_within(
+        &n2,
+        &token,
+        "frete grátis",
+        &[uploaded.as_str()],
+        Duration::from_secs(5),
+    )
+    .await;
+
+    // A replacement (same title) and a deletion reach the peer too.
+    let replaced = n1
+        .create(
+            &token,
+            "/api/v1/knowledge/documents",
+            &serde_json::json!({"title": "Frete", "content": "O frete é grátis acima de 500 reais."}),
+        )
+        .await;
+    finds_within(
+        &n2,
+        &token,
+        "frete grátis",
+        &[replaced.as_str()],
+        Duration::from_secs(5),
+    )
+    .await;
+    let (status, body) = n1
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/knowledge/documents/{replaced}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {body}");
+    finds_within(&n2, &token, "frete grátis", &[], Duration::from_secs(5)).await;
+}

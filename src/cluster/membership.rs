@@ -37,6 +37,8 @@ pub struct NodeInfo {
 /// This node's membership: alive while the value lives; [`Membership::leave`] on shutdown.
 pub struct Membership {
     info: NodeInfo,
+    /// The connection to the bus, shared by what else crosses nodes (knowledge changes).
+    client: async_nats::Client,
     bucket: kv::Store,
     heartbeat: JoinHandle<()>,
 }
@@ -54,7 +56,7 @@ impl Membership {
             .connect(settings.nats_url.trim())
             .await
             .map_err(|e| ClusterError::Connect(e.to_string()))?;
-        let context = jetstream::new(client);
+        let context = jetstream::new(client.clone());
         let ttl = Duration::from_secs(settings.member_ttl_seconds);
         // The bucket's stream is created as `create_key_value` would; that call first reads
         // the account's info, which a 2.9 server answers without fields this client needs.
@@ -88,6 +90,7 @@ impl Membership {
         tracing::info!(node = %info.node_id, bucket = %settings.bucket, "joined the cluster");
         Ok(Membership {
             info,
+            client,
             bucket,
             heartbeat,
         })
@@ -95,6 +98,10 @@ impl Membership {
 
     pub fn node_id(&self) -> &str {
         &self.info.node_id
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
     }
 
     /// The live members (this node included while it heart-beats), by id.

@@ -8,6 +8,7 @@
 //! (`store::claims`). No consensus of our own: liveness is what the KV bucket says, and
 //! exclusivity is what PostgreSQL's row locks say.
 
+pub mod knowledge;
 pub mod membership;
 pub mod work;
 

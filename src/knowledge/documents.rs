@@ -246,7 +246,10 @@ pub async fn upload(
             tracing::error!(documents = ?replaced, error = %e, "replaced documents not deleted");
         }
     }
-    settle_same_title(store, index, &document).await;
+    let mut touched = settle_same_title(store, index, &document).await;
+    touched.extend(replaced);
+    touched.push(document.id.clone());
+    index.announce(touched);
     Ok(Stored {
         document,
         chunk_count,
@@ -256,8 +259,12 @@ pub async fn upload(
 /// Concurrent uploads of one title each insert before seeing the other. Every upload, once
 /// its own document is committed and indexed, keeps only the newest (ids are time-ordered) of
 /// that title and scope, in the store and in the index: the last of them to get here sees
-/// them all, so exactly one survives.
-async fn settle_same_title(store: &Store, index: &KnowledgeIndex, document: &Document) {
+/// them all, so exactly one survives. The documents it took out.
+async fn settle_same_title(
+    store: &Store,
+    index: &KnowledgeIndex,
+    document: &Document,
+) -> Vec<String> {
     let (tenant, title, agent) = (
         document.tenant_id.clone(),
         document.title.clone(),
@@ -270,7 +277,7 @@ async fn settle_same_title(store: &Store, index: &KnowledgeIndex, document: &Doc
         Ok(ids) => ids,
         Err(e) => {
             tracing::warn!(document = %document.id, error = %e, "same-title documents not checked");
-            return;
+            return Vec::new();
         }
     };
     ids.sort();
@@ -281,13 +288,13 @@ async fn settle_same_title(store: &Store, index: &KnowledgeIndex, document: &Doc
         ids.push(document.id.clone());
     }
     if ids.is_empty() {
-        return;
+        return ids;
     }
     let stale = ids.clone();
     let change = index.clone();
     if let Err(e) = blocking(move || change.apply(&stale, &[])).await {
         tracing::warn!(documents = ?ids, error = %e, "superseded documents not unindexed");
-        return;
+        return Vec::new();
     }
     let stale = ids.clone();
     if let Err(e) = store
@@ -296,6 +303,7 @@ async fn settle_same_title(store: &Store, index: &KnowledgeIndex, document: &Doc
     {
         tracing::error!(documents = ?ids, error = %e, "superseded documents not deleted");
     }
+    ids
 }
 
 /// Deletes a document of the tenant, its chunks and its index entries.
@@ -315,7 +323,9 @@ pub async fn delete(
         .await?;
     let change = index.clone();
     let removed = vec![id.to_string()];
-    if let Err(e) = blocking(move || change.apply(&removed, &[])).await {
+    let unindexed = blocking(move || change.apply(&removed, &[])).await;
+    index.announce(vec![id.to_string()]);
+    if let Err(e) = unindexed {
         // The rows are gone; the stale entries go at the next start's rebuild. Say so loudly:
         // until then the document can still be cited.
         tracing::error!(document = %id, error = %e, "deleted document still in the search index");

@@ -86,7 +86,13 @@ struct Inner {
     settings: KnowledgeSettings,
     /// Set when `embeddings_enabled` (and a store keeps the vectors).
     hybrid: Option<Hybrid>,
+    /// The documents each committed local change touched, for the cluster's peers
+    /// (`cluster::knowledge`); nobody listens on a single node.
+    changes: tokio::sync::broadcast::Sender<Vec<String>>,
 }
+
+/// Local changes not yet told to peers; one that falls further behind makes them rebuild.
+const CHANGE_BACKLOG: usize = 256;
 
 struct Hybrid {
     store: Store,
@@ -170,8 +176,27 @@ impl KnowledgeIndex {
                         ),
                         endpoints: RwLock::new(HashMap::new()),
                     }),
+                changes: tokio::sync::broadcast::channel(CHANGE_BACKLOG).0,
             }),
         })
+    }
+
+    /// The documents of every change announced here from now on ([`Self::announce`]).
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Vec<String>> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Re-indexes `documents` as the store holds them now (a deleted one leaves the index):
+    /// a change another node made. Not announced again.
+    pub async fn refresh(&self, store: &Store, documents: Vec<String>) -> KnowledgeResult<usize> {
+        let ids = documents.clone();
+        let chunks = store
+            .run(move |conn| store_knowledge::document_chunks(conn, &ids))
+            .await?;
+        let added = chunks.len();
+        let index = self.clone();
+        blocking(move || index.commit_change(&documents, &chunks)).await?;
+        Ok(added)
     }
 
     pub fn settings(&self) -> &KnowledgeSettings {
@@ -218,6 +243,23 @@ impl KnowledgeIndex {
     /// Removes every chunk of `remove_documents`, adds `add`, and commits, as one change.
     /// Blocking. On error nothing of the change is visible (the writer is rolled back).
     pub fn apply(&self, remove_documents: &[String], add: &[IndexedChunk]) -> KnowledgeResult<()> {
+        self.commit_change(remove_documents, add)
+    }
+
+    /// Tells the cluster's peers (if any listen) that these documents changed: called once the
+    /// store holds the change, since peers re-read the documents from it.
+    pub fn announce(&self, mut documents: Vec<String>) {
+        documents.sort_unstable();
+        documents.dedup();
+        // No receiver (a single node) is not an error.
+        let _ = self.inner.changes.send(documents);
+    }
+
+    fn commit_change(
+        &self,
+        remove_documents: &[String],
+        add: &[IndexedChunk],
+    ) -> KnowledgeResult<()> {
         let mut writer = self.writer();
         let staged = (|| -> KnowledgeResult<()> {
             for id in remove_documents {

@@ -203,22 +203,27 @@ pub fn delete(conn: &mut DbConn, ids: &[String]) -> StoreResult<usize> {
     .execute(c))?)
 }
 
-/// Chunks after `after` (by chunk id) with their document's title and scope, for the index.
-pub fn index_page(
-    conn: &mut DbConn,
-    after: Option<&str>,
-    limit: i64,
-) -> StoreResult<Vec<IndexedChunk>> {
-    type Row = (
-        String,
-        TenantId,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-    );
-    let rows: Vec<Row> = crate::db_run!(conn, |c| {
+/// A chunk as the index needs it: id, tenant, document, heading, content, title, agent.
+type IndexRow = (
+    String,
+    TenantId,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+/// Which chunks the index loads.
+enum Chunks<'a> {
+    /// At most `limit` after `after` by chunk id (the rebuild's pages).
+    Page { after: Option<&'a str>, limit: i64 },
+    /// All of these documents'.
+    Of(&'a [String]),
+}
+
+fn load_indexed(conn: &mut DbConn, which: Chunks<'_>) -> StoreResult<Vec<IndexedChunk>> {
+    let rows: Vec<IndexRow> = crate::db_run!(conn, |c| {
         let mut query = knowledge_chunks::table
             .inner_join(knowledge_documents::table)
             .select((
@@ -231,10 +236,17 @@ pub fn index_page(
                 knowledge_documents::agent_id,
             ))
             .order(knowledge_chunks::id.asc())
-            .limit(limit)
             .into_boxed();
-        if let Some(after) = after {
-            query = query.filter(knowledge_chunks::id.gt(after));
+        match &which {
+            Chunks::Page { after, limit } => {
+                query = query.limit(*limit);
+                if let Some(after) = after {
+                    query = query.filter(knowledge_chunks::id.gt(*after));
+                }
+            }
+            Chunks::Of(documents) => {
+                query = query.filter(knowledge_chunks::document_id.eq_any(*documents));
+            }
         }
         query.load(c)
     })?;
@@ -254,6 +266,21 @@ pub fn index_page(
             },
         )
         .collect())
+}
+
+/// Chunks after `after` (by chunk id) with their document's title and scope, for the index.
+pub fn index_page(
+    conn: &mut DbConn,
+    after: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<IndexedChunk>> {
+    load_indexed(conn, Chunks::Page { after, limit })
+}
+
+/// The chunks of these documents as stored now (none for a deleted document): what a peer
+/// node re-indexes when told the documents changed.
+pub fn document_chunks(conn: &mut DbConn, documents: &[String]) -> StoreResult<Vec<IndexedChunk>> {
+    load_indexed(conn, Chunks::Of(documents))
 }
 
 /// Stored embeddings of these chunks (tenant-checked), as raw little-endian f32 bytes.
