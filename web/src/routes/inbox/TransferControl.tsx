@@ -82,9 +82,8 @@ export function TransferControl({ me, overseer, onTransfer }: Props) {
         if (e.key === "Escape") setOpen(false);
       }}
     >
-      <label>
-        {t("transfer.to")}
-        <select ref={select} value={choice} required onChange={(e) => setChoice(e.currentTarget.value)}>
+      <label for="transfer-to">{t("transfer.to")}</label>
+      <select id="transfer-to" ref={select} value={choice} required onChange={(e) => setChoice(e.currentTarget.value)}>
           <option value="">{t("transfer.pick")}</option>
           <optgroup label={t("transfer.colleagues")}>
             {colleagues.map((p) => (
@@ -111,12 +110,9 @@ export function TransferControl({ me, overseer, onTransfer }: Props) {
               ))}
             </optgroup>
           )}
-        </select>
-      </label>
-      <label>
-        {t("transfer.note")}
-        <textarea rows={2} value={note} onInput={(e) => setNote(e.currentTarget.value)} />
-      </label>
+      </select>
+      <label for="transfer-note">{t("transfer.note")}</label>
+      <textarea id="transfer-note" rows={2} value={note} onInput={(e) => setNote(e.currentTarget.value)} />
       <div class="row">
         <button type="submit" disabled={!target() || busy}>
           {t("transfer.submit")}
