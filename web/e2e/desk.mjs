@@ -83,7 +83,7 @@ export const deskScenarios = [
       // Her own canned response, made on the "Respostas prontas" screen.
       await page.getByRole("link", { name: "Respostas prontas" }).click();
       await page.getByRole("heading", { name: "Respostas prontas" }).waitFor(WAIT);
-      await page.getByRole("cell", { name: "/prazo" }).waitFor(WAIT);
+      await page.getByRole("cell", { name: "/prazo", exact: true }).waitFor(WAIT);
       await page.getByLabel("Atalho").fill("Bad shortcut!");
       await page.getByLabel("Texto").fill(THANKS);
       await page.getByRole("button", { name: "Adicionar" }).click();
@@ -92,7 +92,7 @@ export const deskScenarios = [
       assert.equal(await page.getByLabel("Texto").inputValue(), THANKS);
       await page.getByLabel("Atalho").fill("obrigada");
       await page.getByRole("button", { name: "Adicionar" }).click();
-      await page.getByRole("cell", { name: "/obrigada" }).waitFor(WAIT);
+      await page.getByRole("cell", { name: "/obrigada", exact: true }).waitFor(WAIT);
       const ownRow = page.getByRole("row", { name: /obrigada/ });
       await ownRow.getByText("Só minha").waitFor(WAIT);
       // The organisation's response is not hers to change.
