@@ -114,6 +114,9 @@ export const deskScenarios = [
       const note = page.getByRole("log").getByRole("article", { name: "Nota interna · só a equipe vê" });
       await note.getByText(NOTE).waitFor(WAIT);
       assert.equal(await noteBox.inputValue(), "", "a saved note leaves the box");
+      await noteBox.fill("(rascunho de outra nota)");
+      await screenshot(page, "20-private-note", "console-private-note.png");
+      await noteBox.fill("");
 
       // A canned response with "/": the list filters as she types, Enter inserts the text.
       await page.getByRole("radio", { name: "Responder ao cliente" }).check();
@@ -141,7 +144,7 @@ export const deskScenarios = [
       // The customer has both answers (a positive signal); the note is on no customer screen.
       assert.equal(await customer.page.getByText(NOTE).count(), 0, "the customer never sees a private note");
       assert.equal(await customer.page.getByText("Nota interna").count(), 0);
-      await screenshot(page, "20-private-note", "console-private-note.png");
+      await screenshot(page, "20-after-canned-replies");
       await screenshot(customer.page, "20-customer-without-the-note");
 
       // Ticket fields beside the conversation.

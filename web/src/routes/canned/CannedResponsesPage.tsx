@@ -119,16 +119,16 @@ export default function CannedResponsesPage() {
                 </td>
                 <td class="canned-content">{c.content}</td>
                 <td>{t(c.scope === "personal" ? "canned.scope.personal" : "canned.scope.tenant")}</td>
-                <td class="row">
+                <td>
                   {mayChange(c) && (
-                    <>
+                    <div class="row">
                       <button type="button" class="secondary" aria-label={`${t("canned.edit")} /${c.shortcut}`} onClick={() => startEdit(c)}>
                         {t("canned.edit")}
                       </button>
                       <button type="button" class="secondary danger" aria-label={`${t("canned.delete")} /${c.shortcut}`} onClick={() => void remove(c)}>
                         {t("canned.delete")}
                       </button>
-                    </>
+                    </div>
                   )}
                 </td>
               </tr>

@@ -109,6 +109,9 @@ export function ReplyComposer({ mode, onMode, canReply, draft, onDraft, onSend, 
             }
           }}
         />
+        <button type="submit" disabled={!note.trim() || saving}>
+          {t("note.save")}
+        </button>
         {noteError ? (
           <small id="note-error" class="error" role="alert">
             {noteError}
@@ -118,9 +121,6 @@ export function ReplyComposer({ mode, onMode, canReply, draft, onDraft, onSend, 
             {t("note.hint")}
           </small>
         )}
-        <button type="submit" disabled={!note.trim() || saving}>
-          {t("note.save")}
-        </button>
       </form>
     );
   }
@@ -181,12 +181,12 @@ export function ReplyComposer({ mode, onMode, canReply, draft, onDraft, onSend, 
           }
         }}
       />
-      <small id="reply-hint" class="muted">
-        {t("conv.composerHint")}
-      </small>
       <button type="submit" disabled={!draft.trim()}>
         {t("conv.send")}
       </button>
+      <small id="reply-hint" class="muted">
+        {t("conv.composerHint")}
+      </small>
     </form>
   );
 }
