@@ -119,8 +119,9 @@ export const deskScenarios = [
       await page.getByRole("log").getByText("quero o reembolso do pedido 7788").waitFor(WAIT);
       await page.getByText("Responsável: você").waitFor(WAIT);
 
-      // A private note: yellow, labelled staff-only, in the timeline.
-      await page.getByRole("radio", { name: "Nota interna" }).check();
+      // A private note (key n): yellow, labelled staff-only, in the timeline.
+      await page.keyboard.press("n");
+      assert.ok(await page.getByRole("radio", { name: "Nota interna" }).isChecked());
       const noteBox = page.getByLabel("Nota interna (só a equipe vê)");
       await noteBox.fill(NOTE);
       await noteBox.press("Enter");

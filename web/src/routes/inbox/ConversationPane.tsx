@@ -198,13 +198,14 @@ export function ConversationPane({ id }: { id: string }) {
     act(() => must(api.POST("/api/v1/conversations/{id}/escalate", { params: { path: { id } }, body: { reason } })));
   const close = () => act(() => must(api.POST("/api/v1/conversations/{id}/close", { params: { path: { id } }, body: {} })));
 
-  // Keyboard: r reply, e close, t take.
+  // Keyboard: r reply, n private note, e close, t take.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if ((e.target as HTMLElement).closest("input, textarea, select")) return;
-      if (e.key === "r") {
+      if (e.key === "r" || e.key === "n") {
         e.preventDefault();
-        composer.current?.focus();
+        setMode(e.key === "n" ? "note" : "reply");
+        window.setTimeout(() => composer.current?.focus());
       }
       if (e.key === "e" && canReply) void close();
       if (e.key === "t" && !mine && !closed) void take();
