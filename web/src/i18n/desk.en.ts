@@ -1,8 +1,6 @@
 import type { DeskMessages } from "./desk.pt-BR";
 
 export const deskEn: DeskMessages = {
-  "nav.canned": "Canned responses",
-
   "transfer.open": "Transfer",
   "transfer.title": "Transfer conversation",
   "transfer.to": "To",
@@ -71,9 +69,4 @@ export const deskEn: DeskMessages = {
   "ticket.nothing": "Nothing changed.",
   "ticket.closed": "Closed conversation: the ticket no longer changes.",
 
-  "csat.title": "How was our service?",
-  "csat.star.one": "{count} star",
-  "csat.star.other": "{count} stars",
-  "csat.thanks": "Thank you for your rating!",
-  "csat.given": "Rating: {stars} ({rating} of 5)",
 };

@@ -1,9 +1,7 @@
 // Strings of the desk's screens — transfer, private notes, canned responses, ticket fields —
-// and of the customer's rating on the web chat, in Portuguese (Brazil). desk.en.ts has the
-// same keys.
+// in Portuguese (Brazil), added to the catalogs by those screens (desk.ts), so the customer's
+// chat page does not download them. desk.en.ts has the same keys.
 export const deskPtBR = {
-  "nav.canned": "Respostas prontas",
-
   "transfer.open": "Transferir",
   "transfer.title": "Transferir conversa",
   "transfer.to": "Para",
@@ -72,11 +70,6 @@ export const deskPtBR = {
   "ticket.nothing": "Nada mudou.",
   "ticket.closed": "Conversa encerrada: o ticket não muda mais.",
 
-  "csat.title": "Como foi o atendimento?",
-  "csat.star.one": "{count} estrela",
-  "csat.star.other": "{count} estrelas",
-  "csat.thanks": "Obrigado pela avaliação!",
-  "csat.given": "Avaliação: {stars} ({rating} de 5)",
 } as const;
 
 export type DeskMessages = Record<keyof typeof deskPtBR, string>;

@@ -8,6 +8,7 @@ import { useConsole } from "../../console/session";
 import { t } from "../../i18n";
 import { Field } from "../../components/Field";
 import "../../styles/desk.css";
+import "../../i18n/desk";
 
 interface Draft {
   shortcut: string;

@@ -26,6 +26,7 @@ import { EscalateControl } from "./EscalateControl";
 import { useNames } from "./team";
 import { storage } from "../../storage";
 import "../../styles/desk.css";
+import "../../i18n/desk";
 
 const SELF = "user";
 /** Messages per history page: the newest page opens the conversation (a screen holds
