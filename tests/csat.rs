@@ -154,3 +154,80 @@ async fn with_csat_off_nothing_is_asked_and_a_digit_is_a_message() {
         (json!(0), json!(0))
     );
 }
+
+/// The web chat page (web/src/chat/csat.ts) relies on this: its socket gets the question as a
+/// `message` frame marked `metadata.csat = "question"`, and the `csat:N` its stars send over
+/// the socket rates the closed conversation rather than opening a new one.
+#[actix_web::test]
+async fn the_web_chat_socket_gets_the_question_and_rates_with_csat_n() {
+    let app = support::TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (status, body) = app
+        .patch(
+            "/api/v1/settings",
+            &admin.token,
+            &json!({"csat": {"enabled": true, "question": QUESTION}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let integration = support::engine::create(
+        &app,
+        &admin,
+        "/api/v1/integrations",
+        &json!({"kind": "webchat", "name": "site"}),
+    )
+    .await;
+    let (status, created) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/webchat/{integration}/session"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let conversation = created["conversation_id"].as_str().expect("id").to_string();
+    let token = created["token"].as_str().expect("token");
+    let (mut ws, _) = support::ws::WsClient::connect(&app, token).await;
+    ws.send(json!({"type": "message", "conversation_id": conversation, "content": "meu cupom não funcionou"}))
+        .await;
+    let spoke = ws.next_of("message_sent").await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/close"),
+            &admin.token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let seq = spoke["message"]["seq"].as_i64().expect("seq");
+    let question = ws.next_message_after(seq).await;
+    assert_eq!(question["message"]["content"], QUESTION);
+    assert_eq!(question["message"]["sender_type"], "system");
+    assert_eq!(question["message"]["metadata"]["csat"], "question");
+    assert_eq!(
+        question["message"]["conversation_id"],
+        conversation.as_str()
+    );
+
+    ws.send(json!({"type": "message", "conversation_id": conversation, "content": "csat:4", "client_msg_id": "star-4"}))
+        .await;
+    let rated = ws.next_of("message_sent").await;
+    assert_eq!(
+        rated["message"]["conversation_id"],
+        conversation.as_str(),
+        "the rating joins the closed conversation"
+    );
+    let (status, report) = app.get("/api/v1/analytics/csat", &admin.token).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["rated"], 1, "{report}");
+    assert_eq!(report["distribution"]["4"], 1);
+    let (_, c) = app
+        .get(
+            &format!("/api/v1/conversations/{conversation}"),
+            &admin.token,
+        )
+        .await;
+    assert_eq!(c["status"], "closed", "rating does not reopen it");
+}

@@ -10,6 +10,8 @@ import { MessageList } from "../components/MessageList";
 import { SlotPicker } from "../components/SlotPicker";
 import { useBooking } from "../live/booking";
 import { ConnectionBanner } from "../live/ConnectionBanner";
+import { CsatRating } from "./CsatRating";
+import { csatState, ratingGiven, ratingReply } from "./csat";
 import { forgetSession, newSession, remember, resolveTarget, savedSession, type ChatSession, type ChatTarget } from "./session";
 
 const SELF = "contact";
@@ -156,6 +158,8 @@ function Conversation({ target, session, onExpired }: { target: ChatTarget; sess
 
   const label = (m: Message) => (m.sender_type === SELF ? t("chat.you") : (target.agent?.name ?? t("app.name")));
   const othersTyping = thread.typing.some((id) => id !== session.contact_id);
+  const rating = csatState(thread.messages);
+  const ratingSent = thread.pending.some((p) => !p.failed && ratingGiven(p.content) !== null);
 
   return (
     <>
@@ -166,6 +170,7 @@ function Conversation({ target, session, onExpired }: { target: ChatTarget; sess
         {othersTyping && <p class="typing" role="status">{t("conv.typing", { who: target.agent?.name ?? t("app.name") })}</p>}
         {booking.booked && <p class="booked" role="status">{t("slots.confirmed", { when: meetingTime(booking.booked) })}</p>}
         {booking.request && <SlotPicker key={JSON.stringify(booking.request)} client={client} booking={booking} />}
+        {rating && <CsatRating state={rating === "asked" && ratingSent ? "sending" : rating} onRate={(n) => sendText(ratingReply(n))} />}
       </main>
       {thread.suggestions.length > 0 && (
         <div class="suggestions" role="group" aria-label={t("conv.suggestions")}>

@@ -14,6 +14,7 @@ import { AdminLink, adminRoutes } from "../routes/admin/routes";
 const InboxPage = lazy(() => import("../routes/inbox/InboxPage"));
 const SupervisorPage = lazy(() => import("../routes/supervisor/SupervisorPage"));
 const AnalyticsPage = lazy(() => import("../routes/analytics/AnalyticsPage"));
+const CannedResponsesPage = lazy(() => import("../routes/canned/CannedResponsesPage"));
 
 export function App() {
   const [lang, setLang] = useState<Locale>(locale());
@@ -109,6 +110,7 @@ function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: ()
         </a>
         <nav aria-label={t("nav.main")}>
           <a href="/inbox/mine">{t("nav.inbox")}</a>
+          <a href="/canned-responses">{t("nav.canned")}</a>
           {isOverseer(session.user.role) && <a href="/supervisor">{t("nav.supervisor")}</a>}
           {isOverseer(session.user.role) && <a href="/analytics">{t("nav.analytics")}</a>}
           <AdminLink role={session.user.role} />
@@ -128,6 +130,7 @@ function SignedIn({ session, onSignOut }: { session: StaffSession; onSignOut: ()
           <Route path="/c/:id" component={InboxPage} />
           <Route path="/supervisor" component={SupervisorPage} />
           <Route path="/analytics" component={AnalyticsPage} />
+          <Route path="/canned-responses" component={CannedResponsesPage} />
           <Route path="/" component={ToInbox} />
           <Route path="/setup" component={ToInbox} />
           <Route path="/login" component={ToInbox} />

@@ -3,16 +3,20 @@ import { en } from "./en";
 import type { AdminMessages } from "./admin.pt-BR";
 import { livePtBR, type LiveMessages } from "./live.pt-BR";
 import { liveEn } from "./live.en";
+import type { DeskMessages } from "./desk.pt-BR";
+import { csatPtBR, type CsatMessages } from "./csat.pt-BR";
+import { csatEn } from "./csat.en";
 import { storage } from "../storage";
 
 export type Locale = "pt-BR" | "en";
-export type Key = keyof Messages | keyof LiveMessages | keyof AdminMessages;
+export type Key = keyof Messages | keyof LiveMessages | keyof AdminMessages | keyof DeskMessages | keyof CsatMessages;
 
-// The admin screens' strings (admin.*.ts) are added by those screens' chunks when they load
-// (`addMessages`), so the inbox and the customer's chat page do not download them.
+// The admin screens' strings (admin.*.ts) and the desk's (desk.*.ts) are added by those
+// screens' chunks when they load (`addMessages`), so the customer's chat page does not
+// download them.
 const catalogs: Record<Locale, Partial<Record<Key, string>>> = {
-  "pt-BR": { ...ptBR, ...livePtBR },
-  en: { ...en, ...liveEn },
+  "pt-BR": { ...ptBR, ...livePtBR, ...csatPtBR },
+  en: { ...en, ...liveEn, ...csatEn },
 };
 
 /** Adds a lazily loaded screen's strings to the catalogs. */

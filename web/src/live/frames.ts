@@ -22,6 +22,17 @@ export type ServerFrame =
   | { type: "auto_create_updated"; conversation_id: string; enabled: boolean }
   | { type: "feedback_detected"; conversation_id: string }
   | { type: "conversation_classified"; conversation_id: string }
+  | { type: "conversation_updated"; conversation_id: string; changes: Record<string, unknown>; by: string | null }
+  | {
+      type: "conversation_transferred";
+      conversation_id: string;
+      from: { type: string; id?: string | null };
+      owner: { type: string; id?: string | null };
+      department_id: string | null;
+      by: string;
+      note_id: string | null;
+    }
+  | { type: "note_added"; conversation_id: string; note_id: string; author_id: string; kind: "note" | "transfer"; content: string }
   | { type: "error"; error: string; code: string }
   | { type: "pong" };
 

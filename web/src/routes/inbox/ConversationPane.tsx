@@ -1,13 +1,15 @@
 // One conversation: history (paged by seq), live messages, optimistic replies, typing both
 // ways, read receipts, the AI's answer streaming in, who owns it and why it left the AI,
-// actions, summary, slot picker, and the contact beside it.
+// actions (take, transfer with a note, escalate, close), private notes in the timeline,
+// summary, slot picker, and the contact and the ticket fields beside it.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError, must, type Conversation, type Message } from "../../api/client";
 import { t, fullDate, meetingTime, timeAgo } from "../../i18n";
 import { useConsole, isOverseer } from "../../console/session";
 import { clientMessageId } from "../../live/socket";
 import { addPending, applyFrame, emptyThread, failPending, lastFromOthers, lastSeq, merge, type Pending, type Thread } from "../../live/thread";
-import { MessageList } from "../../components/MessageList";
+import { MessageList, type Aside } from "../../components/MessageList";
+import { addNote, listNotes, transferConversation, type Note, type TransferTarget } from "../../api/desk";
 import { SlotPicker } from "../../components/SlotPicker";
 import { useBooking } from "../../live/booking";
 import { SuggestionChips } from "./SuggestionChips";
@@ -16,10 +18,15 @@ import { escalationText, ownerText, statusText } from "./words";
 import { CONVERSATIONS_CHANGED, markSeen } from "./ConversationList";
 import { ContactPanel } from "./ContactPanel";
 import { BotChat } from "./BotChat";
-import { TransferControl, type TransferTarget } from "./TransferControl";
+import { TransferControl } from "./TransferControl";
+import { ReplyComposer, type ComposerMode } from "./ReplyComposer";
+import { PrivateNote } from "./PrivateNote";
+import { TicketFields } from "./TicketFields";
 import { EscalateControl } from "./EscalateControl";
 import { useNames } from "./team";
 import { storage } from "../../storage";
+import "../../styles/desk.css";
+import "../../i18n/desk";
 
 const SELF = "user";
 /** Messages per history page: the newest page opens the conversation (a screen holds
@@ -52,6 +59,9 @@ export function ConversationPane({ id }: { id: string }) {
   const composer = useRef<HTMLTextAreaElement>(null);
   const customer = useContact(conversation?.contact_id);
   const names = useNames();
+  const [notes, setNotes] = useState<Note[]>([]);
+  const [mode, setMode] = useState<ComposerMode>("reply");
+  const addNoteOnce = (note: Note) => setNotes((current) => (current.some((n) => n.id === note.id) ? current : [...current, note]));
 
   const reloadConversation = async () => {
     const found = await must(api.GET("/api/v1/conversations/{id}", { params: { path: { id } } }));
@@ -87,14 +97,27 @@ export function ConversationPane({ id }: { id: string }) {
 
   useEffect(() => {
     setError(null);
-    Promise.all([reloadConversation(), loadHistory()]).catch((e: Error) => setError(e instanceof ApiError ? e.message : String(e)));
+    Promise.all([reloadConversation(), loadHistory(), listNotes(id).then((found) => found.forEach(addNoteOnce))]).catch((e: Error) =>
+      setError(e instanceof ApiError ? e.message : String(e)),
+    );
     socket.send({ type: "subscribe", conversation_id: id });
     const off = socket.on((frame) => {
       if ("conversation_id" in frame && frame.conversation_id !== id) return;
       if (frame.type === "summary") setSummary(frame.summary);
       if (frame.type === "suggestions") setSuggesting(frame.suggestions.length ? "idle" : "none");
       if (frame.type === "auto_create_updated") setAutoCreate(frame.enabled);
-      if (frame.type === "conversation_assigned" || frame.type === "conversation_escalated" || frame.type === "conversation_closed") {
+      if (frame.type === "note_added") {
+        // The frame has no time of its own: it is now, as far as this screen is concerned.
+        const { note_id, author_id, kind, content } = frame;
+        addNoteOnce({ id: note_id, conversation_id: id, author_id, kind, content, created_at: new Date().toISOString() });
+      }
+      if (
+        frame.type === "conversation_assigned" ||
+        frame.type === "conversation_escalated" ||
+        frame.type === "conversation_closed" ||
+        frame.type === "conversation_transferred" ||
+        frame.type === "conversation_updated"
+      ) {
         void reloadConversation().catch(() => undefined);
       }
       if (frame.type === "message" && frame.message.conversation_id === id) markSeen(id, frame.message.seq);
@@ -153,40 +176,37 @@ export function ConversationPane({ id }: { id: string }) {
     send(p.content, p.clientId);
   };
 
-  const act = async (call: () => Promise<Conversation>) => {
+  const act = async (call: () => Promise<Conversation>): Promise<boolean> => {
     setActionError(null);
     try {
       setConversation(await call());
       window.dispatchEvent(new Event(CONVERSATIONS_CHANGED));
+      return true;
     } catch (e) {
       // Someone took it first (`/take` is a compare-and-set): say so and show who has it now.
       if (e instanceof ApiError && e.status === 409 && e.code === "CONFLICT") {
         setActionError(t("conv.taken"));
         void reloadConversation().catch(() => undefined);
-      } else setActionError(e instanceof Error ? e.message : String(e));
+      } else if (e instanceof ApiError && e.code === "ROUTING_ERROR") setActionError(t("transfer.unavailable"));
+      else setActionError(e instanceof Error ? e.message : String(e));
+      return false;
     }
   };
-  const transfer = (target: TransferTarget) =>
-    act(() =>
-      must(
-        api.POST("/api/v1/conversations/{id}/assign", {
-          params: { path: { id } },
-          body: target.kind === "user" ? { user_id: target.id } : { agent_id: target.id },
-        }),
-      ),
-    );
+  const transfer = (target: TransferTarget, note: string) => act(() => transferConversation(id, target, note));
+  const saveNote = async (content: string) => addNoteOnce(await addNote(id, content));
   const take = () => act(() => must(api.POST("/api/v1/conversations/{id}/take", { params: { path: { id } } })));
   const escalate = (reason: string) =>
     act(() => must(api.POST("/api/v1/conversations/{id}/escalate", { params: { path: { id } }, body: { reason } })));
   const close = () => act(() => must(api.POST("/api/v1/conversations/{id}/close", { params: { path: { id } }, body: {} })));
 
-  // Keyboard: r reply, e close, t take.
+  // Keyboard: r reply, n private note, e close, t take.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if ((e.target as HTMLElement).closest("input, textarea, select")) return;
-      if (e.key === "r") {
+      if (e.key === "r" || e.key === "n") {
         e.preventDefault();
-        composer.current?.focus();
+        setMode(e.key === "n" ? "note" : "reply");
+        window.setTimeout(() => composer.current?.focus());
       }
       if (e.key === "e" && canReply) void close();
       if (e.key === "t" && !mine && !closed) void take();
@@ -208,6 +228,13 @@ export function ConversationPane({ id }: { id: string }) {
   const label = (m: Message) =>
     m.sender_type === "contact" ? customerName : m.sender_type === "ai_agent" ? t("owner.ai_agent") : m.sender_type === "user" ? (m.sender_id === me ? t("owner.you") : t("owner.user")) : "";
   const othersTyping = thread.typing.filter((who) => who !== me);
+  // With older history not loaded yet, older notes wait for it too.
+  const since = olderFrom !== null ? thread.messages[0]?.created_at : undefined;
+  const asides: Aside[] = notes
+    .filter((n) => !since || n.created_at >= since)
+    .sort((a, b) => a.created_at.localeCompare(b.created_at))
+    .map((n) => ({ id: n.id, created_at: n.created_at, node: <PrivateNote note={n} author={n.author_id === me ? t("owner.you") : (names.get(n.author_id) ?? t("owner.user"))} /> }));
+  const overseer = isOverseer(session.user.role);
 
   return (
     <>
@@ -264,7 +291,7 @@ export function ConversationPane({ id }: { id: string }) {
                 {t("conv.close")}
               </button>
             )}
-            {conversation && !closed && isOverseer(session.user.role) && <TransferControl onTransfer={(target) => void transfer(target)} />}
+            {conversation && !closed && (mine || overseer) && <TransferControl me={me} overseer={overseer} onTransfer={transfer} />}
           </div>
         </header>
         {actionError && (
@@ -282,7 +309,7 @@ export function ConversationPane({ id }: { id: string }) {
           {historyLoaded && thread.messages.length === 0 && thread.pending.length === 0 && Object.keys(thread.streams).length === 0 && (
             <p class="muted empty">{t("conv.empty")}</p>
           )}
-          <MessageList thread={thread} self={SELF} label={label} onRetry={retry} />
+          <MessageList thread={thread} self={SELF} label={label} onRetry={retry} asides={asides} />
           {othersTyping.length > 0 && (
             <p class="typing" role="status">
               {t("conv.typing", { who: othersTyping.includes(conversation?.contact_id ?? "") ? customerName : t("owner.user") })}
@@ -314,46 +341,29 @@ export function ConversationPane({ id }: { id: string }) {
         )}
         {closed && <p class="muted note">{t("conv.closedNote")}</p>}
         {!closed && !canReply && conversation && <p class="muted note">{t("conv.notYours")}</p>}
-        {canReply && (
-          <form
-            class="composer"
-            onSubmit={(e) => {
-              e.preventDefault();
-              send(draft);
-              setDraft("");
+        {conversation && (
+          <ReplyComposer
+            mode={mode}
+            onMode={(next) => {
+              if (next === "note") stopTyping();
+              setMode(next);
+              window.setTimeout(() => composer.current?.focus());
             }}
-          >
-            <label for="reply">{t("conv.composer")}</label>
-            <textarea
-              id="reply"
-              ref={composer}
-              rows={3}
-              value={draft}
-              aria-describedby="reply-hint"
-              onInput={(e) => {
-                setDraft(e.currentTarget.value);
-                const now = Date.now();
-                if (typingSince.current === undefined || now - typingSince.current > TYPING_IDLE_MS) {
-                  socket.send({ type: "typing", conversation_id: id, is_typing: true });
-                  typingSince.current = now;
-                }
-              }}
-              onBlur={stopTyping}
-              onKeyDown={(e) => {
-                if (e.key === "Enter" && !e.shiftKey) {
-                  e.preventDefault();
-                  send(draft);
-                  setDraft("");
-                }
-              }}
-            />
-            <small id="reply-hint" class="muted">
-              {t("conv.composerHint")}
-            </small>
-            <button type="submit" disabled={!draft.trim()}>
-              {t("conv.send")}
-            </button>
-          </form>
+            canReply={canReply}
+            draft={draft}
+            onDraft={setDraft}
+            onSend={(text) => send(text)}
+            onNote={saveNote}
+            onTyping={() => {
+              const now = Date.now();
+              if (typingSince.current === undefined || now - typingSince.current > TYPING_IDLE_MS) {
+                socket.send({ type: "typing", conversation_id: id, is_typing: true });
+                typingSince.current = now;
+              }
+            }}
+            onStopTyping={stopTyping}
+            composer={composer}
+          />
         )}
       </main>
       <ContactPanel
@@ -365,6 +375,7 @@ export function ConversationPane({ id }: { id: string }) {
         autoCreate={autoCreate}
         onAutoCreate={(enabled) => socket.send({ type: "set_auto_create", conversation_id: id, enabled })}
       >
+        {conversation && <TicketFields conversation={conversation} onSaved={setConversation} />}
         {booking.booked && booking.bookedFrom !== "bot" && (
           <p class="booked" role="status">
             {t("slots.confirmed", { when: meetingTime(booking.booked) })}
