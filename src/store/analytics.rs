@@ -715,3 +715,69 @@ pub fn handling(
         })
         .collect())
 }
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct TurnLatency {
+    /// The provider kind the turn ran on (`openai`, `anthropic`, …).
+    #[diesel(sql_type = Text)]
+    pub provider: String,
+    /// ok | error
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = BigInt)]
+    pub latency_ms: i64,
+}
+
+/// The LLM time of every turn that called a model (ok or error) created in `(after, up_to]`:
+/// the observations of the Prometheus LLM duration histogram.
+pub fn turn_latencies_between(
+    conn: &mut DbConn,
+    after: NaiveDateTime,
+    up_to: NaiveDateTime,
+) -> StoreResult<Vec<TurnLatency>> {
+    Query {
+        text: "SELECT provider, status, latency_ms FROM ai_turns WHERE created_at > ? \
+               AND created_at <= ? AND status IN ('ok', 'error')"
+            .into(),
+        params: vec![Param::Time(after), Param::Time(up_to)],
+    }
+    .load(conn)
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+struct Oldest {
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    queued_at: Option<NaiveDateTime>,
+}
+
+/// When the longest-waiting queued conversation of any tenant entered the queue.
+pub fn oldest_queued(conn: &mut DbConn) -> StoreResult<Option<NaiveDateTime>> {
+    let rows: Vec<Oldest> = Query {
+        text: "SELECT MIN(queued_at) AS queued_at FROM conversations WHERE status = 'queued'"
+            .into(),
+        params: Vec::new(),
+    }
+    .load(conn)?;
+    Ok(rows.into_iter().next().and_then(|r| r.queued_at))
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct PeriodSpend {
+    #[diesel(sql_type = Text)]
+    pub agent_id: String,
+    #[diesel(sql_type = Text)]
+    pub period: String,
+    #[diesel(sql_type = Double)]
+    pub cost_usd: f64,
+}
+
+/// Every agent's spend in these usage periods (`turns::day_period`, `turns::month_period`).
+pub fn spend_in(conn: &mut DbConn, day: &str, month: &str) -> StoreResult<Vec<PeriodSpend>> {
+    Query {
+        text: "SELECT agent_id, period, CAST(cost_usd AS DOUBLE PRECISION) AS cost_usd \
+               FROM usage_counters WHERE period IN (?, ?)"
+            .into(),
+        params: vec![Param::Text(day.into()), Param::Text(month.into())],
+    }
+    .load(conn)
+}
