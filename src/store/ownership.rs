@@ -52,7 +52,7 @@ pub fn record(
         let department: Option<String> = crate::db_run!(conn, |c| conversations::table
             .filter(conversations::id.eq(conversation))
             .select(conversations::department_id)
-            .first(c)
+            .first::<Option<String>>(c)
             .optional())?
         .flatten();
         let spell = Spell {
