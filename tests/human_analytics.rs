@@ -44,7 +44,8 @@ async fn ok(f: &Fixture, path: &str, token: &str, body: Value) -> Value {
 }
 
 fn seconds(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("a number of seconds, got {v}"))
+    v.as_f64()
+        .unwrap_or_else(|| panic!("a number of seconds, got {v}"))
 }
 
 fn find<'a>(list: &'a Value, id: &str) -> &'a Value {
@@ -147,10 +148,7 @@ async fn humans_and_departments_are_measured_next_to_the_ai() {
 
     let report = f
         .eventually(WAIT, || async {
-            let (status, body) = f
-                .app
-                .get("/api/v1/analytics/humans", &f.admin.token)
-                .await;
+            let (status, body) = f.app.get("/api/v1/analytics/humans", &f.admin.token).await;
             assert_eq!(status, StatusCode::OK, "{body}");
             (body["humans"]["csat_ratings"] == 1).then_some(body)
         })
@@ -193,8 +191,15 @@ async fn humans_and_departments_are_measured_next_to_the_ai() {
         (bob_first..=bob_bound).contains(&bob_resolution),
         "resolution {bob_resolution}s between Bob's reply and the close"
     );
-    assert_eq!(a["avg_resolution_seconds"], Value::Null, "Ana resolved none");
-    assert_eq!((&b["csat_ratings"], &b["avg_csat"]), (&json!(1), &json!(5.0)));
+    assert_eq!(
+        a["avg_resolution_seconds"],
+        Value::Null,
+        "Ana resolved none"
+    );
+    assert_eq!(
+        (&b["csat_ratings"], &b["avg_csat"]),
+        (&json!(1), &json!(5.0))
+    );
     assert_eq!(a["csat_ratings"], 0, "the rating is Bob's, who closed it");
 
     // The AI, measured the same way: it answered and was handed over.
@@ -248,10 +253,7 @@ async fn tenants_see_only_their_own_handling() {
     let conversation = f.conversation_of("c1", "m1", "olá").await;
     f.ai_replies(&conversation, 1).await;
     let other = f.app.other_tenant("outra").await;
-    let (status, body) = f
-        .app
-        .get("/api/v1/analytics/humans", &other.token)
-        .await;
+    let (status, body) = f.app.get("/api/v1/analytics/humans", &other.token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["ai"]["handled"], 0, "{body}");
     assert_eq!(body["ai_agents"], json!([]));

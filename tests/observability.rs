@@ -146,7 +146,10 @@ fn the_expression_parsers_find_every_name() {
         vec!["atende_a_total", "atende_not", "atende_b"]
     );
     let rules = "rules:\n  - alert: A\n    expr: atende_x > 1\n  - alert: B\n    expr: |\n      sum(atende_y)\n        / atende_z\n    for: 5m\n";
-    assert_eq!(alert_exprs(rules), vec!["atende_x > 1", "sum(atende_y) / atende_z"]);
+    assert_eq!(
+        alert_exprs(rules),
+        vec!["atende_x > 1", "sum(atende_y) / atende_z"]
+    );
     let text = "# TYPE atende_h histogram\natende_h_count 3\n# TYPE atende_c counter\natende_c{a=\"b\"} 2\natende_c{a=\"c\"} 1\n";
     assert!(exposed(text).contains("atende_h_bucket"));
     assert!(!exposed(text).contains("atende_c_bucket"));
@@ -163,7 +166,9 @@ async fn traffic_fills_the_histograms_and_every_dashboard_and_alert_metric_exist
         .await;
 
     // A webhook, an AI turn.
-    let conversation = f.conversation_of("c1", "m1", "quero falar do meu pedido").await;
+    let conversation = f
+        .conversation_of("c1", "m1", "quero falar do meu pedido")
+        .await;
     f.ai_replies(&conversation, 1).await;
     // A human given the conversation replies.
     let path = format!("/api/v1/conversations/{conversation}");
@@ -194,11 +199,13 @@ async fn traffic_fills_the_histograms_and_every_dashboard_and_alert_metric_exist
             .then_some(text)
     })
     .await
-    .unwrap_or_else(|| {
-        panic!("every new histogram observed the traffic")
-    });
+    .unwrap_or_else(|| panic!("every new histogram observed the traffic"));
     // One customer message answered once by the AI, one human given it and answering once.
-    assert_eq!(total(&text, "atende_ai_response_seconds_count"), 1.0, "{text}");
+    assert_eq!(
+        total(&text, "atende_ai_response_seconds_count"),
+        1.0,
+        "{text}"
+    );
     assert_eq!(
         total(&text, "atende_first_human_response_seconds_count"),
         1.0,
@@ -220,7 +227,11 @@ async fn traffic_fills_the_histograms_and_every_dashboard_and_alert_metric_exist
         .await
         .map(|r| (r.status(), ()))
         .expect("scrape");
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the token still guards it");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the token still guards it"
+    );
 
     let names = exposed(&text);
     let dashboard: Value =
@@ -249,7 +260,9 @@ async fn traffic_fills_the_histograms_and_every_dashboard_and_alert_metric_exist
         "atende_ai_budget_used_ratio_max",
     ] {
         assert!(
-            alert_exprs.iter().any(|e| names_in(e).iter().any(|n| n == needed)),
+            alert_exprs
+                .iter()
+                .any(|e| names_in(e).iter().any(|n| n == needed)),
             "an alert on {needed}"
         );
     }

@@ -560,8 +560,10 @@ pub async fn humans(
         user_rows.into_iter().map(|u| (u.id.0, u.name)).collect();
     let agent_names: BTreeMap<String, String> =
         agent_rows.into_iter().map(|a| (a.id.0, a.name)).collect();
-    let department_names: BTreeMap<String, String> =
-        department_rows.into_iter().map(|d| (d.id.0, d.name)).collect();
+    let department_names: BTreeMap<String, String> = department_rows
+        .into_iter()
+        .map(|d| (d.id.0, d.name))
+        .collect();
     let people = handling::roll_up(&rows, Owner::User(UserId(String::new())).kind());
     let machines = handling::roll_up(&rows, Owner::AiAgent(AgentId(String::new())).kind());
     let mut keys: Vec<&Option<String>> = people

@@ -206,7 +206,10 @@ mod tests {
         assert_eq!(t.end, Some(SpellEnd::Transferred));
         assert_eq!(t.open, None);
         // Same id, other kind: a different owner.
-        let t = transition(Some(("user", "x")), Some(&Owner::AiAgent(AgentId("x".into()))));
+        let t = transition(
+            Some(("user", "x")),
+            Some(&Owner::AiAgent(AgentId("x".into()))),
+        );
         assert_eq!(t.end, Some(SpellEnd::Transferred));
     }
 
@@ -299,7 +302,10 @@ mod tests {
         let u1 = figures(&humans.by_owner["u1"]);
         assert_eq!((u1.handled, u1.csat_ratings), (3, 1));
         assert_eq!(humans.all.handled, 4);
-        assert!(!humans.by_department.contains_key(&None), "AI rows stay out");
+        assert!(
+            !humans.by_department.contains_key(&None),
+            "AI rows stay out"
+        );
         assert_eq!(roll_up(&rows, "ai_agent").all.handled, 3);
     }
 }

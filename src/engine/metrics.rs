@@ -24,9 +24,9 @@ use prometheus::{
 use tokio::sync::broadcast::error::RecvError;
 
 use super::events::{EngineEvent, EventBus, EventKind};
-use crate::domain::conversation::{Owner, SenderType};
 use super::registry::LiveCount;
 use super::Engine;
+use crate::domain::conversation::{Owner, SenderType};
 use crate::store::analytics;
 
 pub struct EngineMetrics {
@@ -160,8 +160,17 @@ impl ResponseClocks {
     }
 
     /// Feeds one event; returns the latencies it completes.
-    pub fn observe(&mut self, conversation: &str, event: &EngineEvent, at: DateTime<Utc>) -> Vec<Measured> {
-        let seconds = |since: DateTime<Utc>| (at - since).num_microseconds().map_or(0.0, |us| us.max(0) as f64 / 1e6);
+    pub fn observe(
+        &mut self,
+        conversation: &str,
+        event: &EngineEvent,
+        at: DateTime<Utc>,
+    ) -> Vec<Measured> {
+        let seconds = |since: DateTime<Utc>| {
+            (at - since)
+                .num_microseconds()
+                .map_or(0.0, |us| us.max(0) as f64 / 1e6)
+        };
         let mut out = Vec::new();
         match event {
             EngineEvent::MessageReceived { .. } => {
@@ -169,12 +178,18 @@ impl ResponseClocks {
                     Self::bounded_insert(&mut self.waiting_ai, self.capacity, conversation, at);
                 }
             }
-            EngineEvent::MessageSent { sender_type: SenderType::AiAgent, .. } => {
+            EngineEvent::MessageSent {
+                sender_type: SenderType::AiAgent,
+                ..
+            } => {
                 if let Some(since) = self.waiting_ai.remove(conversation) {
                     out.push(Measured::AiResponse(seconds(since)));
                 }
             }
-            EngineEvent::MessageSent { sender_type: SenderType::User, .. } => {
+            EngineEvent::MessageSent {
+                sender_type: SenderType::User,
+                ..
+            } => {
                 // A person answered: what the customer waits for next is a new clock.
                 self.waiting_ai.remove(conversation);
                 if let Some(since) = self.waiting_human.remove(conversation) {
@@ -261,14 +276,20 @@ impl OpsSample {
 
 /// The highest share of a cap spent: per agent, `spent / cap` for its daily and monthly caps
 /// (caps of zero or none are unlimited and ignored); 0 when no agent has a cap.
-pub fn budget_used_ratio(caps: &[(String, Option<f64>, Option<f64>)], spent: &HashMap<(String, bool), f64>) -> f64 {
+pub fn budget_used_ratio(
+    caps: &[(String, Option<f64>, Option<f64>)],
+    spent: &HashMap<(String, bool), f64>,
+) -> f64 {
     let mut max: f64 = 0.0;
     for (agent, daily, monthly) in caps {
         for (monthly_cap, cap) in [(false, daily), (true, monthly)] {
             let Some(cap) = cap.filter(|c| c.is_finite() && *c > 0.0) else {
                 continue;
             };
-            let used = spent.get(&(agent.clone(), monthly_cap)).copied().unwrap_or(0.0);
+            let used = spent
+                .get(&(agent.clone(), monthly_cap))
+                .copied()
+                .unwrap_or(0.0);
             if used.is_finite() {
                 max = max.max(used / cap);
             }
@@ -401,7 +422,9 @@ impl EngineMetrics {
             match receiver.recv().await {
                 Ok(event) => {
                     if let Some(conversation) = &event.conversation_id {
-                        for measured in clocks.observe(conversation.as_str(), &event.event, event.at) {
+                        for measured in
+                            clocks.observe(conversation.as_str(), &event.event, event.at)
+                        {
                             match measured {
                                 Measured::AiResponse(s) => self.ops.ai_response.observe(s),
                                 Measured::FirstHumanResponse(s) => {
@@ -450,10 +473,7 @@ impl EngineMetrics {
                 .observe(seconds);
         }
         let wait = sample.oldest_queued.map_or(0.0, |at| {
-            (crate::store::now() - at)
-                .num_milliseconds()
-                .max(0) as f64
-                / 1000.0
+            (crate::store::now() - at).num_milliseconds().max(0) as f64 / 1000.0
         });
         self.ops.queue_oldest_wait.set(wait);
         self.ops.budget_used_ratio_max.set(sample.budget_used_ratio);
@@ -551,10 +571,14 @@ mod tests {
             vec![Measured::AiResponse(5.0)]
         );
         // Answered: a further AI message measures nothing.
-        assert!(clocks.observe("c", &sent(SenderType::AiAgent), at(6)).is_empty());
+        assert!(clocks
+            .observe("c", &sent(SenderType::AiAgent), at(6))
+            .is_empty());
         // Other conversations keep their own clocks.
         clocks.observe("d", &received(), at(7));
-        assert!(clocks.observe("c", &sent(SenderType::AiAgent), at(8)).is_empty());
+        assert!(clocks
+            .observe("c", &sent(SenderType::AiAgent), at(8))
+            .is_empty());
     }
 
     #[test]
@@ -567,13 +591,17 @@ mod tests {
             vec![Measured::FirstHumanResponse(30.0)]
         );
         // Only the first message of the assignment.
-        assert!(clocks.observe("c", &sent(SenderType::User), at(50)).is_empty());
+        assert!(clocks
+            .observe("c", &sent(SenderType::User), at(50))
+            .is_empty());
         // Given to the queue: nobody to time.
         let queued = EngineEvent::ConversationAssigned {
             owner: Owner::Nobody,
         };
         clocks.observe("c", &queued, at(60));
-        assert!(clocks.observe("c", &sent(SenderType::User), at(70)).is_empty());
+        assert!(clocks
+            .observe("c", &sent(SenderType::User), at(70))
+            .is_empty());
     }
 
     #[test]
@@ -584,9 +612,17 @@ mod tests {
         clocks.observe("c", &received(), at(2));
         assert_eq!(clocks.tracked(), 2);
         // The oldest ("a") was dropped.
-        assert!(clocks.observe("a", &sent(SenderType::AiAgent), at(3)).is_empty());
-        clocks.observe("b", &EngineEvent::ConversationClosed { reason: None }, at(4));
-        assert!(clocks.observe("b", &sent(SenderType::AiAgent), at(5)).is_empty());
+        assert!(clocks
+            .observe("a", &sent(SenderType::AiAgent), at(3))
+            .is_empty());
+        clocks.observe(
+            "b",
+            &EngineEvent::ConversationClosed { reason: None },
+            at(4),
+        );
+        assert!(clocks
+            .observe("b", &sent(SenderType::AiAgent), at(5))
+            .is_empty());
         assert_eq!(clocks.tracked(), 1);
     }
 

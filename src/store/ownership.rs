@@ -41,10 +41,7 @@ pub fn record(
         .select((ownership_spells::owner_type, ownership_spells::owner_id))
         .first(c)
         .optional())?;
-    let step = handling::transition(
-        open.as_ref().map(|(k, i)| (k.as_str(), i.as_str())),
-        next,
-    );
+    let step = handling::transition(open.as_ref().map(|(k, i)| (k.as_str(), i.as_str())), next);
     if let Some(end) = step.end {
         end_open(conn, conversation, end, now)?;
     }
@@ -93,7 +90,10 @@ fn end_open(
 }
 
 /// A conversation's spells, oldest first.
-pub fn of_conversation(conn: &mut DbConn, conversation: &ConversationId) -> StoreResult<Vec<Spell>> {
+pub fn of_conversation(
+    conn: &mut DbConn,
+    conversation: &ConversationId,
+) -> StoreResult<Vec<Spell>> {
     Ok(crate::db_run!(conn, |c| ownership_spells::table
         .filter(ownership_spells::conversation_id.eq(conversation))
         .order(ownership_spells::started_at.asc())

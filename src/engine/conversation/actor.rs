@@ -38,11 +38,11 @@ use crate::engine::writer::{AlongWith, Answered, Stored};
 use crate::engine::{EngineError, EngineParts};
 use crate::llm::prompt::HistoryItem;
 use crate::store::conversations::{self, OwnerChange};
-use crate::store::ownership;
 use crate::store::csat::{self, CsatRating};
 use crate::store::escalation as escalation_store;
 use crate::store::integrations::{self, Integration};
 use crate::store::messages::{self, Message, NewMessage};
+use crate::store::ownership;
 use crate::store::timers::{self, TimerKind};
 use crate::store::{contacts, users, StoreError};
 
