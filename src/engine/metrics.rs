@@ -173,10 +173,9 @@ impl ResponseClocks {
         };
         let mut out = Vec::new();
         match event {
-            EngineEvent::MessageReceived { .. } => {
-                if !self.waiting_ai.contains_key(conversation) {
-                    Self::bounded_insert(&mut self.waiting_ai, self.capacity, conversation, at);
-                }
+            // The first unanswered message starts the clock; later ones do not restart it.
+            EngineEvent::MessageReceived { .. } if !self.waiting_ai.contains_key(conversation) => {
+                Self::bounded_insert(&mut self.waiting_ai, self.capacity, conversation, at);
             }
             EngineEvent::MessageSent {
                 sender_type: SenderType::AiAgent,
