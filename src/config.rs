@@ -773,6 +773,9 @@ pub struct MetricsSettings {
     /// When set, `/metrics` answers only `Authorization: Bearer <token>` (401 otherwise).
     /// Empty: open, for development.
     pub token: SecretString,
+    /// Conversations whose response clocks (waiting for the AI, waiting for a human's first
+    /// message) the latency histograms keep at once; past it the oldest clocks are dropped.
+    pub tracked_conversations: usize,
 }
 
 /// Which database the configured URL points at.

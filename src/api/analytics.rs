@@ -16,7 +16,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ApiResult};
 use crate::auth::Staff;
 use crate::config::Settings;
-use crate::domain::{AgentId, Role};
+use crate::domain::conversation::Owner;
+use crate::domain::handling;
+use crate::domain::{AgentId, Role, UserId};
 use crate::store::analytics::{self, Period, Scope};
 use crate::store::{agents, Store};
 
@@ -439,9 +441,168 @@ pub async fn agent(
     Ok(HttpResponse::Ok().json(analytics))
 }
 
+/// Handling figures of an owner, a department or everyone of a kind
+/// (`domain::handling` has the formulas).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HandlingFigures {
+    /// Times a conversation was given to them in the period.
+    pub handled: i64,
+    /// Of those, given to someone else or to a queue (for AI agents: escalated or transferred).
+    pub transferred: i64,
+    /// Of those, closed while they held it.
+    pub resolved: i64,
+    /// transferred / handled (0 without any).
+    pub transfer_rate: f64,
+    /// Mean seconds from being given the conversation to their own first message.
+    pub avg_first_response_seconds: Option<f64>,
+    /// Mean seconds from being given the conversation to its close, over those resolved.
+    pub avg_resolution_seconds: Option<f64>,
+    /// CSAT ratings given in the period to conversations they held when they closed.
+    pub csat_ratings: i64,
+    /// Mean of those ratings (1..5).
+    pub avg_csat: Option<f64>,
+}
+
+impl From<handling::Figures> for HandlingFigures {
+    fn from(f: handling::Figures) -> Self {
+        HandlingFigures {
+            handled: f.handled,
+            transferred: f.transferred,
+            resolved: f.resolved,
+            transfer_rate: f.transfer_rate,
+            avg_first_response_seconds: f.avg_first_response_seconds,
+            avg_resolution_seconds: f.avg_resolution_seconds,
+            csat_ratings: f.csat_ratings,
+            avg_csat: f.avg_csat,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OwnerHandling {
+    pub id: String,
+    /// Empty when the user or agent was deleted since.
+    pub name: String,
+    pub figures: HandlingFigures,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DepartmentHandling {
+    /// `null`: conversations without a department.
+    pub id: Option<String>,
+    /// Empty for `null` or a deleted department.
+    pub name: String,
+    pub humans: HandlingFigures,
+    pub ai: HandlingFigures,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HumanAnalytics {
+    pub period: PeriodView,
+    /// Every human together.
+    pub humans: HandlingFigures,
+    /// Every AI agent together, measured the same way.
+    pub ai: HandlingFigures,
+    /// Per human with spells or ratings in the period, most handled first.
+    pub agents: Vec<OwnerHandling>,
+    /// Per AI agent, most handled first.
+    pub ai_agents: Vec<OwnerHandling>,
+    /// Per department the conversations were in when given to their owners.
+    pub departments: Vec<DepartmentHandling>,
+}
+
+fn owners(
+    totals: &BTreeMap<String, handling::Totals>,
+    names: &BTreeMap<String, String>,
+) -> Vec<OwnerHandling> {
+    let mut out: Vec<OwnerHandling> = totals
+        .iter()
+        .map(|(id, t)| OwnerHandling {
+            id: id.clone(),
+            name: names.get(id).cloned().unwrap_or_default(),
+            figures: handling::figures(t).into(),
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.figures
+            .handled
+            .cmp(&a.figures.handled)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    out
+}
+
+#[utoipa::path(get, path = "/api/v1/analytics/humans", tag = "analytics", params(PeriodQuery),
+    responses((status = 200, body = HumanAnalytics), (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn humans(
+    staff: Staff,
+    store: web::Data<Store>,
+    settings: web::Data<Settings>,
+    query: web::Query<PeriodQuery>,
+) -> ApiResult<HttpResponse> {
+    use crate::store::{departments, users};
+    staff.require(Role::oversees_tenant)?;
+    let period = period(&query, &settings)?;
+    let tenant = staff.tenant_id.clone();
+    let (rows, user_rows, agent_rows, department_rows) = store
+        .run(move |conn| {
+            Ok((
+                analytics::handling(conn, &tenant, period)?,
+                users::list(conn, &tenant, i64::MAX, None)?,
+                agents::list(conn, &tenant, i64::MAX, None)?,
+                departments::list(conn, &tenant, i64::MAX, None)?,
+            ))
+        })
+        .await?;
+    let user_names: BTreeMap<String, String> =
+        user_rows.into_iter().map(|u| (u.id.0, u.name)).collect();
+    let agent_names: BTreeMap<String, String> =
+        agent_rows.into_iter().map(|a| (a.id.0, a.name)).collect();
+    let department_names: BTreeMap<String, String> = department_rows
+        .into_iter()
+        .map(|d| (d.id.0, d.name))
+        .collect();
+    let people = handling::roll_up(&rows, Owner::User(UserId(String::new())).kind());
+    let machines = handling::roll_up(&rows, Owner::AiAgent(AgentId(String::new())).kind());
+    let mut keys: Vec<&Option<String>> = people
+        .by_department
+        .keys()
+        .chain(machines.by_department.keys())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let empty = handling::Totals::default();
+    let departments = keys
+        .into_iter()
+        .map(|id| DepartmentHandling {
+            id: id.clone(),
+            name: id
+                .as_ref()
+                .and_then(|d| department_names.get(d).cloned())
+                .unwrap_or_default(),
+            humans: handling::figures(people.by_department.get(id).unwrap_or(&empty)).into(),
+            ai: handling::figures(machines.by_department.get(id).unwrap_or(&empty)).into(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(HumanAnalytics {
+        period: PeriodView {
+            from: period.from.and_utc(),
+            to: period.to.and_utc(),
+        },
+        humans: handling::figures(&people.all).into(),
+        ai: handling::figures(&machines.all).into(),
+        agents: owners(&people.by_owner, &user_names),
+        ai_agents: owners(&machines.by_owner, &agent_names),
+        departments,
+    }))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/analytics/dashboard", web::get().to(dashboard))
-        .route("/analytics/agents/{id}", web::get().to(agent));
+        .route("/analytics/agents/{id}", web::get().to(agent))
+        .route("/analytics/humans", web::get().to(humans));
 }
 
 #[cfg(test)]

@@ -15,6 +15,22 @@ pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     http_latency: HistogramVec,
+    /// Inbound channel webhooks, from the request to the acknowledgement sent back.
+    webhook_ack: HistogramVec,
+}
+
+/// The inbound webhook routes whose acknowledgement time is measured, by source label.
+const WEBHOOK_ROUTES: [(&str, &str); 2] = [
+    ("/webhooks/generic/", "generic"),
+    ("/webhooks/evolution/", "evolution"),
+];
+
+/// The `source` label of an inbound webhook route pattern; `None` for any other route.
+pub fn webhook_source(route: &str) -> Option<&'static str> {
+    WEBHOOK_ROUTES
+        .iter()
+        .find(|(prefix, _)| route.contains(prefix))
+        .map(|(_, source)| *source)
 }
 
 impl Metrics {
@@ -34,12 +50,28 @@ impl Metrics {
             ]),
             &["method", "route"],
         )?;
+        let webhook_ack = HistogramVec::new(
+            HistogramOpts::new(
+                "webhook_ack_seconds",
+                "Inbound channel webhooks: request received to acknowledgement, by source",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["source"],
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_latency.clone()))?;
+        registry.register(Box::new(webhook_ack.clone()))?;
+        // Both sources from the start, so dashboards and alerts see zeros instead of gaps.
+        for (_, source) in WEBHOOK_ROUTES {
+            webhook_ack.with_label_values(&[source]);
+        }
         Ok(Metrics {
             registry,
             http_requests,
             http_latency,
+            webhook_ack,
         })
     }
 
@@ -91,17 +123,38 @@ pub async fn record(
             .http_requests
             .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
             .inc();
+        let elapsed = started.elapsed().as_secs_f64();
         metrics
             .http_latency
             .with_label_values(&[method.as_str(), route.as_str()])
-            .observe(started.elapsed().as_secs_f64());
+            .observe(elapsed);
+        if let Some(source) = webhook_source(&route) {
+            metrics
+                .webhook_ack
+                .with_label_values(&[source])
+                .observe(elapsed);
+        }
     }
     Ok(response)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::scrape_allowed;
+    use super::{scrape_allowed, webhook_source};
+
+    #[test]
+    fn only_inbound_webhook_routes_are_acknowledgements() {
+        assert_eq!(
+            webhook_source("/webhooks/evolution/{integration_id}"),
+            Some("evolution")
+        );
+        assert_eq!(
+            webhook_source("/webhooks/generic/{integration_id}"),
+            Some("generic")
+        );
+        assert_eq!(webhook_source("/api/v1/webhooks/{id}"), None);
+        assert_eq!(webhook_source("unmatched"), None);
+    }
 
     #[test]
     fn a_configured_token_is_required_and_nothing_else_passes() {

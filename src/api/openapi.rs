@@ -124,6 +124,7 @@ impl Modify for UniqueOperationIds {
         crate::console::setup::status, crate::console::setup::complete,
         super::settings::get, super::settings::patch, super::csat::report,
         super::feedback::list,
+        analytics::humans,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth, &UniqueOperationIds),

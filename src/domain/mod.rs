@@ -13,6 +13,7 @@ pub mod desk;
 pub mod distribution;
 pub mod escalation;
 pub mod feedback;
+pub mod handling;
 pub mod ids;
 pub mod limits;
 pub mod memory;

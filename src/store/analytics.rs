@@ -603,3 +603,181 @@ fn average_csat(
         .map(|(owner, (sum, n))| (owner, sum / n))
         .collect())
 }
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+struct HandlingRow {
+    #[diesel(sql_type = Text)]
+    owner_type: String,
+    #[diesel(sql_type = Text)]
+    owner_id: String,
+    /// '' without a department (a NULL cannot be a GROUP BY key both backends agree on).
+    #[diesel(sql_type = Text)]
+    department_id: String,
+    #[diesel(sql_type = BigInt)]
+    handled: i64,
+    #[diesel(sql_type = BigInt)]
+    transferred: i64,
+    #[diesel(sql_type = BigInt)]
+    resolved: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    first_response_seconds: Option<f64>,
+    #[diesel(sql_type = BigInt)]
+    first_responses: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    resolution_seconds: Option<f64>,
+    #[diesel(sql_type = BigInt)]
+    rating_sum: i64,
+    #[diesel(sql_type = BigInt)]
+    ratings: i64,
+}
+
+/// Human and AI handling of a tenant's period (`domain::handling`), as sums per owner and
+/// department: the spells that began in the period, and the CSAT ratings given in it (by the
+/// owner recorded at close and the conversation's department).
+pub fn handling(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    period: Period,
+) -> StoreResult<Vec<crate::domain::handling::Row>> {
+    use crate::domain::handling::{Row, Totals};
+    let dialect = Dialect::of(conn);
+    // The owner's own first message inside the spell (sender types and owner types share
+    // their names: `user`, `ai_agent`).
+    let first = dialect.seconds_between(
+        "s.started_at",
+        "(SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = s.conversation_id \
+         AND m.sender_type = s.owner_type AND m.sender_id = s.owner_id \
+         AND m.created_at >= s.started_at AND (s.ended_at IS NULL OR m.created_at <= s.ended_at))",
+    );
+    let held = dialect.seconds_between("s.started_at", "s.ended_at");
+    let spells = Query {
+        text: format!(
+            "SELECT owner_type, owner_id, department_id, COUNT(*) AS handled, \
+             COALESCE(SUM(CASE WHEN end_reason = 'transferred' THEN 1 ELSE 0 END), 0) AS transferred, \
+             COALESCE(SUM(CASE WHEN end_reason = 'closed' THEN 1 ELSE 0 END), 0) AS resolved, \
+             CAST(SUM(first_response) AS DOUBLE PRECISION) AS first_response_seconds, \
+             COUNT(first_response) AS first_responses, \
+             CAST(SUM(CASE WHEN end_reason = 'closed' THEN held END) AS DOUBLE PRECISION) \
+                 AS resolution_seconds, \
+             CAST(0 AS BIGINT) AS rating_sum, CAST(0 AS BIGINT) AS ratings \
+             FROM (SELECT s.owner_type AS owner_type, s.owner_id AS owner_id, \
+                 COALESCE(s.department_id, '') AS department_id, s.end_reason AS end_reason, \
+                 {first} AS first_response, {held} AS held \
+                 FROM ownership_spells s WHERE s.tenant_id = ? AND s.started_at >= ? \
+                 AND s.started_at < ?) x \
+             GROUP BY owner_type, owner_id, department_id"
+        ),
+        params: vec![
+            Param::Text(tenant.to_string()),
+            Param::Time(period.from),
+            Param::Time(period.to),
+        ],
+    };
+    let ratings = Query {
+        text: "SELECT r.owner_type AS owner_type, r.owner_id AS owner_id, \
+               COALESCE(c.department_id, '') AS department_id, \
+               CAST(0 AS BIGINT) AS handled, CAST(0 AS BIGINT) AS transferred, \
+               CAST(0 AS BIGINT) AS resolved, \
+               CAST(NULL AS DOUBLE PRECISION) AS first_response_seconds, \
+               CAST(0 AS BIGINT) AS first_responses, \
+               CAST(NULL AS DOUBLE PRECISION) AS resolution_seconds, \
+               CAST(COALESCE(SUM(r.rating), 0) AS BIGINT) AS rating_sum, COUNT(*) AS ratings \
+               FROM csat_ratings r JOIN conversations c ON c.id = r.conversation_id \
+               WHERE r.tenant_id = ? AND r.rated_at >= ? AND r.rated_at < ? \
+               AND r.rating IS NOT NULL AND r.owner_id IS NOT NULL AND r.owner_type IS NOT NULL \
+               GROUP BY r.owner_type, r.owner_id, COALESCE(c.department_id, '')"
+            .to_string(),
+        params: vec![
+            Param::Text(tenant.to_string()),
+            Param::Time(period.from),
+            Param::Time(period.to),
+        ],
+    };
+    let mut rows: Vec<HandlingRow> = spells.load(conn)?;
+    rows.extend(ratings.load::<HandlingRow>(conn)?);
+    Ok(rows
+        .into_iter()
+        .map(|r| Row {
+            owner_type: r.owner_type,
+            owner_id: r.owner_id,
+            department_id: (!r.department_id.is_empty()).then_some(r.department_id),
+            totals: Totals {
+                handled: r.handled,
+                transferred: r.transferred,
+                resolved: r.resolved,
+                first_response_seconds: r.first_response_seconds.unwrap_or(0.0),
+                first_responses: r.first_responses,
+                resolution_seconds: r.resolution_seconds.unwrap_or(0.0),
+                resolutions: r.resolved,
+                rating_sum: r.rating_sum,
+                ratings: r.ratings,
+            },
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct TurnLatency {
+    /// The provider kind the turn ran on (`openai`, `anthropic`, …).
+    #[diesel(sql_type = Text)]
+    pub provider: String,
+    /// ok | error
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = BigInt)]
+    pub latency_ms: i64,
+}
+
+/// The LLM time of every turn that called a model (ok or error) created in `(after, up_to]`:
+/// the observations of the Prometheus LLM duration histogram.
+pub fn turn_latencies_between(
+    conn: &mut DbConn,
+    after: NaiveDateTime,
+    up_to: NaiveDateTime,
+) -> StoreResult<Vec<TurnLatency>> {
+    Query {
+        text: "SELECT provider, status, latency_ms FROM ai_turns WHERE created_at > ? \
+               AND created_at <= ? AND status IN ('ok', 'error')"
+            .into(),
+        params: vec![Param::Time(after), Param::Time(up_to)],
+    }
+    .load(conn)
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+struct Oldest {
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    queued_at: Option<NaiveDateTime>,
+}
+
+/// When the longest-waiting queued conversation of any tenant entered the queue.
+pub fn oldest_queued(conn: &mut DbConn) -> StoreResult<Option<NaiveDateTime>> {
+    let rows: Vec<Oldest> = Query {
+        text: "SELECT MIN(queued_at) AS queued_at FROM conversations WHERE status = 'queued'"
+            .into(),
+        params: Vec::new(),
+    }
+    .load(conn)?;
+    Ok(rows.into_iter().next().and_then(|r| r.queued_at))
+}
+
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct PeriodSpend {
+    #[diesel(sql_type = Text)]
+    pub agent_id: String,
+    #[diesel(sql_type = Text)]
+    pub period: String,
+    #[diesel(sql_type = Double)]
+    pub cost_usd: f64,
+}
+
+/// Every agent's spend in these usage periods (`turns::day_period`, `turns::month_period`).
+pub fn spend_in(conn: &mut DbConn, day: &str, month: &str) -> StoreResult<Vec<PeriodSpend>> {
+    Query {
+        text: "SELECT agent_id, period, CAST(cost_usd AS DOUBLE PRECISION) AS cost_usd \
+               FROM usage_counters WHERE period IN (?, ?)"
+            .into(),
+        params: vec![Param::Text(day.into()), Param::Text(month.into())],
+    }
+    .load(conn)
+}

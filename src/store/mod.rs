@@ -36,6 +36,7 @@ pub mod memories;
 pub mod message_status;
 pub mod messages;
 pub mod notes;
+pub mod ownership;
 pub mod presence;
 pub mod receipts;
 pub mod request_windows;

@@ -586,3 +586,18 @@ diesel::table! {
         rated_at -> Nullable<Timestamp>,
     }
 }
+
+// Ownership history (issue 16, item 8): standalone, read with raw SQL aggregates.
+diesel::table! {
+    ownership_spells (id) {
+        id -> Text,
+        tenant_id -> Text,
+        conversation_id -> Text,
+        owner_type -> Text,
+        owner_id -> Text,
+        department_id -> Nullable<Text>,
+        started_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        end_reason -> Nullable<Text>,
+    }
+}

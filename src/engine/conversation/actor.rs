@@ -42,6 +42,7 @@ use crate::store::csat::{self, CsatRating};
 use crate::store::escalation as escalation_store;
 use crate::store::integrations::{self, Integration};
 use crate::store::messages::{self, Message, NewMessage};
+use crate::store::ownership;
 use crate::store::timers::{self, TimerKind};
 use crate::store::{contacts, users, StoreError};
 
@@ -804,12 +805,14 @@ impl ConversationActor {
             }
         };
         let contact = self.loaded.as_ref().map(|l| l.contact_id.clone());
+        let tenant = self.loaded.as_ref().map(|l| l.tenant_id.clone());
+        let at = change.updated_at.unwrap_or_else(crate::store::now);
         // Through the writer: the owner change group-commits with the conversation's
         // messages instead of paying a commit of its own.
         let writer = self.parts.writer.clone();
         let id = self.id.clone();
         async move {
-            let Some(contact) = contact else {
+            let (Some(contact), Some(tenant)) = (contact, tenant) else {
                 return Err(StoreError::NotFound);
             };
             let conversation = id.clone();
@@ -818,6 +821,9 @@ impl ConversationActor {
                     &conversation,
                     Box::new(move |conn| {
                         conversations::change_owner(conn, &id, &change)?;
+                        // The ownership history commits with the change it records (no
+                        // owner: the conversation closes).
+                        ownership::record(conn, &tenant, &id, owner.as_ref(), at)?;
                         if let Some(owner) = &owner {
                             if let Some(owner_id) = owner.id() {
                                 contacts::set_last_owner(conn, &contact, owner.kind(), owner_id)?;

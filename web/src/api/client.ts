@@ -109,3 +109,10 @@ export async function must<T>(call: Promise<Result<T>>): Promise<T> {
   }
   return result.data as T;
 }
+
+export type HumanAnalytics = Schemas["HumanAnalytics"];
+
+/** Human and AI handling over a period (`[from, to]` as whole UTC days, `to` included). */
+export function humanAnalytics(period: { from: string; to: string }): Promise<HumanAnalytics> {
+  return must(api.GET("/api/v1/analytics/humans", { params: { query: period } }));
+}

@@ -8,6 +8,7 @@ import { api, ApiError, must, type Schemas } from "../../api/client";
 import { locale, t } from "../../i18n";
 import { useConsole, isOverseer } from "../../console/session";
 import { ChartCanvas } from "./ChartCanvas";
+import { HumanServiceTable } from "./HumanServiceTable";
 import { PALETTE } from "./charts";
 import "../../styles/live.css";
 
@@ -145,6 +146,7 @@ export default function AnalyticsPage() {
             <Figure label={t("analytics.costPerConversation")} value={money(data.ai.cost_per_conversation)} />
           </section>
           <Charts data={data} dayLabel={dayLabel} money={money} />
+          {!agent && <HumanServiceTable from={from} to={to} />}
         </>
       )}
     </main>

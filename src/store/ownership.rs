@@ -1,0 +1,102 @@
+//! Ownership spells (`domain::handling`): written beside every owner change, in the same
+//! transaction (the conversation actor's writer closure), so the history cannot disagree with
+//! the conversation row. `store::analytics::handling` sums them.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{conversations, ownership_spells};
+use super::{DbConn, StoreResult};
+use crate::domain::conversation::Owner;
+use crate::domain::handling::{self, SpellEnd};
+use crate::domain::{ConversationId, TenantId};
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ownership_spells)]
+pub struct Spell {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    pub owner_type: String,
+    pub owner_id: String,
+    pub department_id: Option<String>,
+    pub started_at: NaiveDateTime,
+    pub ended_at: Option<NaiveDateTime>,
+    pub end_reason: Option<String>,
+}
+
+/// Ends the conversation's open spell and opens the next owner's, as
+/// [`handling::transition`] decides; `next` is `None` when the conversation closes.
+pub fn record(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    next: Option<&Owner>,
+    now: NaiveDateTime,
+) -> StoreResult<()> {
+    let open: Option<(String, String)> = crate::db_run!(conn, |c| ownership_spells::table
+        .filter(ownership_spells::conversation_id.eq(conversation))
+        .filter(ownership_spells::ended_at.is_null())
+        .order(ownership_spells::started_at.desc())
+        .select((ownership_spells::owner_type, ownership_spells::owner_id))
+        .first(c)
+        .optional())?;
+    let step = handling::transition(open.as_ref().map(|(k, i)| (k.as_str(), i.as_str())), next);
+    if let Some(end) = step.end {
+        end_open(conn, conversation, end, now)?;
+    }
+    if let Some((kind, id)) = step.open {
+        let department: Option<String> = crate::db_run!(conn, |c| conversations::table
+            .filter(conversations::id.eq(conversation))
+            .select(conversations::department_id)
+            .first::<Option<String>>(c)
+            .optional())?
+        .flatten();
+        let spell = Spell {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.clone(),
+            conversation_id: conversation.clone(),
+            owner_type: kind.to_string(),
+            owner_id: id,
+            department_id: department,
+            started_at: now,
+            ended_at: None,
+            end_reason: None,
+        };
+        crate::db_run!(conn, |c| diesel::insert_into(ownership_spells::table)
+            .values(&spell)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+fn end_open(
+    conn: &mut DbConn,
+    conversation: &ConversationId,
+    end: SpellEnd,
+    now: NaiveDateTime,
+) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::update(
+        ownership_spells::table
+            .filter(ownership_spells::conversation_id.eq(conversation))
+            .filter(ownership_spells::ended_at.is_null())
+    )
+    .set((
+        ownership_spells::ended_at.eq(now),
+        ownership_spells::end_reason.eq(end.as_str()),
+    ))
+    .execute(c))?;
+    Ok(())
+}
+
+/// A conversation's spells, oldest first.
+pub fn of_conversation(
+    conn: &mut DbConn,
+    conversation: &ConversationId,
+) -> StoreResult<Vec<Spell>> {
+    Ok(crate::db_run!(conn, |c| ownership_spells::table
+        .filter(ownership_spells::conversation_id.eq(conversation))
+        .order(ownership_spells::started_at.asc())
+        .select(Spell::as_select())
+        .load(c))?)
+}
