@@ -362,7 +362,7 @@ pub(super) async fn run_plan(plan: TurnPlan) -> TurnRun {
         }
     }
     if let (Some(sink), Some(chosen)) = (&live, &sub_agent) {
-        sink.handoff(chosen.id.as_ref(), &chosen.name, routed_by);
+        sink.handoff(chosen.id.as_str(), &chosen.name, routed_by);
     }
     let model = sub_agent
         .as_ref()
