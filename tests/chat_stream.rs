@@ -304,7 +304,11 @@ async fn stream_turns(f: &Fixture, count: usize) -> Vec<(String, String, Option<
                         .filter(ai_turns::agent_id.eq(&agent))
                         .filter(ai_turns::conversation_id.is_null())
                         .order(ai_turns::id.asc())
-                        .select((ai_turns::status, ai_turns::tools_used, ai_turns::sub_agent_id))
+                        .select((
+                            ai_turns::status,
+                            ai_turns::tools_used,
+                            ai_turns::sub_agent_id
+                        ))
                         .load(c))?)
                 })
                 .await
@@ -359,7 +363,11 @@ async fn a_tool_call_hits_the_http_tool_and_its_result_reaches_the_answer() {
     assert_eq!(results.len(), 2, "{events:?}");
     assert_eq!(results[0]["call_id"], calls[0]["call_id"]);
     assert_eq!(results[0]["ok"], true, "{}", results[0]);
-    assert_eq!(results[0]["result"]["body"]["status"], "shipped", "{}", results[0]);
+    assert_eq!(
+        results[0]["result"]["body"]["status"], "shipped",
+        "{}",
+        results[0]
+    );
     assert_eq!(results[1]["name"], "schedule_meeting");
     assert_eq!(results[1]["ok"], true, "{}", results[1]);
     assert_eq!(results[1]["result"]["date"], day.as_str(), "{}", results[1]);
@@ -519,12 +527,14 @@ async fn bad_tool_arguments_are_a_failed_tool_result_and_nothing_is_called() {
 #[actix_web::test]
 async fn a_running_stream_holds_one_of_the_agents_conversation_slots() {
     let f = fixture(&[], json!({"max_conversations": 1})).await;
-    f.llm.push(Step::delayed(1_500, Step::reply("Primeira resposta.")));
+    f.llm
+        .push(Step::delayed(1_500, Step::reply("Primeira resposta.")));
     let ok = json!({"messages": [{"role": "user", "content": "oi"}]});
     let first = {
         let (http, url, token, body) = (
             f.app.http.clone(),
-            f.app.url(&format!("/api/v1/agents/{}/chat/stream", f.agent_id)),
+            f.app
+                .url(&format!("/api/v1/agents/{}/chat/stream", f.agent_id)),
             f.admin.token.clone(),
             ok.clone(),
         );
@@ -541,7 +551,10 @@ async fn a_running_stream_holds_one_of_the_agents_conversation_slots() {
     };
     let deadline = std::time::Instant::now() + WAIT;
     while f.llm.in_flight() == 0 {
-        assert!(std::time::Instant::now() < deadline, "the first stream reached the model");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first stream reached the model"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (status, text, _) = stream(&f, &f.agent_id, &f.admin.token, ok.clone()).await;

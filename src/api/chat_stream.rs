@@ -24,16 +24,16 @@ use crate::auth::Staff;
 use crate::config::Settings;
 use crate::domain::agent::AgentStatus;
 use crate::domain::role::may_chat_with_agent;
+use crate::domain::routing::RoutedBy;
 use crate::domain::scheduling::{self, BookingWish};
 use crate::domain::summary;
 use crate::domain::AgentId;
-use crate::domain::routing::RoutedBy;
 use crate::engine::agent::{OpenStream, StreamEnd, StreamRefused, StreamTicket, SupervisorOf};
 use crate::engine::Engine;
 use crate::llm::{ChatMessage, ToolCall};
+use crate::store::{agents, Store};
 use crate::tools::runner::{AnswerSink, LoopError};
 use crate::tools::CallRecord;
-use crate::store::{agents, Store};
 
 const MAX_MESSAGES: usize = 100;
 const MAX_MESSAGE_CHARS: usize = 20_000;

@@ -818,7 +818,10 @@ mod tests {
         let kept = (Some("f1"), Some("s1"));
         let ok = |v: ApiResult<(Option<String>, Option<String>)>| v.expect("valid");
         let pair = |f: Option<&str>, s: Option<&str>| (f.map(String::from), s.map(String::from));
-        assert_eq!(ok(starting_stage(kept, None, None)), pair(Some("f1"), Some("s1")));
+        assert_eq!(
+            ok(starting_stage(kept, None, None)),
+            pair(Some("f1"), Some("s1"))
+        );
         // A new funnel keeps the stage only if the body says so; the store checks it.
         assert_eq!(
             ok(starting_stage(kept, Some(Some("f2")), None)),

@@ -366,15 +366,9 @@ async fn schedule_meeting(
             };
             let duration =
                 chrono::Duration::minutes(i64::from(setup.calendar.default_duration_minutes));
-            let slots = booking::free_slots(
-                &store,
-                &setup.calendar,
-                &cx.tenant,
-                hosts,
-                day,
-                duration,
-            )
-            .await;
+            let slots =
+                booking::free_slots(&store, &setup.calendar, &cx.tenant, hosts, day, duration)
+                    .await;
             match slots {
                 Ok(slots) => {
                     let times: Vec<String> = slots

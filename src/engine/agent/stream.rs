@@ -69,7 +69,8 @@ struct StreamSlot {
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        self.addr.do_send(ReleaseStream(std::mem::take(&mut self.id)));
+        self.addr
+            .do_send(ReleaseStream(std::mem::take(&mut self.id)));
     }
 }
 
