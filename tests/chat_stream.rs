@@ -571,3 +571,91 @@ async fn a_running_stream_holds_one_of_the_agents_conversation_slots() {
     assert_eq!(again.last().expect("done").0, "done");
     assert_eq!(f.llm.request_count(), 2);
 }
+
+#[actix_web::test]
+async fn schedule_meeting_books_with_the_team_from_the_stream_for_the_email_given() {
+    const ALL_WEEK: &str = r#"{"days": {"mon": [["08:00","20:00"]], "tue": [["08:00","20:00"]],
+        "wed": [["08:00","20:00"]], "thu": [["08:00","20:00"]], "fri": [["08:00","20:00"]],
+        "sat": [["08:00","20:00"]], "sun": [["08:00","20:00"]]}}"#;
+    let f = fixture(&[], json!({})).await;
+    let (status, body) = f
+        .app
+        .post(
+            "/api/v1/users",
+            &f.admin.token,
+            &json!({"name": "Ana Souza", "email": "ana@tenant-a.test", "password": "user-password",
+                "role": "agent", "available": true, "max_conversations": 50}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ana = f.app.login("ana@tenant-a.test", "user-password").await;
+    let hours: Value = serde_json::from_str(ALL_WEEK).expect("json");
+    let (status, body) = f
+        .app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/calendar/{}/working-hours", ana.user_id),
+            Some(&ana.token),
+            Some(&hours),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = f
+        .app
+        .patch(
+            &format!("/api/v1/users/{}", f.admin.user_id),
+            &f.admin.token,
+            &json!({"available": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    f.attach_tool(&json!({"name": "schedule_meeting", "tool_type": "system"}))
+        .await;
+    let day = support::tomorrow();
+    f.llm.push(Step::ToolCalls(vec![(
+        "schedule_meeting".into(),
+        json!({"action": "book", "date": day, "time": "10:00"}),
+    )]));
+    f.llm.push(Step::ToolCalls(vec![(
+        "schedule_meeting".into(),
+        json!({"action": "book", "date": day, "time": "10:00", "email": "Rita@Ex.com"}),
+    )]));
+    f.llm.push(Step::reply("Marcado para amanhã às 10h."));
+    let (status, body, _) = stream(
+        &f,
+        &f.agent_id,
+        &f.admin.token,
+        json!({"messages": [{"role": "user", "content": "Marque uma reunião amanhã às 10h"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let events = events(&body);
+    let results = named(&events, "tool_result");
+    assert_eq!(results.len(), 2, "{events:?}");
+    // Without a conversation there is nobody to book for but the e-mail given.
+    assert_eq!(results[0]["ok"], false);
+    assert!(
+        results[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("email")),
+        "{}",
+        results[0]
+    );
+    let booked = &results[1];
+    assert_eq!(booked["ok"], true, "{booked}");
+    assert_eq!(booked["result"]["booked"], true, "{booked}");
+    assert_eq!(answer_text(&events), "Marcado para amanhã às 10h.");
+
+    // The meeting exists for Rita's e-mail, outside any conversation, and its link serves it.
+    let url = booked["result"]["ics_url"].as_str().expect("ics_url");
+    let path = &url[url.find("/api/v1/meetings/").expect("path")..];
+    let response = f.app.http.get(f.app.url(path)).send().await.expect("ics");
+    assert_eq!(response.status(), StatusCode::OK);
+    let ics = response.text().await.expect("ics text");
+    assert!(
+        ics.contains("ATTENDEE;ROLE=REQ-PARTICIPANT:mailto:rita@ex.com"),
+        "{ics}"
+    );
+    assert!(!ics.contains("Conversation:"), "{ics}");
+    assert_eq!(conversations_total(&f).await, 0);
+}
