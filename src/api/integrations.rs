@@ -47,9 +47,9 @@ pub struct IntegrationView {
     pub outbound_url: Option<String>,
     pub default_agent_id: Option<String>,
     pub default_department_id: Option<String>,
-    /// New conversations start in this funnel ...
+    /// The funnel new conversations of the integration start in.
     pub default_funnel_id: Option<String>,
-    /// ... in this stage of it (`null`: the funnel's first stage).
+    /// The stage of `default_funnel_id` they start in (`null`: the funnel's first stage).
     pub default_stage_id: Option<String>,
     pub enabled: bool,
     #[schema(value_type = Object)]
