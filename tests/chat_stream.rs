@@ -1,13 +1,21 @@
 //! `POST /api/v1/agents/{id}/chat/stream`: Server-Sent Events with the provider's deltas in
 //! order, the sources used, follow-up suggestions and the slot picker read off the exchange,
-//! and a `done` carrying the usage.
+//! and a `done` carrying the usage. The stream runs the real turn: the agent's tools (an HTTP
+//! tool on a loopback API, `schedule_meeting`), sub-agent routing and the agent's limits.
 
 mod support;
 
+use std::time::Duration;
+
+use atende::store::schema::ai_turns;
+use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::engine::{fixture, Fixture};
+use support::receiver::ScriptedReceiver;
 use support::scripted_llm::Step;
+
+const WAIT: Duration = Duration::from_secs(15);
 
 /// (event name, data) of every event in an SSE body.
 fn events(body: &str) -> Vec<(String, Value)> {
@@ -246,4 +254,408 @@ async fn a_disabled_agent_still_answers_staff_trying_it_out() {
     let (status, text, _) = stream(&f, &f.agent_id, &f.admin.token, ok).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(f.llm.request_count(), 1);
+}
+
+/// A loopback "order API" for the HTTP tool: `/orders/{id}` answers the order as JSON.
+async fn order_api() -> ScriptedReceiver {
+    let api = ScriptedReceiver::start(&[]).await;
+    api.answer_text(|r| match r.path.strip_prefix("/orders/") {
+        Some(id) => json!({"order": id, "status": "shipped"}).to_string(),
+        None => String::new(),
+    });
+    api
+}
+
+fn order_tool(api: &ScriptedReceiver) -> Value {
+    json!({
+        "name": "consultar_pedido",
+        "description": "Looks up an order",
+        "tool_type": "http",
+        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}},
+            "required": ["order_id"]},
+        "config": {"url": api.url("/orders/{{order_id}}")},
+    })
+}
+
+fn position(events: &[(String, Value)], name: &str) -> usize {
+    events
+        .iter()
+        .position(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("{name} in {events:?}"))
+}
+
+fn answer_text(events: &[(String, Value)]) -> String {
+    named(events, "answer")
+        .iter()
+        .filter_map(|d| d.as_str())
+        .collect()
+}
+
+/// The agent's turn log rows written without a conversation (the stream's), oldest first,
+/// once there are `count` of them.
+async fn stream_turns(f: &Fixture, count: usize) -> Vec<(String, String, Option<String>)> {
+    let agent = f.agent_id.clone();
+    f.eventually(WAIT, || {
+        let (store, agent) = (f.app.store.clone(), agent.clone());
+        async move {
+            let rows: Vec<(String, String, Option<String>)> = store
+                .run(move |conn| {
+                    Ok(atende::db_run!(conn, |c| ai_turns::table
+                        .filter(ai_turns::agent_id.eq(&agent))
+                        .filter(ai_turns::conversation_id.is_null())
+                        .order(ai_turns::id.asc())
+                        .select((
+                            ai_turns::status,
+                            ai_turns::tools_used,
+                            ai_turns::sub_agent_id
+                        ))
+                        .load(c))?)
+                })
+                .await
+                .expect("turn log");
+            (rows.len() >= count).then_some(rows)
+        }
+    })
+    .await
+    .expect("the stream's turns are logged")
+}
+
+async fn conversations_total(f: &Fixture) -> usize {
+    let (status, page) = f.app.get("/api/v1/conversations", &f.admin.token).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"].as_array().map_or(0, Vec::len)
+}
+
+#[actix_web::test]
+async fn a_tool_call_hits_the_http_tool_and_its_result_reaches_the_answer() {
+    let api = order_api().await;
+    let f = fixture(&[], json!({"model": "gpt-4o"})).await;
+    f.attach_tool(&order_tool(&api)).await;
+    f.attach_tool(&json!({"name": "schedule_meeting", "tool_type": "system"}))
+        .await;
+    let day = support::tomorrow();
+    f.llm.push(Step::ToolCalls(vec![
+        ("consultar_pedido".into(), json!({"order_id": "123"})),
+        (
+            "schedule_meeting".into(),
+            json!({"action": "list_slots", "date": day}),
+        ),
+    ]));
+    f.llm.push(Step::Reply {
+        content: "Seu pedido 123 foi enviado.".into(),
+        prompt_tokens: 200,
+        completion_tokens: 10,
+    });
+    let (status, body, _) = stream(
+        &f,
+        &f.agent_id,
+        &f.admin.token,
+        json!({"messages": [{"role": "user", "content": "cadê meu pedido 123?"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let events = events(&body);
+    let calls = named(&events, "tool_call");
+    assert_eq!(calls.len(), 2, "{events:?}");
+    assert_eq!(calls[0]["name"], "consultar_pedido");
+    assert_eq!(calls[0]["arguments"], json!({"order_id": "123"}));
+    let results = named(&events, "tool_result");
+    assert_eq!(results.len(), 2, "{events:?}");
+    assert_eq!(results[0]["call_id"], calls[0]["call_id"]);
+    assert_eq!(results[0]["ok"], true, "{}", results[0]);
+    assert_eq!(
+        results[0]["result"]["body"]["status"], "shipped",
+        "{}",
+        results[0]
+    );
+    assert_eq!(results[1]["name"], "schedule_meeting");
+    assert_eq!(results[1]["ok"], true, "{}", results[1]);
+    assert_eq!(results[1]["result"]["date"], day.as_str(), "{}", results[1]);
+    assert!(results[1]["result"]["free"].is_array(), "{}", results[1]);
+    assert!(position(&events, "tool_call") < position(&events, "tool_result"));
+    assert!(position(&events, "tool_result") < position(&events, "answer"));
+    assert_eq!(answer_text(&events), "Seu pedido 123 foi enviado.");
+    let done = &events.last().expect("done").1;
+    assert_eq!(events.last().expect("events").0, "done");
+    assert_eq!(done["content"], "Seu pedido 123 foi enviado.");
+    // Both model calls are counted: the tool round (10/5) and the answer.
+    assert_eq!(
+        done["usage"],
+        json!({"prompt_tokens": 210, "completion_tokens": 15, "total_tokens": 225})
+    );
+    let metadata = named(&events, "metadata")[0];
+    assert_eq!(metadata["requests"], 2);
+    assert_eq!(
+        metadata["tool_calls"],
+        json!(["consultar_pedido", "schedule_meeting"])
+    );
+
+    // The loopback API was called once, and its answer went back to the model.
+    let hits = api.received();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].path, "/orders/123");
+    let requests = f.llm.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests.iter().all(|r| r.is_stream()));
+    let offered: Vec<&str> = requests[0].body["tools"]
+        .as_array()
+        .expect("tools offered")
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert_eq!(offered, ["consultar_pedido", "schedule_meeting"]);
+    let replayed = requests[1].body["messages"].as_array().expect("messages");
+    let tool_messages: Vec<&Value> = replayed.iter().filter(|m| m["role"] == "tool").collect();
+    assert_eq!(tool_messages.len(), 2);
+    assert!(tool_messages[0]["content"]
+        .as_str()
+        .is_some_and(|c| c.contains("shipped")));
+
+    // Logged as a turn of the agent without a conversation, with its calls; no
+    // conversation was opened.
+    let turns = stream_turns(&f, 1).await;
+    assert_eq!(turns[0].0, "ok");
+    let used: Vec<Value> = serde_json::from_str(&turns[0].1).expect("tools_used");
+    let names: Vec<&str> = used.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["consultar_pedido", "schedule_meeting"]);
+    assert_eq!(conversations_total(&f).await, 0);
+}
+
+#[actix_web::test]
+async fn a_sub_agent_takes_the_streamed_turn_when_its_topic_is_named() {
+    const BILLING_PROMPT: &str = "Você é o especialista do financeiro.";
+    let f = fixture(&[], json!({})).await;
+    let (status, sub) = f
+        .app
+        .post(
+            &format!("/api/v1/agents/{}/sub-agents", f.agent_id),
+            &f.admin.token,
+            &json!({"name": "Cobrança", "topics": ["pagamento", "fatura"],
+                "system_prompt": BILLING_PROMPT, "model": "gpt-4o"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+
+    let billing = exchange(&f, "Posso ajudar com a fatura.", "quero pagar minha fatura").await;
+    let handoffs = named(&billing, "handoff");
+    assert_eq!(
+        handoffs,
+        vec![&json!({"sub_agent_id": sub["id"], "name": "Cobrança", "routed_by": "topic"})]
+    );
+    assert!(position(&billing, "handoff") < position(&billing, "answer"));
+    assert_eq!(billing.last().expect("done").1["sub_agent_id"], sub["id"]);
+    let request = &f.llm.requests()[0];
+    assert_eq!(request.body["model"], "gpt-4o");
+    let system = request.body["messages"][0]["content"]
+        .as_str()
+        .expect("system");
+    assert!(system.starts_with(BILLING_PROMPT), "{system}");
+
+    // Anything else: the main agent, no hand-off.
+    let greeting = exchange(&f, "Bom dia!", "bom dia").await;
+    assert!(named(&greeting, "handoff").is_empty(), "{greeting:?}");
+    assert_eq!(greeting.last().expect("done").0, "done");
+    assert_eq!(f.llm.requests()[1].body["model"], "gpt-4o-mini");
+    let turns = stream_turns(&f, 2).await;
+    assert_eq!(turns[0].2.as_deref(), sub["id"].as_str());
+    assert_eq!(turns[1].2, None);
+}
+
+#[actix_web::test]
+async fn bad_tool_arguments_are_a_failed_tool_result_and_nothing_is_called() {
+    let api = order_api().await;
+    let f = fixture(&[], json!({})).await;
+    f.attach_tool(&order_tool(&api)).await;
+    f.attach_tool(&json!({"name": "add_tag", "tool_type": "system"}))
+        .await;
+    f.llm.push(Step::ToolCalls(vec![
+        ("consultar_pedido".into(), json!({"order_id": 123})),
+        ("add_tag".into(), json!({"tag": "pedido"})),
+    ]));
+    f.llm.push(Step::reply("Qual é o número do pedido?"));
+    let (status, body, _) = stream(
+        &f,
+        &f.agent_id,
+        &f.admin.token,
+        json!({"messages": [{"role": "user", "content": "cadê meu pedido?"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let events = events(&body);
+    let results = named(&events, "tool_result");
+    assert_eq!(results.len(), 2, "{events:?}");
+    assert_eq!(results[0]["name"], "consultar_pedido");
+    assert_eq!(results[0]["ok"], false);
+    assert_eq!(results[0]["result"], Value::Null);
+    assert!(
+        results[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("order_id")),
+        "{}",
+        results[0]
+    );
+    // A conversation tool has no conversation here: a clear error, nothing tagged.
+    assert_eq!(results[1]["ok"], false);
+    assert!(
+        results[1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("conversation")),
+        "{}",
+        results[1]
+    );
+    assert_eq!(
+        events.last().expect("done").1["content"],
+        "Qual é o número do pedido?"
+    );
+    // The model was told, and asked again; the API was never called.
+    let replayed = f.llm.requests()[1].body["messages"].clone();
+    let told = replayed
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .filter_map(|m| m["content"].as_str())
+        .any(|c| c.contains("\"success\":false"));
+    assert!(told, "{replayed}");
+    assert!(api.received().is_empty());
+    let turns = stream_turns(&f, 1).await;
+    let used: Vec<Value> = serde_json::from_str(&turns[0].1).expect("tools_used");
+    assert!(used.iter().all(|c| c["ok"] == false), "{used:?}");
+    assert_eq!(conversations_total(&f).await, 0);
+}
+
+#[actix_web::test]
+async fn a_running_stream_holds_one_of_the_agents_conversation_slots() {
+    let f = fixture(&[], json!({"max_conversations": 1})).await;
+    f.llm
+        .push(Step::delayed(1_500, Step::reply("Primeira resposta.")));
+    let ok = json!({"messages": [{"role": "user", "content": "oi"}]});
+    let first = {
+        let (http, url, token, body) = (
+            f.app.http.clone(),
+            f.app
+                .url(&format!("/api/v1/agents/{}/chat/stream", f.agent_id)),
+            f.admin.token.clone(),
+            ok.clone(),
+        );
+        actix_web::rt::spawn(async move {
+            let response = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("sent");
+            (response.status(), response.text().await.expect("body"))
+        })
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while f.llm.in_flight() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first stream reached the model"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, text, _) = stream(&f, &f.agent_id, &f.admin.token, ok.clone()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{text}");
+    let refused: Value = serde_json::from_str(&text).expect("json error");
+    assert_eq!(refused["code"], "RATE_LIMITED");
+    assert!(text.contains("max_conversations"), "{text}");
+
+    let (status, text) = first.await.expect("first stream");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer_text(&events(&text)), "Primeira resposta.");
+    // Its slot is free again.
+    let again = exchange(&f, "Segunda.", "oi de novo").await;
+    assert_eq!(again.last().expect("done").0, "done");
+    assert_eq!(f.llm.request_count(), 2);
+}
+
+#[actix_web::test]
+async fn schedule_meeting_books_with_the_team_from_the_stream_for_the_email_given() {
+    const ALL_WEEK: &str = r#"{"days": {"mon": [["08:00","20:00"]], "tue": [["08:00","20:00"]],
+        "wed": [["08:00","20:00"]], "thu": [["08:00","20:00"]], "fri": [["08:00","20:00"]],
+        "sat": [["08:00","20:00"]], "sun": [["08:00","20:00"]]}}"#;
+    let f = fixture(&[], json!({})).await;
+    let (status, body) = f
+        .app
+        .post(
+            "/api/v1/users",
+            &f.admin.token,
+            &json!({"name": "Ana Souza", "email": "ana@tenant-a.test", "password": "user-password",
+                "role": "agent", "available": true, "max_conversations": 50}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ana = f.app.login("ana@tenant-a.test", "user-password").await;
+    let hours: Value = serde_json::from_str(ALL_WEEK).expect("json");
+    let (status, body) = f
+        .app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/calendar/{}/working-hours", ana.user_id),
+            Some(&ana.token),
+            Some(&hours),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = f
+        .app
+        .patch(
+            &format!("/api/v1/users/{}", f.admin.user_id),
+            &f.admin.token,
+            &json!({"available": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    f.attach_tool(&json!({"name": "schedule_meeting", "tool_type": "system"}))
+        .await;
+    let day = support::tomorrow();
+    f.llm.push(Step::ToolCalls(vec![(
+        "schedule_meeting".into(),
+        json!({"action": "book", "date": day, "time": "10:00"}),
+    )]));
+    f.llm.push(Step::ToolCalls(vec![(
+        "schedule_meeting".into(),
+        json!({"action": "book", "date": day, "time": "10:00", "email": "Rita@Ex.com"}),
+    )]));
+    f.llm.push(Step::reply("Marcado para amanhã às 10h."));
+    let (status, body, _) = stream(
+        &f,
+        &f.agent_id,
+        &f.admin.token,
+        json!({"messages": [{"role": "user", "content": "Marque uma reunião amanhã às 10h"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let events = events(&body);
+    let results = named(&events, "tool_result");
+    assert_eq!(results.len(), 2, "{events:?}");
+    // Without a conversation there is nobody to book for but the e-mail given.
+    assert_eq!(results[0]["ok"], false);
+    assert!(
+        results[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("email")),
+        "{}",
+        results[0]
+    );
+    let booked = &results[1];
+    assert_eq!(booked["ok"], true, "{booked}");
+    assert_eq!(booked["result"]["booked"], true, "{booked}");
+    assert_eq!(answer_text(&events), "Marcado para amanhã às 10h.");
+
+    // The meeting exists for Rita's e-mail, outside any conversation, and its link serves it.
+    let url = booked["result"]["ics_url"].as_str().expect("ics_url");
+    let path = &url[url.find("/api/v1/meetings/").expect("path")..];
+    let response = f.app.http.get(f.app.url(path)).send().await.expect("ics");
+    assert_eq!(response.status(), StatusCode::OK);
+    let ics = response.text().await.expect("ics text");
+    assert!(
+        ics.contains("ATTENDEE;ROLE=REQ-PARTICIPANT:mailto:rita@ex.com"),
+        "{ics}"
+    );
+    assert!(!ics.contains("Conversation:"), "{ics}");
+    assert_eq!(conversations_total(&f).await, 0);
 }

@@ -231,3 +231,82 @@ async fn the_web_chat_socket_gets_the_question_and_rates_with_csat_n() {
         .await;
     assert_eq!(c["status"], "closed", "rating does not reopen it");
 }
+
+#[actix_web::test]
+async fn a_rating_goes_to_webhooks_subscribed_to_csat_rated_only() {
+    let f = fixture(&[], json!({})).await;
+    let receiver = with_channel(&f).await;
+    csat_on(&f).await;
+    let hooks = ScriptedReceiver::start(&[]).await;
+    let secret = "a-webhook-secret-of-32-characters";
+    for (path, events) in [
+        ("/csat", json!(["csat_rated"])),
+        ("/closed", json!(["conversation_closed"])),
+    ] {
+        let (status, hook) = f
+            .app
+            .post(
+                "/api/v1/webhooks",
+                &f.admin.token,
+                &json!({"url": hooks.url(path), "events": events, "secret": secret}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{hook}");
+    }
+    let conversation = say(&f, "c1", "m1", "meu pedido atrasou").await;
+    f.ai_replies(&conversation, 1).await;
+    f.close(&conversation).await;
+    question_sent(&receiver, &conversation).await;
+    let rated = say(&f, "c1", "m2", "4").await;
+    assert_eq!(rated, conversation);
+
+    let hit = support::engine::eventually(WAIT, &mut || {
+        let found = hooks.received().into_iter().find(|r| r.path == "/csat");
+        async move { found }
+    })
+    .await
+    .expect("the csat_rated webhook was delivered");
+    assert_eq!(hit.header("x-atende-event"), Some("csat_rated"));
+    let signature = hit.header("x-atende-signature").expect("signed");
+    assert_eq!(
+        atende::channels::signature::verify_timestamped(
+            secret.as_bytes(),
+            signature,
+            &hit.body,
+            chrono::Utc::now().timestamp(),
+            300
+        ),
+        Ok(()),
+        "{signature}"
+    );
+    let body = hit.json();
+    assert_eq!(body["event"], "csat_rated");
+    assert_eq!(body["conversation_id"], conversation.as_str());
+    assert_eq!(body["data"]["rating"], 4);
+    let stored = f.messages(&conversation).await;
+    let rating = stored
+        .iter()
+        .find(|m| m["content"] == "4")
+        .expect("the rating message is stored");
+    assert_eq!(body["data"]["message_id"], rating["id"]);
+
+    // The close went to its own subscriber; the rating went nowhere else.
+    let closed = support::engine::eventually(WAIT, &mut || {
+        let found = hooks
+            .received()
+            .into_iter()
+            .find(|r| r.path == "/closed")
+            .map(|r| r.json());
+        async move { found }
+    })
+    .await
+    .expect("the conversation_closed webhook was delivered");
+    assert_eq!(closed["event"], "conversation_closed");
+    let to_csat: Vec<String> = hooks
+        .received()
+        .iter()
+        .filter(|r| r.path == "/csat")
+        .filter_map(|r| r.header("x-atende-event").map(str::to_string))
+        .collect();
+    assert_eq!(to_csat, ["csat_rated"]);
+}

@@ -516,3 +516,110 @@ async fn deleting_an_agent_unsets_it_as_a_default() {
         .await;
     assert_eq!(after["default_agent_id"], Value::Null);
 }
+
+/// A funnel with `stages`, as its id and its stages' ids in order.
+async fn funnel(app: &TestApp, token: &str, name: &str, stages: &[&str]) -> (String, Vec<String>) {
+    let (status, funnel) = app
+        .post(
+            "/api/v1/funnels",
+            token,
+            &json!({"name": name, "stages": stages}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{funnel}");
+    let stages = funnel["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| s["id"].as_str().expect("stage id").to_string())
+        .collect();
+    (funnel["id"].as_str().expect("id").to_string(), stages)
+}
+
+#[actix_web::test]
+async fn new_conversations_start_in_the_integrations_default_funnel_and_stage() {
+    let f = support::engine::fixture(&[], json!({})).await;
+    let token = &f.admin.token;
+    let path = format!("/api/v1/integrations/{}", f.integration_id);
+    let (sales, sales_stages) = funnel(&f.app, token, "Vendas", &["Novo", "Qualificado"]).await;
+    let (_, support_stages) = funnel(&f.app, token, "Suporte", &["Aberto"]).await;
+    let other = f.app.other_tenant("tenant-b").await;
+    let (foreign, foreign_stages) = funnel(&f.app, &other.token, "Alheio", &["X"]).await;
+
+    // Refused, and nothing changes: a stage without a funnel, a stage of another funnel,
+    // another tenant's funnel or stage.
+    for (body, field) in [
+        (
+            json!({"default_stage_id": sales_stages[0]}),
+            "default_stage_id",
+        ),
+        (
+            json!({"default_funnel_id": sales, "default_stage_id": support_stages[0]}),
+            "default_stage_id",
+        ),
+        (json!({"default_funnel_id": foreign}), "default_funnel_id"),
+        (
+            json!({"default_funnel_id": sales, "default_stage_id": foreign_stages[0]}),
+            "default_stage_id",
+        ),
+    ] {
+        let (status, error) = f.app.patch(&path, token, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(error["details"]["field"], field, "{body}: {error}");
+    }
+    let (_, unchanged) = f.app.get(&path, token).await;
+    assert_eq!(unchanged["default_funnel_id"], Value::Null, "{unchanged}");
+    assert_eq!(unchanged["default_stage_id"], Value::Null, "{unchanged}");
+
+    let (status, set) = f
+        .app
+        .patch(
+            &path,
+            token,
+            &json!({"default_funnel_id": sales, "default_stage_id": sales_stages[1]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["default_funnel_id"], sales.as_str());
+    assert_eq!(set["default_stage_id"], sales_stages[1].as_str());
+    let first = f.conversation_of("c1", "c1-m1", "quero comprar").await;
+    let started = f.conversation(&first).await;
+    assert_eq!(started["stage_id"], sales_stages[1].as_str(), "{started}");
+    let row = {
+        let id = atende::domain::ConversationId(first.clone());
+        f.app
+            .store
+            .run(move |conn| atende::store::conversations::find_by_id(conn, &id))
+            .await
+            .expect("conversation row")
+    };
+    assert_eq!(row.funnel_id.as_deref(), Some(sales.as_str()));
+
+    // Without a stage: the funnel's first one.
+    let (status, cleared) = f
+        .app
+        .patch(&path, token, &json!({"default_stage_id": null}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cleared}");
+    assert_eq!(cleared["default_funnel_id"], sales.as_str());
+    let second = f.conversation_of("c2", "c2-m1", "oi").await;
+    let started = f.conversation(&second).await;
+    assert_eq!(started["stage_id"], sales_stages[0].as_str(), "{started}");
+    // The first conversation stays where it started.
+    assert_eq!(
+        f.conversation(&first).await["stage_id"],
+        sales_stages[1].as_str()
+    );
+
+    // A deleted funnel is no default any more.
+    let (status, _) = f
+        .app
+        .delete(&format!("/api/v1/funnels/{sales}"), token)
+        .await;
+    assert!(status.is_success(), "{status}");
+    let (_, after) = f.app.get(&path, token).await;
+    assert_eq!(after["default_funnel_id"], Value::Null, "{after}");
+    let third = f.conversation_of("c3", "c3-m1", "oi").await;
+    let started = f.conversation(&third).await;
+    assert_eq!(started["stage_id"], Value::Null, "{started}");
+}

@@ -1,16 +1,20 @@
 //! `POST /api/v1/agents/{id}/chat/stream` (seed 002): chat with an agent outside any
 //! conversation (consoles, playgrounds, widgets), answered as Server-Sent Events while the
-//! provider produces the text. Events, in order: `progress` (retrieving), `source` per
-//! knowledge passage used, `progress` (generating), `answer` deltas, `metadata` (tokens,
-//! cost), `suggestions` (follow-ups read off the answer, when there are any), `slot_picker`
-//! (when the last user message asks for a meeting), `done`; or `error` in place of what
-//! could not happen. Each event is
-//! `event: <name>` plus `data: {"event": "<name>", "data": …}`, so both EventSource clients
-//! and readers of raw `data:` lines get the name.
+//! turn runs. The turn is a conversation turn's own pipeline (`engine::agent::turn`): the
+//! same sub-agent routing, the same tool loop with the agent's tools, the same limits.
+//! Events, in order: `progress` (retrieving), `source` per knowledge passage used,
+//! `progress` (generating), `handoff` when a sub-agent takes the turn, then `answer` deltas
+//! interleaved with `tool_call` / `tool_result` per tool call, `metadata` (tokens, cost),
+//! `suggestions` (follow-ups read off the answer, when there are any), `slot_picker` (when
+//! the last user message asks for a meeting), `done`; or `error` in place of what could not
+//! happen. Each event is `event: <name>` plus `data: {"event": "<name>", "data": …}`, so both
+//! EventSource clients and readers of raw `data:` lines get the name.
+
+use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use futures::channel::mpsc;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -20,20 +24,21 @@ use crate::auth::Staff;
 use crate::config::Settings;
 use crate::domain::agent::AgentStatus;
 use crate::domain::role::may_chat_with_agent;
+use crate::domain::routing::RoutedBy;
 use crate::domain::scheduling::{self, BookingWish};
 use crate::domain::summary;
 use crate::domain::AgentId;
-use crate::engine::agent::{OpenStream, StreamTicket, SupervisorOf};
+use crate::engine::agent::{OpenStream, StreamEnd, StreamRefused, StreamTicket, SupervisorOf};
 use crate::engine::Engine;
-use crate::llm::{ChatMessage, LlmError, StreamChunk};
+use crate::llm::{ChatMessage, ToolCall};
 use crate::store::{agents, Store};
+use crate::tools::runner::{AnswerSink, LoopError};
+use crate::tools::CallRecord;
 
 const MAX_MESSAGES: usize = 100;
 const MAX_MESSAGE_CHARS: usize = 20_000;
 const MAX_CONTEXT_LINES: usize = 30;
 const MAX_CONTEXT_CHARS: usize = 500;
-/// Events buffered for a slow reader before the producer waits for it.
-const BUFFER: usize = 32;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -116,16 +121,125 @@ fn context_lines(value: Option<Value>) -> Vec<String> {
     out
 }
 
-fn event(name: &str, data: Value) -> web::Bytes {
+/// The stream's event names (docs/protocol.md, "Chat stream").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEvent {
+    Progress,
+    Source,
+    /// The turn went to a sub-agent (by topic or by classification).
+    Handoff,
+    Answer,
+    /// The model asked for a tool call; it runs next.
+    ToolCall,
+    /// What the call returned, or why it failed.
+    ToolResult,
+    Metadata,
+    Suggestions,
+    SlotPicker,
+    Done,
+    Error,
+}
+
+impl StreamEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamEvent::Progress => "progress",
+            StreamEvent::Source => "source",
+            StreamEvent::Handoff => "handoff",
+            StreamEvent::Answer => "answer",
+            StreamEvent::ToolCall => "tool_call",
+            StreamEvent::ToolResult => "tool_result",
+            StreamEvent::Metadata => "metadata",
+            StreamEvent::Suggestions => "suggestions",
+            StreamEvent::SlotPicker => "slot_picker",
+            StreamEvent::Done => "done",
+            StreamEvent::Error => "error",
+        }
+    }
+}
+
+fn event(kind: StreamEvent, data: Value) -> web::Bytes {
+    let name = kind.as_str();
     let payload = json!({"event": name, "data": data});
     web::Bytes::from(format!("event: {name}\ndata: {payload}\n\n"))
 }
 
 /// The `error` event: the code and sentence of the one error mapping (`crate::error`), and
 /// the stable reason tag; never the provider's own text.
-fn error_event(error: &LlmError) -> Value {
+fn error_event(error: &LoopError) -> Value {
     use crate::error::ClientError;
-    json!({"code": error.code(), "reason": error.reason(), "error": error.public_message()})
+    match error {
+        LoopError::Provider(e) => {
+            json!({"code": e.code(), "reason": e.reason(), "error": e.public_message()})
+        }
+        LoopError::Limited(hit) => json!({
+            "code": crate::error::ErrorCode::RateLimited,
+            "reason": hit.as_str(),
+            "error": format!("the agent is at its limit: {hit}"),
+        }),
+    }
+}
+
+/// The `error` event of a turn whose tool calls kept failing (`engine.tool_failure_escalation`
+/// in a row): in a conversation it goes to a human; here the caller is told.
+fn tool_failures_event() -> Value {
+    json!({
+        "code": crate::error::ErrorCode::ServiceUnavailable,
+        "reason": "tool_failures",
+        "error": "the agent's tool calls kept failing; no answer was written",
+    })
+}
+
+/// The turn's live events, written to the response as they happen. Unbounded: the turn runs
+/// to its end whatever the reader does (its cost must be settled), and what it can write is
+/// bounded by the agent's `max_tokens` and tool rounds.
+struct SseEvents(mpsc::UnboundedSender<web::Bytes>);
+
+impl SseEvents {
+    fn send(&self, kind: StreamEvent, data: Value) {
+        // A closed channel is a client that left; the turn still finishes.
+        let _ = self.0.unbounded_send(event(kind, data));
+    }
+}
+
+impl AnswerSink for SseEvents {
+    fn begin(&self) {}
+
+    fn delta(&self, text: &str) {
+        self.send(StreamEvent::Answer, Value::String(text.to_string()));
+    }
+
+    fn end(&self, _status: &'static str) {}
+
+    fn tool_call(&self, call: &ToolCall) {
+        let arguments = crate::tools::schema::parse_arguments(&call.arguments)
+            .unwrap_or_else(|_| Value::String(crate::tools::truncate(&call.arguments, 2_000)));
+        self.send(
+            StreamEvent::ToolCall,
+            json!({"call_id": call.id, "name": call.name, "arguments": arguments}),
+        );
+    }
+
+    fn tool_result(&self, record: &CallRecord) {
+        self.send(
+            StreamEvent::ToolResult,
+            json!({
+                "call_id": record.call_id,
+                "name": record.name,
+                "ok": record.ok,
+                "result": record.result,
+                "error": record.error,
+                "duration_ms": record.duration_ms,
+            }),
+        );
+    }
+
+    fn handoff(&self, id: &str, name: &str, by: RoutedBy) {
+        self.send(
+            StreamEvent::Handoff,
+            json!({"sub_agent_id": id, "name": name, "routed_by": by.as_str()}),
+        );
+    }
 }
 
 /// What the engine reads off the last user message, for the events after the answer.
@@ -163,7 +277,7 @@ fn slot_picker_event(wish: &BookingWish) -> Option<Value> {
 
 #[utoipa::path(post, path = "/api/v1/agents/{id}/chat/stream", tag = "agents",
     request_body = ChatStreamRequest,
-    responses((status = 200, description = "text/event-stream: progress, source, answer, metadata, suggestions?, slot_picker?, done | error"),
+    responses((status = 200, description = "text/event-stream: progress, source, handoff?, answer / tool_call / tool_result, metadata, suggestions?, slot_picker?, done | error"),
         (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -210,13 +324,21 @@ pub async fn chat_stream(
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))??
         .ok_or(ApiError::NotFound)?;
+    let (tx, rx) = mpsc::unbounded::<web::Bytes>();
+    let events = Arc::new(SseEvents(tx));
     let ticket = supervisor
-        .send(OpenStream { messages, context })
+        .send(OpenStream {
+            messages,
+            context,
+            events: events.clone(),
+        })
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(|hit| ApiError::RateLimited(format!("the agent is at its limit: {hit}")))?;
-    let (tx, rx) = mpsc::channel::<web::Bytes>(BUFFER);
-    actix_web::rt::spawn(produce(ticket, asked, tx));
+        .map_err(|refused| match refused {
+            StreamRefused::Limited(_) => ApiError::RateLimited(refused.to_string()),
+            StreamRefused::Unavailable(_) => ApiError::Unavailable(refused.to_string()),
+        })?;
+    actix_web::rt::spawn(produce(ticket, asked, events));
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
@@ -224,25 +346,18 @@ pub async fn chat_stream(
         .streaming(rx.map(Ok::<_, actix_web::Error>)))
 }
 
-/// Writes the events; stops as soon as the client is gone (a failed send), which drops the
-/// provider stream and lets the ticket's guard settle the reservation.
-async fn produce(ticket: StreamTicket, asked: Asked, mut tx: mpsc::Sender<web::Bytes>) {
+/// Writes the events around the turn's own (answer, tool calls, hand-off): sources before,
+/// usage and follow-ups after. The turn runs to its end even when the client is gone.
+async fn produce(ticket: StreamTicket, asked: Asked, events: Arc<SseEvents>) {
     let StreamTicket {
-        provider,
-        request,
         sources,
         price_flagged,
-        guard,
+        run,
     } = ticket;
-    let sent = tx
-        .send(event(
-            "progress",
-            json!({"stage": "retrieving", "message": "Searching the knowledge base", "sources": sources.len()}),
-        ))
-        .await;
-    if sent.is_err() {
-        return;
-    }
+    events.send(
+        StreamEvent::Progress,
+        json!({"stage": "retrieving", "message": "Searching the knowledge base", "sources": sources.len()}),
+    );
     for hit in &sources {
         let source = json!({
             "document_id": hit.passage.document_id,
@@ -253,79 +368,65 @@ async fn produce(ticket: StreamTicket, asked: Asked, mut tx: mpsc::Sender<web::B
             "relevance": (hit.relevance * 100.0).round() / 100.0,
             "excerpt": crate::tools::truncate(hit.passage.content.trim(), 300),
         });
-        if tx.send(event("source", source)).await.is_err() {
-            return;
-        }
+        events.send(StreamEvent::Source, source);
     }
-    if tx
-        .send(event(
-            "progress",
-            json!({"stage": "generating", "message": "Writing the answer"}),
-        ))
-        .await
-        .is_err()
-    {
+    events.send(
+        StreamEvent::Progress,
+        json!({"stage": "generating", "message": "Writing the answer"}),
+    );
+    let StreamEnd {
+        outcome,
+        error,
+        sub_agent_id,
+    } = run.await;
+    if let Some(error) = &error {
+        events.send(StreamEvent::Error, error_event(error));
         return;
     }
-    let mut chunks = provider.stream(request);
-    while let Some(chunk) = chunks.next().await {
-        match chunk {
-            Ok(StreamChunk::Delta(text)) => {
-                if text.is_empty() {
-                    continue;
-                }
-                if tx.send(event("answer", Value::String(text))).await.is_err() {
-                    return;
-                }
-            }
-            Ok(StreamChunk::Done(reply)) => {
-                let cost = guard.finish(Ok(&reply));
-                let usage = json!({
-                    "prompt_tokens": reply.prompt_tokens,
-                    "completion_tokens": reply.completion_tokens,
-                    "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-                });
-                let _ = tx
-                    .send(event(
-                        "metadata",
-                        json!({
-                            "model": reply.model,
-                            "usage": usage,
-                            "cost_usd": cost,
-                            "price_flagged": price_flagged,
-                            "retries": reply.retries,
-                        }),
-                    ))
-                    .await;
-                let after = [
-                    ("suggestions", suggestions_event(&reply.content, &asked)),
-                    ("slot_picker", slot_picker_event(&asked.wish)),
-                ];
-                for (name, data) in after {
-                    if let Some(data) = data {
-                        let _ = tx.send(event(name, data)).await;
-                    }
-                }
-                let _ = tx
-                    .send(event(
-                        "done",
-                        json!({"content": reply.content, "usage": usage, "cost_usd": cost}),
-                    ))
-                    .await;
-                return;
-            }
-            Err(error) => {
-                let payload = error_event(&error);
-                guard.finish(Err(&error));
-                let _ = tx.send(event("error", payload)).await;
-                return;
-            }
+    if outcome.stopped_for_failures {
+        events.send(StreamEvent::Error, tool_failures_event());
+        return;
+    }
+    let usage = json!({
+        "prompt_tokens": outcome.prompt_tokens,
+        "completion_tokens": outcome.completion_tokens,
+        "total_tokens": outcome.prompt_tokens + outcome.completion_tokens,
+    });
+    let tools: Vec<&str> = outcome.calls.iter().map(|c| c.name.as_str()).collect();
+    events.send(
+        StreamEvent::Metadata,
+        json!({
+            "model": outcome.model,
+            "usage": usage,
+            "cost_usd": outcome.cost_usd,
+            "price_flagged": price_flagged,
+            "retries": outcome.retries,
+            "requests": outcome.requests,
+            "tool_calls": tools,
+            "sub_agent_id": sub_agent_id,
+        }),
+    );
+    let after = [
+        (
+            StreamEvent::Suggestions,
+            suggestions_event(&outcome.content, &asked),
+        ),
+        (StreamEvent::SlotPicker, slot_picker_event(&asked.wish)),
+    ];
+    for (kind, data) in after {
+        if let Some(data) = data {
+            events.send(kind, data);
         }
     }
-    let error = LlmError::BadResponse("the answer stream ended early".into());
-    let payload = error_event(&error);
-    guard.finish(Err(&error));
-    let _ = tx.send(event("error", payload)).await;
+    events.send(
+        StreamEvent::Done,
+        json!({
+            "content": outcome.content,
+            "usage": usage,
+            "cost_usd": outcome.cost_usd,
+            "sub_agent_id": sub_agent_id,
+        }),
+    );
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -382,7 +483,7 @@ mod tests {
     fn context_is_flattened_and_events_are_framed() {
         let lines = context_lines(Some(json!({"user_info": {"name": "João", "vip": true}})));
         assert_eq!(lines, vec!["user_info.name: João", "user_info.vip: true"]);
-        let frame = event("answer", json!("Olá"));
+        let frame = event(StreamEvent::Answer, json!("Olá"));
         let text = std::str::from_utf8(&frame).expect("utf8");
         let data = text
             .strip_prefix("event: answer\ndata: ")

@@ -47,6 +47,10 @@ pub struct IntegrationView {
     pub outbound_url: Option<String>,
     pub default_agent_id: Option<String>,
     pub default_department_id: Option<String>,
+    /// The funnel new conversations of the integration start in.
+    pub default_funnel_id: Option<String>,
+    /// The stage of `default_funnel_id` they start in (`null`: the funnel's first stage).
+    pub default_stage_id: Option<String>,
     pub enabled: bool,
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
@@ -77,6 +81,8 @@ impl IntegrationView {
             outbound_url: row.outbound_url,
             default_agent_id: row.default_agent_id.map(|a| a.0),
             default_department_id: row.default_department_id.map(|d| d.0),
+            default_funnel_id: row.default_funnel_id,
+            default_stage_id: row.default_stage_id,
             enabled: row.enabled,
             config,
             inbound_path,
@@ -105,6 +111,10 @@ pub struct CreateIntegration {
     pub outbound_url: Option<String>,
     pub default_agent_id: Option<String>,
     pub default_department_id: Option<String>,
+    /// New conversations of the integration start in this funnel of the tenant.
+    pub default_funnel_id: Option<String>,
+    /// A stage of `default_funnel_id` to start in; without it, the funnel's first stage.
+    pub default_stage_id: Option<String>,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
     /// Free-form JSON object of channel options.
@@ -144,6 +154,14 @@ pub struct UpdateIntegration {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub default_department_id: Option<Option<String>>,
+    /// `null` clears the funnel, and the stage with it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub default_funnel_id: Option<Option<String>>,
+    /// Must be a stage of the (new or kept) `default_funnel_id`.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub default_stage_id: Option<Option<String>>,
     pub enabled: Option<bool>,
     /// Replaces the whole config object.
     #[serde(default, deserialize_with = "nullable")]
@@ -314,11 +332,46 @@ fn parse_department_ref(raw: &str) -> ApiResult<DepartmentId> {
         .ok_or_else(|| ApiError::field("default_department_id", NOT_A_DEPARTMENT))
 }
 
+const NOT_A_FUNNEL: &str = "is not a funnel of this tenant";
+const NOT_A_STAGE: &str = "is not a stage of default_funnel_id";
+
+/// The funnel and stage new conversations start in after a create or PATCH: what the body
+/// asks for (`Some(None)` clears, `None` keeps `current`). Clearing the funnel clears the
+/// stage; a stage needs a funnel. Whether they are the tenant's is checked with the write.
+fn starting_stage(
+    current: (Option<&str>, Option<&str>),
+    funnel: Option<Option<&str>>,
+    stage: Option<Option<&str>>,
+) -> ApiResult<(Option<String>, Option<String>)> {
+    let blank = |field: &str, raw: Option<&str>| match raw {
+        Some(raw) if raw.trim().is_empty() => Err(ApiError::field(field, "must not be blank")),
+        _ => Ok(raw.map(str::to_string)),
+    };
+    let new_funnel = match funnel {
+        Some(funnel) => blank("default_funnel_id", funnel)?,
+        None => current.0.map(str::to_string),
+    };
+    let new_stage = match (stage, funnel) {
+        (Some(stage), _) => blank("default_stage_id", stage)?,
+        (None, Some(None)) => None,
+        (None, _) => current.1.map(str::to_string),
+    };
+    if new_stage.is_some() && new_funnel.is_none() {
+        return Err(ApiError::field(
+            "default_stage_id",
+            "needs default_funnel_id: a stage is always one of a funnel's",
+        ));
+    }
+    Ok((new_funnel, new_stage))
+}
+
 /// References to check inside the tenant, in the same store call as the write.
 #[derive(Default)]
 struct References {
     agent: Option<AgentId>,
     department: Option<DepartmentId>,
+    /// The default funnel and stage, when the request set either.
+    start: Option<(Option<String>, Option<String>)>,
 }
 
 impl References {
@@ -335,6 +388,24 @@ impl References {
                     "default_department_id",
                     NOT_A_DEPARTMENT,
                 )));
+            }
+        }
+        if let Some((Some(funnel), stage)) = &self.start {
+            match crate::store::funnels::find(conn, tenant, funnel) {
+                Ok(_) => {}
+                Err(store::StoreError::NotFound) => {
+                    return Ok(Err(ApiError::field("default_funnel_id", NOT_A_FUNNEL)))
+                }
+                Err(e) => return Err(e),
+            }
+            if let Some(stage) = stage {
+                match crate::store::funnels::find_stage(conn, tenant, funnel, stage) {
+                    Ok(_) => {}
+                    Err(store::StoreError::NotFound) => {
+                        return Ok(Err(ApiError::field("default_stage_id", NOT_A_STAGE)))
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(Ok(()))
@@ -421,7 +492,13 @@ pub async fn create(
             .as_deref()
             .map(parse_department_ref)
             .transpose()?,
+        start: Some(starting_stage(
+            (None, None),
+            body.default_funnel_id.as_deref().map(Some),
+            body.default_stage_id.as_deref().map(Some),
+        )?),
     };
+    let (default_funnel_id, default_stage_id) = refs.start.clone().unwrap_or_default();
     let config = check_config(
         body.config
             .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
@@ -450,6 +527,8 @@ pub async fn create(
         config,
         created_at: now,
         updated_at: now,
+        default_funnel_id,
+        default_stage_id,
     };
     let tenant = staff.tenant_id.clone();
     let stored = store
@@ -590,6 +669,19 @@ pub async fn update(
         refs.department = department.clone();
         changes.default_department_id = Some(department);
     }
+    if body.default_funnel_id.is_some() || body.default_stage_id.is_some() {
+        let (funnel, stage) = starting_stage(
+            (
+                current.default_funnel_id.as_deref(),
+                current.default_stage_id.as_deref(),
+            ),
+            body.default_funnel_id.as_ref().map(Option::as_deref),
+            body.default_stage_id.as_ref().map(Option::as_deref),
+        )?;
+        refs.start = Some((funnel.clone(), stage.clone()));
+        changes.default_funnel_id = Some(funnel);
+        changes.default_stage_id = Some(stage);
+    }
     changes.enabled = body.enabled;
     if let Some(config) = body.config {
         changes.config = Some(check_config(config.unwrap_or(serde_json::Value::Null))?);
@@ -719,5 +811,33 @@ mod tests {
             assert!(require(IntegrationKind::Evolution, field, true).is_ok());
         }
         assert!(require(IntegrationKind::Evolution, "outbound_url", false).is_ok());
+    }
+
+    #[test]
+    fn the_starting_stage_follows_its_funnel() {
+        let kept = (Some("f1"), Some("s1"));
+        let ok = |v: ApiResult<(Option<String>, Option<String>)>| v.expect("valid");
+        let pair = |f: Option<&str>, s: Option<&str>| (f.map(String::from), s.map(String::from));
+        assert_eq!(
+            ok(starting_stage(kept, None, None)),
+            pair(Some("f1"), Some("s1"))
+        );
+        // A new funnel keeps the stage only if the body says so; the store checks it.
+        assert_eq!(
+            ok(starting_stage(kept, Some(Some("f2")), None)),
+            pair(Some("f2"), Some("s1"))
+        );
+        assert_eq!(
+            ok(starting_stage(kept, Some(Some("f2")), Some(None))),
+            pair(Some("f2"), None)
+        );
+        assert_eq!(ok(starting_stage(kept, Some(None), None)), pair(None, None));
+        assert!(starting_stage(kept, Some(None), Some(Some("s1"))).is_err());
+        assert!(starting_stage((None, None), None, Some(Some("s1"))).is_err());
+        assert!(starting_stage((None, None), Some(Some(" ")), None).is_err());
+        assert_eq!(
+            ok(starting_stage((None, None), Some(Some("f1")), None)),
+            pair(Some("f1"), None)
+        );
     }
 }

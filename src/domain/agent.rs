@@ -191,7 +191,8 @@ crate::text_enum! {
         NoAnswer => "no_answer",
         /// A matched automation answered instead of the model.
         Automation => "automation",
-        /// The client left a streamed answer before it finished.
+        /// The client left a streamed answer before it finished. Kept for rows written
+        /// before streams ran to their end (they now log `ok`, `error` or `limited`).
         Abandoned => "abandoned",
         /// Side calls (not chat turns): memory extraction, classification, a summary,
         /// reply suggestions for a human agent.

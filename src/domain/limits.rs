@@ -534,6 +534,14 @@ impl<C: Clock + Clone> AgentGate<C> {
         }
     }
 
+    /// Holds one of the `max_conversations` slots for a live chat stream while it runs: a
+    /// stream is served at once like a conversation, so it counts against the same cap —
+    /// also for staff trying a disabled agent out, who are not refused for being disabled.
+    /// Freed with [`AgentGate::release`].
+    pub fn hold(&mut self, stream: &str) -> Result<(), LimitHit> {
+        self.admitted.admit(stream).map(|_| ())
+    }
+
     /// Frees the conversation's slot; `true` when it held one.
     pub fn release(&mut self, conversation: &str) -> bool {
         self.admitted.release(conversation)
@@ -558,6 +566,22 @@ mod tests {
     use governor::clock::FakeRelativeClock;
 
     use super::*;
+
+    #[test]
+    fn streams_hold_a_conversation_slot_while_they_run() {
+        let today = NaiveDate::from_ymd_opt(2026, 3, 2).expect("date");
+        let mut gate: AgentGate = AgentGate::new(today);
+        gate.configure(false, 1, RateLimits::default(), CostBudget::default());
+        assert_eq!(gate.hold("stream-1"), Ok(()));
+        assert_eq!(gate.hold("stream-2"), Err(LimitHit::MaxConversations));
+        assert_eq!(
+            gate.admit(Ask::Conversation("c1")),
+            Err(LimitHit::AgentDisabled)
+        );
+        assert!(gate.release("stream-1"));
+        assert_eq!(gate.hold("stream-2"), Ok(()));
+        assert_eq!(gate.load(), (1, 1));
+    }
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).expect("valid date")

@@ -9,6 +9,23 @@ use super::escalation::fold;
 /// needs no dictionary.
 const STEM_CHARS: usize = 5;
 
+/// How a turn came to a sub-agent: its topics were named in the text, or the model
+/// classified the text as one of them (`llm.classify_topics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutedBy {
+    Topic,
+    Classification,
+}
+
+impl RoutedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoutedBy::Topic => "topic",
+            RoutedBy::Classification => "classification",
+        }
+    }
+}
+
 /// A sub-agent as routing sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {

@@ -248,6 +248,12 @@ pub async fn free_slots(
     Ok(slots)
 }
 
+/// Who takes meetings asked for outside any conversation (an agent's chat stream): the team.
+pub async fn team_hosts(store: &Store, tenant: &TenantId) -> Result<Vec<User>, BookingError> {
+    let tenant = tenant.clone();
+    Ok(store.run(move |conn| events::hosts(conn, &tenant)).await?)
+}
+
 /// Books `[start, start + default duration)` for a conversation with the first host that
 /// works then and is free, least booked that day first. With auto-create on, the meeting
 /// becomes an activity too.
@@ -259,6 +265,59 @@ pub async fn book_for_conversation(
     email: Option<String>,
     phone: Option<String>,
 ) -> Result<CalendarEvent, BookingError> {
+    let hosts = conversation_hosts(store, conversation).await?;
+    let booking = Booking {
+        tenant: &conversation.tenant_id,
+        conversation: Some(conversation),
+        start,
+        email,
+        phone,
+    };
+    book_with_hosts(store, settings, hosts, booking).await
+}
+
+/// Books with the team for someone outside any conversation (an agent's chat stream): the
+/// meeting has no contact or conversation, only the `email` it was asked for.
+pub async fn book_for_team(
+    store: &Store,
+    settings: &CalendarSettings,
+    tenant: &TenantId,
+    start: DateTime<Utc>,
+    email: String,
+) -> Result<CalendarEvent, BookingError> {
+    let hosts = team_hosts(store, tenant).await?;
+    let booking = Booking {
+        tenant,
+        conversation: None,
+        start,
+        email: Some(email),
+        phone: None,
+    };
+    book_with_hosts(store, settings, hosts, booking).await
+}
+
+/// What a booking is for.
+struct Booking<'a> {
+    tenant: &'a TenantId,
+    conversation: Option<&'a Conversation>,
+    start: DateTime<Utc>,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+async fn book_with_hosts(
+    store: &Store,
+    settings: &CalendarSettings,
+    hosts: Vec<User>,
+    booking: Booking<'_>,
+) -> Result<CalendarEvent, BookingError> {
+    let Booking {
+        tenant: booking_tenant,
+        conversation,
+        start,
+        email,
+        phone,
+    } = booking;
     let now = Utc::now();
     if start < now {
         return Err(BookingError::invalid("that time has already passed"));
@@ -270,7 +329,6 @@ pub async fn book_for_conversation(
         )));
     }
     let duration = Duration::minutes(i64::from(settings.default_duration_minutes));
-    let hosts = conversation_hosts(store, conversation).await?;
     if hosts.is_empty() {
         return Err(BookingError::invalid(
             "nobody in this tenant takes meetings",
@@ -279,8 +337,8 @@ pub async fn book_for_conversation(
     let defaults = default_hours(settings);
     let (day_start, day_end) =
         day_bounds(defaults.tz, start.with_timezone(&defaults.tz).date_naive());
-    let tenant = conversation.tenant_id.clone();
-    let contact_id = conversation.contact_id.clone();
+    let tenant = booking_tenant.clone();
+    let contact_id = conversation.map(|c| c.contact_id.clone());
     let ids: Vec<UserId> = hosts.iter().map(|u| u.id.clone()).collect();
     let (booked, contact) = store
         .run(move |conn| {
@@ -291,7 +349,9 @@ pub async fn book_for_conversation(
                 day_start.naive_utc(),
                 day_end.naive_utc(),
             )?;
-            let contact = contacts::find(conn, &tenant, &contact_id).ok();
+            let contact = contact_id
+                .as_ref()
+                .and_then(|id| contacts::find(conn, &tenant, id).ok());
             Ok((booked, contact))
         })
         .await?;
@@ -320,10 +380,10 @@ pub async fn book_for_conversation(
         anyone_works_then = true;
         let event = CalendarEvent {
             id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: conversation.tenant_id.clone(),
+            tenant_id: booking_tenant.clone(),
             user_id: Some(host.id.clone()),
-            contact_id: Some(conversation.contact_id.clone()),
-            conversation_id: Some(conversation.id.clone()),
+            contact_id: conversation.map(|c| c.contact_id.clone()),
+            conversation_id: conversation.map(|c| c.id.clone()),
             title: settings.event_title.replace("{contact}", &who),
             starts_at: start.naive_utc(),
             ends_at: (start + duration).naive_utc(),
@@ -336,7 +396,9 @@ pub async fn book_for_conversation(
             .run(move |conn| events::book(conn, &candidate))
             .await?
         {
-            crm::meeting_booked(store, conversation, &event);
+            if let Some(conversation) = conversation {
+                crm::meeting_booked(store, conversation, &event);
+            }
             return Ok(event);
         }
     }

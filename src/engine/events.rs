@@ -42,7 +42,7 @@ crate::text_enum! {
 impl EventKind {
     /// What an outbound webhook may subscribe to. Channel delivery failures and SLA
     /// breaches stay inside (metrics, SSE, the console).
-    pub const WEBHOOK: [EventKind; 12] = [
+    pub const WEBHOOK: [EventKind; 13] = [
         EventKind::ConversationStarted,
         EventKind::MessageReceived,
         EventKind::MessageSent,
@@ -55,6 +55,7 @@ impl EventKind {
         EventKind::ConversationUpdated,
         EventKind::ConversationTransferred,
         EventKind::NoteAdded,
+        EventKind::CsatRated,
     ];
 }
 
@@ -566,10 +567,10 @@ mod tests {
     }
 
     #[test]
-    fn webhooks_never_see_internal_kinds() {
+    fn webhooks_see_every_conversation_event_and_no_internal_kind() {
         assert!(!EventKind::WEBHOOK.contains(&EventKind::DeliveryFailed));
         assert!(!EventKind::WEBHOOK.contains(&EventKind::SlaBreached));
-        assert!(!EventKind::WEBHOOK.contains(&EventKind::CsatRated));
-        assert_eq!(EventKind::WEBHOOK.len() + 3, EventKind::ALL.len());
+        assert!(EventKind::WEBHOOK.contains(&EventKind::CsatRated));
+        assert_eq!(EventKind::WEBHOOK.len() + 2, EventKind::ALL.len());
     }
 }

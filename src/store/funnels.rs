@@ -122,6 +122,7 @@ pub fn delete(conn: &mut DbConn, tenant: &TenantId, id: &str) -> StoreResult<()>
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
+        super::integrations::forget_funnel(conn, tenant, id)?;
         Ok(())
     })
 }
@@ -223,6 +224,7 @@ pub fn delete_stage(
         )
         .set(conversations::stage_id.eq(None::<String>))
         .execute(c))?;
+        super::integrations::forget_stage(conn, tenant, id)?;
         Ok(())
     })
 }

@@ -65,6 +65,10 @@ pub struct Integration {
     pub config: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// New conversations start in this funnel: in `default_stage_id`, else its first stage.
+    pub default_funnel_id: Option<String>,
+    /// One of `default_funnel_id`'s stages.
+    pub default_stage_id: Option<String>,
 }
 
 fn open_column(
@@ -105,6 +109,8 @@ impl Integration {
             config: "{}".into(),
             created_at: now,
             updated_at: now,
+            default_funnel_id: None,
+            default_stage_id: None,
         }
     }
 
@@ -161,6 +167,8 @@ pub struct IntegrationChanges {
     pub enabled: Option<bool>,
     pub config: Option<String>,
     pub updated_at: Option<NaiveDateTime>,
+    pub default_funnel_id: Option<Option<String>>,
+    pub default_stage_id: Option<Option<String>>,
 }
 
 pub fn insert(conn: &mut DbConn, integration: &Integration) -> StoreResult<()> {
@@ -286,4 +294,97 @@ pub fn webchat_for_agent(
         .order(integrations::created_at.asc())
         .first(c)
         .optional())?)
+}
+
+/// The funnel and stage new conversations of `ids` start in, for the integrations that name
+/// a default funnel: their `default_stage_id`, else the funnel's first stage (none when the
+/// funnel has no stages).
+pub fn starting_stages(
+    conn: &mut DbConn,
+    ids: &[IntegrationId],
+) -> StoreResult<std::collections::HashMap<IntegrationId, (String, Option<String>)>> {
+    use super::schema::stages;
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(IntegrationId, TenantId, Option<String>, Option<String>)> =
+        crate::db_run!(conn, |c| integrations::table
+            .filter(integrations::id.eq_any(ids))
+            .filter(integrations::default_funnel_id.is_not_null())
+            .select((
+                integrations::id,
+                integrations::tenant_id,
+                integrations::default_funnel_id,
+                integrations::default_stage_id,
+            ))
+            .load(c))?;
+    let mut out = std::collections::HashMap::new();
+    for (id, tenant, funnel, stage) in rows {
+        let Some(funnel) = funnel else { continue };
+        let stage = match stage {
+            Some(stage) => Some(stage),
+            None => crate::db_run!(conn, |c| stages::table
+                .filter(stages::tenant_id.eq(&tenant))
+                .filter(stages::funnel_id.eq(&funnel))
+                .order((stages::position.asc(), stages::id.asc()))
+                .select(stages::id)
+                .first::<String>(c)
+                .optional())?,
+        };
+        out.insert(id, (funnel, stage));
+    }
+    Ok(out)
+}
+
+/// Puts new conversations in their integration's default funnel and stage.
+pub fn start_in_default_stages(
+    conn: &mut DbConn,
+    conversations: &mut [super::conversations::Conversation],
+) -> StoreResult<()> {
+    let mut ids: Vec<IntegrationId> = conversations
+        .iter()
+        .filter_map(|c| c.integration_id.clone())
+        .collect();
+    ids.sort_by(|a, b| a.0.cmp(&b.0));
+    ids.dedup();
+    let starts = starting_stages(conn, &ids)?;
+    for conversation in conversations {
+        let start = conversation
+            .integration_id
+            .as_ref()
+            .and_then(|id| starts.get(id));
+        if let Some((funnel, stage)) = start {
+            conversation.funnel_id = Some(funnel.clone());
+            conversation.stage_id = stage.clone();
+        }
+    }
+    Ok(())
+}
+
+/// Takes a deleted funnel (and its stages) out of the integrations that start there.
+pub fn forget_funnel(conn: &mut DbConn, tenant: &TenantId, funnel: &str) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::update(
+        integrations::table
+            .filter(integrations::tenant_id.eq(tenant))
+            .filter(integrations::default_funnel_id.eq(funnel))
+    )
+    .set((
+        integrations::default_funnel_id.eq(None::<String>),
+        integrations::default_stage_id.eq(None::<String>),
+    ))
+    .execute(c))?;
+    Ok(())
+}
+
+/// Takes a deleted stage out of the integrations that start there; they keep the funnel
+/// (and so start in its first stage).
+pub fn forget_stage(conn: &mut DbConn, tenant: &TenantId, stage: &str) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::update(
+        integrations::table
+            .filter(integrations::tenant_id.eq(tenant))
+            .filter(integrations::default_stage_id.eq(stage))
+    )
+    .set(integrations::default_stage_id.eq(None::<String>))
+    .execute(c))?;
+    Ok(())
 }

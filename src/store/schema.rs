@@ -61,6 +61,8 @@ diesel::table! {
         config -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        default_funnel_id -> Nullable<Text>,
+        default_stage_id -> Nullable<Text>,
     }
 }
 

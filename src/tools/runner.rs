@@ -27,6 +27,12 @@ pub trait AnswerSink: Send + Sync {
     /// "ok" (this was the answer), "tool_calls" (the model went on to call tools) or
     /// "failed" (discard what was shown).
     fn end(&self, status: &'static str);
+    /// The model asked for this call; it runs next. Only the chat stream shows calls.
+    fn tool_call(&self, _call: &crate::llm::ToolCall) {}
+    /// What a call returned (its log record, the same the turn log keeps).
+    fn tool_result(&self, _record: &CallRecord) {}
+    /// The turn went to a sub-agent (`id`, `name`) before the first model call.
+    fn handoff(&self, _id: &str, _name: &str, _by: crate::domain::routing::RoutedBy) {}
 }
 
 #[derive(Clone)]
@@ -212,7 +218,13 @@ pub async fn run(
         let mut farewell: Option<String> = None;
         let mut finished = false;
         for call in &reply.tool_calls {
+            if let Some(sink) = &settings.live {
+                sink.tool_call(call);
+            }
             let (outcome, record, for_model) = toolbox.call(call, &cx).await;
+            if let Some(sink) = &settings.live {
+                sink.tool_result(&record);
+            }
             out.calls.push(record);
             if outcome.result.is_ok() {
                 out.consecutive_failures = 0;

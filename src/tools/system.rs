@@ -158,6 +158,10 @@ pub fn parse_due(raw: &str) -> Option<NaiveDateTime> {
 pub async fn run(name: &str, args: Value, cx: &ToolContext, rt: &ToolRuntime) -> ToolOutcome {
     let store = rt.store().clone();
     let tenant = cx.tenant.clone();
+    if name == SCHEDULE_MEETING {
+        // Also outside a conversation (an agent's chat stream): booked with the team.
+        return schedule_meeting(args, cx, rt, cx.conversation.clone()).await;
+    }
     let (Some(conversation), Some(contact)) = (cx.conversation.clone(), cx.contact.clone()) else {
         return ToolOutcome::error("this tool only works inside a customer conversation");
     };
@@ -312,29 +316,34 @@ pub async fn run(name: &str, args: Value, cx: &ToolContext, rt: &ToolRuntime) ->
                 Err(e) => ToolOutcome::error(store_error(e)),
             }
         }
-        SCHEDULE_MEETING => schedule_meeting(args, cx, rt, conversation).await,
         other => ToolOutcome::error(format!("unknown system tool `{other}`")),
     }
 }
 
 /// `schedule_meeting`: the free times of a day, or a booking with the conversation's host
-/// (its human owner, else the team), confirmed to the customer by the conversation.
+/// (its human owner, else the team), confirmed to the customer by the conversation. Outside
+/// a conversation (an agent's chat stream) the team's times, and a booking for `email`.
 async fn schedule_meeting(
     args: Value,
     cx: &ToolContext,
     rt: &ToolRuntime,
-    conversation: crate::domain::ConversationId,
+    conversation: Option<crate::domain::ConversationId>,
 ) -> ToolOutcome {
     use crate::engine::booking::{self, BookingError};
     let store = rt.store().clone();
     let setup = rt.booking();
     let tenant = cx.tenant.clone();
-    let found = store
-        .run(move |conn| crate::store::conversations::find(conn, &tenant, &conversation))
-        .await;
-    let conversation = match found {
-        Ok(c) => c,
-        Err(e) => return ToolOutcome::error(store_error(e)),
+    let conversation = match conversation {
+        Some(id) => {
+            let found = store
+                .run(move |conn| crate::store::conversations::find(conn, &tenant, &id))
+                .await;
+            match found {
+                Ok(c) => Some(c),
+                Err(e) => return ToolOutcome::error(store_error(e)),
+            }
+        }
+        None => None,
     };
     let booking_error = |e: BookingError| match e {
         BookingError::Store(e) => store_error(e),
@@ -347,21 +356,19 @@ async fn schedule_meeting(
             let Ok(day) = crate::domain::dates::parse_day(&date) else {
                 return ToolOutcome::error("date must be YYYY-MM-DD");
             };
-            let hosts = match booking::conversation_hosts(&store, &conversation).await {
+            let hosts = match &conversation {
+                Some(conversation) => booking::conversation_hosts(&store, conversation).await,
+                None => booking::team_hosts(&store, &cx.tenant).await,
+            };
+            let hosts = match hosts {
                 Ok(hosts) => hosts,
                 Err(e) => return ToolOutcome::error(booking_error(e)),
             };
             let duration =
                 chrono::Duration::minutes(i64::from(setup.calendar.default_duration_minutes));
-            let slots = booking::free_slots(
-                &store,
-                &setup.calendar,
-                &conversation.tenant_id,
-                hosts,
-                day,
-                duration,
-            )
-            .await;
+            let slots =
+                booking::free_slots(&store, &setup.calendar, &cx.tenant, hosts, day, duration)
+                    .await;
             match slots {
                 Ok(slots) => {
                     let times: Vec<String> = slots
@@ -392,15 +399,28 @@ async fn schedule_meeting(
                 Err(e) => return ToolOutcome::error(e),
             };
             let email = email.map(|e| crate::domain::validate::normalize_email(&e));
-            let booked = booking::book_for_conversation(
-                &store,
-                &setup.calendar,
-                &conversation,
-                start,
-                email,
-                None,
-            )
-            .await;
+            let booked = match (&conversation, email) {
+                (Some(conversation), email) => {
+                    booking::book_for_conversation(
+                        &store,
+                        &setup.calendar,
+                        conversation,
+                        start,
+                        email,
+                        None,
+                    )
+                    .await
+                }
+                (None, Some(email)) => {
+                    booking::book_for_team(&store, &setup.calendar, &cx.tenant, start, email)
+                        .await
+                }
+                (None, None) => {
+                    return ToolOutcome::error(
+                        "email is required to book outside a conversation: it says who the meeting is with",
+                    )
+                }
+            };
             match booked {
                 Ok(event) => {
                     let url = setup.links.url(&event.tenant_id, &event.id);

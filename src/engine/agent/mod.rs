@@ -37,7 +37,7 @@ mod stream;
 mod turn;
 pub use request_counts::RecordRequests;
 pub use side_calls::SideCall;
-pub use stream::{OpenStream, StreamGuard, StreamTicket};
+pub use stream::{OpenStream, StreamEnd, StreamRefused, StreamTicket};
 pub use turn::RunTurn;
 
 /// What the engine needs of an agent, decoded once from its row.

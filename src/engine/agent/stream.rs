@@ -1,139 +1,111 @@
 //! Live streams outside any conversation (`POST /agents/{id}/chat/stream`): the supervisor
-//! admits the request through the same gate as a turn, builds the prompt with knowledge
-//! passages and hands out a ticket; the ticket's guard settles the reserved cost when the
-//! stream ends, however it ends (answered, failed, or the client left).
+//! admits the request through the same gate as a turn — a conversation slot while it runs,
+//! the request rates, and a cost reservation per model call — and hands out a ticket whose
+//! run is the conversation turn's own pipeline (`turn::run_plan`): sub-agent routing, the
+//! tool loop with the agent's tools, and the turn log. Only the customer-facing parts of a
+//! conversation (memories, contact, effects on owner and status) are absent.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 
-use super::turn::passage_text;
+use super::turn::{passage_text, run_plan, SupervisorBudget, TurnInput, TurnPlan, TurnRun};
 use super::AgentSupervisor;
-use crate::config::Price;
-use crate::domain::agent::{ProviderKind, TurnStatus};
-use crate::domain::escalation::ProviderFault;
-use crate::domain::limits::{self, Ask, LimitHit, Reservation};
-use crate::llm::prompt::{self, HistoryItem, PromptInput};
+use crate::domain::agent::ProviderKind;
+use crate::domain::limits::{self, Ask, LimitHit};
+use crate::llm::prompt::HistoryItem;
 use crate::llm::retrieval::{self, Hit};
-use crate::llm::{ChatMessage, CompletionRequest, LlmError, Provider, ToolChoice};
+use crate::llm::ChatMessage;
+use crate::store::{sub_agents as sub_agents_store, tools as tools_store};
+use crate::tools::runner::{AnswerSink, LoopError, LoopOutcome};
+use crate::tools::{ToolContext, Toolbox};
 
-/// Opens a streamed answer outside any conversation: the agent's chat endpoint
-/// (`POST /agents/{id}/chat/stream`). It passes the same limits as a conversation turn — the
-/// request is counted and its cost reserved here — and the [`StreamGuard`] in the ticket
-/// settles the cost when the stream ends, however it ends.
+/// Opens a chat stream outside any conversation: the agent's chat endpoint
+/// (`POST /agents/{id}/chat/stream`).
 #[derive(Message)]
-#[rtype(result = "Result<StreamTicket, LimitHit>")]
+#[rtype(result = "Result<StreamTicket, StreamRefused>")]
 pub struct OpenStream {
     /// The conversation so far, user and assistant turns, ending with the user's question.
     pub messages: Vec<ChatMessage>,
     /// Extra facts for the system message (from the request's `context_data`).
     pub context: Vec<String>,
+    /// Receives the answer's text, the tool calls and their results, and the sub-agent
+    /// hand-off, as they happen.
+    pub events: Arc<dyn AnswerSink>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StreamRefused {
+    #[error("the agent is at its limit: {0}")]
+    Limited(LimitHit),
+    #[error("the agent's tools could not be loaded: {0}")]
+    Unavailable(String),
 }
 
 pub struct StreamTicket {
-    pub provider: Arc<dyn Provider>,
-    pub request: CompletionRequest,
     /// Knowledge passages the answer draws on, to cite as `source` events.
     pub sources: Vec<Hit>,
     pub price_flagged: bool,
-    pub guard: StreamGuard,
+    /// Runs the turn to its end and writes its log; the client leaving does not stop it,
+    /// since the provider bills the tokens anyway and each call's cost must be settled.
+    pub run: BoxFuture<'static, StreamEnd>,
 }
 
-/// Settles a streamed answer's reservation exactly once: by [`StreamGuard::finish`], or when
-/// dropped (the client went away mid-stream), at the reserved estimate, since the provider
-/// may have billed the tokens anyway.
-pub struct StreamGuard {
+/// How a streamed turn ended.
+pub struct StreamEnd {
+    pub outcome: LoopOutcome,
+    pub error: Option<LoopError>,
+    pub sub_agent_id: Option<String>,
+}
+
+/// The stream's conversation slot, freed however the run ends (or if it never runs).
+struct StreamSlot {
     addr: Addr<AgentSupervisor>,
-    reservation: Option<Reservation>,
-    estimate: f64,
-    price: Price,
-    model: String,
-    started: Instant,
+    id: String,
 }
 
-impl StreamGuard {
-    /// Settles with the provider's usage (or cancels after an error); returns the cost.
-    pub fn finish(mut self, result: Result<&crate::llm::CompletionReply, &LlmError>) -> f64 {
-        let Some(reservation) = self.reservation.take() else {
-            return 0.0;
-        };
-        let (outcome, cost) = match result {
-            Ok(reply) => {
-                let cost = limits::actual_cost(
-                    reply.prompt_tokens,
-                    reply.completion_tokens,
-                    self.price.prompt,
-                    self.price.completion,
-                );
-                (
-                    StreamOutcome::Answered {
-                        prompt_tokens: reply.prompt_tokens,
-                        completion_tokens: reply.completion_tokens,
-                        retries: reply.retries,
-                        model: reply.model.clone(),
-                        cost,
-                    },
-                    cost,
-                )
-            }
-            Err(e) => (StreamOutcome::Failed(e.fault()), 0.0),
-        };
-        self.send(reservation, outcome);
-        cost
-    }
-
-    fn send(&self, reservation: Reservation, outcome: StreamOutcome) {
-        self.addr.do_send(FinishStream {
-            reservation,
-            outcome,
-            model: self.model.clone(),
-            latency_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        });
-    }
-}
-
-impl Drop for StreamGuard {
+impl Drop for StreamSlot {
     fn drop(&mut self) {
-        if let Some(reservation) = self.reservation.take() {
-            let estimate = self.estimate;
-            self.send(reservation, StreamOutcome::Abandoned { estimate });
-        }
+        self.addr
+            .do_send(ReleaseStream(std::mem::take(&mut self.id)));
     }
 }
 
-enum StreamOutcome {
-    Answered {
-        prompt_tokens: u64,
-        completion_tokens: u64,
-        retries: u32,
-        model: String,
-        cost: f64,
-    },
-    Failed(ProviderFault),
-    Abandoned {
-        estimate: f64,
-    },
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ReleaseStream(String);
+
+impl Handler<ReleaseStream> for AgentSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReleaseStream, _: &mut Self::Context) {
+        self.gate.release(&msg.0);
+    }
 }
 
 #[derive(Message)]
 #[rtype(result = "()")]
 struct FinishStream {
-    reservation: Reservation,
-    outcome: StreamOutcome,
-    model: String,
+    run: TurnRun,
     latency_ms: u64,
 }
 
 impl Handler<OpenStream> for AgentSupervisor {
-    type Result = ResponseActFuture<Self, Result<StreamTicket, LimitHit>>;
+    type Result = ResponseActFuture<Self, Result<StreamTicket, StreamRefused>>;
 
     fn handle(&mut self, msg: OpenStream, ctx: &mut Self::Context) -> Self::Result {
-        // Unlike a conversation, a stream may talk to a draft, inactive or disabled agent
-        // (the wizard's test chat); who may do so is the API's rule.
-        if let Err(hit) = self.gate.admit(Ask::Trial) {
-            return Box::pin(actix::fut::ready(Err(hit)));
+        let slot = format!("stream:{}", uuid::Uuid::now_v7());
+        if let Err(hit) = self.admit_stream(&slot, &msg) {
+            return Box::pin(actix::fut::ready(Err(StreamRefused::Limited(hit))));
         }
+        let me = ctx.address();
+        let slot = StreamSlot {
+            addr: me.clone(),
+            id: slot,
+        };
         let question = msg
             .messages
             .iter()
@@ -141,87 +113,138 @@ impl Handler<OpenStream> for AgentSupervisor {
             .find(|m| m.role == crate::llm::ChatRole::User)
             .map(|m| m.content.clone())
             .unwrap_or_default();
-        let (limit, min_score) = match self.config.provider_kind {
-            ProviderKind::Openai => (
+        let uses_llm = self.config.provider_kind == ProviderKind::Openai;
+        let (limit, min_score) = if uses_llm {
+            (
                 self.tools.knowledge().settings().prompt_passages,
                 self.tools.knowledge().settings().prompt_min_relevance,
-            ),
+            )
+        } else {
             // The retrieval provider answers with its single best passage: cite that one.
-            ProviderKind::Retrieval => (1, retrieval::MIN_SCORE),
+            (1, retrieval::MIN_SCORE)
         };
         let (index, agent) = (self.tools.knowledge().clone(), self.config.id.clone());
         let tenant = self.config.tenant_id.clone();
-        let me = ctx.address();
+        let store = self.store.clone();
         Box::pin(
             async move {
-                retrieval::search(&index, &tenant, Some(&agent), &question, limit, min_score)
-                    .await
-                    .unwrap_or_default()
+                let sources =
+                    retrieval::search(&index, &tenant, Some(&agent), &question, limit, min_score)
+                        .await
+                        .unwrap_or_default();
+                // Read at every stream, never cached: a tool or sub-agent changed a moment
+                // ago is used at once, as in conversations.
+                let loaded = if uses_llm {
+                    store
+                        .run(move |conn| {
+                            Ok((
+                                sub_agents_store::active(conn, &tenant, &agent)?,
+                                tools_store::for_agent(conn, &tenant, &agent)?,
+                            ))
+                        })
+                        .await
+                } else {
+                    Ok((Vec::new(), Vec::new()))
+                };
+                (sources, loaded)
             }
             .into_actor(self)
-            .map(move |sources, act, _| {
+            .map(move |(sources, loaded), act, _| {
+                let (sub_agents, tools) =
+                    loaded.map_err(|e| StreamRefused::Unavailable(e.to_string()))?;
                 let (history, pending) = split_chat(msg.messages);
-                let knowledge: Vec<String> = match act.config.provider_kind {
-                    ProviderKind::Openai => sources.iter().map(passage_text).collect(),
-                    ProviderKind::Retrieval => Vec::new(),
+                let text = pending.join("\n");
+                let (sub_agent, classify_among) = act.route(&sub_agents, &text);
+                let knowledge: Vec<String> = if uses_llm {
+                    sources.iter().map(passage_text).collect()
+                } else {
+                    Vec::new()
                 };
-                let messages = prompt::build(&PromptInput {
-                    system_prompt: &act.config.system_prompt,
-                    agent_name: &act.config.name,
-                    contact_name: None,
-                    history: &history,
-                    pending: &pending,
-                    knowledge: &knowledge,
-                    memories: &[],
-                    condense_over_chars: act.settings.engine.condense_over_chars,
-                    context: &msg.context,
-                    tools: &[],
-                    tool_results: &[],
-                });
-                let max_tokens = act.config.max_tokens;
-                act.ticket(messages, max_tokens, sources, me)
+                let plan = TurnPlan {
+                    provider: act.provider.clone(),
+                    budget: Arc::new(SupervisorBudget(me.clone())),
+                    config: act.config.clone(),
+                    settings: act.settings.clone(),
+                    toolbox: Toolbox::from_rows(tools, act.tools.clone()),
+                    tool_context: ToolContext {
+                        tenant: act.config.tenant_id.clone(),
+                        agent: act.config.id.clone(),
+                        conversation: None,
+                        contact: None,
+                    },
+                    input: TurnInput {
+                        contact_name: None,
+                        history,
+                        pending,
+                        condense_over_chars: act.settings.engine.condense_over_chars,
+                        tool_results: Vec::new(),
+                    },
+                    context: msg.context,
+                    knowledge,
+                    memories: Vec::new(),
+                    sub_agent,
+                    classify_among,
+                    failures_before: 0,
+                    live: Some(msg.events),
+                };
+                let started = Instant::now();
+                let run = async move {
+                    let _slot = slot;
+                    let run = run_plan(plan).await;
+                    let end = StreamEnd {
+                        outcome: run.outcome.clone(),
+                        error: run.error.clone(),
+                        sub_agent_id: run.sub_agent_id.clone(),
+                    };
+                    let latency_ms =
+                        u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    me.do_send(FinishStream { run, latency_ms });
+                    end
+                }
+                .boxed();
+                Ok(StreamTicket {
+                    sources,
+                    price_flagged: act.price_flagged,
+                    run,
+                })
             }),
         )
     }
 }
 
 impl AgentSupervisor {
-    /// Reserves the cost of one request for `messages` and hands out what is needed to run
-    /// it; the ticket's guard settles the reservation however the request ends.
-    fn ticket(
-        &mut self,
-        messages: Vec<ChatMessage>,
-        max_tokens: u32,
-        sources: Vec<Hit>,
-        me: Addr<AgentSupervisor>,
-    ) -> Result<StreamTicket, LimitHit> {
-        let chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
-        let estimate =
-            limits::estimate_cost(chars, max_tokens, self.price.prompt, self.price.completion);
-        let reservation = self
-            .gate
-            .reserve(estimate, chrono::Utc::now().date_naive())?;
-        Ok(StreamTicket {
-            provider: self.provider.clone(),
-            request: CompletionRequest {
-                model: self.config.model.clone(),
-                temperature: self.config.temperature,
-                max_tokens,
-                messages,
-                tools: Vec::new(),
-                tool_choice: ToolChoice::Auto,
-            },
-            sources,
-            price_flagged: self.price_flagged,
-            guard: StreamGuard {
-                addr: me,
-                reservation: Some(reservation),
-                estimate,
-                price: self.price,
-                model: self.config.model.clone(),
-                started: Instant::now(),
-            },
-        })
+    /// The stream's admission, in the order a conversation passes it: a slot
+    /// (`max_conversations`), the request rates, then the budgets — checked here with the
+    /// first call's estimate so a spent budget is refused before any event is sent; each
+    /// model call then reserves its own cost in the tool loop.
+    fn admit_stream(&mut self, slot: &str, msg: &OpenStream) -> Result<(), LimitHit> {
+        self.gate.hold(slot)?;
+        // Unlike a conversation, a stream may talk to a draft, inactive or disabled agent
+        // (the wizard's test chat); who may do so is the API's rule.
+        let admitted = self.gate.admit(Ask::Trial).and_then(|()| {
+            let chars = self.config.system_prompt.chars().count()
+                + msg
+                    .messages
+                    .iter()
+                    .map(|m| m.content.chars().count())
+                    .sum::<usize>()
+                + msg.context.iter().map(|c| c.chars().count()).sum::<usize>();
+            let estimate = limits::estimate_cost(
+                chars,
+                self.config.max_tokens,
+                self.price.prompt,
+                self.price.completion,
+            );
+            let reservation = self
+                .gate
+                .reserve(estimate, chrono::Utc::now().date_naive())?;
+            self.gate.cancel(reservation);
+            Ok(())
+        });
+        if admitted.is_err() {
+            self.gate.release(slot);
+        }
+        admitted
     }
 }
 
@@ -251,38 +274,20 @@ impl Handler<FinishStream> for AgentSupervisor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: FinishStream, _: &mut Self::Context) -> Self::Result {
-        let today = chrono::Utc::now().date_naive();
-        let mut record = self.turn_record(None, TurnStatus::Ok, None, msg.latency_ms);
-        record.model = msg.model;
-        match msg.outcome {
-            StreamOutcome::Answered {
-                prompt_tokens,
-                completion_tokens,
-                retries,
-                model,
-                cost,
-            } => {
-                self.gate.settle(msg.reservation, cost, today);
-                record.prompt_tokens = i64::try_from(prompt_tokens).unwrap_or(i64::MAX);
-                record.completion_tokens = i64::try_from(completion_tokens).unwrap_or(i64::MAX);
-                record.retries = i32::try_from(retries).unwrap_or(i32::MAX);
-                record.cost_usd = cost;
-                record.model = model;
-            }
-            StreamOutcome::Failed(fault) => {
-                self.gate.cancel(msg.reservation);
-                record.status = match fault {
-                    ProviderFault::BadResponse => TurnStatus::NoAnswer,
-                    _ => TurnStatus::Error,
-                };
-                record.error_reason = Some(fault.to_string());
-            }
-            StreamOutcome::Abandoned { estimate } => {
-                self.gate.settle(msg.reservation, estimate, today);
-                record.status = TurnStatus::Abandoned;
-                record.cost_usd = estimate;
-            }
-        }
+        let TurnRun {
+            outcome,
+            error,
+            sub_agent_id,
+            model,
+        } = msg.run;
+        let record = self.run_record(
+            None,
+            &outcome,
+            error.as_ref(),
+            sub_agent_id,
+            model,
+            msg.latency_ms,
+        );
         self.finish_with_record(record, ())
     }
 }

@@ -16,7 +16,7 @@ use crate::domain::agent::{ProviderKind, TurnStatus};
 use crate::domain::automation::{self as automation_rules, Rule};
 use crate::domain::limits::{self, Ask, LimitHit, Reservation};
 use crate::domain::memory;
-use crate::domain::routing::{self, Candidate};
+use crate::domain::routing::{self, Candidate, RoutedBy};
 use crate::domain::{AgentId, ContactId, ConversationId, TenantId};
 use crate::engine::automation;
 use crate::engine::live_answer::LiveAnswer;
@@ -146,7 +146,7 @@ fn load_turn(
 
 /// Reserves and settles each model call of a turn at the supervisor, whose mailbox
 /// serialises them with every other turn of the agent.
-struct SupervisorBudget(Addr<AgentSupervisor>);
+pub(super) struct SupervisorBudget(pub(super) Addr<AgentSupervisor>);
 
 impl CallBudget for SupervisorBudget {
     fn reserve(&self, estimate_usd: f64) -> BoxFuture<'static, Result<Reservation, LimitHit>> {
@@ -269,34 +269,57 @@ async fn classify_topic(
     }
 }
 
-/// Everything the turn future needs, moved out of the actor.
-struct TurnPlan {
-    provider: Arc<dyn Provider>,
-    budget: Arc<dyn CallBudget>,
-    config: AgentConfig,
-    settings: Arc<Settings>,
-    toolbox: Toolbox,
-    tool_context: ToolContext,
-    msg: RunTurn,
-    context: Vec<String>,
-    knowledge: Vec<String>,
-    memories: Vec<String>,
+/// What the prompt is built from besides the agent's own setup: a conversation's messages
+/// ([`RunTurn`]) or a chat stream's.
+pub(super) struct TurnInput {
+    pub contact_name: Option<String>,
+    pub history: Vec<HistoryItem>,
+    pub pending: Vec<String>,
+    pub condense_over_chars: usize,
+    pub tool_results: Vec<String>,
+}
+
+impl From<RunTurn> for TurnInput {
+    fn from(msg: RunTurn) -> Self {
+        TurnInput {
+            contact_name: msg.contact_name,
+            history: msg.history,
+            pending: msg.pending,
+            condense_over_chars: msg.condense_over_chars,
+            tool_results: msg.tool_results,
+        }
+    }
+}
+
+/// Everything the turn future needs, moved out of the actor. Conversation turns and the
+/// chat stream both run through it, so both have the same routing, tools and limits.
+pub(super) struct TurnPlan {
+    pub provider: Arc<dyn Provider>,
+    pub budget: Arc<dyn CallBudget>,
+    pub config: AgentConfig,
+    pub settings: Arc<Settings>,
+    pub toolbox: Toolbox,
+    pub tool_context: ToolContext,
+    pub input: TurnInput,
+    pub context: Vec<String>,
+    pub knowledge: Vec<String>,
+    pub memories: Vec<String>,
     /// Chosen by topic already; `None` leaves it to classification (when `classify`).
-    sub_agent: Option<SubAgent>,
-    classify_among: Vec<SubAgent>,
-    failures_before: u32,
-    live: Option<Arc<dyn AnswerSink>>,
+    pub sub_agent: Option<SubAgent>,
+    pub classify_among: Vec<SubAgent>,
+    pub failures_before: u32,
+    pub live: Option<Arc<dyn AnswerSink>>,
 }
 
 /// What the turn future hands back to the actor.
-struct TurnRun {
-    outcome: LoopOutcome,
-    error: Option<LoopError>,
-    sub_agent_id: Option<String>,
-    model: String,
+pub(super) struct TurnRun {
+    pub outcome: LoopOutcome,
+    pub error: Option<LoopError>,
+    pub sub_agent_id: Option<String>,
+    pub model: String,
 }
 
-async fn run_plan(plan: TurnPlan) -> TurnRun {
+pub(super) async fn run_plan(plan: TurnPlan) -> TurnRun {
     let TurnPlan {
         provider,
         budget,
@@ -304,7 +327,7 @@ async fn run_plan(plan: TurnPlan) -> TurnRun {
         settings,
         toolbox,
         tool_context,
-        msg,
+        input: msg,
         context,
         knowledge,
         memories,
@@ -314,7 +337,9 @@ async fn run_plan(plan: TurnPlan) -> TurnRun {
         live,
     } = plan;
     let mut classification = (0u64, 0u64, 0.0f64);
+    let mut routed_by = RoutedBy::Topic;
     if sub_agent.is_none() && !classify_among.is_empty() {
+        routed_by = RoutedBy::Classification;
         let topics: Vec<String> = classify_among
             .iter()
             .flat_map(|s| s.topics().unwrap_or_default())
@@ -335,6 +360,9 @@ async fn run_plan(plan: TurnPlan) -> TurnRun {
                 .into_iter()
                 .find(|s| s.topics().unwrap_or_default().contains(&topic));
         }
+    }
+    if let (Some(sink), Some(chosen)) = (&live, &sub_agent) {
+        sink.handoff(chosen.id.as_str(), &chosen.name, routed_by);
     }
     let model = sub_agent
         .as_ref()
@@ -398,6 +426,33 @@ async fn run_plan(plan: TurnPlan) -> TurnRun {
 }
 
 impl AgentSupervisor {
+    /// The sub-agent whose topics `text` names, else the ones to classify it among (when
+    /// classification is on): the same routing for conversations and the chat stream.
+    pub(super) fn route(
+        &self,
+        sub_agents: &[SubAgent],
+        text: &str,
+    ) -> (Option<SubAgent>, Vec<SubAgent>) {
+        let candidates: Vec<Vec<String>> = sub_agents
+            .iter()
+            .map(|s| s.topics().unwrap_or_default())
+            .collect();
+        let routed = routing::route(
+            text,
+            &candidates
+                .iter()
+                .map(|topics| Candidate { topics })
+                .collect::<Vec<_>>(),
+        );
+        let sub_agent = routed.and_then(|i| sub_agents.get(i).cloned());
+        let classify_among = if sub_agent.is_none() && self.settings.llm.classify_topics {
+            sub_agents.to_vec()
+        } else {
+            Vec::new()
+        };
+        (sub_agent, classify_among)
+    }
+
     fn turn_with(
         &mut self,
         msg: RunTurn,
@@ -431,24 +486,7 @@ impl AgentSupervisor {
             return self.finish_with_record(record, Err(TurnFailure::Limited(hit)));
         }
 
-        let candidates: Vec<Vec<String>> = data
-            .sub_agents
-            .iter()
-            .map(|s| s.topics().unwrap_or_default())
-            .collect();
-        let routed = routing::route(
-            &text,
-            &candidates
-                .iter()
-                .map(|topics| Candidate { topics })
-                .collect::<Vec<_>>(),
-        );
-        let sub_agent = routed.and_then(|i| data.sub_agents.get(i).cloned());
-        let classify_among = if sub_agent.is_none() && self.settings.llm.classify_topics {
-            data.sub_agents.clone()
-        } else {
-            Vec::new()
-        };
+        let (sub_agent, classify_among) = self.route(&data.sub_agents, &text);
         let conversation = msg.conversation_id.clone();
         let plan = TurnPlan {
             provider: self.provider.clone(),
@@ -468,6 +506,7 @@ impl AgentSupervisor {
             sub_agent,
             classify_among,
             failures_before: self.tool_failures.get(&conversation).copied().unwrap_or(0),
+            input: TurnInput::from(msg),
             live: (self.settings.realtime.stream_ai_replies
                 && self.config.provider_kind == ProviderKind::Openai)
                 .then(|| {
@@ -477,7 +516,6 @@ impl AgentSupervisor {
                         conversation.clone(),
                     )) as Arc<dyn AnswerSink>
                 }),
-            msg,
         };
         Box::pin(
             run_plan(plan)
@@ -508,47 +546,50 @@ impl AgentSupervisor {
             }
         }
         let tool_failures = self.tool_failures.get(&conversation).copied().unwrap_or(0);
-        let (status, reason, result) = match error {
-            None => (
-                TurnStatus::Ok,
-                outcome
-                    .stopped_for_failures
-                    .then_some("tool_failures".to_string()),
-                Ok(TurnDone {
-                    content: outcome.content.clone(),
-                    prompt_tokens: outcome.prompt_tokens,
-                    completion_tokens: outcome.completion_tokens,
-                    cost_usd: outcome.cost_usd,
-                    latency_ms,
-                    effects: outcome.effects.clone(),
-                    tool_failures,
-                    sub_agent_id: sub_agent_id.clone(),
-                    automation_id: None,
-                    tool_calls: outcome.calls.clone(),
-                }),
-            ),
-            Some(LoopError::Limited(hit)) => (
-                TurnStatus::Limited,
-                Some(hit.as_str().to_string()),
-                Err(TurnFailure::Limited(hit)),
-            ),
+        let record = self.run_record(
+            Some(conversation),
+            &outcome,
+            error.as_ref(),
+            sub_agent_id.clone(),
+            model,
+            latency_ms,
+        );
+        let result = match error {
+            None => Ok(TurnDone {
+                content: outcome.content.clone(),
+                prompt_tokens: outcome.prompt_tokens,
+                completion_tokens: outcome.completion_tokens,
+                cost_usd: outcome.cost_usd,
+                latency_ms,
+                effects: outcome.effects.clone(),
+                tool_failures,
+                sub_agent_id: sub_agent_id.clone(),
+                automation_id: None,
+                tool_calls: outcome.calls.clone(),
+            }),
+            Some(LoopError::Limited(hit)) => Err(TurnFailure::Limited(hit)),
             Some(LoopError::Provider(LlmError::BadResponse(reason)))
                 if reason == retrieval::NO_MATCH =>
             {
-                (
-                    TurnStatus::NoAnswer,
-                    Some(retrieval::NO_MATCH.to_string()),
-                    Err(TurnFailure::NoAnswer),
-                )
+                Err(TurnFailure::NoAnswer)
             }
-            Some(LoopError::Provider(e)) => (
-                TurnStatus::Error,
-                Some(e.reason().to_string()),
-                Err(TurnFailure::Provider(e)),
-            ),
+            Some(LoopError::Provider(e)) => Err(TurnFailure::Provider(e)),
         };
-        let mut record =
-            self.turn_record(conversation.clone(), status, reason.as_deref(), latency_ms);
+        self.finish_with_record(record, result)
+    }
+
+    /// The turn log row of a run (a conversation's turn, or a chat stream's without one).
+    pub(super) fn run_record(
+        &self,
+        conversation: Option<ConversationId>,
+        outcome: &LoopOutcome,
+        error: Option<&LoopError>,
+        sub_agent_id: Option<String>,
+        model: String,
+        latency_ms: u64,
+    ) -> turns::AiTurn {
+        let (status, reason) = run_status(outcome, error);
+        let mut record = self.turn_record(conversation, status, reason.as_deref(), latency_ms);
         record.sub_agent_id = sub_agent_id;
         record.model = outcome.model.clone().unwrap_or(model);
         record.prompt_tokens = i64::try_from(outcome.prompt_tokens).unwrap_or(i64::MAX);
@@ -557,7 +598,7 @@ impl AgentSupervisor {
         record.retries = i32::try_from(outcome.retries).unwrap_or(i32::MAX);
         record.price_flagged = self.settings.price_for(&record.model).1;
         record.tools_used = serde_json::to_string(&outcome.calls).unwrap_or_else(|_| "[]".into());
-        self.finish_with_record(record, result)
+        record
     }
 
     /// Writes the turn log row (and the usage counters when tokens were spent), then answers.
@@ -674,6 +715,25 @@ impl AgentSupervisor {
             tokens_saved: 0,
             created_at: crate::store::now(),
         }
+    }
+}
+
+/// The turn log's status and reason for how a run ended.
+fn run_status(outcome: &LoopOutcome, error: Option<&LoopError>) -> (TurnStatus, Option<String>) {
+    match error {
+        None => (
+            TurnStatus::Ok,
+            outcome
+                .stopped_for_failures
+                .then_some("tool_failures".to_string()),
+        ),
+        Some(LoopError::Limited(hit)) => (TurnStatus::Limited, Some(hit.as_str().to_string())),
+        Some(LoopError::Provider(LlmError::BadResponse(reason)))
+            if reason == retrieval::NO_MATCH =>
+        {
+            (TurnStatus::NoAnswer, Some(retrieval::NO_MATCH.to_string()))
+        }
+        Some(LoopError::Provider(e)) => (TurnStatus::Error, Some(e.reason().to_string())),
     }
 }
 

@@ -416,6 +416,13 @@ pub fn write(conn: &mut DbConn, items: &[&Inbound]) -> StoreResult<Vec<Ingested>
     for contact in &plan.changed_contacts {
         contacts::update_details(conn, contact)?;
     }
+    crate::store::integrations::start_in_default_stages(conn, &mut plan.new_conversations)?;
+    for started in &plan.new_conversations {
+        if let Some(planned) = plan.conversations.get_mut(&started.id) {
+            planned.funnel_id.clone_from(&started.funnel_id);
+            planned.stage_id.clone_from(&started.stage_id);
+        }
+    }
     conversations::insert_many(conn, &plan.new_conversations)?;
     let last_seqs = conversations::advance(conn, &plan.advances, now)?;
     plan.settle(&last_seqs)?;

@@ -543,12 +543,16 @@ fn open_conversation(
     inbound: &Inbound,
     contact: &ContactId,
 ) -> StoreResult<Conversation> {
-    let conversation = Conversation::new_for(
+    let mut conversation = Conversation::new_for(
         &inbound.tenant_id,
         contact,
         Some(&inbound.integration_id),
         inbound.channel,
     );
+    crate::store::integrations::start_in_default_stages(
+        conn,
+        std::slice::from_mut(&mut conversation),
+    )?;
     conversations::insert(conn, &conversation)?;
     Ok(conversation)
 }
