@@ -180,10 +180,17 @@ impl Application {
             let membership = Membership::join(&settings.cluster, node_id, advertised).await?;
             crate::cluster::knowledge::spawn_sync(
                 membership.client().clone(),
-                crate::cluster::knowledge::subject(&settings.cluster.bucket),
+                &settings.cluster.bucket,
                 membership.node_id().to_string(),
                 knowledge_data.get_ref().clone(),
                 store.clone(),
+            )
+            .await?;
+            crate::cluster::realtime::spawn_relay(
+                membership.client().clone(),
+                &settings.cluster.bucket,
+                membership.node_id().to_string(),
+                engine.parts.events.clone(),
             )
             .await?;
             Some(membership)

@@ -257,3 +257,56 @@ async fn knowledge_changes_made_on_one_node_are_searchable_on_the_others() {
     assert!(status.is_success(), "{status}: {body}");
     finds_within(&n2, &token, "frete grátis", &[], Duration::from_secs(5)).await;
 }
+
+#[actix_web::test]
+async fn a_socket_on_one_node_sees_messages_and_events_produced_on_another() {
+    let db = TestDb::create_postgres();
+    let bucket = Bucket::new();
+    let n1 = Node::start(&db.url(), &cluster_env(&bucket, "n1")).await;
+    let n2 = Node::start(&db.url(), &cluster_env(&bucket, "n2")).await;
+    let token = n1.admin_token().await;
+    let integration = n1
+        .create(
+            &token,
+            "/api/v1/integrations",
+            &serde_json::json!({"kind": "generic", "name": "web", "secret": support::engine::SECRET}),
+        )
+        .await;
+    let (mut ws, _) = support::ws::WsClient::connect_url(&n2.ws_url(&token)).await;
+
+    // A customer writes to node 1; a staff socket on node 2 follows the conversation …
+    let accepted = n1
+        .inbound(&integration, "5511900000009", "x-1", "primeira mensagem")
+        .await;
+    let conversation = accepted["conversation_id"]
+        .as_str()
+        .expect("conversation id")
+        .to_string();
+    ws.send(serde_json::json!({"type": "subscribe", "conversation_id": conversation}))
+        .await;
+    // Frames are handled in order: once the pong is back, the socket is in the room.
+    ws.send(serde_json::json!({"type": "ping"})).await;
+    ws.next_of("pong").await;
+
+    // … and sees, live, the next message node 1 stores and a change staff make there.
+    n1.inbound(&integration, "5511900000009", "x-2", "segunda mensagem")
+        .await;
+    let live = ws.next_message_after(1).await;
+    assert_eq!(live["message"]["content"], "segunda mensagem", "{live}");
+    assert_eq!(live["message"]["conversation_id"], conversation.as_str());
+    let (status, changed) = n1
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/conversations/{conversation}"),
+            Some(&token),
+            Some(&serde_json::json!({"tags": ["vip"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    let updated = ws.next_of("conversation_updated").await;
+    assert_eq!(
+        updated["conversation_id"],
+        conversation.as_str(),
+        "{updated}"
+    );
+}

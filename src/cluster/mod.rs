@@ -10,6 +10,8 @@
 
 pub mod knowledge;
 pub mod membership;
+pub mod realtime;
+pub mod relay;
 pub mod work;
 
 use serde::Deserialize;

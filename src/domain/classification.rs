@@ -245,7 +245,7 @@ pub enum Source {
     Llm,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Classification {
     pub category: Category,
     pub priority: Priority,

@@ -124,14 +124,14 @@ const NEGATIVE_TERMS: &[&str] = &[
 ];
 
 /// One signal found in the message.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Signal {
     pub kind: FeedbackKind,
     pub score: f64,
 }
 
 /// Negative feedback on an AI reply: the strongest signal's kind and the combined score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     pub kind: FeedbackKind,
     /// 1 − Π(1 − sᵢ) over the signals: several weak signs add up, never past 1.

@@ -1,7 +1,7 @@
 //! Tenant events (conversation_started, message_received, conversation_assigned, …) fanned out
 //! to whoever listens: SSE streams, outbound webhooks, WebSocket hubs, tests.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::broadcast;
 
@@ -60,8 +60,9 @@ impl EventKind {
 }
 
 /// What happened in the engine, with what each kind carries. `data()` is the JSON object
-/// clients receive; its shape per kind is the contract in docs/protocol.md.
-#[derive(Debug, Clone, PartialEq)]
+/// clients receive; its shape per kind is the contract in docs/protocol.md. The serde form is
+/// only the cluster's wire between nodes (`cluster::realtime`), not a contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EngineEvent {
     ConversationStarted {
         channel: String,
@@ -133,7 +134,7 @@ pub enum EngineEvent {
 }
 
 /// The `note_added` event: the note as staff see it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NoteAdded {
     pub note_id: String,
     pub author_id: UserId,
@@ -142,7 +143,7 @@ pub struct NoteAdded {
 }
 
 /// The `feedback_detected` event: the AI reply the customer reacted to, and how.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackDetected {
     pub conversation_id: ConversationId,
     /// The AI reply the customer reacted to.
@@ -280,7 +281,7 @@ impl EngineEvent {
 }
 
 /// One event of one tenant, as the bus carries it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TenantEvent {
     pub tenant_id: TenantId,
     pub conversation_id: Option<ConversationId>,
@@ -305,6 +306,7 @@ pub struct EventBus {
     sender: broadcast::Sender<TenantEvent>,
     answers: broadcast::Sender<AnswerDelta>,
     typing: broadcast::Sender<AiTyping>,
+    peers: broadcast::Sender<TenantEvent>,
 }
 
 /// The AI is writing an answer in a conversation (its turn or its humanized delay runs), or
@@ -340,11 +342,24 @@ impl EventBus {
         let (sender, _) = broadcast::channel(capacity.max(1));
         let (answers, _) = broadcast::channel(capacity.max(1));
         let (typing, _) = broadcast::channel(capacity.max(1));
+        let (peers, _) = broadcast::channel(capacity.max(1));
         EventBus {
             sender,
             answers,
             typing,
+            peers,
         }
+    }
+
+    /// An event another node of the cluster produced (`cluster::realtime`). It goes to this
+    /// node's live listeners (WebSocket hub) only: webhooks, metrics and the CRM already
+    /// ran on the node that produced it.
+    pub fn publish_from_peer(&self, event: TenantEvent) {
+        let _ = self.peers.send(event);
+    }
+
+    pub fn subscribe_peers(&self) -> broadcast::Receiver<TenantEvent> {
+        self.peers.subscribe()
     }
 
     pub fn publish(
@@ -556,6 +571,17 @@ mod tests {
         for (event, name, data) in cases {
             assert_eq!(event.kind().as_str(), name);
             assert_eq!(event.data(), data, "{name}");
+            // The cluster relays events between nodes in their serde form: it reads back whole.
+            let relayed = TenantEvent {
+                tenant_id: TenantId("t1".into()),
+                conversation_id: Some(ConversationId("c1".into())),
+                event: event.clone(),
+                at: chrono::Utc::now(),
+            };
+            let wire = serde_json::to_vec(&relayed).expect("serializes");
+            let back: TenantEvent = serde_json::from_slice(&wire).expect("reads back");
+            assert_eq!(back.event, event, "{name}");
+            assert_eq!(back.tenant_id, relayed.tenant_id);
         }
         assert_eq!(
             EngineEvent::ConversationAssigned {

@@ -721,6 +721,16 @@ impl Actor for Hub {
                 }
             },
         ));
+        // Events of other cluster nodes: the same frames for this node's sockets.
+        let peers = self.events.subscribe_peers();
+        ctx.add_stream(futures::stream::unfold(peers, |mut peers| async move {
+            use tokio::sync::broadcast::error::RecvError;
+            match peers.recv().await {
+                Ok(event) => Some((BusItem::Event(Box::new(event)), peers)),
+                Err(RecvError::Lagged(missed)) => Some((BusItem::Lagged(missed), peers)),
+                Err(RecvError::Closed) => None,
+            }
+        }));
         let answers = self.events.subscribe_answers();
         ctx.add_stream(futures::stream::unfold(answers, |mut answers| async move {
             use tokio::sync::broadcast::error::RecvError;
