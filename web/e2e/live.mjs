@@ -120,6 +120,21 @@ export const liveScenarios = [
       const todayExpected = expected.daily.find((d) => d.date === today).conversations;
       assert.equal((await todayRow.locator("td").first().textContent()).trim(), String(todayExpected));
       await screenshot(page, "11-analytics", "console-analytics.png");
+
+      // Human service beside the AI: the handled counts are the API's, per person.
+      const humans = await rest.get(`/api/v1/analytics/humans?from=${weekAgo}&to=${today}`);
+      assert.ok(humans.humans.handled > 0, "earlier scenarios left human-handled conversations");
+      const service = page.locator("section.human-service");
+      await service.getByRole("heading", { name: "Atendimento humano" }).waitFor(WAIT);
+      const handled = async (who) =>
+        (await service.getByRole("row", { name: who }).first().locator("td").first().textContent()).trim();
+      assert.equal(await handled(/Todas as pessoas/), humans.humans.handled.toLocaleString("pt-BR"));
+      for (const agent of humans.agents) {
+        assert.equal(await handled(agent.name), agent.figures.handled.toLocaleString("pt-BR"), agent.name);
+      }
+      // Scroll the page's own scrolling area (not the document) to the table.
+      await page.locator("main.analytics").evaluate((main) => { main.scrollTop = main.scrollHeight; });
+      await screenshot(page, "11-analytics-humans", "console-human-analytics.png");
       await context.close();
     },
   ],
