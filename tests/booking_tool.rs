@@ -13,10 +13,6 @@ use support::evolution::{whatsapp, INSTANCE};
 use support::scripted_llm::Step;
 use support::tomorrow;
 
-const ALL_WEEK: &str = r#"{"days": {"mon": [["08:00","20:00"]], "tue": [["08:00","20:00"]],
-    "wed": [["08:00","20:00"]], "thu": [["08:00","20:00"]], "fri": [["08:00","20:00"]],
-    "sat": [["08:00","20:00"]], "sun": [["08:00","20:00"]]}}"#;
-
 /// Content lines of an RFC 5545 text, unfolded, as (name, value).
 fn ics_lines(text: &str) -> Vec<(String, String)> {
     assert!(text.contains("\r\n"), "CRLF line ends");
@@ -34,39 +30,7 @@ fn ics_lines(text: &str) -> Vec<(String, String)> {
 #[actix_web::test]
 async fn the_ai_books_a_meeting_on_whatsapp_and_the_customer_gets_the_confirmation_and_ics() {
     let ch = whatsapp(json!({"context_timer_seconds": 0})).await;
-    // Ana works every day 08:00–20:00 and takes meetings.
-    let (status, body) = ch
-        .app
-        .post(
-            "/api/v1/users",
-            &ch.admin.token,
-            &json!({"name": "Ana Souza", "email": "ana@tenant-a.test", "password": "user-password",
-                "role": "agent", "available": true, "max_conversations": 50}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let ana = ch.app.login("ana@tenant-a.test", "user-password").await;
-    let hours: Value = serde_json::from_str(ALL_WEEK).expect("json");
-    let (status, body) = ch
-        .app
-        .call(
-            reqwest::Method::PUT,
-            &format!("/api/v1/calendar/{}/working-hours", ana.user_id),
-            Some(&ana.token),
-            Some(&hours),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    // Nobody else takes meetings: the admin is not available.
-    let (status, body) = ch
-        .app
-        .patch(
-            &format!("/api/v1/users/{}", ch.admin.user_id),
-            &ch.admin.token,
-            &json!({"available": false}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let ana = support::calendar::sole_meeting_host(&ch.app, &ch.admin).await;
 
     let tool = support::engine::create(
         &ch.app,

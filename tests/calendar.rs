@@ -9,37 +9,15 @@ use std::time::Duration;
 
 use chrono::{Duration as Days, Utc};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use support::ws::WsClient;
 use support::{Session, TestApp};
-
-const ALL_WEEK: &str = r#"{"days": {"mon": [["08:00","20:00"]], "tue": [["08:00","20:00"]],
-    "wed": [["08:00","20:00"]], "thu": [["08:00","20:00"]], "fri": [["08:00","20:00"]],
-    "sat": [["08:00","20:00"]], "sun": [["08:00","20:00"]]}}"#;
 
 /// An app where Ana (an agent who works every day 08:00–20:00) takes web chat conversations.
 async fn setup() -> (TestApp, Session, Session, String) {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let (status, body) = app
-        .post(
-            "/api/v1/users",
-            &admin.token,
-            &json!({"name": "Ana Souza", "email": "ana@tenant-a.test", "password": "user-password", "role": "agent", "available": true, "max_conversations": 50}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let ana = app.login("ana@tenant-a.test", "user-password").await;
-    let hours: Value = serde_json::from_str(ALL_WEEK).expect("json");
-    let (status, body) = app
-        .call(
-            reqwest::Method::PUT,
-            &format!("/api/v1/calendar/{}/working-hours", ana.user_id),
-            Some(&ana.token),
-            Some(&hours),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let (ana, body) = support::calendar::all_week_agent(&app, &admin, "Ana Souza").await;
     assert_eq!(body["timezone"], "America/Sao_Paulo");
     assert_eq!(body["days"]["sun"][0][0], "08:00");
     let integration = support::engine::create(

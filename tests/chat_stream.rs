@@ -574,41 +574,9 @@ async fn a_running_stream_holds_one_of_the_agents_conversation_slots() {
 
 #[actix_web::test]
 async fn schedule_meeting_books_with_the_team_from_the_stream_for_the_email_given() {
-    const ALL_WEEK: &str = r#"{"days": {"mon": [["08:00","20:00"]], "tue": [["08:00","20:00"]],
-        "wed": [["08:00","20:00"]], "thu": [["08:00","20:00"]], "fri": [["08:00","20:00"]],
-        "sat": [["08:00","20:00"]], "sun": [["08:00","20:00"]]}}"#;
     let f = fixture(&[], json!({})).await;
-    let (status, body) = f
-        .app
-        .post(
-            "/api/v1/users",
-            &f.admin.token,
-            &json!({"name": "Ana Souza", "email": "ana@tenant-a.test", "password": "user-password",
-                "role": "agent", "available": true, "max_conversations": 50}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let ana = f.app.login("ana@tenant-a.test", "user-password").await;
-    let hours: Value = serde_json::from_str(ALL_WEEK).expect("json");
-    let (status, body) = f
-        .app
-        .call(
-            reqwest::Method::PUT,
-            &format!("/api/v1/calendar/{}/working-hours", ana.user_id),
-            Some(&ana.token),
-            Some(&hours),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = f
-        .app
-        .patch(
-            &format!("/api/v1/users/{}", f.admin.user_id),
-            &f.admin.token,
-            &json!({"available": false}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    // Ana is the team: the only one who takes meetings.
+    support::calendar::sole_meeting_host(&f.app, &f.admin).await;
     f.attach_tool(&json!({"name": "schedule_meeting", "tool_type": "system"}))
         .await;
     let day = support::tomorrow();

@@ -180,33 +180,11 @@ async fn inbound_signatures_with_a_timestamp_are_accepted_inside_the_window_only
 
 // ---- 6: a web-chat visitor's summaries and bookings are capped; reasons stay internal ----
 
-const ALL_WEEK: &str = r#"{"days": {"mon": [["08:00","20:00"]], "tue": [["08:00","20:00"]],
-    "wed": [["08:00","20:00"]], "thu": [["08:00","20:00"]], "fri": [["08:00","20:00"]],
-    "sat": [["08:00","20:00"]], "sun": [["08:00","20:00"]]}}"#;
-
 /// A human who works every day 08:00–20:00 and takes web chat conversations.
 async fn host(app: &TestApp, admin: &Session) -> Session {
-    let (status, body) = app
-        .post(
-            "/api/v1/users",
-            &admin.token,
-            &json!({"name": "Ana Host", "email": "ana@tenant-a.test", "password": "user-password",
-                "role": "agent", "available": true, "max_conversations": 50}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let ana = app.login("ana@tenant-a.test", "user-password").await;
-    let hours: Value = serde_json::from_str(ALL_WEEK).expect("json");
-    let (status, body) = app
-        .call(
-            reqwest::Method::PUT,
-            &format!("/api/v1/calendar/{}/working-hours", ana.user_id),
-            Some(&ana.token),
-            Some(&hours),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    ana
+    support::calendar::all_week_agent(app, admin, "Ana Host")
+        .await
+        .0
 }
 
 #[actix_web::test]

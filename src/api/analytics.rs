@@ -441,49 +441,12 @@ pub async fn agent(
     Ok(HttpResponse::Ok().json(analytics))
 }
 
-/// Handling figures of an owner, a department or everyone of a kind
-/// (`domain::handling` has the formulas).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HandlingFigures {
-    /// Times a conversation was given to them in the period.
-    pub handled: i64,
-    /// Of those, given to someone else or to a queue (for AI agents: escalated or transferred).
-    pub transferred: i64,
-    /// Of those, closed while they held it.
-    pub resolved: i64,
-    /// transferred / handled (0 without any).
-    pub transfer_rate: f64,
-    /// Mean seconds from being given the conversation to their own first message.
-    pub avg_first_response_seconds: Option<f64>,
-    /// Mean seconds from being given the conversation to its close, over those resolved.
-    pub avg_resolution_seconds: Option<f64>,
-    /// CSAT ratings given in the period to conversations they held when they closed.
-    pub csat_ratings: i64,
-    /// Mean of those ratings (1..5).
-    pub avg_csat: Option<f64>,
-}
-
-impl From<handling::Figures> for HandlingFigures {
-    fn from(f: handling::Figures) -> Self {
-        HandlingFigures {
-            handled: f.handled,
-            transferred: f.transferred,
-            resolved: f.resolved,
-            transfer_rate: f.transfer_rate,
-            avg_first_response_seconds: f.avg_first_response_seconds,
-            avg_resolution_seconds: f.avg_resolution_seconds,
-            csat_ratings: f.csat_ratings,
-            avg_csat: f.avg_csat,
-        }
-    }
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OwnerHandling {
     pub id: String,
     /// Empty when the user or agent was deleted since.
     pub name: String,
-    pub figures: HandlingFigures,
+    pub figures: handling::Figures,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -492,17 +455,17 @@ pub struct DepartmentHandling {
     pub id: Option<String>,
     /// Empty for `null` or a deleted department.
     pub name: String,
-    pub humans: HandlingFigures,
-    pub ai: HandlingFigures,
+    pub humans: handling::Figures,
+    pub ai: handling::Figures,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HumanAnalytics {
     pub period: PeriodView,
     /// Every human together.
-    pub humans: HandlingFigures,
+    pub humans: handling::Figures,
     /// Every AI agent together, measured the same way.
-    pub ai: HandlingFigures,
+    pub ai: handling::Figures,
     /// Per human with spells or ratings in the period, most handled first.
     pub agents: Vec<OwnerHandling>,
     /// Per AI agent, most handled first.
@@ -520,7 +483,7 @@ fn owners(
         .map(|(id, t)| OwnerHandling {
             id: id.clone(),
             name: names.get(id).cloned().unwrap_or_default(),
-            figures: handling::figures(t).into(),
+            figures: handling::figures(t),
         })
         .collect();
     out.sort_by(|a, b| {
@@ -582,8 +545,8 @@ pub async fn humans(
                 .as_ref()
                 .and_then(|d| department_names.get(d).cloned())
                 .unwrap_or_default(),
-            humans: handling::figures(people.by_department.get(id).unwrap_or(&empty)).into(),
-            ai: handling::figures(machines.by_department.get(id).unwrap_or(&empty)).into(),
+            humans: handling::figures(people.by_department.get(id).unwrap_or(&empty)),
+            ai: handling::figures(machines.by_department.get(id).unwrap_or(&empty)),
         })
         .collect();
     Ok(HttpResponse::Ok().json(HumanAnalytics {
@@ -591,8 +554,8 @@ pub async fn humans(
             from: period.from.and_utc(),
             to: period.to.and_utc(),
         },
-        humans: handling::figures(&people.all).into(),
-        ai: handling::figures(&machines.all).into(),
+        humans: handling::figures(&people.all),
+        ai: handling::figures(&machines.all),
         agents: owners(&people.by_owner, &user_names),
         ai_agents: owners(&machines.by_owner, &agent_names),
         departments,

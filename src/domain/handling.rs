@@ -101,16 +101,26 @@ impl Totals {
     }
 }
 
-/// The figures shown for an owner, a department or everyone of a kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// The figures shown for an owner, a department or everyone of a kind (the API's
+/// `HandlingFigures`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = HandlingFigures)]
 pub struct Figures {
+    /// Times a conversation was given to them in the period.
     pub handled: i64,
+    /// Of those, given to someone else or to a queue (for AI agents: escalated or transferred).
     pub transferred: i64,
+    /// Of those, closed while they held it.
     pub resolved: i64,
+    /// transferred / handled (0 without any).
     pub transfer_rate: f64,
+    /// Mean seconds from being given the conversation to their own first message.
     pub avg_first_response_seconds: Option<f64>,
+    /// Mean seconds from being given the conversation to its close, over those resolved.
     pub avg_resolution_seconds: Option<f64>,
+    /// CSAT ratings given in the period to conversations they held when they closed.
     pub csat_ratings: i64,
+    /// Mean of those ratings (1..5).
     pub avg_csat: Option<f64>,
 }
 

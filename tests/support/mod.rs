@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod calendar;
 pub mod engine;
 pub mod evolution;
 pub mod knowledge;
