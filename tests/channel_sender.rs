@@ -476,9 +476,9 @@ async fn webchat_replies_need_no_request() {
 
 #[actix_web::test]
 async fn pending_deliveries_resume_after_a_restart() {
-    // The sender built below stands for the restarted process. The app's own poller must
-    // not take the rows first: one process runs one sender, and two in one process share
-    // a node id, so their claims would not keep them apart.
+    // The sender built below stands for the restarted process. The app's own poller (its
+    // first poll is one interval after start) must not take the rows too: one process runs
+    // one sender, and two in one process share a node id, so claims would not part them.
     let app = TestApp::spawn_with(&[("cluster.poll_interval_ms", "3600000")]).await;
     let receiver = Receiver::start(&[]).await;
     let fixture = Fixture::new(&app, "generic", generic(&receiver)).await;

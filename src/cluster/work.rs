@@ -89,7 +89,9 @@ pub fn spawn_poller(
 ) {
     let mut stopping = shutdown.watch();
     actix_web::rt::spawn(async move {
-        let mut ticker = tokio::time::interval(claims.poll);
+        // The first poll after one interval: the start-up already resumed what was pending.
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + claims.poll, claims.poll);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
