@@ -15,42 +15,6 @@ use support::receiver::ScriptedReceiver;
 const WAIT: Duration = Duration::from_secs(15);
 const QUESTION: &str = "De 1 a 5, que nota você dá ao atendimento?";
 
-async fn with_channel(f: &Fixture) -> ScriptedReceiver {
-    let receiver = ScriptedReceiver::start(&[]).await;
-    let (status, _) = f
-        .app
-        .patch(
-            &format!("/api/v1/integrations/{}", f.integration_id),
-            &f.admin.token,
-            &json!({"outbound_url": receiver.url("/out")}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    receiver
-}
-
-async fn csat_on(f: &Fixture) {
-    let (status, body) = f
-        .app
-        .patch(
-            "/api/v1/settings",
-            &f.admin.token,
-            &json!({"csat": {"enabled": true, "question": QUESTION}}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-/// Sends a customer message; the conversation it went to.
-async fn say(f: &Fixture, contact: &str, id: &str, text: &str) -> String {
-    let (status, accepted) = f.inbound(contact, id, text).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-    accepted["conversation_id"]
-        .as_str()
-        .expect("conversation id")
-        .to_string()
-}
-
 async fn report(f: &Fixture) -> Value {
     let (status, body) = f.app.get("/api/v1/analytics/csat", &f.admin.token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -80,14 +44,14 @@ async fn f_wait(receiver: &ScriptedReceiver, want: impl Fn(&Value) -> bool) -> O
 #[actix_web::test]
 async fn a_rating_reply_rates_the_closed_conversation_and_is_reported() {
     let f = fixture(&[], json!({})).await;
-    let receiver = with_channel(&f).await;
-    csat_on(&f).await;
-    let conversation = say(&f, "c1", "m1", "meu pedido atrasou").await;
+    let receiver = f.with_channel().await;
+    f.csat_on(QUESTION).await;
+    let conversation = f.conversation_of("c1", "m1", "meu pedido atrasou").await;
     f.ai_replies(&conversation, 1).await;
     f.close(&conversation).await;
     question_sent(&receiver, &conversation).await;
 
-    let rated = say(&f, "c1", "m2", "5").await;
+    let rated = f.conversation_of("c1", "m2", "5").await;
     assert_eq!(
         rated, conversation,
         "the rating joins the closed conversation"
@@ -114,7 +78,7 @@ async fn a_rating_reply_rates_the_closed_conversation_and_is_reported() {
     assert_eq!(ai, 1, "nobody answers a rating");
 
     // A second "5" is a new conversation: the question was answered already.
-    let again = say(&f, "c1", "m3", "5").await;
+    let again = f.conversation_of("c1", "m3", "5").await;
     assert_ne!(again, conversation);
     f.ai_replies(&again, 1).await;
     assert_eq!(report(&f).await["rated"], 1);
@@ -123,14 +87,18 @@ async fn a_rating_reply_rates_the_closed_conversation_and_is_reported() {
 #[actix_web::test]
 async fn any_other_reply_starts_a_normal_conversation() {
     let f = fixture(&[], json!({})).await;
-    let receiver = with_channel(&f).await;
-    csat_on(&f).await;
-    let conversation = say(&f, "c1", "m1", "qual o horário de vocês?").await;
+    let receiver = f.with_channel().await;
+    f.csat_on(QUESTION).await;
+    let conversation = f
+        .conversation_of("c1", "m1", "qual o horário de vocês?")
+        .await;
     f.ai_replies(&conversation, 1).await;
     f.close(&conversation).await;
     question_sent(&receiver, &conversation).await;
 
-    let next = say(&f, "c1", "m2", "5 dias e nada do meu pedido").await;
+    let next = f
+        .conversation_of("c1", "m2", "5 dias e nada do meu pedido")
+        .await;
     assert_ne!(next, conversation);
     f.ai_replies(&next, 1).await;
     let r = report(&f).await;
@@ -141,10 +109,10 @@ async fn any_other_reply_starts_a_normal_conversation() {
 #[actix_web::test]
 async fn with_csat_off_nothing_is_asked_and_a_digit_is_a_message() {
     let f = fixture(&[], json!({})).await;
-    let conversation = say(&f, "c1", "m1", "oi").await;
+    let conversation = f.conversation_of("c1", "m1", "oi").await;
     f.ai_replies(&conversation, 1).await;
     f.close(&conversation).await;
-    let next = say(&f, "c1", "m2", "5").await;
+    let next = f.conversation_of("c1", "m2", "5").await;
     assert_ne!(next, conversation);
     f.ai_replies(&next, 1).await;
     assert!(by_sender(&f.messages(&conversation).await, "system").is_empty());
@@ -235,8 +203,8 @@ async fn the_web_chat_socket_gets_the_question_and_rates_with_csat_n() {
 #[actix_web::test]
 async fn a_rating_goes_to_webhooks_subscribed_to_csat_rated_only() {
     let f = fixture(&[], json!({})).await;
-    let receiver = with_channel(&f).await;
-    csat_on(&f).await;
+    let receiver = f.with_channel().await;
+    f.csat_on(QUESTION).await;
     let hooks = ScriptedReceiver::start(&[]).await;
     let secret = "a-webhook-secret-of-32-characters";
     for (path, events) in [
@@ -253,11 +221,11 @@ async fn a_rating_goes_to_webhooks_subscribed_to_csat_rated_only() {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{hook}");
     }
-    let conversation = say(&f, "c1", "m1", "meu pedido atrasou").await;
+    let conversation = f.conversation_of("c1", "m1", "meu pedido atrasou").await;
     f.ai_replies(&conversation, 1).await;
     f.close(&conversation).await;
     question_sent(&receiver, &conversation).await;
-    let rated = say(&f, "c1", "m2", "4").await;
+    let rated = f.conversation_of("c1", "m2", "4").await;
     assert_eq!(rated, conversation);
 
     let hit = support::engine::eventually(WAIT, &mut || {

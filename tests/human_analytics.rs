@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::engine::{fixture, Fixture};
-use support::receiver::ScriptedReceiver;
 use support::Session;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -57,25 +56,8 @@ fn find<'a>(list: &'a Value, id: &str) -> &'a Value {
 #[actix_web::test]
 async fn humans_and_departments_are_measured_next_to_the_ai() {
     let f = fixture(&[], json!({})).await;
-    let receiver = ScriptedReceiver::start(&[]).await;
-    let (status, body) = f
-        .app
-        .patch(
-            &format!("/api/v1/integrations/{}", f.integration_id),
-            &f.admin.token,
-            &json!({"outbound_url": receiver.url("/out")}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = f
-        .app
-        .patch(
-            "/api/v1/settings",
-            &f.admin.token,
-            &json!({"csat": {"enabled": true, "question": QUESTION}}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let receiver = f.with_channel().await;
+    f.csat_on(QUESTION).await;
     let support = created(&f, "/api/v1/departments", json!({"name": "Suporte"})).await;
     let ana = member(&f, "Ana", &support).await;
     let bob = member(&f, "Bob", &support).await;

@@ -73,6 +73,35 @@ fn merge(base: &mut Value, extra: Value) {
 }
 
 impl Fixture {
+    /// Gives the fixture's integration an outbound channel: replies are POSTed to the
+    /// returned receiver (`/out`).
+    pub async fn with_channel(&self) -> super::receiver::ScriptedReceiver {
+        let receiver = super::receiver::ScriptedReceiver::start(&[]).await;
+        let (status, body) = self
+            .app
+            .patch(
+                &format!("/api/v1/integrations/{}", self.integration_id),
+                &self.admin.token,
+                &json!({"outbound_url": receiver.url("/out")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        receiver
+    }
+
+    /// Switches the tenant's CSAT on, asking `question` on close.
+    pub async fn csat_on(&self, question: &str) {
+        let (status, body) = self
+            .app
+            .patch(
+                "/api/v1/settings",
+                &self.admin.token,
+                &json!({"csat": {"enabled": true, "question": question}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     /// Posts a customer message (signed) that must be accepted; returns its conversation.
     pub async fn conversation_of(&self, contact: &str, external_id: &str, text: &str) -> String {
         let (status, accepted) = self.inbound(contact, external_id, text).await;
