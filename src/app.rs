@@ -162,10 +162,6 @@ impl Application {
             access: access.clone(),
             shutdown: shutdown.clone(),
         });
-        let event_log = web::Data::from(api::events::EventLog::start(
-            &engine.parts.events,
-            &settings.realtime,
-        ));
         let webchat_limiter = web::Data::new(api::webchat::WebchatLimiter::new(&settings.realtime));
         let user_timeout =
             std::time::Duration::from_secs(settings.realtime.tcp_user_timeout_seconds);
@@ -193,10 +189,30 @@ impl Application {
                 engine.parts.events.clone(),
             )
             .await?;
+            crate::cluster::presence::spawn(
+                membership.client().clone(),
+                &settings.cluster,
+                membership.node_id().to_string(),
+                hub.clone(),
+                &shutdown,
+            )
+            .await?;
             Some(membership)
         } else {
             None
         };
+        let event_log = web::Data::from(match &membership {
+            Some(membership) => {
+                let bus = crate::cluster::sse::SseBus::open(
+                    membership.client().clone(),
+                    &settings.cluster,
+                )
+                .await?;
+                api::events::EventLog::start_on_bus(&engine.parts.events, bus, &settings.realtime)
+                    .await?
+            }
+            None => api::events::EventLog::start(&engine.parts.events, &settings.realtime),
+        });
         crate::cluster::work::spawn_poller(
             claims,
             dispatcher.get_ref().clone(),

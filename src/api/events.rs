@@ -1,13 +1,16 @@
 //! `GET /api/v1/events`: the tenant's events as Server-Sent Events, for dashboards.
 //!
-//! Every event gets an id `<boot>-<n>` (`n` increases over the whole process, `boot` tells
-//! runs apart). The last `realtime.sse_buffer_events` events of each tenant are kept in
-//! memory, so a client that reconnects with `Last-Event-ID` gets what it missed, in order,
-//! without duplicates. When the events it missed are no longer kept (or it comes from an
-//! earlier run), it first gets `event: resync`: reload state over REST. Comment lines
-//! (`: keep-alive`) keep idle connections and proxies open.
+//! A single node gives every event an id `<boot>-<n>` (`n` increases over the whole process,
+//! `boot` tells runs apart) and keeps the last `realtime.sse_buffer_events` events of each
+//! tenant in memory, so a client that reconnects with `Last-Event-ID` gets what it missed, in
+//! order, without duplicates. In cluster mode the buffer is a JetStream stream on the bus
+//! (`cluster::sse`) and the id is the event's sequence number there (`<n>`), so a client
+//! resumes on any node. When the events it missed are no longer kept (or the id is not one
+//! this node or cluster issued), it first gets `event: resync`: reload state over REST.
+//! Comment lines (`: keep-alive`) keep idle connections and proxies open.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +22,8 @@ use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use crate::auth::request::query_param;
 use crate::auth::{Access, AuthError, Staff};
+use crate::cluster::membership::ClusterError;
+use crate::cluster::sse::SseBus;
 use crate::config::RealtimeSettings;
 use crate::domain::{Role, TenantId, UserId};
 use crate::engine::events::{EventBus, TenantEvent};
@@ -48,6 +53,10 @@ pub struct EventLog {
     boot: String,
     capacity: usize,
     keepalive: Duration,
+    /// Cluster mode: the buffer is the bus's stream, and ids are its sequence numbers.
+    bus: Option<SseBus>,
+    /// Cluster mode: the id of the last event the live feed brought.
+    bus_seen: AtomicU64,
 }
 
 /// Where a reconnecting client resumes.
@@ -61,17 +70,7 @@ enum Resume {
 impl EventLog {
     /// Starts the feeder task (on the current runtime) that records every bus event.
     pub fn start(bus: &EventBus, settings: &RealtimeSettings) -> Arc<EventLog> {
-        let (live, _) = broadcast::channel(settings.sse_buffer_events.max(16));
-        let log = Arc::new(EventLog {
-            state: Mutex::new(State {
-                next: 1,
-                tenants: HashMap::new(),
-            }),
-            live,
-            boot: format!("{:08x}", rand::random::<u32>()),
-            capacity: settings.sse_buffer_events.max(1),
-            keepalive: Duration::from_secs(settings.sse_keepalive_seconds.max(1)),
-        });
+        let log = Arc::new(EventLog::new(settings, None));
         let mut receiver = bus.subscribe();
         let feeder = Arc::downgrade(&log);
         actix_web::rt::spawn(async move {
@@ -92,6 +91,51 @@ impl EventLog {
         log
     }
 
+    fn new(settings: &RealtimeSettings, bus: Option<SseBus>) -> EventLog {
+        let (live, _) = broadcast::channel(settings.sse_buffer_events.max(16));
+        EventLog {
+            state: Mutex::new(State {
+                next: 1,
+                tenants: HashMap::new(),
+            }),
+            live,
+            boot: format!("{:08x}", rand::random::<u32>()),
+            capacity: settings.sse_buffer_events.max(1),
+            keepalive: Duration::from_secs(settings.sse_keepalive_seconds.max(1)),
+            bus,
+            bus_seen: AtomicU64::new(0),
+        }
+    }
+
+    /// Cluster mode: this node's events go to the bus's stream, and its SSE clients follow
+    /// the stream (every node's events) and resume from it.
+    pub async fn start_on_bus(
+        events: &EventBus,
+        bus: SseBus,
+        settings: &RealtimeSettings,
+    ) -> Result<Arc<EventLog>, ClusterError> {
+        // Following before publishing: none of this node's own events passes unseen.
+        let feed = bus.follow().await?;
+        bus.spawn_publisher(events);
+        let log = Arc::new(EventLog::new(settings, Some(bus)));
+        let feeder = Arc::downgrade(&log);
+        actix_web::rt::spawn(async move {
+            use futures::StreamExt;
+            let mut feed = std::pin::pin!(feed);
+            while let Some((seq, event)) = feed.next().await {
+                let Some(log) = feeder.upgrade() else { break };
+                log.bus_seen.fetch_max(seq, Ordering::SeqCst);
+                let _ = log.live.send(Arc::new(Entry {
+                    seq,
+                    tenant: event.tenant_id.clone(),
+                    block: render(&seq.to_string(), &event),
+                }));
+            }
+            tracing::warn!("SSE live feed ended");
+        });
+        Ok(log)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the log half-updated in a way that
         // matters (worst case one event is missing), so a poisoned lock is used as is.
@@ -105,7 +149,7 @@ impl EventLog {
         let entry = Arc::new(Entry {
             seq,
             tenant: event.tenant_id.clone(),
-            block: render(&self.boot, seq, event),
+            block: render(&format!("{}-{seq}", self.boot), event),
         });
         let log = state.tenants.entry(event.tenant_id.clone()).or_default();
         log.entries.push_back(entry.clone());
@@ -123,6 +167,9 @@ impl EventLog {
         let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
             return Resume::Fresh;
         };
+        if self.bus.is_some() {
+            return raw.parse().map_or(Resume::Unknown, Resume::After);
+        }
         match raw.split_once('-') {
             Some((boot, n)) if boot == self.boot => {
                 n.parse().map_or(Resume::Unknown, Resume::After)
@@ -132,7 +179,51 @@ impl EventLog {
     }
 
     /// What the client missed, whether some of it is gone, and the live feed from there.
-    fn attach(
+    async fn attach(
+        &self,
+        tenant: &TenantId,
+        resume: Resume,
+    ) -> (Vec<Arc<Entry>>, bool, broadcast::Receiver<Arc<Entry>>, u64) {
+        let Some(bus) = &self.bus else {
+            return self.attach_local(tenant, resume);
+        };
+        // The live feed first, then the stream up to its end: what the feed brings meanwhile
+        // is in both, and skipped by id.
+        let receiver = self.live.subscribe();
+        let now = self.bus_seen.load(Ordering::SeqCst);
+        match resume {
+            Resume::Fresh => (Vec::new(), false, receiver, now),
+            Resume::Unknown => (Vec::new(), true, receiver, now),
+            Resume::After(after) => match bus.since(tenant, after).await {
+                Ok(backlog) => {
+                    let entries = backlog
+                        .events
+                        .into_iter()
+                        .map(|(seq, event)| {
+                            Arc::new(Entry {
+                                seq,
+                                tenant: event.tenant_id.clone(),
+                                block: render(&seq.to_string(), &event),
+                            })
+                        })
+                        .collect();
+                    // An id the stream never issued resumes from now.
+                    let after = if backlog.gap && after > now {
+                        now
+                    } else {
+                        after
+                    };
+                    (entries, backlog.gap, receiver, after)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "SSE backlog not read; the client resyncs");
+                    (Vec::new(), true, receiver, now)
+                }
+            },
+        }
+    }
+
+    fn attach_local(
         &self,
         tenant: &TenantId,
         resume: Resume,
@@ -158,7 +249,7 @@ impl EventLog {
     }
 }
 
-fn render(boot: &str, seq: u64, event: &TenantEvent) -> Bytes {
+fn render(id: &str, event: &TenantEvent) -> Bytes {
     let kind = event.kind();
     let payload = serde_json::json!({
         "type": kind,
@@ -167,9 +258,7 @@ fn render(boot: &str, seq: u64, event: &TenantEvent) -> Bytes {
         "data": event.data(),
         "at": event.at,
     });
-    Bytes::from(format!(
-        "id: {boot}-{seq}\nevent: {kind}\ndata: {payload}\n\n"
-    ))
+    Bytes::from(format!("id: {id}\nevent: {kind}\ndata: {payload}\n\n"))
 }
 
 /// The node is stopping: the stream ends after this; reconnect (to any node) with
@@ -268,7 +357,7 @@ impl Stream {
                     // This client fell behind the live feed: catch up from the log.
                     Err(RecvError::Lagged(_)) => {
                         let (backlog, gap, receiver, _) =
-                            self.log.attach(&self.tenant, Resume::After(self.last));
+                            self.log.attach(&self.tenant, Resume::After(self.last)).await;
                         self.receiver = receiver;
                         if gap {
                             self.pending.push_back(Bytes::from_static(RESYNC.as_bytes()));
@@ -290,7 +379,7 @@ impl Stream {
     params(("Last-Event-ID" = Option<String>, Header, description = "resume after this event id"),
         ("token" = Option<String>, Query, description = "the bearer token, for EventSource clients")),
     responses((status = 200, content_type = "text/event-stream",
-        description = "`id: <boot>-<n>`, `event: <kind>`, `data: {type, tenant_id, conversation_id, data, at}`; `event: resync` when events were lost; `event: reconnect` before the stream ends because the node stops; `: keep-alive` comments"),
+        description = "`id: <boot>-<n>` (a single node) or `id: <n>` (a cluster), `event: <kind>`, `data: {type, tenant_id, conversation_id, data, at}`; `event: resync` when events were lost; `event: reconnect` before the stream ends because the node stops; `: keep-alive` comments"),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn stream(
@@ -310,7 +399,7 @@ pub async fn stream(
         .or_else(|| query_param(&req, "last_event_id"));
     let log = log.into_inner();
     let resume = log.parse_resume(last_event_id.as_deref());
-    let (backlog, gap, receiver, after) = log.attach(&staff.tenant_id, resume);
+    let (backlog, gap, receiver, after) = log.attach(&staff.tenant_id, resume).await;
     let mut pending = VecDeque::new();
     // The reconnection delay, and a first chunk so clients see the stream open at once.
     pending.push_back(Bytes::from_static(b"retry: 3000\n: connected\n\n"));
@@ -416,21 +505,21 @@ mod tests {
             log.record(&event(&b, n));
         }
         // a has 1, 3, 5; b has 2, 4, 6.
-        let (backlog, gap, _, _) = log.attach(&a, Resume::After(1));
+        let (backlog, gap, _, _) = log.attach(&a, Resume::After(1)).await;
         assert_eq!(ids(&backlog), vec![3, 5]);
         assert!(!gap);
-        let (backlog, _, _, _) = log.attach(&b, Resume::After(1));
+        let (backlog, _, _, _) = log.attach(&b, Resume::After(1)).await;
         assert_eq!(ids(&backlog), vec![2, 4, 6]);
         log.record(&event(&a, 3)); // 7: evicts a's 1
-        let (backlog, gap, _, _) = log.attach(&a, Resume::After(0));
+        let (backlog, gap, _, _) = log.attach(&a, Resume::After(0)).await;
         assert_eq!(ids(&backlog), vec![3, 5, 7]);
         assert!(gap, "event 1 is gone");
-        let (backlog, gap, _, _) = log.attach(&a, Resume::After(1));
+        let (backlog, gap, _, _) = log.attach(&a, Resume::After(1)).await;
         assert!(!gap);
         assert_eq!(ids(&backlog), vec![3, 5, 7]);
-        let (backlog, gap, _, _) = log.attach(&a, Resume::Fresh);
+        let (backlog, gap, _, _) = log.attach(&a, Resume::Fresh).await;
         assert!(backlog.is_empty() && !gap);
-        let (backlog, gap, _, _) = log.attach(&a, log.parse_resume(Some("deadbeef-3")));
+        let (backlog, gap, _, _) = log.attach(&a, log.parse_resume(Some("deadbeef-3"))).await;
         assert!(backlog.is_empty());
         assert_eq!(gap, log.boot != "deadbeef");
     }
@@ -438,7 +527,7 @@ mod tests {
     #[actix_web::test]
     async fn blocks_are_server_sent_events() {
         let tenant = TenantId::new();
-        let block = render("b007", 42, &event(&tenant, 1));
+        let block = render("b007-42", &event(&tenant, 1));
         let text = std::str::from_utf8(&block).expect("utf-8");
         assert!(
             text.starts_with("id: b007-42\nevent: message_received\ndata: {"),

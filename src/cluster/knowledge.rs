@@ -30,7 +30,7 @@ pub async fn spawn_sync(
         client,
         format!("{bucket}.knowledge"),
         node,
-        index.changes(),
+        super::relay::receive(index.changes()),
         |change| {
             Some(match change {
                 Ok(documents) => Announcement::Changed(documents),

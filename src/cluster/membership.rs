@@ -12,8 +12,9 @@ use tokio::task::JoinHandle;
 
 use super::ClusterSettings;
 
-/// How long connecting to the bus may take at start-up before the node refuses to start.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long connecting to the bus (or reading a bucket) may take at start-up before the
+/// node refuses to start.
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -61,7 +62,11 @@ impl Membership {
         // The bucket's stream is created as `create_key_value` would; that call first reads
         // the account's info, which a 2.9 server answers without fields this client needs.
         context
-            .get_or_create_stream(bucket_stream(&settings.bucket, ttl))
+            .get_or_create_stream(bucket_stream(
+                &settings.bucket,
+                ttl,
+                "atende cluster members",
+            ))
             .await
             .map_err(|e| ClusterError::Bucket(e.to_string()))?;
         let bucket = context
@@ -149,10 +154,10 @@ impl Drop for Membership {
 
 /// The stream behind a KV bucket with one value per key and a bucket-wide TTL, as the KV
 /// API lays it out (`KV_<bucket>` on `$KV.<bucket>.>`).
-fn bucket_stream(bucket: &str, ttl: Duration) -> stream::Config {
+pub(super) fn bucket_stream(bucket: &str, ttl: Duration, description: &str) -> stream::Config {
     stream::Config {
         name: format!("KV_{bucket}"),
-        description: Some("atende cluster members".into()),
+        description: Some(description.into()),
         subjects: vec![format!("$KV.{bucket}.>")],
         max_messages_per_subject: 1,
         max_age: ttl,

@@ -10,8 +10,10 @@
 
 pub mod knowledge;
 pub mod membership;
+pub mod presence;
 pub mod realtime;
 pub mod relay;
+pub mod sse;
 pub mod work;
 
 use serde::Deserialize;
@@ -38,6 +40,10 @@ pub struct ClusterSettings {
     pub claim_seconds: u64,
     /// How often each node looks for unclaimed due work.
     pub poll_interval_ms: u64,
+    /// The SSE resume buffer on the bus (`<bucket>_sse`) keeps events this long …
+    pub sse_retention_seconds: u64,
+    /// … and at most this many (all tenants together).
+    pub sse_retention_events: u64,
 }
 
 impl ClusterSettings {
@@ -51,6 +57,18 @@ impl ClusterSettings {
         }
         if self.poll_interval_ms == 0 {
             return Err(invalid("cluster.poll_interval_ms", "must be at least 1"));
+        }
+        if self.sse_retention_seconds == 0 {
+            return Err(invalid(
+                "cluster.sse_retention_seconds",
+                "must be at least 1",
+            ));
+        }
+        if self.sse_retention_events == 0 || i64::try_from(self.sse_retention_events).is_err() {
+            return Err(invalid(
+                "cluster.sse_retention_events",
+                "must be at least 1 (and fit a signed 64-bit number)",
+            ));
         }
         if !self.node_id.is_empty() && !valid_key(&self.node_id) {
             return Err(invalid(
@@ -133,6 +151,8 @@ mod tests {
             bucket: "atende_nodes".into(),
             claim_seconds: 60,
             poll_interval_ms: 1000,
+            sse_retention_seconds: 3600,
+            sse_retention_events: 100_000,
         }
     }
 
@@ -156,6 +176,9 @@ mod tests {
         let mut short_ttl = settings("nats://127.0.0.1:4222");
         short_ttl.member_ttl_seconds = 2;
         assert!(short_ttl.validate(DatabaseKind::Postgres).is_err());
+        let mut no_window = settings("nats://127.0.0.1:4222");
+        no_window.sse_retention_events = 0;
+        assert!(no_window.validate(DatabaseKind::Postgres).is_err());
         let mut bad_id = settings("nats://127.0.0.1:4222");
         bad_id.node_id = "a.b".into();
         assert!(bad_id.validate(DatabaseKind::Postgres).is_err());

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -18,19 +18,34 @@ struct Envelope<T> {
     item: T,
 }
 
+/// A local broadcast as a stream of items, or of the count of items missed by falling
+/// behind; it ends when the broadcast closes.
+pub fn receive<T: Clone + Send + 'static>(
+    receiver: broadcast::Receiver<T>,
+) -> impl Stream<Item = Result<T, u64>> + Send + 'static {
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        match receiver.recv().await {
+            Ok(item) => Some((Ok(item), receiver)),
+            Err(RecvError::Lagged(missed)) => Some((Err(missed), receiver)),
+            Err(RecvError::Closed) => None,
+        }
+    })
+}
+
 /// Subscribes before returning, so nothing published once the node serves is missed.
-/// `wire` turns a local item, or the count of items the relay fell behind on, into what is
-/// sent (`None`: nothing).
-pub async fn spawn<T, W, M, D, F>(
+/// `local` is what this node produces ([`receive`]); `wire` turns a local item, or the count
+/// of items the relay fell behind on, into what is sent (`None`: nothing).
+pub async fn spawn<T, L, W, M, D, F>(
     client: async_nats::Client,
     subject: String,
     node: String,
-    mut local: broadcast::Receiver<T>,
+    local: L,
     wire: M,
     deliver: D,
 ) -> Result<(), ClusterError>
 where
-    T: Clone + Send + 'static,
+    L: Stream<Item = Result<T, u64>> + Send + 'static,
+    T: Send + 'static,
     W: Serialize + DeserializeOwned + Send + 'static,
     M: Fn(Result<T, u64>) -> Option<W> + Send + 'static,
     D: Fn(W) -> F + Send + 'static,
@@ -53,13 +68,9 @@ where
         }
     });
     tokio::spawn(async move {
-        loop {
-            let item = match local.recv().await {
-                Ok(item) => wire(Ok(item)),
-                Err(RecvError::Lagged(missed)) => wire(Err(missed)),
-                Err(RecvError::Closed) => return,
-            };
-            let Some(item) = item else { continue };
+        let mut local = std::pin::pin!(local);
+        while let Some(item) = local.next().await {
+            let Some(item) = wire(item) else { continue };
             let envelope = Envelope {
                 node: node.clone(),
                 item,

@@ -306,13 +306,42 @@ pub struct EventBus {
     sender: broadcast::Sender<TenantEvent>,
     answers: broadcast::Sender<AnswerDelta>,
     typing: broadcast::Sender<AiTyping>,
-    peers: broadcast::Sender<TenantEvent>,
+    rooms: broadcast::Sender<RoomFrame>,
+    peers: broadcast::Sender<LiveItem>,
+}
+
+/// What this node's WebSocket hub shows live, as it crosses to the other nodes' hubs
+/// (`cluster::realtime`). The serde form is only the cluster's wire, not a contract.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LiveItem {
+    Event(TenantEvent),
+    Answer(AnswerDelta),
+    Typing(AiTyping),
+    Room(RoomFrame),
+}
+
+/// Who in a conversation's room gets a relayed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Audience {
+    Everyone,
+    Customers,
+    Staff,
+}
+
+/// A frame one socket relayed to the others following its conversation (a colleague or the
+/// customer typing, a read receipt, a booking confirmed), already encoded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomFrame {
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    pub frame: String,
+    pub audience: Audience,
 }
 
 /// The AI is writing an answer in a conversation (its turn or its humanized delay runs), or
 /// stopped. Live only, like [`AnswerDelta`]: worth something to sockets watching now, not to
 /// SSE resume buffers or outbound webhooks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AiTyping {
     pub tenant_id: TenantId,
     pub conversation_id: ConversationId,
@@ -324,7 +353,7 @@ pub struct AiTyping {
 /// conversation's WebSocket room). Kept off the tenant event stream: token deltas are
 /// many and only worth something to sockets watching right now, not to SSE resume buffers
 /// or outbound webhooks.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AnswerDelta {
     pub tenant_id: TenantId,
     pub conversation_id: ConversationId,
@@ -333,8 +362,9 @@ pub struct AnswerDelta {
     /// 0, 1, 2 … within the stream, so a client can spot a gap.
     pub index: u32,
     pub delta: String,
-    /// The last piece: `Some("ok")` or `Some("failed")`, with an empty delta.
-    pub done: Option<&'static str>,
+    /// The last piece: `Some("ok")` or `Some("failed")`, with an empty delta. Owned once it
+    /// crossed from another node.
+    pub done: Option<std::borrow::Cow<'static, str>>,
 }
 
 impl EventBus {
@@ -342,24 +372,38 @@ impl EventBus {
         let (sender, _) = broadcast::channel(capacity.max(1));
         let (answers, _) = broadcast::channel(capacity.max(1));
         let (typing, _) = broadcast::channel(capacity.max(1));
+        let (rooms, _) = broadcast::channel(capacity.max(1));
         let (peers, _) = broadcast::channel(capacity.max(1));
         EventBus {
             sender,
             answers,
             typing,
+            rooms,
             peers,
         }
     }
 
-    /// An event another node of the cluster produced (`cluster::realtime`). It goes to this
-    /// node's live listeners (WebSocket hub) only: webhooks, metrics and the CRM already
-    /// ran on the node that produced it.
-    pub fn publish_from_peer(&self, event: TenantEvent) {
-        let _ = self.peers.send(event);
+    /// What another node of the cluster showed live (`cluster::realtime`). It goes to this
+    /// node's WebSocket hub only: webhooks, metrics and the CRM already ran on the node that
+    /// produced it.
+    pub fn publish_from_peer(&self, item: LiveItem) {
+        let _ = self.peers.send(item);
     }
 
-    pub fn subscribe_peers(&self) -> broadcast::Receiver<TenantEvent> {
+    pub fn subscribe_peers(&self) -> broadcast::Receiver<LiveItem> {
         self.peers.subscribe()
+    }
+
+    /// A frame this node's hub relayed to a room, for the other nodes' hubs. Only the
+    /// cluster relay listens; a single node has no listener.
+    pub fn publish_room(&self, frame: impl FnOnce() -> RoomFrame) {
+        if self.rooms.receiver_count() > 0 {
+            let _ = self.rooms.send(frame());
+        }
+    }
+
+    pub fn subscribe_rooms(&self) -> broadcast::Receiver<RoomFrame> {
+        self.rooms.subscribe()
     }
 
     pub fn publish(

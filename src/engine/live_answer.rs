@@ -39,7 +39,7 @@ impl LiveAnswer {
             stream_id: stream.id.clone(),
             index: stream.next_index,
             delta,
-            done,
+            done: done.map(std::borrow::Cow::Borrowed),
         });
         stream.next_index += 1;
     }
@@ -94,7 +94,7 @@ mod tests {
         );
         assert_eq!(got[0].delta, "Olá, ");
         assert_eq!(got[1].delta, "tudo bem?");
-        assert_eq!(got[2].done, Some("ok"));
+        assert_eq!(got[2].done.as_deref(), Some("ok"));
         assert!(got.iter().all(|d| d.stream_id == got[0].stream_id));
     }
 }

@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::executor::transaction;
 use super::schema::users;
 use super::{DbConn, StoreResult};
 use crate::domain::{TenantId, UserId};
@@ -29,4 +30,21 @@ pub fn reset_all(conn: &mut DbConn) -> StoreResult<usize> {
     )
     .set(users::presence.eq(OFFLINE))
     .execute(c))?)
+}
+
+/// Several users' presence, each as given.
+pub fn set_all(conn: &mut DbConn, statuses: &[(&TenantId, &UserId, &str)]) -> StoreResult<()> {
+    for (tenant, user, status) in statuses {
+        set(conn, tenant, user, status)?;
+    }
+    Ok(())
+}
+
+/// A cluster node's start: the cluster's view (everyone not offline on some node) replaces
+/// what the store holds, in one transaction, so no reader sees everyone offline meanwhile.
+pub fn replace_all(conn: &mut DbConn, statuses: &[(&TenantId, &UserId, &str)]) -> StoreResult<()> {
+    transaction(conn, |conn| {
+        reset_all(conn)?;
+        set_all(conn, statuses)
+    })
 }

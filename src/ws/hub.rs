@@ -25,7 +25,10 @@ use crate::domain::scheduling;
 use crate::domain::summary;
 use crate::domain::{ConversationId, MessageId, Role, TenantId, UserId};
 use crate::engine::distributor::{CapacityFreed, Distributor};
-use crate::engine::events::{AiTyping, AnswerDelta, EngineEvent, EventBus, EventKind, TenantEvent};
+pub use crate::engine::events::Audience;
+use crate::engine::events::{
+    AiTyping, AnswerDelta, EngineEvent, EventBus, EventKind, LiveItem, RoomFrame, TenantEvent,
+};
 use crate::store::messages::Message;
 use crate::store::{presence, receipts, Store};
 use crate::views::MessageView;
@@ -96,6 +99,23 @@ pub struct Hub {
     /// Sockets whose queue overflowed during the current handler; dropped at its end.
     overflowed: Vec<SessionId>,
     stats: HubStats,
+    /// Cluster mode: presence is the cluster's (`cluster::presence`), not this node's.
+    clustered: bool,
+    /// Where this node's presence changes go in cluster mode.
+    cluster_link: Option<mpsc::UnboundedSender<PresenceChange>>,
+    /// The cluster's view of who is around, per tenant (cluster mode).
+    cluster_view: HashMap<TenantId, HashMap<UserId, PresenceStatus>>,
+    /// The next presence write first sets everyone offline (the cluster's view replaces
+    /// what the store holds).
+    presence_replace: bool,
+}
+
+/// A user's presence changed: on this node (hub → cluster) or in the cluster (→ hub).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceChange {
+    pub tenant: TenantId,
+    pub user: UserId,
+    pub status: PresenceStatus,
 }
 
 impl Hub {
@@ -126,6 +146,10 @@ impl Hub {
             delivered_writing: false,
             overflowed: Vec::new(),
             stats: HubStats::default(),
+            clustered: settings.cluster.enabled(),
+            cluster_link: None,
+            cluster_view: HashMap::new(),
+            presence_replace: false,
         }
     }
 
@@ -242,6 +266,27 @@ impl Hub {
                 }
             }
         }
+        if let Some(link) = &self.cluster_link {
+            // The user may have sockets on other nodes too: what staff see and the store
+            // holds is the cluster's view, which comes back as `ClusterPresence::Changed`.
+            let _ = link.send(PresenceChange {
+                tenant: tenant.clone(),
+                user: user.clone(),
+                status,
+            });
+            return;
+        }
+        self.show_presence(tenant, user, status, ctx);
+    }
+
+    /// A user's presence changed as this node's staff see it: a frame to them, and the store.
+    fn show_presence(
+        &mut self,
+        tenant: &TenantId,
+        user: &UserId,
+        status: PresenceStatus,
+        ctx: &mut Context<Self>,
+    ) {
         let frame = ServerFrame::Presence {
             user_id: user.to_string(),
             status,
@@ -263,10 +308,11 @@ impl Hub {
     /// One presence write at a time, latest state per user: two quick changes of one user
     /// can never land in the store out of order.
     fn flush_presence(&mut self, ctx: &mut Context<Self>) {
-        if self.presence_writing || self.presence_dirty.is_empty() {
+        if self.presence_writing || (self.presence_dirty.is_empty() && !self.presence_replace) {
             return;
         }
         self.presence_writing = true;
+        let replace = std::mem::take(&mut self.presence_replace);
         let batch: Vec<((TenantId, UserId), PresenceStatus)> =
             self.presence_dirty.drain().collect();
         let store = self.store.clone();
@@ -279,10 +325,15 @@ impl Hub {
             async move {
                 store
                     .run(move |conn| {
-                        for ((tenant, user), status) in &batch {
-                            presence::set(conn, tenant, user, status.as_str())?;
+                        let batch: Vec<(&TenantId, &UserId, &str)> = batch
+                            .iter()
+                            .map(|((tenant, user), status)| (tenant, user, status.as_str()))
+                            .collect();
+                        if replace {
+                            presence::replace_all(conn, &batch)
+                        } else {
+                            presence::set_all(conn, &batch)
                         }
-                        Ok(())
                     })
                     .await
             }
@@ -700,15 +751,19 @@ impl Actor for Hub {
     fn started(&mut self, ctx: &mut Self::Context) {
         let store = self.store.clone();
         // Before any socket registers: nobody is connected to a process that just started.
-        ctx.wait(
-            async move { store.run(presence::reset_all).await }
-                .into_actor(self)
-                .map(|result, _, _| {
-                    if let Err(e) = result {
-                        tracing::warn!(error = %e, "stale presence not reset");
-                    }
-                }),
-        );
+        // In a cluster other nodes' users are: the cluster's view replaces the store's
+        // (`ClusterPresence::Snapshot`) instead.
+        if !self.clustered {
+            ctx.wait(
+                async move { store.run(presence::reset_all).await }
+                    .into_actor(self)
+                    .map(|result, _, _| {
+                        if let Err(e) = result {
+                            tracing::warn!(error = %e, "stale presence not reset");
+                        }
+                    }),
+            );
+        }
         let receiver = self.events.subscribe();
         ctx.add_stream(futures::stream::unfold(
             receiver,
@@ -721,15 +776,19 @@ impl Actor for Hub {
                 }
             },
         ));
-        // Events of other cluster nodes: the same frames for this node's sockets.
+        // What other cluster nodes show live: the same frames for this node's sockets.
         let peers = self.events.subscribe_peers();
         ctx.add_stream(futures::stream::unfold(peers, |mut peers| async move {
             use tokio::sync::broadcast::error::RecvError;
-            match peers.recv().await {
-                Ok(event) => Some((BusItem::Event(Box::new(event)), peers)),
-                Err(RecvError::Lagged(missed)) => Some((BusItem::Lagged(missed), peers)),
-                Err(RecvError::Closed) => None,
-            }
+            let item = match peers.recv().await {
+                Ok(LiveItem::Event(event)) => BusItem::Event(Box::new(event)),
+                Ok(LiveItem::Answer(delta)) => BusItem::Answer(Box::new(delta)),
+                Ok(LiveItem::Typing(typing)) => BusItem::Typing(Box::new(typing)),
+                Ok(LiveItem::Room(frame)) => BusItem::Room(Box::new(frame)),
+                Err(RecvError::Lagged(missed)) => BusItem::Lagged(missed),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((item, peers))
         }));
         let answers = self.events.subscribe_answers();
         ctx.add_stream(futures::stream::unfold(answers, |mut answers| async move {
@@ -758,6 +817,8 @@ enum BusItem {
     Event(Box<TenantEvent>),
     Answer(Box<AnswerDelta>),
     Typing(Box<AiTyping>),
+    /// A room frame a peer node relayed: for every socket of the room here.
+    Room(Box<RoomFrame>),
     Lagged(u64),
 }
 
@@ -767,6 +828,22 @@ impl StreamHandler<BusItem> for Hub {
             BusItem::Event(event) => self.on_event(*event, ctx),
             BusItem::Answer(delta) => self.on_answer_delta(*delta, ctx),
             BusItem::Typing(typing) => self.on_ai_typing(*typing, ctx),
+            BusItem::Room(frame) => {
+                let RoomFrame {
+                    tenant_id,
+                    conversation_id,
+                    frame,
+                    audience,
+                } = *frame;
+                let relay = Relay {
+                    conversation: conversation_id,
+                    tenant: tenant_id,
+                    frame: ByteString::from(frame),
+                    except: None,
+                    audience,
+                };
+                self.relay_to_room(&relay, ctx);
+            }
             BusItem::Lagged(missed) => {
                 // Listeners missed live frames; their `sync` after the gap gives them back.
                 self.stats.events_lagged += missed;
@@ -814,24 +891,32 @@ impl Handler<Connect> for Hub {
                     .or_default()
                     .insert(msg.id);
                 // Who is around, as the newcomer's first presence frames.
-                let snapshot: Vec<ByteString> = self
-                    .users
-                    .get(&tenant)
-                    .map(|users| {
-                        users
-                            .iter()
-                            .filter_map(|(u, p)| {
-                                p.status.map(|status| {
-                                    ServerFrame::Presence {
-                                        user_id: u.to_string(),
-                                        status,
-                                    }
-                                    .encode()
-                                })
-                            })
-                            .collect()
+                let around: Vec<(&UserId, PresenceStatus)> = if self.cluster_link.is_some() {
+                    self.cluster_view
+                        .get(&tenant)
+                        .map(|users| users.iter().map(|(u, s)| (u, *s)).collect())
+                        .unwrap_or_default()
+                } else {
+                    self.users
+                        .get(&tenant)
+                        .map(|users| {
+                            users
+                                .iter()
+                                .filter_map(|(u, p)| p.status.map(|s| (u, s)))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let snapshot: Vec<ByteString> = around
+                    .into_iter()
+                    .map(|(u, status)| {
+                        ServerFrame::Presence {
+                            user_id: u.to_string(),
+                            status,
+                        }
+                        .encode()
                     })
-                    .unwrap_or_default();
+                    .collect();
                 for frame in &snapshot {
                     self.send(msg.id, frame);
                 }
@@ -908,14 +993,6 @@ fn customer_escalation_data(
         .collect()
 }
 
-/// Who in a room gets a relayed frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
-    Everyone,
-    Customers,
-    Staff,
-}
-
 /// A frame for a conversation's room, except the socket it came from.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -931,6 +1008,19 @@ impl Handler<Relay> for Hub {
     type Result = ();
 
     fn handle(&mut self, msg: Relay, ctx: &mut Self::Context) {
+        // The room's sockets on the other nodes of a cluster get it too.
+        self.events.publish_room(|| RoomFrame {
+            tenant_id: msg.tenant.clone(),
+            conversation_id: msg.conversation.clone(),
+            frame: msg.frame.to_string(),
+            audience: msg.audience,
+        });
+        self.relay_to_room(&msg, ctx);
+    }
+}
+
+impl Hub {
+    fn relay_to_room(&mut self, msg: &Relay, ctx: &mut Context<Self>) {
         let Some(room) = self
             .rooms
             .get(&msg.conversation)
@@ -982,6 +1072,76 @@ impl Handler<Idle> for Hub {
             self.refresh_presence(&tenant, &user, ctx);
         }
         self.settle(ctx);
+    }
+}
+
+/// Cluster mode: where this node's presence changes go from now on (`cluster::presence`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UseClusterPresence(pub mpsc::UnboundedSender<PresenceChange>);
+
+impl Handler<UseClusterPresence> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: UseClusterPresence, _: &mut Self::Context) {
+        // Sockets that came before (none: the node serves after this) are told over.
+        for (tenant, users) in &self.users {
+            for (user, presence) in users {
+                if let Some(status) = presence.status {
+                    let _ = msg.0.send(PresenceChange {
+                        tenant: tenant.clone(),
+                        user: user.clone(),
+                        status,
+                    });
+                }
+            }
+        }
+        self.cluster_link = Some(msg.0);
+    }
+}
+
+/// The cluster's view of presence (`cluster::presence`): whole at start, then each change.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum ClusterPresence {
+    /// Everyone not offline anywhere; the store takes this view whole.
+    Snapshot(Vec<PresenceChange>),
+    Changed(PresenceChange),
+}
+
+impl Handler<ClusterPresence> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: ClusterPresence, ctx: &mut Self::Context) {
+        match msg {
+            ClusterPresence::Snapshot(view) => {
+                self.cluster_view.clear();
+                self.presence_dirty.clear();
+                self.presence_replace = true;
+                for change in view {
+                    self.cluster_view
+                        .entry(change.tenant.clone())
+                        .or_default()
+                        .insert(change.user.clone(), change.status);
+                    self.presence_dirty
+                        .insert((change.tenant, change.user), change.status);
+                }
+                self.flush_presence(ctx);
+            }
+            ClusterPresence::Changed(change) => {
+                let users = self.cluster_view.entry(change.tenant.clone()).or_default();
+                if change.status == PresenceStatus::Offline {
+                    users.remove(&change.user);
+                    if users.is_empty() {
+                        self.cluster_view.remove(&change.tenant);
+                    }
+                } else {
+                    users.insert(change.user.clone(), change.status);
+                }
+                self.show_presence(&change.tenant, &change.user, change.status, ctx);
+                self.settle(ctx);
+            }
+        }
     }
 }
 

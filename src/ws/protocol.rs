@@ -151,7 +151,7 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 /// presence `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PresenceStatus {
     Online,

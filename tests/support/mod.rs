@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod calendar;
+pub mod cluster;
 pub mod engine;
 pub mod evolution;
 pub mod knowledge;
