@@ -8,47 +8,13 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::cluster::{cluster_env, Bucket, NATS_URL};
+use support::cluster::{cluster_env, Bucket};
 use support::node::Node;
 use support::scripted_llm::{ScriptedLlm, Step};
 use support::ws::{SseClient, SseEvent, WsClient};
 use support::TestDb;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// What a node keeps on the bus besides the membership bucket (`Bucket` deletes that one):
-/// the presence bucket and the SSE stream, deleted when the test ends.
-struct BusLeftovers(String);
-
-impl Drop for BusLeftovers {
-    fn drop(&mut self) {
-        let name = self.0.clone();
-        // Its own runtime: Drop cannot await, and the test's runtime may be shutting down.
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                if let Ok(client) = async_nats::connect(NATS_URL).await {
-                    let js = async_nats::jetstream::new(client);
-                    let _ = js.delete_key_value(format!("{name}_presence")).await;
-                    let _ = js.delete_stream(format!("{name}_sse")).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// A bucket of the test's own, with its leftovers cleaned up after it.
-fn bus() -> (Bucket, BusLeftovers) {
-    let bucket = Bucket::new();
-    let leftovers = BusLeftovers(bucket.0.clone());
-    (bucket, leftovers)
-}
 
 async fn start(db: &TestDb, bucket: &Bucket, node: &str, extra: &[(&str, &str)]) -> Node {
     let mut env = cluster_env(bucket, node);
@@ -99,7 +65,7 @@ async fn ai_reply_stored(node: &Node, token: &str, conversation: &str, content: 
 #[actix_web::test]
 async fn ai_typing_answer_deltas_and_staff_typing_reach_a_socket_on_another_node() {
     let db = TestDb::create_postgres();
-    let (bucket, _leftovers) = bus();
+    let bucket = Bucket::new();
     let live = [("ATENDE__REALTIME__STREAM_AI_REPLIES", "true")];
     let n1 = start(&db, &bucket, "n1", &live).await;
     let n2 = start(&db, &bucket, "n2", &live).await;
@@ -261,7 +227,7 @@ async fn stored_presence(node: &Node, token: &str, user: &str) -> String {
 #[actix_web::test]
 async fn presence_is_per_user_over_all_nodes_and_a_dead_nodes_users_age_out() {
     let db = TestDb::create_postgres();
-    let (bucket, _leftovers) = bus();
+    let bucket = Bucket::new();
     let n1 = start(&db, &bucket, "n1", &[]).await;
     let mut n2 = start(&db, &bucket, "n2", &[]).await;
     let admin = n1.admin_token().await;
@@ -379,7 +345,7 @@ fn id_of(event: &SseEvent) -> u64 {
 #[actix_web::test]
 async fn sse_resumes_on_another_node_with_the_events_it_missed() {
     let db = TestDb::create_postgres();
-    let (bucket, _leftovers) = bus();
+    let bucket = Bucket::new();
     let n1 = start(&db, &bucket, "n1", &[]).await;
     let n2 = start(&db, &bucket, "n2", &[]).await;
     let token = n1.admin_token().await;
@@ -420,7 +386,7 @@ async fn sse_resumes_on_another_node_with_the_events_it_missed() {
 #[actix_web::test]
 async fn sse_resyncs_only_for_ids_older_than_the_bus_window() {
     let db = TestDb::create_postgres();
-    let (bucket, _leftovers) = bus();
+    let bucket = Bucket::new();
     // A window of two events.
     let window = [("ATENDE__CLUSTER__SSE_RETENTION_EVENTS", "2")];
     let n1 = start(&db, &bucket, "n1", &window).await;

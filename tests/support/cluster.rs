@@ -8,7 +8,7 @@ use super::node::Node;
 
 pub const NATS_URL: &str = "nats://127.0.0.1:4222";
 
-/// A bucket of this test's own, deleted when dropped (tests run side by side on one NATS).
+/// A bucket of this test's own, deleted with what nodes kept beside it when dropped (tests run side by side on one NATS).
 pub struct Bucket(pub String);
 
 impl Bucket {
@@ -30,9 +30,12 @@ impl Drop for Bucket {
             };
             runtime.block_on(async {
                 if let Ok(client) = async_nats::connect(NATS_URL).await {
-                    let _ = async_nats::jetstream::new(client)
-                        .delete_key_value(&name)
-                        .await;
+                    // The membership bucket, and what nodes keep beside it: the presence
+                    // bucket and the SSE stream.
+                    let js = async_nats::jetstream::new(client);
+                    let _ = js.delete_key_value(&name).await;
+                    let _ = js.delete_key_value(format!("{name}_presence")).await;
+                    let _ = js.delete_stream(format!("{name}_sse")).await;
                 }
             });
         })
