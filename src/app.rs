@@ -126,6 +126,25 @@ impl Application {
         // One id for this node's membership and its work claims.
         let node_id = settings.cluster.node_id();
         let claims = std::sync::Arc::new(WorkClaims::new(node_id.clone(), &settings.cluster));
+        // Cluster mode: the bus first, then the tenant leases, so the engine starts routing
+        // each tenant's events to its owner.
+        let (membership, routing) = if settings.cluster.enabled() {
+            let advertised = format!("{}:{port}", settings.server.host);
+            let membership = Membership::join(&settings.cluster, node_id, advertised).await?;
+            let leases = crate::cluster::lease::Leases::new(membership.node_id());
+            let (router, acquired) = crate::cluster::routing::Router::new(
+                membership.client().clone(),
+                &settings.cluster,
+                leases,
+                store.clone(),
+            );
+            // A restart under the same id holds nothing yet: what the previous process held
+            // is let go (and its writes fenced by the raised tokens when taken again).
+            router.release().await?;
+            (Some(membership), Some((router, acquired)))
+        } else {
+            (None, None)
+        };
         let engine = Engine::start(
             store.clone(),
             std::sync::Arc::new(settings.clone()),
@@ -133,6 +152,7 @@ impl Application {
             knowledge,
             clock,
             claims.clone(),
+            routing.as_ref().map(|(router, _)| router.clone()),
         )
         .await?;
         let engine_data = web::Data::new(engine.clone());
@@ -171,9 +191,41 @@ impl Application {
         let trusted_proxies = web::Data::new(crate::telemetry::TrustedProxies::new(
             settings.server.trusted_proxy_networks(),
         ));
-        let membership = if settings.cluster.enabled() {
-            let advertised = format!("{}:{port}", settings.server.host);
-            let membership = Membership::join(&settings.cluster, node_id, advertised).await?;
+        if let (Some(membership), Some((router, acquired))) = (&membership, routing) {
+            crate::cluster::routing::serve(
+                membership.client().clone(),
+                &settings.cluster.bucket,
+                router.leases().clone(),
+                {
+                    let engine = engine.clone();
+                    move |request| match request {
+                        crate::cluster::routing::Request::Chat(chat) => {
+                            api::chat_stream::on_owner(engine.clone(), *chat)
+                        }
+                        other => crate::engine::remote::handle(&engine, other),
+                    }
+                },
+            )
+            .await?;
+            crate::cluster::keeper::spawn(
+                router,
+                engine.clone(),
+                std::time::Duration::from_millis(settings.cluster.lease_renew_ms),
+                acquired,
+            );
+            let caches = crate::cluster::invalidate::Caches {
+                access: access.clone(),
+                dispatcher: dispatcher.get_ref().clone(),
+                engine: engine.parts.clone(),
+            };
+            crate::cluster::invalidate::spawn_relay(
+                membership.client().clone(),
+                &settings.cluster.bucket,
+                membership.node_id().to_string(),
+                &engine.parts.changes,
+                move |change| caches.apply(change),
+            )
+            .await?;
             crate::cluster::knowledge::spawn_sync(
                 membership.client().clone(),
                 &settings.cluster.bucket,
@@ -197,10 +249,7 @@ impl Application {
                 &shutdown,
             )
             .await?;
-            Some(membership)
-        } else {
-            None
-        };
+        }
         let event_log = web::Data::from(match &membership {
             Some(membership) => {
                 let bus = crate::cluster::sse::SseBus::open(
@@ -358,6 +407,14 @@ impl Application {
             parts.supervisors.send(crate::engine::agent::RecordRequests),
         )
         .await;
+        // Everything this node wrote is committed: its tenants go to the other nodes now,
+        // not after their leases run out.
+        let released = match &self.engine.router {
+            Some(router) => tokio::time::timeout_at(deadline, router.release())
+                .await
+                .is_ok_and(|r| r.is_ok()),
+            None => true,
+        };
         tracing::info!(
             elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             http_drained = http.is_ok(),
@@ -365,6 +422,7 @@ impl Application {
             turns_left = turns.count(),
             writer_drained = writer.is_ok(),
             request_counts_recorded = counted.is_ok(),
+            leases_released = released,
             "stopped"
         );
         Ok(())

@@ -96,7 +96,7 @@ impl ClientError for StoreError {
         match self {
             StoreError::NotFound => ErrorCode::NotFound,
             StoreError::Conflict(_) => ErrorCode::Conflict,
-            StoreError::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            StoreError::Unavailable(_) | StoreError::Fenced(_) => ErrorCode::ServiceUnavailable,
             _ => ErrorCode::Internal,
         }
     }
@@ -109,6 +109,10 @@ impl ClientError for StoreError {
             StoreError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "store unavailable");
                 "the store is unavailable; try again".into()
+            }
+            StoreError::Fenced(detail) => {
+                tracing::info!(error = %detail, "write fenced");
+                "this node no longer serves the conversation; try again".into()
             }
             other => {
                 tracing::error!(error = %other, "store error");

@@ -68,6 +68,7 @@ impl Setup {
             Duration::from_millis(200),
             4_096,
             1,
+            None,
         )
     }
 }

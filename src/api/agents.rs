@@ -273,6 +273,10 @@ fn to_json<T: Serialize>(value: &T) -> ApiResult<String> {
 /// when deleted). Awaited, so turns requested after the response already see the change;
 /// the write is durable either way, so an engine that cannot be reached only delays it.
 async fn reload_supervisor(engine: &Engine, id: AgentId) {
+    engine
+        .parts
+        .changes
+        .announce(crate::cluster::invalidate::Change::Agent(id.clone()));
     if let Err(e) = engine
         .parts
         .supervisors
@@ -592,6 +596,10 @@ pub async fn delete(
         })
         .await?;
     engine.parts.integrations.forget_all();
+    engine
+        .parts
+        .changes
+        .announce(crate::cluster::invalidate::Change::AllIntegrations);
     reload_supervisor(&engine, id).await;
     Ok(HttpResponse::NoContent().finish())
 }

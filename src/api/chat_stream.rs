@@ -14,13 +14,16 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use futures::channel::mpsc;
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
 use crate::auth::Staff;
+use crate::cluster::routing::{Answer, Answered, RemoteChat, Request, Router, WireError};
 use crate::config::Settings;
 use crate::domain::agent::AgentStatus;
 use crate::domain::role::may_chat_with_agent;
@@ -29,7 +32,7 @@ use crate::domain::scheduling::{self, BookingWish};
 use crate::domain::summary;
 use crate::domain::AgentId;
 use crate::engine::agent::{OpenStream, StreamEnd, StreamRefused, StreamTicket, SupervisorOf};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::llm::{ChatMessage, ToolCall};
 use crate::store::{agents, Store};
 use crate::tools::runner::{AnswerSink, LoopError};
@@ -285,27 +288,12 @@ pub async fn chat_stream(
     staff: Staff,
     store: web::Data<Store>,
     engine: web::Data<Engine>,
-    settings: web::Data<Settings>,
     path: web::Path<String>,
     body: web::Json<ChatStreamRequest>,
 ) -> ApiResult<HttpResponse> {
     let agent = AgentId::parse(&path).ok_or(ApiError::NotFound)?;
     let body = body.into_inner();
     let messages = messages(body.messages)?;
-    let asked = {
-        let text = messages
-            .last()
-            .map(|m| m.content.clone())
-            .unwrap_or_default();
-        let tz: chrono_tz::Tz = settings
-            .calendar
-            .timezone
-            .parse()
-            .unwrap_or(chrono_tz::America::Sao_Paulo);
-        let today = chrono::Utc::now().with_timezone(&tz).date_naive();
-        let wish = scheduling::read_wish(&text, today);
-        Asked { text, wish }
-    };
     let context = context_lines(body.context_data);
     let (tenant, lookup) = (staff.tenant_id.clone(), agent.clone());
     let row = store
@@ -317,13 +305,56 @@ pub async fn chat_stream(
             "only admins and supervisors may chat with a draft, inactive or disabled agent".into(),
         ));
     }
+    let chat = RemoteChat {
+        tenant: staff.tenant_id.clone(),
+        agent,
+        messages,
+        context,
+        reply_to: String::new(),
+    };
+    let stream = match &engine.router {
+        Some(router) => on_the_owner(router, chat, &engine).await,
+        None => open_here(&engine, chat).await.map(|rx| rx.boxed()),
+    }
+    .map_err(refused)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream.map(Ok::<_, actix_web::Error>)))
+}
+
+/// A refused chat, as the client sees it: the agent's caps are a rate limit here.
+fn refused(e: EngineError) -> ApiError {
+    match e {
+        EngineError::Limit(hit) => ApiError::RateLimited(StreamRefused::Limited(hit).to_string()),
+        EngineError::AgentNotFound => ApiError::NotFound,
+        EngineError::Unavailable(why) => ApiError::Unavailable(why),
+        EngineError::Store(e) => e.into(),
+        other => ApiError::Unavailable(other.to_string()),
+    }
+}
+
+/// Admits the chat through the agent's supervisor on this node and starts its turn: the
+/// stream's bytes.
+async fn open_here(
+    engine: &Engine,
+    chat: RemoteChat,
+) -> Result<mpsc::UnboundedReceiver<web::Bytes>, EngineError> {
+    let RemoteChat {
+        agent,
+        messages,
+        context,
+        ..
+    } = chat;
+    let asked = asked(&messages, &engine.parts.settings);
     let supervisor = engine
         .parts
         .supervisors
         .send(SupervisorOf(agent))
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))??
-        .ok_or(ApiError::NotFound)?;
+        .map_err(|e| EngineError::Unavailable(e.to_string()))??
+        .ok_or(EngineError::AgentNotFound)?;
     let (tx, rx) = mpsc::unbounded::<web::Bytes>();
     let events = Arc::new(SseEvents(tx));
     let ticket = supervisor
@@ -333,17 +364,123 @@ pub async fn chat_stream(
             events: events.clone(),
         })
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| EngineError::Unavailable(e.to_string()))?
         .map_err(|refused| match refused {
-            StreamRefused::Limited(_) => ApiError::RateLimited(refused.to_string()),
-            StreamRefused::Unavailable(_) => ApiError::Unavailable(refused.to_string()),
+            StreamRefused::Limited(hit) => EngineError::Limit(hit),
+            StreamRefused::Unavailable(why) => EngineError::Unavailable(why),
         })?;
     actix_web::rt::spawn(produce(ticket, asked, events));
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("Cache-Control", "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(rx.map(Ok::<_, actix_web::Error>)))
+    Ok(rx)
+}
+
+fn asked(messages: &[ChatMessage], settings: &Settings) -> Asked {
+    let text = messages
+        .last()
+        .map(|m| m.content.clone())
+        .unwrap_or_default();
+    let tz: chrono_tz::Tz = settings
+        .calendar
+        .timezone
+        .parse()
+        .unwrap_or(chrono_tz::America::Sao_Paulo);
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let wish = scheduling::read_wish(&text, today);
+    Asked { text, wish }
+}
+
+/// Cluster mode: the chat runs on the node owning the tenant (where the agent's supervisor and
+/// its caps are), here when that is this node; the owner's bytes come over the bus.
+async fn on_the_owner(
+    router: &Router,
+    mut chat: RemoteChat,
+    engine: &Engine,
+) -> Result<BoxStream<'static, web::Bytes>, EngineError> {
+    let client = router.client().clone();
+    chat.reply_to = client.new_inbox();
+    // Subscribed before asking, so the owner's first bytes are not missed.
+    let pieces = client
+        .subscribe(chat.reply_to.clone())
+        .await
+        .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+    let request = Request::Chat(Box::new(chat));
+    match router.forward(&request).await {
+        None => match request {
+            Request::Chat(chat) => Ok(open_here(engine, *chat).await?.boxed()),
+            _ => Err(EngineError::Unavailable("request changed".into())),
+        },
+        Some(answer) => {
+            Result::<(), EngineError>::from_answer(answer)?;
+            Ok(relayed(pieces, router.timeout()).boxed())
+        }
+    }
+}
+
+/// The owner's bytes until its empty end mark; an owner silent longer than `idle` (it died:
+/// it sends a keep-alive comment meanwhile) ends the stream with an `error` event.
+fn relayed(
+    pieces: async_nats::Subscriber,
+    idle: std::time::Duration,
+) -> impl futures::Stream<Item = web::Bytes> {
+    futures::stream::unfold(Some(pieces), move |pieces| async move {
+        let mut pieces = pieces?;
+        match tokio::time::timeout(idle, pieces.next()).await {
+            Ok(Some(piece)) if !piece.payload.is_empty() => {
+                Some((web::Bytes::from(piece.payload.to_vec()), Some(pieces)))
+            }
+            Ok(_) => None,
+            Err(_) => Some((owner_gone_event(), None)),
+        }
+    })
+}
+
+fn owner_gone_event() -> web::Bytes {
+    event(
+        StreamEvent::Error,
+        json!({
+            "code": crate::error::ErrorCode::ServiceUnavailable,
+            "reason": "node_unavailable",
+            "error": "the node running this chat stopped answering; ask again",
+        }),
+    )
+}
+
+/// The owner's side of [`on_the_owner`]: admits the chat here and publishes its bytes to the
+/// asking node, with a keep-alive comment whenever the turn is quiet for half the peer
+/// timeout, then an empty end mark.
+pub fn on_owner(engine: Engine, chat: RemoteChat) -> BoxFuture<'static, Answer> {
+    async move {
+        let Some(router) = engine.router.clone() else {
+            return Answer::Failed(WireError::Unavailable("not in cluster mode".into()));
+        };
+        let reply_to = chat.reply_to.clone();
+        let mut bytes = match open_here(&engine, chat).await {
+            Ok(rx) => rx,
+            Err(e) => return Answer::Failed((&e).into()),
+        };
+        actix_web::rt::spawn(async move {
+            let client = router.client();
+            let quiet = router.timeout() / 2;
+            loop {
+                let piece = match tokio::time::timeout(quiet, bytes.next()).await {
+                    Ok(Some(piece)) => piece,
+                    Ok(None) => break,
+                    Err(_) => web::Bytes::from_static(b": keep-alive\n\n"),
+                };
+                if let Err(e) = client
+                    .publish(reply_to.clone(), piece.to_vec().into())
+                    .await
+                {
+                    tracing::warn!(error = %e, "chat stream piece not relayed");
+                    return;
+                }
+            }
+            if let Err(e) = client.publish(reply_to, bytes::Bytes::new()).await {
+                tracing::warn!(error = %e, "chat stream end not relayed");
+            }
+        });
+        Answer::Done
+    }
+    .boxed()
 }
 
 /// Writes the events around the turn's own (answer, tool calls, hand-off): sources before,

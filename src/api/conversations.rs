@@ -338,6 +338,7 @@ pub async fn reply(
     let message = engine
         .registry
         .send(Ask(
+            staff.tenant_id.clone(),
             conversation.id,
             HumanReply {
                 user: staff.user_id.clone(),
@@ -396,6 +397,7 @@ pub async fn assign(
     engine
         .registry
         .send(Ask(
+            staff.tenant_id.clone(),
             id.clone(),
             actor::Assign {
                 owner,
@@ -432,6 +434,7 @@ pub async fn take(
     engine
         .registry
         .send(Ask(
+            staff.tenant_id.clone(),
             id.clone(),
             actor::Take {
                 user: staff.user_id.clone(),
@@ -485,6 +488,7 @@ pub async fn escalate(
     engine
         .registry
         .send(Ask(
+            staff.tenant_id.clone(),
             id.clone(),
             Escalate {
                 reason: EscalationReason::Staff(body.reason),
@@ -517,7 +521,7 @@ pub async fn close(
     let id = conversation.id.clone();
     engine
         .registry
-        .send(Ask(id.clone(), Close { reason }))
+        .send(Ask(staff.tenant_id.clone(), id.clone(), Close { reason }))
         .await
         .map_err(mailbox)?
         .map_err(mailbox)??;
@@ -570,6 +574,7 @@ pub async fn update(
     engine
         .registry
         .send(Ask(
+            staff.tenant_id.clone(),
             id.clone(),
             Edit {
                 changes,

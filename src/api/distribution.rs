@@ -78,6 +78,12 @@ pub async fn put(
         .parts
         .distributor
         .do_send(SettingsChanged(staff.tenant_id.clone()));
+    engine
+        .parts
+        .changes
+        .announce(crate::cluster::invalidate::Change::Distribution(
+            staff.tenant_id.clone(),
+        ));
     Ok(HttpResponse::Ok().json(settings))
 }
 

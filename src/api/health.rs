@@ -15,7 +15,11 @@ pub async fn health() -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/ready", tag = "ops", responses((status = 200), (status = 503)))]
-pub async fn ready(store: web::Data<Store>, node: web::Data<crate::app::Node>) -> HttpResponse {
+pub async fn ready(
+    store: web::Data<Store>,
+    node: web::Data<crate::app::Node>,
+    engine: web::Data<crate::engine::Engine>,
+) -> HttpResponse {
     if node.shutdown.is_stopping() {
         return unavailable("the node is stopping");
     }
@@ -27,6 +31,12 @@ pub async fn ready(store: web::Data<Store>, node: web::Data<crate::app::Node>) -
                     Ok(members) => {
                         body["node_id"] = json!(membership.node_id());
                         body["members"] = json!(members);
+                        if let Some(router) = &engine.router {
+                            // Counts only: this answers without credentials.
+                            body["tenants_held"] = json!(router.leases().tenants().len());
+                            body["fenced_writes"] = json!(router.leases().fenced());
+                        }
+                        body["turns_in_flight"] = json!(engine.parts.turns.count());
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "cluster membership not read");

@@ -698,6 +698,12 @@ pub async fn update(
         })
         .await??;
     engine.parts.integrations.forget(&row.id);
+    engine
+        .parts
+        .changes
+        .announce(crate::cluster::invalidate::Change::Integration(
+            row.id.clone(),
+        ));
     Ok(HttpResponse::Ok().json(IntegrationView::from_row(row)?))
 }
 
@@ -718,6 +724,12 @@ pub async fn delete(
         .run(move |conn| integrations::delete(conn, &tenant, &id))
         .await?;
     engine.parts.integrations.forget(&gone);
+    engine
+        .parts
+        .changes
+        .announce(crate::cluster::invalidate::Change::Integration(
+            gone.clone(),
+        ));
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -57,6 +57,12 @@ pub async fn patch(
         details: Some(serde_json::json!({ "field": e.field })),
     })?;
     engine.parts.tenant_settings.forget(&staff.tenant_id);
+    engine
+        .parts
+        .changes
+        .announce(crate::cluster::invalidate::Change::TenantSettings(
+            staff.tenant_id.clone(),
+        ));
     tracing::info!(tenant = %staff.tenant_id, user = %staff.user_id, "tenant settings changed");
     Ok(HttpResponse::Ok().json(effective))
 }

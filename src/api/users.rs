@@ -12,6 +12,7 @@ use crate::accounts::{self, AccountError, NewUser, PasswordHasher};
 use crate::auth::Access;
 use crate::auth::Staff;
 use crate::domain::{validate, Role, UserId};
+use crate::engine::Engine;
 use crate::store::{self, json_column, users, Store};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -205,6 +206,7 @@ pub async fn update(
     store: web::Data<Store>,
     hasher: web::Data<PasswordHasher>,
     access: web::Data<Access>,
+    engine: web::Data<Engine>,
     path: web::Path<String>,
     body: web::Json<UpdateUser>,
 ) -> ApiResult<HttpResponse> {
@@ -290,6 +292,10 @@ pub async fn update(
         })?;
     if access_changes {
         access.changed(&id);
+        engine
+            .parts
+            .changes
+            .announce(crate::cluster::invalidate::Change::User(id.clone()));
     }
     Ok(HttpResponse::Ok().json(UserView::from_row(user)?))
 }
@@ -301,6 +307,7 @@ pub async fn delete(
     staff: Staff,
     store: web::Data<Store>,
     access: web::Data<Access>,
+    engine: web::Data<Engine>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     staff.require(Role::manages_users)?;
@@ -315,6 +322,10 @@ pub async fn delete(
         .await?;
     // Its tokens and open sessions end now.
     access.changed(&id);
+    engine
+        .parts
+        .changes
+        .announce(crate::cluster::invalidate::Change::User(id.clone()));
     Ok(HttpResponse::NoContent().finish())
 }
 

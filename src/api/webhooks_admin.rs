@@ -14,9 +14,10 @@ use super::integrations::{check_outbound_url, MIN_SECRET_CHARS};
 use super::pagination::{Page, PageQuery, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::auth::Staff;
 use crate::config::Settings;
-use crate::domain::{Role, WebhookId};
+use crate::domain::{Role, TenantId, WebhookId};
 use crate::engine::events::EventKind;
 use crate::engine::webhooks::WebhookDispatcher;
+use crate::engine::Engine;
 use crate::outbound::origin;
 use crate::secrets::{SealContext, SealedField, SecretBox};
 use crate::store::webhooks::{self, Webhook, WebhookAttempt, WebhookChanges, WebhookDelivery};
@@ -235,6 +236,7 @@ pub async fn create(
     secrets: web::Data<SecretBox>,
     settings: web::Data<Settings>,
     dispatcher: web::Data<WebhookDispatcher>,
+    engine: web::Data<Engine>,
     body: web::Json<CreateWebhook>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
@@ -262,7 +264,7 @@ pub async fn create(
             Ok(row)
         })
         .await?;
-    dispatcher.invalidate(&staff.tenant_id);
+    webhooks_changed(&dispatcher, &engine, &staff.tenant_id);
     Ok(HttpResponse::Created().json(WebhookView::from_row(stored)?))
 }
 
@@ -289,14 +291,15 @@ pub async fn get(
     security(("bearer" = [])))]
 pub async fn update(
     staff: Staff,
-    store: web::Data<Store>,
     secrets: web::Data<SecretBox>,
     settings: web::Data<Settings>,
     dispatcher: web::Data<WebhookDispatcher>,
+    engine: web::Data<Engine>,
     path: web::Path<String>,
     body: web::Json<UpdateWebhook>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
+    let store = &engine.parts.store;
     let id = parse_id(&path)?;
     let body = body.into_inner();
     let mut changes = WebhookChanges::default();
@@ -335,7 +338,7 @@ pub async fn update(
     let row = store
         .run(move |conn| webhooks::update(conn, &tenant, &id, &changes))
         .await?;
-    dispatcher.invalidate(&staff.tenant_id);
+    webhooks_changed(&dispatcher, &engine, &staff.tenant_id);
     Ok(HttpResponse::Ok().json(WebhookView::from_row(row)?))
 }
 
@@ -346,6 +349,7 @@ pub async fn delete(
     staff: Staff,
     store: web::Data<Store>,
     dispatcher: web::Data<WebhookDispatcher>,
+    engine: web::Data<Engine>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
@@ -354,7 +358,7 @@ pub async fn delete(
     store
         .run(move |conn| webhooks::delete(conn, &tenant, &id))
         .await?;
-    dispatcher.invalidate(&staff.tenant_id);
+    webhooks_changed(&dispatcher, &engine, &staff.tenant_id);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -429,6 +433,15 @@ pub async fn deliveries(
         },
     )?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// A tenant's webhooks changed: this node's dispatcher and every other node's read them again.
+fn webhooks_changed(dispatcher: &WebhookDispatcher, engine: &Engine, tenant: &TenantId) {
+    dispatcher.invalidate(tenant);
+    engine
+        .parts
+        .changes
+        .announce(crate::cluster::invalidate::Change::Webhooks(tenant.clone()));
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -458,6 +458,14 @@ pub async fn publish(
         })
         .await??;
     // A supervisor of the draft may have been started by a lookup: it re-reads the agent.
+    engine
+        .parts
+        .changes
+        .announce(crate::cluster::invalidate::Change::Agent(agent_id.clone()));
+    engine
+        .parts
+        .changes
+        .announce(crate::cluster::invalidate::Change::AllIntegrations);
     engine.parts.supervisors.do_send(AgentChanged(agent_id));
     // The integrations now name this agent as their default.
     engine.parts.integrations.forget_all();

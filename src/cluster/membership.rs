@@ -109,23 +109,34 @@ impl Membership {
         &self.client
     }
 
-    /// The live members (this node included while it heart-beats), by id.
+    /// The live members (this node included while it heart-beats), by id. Bounded in time:
+    /// `/ready` answers even when the bus does not.
     pub async fn members(&self) -> Result<Vec<NodeInfo>, ClusterError> {
-        let keys: Vec<String> = self
-            .bucket
-            .keys()
+        tokio::time::timeout(CONNECT_TIMEOUT, self.read_members())
             .await
-            .map_err(|e| ClusterError::Membership(e.to_string()))?
+            .map_err(|_| ClusterError::Membership("the bus did not answer in time".into()))?
+    }
+
+    async fn read_members(&self) -> Result<Vec<NodeInfo>, ClusterError> {
+        let failed = |e: &dyn std::fmt::Display| ClusterError::Membership(e.to_string());
+        // The keys from the stream's subjects: one request and no consumer. A key listing
+        // through a consumer waits for every value it counted at the start, and one that
+        // ages out meanwhile never comes.
+        let subjects: Vec<(String, usize)> = self
+            .bucket
+            .stream
+            .info_with_subjects(format!("{}>", self.bucket.prefix))
+            .await
+            .map_err(|e| failed(&e))?
             .try_collect()
             .await
-            .map_err(|e| ClusterError::Membership(e.to_string()))?;
-        let mut members = Vec::with_capacity(keys.len());
-        for key in keys {
-            let value = self
-                .bucket
-                .get(key.as_str())
-                .await
-                .map_err(|e| ClusterError::Membership(e.to_string()))?;
+            .map_err(|e| failed(&e))?;
+        let mut members = Vec::with_capacity(subjects.len());
+        for (subject, _) in subjects {
+            let Some(key) = subject.strip_prefix(self.bucket.prefix.as_str()) else {
+                continue;
+            };
+            let value = self.bucket.get(key).await.map_err(|e| failed(&e))?;
             // A key deleted or aged out between the listing and the read is no member.
             if let Some(info) = value.and_then(|v| serde_json::from_slice::<NodeInfo>(&v).ok()) {
                 members.push(info);

@@ -2,17 +2,23 @@
 //! NATS JetStream as the bus. Switched on by `cluster.nats_url`; SQLite stays the single-node
 //! default and refuses it at start-up.
 //!
-//! What runs across nodes today: membership (each node's key in a JetStream KV bucket whose
-//! bucket-wide TTL drops a node that stops heart-beating; NATS 2.9 has no per-key TTL) and
-//! the work queues (webhook deliveries, channel sends, timers) claimed from the store
-//! (`store::claims`). No consensus of our own: liveness is what the KV bucket says, and
-//! exclusivity is what PostgreSQL's row locks say.
+//! What runs across nodes: membership (each node's key in a JetStream KV bucket whose
+//! bucket-wide TTL drops a node that stops heart-beating; NATS 2.9 has no per-key TTL), tenant
+//! leases with fencing (`lease`, `keeper`) and routing each conversation's events to the
+//! owner (`routing`), the work queues (webhook deliveries, channel sends, timers) claimed from
+//! the store (`store::claims`), and the relays of real-time events and knowledge changes. No
+//! consensus of our own: liveness is what the KV bucket says, and exclusivity is what
+//! PostgreSQL's row locks say.
 
+pub mod invalidate;
+pub mod keeper;
 pub mod knowledge;
+pub mod lease;
 pub mod membership;
 pub mod presence;
 pub mod realtime;
 pub mod relay;
+pub mod routing;
 pub mod sse;
 pub mod work;
 
@@ -44,11 +50,24 @@ pub struct ClusterSettings {
     pub sse_retention_seconds: u64,
     /// … and at most this many (all tenants together).
     pub sse_retention_events: u64,
+    /// How long a tenant lease holds without renewal: a node that dies (or is cut off from
+    /// the database) loses its tenants this long after its last renewal, and another node
+    /// takes them over at its next renewal.
+    pub lease_ms: u64,
+    /// How often a node renews its leases and takes over the ones that ran out.
+    pub lease_renew_ms: u64,
+    /// How long a node waits for the owning node's answer to a forwarded event before it
+    /// looks the owner up again.
+    pub forward_timeout_ms: u64,
 }
 
 impl ClusterSettings {
     pub fn enabled(&self) -> bool {
         !self.nats_url.trim().is_empty()
+    }
+
+    pub fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease_ms).unwrap_or(i64::MAX)
     }
 
     pub(crate) fn validate(&self, database: DatabaseKind) -> Result<(), ConfigError> {
@@ -105,6 +124,15 @@ impl ClusterSettings {
                 "must be longer than cluster.heartbeat_interval_seconds",
             ));
         }
+        if self.lease_renew_ms == 0 || self.lease_ms < 2 * self.lease_renew_ms {
+            return Err(invalid(
+                "cluster.lease_ms",
+                "must be at least twice cluster.lease_renew_ms (and that at least 1)",
+            ));
+        }
+        if self.forward_timeout_ms == 0 {
+            return Err(invalid("cluster.forward_timeout_ms", "must be at least 1"));
+        }
         if !valid_key(&self.bucket) {
             return Err(invalid(
                 "cluster.bucket",
@@ -153,6 +181,9 @@ mod tests {
             poll_interval_ms: 1000,
             sse_retention_seconds: 3600,
             sse_retention_events: 100_000,
+            lease_ms: 5000,
+            lease_renew_ms: 1000,
+            forward_timeout_ms: 5000,
         }
     }
 
@@ -179,6 +210,9 @@ mod tests {
         let mut no_window = settings("nats://127.0.0.1:4222");
         no_window.sse_retention_events = 0;
         assert!(no_window.validate(DatabaseKind::Postgres).is_err());
+        let mut short_lease = settings("nats://127.0.0.1:4222");
+        short_lease.lease_ms = 1500;
+        assert!(short_lease.validate(DatabaseKind::Postgres).is_err());
         let mut bad_id = settings("nats://127.0.0.1:4222");
         bad_id.node_id = "a.b".into();
         assert!(bad_id.validate(DatabaseKind::Postgres).is_err());

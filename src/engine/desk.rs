@@ -201,6 +201,7 @@ pub async fn transfer(
     engine
         .registry
         .send(Ask(
+            conversation.tenant_id.clone(),
             conversation.id.clone(),
             Transfer {
                 target: target.clone(),

@@ -25,6 +25,7 @@ use super::agent::{Admit, GetConfig, GetLoad, SupervisorOf, Supervisors};
 use super::conversation::Assign;
 use super::events::{EngineEvent, EventBus};
 use super::registry::{Ask, ConversationRegistry};
+use crate::cluster::lease::Leases;
 use crate::domain::agent::OnLimit;
 use crate::domain::conversation::Owner;
 use crate::domain::department;
@@ -76,6 +77,20 @@ pub struct CapacityFreed(pub TenantId);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SettingsChanged(pub TenantId);
+
+/// Cluster mode: this node lost the tenant's lease; its queue is the new owner's now (the
+/// queued conversations are in the store, and the new owner resumes them).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ForgetTenant(pub TenantId);
+
+impl Handler<ForgetTenant> for Distributor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ForgetTenant, _: &mut Self::Context) {
+        self.tenants.remove(&msg.0);
+    }
+}
 
 /// Queue length per tenant (metrics, tests).
 #[derive(Message)]
@@ -147,6 +162,8 @@ pub struct Distributor {
     events: EventBus,
     /// Humans must also be online on a WebSocket to take conversations.
     require_presence: bool,
+    /// Cluster mode: the tenants this node owns (`None`: a single node owns them all).
+    owning: Option<Leases>,
 }
 
 /// How often the first-response SLA is checked, and how long one SLA minute lasts (60 s in
@@ -213,7 +230,19 @@ impl Distributor {
             sla,
             events,
             require_presence: false,
+            owning: None,
         }
+    }
+
+    /// Cluster mode: this distributor serves only the tenants this node holds the lease of
+    /// (their conversations live here); the SLA clock skips the others'.
+    pub fn owning(mut self, leases: Option<Leases>) -> Self {
+        self.owning = leases;
+        self
+    }
+
+    fn serves(&self, tenant: &TenantId) -> bool {
+        self.owning.as_ref().is_none_or(|l| l.holds(tenant))
     }
 
     /// `engine.require_presence`: only humans who are `available` AND online get work.
@@ -261,6 +290,9 @@ impl Distributor {
                 };
                 let now = crate::store::now();
                 for c in late {
+                    if !act.serves(&c.tenant_id) {
+                        continue;
+                    }
                     let Some(assigned_at) = c.assigned_at else {
                         continue;
                     };
@@ -667,7 +699,11 @@ async fn apply(
     };
     match target
         .registry
-        .send(Ask(target.conversation.clone(), assign))
+        .send(Ask(
+            target.tenant.clone(),
+            target.conversation.clone(),
+            assign,
+        ))
         .await
     {
         Ok(Ok(Ok(()))) => {

@@ -14,6 +14,7 @@ pub mod insights;
 pub mod live_answer;
 pub mod metrics;
 pub mod registry;
+pub mod remote;
 pub mod sender;
 pub mod timers;
 pub mod webhooks;
@@ -24,9 +25,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use crate::cluster::routing::{Answer, Request, Router, WireError};
 use crate::config::Settings;
 use crate::domain::conversation::SenderType;
 use crate::domain::limits::LimitHit;
+use crate::domain::TenantId;
 use crate::knowledge::KnowledgeIndex;
 use crate::secrets::SecretBox;
 use crate::store::cache::IntegrationCache;
@@ -88,6 +91,8 @@ pub struct EngineParts {
     /// AI turns from the provider call to the stored reply: a graceful shutdown waits for
     /// them (src/shutdown.rs).
     pub turns: Arc<crate::shutdown::InFlight>,
+    /// What the API changed, for the other nodes' caches and actors (cluster mode).
+    pub changes: crate::cluster::invalidate::Announcer,
 }
 
 /// Handle to the running engine.
@@ -95,6 +100,8 @@ pub struct EngineParts {
 pub struct Engine {
     pub registry: Addr<ConversationRegistry>,
     pub parts: EngineParts,
+    /// Cluster mode: the tenants this node owns and the way to the others' owners.
+    pub router: Option<Router>,
 }
 
 impl Engine {
@@ -106,9 +113,11 @@ impl Engine {
         knowledge: KnowledgeIndex,
         clock: clock::Clock,
         claims: Arc<crate::cluster::work::WorkClaims>,
+        router: Option<Router>,
     ) -> Result<Engine, StoreError> {
         let engine_settings = &settings.engine;
         let events = EventBus::new(engine_settings.event_buffer);
+        let changes = crate::cluster::invalidate::Announcer::new(engine_settings.event_buffer);
         let writer = MessageWriter::start(
             store.clone(),
             engine_settings.batch_max_messages,
@@ -119,6 +128,7 @@ impl Engine {
                 engine_settings.writer_lanes,
                 settings.database.store_threads,
             ),
+            router.as_ref().map(|r| r.leases().clone()),
         );
         let supervisors = Supervisors::new(
             store.clone(),
@@ -145,6 +155,7 @@ impl Engine {
             events.clone(),
         )
         .require_presence(engine_settings.require_presence)
+        .owning(router.as_ref().map(|r| r.leases().clone()))
         .start();
         let presence = crate::channels::presence::PresenceSender::new(
             &settings.outbound,
@@ -181,6 +192,7 @@ impl Engine {
             clock: clock.clone(),
             presence,
             turns: Arc::default(),
+            changes,
         };
         // Listening before any conversation runs, so no closing or request goes unseen.
         crm::start(
@@ -189,15 +201,19 @@ impl Engine {
             &parts.settings.calendar.timezone,
         );
         registry
-            .send(Wire(parts.clone()))
+            .send(Wire(parts.clone(), router.clone()))
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let engine = Engine { registry, parts };
+        let engine = Engine {
+            registry,
+            parts,
+            router,
+        };
         // Older replies first: a resumed conversation may queue new ones behind them.
         if let Err(e) = sender.resume_pending().await {
             tracing::warn!(error = %e, "pending channel deliveries not resumed");
         }
-        engine.resume().await?;
+        engine.resume(None).await?;
         // Durable follow-ups (schedule_followup) wake their conversations from here.
         timers::TimerActor::new(
             store.clone(),
@@ -213,6 +229,35 @@ impl Engine {
     /// conversation and announces a conversation it opened. Every channel's webhook and the
     /// web chat socket come in through here.
     pub async fn accept(&self, inbound: Inbound) -> Result<Ingested, StoreError> {
+        let Some(router) = self
+            .router
+            .as_ref()
+            .filter(|r| !r.leases().holds(&inbound.tenant_id))
+        else {
+            return self.accept_here(inbound).await;
+        };
+        // The tenant's owner writes its conversations: two nodes never open two
+        // conversations for one contact.
+        let request = Request::Accept(Box::new(inbound));
+        match router.forward(&request).await {
+            Some(Answer::Ingested(ingested)) => Ok(*ingested),
+            Some(Answer::Failed(WireError::Fenced)) => Err(StoreError::Fenced(
+                "the tenant's owner changed while storing".into(),
+            )),
+            Some(other) => Err(StoreError::Unavailable(format!(
+                "the tenant's owner did not store the message: {other:?}"
+            ))),
+            None => match request {
+                Request::Accept(inbound) => self.accept_here(*inbound).await,
+                Request::Conversation { .. } | Request::Chat(_) => {
+                    Err(StoreError::Corrupt("request changed".into()))
+                }
+            },
+        }
+    }
+
+    /// [`Engine::accept`] on the node that owns the tenant.
+    pub async fn accept_here(&self, inbound: Inbound) -> Result<Ingested, StoreError> {
         let ingested = self.parts.writer.ingest(inbound).await?;
         if let (Some(rating), false) = (ingested.rating, ingested.duplicate) {
             // A CSAT answer: stored on the closed conversation, nothing for anyone to answer.
@@ -236,6 +281,7 @@ impl Engine {
         }
         if !ingested.duplicate && ingested.message.sender_type == SenderType::Contact {
             self.registry.do_send(registry::Deliver(
+                ingested.conversation.tenant_id.clone(),
                 ingested.conversation.id.clone(),
                 conversation::CustomerMessage(ingested.message.clone()),
             ));
@@ -253,18 +299,21 @@ impl Engine {
         Ok(ingested)
     }
 
-    /// After a restart: every conversation with unanswered customer messages (or still
-    /// waiting for an owner) gets its actor back, which re-arms its timer or re-queues it.
-    async fn resume(&self) -> Result<(), StoreError> {
+    /// After a restart (or, in cluster mode, when this node takes a tenant over: `only`):
+    /// every conversation with unanswered customer messages (or still waiting for an owner)
+    /// gets its actor back, which re-arms its timer or re-queues it. In cluster mode the
+    /// registry sends each to its tenant's owner, taking tenants nobody holds.
+    pub async fn resume(&self, only: Option<TenantId>) -> Result<(), StoreError> {
         let pending = self
             .parts
             .store
-            .run(|conn| {
-                let mut ids = conversations::with_unanswered(conn, i64::MAX)?;
+            .run(move |conn| {
+                let mut ids = conversations::with_unanswered(conn, only.as_ref(), i64::MAX)?;
                 ids.extend(
                     conversations::queued(conn, i64::MAX)?
                         .into_iter()
-                        .map(|c| c.id),
+                        .filter(|c| only.as_ref().is_none_or(|t| *t == c.tenant_id))
+                        .map(|c| (c.tenant_id, c.id)),
                 );
                 Ok(ids)
             })
@@ -272,10 +321,27 @@ impl Engine {
         if !pending.is_empty() {
             tracing::info!(conversations = pending.len(), "resuming conversations");
         }
-        for id in pending {
+        for (tenant, id) in pending {
             self.registry
-                .do_send(registry::Deliver(id, conversation::Resume));
+                .do_send(registry::Deliver(tenant, id, conversation::Resume));
         }
         Ok(())
+    }
+
+    /// Cluster mode: this node lost `tenant`'s lease; its actors and agent supervisors for
+    /// the tenant stop, so none acts on state the new owner has moved on from.
+    pub async fn evict(&self, tenant: TenantId) {
+        let stopped = self
+            .registry
+            .send(registry::Evict(tenant.clone()))
+            .await
+            .unwrap_or(0);
+        self.parts
+            .supervisors
+            .do_send(agent::EvictTenant(tenant.clone()));
+        self.parts
+            .distributor
+            .do_send(distributor::ForgetTenant(tenant.clone()));
+        tracing::warn!(tenant = %tenant, conversations = stopped, "tenant lease lost; its work left to its new owner");
     }
 }

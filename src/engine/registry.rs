@@ -1,7 +1,7 @@
 //! ConversationRegistry: routes every event for a conversation to its actor, starting it (which
 //! rehydrates it from the store) when it is not live, and passivating actors that stay idle.
-//! Routing goes through [`ConversationRegistry`] alone, so a cluster can later route to the
-//! owning node behind the same messages.
+//! Routing goes through [`ConversationRegistry`] alone: in cluster mode an event for a
+//! tenant another node owns is sent there (src/cluster/routing.rs) behind the same messages.
 //!
 //! Passivation is a handshake: the registry asks an idle actor to stop and, until it answers,
 //! holds that conversation's new events; an actor that stopped gets a fresh successor for the
@@ -13,13 +13,16 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::conversation::{ConversationActor, TryPassivate};
+use super::conversation::{ConversationActor, Relinquish, TryPassivate};
+use super::remote::{self, Routed};
 use super::EngineParts;
-use crate::domain::ConversationId;
+use crate::cluster::routing::{Answered, Request, Router};
+use crate::domain::{ConversationId, TenantId};
 
 type Delivery = Box<dyn FnOnce(&Addr<ConversationActor>) + Send>;
 
 struct Entry {
+    tenant: TenantId,
     addr: Addr<ConversationActor>,
     last_event: Instant,
     /// Events held while the actor decides whether to stop.
@@ -31,6 +34,8 @@ pub struct ConversationRegistry {
     /// Shared by every actor: one pointer each instead of a copy of every handle.
     parts: Option<Arc<EngineParts>>,
     passivate_after: Duration,
+    /// Cluster mode: where events for tenants this node does not own go.
+    router: Option<Router>,
 }
 
 impl ConversationRegistry {
@@ -39,15 +44,26 @@ impl ConversationRegistry {
             live: HashMap::new(),
             parts: None,
             passivate_after,
+            router: None,
         }
     }
 
-    fn route(&mut self, id: ConversationId, delivery: Delivery) {
+    /// The router to use for `tenant`'s events when another node (or, for a tenant nobody
+    /// holds yet, possibly this one) owns it; `None`: handled here.
+    fn elsewhere(&self, tenant: &TenantId) -> Option<Router> {
+        self.router
+            .as_ref()
+            .filter(|router| !router.leases().holds(tenant))
+            .cloned()
+    }
+
+    fn route(&mut self, tenant: TenantId, id: ConversationId, delivery: Delivery) {
         let Some(parts) = self.parts.clone() else {
             tracing::error!("registry used before it was wired");
             return;
         };
         let entry = self.live.entry(id.clone()).or_insert_with(|| Entry {
+            tenant,
             addr: ConversationActor::new(id, parts).start(),
             last_event: Instant::now(),
             held: None,
@@ -92,7 +108,7 @@ impl ConversationRegistry {
                     act.live.insert(id, entry);
                 } else {
                     for delivery in held {
-                        act.route(id.clone(), delivery);
+                        act.route(entry.tenant.clone(), id.clone(), delivery);
                     }
                 }
             }));
@@ -111,18 +127,57 @@ impl Actor for ConversationRegistry {
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Wire(pub EngineParts);
+pub struct Wire(pub EngineParts, pub Option<Router>);
 
 impl Handler<Wire> for ConversationRegistry {
     type Result = ();
 
     fn handle(&mut self, msg: Wire, _: &mut Self::Context) {
         self.parts = Some(Arc::new(msg.0));
+        self.router = msg.1;
     }
 }
 
-/// Fire-and-forget event for a conversation.
-pub struct Deliver<M>(pub ConversationId, pub M);
+/// This node lost `tenant`'s lease: its conversations' actors stop (their state may be stale
+/// by the time it owns the tenant again; the next owner rehydrates from the store).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Evict(pub TenantId);
+
+impl Handler<Evict> for ConversationRegistry {
+    type Result = usize;
+
+    fn handle(&mut self, msg: Evict, _: &mut Self::Context) -> usize {
+        let gone: Vec<ConversationId> = self
+            .live
+            .iter()
+            .filter(|(_, e)| e.tenant == msg.0)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &gone {
+            if let Some(entry) = self.live.remove(id) {
+                entry.addr.do_send(Relinquish);
+            }
+        }
+        gone.len()
+    }
+}
+
+/// Sends a conversation's event to the tenant's owner; handled here after all when this node
+/// turned out to own it (it took the tenant's lease on the way). The owner's answer.
+async fn via_owner(
+    router: Router,
+    registry: Addr<ConversationRegistry>,
+    request: Request,
+) -> remote::Answer {
+    match router.forward(&request).await {
+        Some(answer) => answer,
+        None => remote::conversation(&registry, request).await,
+    }
+}
+
+/// Fire-and-forget event for a conversation of a tenant.
+pub struct Deliver<M>(pub TenantId, pub ConversationId, pub M);
 
 impl<M> Message for Deliver<M> {
     type Result = ();
@@ -130,19 +185,28 @@ impl<M> Message for Deliver<M> {
 
 impl<M> Handler<Deliver<M>> for ConversationRegistry
 where
-    M: Message<Result = ()> + Send + 'static,
+    M: Routed + Message<Result = ()> + Send + 'static,
     ConversationActor: Handler<M>,
 {
     type Result = ();
 
-    fn handle(&mut self, msg: Deliver<M>, _: &mut Self::Context) {
-        let event = msg.1;
-        self.route(msg.0, Box::new(move |addr| addr.do_send(event)));
+    fn handle(&mut self, msg: Deliver<M>, ctx: &mut Self::Context) {
+        let Deliver(tenant, id, event) = msg;
+        if let Some(router) = self.elsewhere(&tenant) {
+            let request = Request::Conversation {
+                tenant,
+                conversation: id,
+                command: event.command(),
+            };
+            actix::spawn(via_owner(router, ctx.address(), request));
+            return;
+        }
+        self.route(tenant, id, Box::new(move |addr| addr.do_send(event)));
     }
 }
 
-/// A request to a conversation, answered by its actor.
-pub struct Ask<M>(pub ConversationId, pub M);
+/// A request to a conversation of a tenant, answered by its actor.
+pub struct Ask<M>(pub TenantId, pub ConversationId, pub M);
 
 impl<M, R> Message for Ask<M>
 where
@@ -154,17 +218,27 @@ where
 
 impl<M, R> Handler<Ask<M>> for ConversationRegistry
 where
-    M: Message<Result = R> + Send + 'static,
-    R: Send + 'static,
+    M: Routed + Message<Result = R> + Send + 'static,
+    R: Answered + Send + 'static,
     ConversationActor: Handler<M>,
 {
     type Result = ResponseFuture<Result<R, MailboxError>>;
 
-    fn handle(&mut self, msg: Ask<M>, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Ask<M>, ctx: &mut Self::Context) -> Self::Result {
+        let Ask(tenant, id, request) = msg;
+        if let Some(router) = self.elsewhere(&tenant) {
+            let request = Request::Conversation {
+                tenant,
+                conversation: id,
+                command: request.command(),
+            };
+            let answer = via_owner(router, ctx.address(), request);
+            return Box::pin(async move { Ok(R::from_answer(answer.await)) });
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let request = msg.1;
         self.route(
-            msg.0,
+            tenant,
+            id,
             Box::new(move |addr| {
                 let answer = addr.send(request);
                 actix::spawn(async move {

@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::events::{EngineEvent, EventBus};
-use super::writer::MessageWriter;
+use super::writer::{Fence, MessageWriter};
 use crate::channels::signature;
 use crate::cluster::work::WorkClaims;
 use crate::config::OutboundSettings;
@@ -484,6 +484,7 @@ impl ChannelSender {
                 writer
                     .write(
                         &delivery.conversation_id,
+                        Fence::Claimed,
                         Box::new(move |conn| deliveries::record_attempt(conn, &id, &update)),
                     )
                     .await

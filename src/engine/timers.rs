@@ -79,12 +79,17 @@ fn deliver(registry: &Addr<ConversationRegistry>, timer: timers::Timer) {
             let message = payload["message"].as_str().unwrap_or_default().to_string();
             let agent_id = payload["agent_id"].as_str().map(str::to_string);
             registry.do_send(Deliver(
+                timer.tenant_id,
                 timer.conversation_id,
                 FollowupDue { message, agent_id },
             ));
         }
         TimerKind::EscalationTimeout => {
-            registry.do_send(Deliver(timer.conversation_id, EscalationTimeoutDue));
+            registry.do_send(Deliver(
+                timer.tenant_id,
+                timer.conversation_id,
+                EscalationTimeoutDue,
+            ));
         }
     }
 }

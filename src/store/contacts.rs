@@ -7,7 +7,7 @@ use super::schema::contacts;
 use super::{DbConn, StoreResult};
 use crate::domain::{ContactId, IntegrationId, TenantId};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = contacts)]
 // `None` is written as NULL, not DEFAULT, so many rows insert as one statement on SQLite too.
 #[diesel(treat_none_as_default_value = false)]
@@ -29,7 +29,7 @@ pub struct Contact {
 }
 
 /// What a channel tells us about the sender of a message.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChannelIdentity {
     pub external_id: String,
     pub name: Option<String>,

@@ -12,7 +12,7 @@ use crate::domain::conversation::{Owner, Status};
 use crate::domain::escalation::EscalationReason;
 use crate::domain::{ContactId, ConversationId, IntegrationId, TenantId};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = conversations)]
 // `None` is written as NULL, not DEFAULT, so many rows insert as one statement on SQLite too.
 #[diesel(treat_none_as_default_value = false)]
@@ -485,14 +485,24 @@ pub fn mark_answered(
 
 /// Conversations with customer messages that nobody answered yet and that an AI agent (or
 /// nobody) owns: after a restart, each is resumed so its timer is re-armed.
-pub fn with_unanswered(conn: &mut DbConn, limit: i64) -> StoreResult<Vec<ConversationId>> {
-    Ok(crate::db_run!(conn, |c| conversations::table
-        .filter(conversations::status.ne(Status::Closed.as_str()))
-        .filter(conversations::answered_seq.lt(conversations::last_seq))
-        .filter(conversations::owner_type.ne("user"))
-        .select(conversations::id)
-        .limit(limit)
-        .load(c))?)
+pub fn with_unanswered(
+    conn: &mut DbConn,
+    tenant: Option<&TenantId>,
+    limit: i64,
+) -> StoreResult<Vec<(TenantId, ConversationId)>> {
+    Ok(crate::db_run!(conn, |c| {
+        let mut query = conversations::table
+            .filter(conversations::status.ne(Status::Closed.as_str()))
+            .filter(conversations::answered_seq.lt(conversations::last_seq))
+            .filter(conversations::owner_type.ne("user"))
+            .select((conversations::tenant_id, conversations::id))
+            .limit(limit)
+            .into_boxed();
+        if let Some(tenant) = tenant {
+            query = query.filter(conversations::tenant_id.eq(tenant));
+        }
+        query.load(c)
+    })?)
 }
 
 /// Queued conversations of a tenant, oldest first (the distributor orders by priority).

@@ -8,7 +8,7 @@ use super::{DbConn, StoreError, StoreResult};
 use crate::domain::conversation::SenderType;
 use crate::domain::{ConversationId, IntegrationId, MessageId, TenantId};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = messages)]
 // `None` is written as NULL, not DEFAULT, so many rows insert as one statement on SQLite too.
 #[diesel(treat_none_as_default_value = false)]

@@ -80,6 +80,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// Cluster mode: the write belongs to a tenant this node no longer owns (its lease ran
+    /// out or was taken over); nothing was written. The new owner serves a retry.
+    #[error("fenced: {0}")]
+    Fenced(String),
     #[error("migration failed: {0}")]
     Migration(String),
     #[error("corrupt stored data: {0}")]

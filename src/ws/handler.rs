@@ -171,6 +171,7 @@ async fn staff_message(
     let content = desk::expand_reply(&core.deps.engine, &who, content).await?;
     // `send` queues the message in the conversation's mailbox now; awaiting is the rest.
     let reply = core.deps.engine.registry.send(Ask(
+        conversation.tenant_id.clone(),
         conversation.id.clone(),
         HumanReply {
             user: user.clone(),
@@ -758,6 +759,7 @@ async fn take(core: &Core, raw_conversation: &str) -> Frames {
         .engine
         .registry
         .send(Ask(
+            conversation.tenant_id.clone(),
             id,
             Take {
                 user: user.clone(),

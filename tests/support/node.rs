@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 
 use super::app::{config_dir, ADMIN_EMAIL, ADMIN_PASSWORD};
 
+/// Longest wait for one answer of a node.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub struct Node {
     child: Child,
     pub port: u16,
@@ -57,7 +60,11 @@ impl Node {
         let mut node = Node {
             child,
             port,
-            http: reqwest::Client::new(),
+            // A node that never answers fails the test instead of hanging it.
+            http: reqwest::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .expect("an HTTP client"),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -197,6 +204,25 @@ impl Node {
     ) -> Value {
         let body = super::webhook::generic_body(contact, Some("Cliente"), external_id, text);
         super::webhook::post_signed(
+            &self.http,
+            &self.url(&format!("/webhooks/generic/{integration}")),
+            &body,
+        )
+        .await
+    }
+}
+
+impl Node {
+    /// [`Node::inbound`] that answers the status instead of requiring acceptance.
+    pub async fn try_inbound(
+        &self,
+        integration: &str,
+        contact: &str,
+        external_id: &str,
+        text: &str,
+    ) -> (u16, Value) {
+        let body = super::webhook::generic_body(contact, Some("Cliente"), external_id, text);
+        super::webhook::try_post_signed(
             &self.http,
             &self.url(&format!("/webhooks/generic/{integration}")),
             &body,

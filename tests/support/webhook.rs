@@ -24,19 +24,29 @@ pub fn signature(body: &str) -> String {
 /// Posts `body`, signed, to the generic webhook at `url` (of any running server) and checks
 /// it was accepted; returns the acceptance (`conversation_id`, `message_id`, `duplicate`).
 pub async fn post_signed(http: &reqwest::Client, url: &str, body: &Value) -> Value {
+    let (status, accepted) = try_post_signed(http, url, body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    accepted
+}
+
+/// [`post_signed`] that answers whatever the server said (a node may be going away); a
+/// connection that failed is status 0 here — not acknowledged, like a refusal.
+pub async fn try_post_signed(http: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
     let body = body.to_string();
-    let response = http
+    let sent = http
         .post(url)
         .header("content-type", "application/json")
         .header("X-Atende-Signature", signature(&body))
         .body(body)
         .send()
-        .await
-        .expect("webhook sent");
-    let status = response.status();
-    let accepted = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-    accepted
+        .await;
+    match sent {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+        Err(_) => (0, Value::Null),
+    }
 }
 
 impl TestApp {

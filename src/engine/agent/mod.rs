@@ -442,6 +442,43 @@ impl Handler<AgentChanged> for Supervisors {
     }
 }
 
+/// Cluster mode: this node lost the tenant's lease; its agents' supervisors stop (their
+/// counts are the new owner's now, which reads them back from the store).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EvictTenant(pub TenantId);
+
+impl Handler<EvictTenant> for Supervisors {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: EvictTenant, _: &mut Self::Context) -> Self::Result {
+        let running: Vec<(AgentId, Addr<AgentSupervisor>)> = self
+            .running
+            .iter()
+            .map(|(id, addr)| (id.clone(), addr.clone()))
+            .collect();
+        Box::pin(
+            async move {
+                let mut theirs = Vec::new();
+                for (id, addr) in running {
+                    if let Ok(config) = addr.send(GetConfig).await {
+                        if config.tenant_id == msg.0 {
+                            theirs.push(id);
+                        }
+                    }
+                }
+                theirs
+            }
+            .into_actor(self)
+            .map(|theirs, act, _| {
+                for id in theirs {
+                    act.running.remove(&id);
+                }
+            }),
+        )
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "AgentConfig")]
 pub struct GetConfig;

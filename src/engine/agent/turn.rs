@@ -20,6 +20,7 @@ use crate::domain::routing::{self, Candidate, RoutedBy};
 use crate::domain::{AgentId, ContactId, ConversationId, TenantId};
 use crate::engine::automation;
 use crate::engine::live_answer::LiveAnswer;
+use crate::engine::writer::Fence;
 use crate::llm::prompt::{self, HistoryItem, PromptInput};
 use crate::llm::retrieval::{self, Hit};
 use crate::llm::{classify, CompletionRequest, LlmError, Provider, ToolChoice};
@@ -615,9 +616,14 @@ impl AgentSupervisor {
         Box::pin(
             async move {
                 let conversation = record.conversation_id.clone();
+                let fence = Fence::Owner(record.tenant_id.clone());
                 let log = move |conn: &mut DbConn| log_turn(conn, &record, today);
                 let write = match conversation {
-                    Some(conversation) => writer.write_behind(&conversation, Box::new(log)).await,
+                    Some(conversation) => {
+                        writer
+                            .write_behind(&conversation, fence, Box::new(log))
+                            .await
+                    }
                     None => store.run(move |conn| log(conn)).await,
                 };
                 if let Err(e) = write {

@@ -14,7 +14,7 @@ use rand::Rng;
 
 use super::messages::{
     Assign, Close, CustomerMessage, Edit, Escalate, EscalationTimeoutDue, FollowupDue, HumanReply,
-    Resume, Take, Transfer, TryPassivate,
+    Relinquish, Resume, Take, Transfer, TryPassivate,
 };
 use super::state::{
     AttachedAgent, ConversationState, Effect, Event, LastReply, OwnerWrite, Rules, Snapshot,
@@ -34,7 +34,7 @@ use crate::engine::distributor::{CapacityFreed, RequestAssignment};
 use crate::engine::events::{AiTyping, EngineEvent};
 use crate::engine::insights::{self, FeedbackRecord, MemoryAgent, MemoryJob};
 use crate::engine::sender::ReplyTarget;
-use crate::engine::writer::{AlongWith, Answered, Stored};
+use crate::engine::writer::{AlongWith, Answered, Fence, Stored};
 use crate::engine::{EngineError, EngineParts};
 use crate::llm::prompt::HistoryItem;
 use crate::store::conversations::{self, OwnerChange};
@@ -101,6 +101,16 @@ impl ConversationActor {
 
     fn is_closed(&self) -> bool {
         self.state.as_ref().is_none_or(ConversationState::is_closed)
+    }
+
+    /// The fence of this conversation's writes: its tenant's lease (cluster mode). Before the
+    /// conversation is loaded no tenant is known, and no lease matches the empty one.
+    fn fence(&self) -> Fence {
+        Fence::Owner(
+            self.loaded
+                .as_ref()
+                .map_or_else(|| TenantId(String::new()), |l| l.tenant_id.clone()),
+        )
     }
 
     /// Feeds one event to the state and performs what it asks for.
@@ -280,12 +290,19 @@ impl ConversationActor {
                 }));
             }
             Effect::SaveToolState(json) => {
-                let store = self.parts.store.clone();
-                let id = self.id.clone();
+                let writer = self.parts.writer.clone();
+                let (id, fence) = (self.id.clone(), self.fence());
                 ctx.wait(
                     async move {
-                        store
-                            .run(move |conn| conversations::set_tool_state(conn, &id, &json))
+                        let state = id.clone();
+                        writer
+                            .write(
+                                &id,
+                                fence,
+                                Box::new(move |conn| {
+                                    conversations::set_tool_state(conn, &state, &json)
+                                }),
+                            )
                             .await
                     }
                     .into_actor(self)
@@ -638,8 +655,7 @@ impl ConversationActor {
             }),
         };
         let writer = self.parts.writer.clone();
-        let store = self.parts.store.clone();
-        let id = self.id.clone();
+        let (id, fence) = (self.id.clone(), self.fence());
         let in_flight = self.parts.turns.enter();
         ctx.wait(
             async move {
@@ -647,8 +663,15 @@ impl ConversationActor {
                 match new {
                     Some(new) if !silent => Ok(Some(writer.reply(new, along).await?)),
                     _ => {
-                        store
-                            .run(move |conn| conversations::mark_answered(conn, &id, up_to, false))
+                        let answered = id.clone();
+                        writer
+                            .write(
+                                &id,
+                                fence,
+                                Box::new(move |conn| {
+                                    conversations::mark_answered(conn, &answered, up_to, false)
+                                }),
+                            )
                             .await?;
                         Ok::<_, StoreError>(None)
                     }
@@ -819,6 +842,7 @@ impl ConversationActor {
             writer
                 .write(
                     &conversation,
+                    Fence::Owner(tenant.clone()),
                     Box::new(move |conn| {
                         conversations::change_owner(conn, &id, &change)?;
                         // The ownership history commits with the change it records (no
@@ -1274,16 +1298,21 @@ impl Handler<Edit> for ConversationActor {
             return after_writes(Err(EngineError::Closed));
         };
         state.edit(&msg.changes);
-        let store = self.parts.store.clone();
-        let id = self.id.clone();
+        let writer = self.parts.writer.clone();
+        let (id, fence) = (self.id.clone(), self.fence());
         let changes = msg.changes.clone();
         let funnel = msg.funnel_id;
         Box::pin(
             async move {
-                store
-                    .run(move |conn| {
-                        conversations::apply_changes(conn, &id, &changes, funnel.as_deref())
-                    })
+                let edited = id.clone();
+                writer
+                    .write(
+                        &id,
+                        fence,
+                        Box::new(move |conn| {
+                            conversations::apply_changes(conn, &edited, &changes, funnel.as_deref())
+                        }),
+                    )
                     .await
             }
             .into_actor(self)
@@ -1354,8 +1383,8 @@ impl Handler<Transfer> for ConversationActor {
             }
             TransferTarget::Department(department) => department,
         };
-        let store = self.parts.store.clone();
-        let id = self.id.clone();
+        let writer = self.parts.writer.clone();
+        let (id, fence) = (self.id.clone(), self.fence());
         let changes = crate::domain::ticket::ConversationChanges {
             department_id: Some(department.0),
             ..Default::default()
@@ -1363,8 +1392,15 @@ impl Handler<Transfer> for ConversationActor {
         let expected = msg.expected;
         Box::pin(
             async move {
-                store
-                    .run(move |conn| conversations::apply_changes(conn, &id, &changes, None))
+                let moved = id.clone();
+                writer
+                    .write(
+                        &id,
+                        fence,
+                        Box::new(move |conn| {
+                            conversations::apply_changes(conn, &moved, &changes, None)
+                        }),
+                    )
                     .await
             }
             .into_actor(self)
@@ -1484,6 +1520,14 @@ impl Handler<HumanReply> for ConversationActor {
                     Ok(message)
                 }),
         )
+    }
+}
+
+impl Handler<Relinquish> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Relinquish, ctx: &mut Self::Context) {
+        ctx.stop();
     }
 }
 

@@ -2,6 +2,7 @@
 //! human replies, owner changes), the distributor, the timers service and the registry.
 
 use actix::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::conversation::Owner;
 use crate::domain::desk::TransferTarget;
@@ -12,17 +13,17 @@ use crate::engine::EngineError;
 use crate::store::messages::Message;
 
 /// A customer message that is already durable.
-#[derive(Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub struct CustomerMessage(pub Message);
 
 /// Wake up after a restart (the hydration in `started` does the work).
-#[derive(Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub struct Resume;
 
 /// An owner change decided by the distributor or an operator.
-#[derive(Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "Result<(), EngineError>")]
 pub struct Assign {
     pub owner: Owner,
@@ -38,7 +39,7 @@ pub struct Assign {
 /// A person takes the conversation for themselves (`POST /conversations/{id}/take`): a
 /// compare-and-set against the owner the actor holds, so of two people taking the same
 /// conversation the second gets `EngineError::Taken`.
-#[derive(Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "Result<(), EngineError>")]
 pub struct Take {
     pub user: UserId,
@@ -47,7 +48,7 @@ pub struct Take {
 
 /// Staff change the conversation as a ticket (`PATCH /conversations/{id}`): through the
 /// actor, so the category and priority it routes with are the ones just set.
-#[derive(Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "Result<(), EngineError>")]
 pub struct Edit {
     /// Checked and normalized (`ConversationChanges::normalized`), department and stage
@@ -62,33 +63,39 @@ pub struct Edit {
 /// which checked who may and whether the colleague can take it). A compare-and-set: it
 /// applies only while `expected` still owns the conversation (`EngineError::Taken`
 /// otherwise), so a transfer authorized against one owner never moves another's.
-#[derive(Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "Result<(), EngineError>")]
 pub struct Transfer {
     pub target: TransferTarget,
     pub expected: Owner,
 }
 
-#[derive(Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "Result<(), EngineError>")]
 pub struct Escalate {
     pub reason: EscalationReason,
     pub user: Option<UserId>,
 }
 
-#[derive(Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "Result<(), EngineError>")]
 pub struct Close {
     pub reason: Option<String>,
 }
 
 /// A human agent's reply.
-#[derive(Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "Result<Message, EngineError>")]
 pub struct HumanReply {
     pub user: UserId,
     pub content: String,
 }
+
+/// Cluster mode: this node lost the tenant's lease. The actor stops without writing anything
+/// (its writes would be fenced); the tenant's new owner rehydrates the conversation.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Relinquish;
 
 /// Asked by the registry when the actor has been quiet for a while: stop if idle.
 #[derive(Message)]
@@ -96,7 +103,7 @@ pub struct HumanReply {
 pub struct TryPassivate;
 
 /// A follow-up scheduled by an AI tool (`schedule_followup`) came due (engine/timers.rs).
-#[derive(Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub struct FollowupDue {
     pub message: String,
@@ -105,6 +112,6 @@ pub struct FollowupDue {
 
 /// The agent's `escalate_after_minutes` ran out (a durable `escalation_timeout` timer,
 /// engine/timers.rs): still with the AI, the conversation goes to a human.
-#[derive(Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub struct EscalationTimeoutDue;

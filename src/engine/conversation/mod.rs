@@ -8,5 +8,5 @@ pub mod state;
 pub use actor::{user_in_tenant, ConversationActor};
 pub use messages::{
     Assign, Close, CustomerMessage, Edit, Escalate, EscalationTimeoutDue, FollowupDue, HumanReply,
-    Resume, Take, Transfer, TryPassivate,
+    Relinquish, Resume, Take, Transfer, TryPassivate,
 };

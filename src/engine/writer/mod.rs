@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cluster::lease::Leases;
 use crate::domain::conversation::SenderType;
 use crate::domain::{ContactId, ConversationId, IntegrationId, TenantId};
 use crate::store::contacts::{self, ChannelIdentity, Contact};
@@ -19,8 +20,9 @@ use crate::store::executor::transaction;
 use crate::store::messages::{self, Message, NewMessage};
 use crate::store::{DbConn, Store, StoreError, StoreResult};
 
-/// A message arriving from a channel.
-#[derive(Debug, Clone)]
+/// A message arriving from a channel. Serializable: in cluster mode the node that received it
+/// hands it to the tenant's owner.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Inbound {
     pub tenant_id: TenantId,
     pub integration_id: IntegrationId,
@@ -35,7 +37,7 @@ pub struct Inbound {
     pub from_business: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Ingested {
     pub conversation: Conversation,
     pub contact: Contact,
@@ -45,6 +47,52 @@ pub struct Ingested {
     /// The message is the customer's CSAT rating of the closed conversation it was written
     /// to (no conversation opened, nothing for an agent to answer).
     pub rating: Option<u8>,
+}
+
+/// The channels messages come in from (`Inbound::channel`).
+pub const CHANNELS: [&str; 3] = ["generic", "whatsapp", "webchat"];
+
+/// [`Inbound`] as read from a peer: the channel's name is one of [`CHANNELS`].
+#[derive(serde::Deserialize)]
+struct InboundOnTheWire {
+    tenant_id: TenantId,
+    integration_id: IntegrationId,
+    channel: String,
+    contact: ChannelIdentity,
+    external_id: String,
+    content: String,
+    content_type: String,
+    metadata: serde_json::Value,
+    from_business: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for Inbound {
+    fn deserialize<D: serde::Deserializer<'de>>(from: D) -> Result<Self, D::Error> {
+        Inbound::try_from(InboundOnTheWire::deserialize(from)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<InboundOnTheWire> for Inbound {
+    type Error = String;
+
+    fn try_from(wire: InboundOnTheWire) -> Result<Self, String> {
+        let channel = CHANNELS
+            .iter()
+            .find(|known| **known == wire.channel)
+            .copied()
+            .ok_or_else(|| format!("unknown channel {:?}", wire.channel))?;
+        Ok(Inbound {
+            tenant_id: wire.tenant_id,
+            integration_id: wire.integration_id,
+            channel,
+            contact: wire.contact,
+            external_id: wire.external_id,
+            content: wire.content,
+            content_type: wire.content_type,
+            metadata: wire.metadata,
+            from_business: wire.from_business,
+        })
+    }
 }
 
 /// What commits together with an outbound message: the reply path is one commit, so a
@@ -77,6 +125,16 @@ pub struct Stored {
 /// change, a turn log). Run again if its batch is retried, so it must be repeatable.
 pub type Write = Box<dyn Fn(&mut DbConn) -> StoreResult<()> + Send>;
 
+/// Who may commit a [`Write`] in cluster mode.
+#[derive(Debug, Clone)]
+pub enum Fence {
+    /// The conversation's state, written by the tenant's owner: committed only while this
+    /// node still holds the tenant's lease (a stale owner writes nothing).
+    Owner(TenantId),
+    /// A work item's record (a channel delivery attempt): whichever node claimed the item.
+    Claimed,
+}
+
 enum Op {
     Inbound(Box<Inbound>, oneshot::Sender<StoreResult<Ingested>>),
     Append(
@@ -85,9 +143,22 @@ enum Op {
     ),
     Write(
         ConversationId,
+        Fence,
         Write,
         Option<oneshot::Sender<StoreResult<()>>>,
     ),
+}
+
+impl Op {
+    /// The tenant whose lease must still be held when this commits.
+    fn fence(&self) -> Option<TenantId> {
+        match self {
+            Op::Inbound(inbound, _) => Some(inbound.tenant_id.clone()),
+            Op::Append(append, _) => Some(append.0.tenant_id.clone()),
+            Op::Write(_, Fence::Owner(tenant), ..) => Some(tenant.clone()),
+            Op::Write(_, Fence::Claimed, ..) => None,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -98,19 +169,38 @@ pub struct MessageWriter {
     lanes: Vec<mpsc::Sender<Op>>,
 }
 
+/// How a lane commits: where, how many items per batch, how long a batch waits to fill,
+/// and, in cluster mode, the leases its writes are fenced by.
+#[derive(Clone)]
+struct Lane {
+    store: Store,
+    batch_max: usize,
+    batch_wait: Duration,
+    leases: Option<Leases>,
+}
+
 impl MessageWriter {
     /// Starts the writer task on the current arbiter.
+    /// `leases`: cluster mode, where a tenant's writes commit only while this node holds its
+    /// lease (`None`: a single node, which owns every tenant).
     pub fn start(
         store: Store,
         batch_max: usize,
         batch_wait: Duration,
         queue_capacity: usize,
         lanes: usize,
+        leases: Option<Leases>,
     ) -> Self {
+        let lane = Lane {
+            store,
+            batch_max: batch_max.max(1),
+            batch_wait,
+            leases,
+        };
         let lanes = (0..lanes.max(1))
             .map(|_| {
                 let (queue, receiver) = mpsc::channel(queue_capacity.max(1));
-                actix_web::rt::spawn(run(store.clone(), receiver, batch_max.max(1), batch_wait));
+                actix_web::rt::spawn(run(lane.clone(), receiver));
                 queue
             })
             .collect();
@@ -137,9 +227,14 @@ impl MessageWriter {
 
     /// Commits `write` with the conversation's lane's next batch (group commit, not a
     /// commit of its own) and answers once it is durable.
-    pub async fn write(&self, conversation: &ConversationId, write: Write) -> StoreResult<()> {
+    pub async fn write(
+        &self,
+        conversation: &ConversationId,
+        fence: Fence,
+        write: Write,
+    ) -> StoreResult<()> {
         let (tx, rx) = oneshot::channel();
-        self.submit(Op::Write(conversation.clone(), write, Some(tx)))
+        self.submit(Op::Write(conversation.clone(), fence, write, Some(tx)))
             .await?;
         rx.await.map_err(|_| closed())?
     }
@@ -149,9 +244,10 @@ impl MessageWriter {
     pub async fn write_behind(
         &self,
         conversation: &ConversationId,
+        fence: Fence,
         write: Write,
     ) -> StoreResult<()> {
-        self.submit(Op::Write(conversation.clone(), write, None))
+        self.submit(Op::Write(conversation.clone(), fence, write, None))
             .await
     }
 
@@ -163,9 +259,14 @@ impl MessageWriter {
         for lane in &self.lanes {
             let (tx, rx) = oneshot::channel();
             let barrier: Write = Box::new(|_| Ok(()));
-            lane.send(Op::Write(ConversationId(String::new()), barrier, Some(tx)))
-                .await
-                .map_err(|_| closed())?;
+            lane.send(Op::Write(
+                ConversationId(String::new()),
+                Fence::Claimed,
+                barrier,
+                Some(tx),
+            ))
+            .await
+            .map_err(|_| closed())?;
             answers.push(rx);
         }
         for answer in answers {
@@ -230,16 +331,11 @@ fn closed() -> StoreError {
     StoreError::Unavailable("message writer stopped".into())
 }
 
-async fn run(
-    store: Store,
-    mut receiver: mpsc::Receiver<Op>,
-    batch_max: usize,
-    batch_wait: Duration,
-) {
+async fn run(lane: Lane, mut receiver: mpsc::Receiver<Op>) {
     while let Some(first) = receiver.recv().await {
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + batch_wait;
-        while batch.len() < batch_max {
+        let deadline = tokio::time::Instant::now() + lane.batch_wait;
+        while batch.len() < lane.batch_max {
             match receiver.try_recv() {
                 Ok(op) => batch.push(op),
                 Err(mpsc::error::TryRecvError::Empty) => {
@@ -251,7 +347,7 @@ async fn run(
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
         }
-        write_batch(&store, batch).await;
+        write_batch(&lane, batch).await;
     }
 }
 
@@ -279,9 +375,14 @@ enum Work {
     Write(Write),
 }
 
-async fn write_batch(store: &Store, batch: Vec<Op>) {
+async fn write_batch(lane: &Lane, batch: Vec<Op>) {
     let mut replies = Vec::with_capacity(batch.len());
     let mut work = Vec::with_capacity(batch.len());
+    let fences: Vec<Option<TenantId>> = match &lane.leases {
+        Some(_) => batch.iter().map(Op::fence).collect(),
+        None => vec![None; batch.len()],
+    };
+    let leases = lane.leases.clone();
     for op in batch {
         match op {
             Op::Inbound(inbound, reply) => {
@@ -292,13 +393,14 @@ async fn write_batch(store: &Store, batch: Vec<Op>) {
                 work.push(Work::Append(message));
                 replies.push(Reply::Append(reply));
             }
-            Op::Write(_, write, reply) => {
+            Op::Write(_, _, write, reply) => {
                 work.push(Work::Write(write));
                 replies.push(Reply::Write(reply));
             }
         }
     }
-    let result = store
+    let result = lane
+        .store
         .run(move |conn| {
             let mut attempt = 1;
             loop {
@@ -308,8 +410,10 @@ async fn write_batch(store: &Store, batch: Vec<Op>) {
                 // again, so that items of one contact never change order.
                 let mut collided = false;
                 let result = transaction(conn, |conn| {
+                    // Fenced first: the leases stay share-locked until this commits.
+                    let fenced = fenced_items(conn, leases.as_ref(), &fences)?;
                     let mut outcomes = Vec::with_capacity(work.len());
-                    for run in runs(&work) {
+                    for run in runs(&work, &fenced) {
                         match run {
                             Run::Inbound(items) => {
                                 match transaction(conn, |conn| inbound_batch::write(conn, &items)) {
@@ -336,6 +440,7 @@ async fn write_batch(store: &Store, batch: Vec<Op>) {
                                 }
                             }
                             Run::One(item) => outcomes.push(apply(conn, item)),
+                            Run::Fenced(item) => outcomes.push(refused(item)),
                         }
                     }
                     if attempt < TRANSIENT_ATTEMPTS && outcomes.iter().any(Outcome::is_transient) {
@@ -408,15 +513,20 @@ impl Reply {
 }
 
 /// A batch cut into runs, in order: consecutive inbound messages are written as one set;
-/// anything else one by one.
+/// anything else one by one; what the fence refused is not written.
 enum Run<'a> {
     Inbound(Vec<&'a Inbound>),
     One(&'a Work),
+    Fenced(&'a Work),
 }
 
-fn runs(work: &[Work]) -> Vec<Run<'_>> {
+fn runs<'a>(work: &'a [Work], fenced: &[bool]) -> Vec<Run<'a>> {
     let mut runs: Vec<Run<'_>> = Vec::new();
-    for item in work {
+    for (i, item) in work.iter().enumerate() {
+        if fenced.get(i).copied().unwrap_or(false) {
+            runs.push(Run::Fenced(item));
+            continue;
+        }
         match (item, runs.last_mut()) {
             (Work::Inbound(inbound), Some(Run::Inbound(items))) => items.push(inbound),
             (Work::Inbound(inbound), _) => runs.push(Run::Inbound(vec![inbound])),
@@ -424,6 +534,47 @@ fn runs(work: &[Work]) -> Vec<Run<'_>> {
         }
     }
     runs
+}
+
+/// Which items of the batch must not commit: those of tenants this node no longer holds
+/// under the token it knows (cluster mode).
+fn fenced_items(
+    conn: &mut DbConn,
+    leases: Option<&Leases>,
+    fences: &[Option<TenantId>],
+) -> StoreResult<Vec<bool>> {
+    let Some(leases) = leases else {
+        return Ok(vec![false; fences.len()]);
+    };
+    let mut tenants: Vec<TenantId> = fences.iter().flatten().cloned().collect();
+    tenants.sort_by(|a, b| a.0.cmp(&b.0));
+    tenants.dedup();
+    if tenants.is_empty() {
+        return Ok(vec![false; fences.len()]);
+    }
+    let held = leases.check(conn, &tenants)?;
+    let fenced: Vec<bool> = fences
+        .iter()
+        .map(|f| f.as_ref().is_some_and(|t| !held.contains(t)))
+        .collect();
+    let refused = fenced.iter().filter(|f| **f).count();
+    if refused > 0 {
+        tracing::warn!(
+            writes = refused,
+            "writes fenced: this node no longer owns their tenant"
+        );
+        leases.count_fenced(refused);
+    }
+    Ok(fenced)
+}
+
+fn refused(item: &Work) -> Outcome {
+    let fenced = || StoreError::Fenced("this node no longer owns the tenant".into());
+    match item {
+        Work::Inbound(_) => Outcome::Inbound(Box::new(Err(fenced()))),
+        Work::Append(_) => Outcome::Append(Box::new(Err(fenced()))),
+        Work::Write(_) => Outcome::Write(Err(fenced())),
+    }
 }
 
 fn apply(conn: &mut DbConn, item: &Work) -> Outcome {
