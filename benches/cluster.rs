@@ -21,14 +21,18 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "common/process_bench.rs"]
+mod process_bench;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, HttpResponse};
 use anyhow::{bail, Context as _};
 use diesel::{Connection, RunQueryDsl};
 use futures::StreamExt;
+use process_bench::env_number;
 use serde_json::{json, Value};
 
 use support::cluster::{cluster_env, Bucket, NATS_URL};
@@ -45,24 +49,18 @@ environment (defaults in brackets):
                                                [postgres://postgres@127.0.0.1:5432/postgres]
   ATENDE_BENCH_TURNS              AI turns per layout                                [2000]
   ATENDE_BENCH_CONCURRENCY        webhooks in flight                                  [64]
+  ATENDE_BENCH_RATE               turns per second for the latency figures            [100]
+  ATENDE_BENCH_LATENCY_SECONDS    how long that rate lasts                            [10]
   ATENDE_BENCH_FAILOVER_SECONDS   how long customers write after the owner is killed  [15]
   ATENDE_BENCH_FAILOVER_RATE      their webhooks per second                           [20]
 NATS must run at 127.0.0.1:4222 with JetStream; each layout uses a bucket of its own.
 Nodes run with the production lease settings (cluster.lease_ms, lease_renew_ms).
 ";
 
-fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
-    match std::env::var(name) {
-        Ok(raw) if !raw.trim().is_empty() => raw
-            .trim()
-            .parse()
-            .with_context(|| format!("{name}={raw:?} is not a number")),
-        _ => Ok(default),
-    }
-}
-
 struct Config {
     turns: u64,
+    latency_rate: u64,
+    latency_seconds: u64,
     concurrency: usize,
     failover_seconds: u64,
     failover_rate: u64,
@@ -72,6 +70,8 @@ impl Config {
     fn from_env() -> anyhow::Result<Config> {
         Ok(Config {
             turns: env_number("ATENDE_BENCH_TURNS", 2000)?.max(1),
+            latency_rate: env_number("ATENDE_BENCH_RATE", 100)?.max(1),
+            latency_seconds: env_number("ATENDE_BENCH_LATENCY_SECONDS", 10)?.max(1),
             concurrency: usize::try_from(env_number("ATENDE_BENCH_CONCURRENCY", 64)?.max(1))?,
             failover_seconds: env_number("ATENDE_BENCH_FAILOVER_SECONDS", 15)?.max(1),
             failover_rate: env_number("ATENDE_BENCH_FAILOVER_RATE", 20)?.max(1),
@@ -80,13 +80,7 @@ impl Config {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{HELP}");
-        return;
-    }
-    if args.iter().any(|a| a == "--list") || !args.iter().any(|a| a == "--bench") {
-        println!("cluster: not run in test mode; use `cargo bench --bench cluster`");
+    if !process_bench::wanted("cluster", HELP) {
         return;
     }
     std::env::set_var("ATENDE_TEST_DATABASE", "postgres");
@@ -242,64 +236,137 @@ async fn send(node: &Node, integration: &str, i: u64) -> bool {
     status == 202
 }
 
-struct Figures {
-    turns_per_second: f64,
-    p50: Duration,
-    p99: Duration,
-    failed: u64,
+/// How the messages leave: as fast as `n` in flight allow, or at a steady rate.
+#[derive(Clone, Copy)]
+enum Pace {
+    InFlight(usize),
+    PerSecond(u64),
 }
 
-/// `turns` AI turns, round-robin over the nodes, `concurrency` in flight, indices from
-/// `first`; waits for every acknowledged one's reply.
-async fn load(
-    running: &Running,
-    replies: &Replies,
-    first: u64,
-    turns: u64,
-    concurrency: usize,
-) -> anyhow::Result<Figures> {
-    let started = Instant::now();
-    let sent: Vec<(u64, Instant, bool)> = futures::stream::iter(first..first + turns)
+/// One message sent: its index, when it left, whether it was acknowledged.
+type Sent = (u64, Instant, bool);
+
+/// Sends messages `indices` round-robin through `nodes` at `pace`.
+async fn send_all(
+    nodes: &[&Node],
+    integration: &str,
+    indices: std::ops::Range<u64>,
+    pace: Pace,
+) -> Vec<Sent> {
+    let start = Instant::now();
+    let first = indices.start;
+    let (in_flight, rate) = match pace {
+        Pace::InFlight(n) => (n, None),
+        // Bounded only by the rate: a slow answer must not hold back the next message.
+        Pace::PerSecond(rate) => (usize::MAX, Some(rate)),
+    };
+    futures::stream::iter(indices)
         .map(|i| async move {
-            let node = &running.nodes[usize::try_from(i).unwrap_or(0) % running.nodes.len()];
+            if let Some(rate) = rate {
+                let due = start + Duration::from_secs_f64((i - first) as f64 / rate as f64);
+                tokio::time::sleep_until(due.into()).await;
+            }
+            let node = nodes[usize::try_from(i).unwrap_or(0) % nodes.len()];
             let at = Instant::now();
-            (i, at, send(node, &running.integration, i).await)
+            (i, at, send(node, integration, i).await)
         })
-        .buffer_unordered(concurrency)
+        .buffer_unordered(in_flight)
         .collect()
-        .await;
-    let acknowledged: Vec<&(u64, Instant, bool)> = sent.iter().filter(|(_, _, ok)| *ok).collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let seen = loop {
+        .await
+}
+
+/// Waits up to `within` for the replies to every acknowledged message: when each came.
+async fn replies_to(replies: &Replies, sent: &[Sent], within: Duration) -> HashMap<u64, Instant> {
+    let deadline = Instant::now() + within;
+    loop {
         let seen = replies.seen();
-        if acknowledged.iter().all(|(i, _, _)| seen.contains_key(i)) {
-            break seen;
-        }
-        if Instant::now() > deadline {
-            let missing = acknowledged
-                .iter()
-                .filter(|(i, _, _)| !seen.contains_key(i))
-                .count();
-            bail!("{missing} replies not delivered within 120 s");
+        let all = sent
+            .iter()
+            .filter(|(_, _, ok)| *ok)
+            .all(|(i, _, _)| seen.contains_key(i));
+        if all || Instant::now() > deadline {
+            return seen;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let mut latencies: Vec<Duration> = acknowledged
+    }
+}
+
+/// Send-to-reply times of the acknowledged messages that were answered, sorted.
+fn latencies(sent: &[Sent], seen: &HashMap<u64, Instant>) -> Vec<Duration> {
+    let mut times: Vec<Duration> = sent
         .iter()
+        .filter(|(_, _, ok)| *ok)
         .filter_map(|(i, at, _)| seen.get(i).map(|got| got.duration_since(*at)))
         .collect();
-    latencies.sort();
-    let last = acknowledged
+    times.sort();
+    times
+}
+
+fn unanswered(sent: &[Sent], seen: &HashMap<u64, Instant>) -> usize {
+    sent.iter()
+        .filter(|(i, _, ok)| *ok && !seen.contains_key(i))
+        .count()
+}
+
+struct Figures {
+    turns_per_second: f64,
+    /// Send-to-reply at a steady rate below saturation.
+    p50: Duration,
+    p99: Duration,
+    refused: usize,
+}
+
+/// Throughput: `turns` AI turns, `concurrency` in flight, round-robin over the nodes (the
+/// turns queue up: it measures how fast the layout drains them). Then latency: `rate` turns
+/// a second for `seconds`.
+async fn measure(
+    running: &Running,
+    replies: &Replies,
+    next: &mut u64,
+    config: &Config,
+) -> anyhow::Result<Figures> {
+    let nodes: Vec<&Node> = running.nodes.iter().collect();
+    let started = Instant::now();
+    let burst = send_all(
+        &nodes,
+        &running.integration,
+        *next..*next + config.turns,
+        Pace::InFlight(config.concurrency),
+    )
+    .await;
+    *next += config.turns;
+    let seen = replies_to(replies, &burst, Duration::from_secs(120)).await;
+    let missing = unanswered(&burst, &seen);
+    if missing > 0 {
+        bail!("{missing} replies not delivered within 120 s");
+    }
+    let last = burst
         .iter()
         .filter_map(|(i, _, _)| seen.get(i))
         .max()
         .copied()
         .unwrap_or(started);
+    let acknowledged = burst.iter().filter(|(_, _, ok)| *ok).count();
+    let count = config.latency_rate * config.latency_seconds;
+    let steady = send_all(
+        &nodes,
+        &running.integration,
+        *next..*next + count,
+        Pace::PerSecond(config.latency_rate),
+    )
+    .await;
+    *next += count;
+    let seen = replies_to(replies, &steady, Duration::from_secs(60)).await;
+    let missing = unanswered(&steady, &seen);
+    if missing > 0 {
+        bail!("{missing} replies not delivered within 60 s");
+    }
+    let times = latencies(&steady, &seen);
     Ok(Figures {
-        turns_per_second: acknowledged.len() as f64 / last.duration_since(started).as_secs_f64(),
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
-        failed: u64::try_from(sent.len() - acknowledged.len()).unwrap_or(u64::MAX),
+        turns_per_second: acknowledged as f64 / last.duration_since(started).as_secs_f64(),
+        p50: percentile(&times, 0.50),
+        p99: percentile(&times, 0.99),
+        refused: burst.iter().chain(&steady).filter(|(_, _, ok)| !ok).count(),
     })
 }
 
@@ -398,50 +465,30 @@ async fn failover(
         .map(|(_, node)| node)
         .collect();
     let total = config.failover_rate * config.failover_seconds;
-    let integration = running.integration.clone();
-    let sent: Vec<(u64, Instant, bool)> = futures::stream::iter(0..total)
-        .map(|k| {
-            let (survivors, integration) = (&survivors, &integration);
-            async move {
-                let due =
-                    killed_at + Duration::from_secs_f64(k as f64 / config.failover_rate as f64);
-                tokio::time::sleep_until(due.into()).await;
-                let i = first + k;
-                let node = survivors[usize::try_from(k).unwrap_or(0) % survivors.len()];
-                (i, Instant::now(), send(node, integration, i).await)
-            }
-        })
-        .buffer_unordered(1024)
-        .collect()
-        .await;
-    let acknowledged: Vec<&(u64, Instant, bool)> = sent.iter().filter(|(_, _, ok)| *ok).collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let seen = loop {
-        let seen = replies.seen();
-        if acknowledged.iter().all(|(i, _, _)| seen.contains_key(i)) || Instant::now() > deadline {
-            break seen;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let sent = send_all(
+        &survivors,
+        &running.integration,
+        first..first + total,
+        Pace::PerSecond(config.failover_rate),
+    )
+    .await;
+    let seen = replies_to(replies, &sent, Duration::from_secs(60)).await;
+    let acknowledged: Vec<&Sent> = sent.iter().filter(|(_, _, ok)| *ok).collect();
     let first_reply = acknowledged
         .iter()
         .filter_map(|(i, _, _)| seen.get(i))
         .min()
         .map_or(Duration::MAX, |at| at.duration_since(killed_at));
-    let max_latency = acknowledged
-        .iter()
-        .filter_map(|(i, at, _)| seen.get(i).map(|got| got.duration_since(*at)))
-        .max()
+    let max_latency = latencies(&sent, &seen)
+        .last()
+        .copied()
         .unwrap_or(Duration::ZERO);
     Ok(Failover {
         killed,
         first_reply,
         acknowledged: acknowledged.len(),
         refused: sent.len() - acknowledged.len(),
-        unanswered: acknowledged
-            .iter()
-            .filter(|(i, _, _)| !seen.contains_key(i))
-            .count(),
+        unanswered: unanswered(&sent, &seen),
         answered_twice: count(
             &db_url,
             "SELECT COUNT(*) AS n FROM (SELECT content FROM messages \
@@ -454,18 +501,7 @@ async fn failover(
 async fn run(config: &Config) -> anyhow::Result<bool> {
     let llm = ScriptedLlm::start().await;
     let replies = web::Data::new(Replies::default());
-    let receiver = {
-        let replies = replies.clone();
-        HttpServer::new(move || {
-            App::new()
-                .app_data(replies.clone())
-                .default_service(web::to(receive))
-        })
-        .workers(1)
-        .bind(("127.0.0.1", 0))?
-    };
-    let receiver_url = format!("http://127.0.0.1:{}/replies", receiver.addrs()[0].port());
-    actix_web::rt::spawn(receiver.run());
+    let receiver_url = process_bench::start_receiver(replies.clone(), receive)?;
 
     let (nats_rate, nats_p99) = nats_round_trips(config.turns * 5, config.concurrency).await?;
     let mut lines = Vec::new();
@@ -476,19 +512,32 @@ async fn run(config: &Config) -> anyhow::Result<bool> {
         println!("{}: starting {} node(s)…", layout.name, layout.nodes);
         let mut running = start(layout, &llm, &receiver_url).await?;
         // The first turn takes the tenant (on node 1) and warms the path.
-        load(&running, &replies, next, 1, 1).await?;
+        let warm = send_all(
+            &running.nodes.iter().take(1).collect::<Vec<_>>(),
+            &running.integration,
+            next..next + 1,
+            Pace::InFlight(1),
+        )
+        .await;
         next += 1;
-        let figures = load(&running, &replies, next, config.turns, config.concurrency).await?;
-        next += config.turns;
+        if unanswered(
+            &warm,
+            &replies_to(&replies, &warm, Duration::from_secs(30)).await,
+        ) > 0
+        {
+            bail!("{}: the first turn was not answered", layout.name);
+        }
+        let figures = measure(&running, &replies, &mut next, config).await?;
         let base = *baseline.get_or_insert(figures.turns_per_second);
         lines.push(format!(
-            "{:<22} {:>6.0} turns/s ({:>3.0} % of one node without the bus) · p50 {:>6.1} ms · p99 {:>6.1} ms · {} refused",
+            "{:<22} {:>6.0} turns/s ({:>3.0} % of one node without the bus) · at {}/s: p50 {:>5.1} ms, p99 {:>5.1} ms · {} refused",
             layout.name,
             figures.turns_per_second,
             100.0 * figures.turns_per_second / base,
+            config.latency_rate,
             ms(figures.p50),
             ms(figures.p99),
-            figures.failed,
+            figures.refused,
         ));
         if layout.cluster && layout.nodes == 3 {
             println!("{}: killing the tenant's owner…", layout.name);
@@ -501,8 +550,8 @@ async fn run(config: &Config) -> anyhow::Result<bool> {
     println!("\n==== cluster summary (paste into benches/README.md) ====");
     println!("```text");
     println!(
-        "load                   {} AI turns per layout (LLM 0 ms), {} in flight, round-robin over the nodes, one tenant",
-        config.turns, config.concurrency
+        "load                   {} AI turns per layout (LLM 0 ms), {} in flight, then {}/s for {} s; round-robin over the nodes, one tenant",
+        config.turns, config.concurrency, config.latency_rate, config.latency_seconds
     );
     for line in lines {
         println!("{line}");

@@ -20,15 +20,19 @@ mod app;
 #[path = "../tests/support/scripted_llm.rs"]
 mod scripted_llm;
 
+#[path = "common/process_bench.rs"]
+mod process_bench;
+
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use anyhow::{bail, Context as _};
 use diesel::{Connection, RunQueryDsl};
 use futures::StreamExt;
+use process_bench::env_number;
 use serde_json::{json, Value};
 
 use scripted_llm::{ScriptedLlm, Step};
@@ -51,16 +55,6 @@ environment (defaults in brackets):
   ATENDE_SOAK_SETTLE_SECONDS   longest wait for replies and deliveries at the end  [300]
 ";
 
-fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
-    match std::env::var(name) {
-        Ok(raw) if !raw.trim().is_empty() => raw
-            .trim()
-            .parse()
-            .with_context(|| format!("{name}={raw:?} is not a number")),
-        _ => Ok(default),
-    }
-}
-
 struct Config {
     rate: u64,
     seconds: u64,
@@ -82,13 +76,7 @@ impl Config {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{HELP}");
-        return;
-    }
-    if args.iter().any(|a| a == "--list") || !args.iter().any(|a| a == "--bench") {
-        println!("soak: not run in test mode; use `cargo bench --bench soak`");
+    if !process_bench::wanted("soak", HELP) {
         return;
     }
     let backend = std::env::var("ATENDE_BENCH_DATABASE").unwrap_or_else(|_| "sqlite".into());
@@ -229,18 +217,7 @@ async fn soak(config: &Config, db: &app::TestDb, backend: &str) -> anyhow::Resul
     let llm = ScriptedLlm::start().await;
     llm.set_default(Step::reply("Recebido, já vou verificar."));
     let seen = web::Data::new(Seen::default());
-    let receiver = {
-        let seen = seen.clone();
-        HttpServer::new(move || {
-            App::new()
-                .app_data(seen.clone())
-                .default_service(web::to(receive))
-        })
-        .workers(1)
-        .bind(("127.0.0.1", 0))?
-    };
-    let receiver_url = format!("http://127.0.0.1:{}/replies", receiver.addrs()[0].port());
-    actix_web::rt::spawn(receiver.run());
+    let receiver_url = process_bench::start_receiver(seen.clone(), receive)?;
 
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");

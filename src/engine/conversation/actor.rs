@@ -44,7 +44,7 @@ use crate::store::integrations::{self, Integration};
 use crate::store::messages::{self, Message, NewMessage};
 use crate::store::ownership;
 use crate::store::timers::{self, TimerKind};
-use crate::store::{contacts, users, StoreError};
+use crate::store::{contacts, users, DbConn, StoreError, StoreResult};
 
 /// Messages read at rehydration to find an AI reply still waiting for the customer's
 /// reaction (the reply and the customer messages it answered).
@@ -111,6 +111,22 @@ impl ConversationActor {
                 .as_ref()
                 .map_or_else(|| TenantId(String::new()), |l| l.tenant_id.clone()),
         )
+    }
+
+    /// A write of this conversation's own rows through the writer, under its tenant's fence:
+    /// the future of its commit (nothing runs until it is awaited). `write` gets the id.
+    fn write_own<F>(&self, write: F) -> impl std::future::Future<Output = StoreResult<()>> + 'static
+    where
+        F: Fn(&mut DbConn, &ConversationId) -> StoreResult<()> + Send + 'static,
+    {
+        let writer = self.parts.writer.clone();
+        let (id, fence) = (self.id.clone(), self.fence());
+        async move {
+            let row = id.clone();
+            writer
+                .write(&id, fence, Box::new(move |conn| write(conn, &row)))
+                .await
+        }
     }
 
     /// Feeds one event to the state and performs what it asks for.
@@ -290,22 +306,9 @@ impl ConversationActor {
                 }));
             }
             Effect::SaveToolState(json) => {
-                let writer = self.parts.writer.clone();
-                let (id, fence) = (self.id.clone(), self.fence());
                 ctx.wait(
-                    async move {
-                        let state = id.clone();
-                        writer
-                            .write(
-                                &id,
-                                fence,
-                                Box::new(move |conn| {
-                                    conversations::set_tool_state(conn, &state, &json)
-                                }),
-                            )
-                            .await
-                    }
-                    .into_actor(self)
+                    self.write_own(move |conn, id| conversations::set_tool_state(conn, id, &json))
+                        .into_actor(self)
                     .map(|result, act, _| {
                         if let Err(e) = result {
                             tracing::error!(conversation = %act.id, error = %e, "tool state not stored");
@@ -655,7 +658,8 @@ impl ConversationActor {
             }),
         };
         let writer = self.parts.writer.clone();
-        let (id, fence) = (self.id.clone(), self.fence());
+        let mark_answered =
+            self.write_own(move |conn, id| conversations::mark_answered(conn, id, up_to, false));
         let in_flight = self.parts.turns.enter();
         ctx.wait(
             async move {
@@ -663,16 +667,7 @@ impl ConversationActor {
                 match new {
                     Some(new) if !silent => Ok(Some(writer.reply(new, along).await?)),
                     _ => {
-                        let answered = id.clone();
-                        writer
-                            .write(
-                                &id,
-                                fence,
-                                Box::new(move |conn| {
-                                    conversations::mark_answered(conn, &answered, up_to, false)
-                                }),
-                            )
-                            .await?;
+                        mark_answered.await?;
                         Ok::<_, StoreError>(None)
                     }
                 }
@@ -1298,23 +1293,12 @@ impl Handler<Edit> for ConversationActor {
             return after_writes(Err(EngineError::Closed));
         };
         state.edit(&msg.changes);
-        let writer = self.parts.writer.clone();
-        let (id, fence) = (self.id.clone(), self.fence());
         let changes = msg.changes.clone();
         let funnel = msg.funnel_id;
         Box::pin(
-            async move {
-                let edited = id.clone();
-                writer
-                    .write(
-                        &id,
-                        fence,
-                        Box::new(move |conn| {
-                            conversations::apply_changes(conn, &edited, &changes, funnel.as_deref())
-                        }),
-                    )
-                    .await
-            }
+            self.write_own(move |conn, id| {
+                conversations::apply_changes(conn, id, &changes, funnel.as_deref())
+            })
             .into_actor(self)
             .map(move |stored, act, _| {
                 stored?;
@@ -1383,67 +1367,54 @@ impl Handler<Transfer> for ConversationActor {
             }
             TransferTarget::Department(department) => department,
         };
-        let writer = self.parts.writer.clone();
-        let (id, fence) = (self.id.clone(), self.fence());
         let changes = crate::domain::ticket::ConversationChanges {
             department_id: Some(department.0),
             ..Default::default()
         };
         let expected = msg.expected;
         Box::pin(
-            async move {
-                let moved = id.clone();
-                writer
-                    .write(
-                        &id,
-                        fence,
-                        Box::new(move |conn| {
-                            conversations::apply_changes(conn, &moved, &changes, None)
-                        }),
-                    )
-                    .await
-            }
-            .into_actor(self)
-            .then(move |stored, act, _| {
-                // Messages ran while the department was written: someone may have taken it.
-                let still = act
-                    .state
-                    .as_ref()
-                    .filter(|s| !s.is_closed())
-                    .is_some_and(|s| *s.owner() == expected);
-                // As in `Assign`: the owner write is awaited, the rest follows once durable,
-                // so the caller reads back a queued conversation.
-                let mut writes = Vec::new();
-                let mut rest = Vec::new();
-                if let (Ok(()), true, Some(state)) = (&stored, still, act.state.as_mut()) {
-                    let event = Event::Assigned {
-                        owner: Owner::Nobody,
-                    };
-                    for effect in state.handle(event, &act.rules, Instant::now()) {
-                        match effect {
-                            Effect::WriteOwner(write) => writes.push(act.owner_write(write)),
-                            Effect::ReleaseAgent => act.release_agent(),
-                            other => rest.push(other),
+            self.write_own(move |conn, id| conversations::apply_changes(conn, id, &changes, None))
+                .into_actor(self)
+                .then(move |stored, act, _| {
+                    // Messages ran while the department was written: someone may have taken it.
+                    let still = act
+                        .state
+                        .as_ref()
+                        .filter(|s| !s.is_closed())
+                        .is_some_and(|s| *s.owner() == expected);
+                    // As in `Assign`: the owner write is awaited, the rest follows once durable,
+                    // so the caller reads back a queued conversation.
+                    let mut writes = Vec::new();
+                    let mut rest = Vec::new();
+                    if let (Ok(()), true, Some(state)) = (&stored, still, act.state.as_mut()) {
+                        let event = Event::Assigned {
+                            owner: Owner::Nobody,
+                        };
+                        for effect in state.handle(event, &act.rules, Instant::now()) {
+                            match effect {
+                                Effect::WriteOwner(write) => writes.push(act.owner_write(write)),
+                                Effect::ReleaseAgent => act.release_agent(),
+                                other => rest.push(other),
+                            }
                         }
                     }
-                }
-                async move {
-                    stored?;
-                    if !still {
-                        return Err(EngineError::Taken);
+                    async move {
+                        stored?;
+                        if !still {
+                            return Err(EngineError::Taken);
+                        }
+                        for write in writes {
+                            write.await?;
+                        }
+                        Ok(rest)
                     }
-                    for write in writes {
-                        write.await?;
-                    }
-                    Ok(rest)
-                }
-                .into_actor(act)
-            })
-            .map(|result: Result<Vec<Effect>, EngineError>, act, ctx| {
-                act.perform(result?, ctx);
-                act.request_assignment(true);
-                Ok(())
-            }),
+                    .into_actor(act)
+                })
+                .map(|result: Result<Vec<Effect>, EngineError>, act, ctx| {
+                    act.perform(result?, ctx);
+                    act.request_assignment(true);
+                    Ok(())
+                }),
         )
     }
 }
