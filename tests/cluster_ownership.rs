@@ -131,6 +131,21 @@ impl Cluster {
         }
     }
 
+    /// Each of `texts` was answered exactly once, and no customer message was stored twice.
+    async fn answered_once<T: AsRef<str>>(&self, texts: &[T]) {
+        let replies = self.ai_replies().await;
+        for text in texts {
+            let text = text.as_ref();
+            assert_eq!(
+                replies.get(&format!("reply to: {text}")),
+                Some(&1),
+                "{text}"
+            );
+        }
+        let stored = self.customer_messages().await;
+        assert!(stored.values().all(|n| *n == 1), "{stored:?}");
+    }
+
     /// An agent answering with the scripted model, and a generic integration whose replies
     /// go to `receiver`: the integration's id.
     async fn agent(
@@ -247,17 +262,8 @@ async fn messages_through_any_node_reach_the_owner_once_and_are_seen_live_on_eve
             texts.push(text);
         }
     }
-    let replies = cluster.ai_replies().await;
-    for text in &texts {
-        assert_eq!(
-            replies.get(&format!("reply to: {text}")),
-            Some(&1),
-            "{text}"
-        );
-    }
-    let stored = cluster.customer_messages().await;
-    assert!(stored.values().all(|n| *n == 1), "{stored:?}");
-    assert_eq!(stored.len(), 2 + texts.len());
+    cluster.answered_once(&texts).await;
+    assert_eq!(cluster.customer_messages().await.len(), 2 + texts.len());
     assert_eq!(cluster.owner().await.as_deref(), Some("n3"));
     // Only the owner called the model.
     assert_eq!(llm.request_count(), 2 + texts.len());
@@ -388,16 +394,7 @@ async fn a_node_killed_under_load_loses_nothing_and_its_conversations_resume_wit
         refused.len()
     );
     // Every acknowledged message is stored once and answered once.
-    let stored = cluster.customer_messages().await;
-    let replies = cluster.ai_replies().await;
-    for text in &acked {
-        assert_eq!(
-            replies.get(&format!("reply to: {text}")),
-            Some(&1),
-            "{text}"
-        );
-    }
-    assert!(stored.values().all(|n| *n == 1), "{stored:?}");
+    cluster.answered_once(&acked).await;
     // Refusals are clear errors the channel retries, and few.
     assert!(refused.len() <= 5, "{refused:?}");
     assert!(
@@ -409,7 +406,7 @@ async fn a_node_killed_under_load_loses_nothing_and_its_conversations_resume_wit
         "failover took {failover:?}"
     );
     // Every stored reply reaches the channel.
-    let total: i64 = replies.values().sum();
+    let total: i64 = cluster.ai_replies().await.values().sum();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let delivered: std::collections::HashSet<String> = receiver
@@ -494,10 +491,12 @@ async fn a_node_stopped_gracefully_hands_its_tenants_over_at_once() {
     cluster.answered("um", Duration::from_secs(15)).await;
     assert_eq!(cluster.owner().await.as_deref(), Some("n1"));
     cluster.nodes[0].signal("TERM");
-    assert!(cluster.nodes[0]
+    let status = cluster.nodes[0]
         .exited_within(Duration::from_secs(12))
         .await
-        .is_some());
+        .expect("node 1 stops");
+    // A clean exit: an orchestrator reads anything else as a crash.
+    assert!(status.success(), "{status}");
     // The lease was let go, not left to run out: node 2 serves the tenant at once.
     let started = Instant::now();
     cluster.nodes[1]
@@ -575,4 +574,84 @@ async fn a_chat_with_an_agent_runs_on_the_tenants_owner_and_takes_its_slot_there
     assert_eq!(status, 200, "{slow}");
     assert!(slow.contains("devagar"), "{slow}");
     assert_eq!(llm.request_count(), 3);
+}
+
+#[actix_web::test]
+async fn a_rolling_restart_under_load_loses_nothing_and_answers_everything_once() {
+    let llm = ScriptedLlm::start().await;
+    let receiver = ScriptedReceiver::start(&[]).await;
+    let mut cluster = Cluster::start(&["n1", "n2"]).await;
+    let token = cluster.nodes[0].admin_token().await;
+    let integration = cluster.agent(&token, &llm, &receiver, json!({})).await;
+    cluster.nodes[0]
+        .inbound(&integration, "5511900000900", "warm", "aquecimento")
+        .await;
+    cluster
+        .answered("aquecimento", Duration::from_secs(15))
+        .await;
+    llm.set_default(Step::delayed(100, Step::Echo));
+
+    // One node at a time is stopped (SIGTERM) and started again under its id, while
+    // customers keep writing through the other.
+    let mut sent: Vec<(String, u16)> = Vec::new();
+    for (restarted, writing) in [(0, 1), (1, 0)] {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let load = {
+            let url = cluster.nodes[writing].url(&format!("/webhooks/generic/{integration}"));
+            let stop = stop.clone();
+            actix_web::rt::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut sent = Vec::new();
+                let mut k = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let text = format!("rodada {restarted} pedido {k}");
+                    let body = support::webhook::generic_body(
+                        &format!("55119000009{:02}", k % 7),
+                        None,
+                        &format!("r{restarted}-{k}"),
+                        &text,
+                    );
+                    let (status, _) = support::webhook::try_post_signed(&http, &url, &body).await;
+                    sent.push((text, status));
+                    k += 1;
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                }
+                sent
+            })
+        };
+        let name = ["n1", "n2"][restarted];
+        cluster.nodes[restarted].signal("TERM");
+        assert!(
+            cluster.nodes[restarted]
+                .exited_within(Duration::from_secs(12))
+                .await
+                .is_some(),
+            "{name} did not stop"
+        );
+        cluster.nodes[restarted] =
+            Node::start(&cluster._db.url(), &env(&cluster._bucket, name)).await;
+        // Both nodes serve for a moment before the next one goes.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        sent.extend(load.await.expect("load"));
+    }
+
+    let acked: Vec<&String> = sent
+        .iter()
+        .filter(|(_, status)| *status == 202)
+        .map(|(text, _)| text)
+        .collect();
+    let refused: Vec<&(String, u16)> = sent.iter().filter(|(_, s)| *s != 202).collect();
+    println!(
+        "rolling restart: {} acknowledged, {} refused",
+        acked.len(),
+        refused.len()
+    );
+    assert!(acked.len() >= 20, "too little load: {sent:?}");
+    // Refused messages were not taken (the channel sends them again): a clear 503.
+    assert!(refused.iter().all(|(_, s)| *s == 503), "{refused:?}");
+    for text in &acked {
+        cluster.answered(text, Duration::from_secs(30)).await;
+    }
+    cluster.answered_once(&acked).await;
 }

@@ -369,7 +369,8 @@ async fn open_here(
             StreamRefused::Limited(hit) => EngineError::Limit(hit),
             StreamRefused::Unavailable(why) => EngineError::Unavailable(why),
         })?;
-    actix_web::rt::spawn(produce(ticket, asked, events));
+    // A tokio task: it may start from the cluster's request handler, outside any arbiter.
+    tokio::spawn(produce(ticket, asked, events));
     Ok(rx)
 }
 
@@ -457,7 +458,7 @@ pub fn on_owner(engine: Engine, chat: RemoteChat) -> BoxFuture<'static, Answer> 
             Ok(rx) => rx,
             Err(e) => return Answer::Failed((&e).into()),
         };
-        actix_web::rt::spawn(async move {
+        tokio::spawn(async move {
             let client = router.client();
             let quiet = router.timeout() / 2;
             loop {

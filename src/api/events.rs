@@ -73,7 +73,10 @@ impl EventLog {
         let log = Arc::new(EventLog::new(settings, None));
         let mut receiver = bus.subscribe();
         let feeder = Arc::downgrade(&log);
-        actix_web::rt::spawn(async move {
+        // A tokio task, not an actix one: the runtime drops it (and the bus subscription it
+        // holds) inside its own context at exit; an actix task is dropped after, and a NATS
+        // subscription dropped there panics the exit.
+        tokio::spawn(async move {
             use broadcast::error::RecvError;
             loop {
                 let event = match receiver.recv().await {
@@ -119,7 +122,10 @@ impl EventLog {
         bus.spawn_publisher(events);
         let log = Arc::new(EventLog::new(settings, Some(bus)));
         let feeder = Arc::downgrade(&log);
-        actix_web::rt::spawn(async move {
+        // A tokio task, not an actix one: the runtime drops it (and the bus subscription it
+        // holds) inside its own context at exit; an actix task is dropped after, and a NATS
+        // subscription dropped there panics the exit.
+        tokio::spawn(async move {
             use futures::StreamExt;
             let mut feed = std::pin::pin!(feed);
             while let Some((seq, event)) = feed.next().await {

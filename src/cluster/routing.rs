@@ -445,8 +445,9 @@ where
         .subscribe(node_subject(bucket, leases.node()))
         .await
         .map_err(|e| ClusterError::Connect(e.to_string()))?;
-    // On this arbiter: the engine's handlers spawn actix tasks of their own.
-    actix_web::rt::spawn(async move {
+    // A tokio task, not an actix one: the runtime drops it (and its subscription) while it
+    // still runs, at exit.
+    tokio::spawn(async move {
         while let Some(message) = incoming.next().await {
             let Some(reply_to) = message.reply.clone() else {
                 continue;
@@ -462,7 +463,7 @@ where
             let client = client.clone();
             // Handed to the engine in the order they came (`handle` queues before it
             // returns); answered as they finish.
-            actix_web::rt::spawn(async move {
+            tokio::spawn(async move {
                 let answer = match answer {
                     Some(pending) => pending.await,
                     None => Answer::NotOwner,
