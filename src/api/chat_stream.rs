@@ -367,7 +367,7 @@ async fn open_here(
         .map_err(|e| EngineError::Unavailable(e.to_string()))?
         .map_err(|refused| match refused {
             StreamRefused::Limited(hit) => EngineError::Limit(hit),
-            StreamRefused::Unavailable(why) => EngineError::Unavailable(why),
+            StreamRefused::Unavailable(_) => EngineError::Unavailable(refused.to_string()),
         })?;
     // A tokio task: it may start from the cluster's request handler, outside any arbiter.
     tokio::spawn(produce(ticket, asked, events));
