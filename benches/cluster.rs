@@ -86,14 +86,7 @@ fn main() {
     std::env::set_var("ATENDE_TEST_DATABASE", "postgres");
     let result =
         Config::from_env().and_then(|config| actix_web::rt::System::new().block_on(run(&config)));
-    match result {
-        Ok(true) => {}
-        Ok(false) => std::process::exit(1),
-        Err(e) => {
-            eprintln!("cluster: {e:#}");
-            std::process::exit(2);
-        }
-    }
+    process_bench::exit_with("cluster", result);
 }
 
 /// When each reply reached the receiver, by the index of the message it answers.

@@ -90,14 +90,7 @@ fn main() {
         drop(db);
         outcome
     });
-    match result {
-        Ok(true) => {}
-        Ok(false) => std::process::exit(1),
-        Err(e) => {
-            eprintln!("soak: {e:#}");
-            std::process::exit(2);
-        }
-    }
+    process_bench::exit_with("soak", result);
 }
 
 /// What the reply receiver saw: delivery ids per reply message id.

@@ -64,6 +64,28 @@ impl Cluster {
         }
     }
 
+    /// `names` with an agent on `llm` whose replies go to `receiver`, and node 1 owning the
+    /// tenant once it answered a first message from `contact`: the cluster and the
+    /// integration's id.
+    async fn warmed_up(
+        names: &[&str],
+        llm: &ScriptedLlm,
+        receiver: &ScriptedReceiver,
+        contact: &str,
+    ) -> (Cluster, String) {
+        let cluster = Cluster::start(names).await;
+        let token = cluster.nodes[0].admin_token().await;
+        let integration = cluster.agent(&token, llm, receiver, json!({})).await;
+        cluster.nodes[0]
+            .inbound(&integration, contact, "warm", "aquecimento")
+            .await;
+        cluster
+            .answered("aquecimento", Duration::from_secs(15))
+            .await;
+        assert_eq!(cluster.owner().await.as_deref(), Some("n1"));
+        (cluster, integration)
+    }
+
     async fn rows<T>(&self, sql: &'static str) -> Vec<T>
     where
         T: QueryableByName<diesel::pg::Pg> + Send + 'static,
@@ -330,16 +352,8 @@ async fn an_agents_max_conversations_holds_with_load_spread_over_three_nodes() {
 async fn a_node_killed_under_load_loses_nothing_and_its_conversations_resume_within_ten_seconds() {
     let llm = ScriptedLlm::start().await;
     let receiver = ScriptedReceiver::start(&[]).await;
-    let mut cluster = Cluster::start(&["n1", "n2", "n3"]).await;
-    let token = cluster.nodes[0].admin_token().await;
-    let integration = cluster.agent(&token, &llm, &receiver, json!({})).await;
-    cluster.nodes[0]
-        .inbound(&integration, "5511900000400", "warm", "aquecimento")
-        .await;
-    cluster
-        .answered("aquecimento", Duration::from_secs(15))
-        .await;
-    assert_eq!(cluster.owner().await.as_deref(), Some("n1"));
+    let (mut cluster, integration) =
+        Cluster::warmed_up(&["n1", "n2", "n3"], &llm, &receiver, "5511900000400").await;
 
     // Customers keep writing through nodes 2 and 3 (and the model answers slowly enough
     // that turns are in flight on node 1) while node 1 is killed.
@@ -430,16 +444,9 @@ async fn a_node_killed_under_load_loses_nothing_and_its_conversations_resume_wit
 async fn a_paused_owner_that_lost_its_lease_writes_nothing_when_it_wakes_up() {
     let llm = ScriptedLlm::start().await;
     let receiver = ScriptedReceiver::start(&[]).await;
-    let cluster = Cluster::start(&["n1", "n2"]).await;
-    let token = cluster.nodes[0].admin_token().await;
-    let integration = cluster.agent(&token, &llm, &receiver, json!({})).await;
+    let (cluster, integration) =
+        Cluster::warmed_up(&["n1", "n2"], &llm, &receiver, "5511900000600").await;
     let [n1, n2] = [&cluster.nodes[0], &cluster.nodes[1]];
-    n1.inbound(&integration, "5511900000600", "warm", "aquecimento")
-        .await;
-    cluster
-        .answered("aquecimento", Duration::from_secs(15))
-        .await;
-    assert_eq!(cluster.owner().await.as_deref(), Some("n1"));
 
     // Node 1 asks the model and is paused while it waits for the answer …
     llm.answer_when("pausa", Step::delayed(1_500, Step::reply("resposta")));
@@ -482,14 +489,8 @@ async fn a_paused_owner_that_lost_its_lease_writes_nothing_when_it_wakes_up() {
 async fn a_node_stopped_gracefully_hands_its_tenants_over_at_once() {
     let llm = ScriptedLlm::start().await;
     let receiver = ScriptedReceiver::start(&[]).await;
-    let mut cluster = Cluster::start(&["n1", "n2"]).await;
-    let token = cluster.nodes[0].admin_token().await;
-    let integration = cluster.agent(&token, &llm, &receiver, json!({})).await;
-    cluster.nodes[0]
-        .inbound(&integration, "5511900000700", "one", "um")
-        .await;
-    cluster.answered("um", Duration::from_secs(15)).await;
-    assert_eq!(cluster.owner().await.as_deref(), Some("n1"));
+    let (mut cluster, integration) =
+        Cluster::warmed_up(&["n1", "n2"], &llm, &receiver, "5511900000700").await;
     cluster.nodes[0].signal("TERM");
     let status = cluster.nodes[0]
         .exited_within(Duration::from_secs(12))
@@ -580,15 +581,8 @@ async fn a_chat_with_an_agent_runs_on_the_tenants_owner_and_takes_its_slot_there
 async fn a_rolling_restart_under_load_loses_nothing_and_answers_everything_once() {
     let llm = ScriptedLlm::start().await;
     let receiver = ScriptedReceiver::start(&[]).await;
-    let mut cluster = Cluster::start(&["n1", "n2"]).await;
-    let token = cluster.nodes[0].admin_token().await;
-    let integration = cluster.agent(&token, &llm, &receiver, json!({})).await;
-    cluster.nodes[0]
-        .inbound(&integration, "5511900000900", "warm", "aquecimento")
-        .await;
-    cluster
-        .answered("aquecimento", Duration::from_secs(15))
-        .await;
+    let (mut cluster, integration) =
+        Cluster::warmed_up(&["n1", "n2"], &llm, &receiver, "5511900000900").await;
     llm.set_default(Step::delayed(100, Step::Echo));
 
     // One node at a time is stopped (SIGTERM) and started again under its id, while

@@ -19,6 +19,18 @@ pub fn wanted(name: &str, help: &str) -> bool {
     true
 }
 
+/// Ends the bench with its verdict: 0 passed, 1 failed its checks, 2 could not run.
+pub fn exit_with(name: &str, result: anyhow::Result<bool>) {
+    match result {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// A number from the environment, `default` when unset or empty.
 pub fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
     match std::env::var(name) {
