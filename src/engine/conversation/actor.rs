@@ -789,6 +789,31 @@ impl ConversationActor {
     }
 
     /// The durable form of an owner/status change.
+    /// Feeds a new owner to the state and releases the agent at once when it asks; the future
+    /// awaits the owner writes and yields the other effects, to perform once they are durable.
+    fn take_owner(
+        &mut self,
+        owner: Owner,
+    ) -> impl std::future::Future<Output = Result<Vec<Effect>, StoreError>> + 'static {
+        let mut writes = Vec::new();
+        let mut rest = Vec::new();
+        if let Some(state) = self.state.as_mut() {
+            for effect in state.handle(Event::Assigned { owner }, &self.rules, Instant::now()) {
+                match effect {
+                    Effect::WriteOwner(write) => writes.push(self.owner_write(write)),
+                    Effect::ReleaseAgent => self.release_agent(),
+                    other => rest.push(other),
+                }
+            }
+        }
+        async move {
+            for write in writes {
+                write.await?;
+            }
+            Ok(rest)
+        }
+    }
+
     fn owner_write(
         &self,
         write: OwnerWrite,
@@ -1242,27 +1267,17 @@ impl Handler<Assign> for ConversationActor {
                     }
                 }
                 // The owner write is awaited here; the rest follows once it is durable.
-                let mut writes = Vec::new();
-                let mut rest = Vec::new();
-                if let (Ok(owner), Some(state), false) = (&result, act.state.as_mut(), stale) {
-                    let event = Event::Assigned {
-                        owner: owner.clone(),
-                    };
-                    for effect in state.handle(event, &act.rules, Instant::now()) {
-                        match effect {
-                            Effect::WriteOwner(write) => writes.push(act.owner_write(write)),
-                            Effect::ReleaseAgent => act.release_agent(),
-                            other => rest.push(other),
-                        }
-                    }
-                }
+                let durable = match (&result, stale) {
+                    (Ok(owner), false) => Some(act.take_owner(owner.clone())),
+                    _ => None,
+                };
                 // Answer only once the new owner is durable: callers read it back.
                 async move {
                     result?;
-                    for write in writes {
-                        write.await?;
+                    match durable {
+                        Some(durable) => Ok(durable.await?),
+                        None => Ok(Vec::new()),
                     }
-                    Ok(rest)
                 }
                 .into_actor(act)
             })
@@ -1384,29 +1399,13 @@ impl Handler<Transfer> for ConversationActor {
                         .is_some_and(|s| *s.owner() == expected);
                     // As in `Assign`: the owner write is awaited, the rest follows once durable,
                     // so the caller reads back a queued conversation.
-                    let mut writes = Vec::new();
-                    let mut rest = Vec::new();
-                    if let (Ok(()), true, Some(state)) = (&stored, still, act.state.as_mut()) {
-                        let event = Event::Assigned {
-                            owner: Owner::Nobody,
-                        };
-                        for effect in state.handle(event, &act.rules, Instant::now()) {
-                            match effect {
-                                Effect::WriteOwner(write) => writes.push(act.owner_write(write)),
-                                Effect::ReleaseAgent => act.release_agent(),
-                                other => rest.push(other),
-                            }
-                        }
-                    }
+                    let durable = (stored.is_ok() && still).then(|| act.take_owner(Owner::Nobody));
                     async move {
                         stored?;
-                        if !still {
-                            return Err(EngineError::Taken);
+                        match durable {
+                            Some(durable) => Ok(durable.await?),
+                            None => Err(EngineError::Taken),
                         }
-                        for write in writes {
-                            write.await?;
-                        }
-                        Ok(rest)
                     }
                     .into_actor(act)
                 })
