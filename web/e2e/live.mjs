@@ -268,7 +268,16 @@ export const liveScenarios = [
         await box.press("Enter");
         await engine.start();
         await page.getByRole("status").filter({ hasText: "reconectado" }).waitFor({ timeout: 30_000 });
-        await log.getByText("Segunda mensagem, depois da volta").waitFor({ timeout: 30_000 });
+        try {
+          await log.getByText("Segunda mensagem, depois da volta").waitFor({ timeout: 30_000 });
+        } catch (e) {
+          // Which side stalled: the customer's socket (still pending) or the agent's feed (stored, not shown).
+          const customerLog = await customer.getByRole("log").innerText().catch((x) => String(x));
+          const customerStatus = await customer.getByRole("status").allInnerTexts().catch((x) => [String(x)]);
+          const stored = await rest.get(`/api/v1/conversations/${id}/messages?after_seq=0`).catch((x) => ({ items: String(x) }));
+          console.log(`customer log: ${customerLog}\ncustomer status: ${customerStatus}\nstored: ${JSON.stringify(stored.items)}`);
+          throw e;
+        }
         // The customer's copy is acknowledged (no longer pending), and there is one of it.
         await customer.getByRole("log").locator("article.mine:not(.pending)", { hasText: "Segunda mensagem" }).waitFor(WAIT);
         assert.equal(await customer.getByRole("log").getByText("Segunda mensagem, depois da volta").count(), 1);

@@ -788,7 +788,6 @@ impl ConversationActor {
         }
     }
 
-    /// The durable form of an owner/status change.
     /// Feeds a new owner to the state and releases the agent at once when it asks; the future
     /// awaits the owner writes and yields the other effects, to perform once they are durable.
     fn take_owner(
@@ -814,6 +813,7 @@ impl ConversationActor {
         }
     }
 
+    /// The durable form of an owner/status change.
     fn owner_write(
         &self,
         write: OwnerWrite,
