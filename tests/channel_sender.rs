@@ -188,7 +188,7 @@ impl Fixture {
             .run(move |conn| deliveries::insert(conn, &row))
             .await
             .expect("delivery recorded");
-        sender.send(self.target(message), delivery);
+        sender.send(self.target(message), delivery, None);
     }
 
     /// Waits for the message's delivery to leave `pending` and returns it.

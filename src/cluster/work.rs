@@ -44,6 +44,12 @@ impl WorkClaims {
         (now, now + self.hold)
     }
 
+    /// Whether a claim of this node that runs `until` still covers an attempt started now:
+    /// at least half of it is left, so the attempt ends well before another node may take it.
+    pub fn still_holds(&self, until: NaiveDateTime) -> bool {
+        crate::store::now() + self.hold / 2 < until
+    }
+
     /// Claims (or renews) `id` for this node before an attempt: false when another node
     /// holds it or it is done. A store that does not answer claims nothing; the item stays
     /// pending for a later poll.

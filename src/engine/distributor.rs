@@ -25,6 +25,7 @@ use super::agent::{Admit, GetConfig, GetLoad, SupervisorOf, Supervisors};
 use super::conversation::Assign;
 use super::events::{EngineEvent, EventBus};
 use super::registry::{Ask, ConversationRegistry};
+use super::writer::{Fence, MessageWriter, Write};
 use crate::cluster::lease::Leases;
 use crate::domain::agent::OnLimit;
 use crate::domain::conversation::Owner;
@@ -154,6 +155,9 @@ enum Then {
 
 pub struct Distributor {
     store: Store,
+    /// Assignment counts commit with the conversation's lane (group commit, behind its owner
+    /// write) instead of paying a commit of their own.
+    writer: MessageWriter,
     supervisors: Addr<Supervisors>,
     registry: Addr<ConversationRegistry>,
     tenants: HashMap<TenantId, TenantState>,
@@ -215,6 +219,7 @@ struct Gathered {
 impl Distributor {
     pub fn new(
         store: Store,
+        writer: MessageWriter,
         supervisors: Addr<Supervisors>,
         registry: Addr<ConversationRegistry>,
         queue_check: Duration,
@@ -223,6 +228,7 @@ impl Distributor {
     ) -> Self {
         Distributor {
             store,
+            writer,
             supervisors,
             registry,
             tenants: HashMap::new(),
@@ -708,9 +714,12 @@ async fn apply(
     {
         Ok(Ok(Ok(()))) => {
             let tenant = target.tenant.clone();
+            let fence = Fence::Owner(tenant.clone());
+            let count: Write =
+                Box::new(move |conn| settings_store::count_assignment(conn, &tenant, &owner));
             let counted = target
-                .store
-                .run(move |conn| settings_store::count_assignment(conn, &tenant, &owner))
+                .writer
+                .write_behind(&target.conversation, fence, count)
                 .await;
             if let Err(e) = counted {
                 // The assignment stands; only the share history misses one.
@@ -727,7 +736,7 @@ async fn apply(
 
 /// Where an assignment goes: the conversation, its tenant, and how to reach both.
 struct Target {
-    store: Store,
+    writer: MessageWriter,
     registry: Addr<ConversationRegistry>,
     conversation: ConversationId,
     tenant: TenantId,
@@ -736,7 +745,7 @@ struct Target {
 impl Distributor {
     fn target(&self, request: &RequestAssignment) -> Target {
         Target {
-            store: self.store.clone(),
+            writer: self.writer.clone(),
             registry: self.registry.clone(),
             conversation: request.conversation_id.clone(),
             tenant: request.tenant_id.clone(),

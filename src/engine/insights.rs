@@ -20,7 +20,7 @@ use crate::domain::{AgentId, ContactId, ConversationId, TenantId};
 use crate::llm::extract;
 use crate::store::feedback::{self as feedback_store, FeedbackEvent};
 use crate::store::memories::{self, Owner};
-use crate::store::{messages, Store, StoreError};
+use crate::store::{messages, DbConn, Store, StoreError};
 
 /// The AI agent that owns the conversation when memories are extracted.
 pub struct MemoryAgent {
@@ -159,23 +159,19 @@ pub async fn classify(
     }
 }
 
-/// Stores a classification on the conversation.
-pub async fn store_classification(
-    store: Store,
-    conversation: ConversationId,
-    classification: Classification,
+/// Stores a classification on the conversation (repeatable: a retried batch writes it again).
+pub fn store_classification(
+    conn: &mut DbConn,
+    conversation: &ConversationId,
+    classification: &Classification,
 ) -> Result<(), StoreError> {
-    store
-        .run(move |conn| {
-            crate::store::conversations::set_classification(
-                conn,
-                &conversation,
-                classification.category.as_str(),
-                classification.priority.as_str(),
-                classification.to_json(),
-            )
-        })
-        .await
+    crate::store::conversations::set_classification(
+        conn,
+        conversation,
+        classification.category.as_str(),
+        classification.priority.as_str(),
+        classification.to_json(),
+    )
 }
 
 /// Negative feedback on an AI reply, ready to record.

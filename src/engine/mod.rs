@@ -129,7 +129,8 @@ impl Engine {
                 settings.database.store_threads,
             ),
             router.as_ref().map(|r| r.leases().clone()),
-        );
+        )
+        .claiming(claims.clone());
         let supervisors = Supervisors::new(
             store.clone(),
             writer.clone(),
@@ -145,6 +146,7 @@ impl Engine {
                 .start();
         let distributor = Distributor::new(
             store.clone(),
+            writer.clone(),
             supervisors.clone(),
             registry.clone(),
             Duration::from_secs(engine_settings.queue_check_interval_seconds.max(1)),

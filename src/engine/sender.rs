@@ -16,6 +16,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use chrono::NaiveDateTime;
 use futures::FutureExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
@@ -90,6 +91,9 @@ struct Job {
     /// Read back from the store at start-up (it may have been sent meanwhile), rather than
     /// committed just now with its reply.
     resumed: bool,
+    /// The claim committed with the row: the first attempt needs none of its own while it
+    /// holds.
+    held_until: Option<NaiveDateTime>,
 }
 
 /// What one attempt came to.
@@ -206,11 +210,18 @@ impl ChannelSender {
     /// with the message by the writer (`MessageWriter::reply`), so a crash before or during
     /// the send leaves a row that the next start resumes. Never blocks; must be called
     /// within the actix runtime.
-    pub fn send(&self, target: ReplyTarget, delivery: ChannelDelivery) {
+    /// `held_until`: the claim this node committed with the row, if any.
+    pub fn send(
+        &self,
+        target: ReplyTarget,
+        delivery: ChannelDelivery,
+        held_until: Option<NaiveDateTime>,
+    ) {
         self.enqueue(Job {
             target,
             delivery,
             resumed: false,
+            held_until,
         });
     }
 
@@ -274,6 +285,7 @@ impl ChannelSender {
                 target,
                 delivery,
                 resumed: true,
+                held_until: None,
             });
             resumed += 1;
         }
@@ -337,6 +349,7 @@ impl ChannelSender {
             target,
             mut delivery,
             resumed,
+            mut held_until,
         } = job;
         // A resumed row may have been sent by the run it was read during: its lane ran
         // before this job, so the store now says whether it is still owed.
@@ -364,7 +377,10 @@ impl ChannelSender {
             }
             if let Some(claims) = &self.claims {
                 let queue = WorkQueue::ChannelDeliveries;
-                if !claims.hold(&self.inner.store, queue, &delivery.id).await {
+                let held = held_until
+                    .take()
+                    .is_some_and(|until| claims.still_holds(until));
+                if !held && !claims.hold(&self.inner.store, queue, &delivery.id).await {
                     // Another node holds it (or it is done): that node sends it.
                     return;
                 }

@@ -385,16 +385,15 @@ impl ConversationActor {
                         "conversation classified"
                     );
                 }
-                let store = self.parts.store.clone();
-                ctx.wait(
-                    insights::store_classification(store, self.id.clone(), result)
-                        .into_actor(self)
-                        .map(|stored, act, _| {
-                            if let Err(e) = stored {
-                                tracing::error!(conversation = %act.id, error = %e, "classification not stored");
-                            }
-                        }),
-                );
+                // Group-committed on the conversation's lane, ahead of its later writes; the
+                // state already holds the category routing needs, so nothing waits for it.
+                let stored = self
+                    .write_own(move |conn, id| insights::store_classification(conn, id, &result));
+                ctx.spawn(stored.into_actor(self).map(|stored, act, _| {
+                    if let Err(e) = stored {
+                        tracing::error!(conversation = %act.id, error = %e, "classification not stored");
+                    }
+                }));
             }
             Effect::ExtractMemories { every, with_agent } => {
                 self.extract_memories(every, with_agent, ctx)
@@ -650,13 +649,13 @@ impl ConversationActor {
         );
         // The reply, its delivery and the answered mark commit together (one commit on the
         // reply path); a turn with nothing to say only marks the messages answered.
-        let along = AlongWith {
-            deliver_via: self.delivery_route(),
-            answered: Some(Answered {
+        let along = AlongWith::new(
+            self.delivery_route(),
+            Some(Answered {
                 up_to: Some(up_to),
                 ai_reply: true,
             }),
-        };
+        );
         let writer = self.parts.writer.clone();
         let mark_answered =
             self.write_own(move |conn, id| conversations::mark_answered(conn, id, up_to, false));
@@ -730,10 +729,7 @@ impl ConversationActor {
         ctx: &mut Context<Self>,
     ) {
         let Some(new) = new else { return };
-        let along = AlongWith {
-            deliver_via: self.delivery_route(),
-            answered: None,
-        };
+        let along = AlongWith::new(self.delivery_route(), None);
         let writer = self.parts.writer.clone();
         ctx.wait(
             async move { writer.reply(new, along).await }
@@ -764,7 +760,11 @@ impl ConversationActor {
     /// Hands a stored outbound message (with the delivery row committed beside it) to the
     /// channel and tells listeners.
     fn send_out(&self, stored: Stored) {
-        let Stored { message, delivery } = stored;
+        let Stored {
+            message,
+            delivery,
+            held_until,
+        } = stored;
         self.publish(EngineEvent::MessageSent {
             message_id: message.id.clone(),
             seq: message.seq,
@@ -784,6 +784,7 @@ impl ConversationActor {
                     message,
                 },
                 delivery,
+                held_until,
             );
         }
     }
@@ -1471,13 +1472,13 @@ impl Handler<HumanReply> for ConversationActor {
                 "conversation not loaded".into(),
             ))));
         };
-        let along = AlongWith {
-            deliver_via: self.delivery_route(),
-            answered: Some(Answered {
+        let along = AlongWith::new(
+            self.delivery_route(),
+            Some(Answered {
                 up_to: None,
                 ai_reply: false,
             }),
-        };
+        );
         let writer = self.parts.writer.clone();
         Box::pin(
             async move { writer.reply(new, along).await }

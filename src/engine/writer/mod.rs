@@ -10,9 +10,13 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use std::sync::Arc;
+
 use crate::cluster::lease::Leases;
+use crate::cluster::work::WorkClaims;
 use crate::domain::conversation::SenderType;
 use crate::domain::{ContactId, ConversationId, IntegrationId, TenantId};
+use crate::store::claims::{self, WorkQueue};
 use crate::store::contacts::{self, ChannelIdentity, Contact};
 use crate::store::conversations::{self, Conversation};
 use crate::store::deliveries::{self, ChannelDelivery};
@@ -104,6 +108,19 @@ pub struct AlongWith {
     pub deliver_via: Option<IntegrationId>,
     /// Mark the customer's messages answered.
     pub answered: Option<Answered>,
+    /// The delivery row starts claimed by this node until then (set by the writer), so its
+    /// first attempt needs no claim of its own: one commit less per reply.
+    held: Option<(String, chrono::NaiveDateTime)>,
+}
+
+impl AlongWith {
+    pub fn new(deliver_via: Option<IntegrationId>, answered: Option<Answered>) -> Self {
+        AlongWith {
+            deliver_via,
+            answered,
+            held: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -119,6 +136,8 @@ pub struct Answered {
 pub struct Stored {
     pub message: Message,
     pub delivery: Option<ChannelDelivery>,
+    /// Until when this node holds the delivery's claim (committed with it).
+    pub held_until: Option<chrono::NaiveDateTime>,
 }
 
 /// A write that is not a message but belongs on a conversation's ordered path (an owner
@@ -167,6 +186,8 @@ pub struct MessageWriter {
     /// (so contact and conversation creation never race), a conversation's appends too; lanes
     /// commit concurrently, which is what lets a server database use more than one connection.
     lanes: Vec<mpsc::Sender<Op>>,
+    /// Who claims the delivery rows written with replies (`None`: they start unclaimed).
+    claims: Option<Arc<WorkClaims>>,
 }
 
 /// How a lane commits: where, how many items per batch, how long a batch waits to fill,
@@ -204,7 +225,18 @@ impl MessageWriter {
                 queue
             })
             .collect();
-        MessageWriter { lanes }
+        MessageWriter {
+            lanes,
+            claims: None,
+        }
+    }
+
+    /// Delivery rows written with replies start claimed by this node (see [`AlongWith`]).
+    pub fn claiming(self, claims: Arc<WorkClaims>) -> Self {
+        MessageWriter {
+            claims: Some(claims),
+            ..self
+        }
     }
 
     pub async fn ingest(&self, inbound: Inbound) -> StoreResult<Ingested> {
@@ -218,7 +250,10 @@ impl MessageWriter {
     }
 
     /// Appends an outbound message with what commits along with it, in one transaction.
-    pub async fn reply(&self, message: NewMessage, along: AlongWith) -> StoreResult<Stored> {
+    pub async fn reply(&self, message: NewMessage, mut along: AlongWith) -> StoreResult<Stored> {
+        if let (Some(_), Some(claims)) = (&along.deliver_via, &self.claims) {
+            along.held = Some((claims.node.clone(), claims.window().1));
+        }
         let (tx, rx) = oneshot::channel();
         self.submit(Op::Append(Box::new((message, along)), tx))
             .await?;
@@ -597,16 +632,28 @@ fn append_with(conn: &mut DbConn, new: NewMessage, along: &AlongWith) -> StoreRe
         Some(integration) => {
             let delivery = ChannelDelivery::pending(integration, &message);
             deliveries::insert(conn, &delivery)?;
+            if let Some((node, until)) = &along.held {
+                let queue = WorkQueue::ChannelDeliveries;
+                claims::claim(conn, queue, &delivery.id, node, delivery.created_at, *until)?;
+            }
             Some(delivery)
         }
         None => None,
     };
+    let held_until = delivery
+        .as_ref()
+        .and(along.held.as_ref())
+        .map(|(_, until)| *until);
     if let Some(answered) = along.answered {
         let up_to = answered.up_to.unwrap_or(message.seq);
         conversations::mark_answered(conn, &message.conversation_id, up_to, answered.ai_reply)?;
         conversations::set_first_response(conn, &message.conversation_id)?;
     }
-    Ok(Stored { message, delivery })
+    Ok(Stored {
+        message,
+        delivery,
+        held_until,
+    })
 }
 
 /// Contact upsert → conversation find-or-create → de-duplicated append.
