@@ -5,8 +5,10 @@
 //! capacity frees. The choice itself is `domain::distribution`; this actor gathers the
 //! candidates and applies the decision through the conversation's own actor.
 //!
-//! Assignments run one at a time (`ctx.wait`): a human's load read for one assignment already
-//! includes the previous one, so nobody is given more than their `max_conversations`.
+//! Assignments by the method run one at a time (`ctx.wait`): a human's load read for one
+//! assignment already includes the previous one, so nobody is given more than their
+//! `max_conversations`. Routing and the integration's default agent (whose supervisor admits
+//! atomically) run concurrently, except in a department that caps its conversations.
 //!
 //! Departments are queues (`domain::department`): before anything else a conversation is
 //! routed to its department (its own, its category's, its integration's default), which it
@@ -391,46 +393,83 @@ impl Distributor {
         }
     }
 
-    /// Routes a conversation to its department's queue, then assigns it. Routing runs one
-    /// conversation at a time, so a department's count of open conversations read for one
-    /// includes the previous one.
+    /// Routes a conversation to its department's queue, then assigns it. Routing runs
+    /// concurrently with other assignments; where the department caps its conversations it
+    /// runs again one conversation at a time, so the count of open conversations read for
+    /// one includes the previous one.
     fn assign(&mut self, request: RequestAssignment, then: Then, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let probe = request.clone();
+        ctx.spawn(
+            async move { route(&store, &probe).await }
+                .into_actor(self)
+                .map(move |routed, act, ctx| match routed {
+                    Ok(routed) if routed.capped => {
+                        act.assign_capped(request, routed.placed, then, ctx)
+                    }
+                    routed => act.routed(request, routed, then, ctx),
+                }),
+        );
+    }
+
+    /// Routing again, one conversation at a time, for a department with a cap; `placed`:
+    /// the first routing put it there.
+    fn assign_capped(
+        &mut self,
+        request: RequestAssignment,
+        placed: bool,
+        then: Then,
+        ctx: &mut Context<Self>,
+    ) {
         let store = self.store.clone();
         let probe = request.clone();
         ctx.wait(
             async move { route(&store, &probe).await }
                 .into_actor(self)
                 .map(move |routed, act, ctx| {
-                    let mut request = request;
-                    let routed = match routed {
-                        Ok(routed) => routed,
-                        // Gone meanwhile: nothing to assign.
-                        Err(StoreError::NotFound) => return act.settled(request, true, then, ctx),
-                        Err(e) => {
-                            tracing::warn!(conversation = %request.conversation_id, error = %e, "routing failed; queued");
-                            return act.settled(request, false, then, ctx);
-                        }
-                    };
-                    request.department = routed.department.clone();
-                    if let (true, Some(department)) = (routed.placed, &routed.department) {
-                        act.events.publish(
-                            &request.tenant_id,
-                            Some(&request.conversation_id),
-                            EngineEvent::ConversationUpdated {
-                                changes: crate::domain::ticket::ConversationChanges {
-                                    department_id: Some(department.clone()),
-                                    ..Default::default()
-                                },
-                                by: None,
-                            },
-                        );
-                    }
-                    if routed.full {
-                        return act.settled(request, false, then, ctx);
-                    }
-                    act.assign_routed(request, &routed, then, ctx);
+                    let routed = routed.map(|r| Routed {
+                        placed: r.placed || placed,
+                        ..r
+                    });
+                    act.routed(request, routed, then, ctx)
                 }),
         );
+    }
+
+    fn routed(
+        &mut self,
+        mut request: RequestAssignment,
+        routed: Result<Routed, StoreError>,
+        then: Then,
+        ctx: &mut Context<Self>,
+    ) {
+        let routed = match routed {
+            Ok(routed) => routed,
+            // Gone meanwhile: nothing to assign.
+            Err(StoreError::NotFound) => return self.settled(request, true, then, ctx),
+            Err(e) => {
+                tracing::warn!(conversation = %request.conversation_id, error = %e, "routing failed; queued");
+                return self.settled(request, false, then, ctx);
+            }
+        };
+        request.department = routed.department.clone();
+        if let (true, Some(department)) = (routed.placed, &routed.department) {
+            self.events.publish(
+                &request.tenant_id,
+                Some(&request.conversation_id),
+                EngineEvent::ConversationUpdated {
+                    changes: crate::domain::ticket::ConversationChanges {
+                        department_id: Some(department.clone()),
+                        ..Default::default()
+                    },
+                    by: None,
+                },
+            );
+        }
+        if routed.full {
+            return self.settled(request, false, then, ctx);
+        }
+        self.assign_routed(request, &routed, then, ctx);
     }
 
     /// The integration's default agent is tried concurrently with other assignments (its
@@ -715,8 +754,10 @@ async fn apply(
         Ok(Ok(Ok(()))) => {
             let tenant = target.tenant.clone();
             let fence = Fence::Owner(tenant.clone());
-            let count: Write =
-                Box::new(move |conn| settings_store::count_assignment(conn, &tenant, &owner));
+            let shard = target.writer.lane_of(&target.conversation);
+            let count: Write = Box::new(move |conn| {
+                settings_store::count_assignment(conn, &tenant, &owner, shard)
+            });
             let counted = target
                 .writer
                 .write_behind(&target.conversation, fence, count)

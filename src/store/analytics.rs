@@ -774,8 +774,8 @@ pub struct PeriodSpend {
 /// Every agent's spend in these usage periods (`turns::day_period`, `turns::month_period`).
 pub fn spend_in(conn: &mut DbConn, day: &str, month: &str) -> StoreResult<Vec<PeriodSpend>> {
     Query {
-        text: "SELECT agent_id, period, CAST(cost_usd AS DOUBLE PRECISION) AS cost_usd \
-               FROM usage_counters WHERE period IN (?, ?)"
+        text: "SELECT agent_id, period, CAST(SUM(cost_usd) AS DOUBLE PRECISION) AS cost_usd \
+               FROM usage_counters WHERE period IN (?, ?) GROUP BY agent_id, period"
             .into(),
         params: vec![Param::Text(day.into()), Param::Text(month.into())],
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::schema::{assignment_counts, distribution_settings};
-use super::{json_column, DbConn, StoreError, StoreResult};
+use super::{json_column, DbConn, StoreResult};
 use crate::domain::conversation::Owner;
 use crate::domain::distribution::DistributionSettings;
 use crate::domain::TenantId;
@@ -51,7 +51,7 @@ pub fn put(
     Ok(())
 }
 
-/// Assignments per owner id since the tenant's shares last changed.
+/// Assignments per owner id since the tenant's shares last changed (over every shard).
 pub fn assignment_counts(
     conn: &mut DbConn,
     tenant: &TenantId,
@@ -63,43 +63,40 @@ pub fn assignment_counts(
             assignment_counts::assigned_total
         ))
         .load(c))?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, n)| (id, u64::try_from(n).unwrap_or(0)))
-        .collect())
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for (id, n) in rows {
+        *counts.entry(id).or_default() += u64::try_from(n).unwrap_or(0);
+    }
+    Ok(counts)
 }
 
-/// Counts one assignment to `owner`. One conditional update; the first assignment inserts,
-/// and an insert that loses a race to a concurrent one finds the row on the second pass.
-pub fn count_assignment(conn: &mut DbConn, tenant: &TenantId, owner: &Owner) -> StoreResult<()> {
+/// Counts one assignment to `owner` in `shard` (the writer lane it commits on). One upsert,
+/// so it may run inside a larger transaction.
+pub fn count_assignment(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    owner: &Owner,
+    shard: i32,
+) -> StoreResult<()> {
     let Some(owner_id) = owner.id() else {
         return Ok(());
     };
-    for _ in 0..2 {
-        let raised = crate::db_run!(conn, |c| diesel::update(
-            assignment_counts::table
-                .filter(assignment_counts::tenant_id.eq(tenant))
-                .filter(assignment_counts::owner_id.eq(owner_id))
-        )
+    crate::db_run!(conn, |c| diesel::insert_into(assignment_counts::table)
+        .values((
+            assignment_counts::tenant_id.eq(tenant),
+            assignment_counts::owner_id.eq(owner_id),
+            assignment_counts::shard.eq(shard),
+            assignment_counts::owner_type.eq(owner.kind()),
+            assignment_counts::assigned_total.eq(1_i64),
+        ))
+        .on_conflict((
+            assignment_counts::tenant_id,
+            assignment_counts::owner_id,
+            assignment_counts::shard,
+        ))
+        .do_update()
         .set(assignment_counts::assigned_total.eq(assignment_counts::assigned_total + 1))
         .execute(c))?;
-        if raised == 1 {
-            return Ok(());
-        }
-        let inserted = crate::db_run!(conn, |c| diesel::insert_into(assignment_counts::table)
-            .values((
-                assignment_counts::tenant_id.eq(tenant),
-                assignment_counts::owner_id.eq(owner_id),
-                assignment_counts::owner_type.eq(owner.kind()),
-                assignment_counts::assigned_total.eq(1_i64),
-            ))
-            .execute(c));
-        match inserted.map_err(StoreError::from) {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Conflict(_)) => continue,
-            Err(other) => return Err(other),
-        }
-    }
     Ok(())
 }
 

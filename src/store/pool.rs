@@ -85,9 +85,12 @@ impl DbPool {
             }
             DatabaseKind::Postgres => {
                 let manager = ConnectionManager::<PgConnection>::new(settings.url.expose_secret());
+                // No `SELECT 1` before every checkout: a round trip per store call. A
+                // connection that broke fails its query, and r2d2 drops it when returned.
                 let pool = Pool::builder()
                     .max_size(settings.pool_size)
                     .connection_timeout(timeout)
+                    .test_on_check_out(false)
                     .build(manager)
                     .map_err(|e| {
                         StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}"))

@@ -274,9 +274,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    usage_counters (agent_id,period) {
+    usage_counters (agent_id, period, shard) {
         agent_id -> Text,
         period -> Text,
+        shard -> Integer,
         tenant_id -> Text,
         requests -> BigInt,
         prompt_tokens -> BigInt,
@@ -494,9 +495,10 @@ diesel::table! {
 diesel::joinable!(knowledge_chunks -> knowledge_documents (document_id));
 
 diesel::table! {
-    assignment_counts (tenant_id, owner_id) {
+    assignment_counts (tenant_id, owner_id, shard) {
         tenant_id -> Text,
         owner_id -> Text,
+        shard -> Integer,
         owner_type -> Text,
         assigned_total -> BigInt,
     }

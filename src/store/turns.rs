@@ -52,52 +52,50 @@ pub fn for_conversation(
         .load(c))?)
 }
 
-/// Adds one turn's usage to a period counter (`day:YYYY-MM-DD`, `month:YYYY-MM`).
-pub fn add_usage(
-    conn: &mut DbConn,
-    tenant: &TenantId,
-    agent: &AgentId,
-    period: &str,
-    prompt_tokens: i64,
-    completion_tokens: i64,
-    cost_usd: f64,
-) -> StoreResult<()> {
+/// Adds one turn's usage to a period counter (`day:YYYY-MM-DD`, `month:YYYY-MM`), in the
+/// counter's `shard` (the writer lane the turn commits on: lanes never wait on each other's
+/// counter rows).
+pub fn add_usage(conn: &mut DbConn, turn: &AiTurn, period: &str, shard: i32) -> StoreResult<()> {
     let now = super::now();
-    // One upsert: turns of one agent commit concurrently (writer lanes), and an
-    // update-then-insert would let two of them both insert the period's first row.
+    let (prompt_tokens, completion_tokens) = (turn.prompt_tokens, turn.completion_tokens);
+    // One upsert: an update-then-insert would let two turns both insert the first row.
     crate::db_run!(conn, |c| diesel::insert_into(usage_counters::table)
         .values((
-            usage_counters::agent_id.eq(agent),
+            usage_counters::agent_id.eq(&turn.agent_id),
             usage_counters::period.eq(period),
-            usage_counters::tenant_id.eq(tenant),
+            usage_counters::shard.eq(shard),
+            usage_counters::tenant_id.eq(&turn.tenant_id),
             usage_counters::requests.eq(1i64),
             usage_counters::prompt_tokens.eq(prompt_tokens),
             usage_counters::completion_tokens.eq(completion_tokens),
-            usage_counters::cost_usd.eq(cost_usd),
+            usage_counters::cost_usd.eq(turn.cost_usd),
             usage_counters::updated_at.eq(now),
         ))
-        .on_conflict((usage_counters::agent_id, usage_counters::period))
+        .on_conflict((
+            usage_counters::agent_id,
+            usage_counters::period,
+            usage_counters::shard,
+        ))
         .do_update()
         .set((
             usage_counters::requests.eq(usage_counters::requests + 1),
             usage_counters::prompt_tokens.eq(usage_counters::prompt_tokens + prompt_tokens),
             usage_counters::completion_tokens
                 .eq(usage_counters::completion_tokens + completion_tokens),
-            usage_counters::cost_usd.eq(usage_counters::cost_usd + cost_usd),
+            usage_counters::cost_usd.eq(usage_counters::cost_usd + turn.cost_usd),
             usage_counters::updated_at.eq(now),
         ))
         .execute(c))?;
     Ok(())
 }
 
-/// Cost spent in a period so far (0 when nothing was recorded).
+/// Cost spent in a period so far, over every shard (0 when nothing was recorded).
 pub fn spent(conn: &mut DbConn, agent: &AgentId, period: &str) -> StoreResult<f64> {
     Ok(crate::db_run!(conn, |c| usage_counters::table
         .filter(usage_counters::agent_id.eq(agent))
         .filter(usage_counters::period.eq(period))
-        .select(usage_counters::cost_usd)
-        .first::<f64>(c)
-        .optional())?
+        .select(diesel::dsl::sum(usage_counters::cost_usd))
+        .first::<Option<f64>>(c))?
     .unwrap_or(0.0))
 }
 

@@ -617,14 +617,19 @@ impl AgentSupervisor {
             async move {
                 let conversation = record.conversation_id.clone();
                 let fence = Fence::Owner(record.tenant_id.clone());
-                let log = move |conn: &mut DbConn| log_turn(conn, &record, today);
                 let write = match conversation {
                     Some(conversation) => {
+                        let shard = writer.lane_of(&conversation);
+                        let log = move |conn: &mut DbConn| log_turn(conn, &record, today, shard);
                         writer
                             .write_behind(&conversation, fence, Box::new(log))
                             .await
                     }
-                    None => store.run(move |conn| log(conn)).await,
+                    None => {
+                        store
+                            .run(move |conn| log_turn(conn, &record, today, OUTSIDE_LANES))
+                            .await
+                    }
                 };
                 if let Err(e) = write {
                     tracing::warn!(error = %e, "turn log write failed");
@@ -759,11 +764,16 @@ fn prompt_memories(rows: &[memories::Memory], query: &str, count: usize) -> Vec<
         .collect()
 }
 
-/// The turn log row, and the agent's usage counters when the turn spent tokens.
+/// The usage counters' shard of turns logged outside the writer's lanes (a staff chat
+/// without a conversation), so they never wait on a lane's counter rows either.
+const OUTSIDE_LANES: i32 = -1;
+
+/// The turn log row, and the agent's usage counters (in `shard`) when the turn spent tokens.
 fn log_turn(
     conn: &mut DbConn,
     record: &turns::AiTurn,
     today: chrono::NaiveDate,
+    shard: i32,
 ) -> StoreResult<()> {
     turns::insert(conn, record)?;
     let spent = record.prompt_tokens > 0
@@ -772,15 +782,7 @@ fn log_turn(
         || record.status == TurnStatus::Ok;
     if spent && record.status != TurnStatus::Automation {
         for period in [turns::day_period(today), turns::month_period(today)] {
-            turns::add_usage(
-                conn,
-                &record.tenant_id,
-                &record.agent_id,
-                &period,
-                record.prompt_tokens,
-                record.completion_tokens,
-                record.cost_usd,
-            )?;
+            turns::add_usage(conn, record, &period, shard)?;
         }
     }
     Ok(())

@@ -310,6 +310,16 @@ impl MessageWriter {
         Ok(())
     }
 
+    /// The lane `conversation`'s writes commit on: the shard of the counters they update,
+    /// so no two lanes ever touch the same counter row.
+    pub fn lane_of(&self, conversation: &ConversationId) -> i32 {
+        i32::try_from(self.lane_index(lane_key(&[conversation.as_str()]))).unwrap_or(0)
+    }
+
+    fn lane_index(&self, key: u64) -> usize {
+        usize::try_from(key % self.lanes.len().max(1) as u64).unwrap_or(0)
+    }
+
     async fn submit(&self, op: Op) -> StoreResult<()> {
         let key = match &op {
             Op::Inbound(inbound, _) => lane_key(&[
@@ -320,7 +330,7 @@ impl MessageWriter {
             Op::Append(append, _) => lane_key(&[append.0.conversation_id.as_str()]),
             Op::Write(conversation, ..) => lane_key(&[conversation.as_str()]),
         };
-        let lane = usize::try_from(key % self.lanes.len() as u64).unwrap_or(0);
+        let lane = self.lane_index(key);
         // A full queue makes callers wait (back-pressure to the HTTP layer), never drops.
         match self.lanes.get(lane) {
             Some(queue) => queue.send(op).await.map_err(|_| closed()),
@@ -393,13 +403,16 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn is_transient(&self) -> bool {
+    fn error(&self) -> Option<&StoreError> {
         match self {
             Outcome::Inbound(r) => r.as_ref().as_ref().err(),
             Outcome::Append(r) => r.as_ref().as_ref().err(),
             Outcome::Write(r) => r.as_ref().err(),
         }
-        .is_some_and(is_transient)
+    }
+
+    fn is_transient(&self) -> bool {
+        self.error().is_some_and(is_transient)
     }
 }
 
@@ -438,12 +451,17 @@ async fn write_batch(lane: &Lane, batch: Vec<Op>) {
         .store
         .run(move |conn| {
             let mut attempt = 1;
+            // Items run bare first: a savepoint each costs two round trips on a server
+            // database, and items rarely fail. If one does, the batch is rolled back and runs
+            // again guarded — each run of inbound messages as one set under a savepoint,
+            // anything else a savepoint per item — so the bad item fails alone.
+            let mut guarded = false;
             loop {
-                // One transaction for the batch: each run of inbound messages as one set under
-                // a savepoint, anything else a savepoint per item, so one bad item fails alone —
-                // unless it lost a lock conflict: then the whole batch is rolled back and run
-                // again, so that items of one contact never change order.
+                // One transaction for the batch. An item that lost a lock conflict rolls the
+                // whole batch back to run again, so that items of one contact never change
+                // order.
                 let mut collided = false;
+                let mut failed_bare = false;
                 let result = transaction(conn, |conn| {
                     // Fenced first: the leases stay share-locked until this commits.
                     let fenced = fenced_items(conn, leases.as_ref(), &fences)?;
@@ -451,7 +469,13 @@ async fn write_batch(lane: &Lane, batch: Vec<Op>) {
                     for run in runs(&work, &fenced) {
                         match run {
                             Run::Inbound(items) => {
-                                match transaction(conn, |conn| inbound_batch::write(conn, &items)) {
+                                let written = match guarded {
+                                    true => transaction(conn, |conn| {
+                                        inbound_batch::write(conn, &items)
+                                    }),
+                                    false => inbound_batch::write(conn, &items),
+                                };
+                                match written {
                                     Ok(ingested) => outcomes.extend(
                                         ingested
                                             .into_iter()
@@ -459,6 +483,10 @@ async fn write_batch(lane: &Lane, batch: Vec<Op>) {
                                     ),
                                     Err(e) if is_transient(&e) && attempt < TRANSIENT_ATTEMPTS => {
                                         collided = true;
+                                        return Err(e);
+                                    }
+                                    Err(e) if !guarded => {
+                                        failed_bare = true;
                                         return Err(e);
                                     }
                                     Err(e) => {
@@ -474,7 +502,15 @@ async fn write_batch(lane: &Lane, batch: Vec<Op>) {
                                     }
                                 }
                             }
-                            Run::One(item) => outcomes.push(apply(conn, item)),
+                            Run::One(item) => {
+                                let outcome = apply(conn, item, guarded);
+                                if let (false, Some(e)) = (guarded, outcome.error()) {
+                                    collided = is_transient(e) && attempt < TRANSIENT_ATTEMPTS;
+                                    failed_bare = !collided;
+                                    return Err(StoreError::Unavailable(e.to_string()));
+                                }
+                                outcomes.push(outcome);
+                            }
                             Run::Fenced(item) => outcomes.push(refused(item)),
                         }
                     }
@@ -487,6 +523,10 @@ async fn write_batch(lane: &Lane, batch: Vec<Op>) {
                     Ok(outcomes)
                 });
                 match result {
+                    Err(e) if failed_bare => {
+                        tracing::debug!(error = %e, "an item of a message batch failed; running it guarded");
+                        guarded = true;
+                    }
                     Err(e) if (collided || is_transient(&e)) && attempt < TRANSIENT_ATTEMPTS => {
                         tracing::debug!(attempt, error = %e, "message batch collided; retrying");
                         attempt += 1;
@@ -612,16 +652,27 @@ fn refused(item: &Work) -> Outcome {
     }
 }
 
-fn apply(conn: &mut DbConn, item: &Work) -> Outcome {
+/// One item, under a savepoint of its own when `guarded`.
+fn apply(conn: &mut DbConn, item: &Work, guarded: bool) -> Outcome {
+    fn run<R>(
+        conn: &mut DbConn,
+        guarded: bool,
+        work: impl FnOnce(&mut DbConn) -> StoreResult<R>,
+    ) -> StoreResult<R> {
+        match guarded {
+            true => transaction(conn, work),
+            false => work(conn),
+        }
+    }
     match item {
         Work::Inbound(inbound) => {
-            Outcome::Inbound(Box::new(transaction(conn, |conn| ingest(conn, inbound))))
+            Outcome::Inbound(Box::new(run(conn, guarded, |conn| ingest(conn, inbound))))
         }
-        Work::Append(append) => Outcome::Append(Box::new(transaction(conn, |conn| {
+        Work::Append(append) => Outcome::Append(Box::new(run(conn, guarded, |conn| {
             let (message, along) = &**append;
             append_with(conn, message.clone(), along)
         }))),
-        Work::Write(write) => Outcome::Write(transaction(conn, |conn| write(conn))),
+        Work::Write(write) => Outcome::Write(run(conn, guarded, |conn| write(conn))),
     }
 }
 
