@@ -219,3 +219,125 @@ async fn one_bad_item_in_a_batch_fails_alone() {
         assert_eq!(*last_seq, seqs.len() as i64);
     }
 }
+
+/// Writes run bare in their batch first; one that fails sends the batch round again with a
+/// savepoint per item, so it fails alone and the others still commit.
+#[actix_web::test]
+async fn one_failing_write_in_a_batch_fails_alone_and_the_others_commit() {
+    use atende::domain::ConversationId;
+    use atende::engine::writer::Fence;
+    use atende::store::conversations;
+
+    let s = setup().await;
+    let writer = s.batching_writer();
+    let items: Vec<Inbound> = (0..4)
+        .map(|n| s.inbound(&format!("w{n}"), &format!("w-m{n}")))
+        .collect();
+    let conversations: Vec<ConversationId> = submit_together(&writer, items)
+        .await
+        .into_iter()
+        .map(|answer| answer.expect("stored").conversation.id)
+        .collect();
+    let mut targets = conversations.clone();
+    // No such conversation: its classification finds no row to update.
+    targets.insert(2, ConversationId("no-such-conversation".into()));
+    let answers = join_all(targets.iter().map(|id| {
+        let row = id.clone();
+        writer.write(
+            id,
+            Fence::Claimed,
+            Box::new(move |conn| {
+                conversations::set_classification(
+                    conn,
+                    &row,
+                    "billing",
+                    "high",
+                    serde_json::json!({}),
+                )
+            }),
+        )
+    }))
+    .await;
+    for (n, answer) in answers.iter().enumerate() {
+        assert_eq!(answer.is_err(), n == 2, "write {n}: {answer:?}");
+    }
+    for id in conversations {
+        let row = s
+            .app
+            .store
+            .run(move |conn| conversations::find_by_id(conn, &id))
+            .await
+            .expect("conversation");
+        assert_eq!(row.category.as_deref(), Some("billing"), "{}", row.id);
+    }
+}
+
+/// A reply's delivery row commits already claimed by this node, so its first attempt needs
+/// no claim of its own, and no other node can take it meanwhile.
+#[actix_web::test]
+async fn a_replys_delivery_is_held_by_this_node_from_its_commit() {
+    use atende::cluster::work::WorkClaims;
+    use atende::domain::conversation::SenderType;
+    use atende::engine::writer::AlongWith;
+    use atende::store::claims::{self, WorkQueue};
+    use atende::store::messages::NewMessage;
+
+    let s = setup().await;
+    let claims = std::sync::Arc::new(WorkClaims::new("node-a".into(), &s.app.settings.cluster));
+    let writer = s.batching_writer().claiming(claims.clone());
+    let ingested = writer
+        .ingest(s.inbound("held", "held-1"))
+        .await
+        .expect("stored");
+    let reply = NewMessage {
+        tenant_id: s.tenant.clone(),
+        conversation_id: ingested.conversation.id.clone(),
+        sender_type: SenderType::AiAgent,
+        sender_id: None,
+        content: "answer".into(),
+        content_type: "text".into(),
+        direction: "outbound",
+        integration_id: Some(s.integration.clone()),
+        external_id: None,
+        metadata: "{}".into(),
+    };
+    let along = AlongWith::new(Some(s.integration.clone()), None);
+    let stored = writer.reply(reply, along).await.expect("reply stored");
+    let delivery = stored.delivery.expect("a delivery row").id;
+    let held_until = stored.held_until.expect("held by this node");
+    assert!(claims.still_holds(held_until));
+    let (now, until) = claims.window();
+    let (id, again) = (delivery.clone(), delivery);
+    let other_node_took = s
+        .app
+        .store
+        .run(move |conn| {
+            claims::claim(
+                conn,
+                WorkQueue::ChannelDeliveries,
+                &id,
+                "node-b",
+                now,
+                until,
+            )
+        })
+        .await
+        .expect("claim");
+    assert!(!other_node_took, "another node cannot take a held delivery");
+    let this_node_renews = s
+        .app
+        .store
+        .run(move |conn| {
+            claims::claim(
+                conn,
+                WorkQueue::ChannelDeliveries,
+                &again,
+                "node-a",
+                now,
+                until,
+            )
+        })
+        .await
+        .expect("claim");
+    assert!(this_node_renews, "the holder renews its own claim");
+}
