@@ -483,6 +483,35 @@ pub fn mark_answered(
     Ok(())
 }
 
+/// The conversation's marks for a reply committed with it, in one statement: messages up
+/// to `up_to_seq` answered, one more AI reply when `ai_reply`, and the first response now if
+/// there was none.
+pub fn mark_replied(
+    conn: &mut DbConn,
+    id: &ConversationId,
+    up_to_seq: i64,
+    ai_reply: bool,
+) -> StoreResult<()> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    let sql = "UPDATE conversations SET \
+               answered_seq = CASE WHEN answered_seq < $1 THEN $1 ELSE answered_seq END, \
+               updated_at = CASE WHEN answered_seq < $1 THEN $2 ELSE updated_at END, \
+               ai_replies = ai_replies + $3, \
+               first_response_at = COALESCE(first_response_at, $2) \
+               WHERE id = $4";
+    let sql = match conn {
+        DbConn::Postgres(_) => sql.to_string(),
+        DbConn::Sqlite(_) => sql.replace('$', "?"),
+    };
+    crate::db_run!(conn, |c| diesel::sql_query(&sql)
+        .bind::<BigInt, _>(up_to_seq)
+        .bind::<Timestamp, _>(super::now())
+        .bind::<BigInt, _>(i64::from(ai_reply))
+        .bind::<Text, _>(id)
+        .execute(c))?;
+    Ok(())
+}
+
 /// Conversations with customer messages that nobody answered yet and that an AI agent (or
 /// nobody) owns: after a restart, each is resumed so its timer is re-armed.
 pub fn with_unanswered(
@@ -552,18 +581,6 @@ pub fn late_first_response(
         .filter(conversations::assigned_at.lt(cutoff))
         .select(Conversation::as_select())
         .load(c))?)
-}
-
-pub fn set_first_response(conn: &mut DbConn, id: &ConversationId) -> StoreResult<()> {
-    let now = super::now();
-    crate::db_run!(conn, |c| diesel::update(
-        conversations::table
-            .filter(conversations::id.eq(id))
-            .filter(conversations::first_response_at.is_null())
-    )
-    .set(conversations::first_response_at.eq(now))
-    .execute(c))?;
-    Ok(())
 }
 
 /// Stores a classification: the category and priority columns (which routing reads) and

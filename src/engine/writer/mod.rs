@@ -697,8 +697,7 @@ fn append_with(conn: &mut DbConn, new: NewMessage, along: &AlongWith) -> StoreRe
         .map(|(_, until)| *until);
     if let Some(answered) = along.answered {
         let up_to = answered.up_to.unwrap_or(message.seq);
-        conversations::mark_answered(conn, &message.conversation_id, up_to, answered.ai_reply)?;
-        conversations::set_first_response(conn, &message.conversation_id)?;
+        conversations::mark_replied(conn, &message.conversation_id, up_to, answered.ai_reply)?;
     }
     Ok(Stored {
         message,
