@@ -5,10 +5,8 @@
 //! capacity frees. The choice itself is `domain::distribution`; this actor gathers the
 //! candidates and applies the decision through the conversation's own actor.
 //!
-//! Assignments by the method run one at a time (`ctx.wait`): a human's load read for one
-//! assignment already includes the previous one, so nobody is given more than their
-//! `max_conversations`. Routing and the integration's default agent (whose supervisor admits
-//! atomically) run concurrently, except in a department that caps its conversations.
+//! Assignments run one at a time (`ctx.wait`): a human's load read for one assignment already
+//! includes the previous one, so nobody is given more than their `max_conversations`.
 //!
 //! Departments are queues (`domain::department`): before anything else a conversation is
 //! routed to its department (its own, its category's, its integration's default), which it
@@ -393,46 +391,16 @@ impl Distributor {
         }
     }
 
-    /// Routes a conversation to its department's queue, then assigns it. Routing runs
-    /// concurrently with other assignments; where the department caps its conversations it
-    /// runs again one conversation at a time, so the count of open conversations read for
-    /// one includes the previous one.
+    /// Routes a conversation to its department's queue, then assigns it. Routing runs one
+    /// conversation at a time, so a department's count of open conversations read for one
+    /// includes the previous one.
     fn assign(&mut self, request: RequestAssignment, then: Then, ctx: &mut Context<Self>) {
-        let store = self.store.clone();
-        let probe = request.clone();
-        ctx.spawn(
-            async move { route(&store, &probe).await }
-                .into_actor(self)
-                .map(move |routed, act, ctx| match routed {
-                    Ok(routed) if routed.capped => {
-                        act.assign_capped(request, routed.placed, then, ctx)
-                    }
-                    routed => act.routed(request, routed, then, ctx),
-                }),
-        );
-    }
-
-    /// Routing again, one conversation at a time, for a department with a cap; `placed`:
-    /// the first routing put it there.
-    fn assign_capped(
-        &mut self,
-        request: RequestAssignment,
-        placed: bool,
-        then: Then,
-        ctx: &mut Context<Self>,
-    ) {
         let store = self.store.clone();
         let probe = request.clone();
         ctx.wait(
             async move { route(&store, &probe).await }
                 .into_actor(self)
-                .map(move |routed, act, ctx| {
-                    let routed = routed.map(|r| Routed {
-                        placed: r.placed || placed,
-                        ..r
-                    });
-                    act.routed(request, routed, then, ctx)
-                }),
+                .map(move |routed, act, ctx| act.routed(request, routed, then, ctx)),
         );
     }
 
