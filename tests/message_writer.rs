@@ -307,37 +307,21 @@ async fn a_replys_delivery_is_held_by_this_node_from_its_commit() {
     let held_until = stored.held_until.expect("held by this node");
     assert!(claims.still_holds(held_until));
     let (now, until) = claims.window();
-    let (id, again) = (delivery.clone(), delivery);
-    let other_node_took = s
-        .app
-        .store
-        .run(move |conn| {
-            claims::claim(
-                conn,
-                WorkQueue::ChannelDeliveries,
-                &id,
-                "node-b",
-                now,
-                until,
-            )
-        })
-        .await
-        .expect("claim");
-    assert!(!other_node_took, "another node cannot take a held delivery");
-    let this_node_renews = s
-        .app
-        .store
-        .run(move |conn| {
-            claims::claim(
-                conn,
-                WorkQueue::ChannelDeliveries,
-                &again,
-                "node-a",
-                now,
-                until,
-            )
-        })
-        .await
-        .expect("claim");
+    let claim = |node: &'static str| {
+        let id = delivery.clone();
+        let store = s.app.store.clone();
+        async move {
+            let queue = WorkQueue::ChannelDeliveries;
+            store
+                .run(move |conn| claims::claim(conn, queue, &id, node, now, until))
+                .await
+                .expect("claim")
+        }
+    };
+    assert!(
+        !claim("node-b").await,
+        "another node cannot take a held delivery"
+    );
+    let this_node_renews = claim("node-a").await;
     assert!(this_node_renews, "the holder renews its own claim");
 }

@@ -6,11 +6,10 @@
 
 mod inbound_batch;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-
-use std::sync::Arc;
 
 use crate::cluster::lease::Leases;
 use crate::cluster::work::WorkClaims;
