@@ -309,6 +309,34 @@ struct Figures {
     refused: usize,
 }
 
+/// Where a layout's messages go and where their replies are seen.
+struct Run<'a> {
+    nodes: &'a [&'a Node],
+    integration: &'a str,
+    replies: &'a Replies,
+}
+
+impl Run<'_> {
+    /// Sends the next `count` messages at `pace` and waits up to `within_secs` for every
+    /// acknowledged one's reply: what was sent and when each reply came.
+    async fn answered(
+        &self,
+        next: &mut u64,
+        count: u64,
+        pace: Pace,
+        within_secs: u64,
+    ) -> anyhow::Result<(Vec<Sent>, HashMap<u64, Instant>)> {
+        let sent = send_all(self.nodes, self.integration, *next..*next + count, pace).await;
+        *next += count;
+        let seen = replies_to(self.replies, &sent, Duration::from_secs(within_secs)).await;
+        let missing = unanswered(&sent, &seen);
+        if missing > 0 {
+            bail!("{missing} replies not delivered within {within_secs} s");
+        }
+        Ok((sent, seen))
+    }
+}
+
 /// Throughput: `turns` AI turns, `concurrency` in flight, round-robin over the nodes (the
 /// turns queue up: it measures how fast the layout drains them). Then latency: `rate` turns
 /// a second for `seconds`.
@@ -319,20 +347,15 @@ async fn measure(
     config: &Config,
 ) -> anyhow::Result<Figures> {
     let nodes: Vec<&Node> = running.nodes.iter().collect();
+    let run = Run {
+        nodes: &nodes,
+        integration: &running.integration,
+        replies,
+    };
     let started = Instant::now();
-    let burst = send_all(
-        &nodes,
-        &running.integration,
-        *next..*next + config.turns,
-        Pace::InFlight(config.concurrency),
-    )
-    .await;
-    *next += config.turns;
-    let seen = replies_to(replies, &burst, Duration::from_secs(120)).await;
-    let missing = unanswered(&burst, &seen);
-    if missing > 0 {
-        bail!("{missing} replies not delivered within 120 s");
-    }
+    let (burst, seen) = run
+        .answered(next, config.turns, Pace::InFlight(config.concurrency), 120)
+        .await?;
     let last = burst
         .iter()
         .filter_map(|(i, _, _)| seen.get(i))
@@ -341,19 +364,9 @@ async fn measure(
         .unwrap_or(started);
     let acknowledged = burst.iter().filter(|(_, _, ok)| *ok).count();
     let count = config.latency_rate * config.latency_seconds;
-    let steady = send_all(
-        &nodes,
-        &running.integration,
-        *next..*next + count,
-        Pace::PerSecond(config.latency_rate),
-    )
-    .await;
-    *next += count;
-    let seen = replies_to(replies, &steady, Duration::from_secs(60)).await;
-    let missing = unanswered(&steady, &seen);
-    if missing > 0 {
-        bail!("{missing} replies not delivered within 60 s");
-    }
+    let (steady, seen) = run
+        .answered(next, count, Pace::PerSecond(config.latency_rate), 60)
+        .await?;
     let times = latencies(&steady, &seen);
     Ok(Figures {
         turns_per_second: acknowledged as f64 / last.duration_since(started).as_secs_f64(),

@@ -46,8 +46,9 @@ struct Claimed {
     id: String,
 }
 
-/// `$n` placeholders for PostgreSQL; SQLite takes the same numbers as `?n`.
-fn for_backend(conn: &DbConn, sql: &str) -> String {
+/// `$n` placeholders for PostgreSQL; SQLite takes the same numbers as `?n` (and has no row
+/// locks to skip).
+pub(crate) fn for_backend(conn: &DbConn, sql: &str) -> String {
     match conn {
         DbConn::Postgres(_) => sql.to_string(),
         DbConn::Sqlite(_) => sql.replace('$', "?").replace(" FOR UPDATE SKIP LOCKED", ""),

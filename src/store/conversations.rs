@@ -456,12 +456,7 @@ pub fn set_tool_state(conn: &mut DbConn, id: &ConversationId, tool_state: &str) 
 }
 
 /// Moves the answered watermark forward (never back) after an AI turn or a handover.
-pub fn mark_answered(
-    conn: &mut DbConn,
-    id: &ConversationId,
-    up_to_seq: i64,
-    ai_reply: bool,
-) -> StoreResult<()> {
+pub fn mark_answered(conn: &mut DbConn, id: &ConversationId, up_to_seq: i64) -> StoreResult<()> {
     let now = super::now();
     crate::db_run!(conn, |c| diesel::update(
         conversations::table
@@ -473,13 +468,6 @@ pub fn mark_answered(
         conversations::updated_at.eq(now),
     ))
     .execute(c))?;
-    if ai_reply {
-        crate::db_run!(conn, |c| diesel::update(
-            conversations::table.filter(conversations::id.eq(id))
-        )
-        .set(conversations::ai_replies.eq(conversations::ai_replies + 1))
-        .execute(c))?;
-    }
     Ok(())
 }
 
@@ -499,10 +487,7 @@ pub fn mark_replied(
                ai_replies = ai_replies + $3, \
                first_response_at = COALESCE(first_response_at, $2) \
                WHERE id = $4";
-    let sql = match conn {
-        DbConn::Postgres(_) => sql.to_string(),
-        DbConn::Sqlite(_) => sql.replace('$', "?"),
-    };
+    let sql = super::claims::for_backend(conn, sql);
     crate::db_run!(conn, |c| diesel::sql_query(&sql)
         .bind::<BigInt, _>(up_to_seq)
         .bind::<Timestamp, _>(super::now())

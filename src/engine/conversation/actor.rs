@@ -658,7 +658,7 @@ impl ConversationActor {
         );
         let writer = self.parts.writer.clone();
         let mark_answered =
-            self.write_own(move |conn, id| conversations::mark_answered(conn, id, up_to, false));
+            self.write_own(move |conn, id| conversations::mark_answered(conn, id, up_to));
         let in_flight = self.parts.turns.enter();
         ctx.wait(
             async move {
