@@ -24,6 +24,8 @@ mod app;
 // Carries its own `#![allow(dead_code)]`.
 #[path = "../tests/support/scripted_llm.rs"]
 mod scripted_llm;
+#[path = "common/statements.rs"]
+mod statements;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -77,6 +79,8 @@ environment (defaults in brackets; sizes marked * are multiplied by ATENDE_BENCH
   ATENDE_BENCH_CONCURRENCY       requests in flight in phases 1, 2 and 4           [128]
   ATENDE_BENCH_TIMEOUT_SECONDS   longest wait of any one step before giving up     [600]
   ATENDE_BENCH_LOG               engine log level (e.g. warn); unset = silent
+  ATENDE_BENCH_STATEMENTS        N: time every SQL statement, print the top N shapes
+                                 by total time at the end of each phase     [off]
   ATENDE__SECTION__KEY           engine settings, as for `atende serve` (e.g.
                                  ATENDE__DATABASE__STORE_THREADS=4)
 
@@ -378,6 +382,10 @@ fn command_line() -> String {
 fn run_child(config: &Config, phase: Phase) -> i32 {
     let db = app::TestDb::create();
     let url = db.url();
+    let statements_wanted = statements::wanted();
+    if statements_wanted.is_some() {
+        statements::install();
+    }
     let outcome = actix_web::rt::System::new().block_on(async {
         let harness = Harness::start(&url, config, phase).await?;
         let (summary, ok) = match phase {
@@ -386,6 +394,9 @@ fn run_child(config: &Config, phase: Phase) -> i32 {
             Phase::Latency => latency(&harness).await?,
             Phase::Memory => memory(&harness).await?,
         };
+        if let Some(n) = statements_wanted {
+            eprint!("{}", statements::report(n));
+        }
         anyhow::Ok(PhaseResult {
             phase: phase.name().into(),
             summary,

@@ -225,6 +225,9 @@ pub struct EngineSettings {
     /// Tenants' run-time settings are cached this long (a PATCH through this node applies
     /// at once; the time bounds what another node may miss).
     pub tenant_settings_cache_seconds: u64,
+    /// The distributor reuses a tenant's departments this long (a change through any node
+    /// applies at once; the time is a backstop for a change no node announced).
+    pub departments_cache_seconds: u64,
     /// Earlier tool results a conversation keeps for its later turns (0 keeps none).
     pub tool_state_entries: usize,
     /// Each kept tool result is shortened to this many characters.

@@ -172,7 +172,7 @@ impl Fixture {
 
     fn target(&self, message: &Message) -> ReplyTarget {
         ReplyTarget {
-            integration: self.integration.clone(),
+            integration: std::sync::Arc::new(self.integration.clone()),
             contact_external_id: self.contact_external_id.clone(),
             conversation_id: self.conversation.id.clone(),
             message: message.clone(),

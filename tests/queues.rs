@@ -139,6 +139,72 @@ async fn a_department_queue_goes_only_to_its_members_within_its_capacity() {
     assert_eq!(owned(&app, &admin.token, &second).await, ana.user_id);
 }
 
+/// The distributor keeps a tenant's departments between assignments: a department created,
+/// changed or deleted through the API routes the very next conversation.
+#[actix_web::test]
+async fn department_changes_route_the_next_conversation_at_once() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let ana = member(&app, &admin, "ana", &[]).await;
+    let integration = support::engine::create(
+        &app,
+        &admin,
+        "/api/v1/integrations",
+        &json!({"kind": "generic", "name": "web", "secret": support::engine::SECRET}),
+    )
+    .await;
+
+    // No department yet: routing reads (and keeps) none, and Ana takes it.
+    let before = says(&app, &integration, "c1", "bom dia").await;
+    assert_eq!(owned(&app, &admin.token, &before).await, ana.user_id);
+    assert_eq!(
+        conversation(&app, &admin.token, &before).await["department_id"],
+        Value::Null
+    );
+
+    // A department made the integration's default: the next one waits in it, for its members
+    // (Ana is none), though Ana has room.
+    let vendas = created(
+        &app,
+        &admin.token,
+        "/api/v1/departments",
+        json!({"name": "Vendas"}),
+    )
+    .await;
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/integrations/{integration}"),
+            &admin.token,
+            &json!({"default_department_id": vendas["id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let routed = says(&app, &integration, "c2", "quero comprar").await;
+    let (token, wanted) = (&admin.token, &vendas["id"]);
+    let mut placed = || {
+        let (app, routed) = (&app, &routed);
+        async move {
+            let c = conversation(app, token, routed).await;
+            (c["department_id"] == *wanted).then_some(c)
+        }
+    };
+    let c = support::engine::eventually(WAIT, &mut placed)
+        .await
+        .expect("the new department routes the next conversation");
+    assert_eq!(c["owner"]["type"], "none", "{c}");
+
+    // Deleted: routing forgets it, and Ana takes the next one again.
+    let (status, _) = app
+        .delete(
+            &format!("/api/v1/departments/{}", vendas["id"].as_str().expect("id")),
+            &admin.token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let after = says(&app, &integration, "c3", "boa tarde").await;
+    assert_eq!(owned(&app, &admin.token, &after).await, ana.user_id);
+}
+
 #[actix_web::test]
 async fn ai_agents_take_only_their_departments_conversations() {
     let f = support::engine::fixture(&[], json!({})).await;

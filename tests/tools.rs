@@ -315,6 +315,74 @@ async fn calculator_close_and_followup_tools_work() {
     );
 }
 
+/// The tools offered to the model in the latest request.
+fn offered_in_latest(f: &Fixture) -> Vec<String> {
+    let requests = f.llm.requests();
+    let latest = requests.last().expect("a model request");
+    latest.body["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["function"]["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An agent's supervisor keeps its tools between turns: every change through the API
+/// reaches the very next turn.
+#[actix_web::test]
+async fn tool_changes_reach_the_agents_next_turn() {
+    let f = fixture(&[], json!({})).await;
+    let add_tag = create_tool(&f, json!({"name": "add_tag", "tool_type": "system"})).await;
+    let mut turn = 0;
+    let mut next_turn_offers = async |f: &Fixture| {
+        turn += 1;
+        let contact = format!("c{turn}");
+        f.llm.push(Step::reply("Certo."));
+        let conversation = f
+            .conversation_of(&contact, &format!("{contact}-m1"), "oi")
+            .await;
+        f.ai_replies(&conversation, 1).await;
+        offered_in_latest(f)
+    };
+    assert_eq!(next_turn_offers(&f).await, ["add_tag"]);
+
+    // Attached after the agent's first turn.
+    let calc = create_tool(&f, json!({"name": "calc", "tool_type": "calculator"})).await;
+    assert_eq!(next_turn_offers(&f).await, ["add_tag", "calc"]);
+
+    // Renamed.
+    let (status, body) = f
+        .app
+        .patch(
+            &format!("/api/v1/tools/{calc}"),
+            &f.admin.token,
+            &json!({"name": "calculadora"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(next_turn_offers(&f).await, ["add_tag", "calculadora"]);
+
+    // Detached from the agent, then deleted altogether.
+    let (status, _) = f
+        .app
+        .delete(
+            &format!("/api/v1/agents/{}/tools/{calc}", f.agent_id),
+            &f.admin.token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(next_turn_offers(&f).await, ["add_tag"]);
+    let (status, _) = f
+        .app
+        .delete(&format!("/api/v1/tools/{add_tag}"), &f.admin.token)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(next_turn_offers(&f).await.is_empty());
+}
+
 #[actix_web::test]
 async fn tool_crud_validates_redacts_and_isolates_tenants() {
     let f = fixture(&[], json!({})).await;

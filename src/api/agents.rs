@@ -272,7 +272,7 @@ fn to_json<T: Serialize>(value: &T) -> ApiResult<String> {
 /// Makes a running supervisor re-read its agent (new limits, prompt, key; or stop admitting
 /// when deleted). Awaited, so turns requested after the response already see the change;
 /// the write is durable either way, so an engine that cannot be reached only delays it.
-async fn reload_supervisor(engine: &Engine, id: AgentId) {
+pub(super) async fn reload_supervisor(engine: &Engine, id: AgentId) {
     engine
         .parts
         .changes

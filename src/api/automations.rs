@@ -12,6 +12,7 @@ use crate::auth::Staff;
 use crate::domain::agent::nullable;
 use crate::domain::automation::{self, Action, Intent};
 use crate::domain::{validate, AgentId, Role, TenantId, UserId};
+use crate::engine::Engine;
 use crate::store::automations::{self as store_automations, Automation, AutomationChanges};
 use crate::store::{self, agents, crm, users, DbConn, Store, StoreError};
 
@@ -216,6 +217,7 @@ pub async fn list(
 pub async fn create(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     body: web::Json<CreateAutomation>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
@@ -244,6 +246,7 @@ pub async fn create(
             Ok(row)
         })
         .await?;
+    reload_tenants_agents(&engine, &store, &staff.tenant_id).await;
     Ok(HttpResponse::Created().json(AutomationView::from_row(stored)?))
 }
 
@@ -272,6 +275,7 @@ pub async fn get(
 pub async fn update(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     path: web::Path<String>,
     body: web::Json<UpdateAutomation>,
 ) -> ApiResult<HttpResponse> {
@@ -297,6 +301,7 @@ pub async fn update(
     let row = store
         .run(move |conn| store_automations::update(conn, &tenant, &id, &changes))
         .await?;
+    reload_tenants_agents(&engine, &store, &staff.tenant_id).await;
     Ok(HttpResponse::Ok().json(AutomationView::from_row(row)?))
 }
 
@@ -306,6 +311,7 @@ pub async fn update(
 pub async fn delete(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
@@ -318,7 +324,25 @@ pub async fn delete(
             StoreError::NotFound => ApiError::NotFound,
             other => other.into(),
         })?;
+    reload_tenants_agents(&engine, &store, &staff.tenant_id).await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// An automation belongs to one agent or to every agent of the tenant (and may move
+/// between them): each of the tenant's supervisors re-reads its automations.
+async fn reload_tenants_agents(engine: &Engine, store: &Store, tenant: &TenantId) {
+    let tenant = tenant.clone();
+    match store
+        .run(move |conn| agents::ids_of_tenant(conn, &tenant))
+        .await
+    {
+        Ok(agents) => {
+            for agent in agents {
+                super::agents::reload_supervisor(engine, agent).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "agents not told of an automation change"),
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -19,6 +19,7 @@ use crate::auth::Staff;
 use crate::domain::classification::Category;
 use crate::domain::department::{self, MAX_DEPARTMENT_CONVERSATIONS, MAX_FIRST_RESPONSE_SECONDS};
 use crate::domain::{DepartmentId, Role};
+use crate::engine::Engine;
 use crate::store::departments::{self, Department, DepartmentChanges};
 use crate::store::executor::transaction;
 use crate::store::{self, Store, StoreError};
@@ -191,6 +192,7 @@ pub async fn list(
 pub async fn create(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     body: web::Json<CreateDepartment>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
@@ -224,6 +226,7 @@ pub async fn create(
         .await
         .map_err(taken)?
         .map_err(clash_error)?;
+    super::distribution::routing_changed(&engine, &staff.tenant_id);
     Ok(HttpResponse::Created().json(DepartmentView::from_row(stored)?))
 }
 
@@ -250,6 +253,7 @@ pub async fn get(
 pub async fn update(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     path: web::Path<String>,
     body: web::Json<UpdateDepartment>,
 ) -> ApiResult<HttpResponse> {
@@ -293,6 +297,7 @@ pub async fn update(
         .await
         .map_err(taken)?
         .map_err(clash_error)?;
+    super::distribution::routing_changed(&engine, &staff.tenant_id);
     Ok(HttpResponse::Ok().json(DepartmentView::from_row(row)?))
 }
 
@@ -302,6 +307,7 @@ pub async fn update(
 pub async fn delete(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
@@ -310,6 +316,7 @@ pub async fn delete(
     store
         .run(move |conn| departments::delete(conn, &tenant, &id))
         .await?;
+    super::distribution::routing_changed(&engine, &staff.tenant_id);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use super::error::{ApiError, ApiResult};
 use crate::auth::Staff;
 use crate::domain::distribution::DistributionSettings;
-use crate::domain::{AgentId, Role, UserId};
+use crate::domain::{AgentId, Role, TenantId, UserId};
 use crate::engine::distributor::SettingsChanged;
 use crate::engine::Engine;
 use crate::store::{agents, distribution, users, Store, StoreError};
@@ -74,17 +74,23 @@ pub async fn put(
             details: Some(serde_json::json!({ "field": "shares" })),
         });
     }
+    routing_changed(&engine, &staff.tenant_id);
+    Ok(HttpResponse::Ok().json(settings))
+}
+
+/// The tenant's distribution settings or departments changed: this node's distributor
+/// forgets its copies now, and the other nodes' through the cluster relay.
+pub(super) fn routing_changed(engine: &Engine, tenant: &TenantId) {
     engine
         .parts
         .distributor
-        .do_send(SettingsChanged(staff.tenant_id.clone()));
+        .do_send(SettingsChanged(tenant.clone()));
     engine
         .parts
         .changes
         .announce(crate::cluster::invalidate::Change::Distribution(
-            staff.tenant_id.clone(),
+            tenant.clone(),
         ));
-    Ok(HttpResponse::Ok().json(settings))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

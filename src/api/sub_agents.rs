@@ -10,6 +10,7 @@ use crate::auth::Staff;
 use crate::domain::agent::{self, nullable};
 use crate::domain::routing::words;
 use crate::domain::{validate, AgentId, Role, SubAgentId};
+use crate::engine::Engine;
 use crate::store::sub_agents::{self as store_sub_agents, SubAgent, SubAgentChanges};
 use crate::store::{self, agents, Store};
 
@@ -168,6 +169,7 @@ pub struct SubAgentList {
 pub async fn create(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     path: web::Path<String>,
     body: web::Json<CreateSubAgent>,
 ) -> ApiResult<HttpResponse> {
@@ -188,6 +190,7 @@ pub async fn create(
         updated_at: now,
     };
     let tenant = staff.tenant_id.clone();
+    let changed = agent.clone();
     let stored = store
         .run(move |conn| {
             agents::find(conn, &tenant, &agent)?;
@@ -195,6 +198,7 @@ pub async fn create(
             Ok(row)
         })
         .await?;
+    super::agents::reload_supervisor(&engine, changed).await;
     Ok(HttpResponse::Created().json(SubAgentView::from_row(stored)?))
 }
 
@@ -223,6 +227,7 @@ pub async fn get(
 pub async fn update(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     path: web::Path<(String, String)>,
     body: web::Json<UpdateSubAgent>,
 ) -> ApiResult<HttpResponse> {
@@ -245,9 +250,11 @@ pub async fn update(
         updated_at: Some(store::now()),
     };
     let tenant = staff.tenant_id.clone();
+    let changed = agent.clone();
     let row = store
         .run(move |conn| store_sub_agents::update(conn, &tenant, &agent, &id, &changes))
         .await?;
+    super::agents::reload_supervisor(&engine, changed).await;
     Ok(HttpResponse::Ok().json(SubAgentView::from_row(row)?))
 }
 
@@ -257,14 +264,17 @@ pub async fn update(
 pub async fn delete(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
     let (agent, id) = parse_ids(&path)?;
     let tenant = staff.tenant_id.clone();
+    let changed = agent.clone();
     store
         .run(move |conn| store_sub_agents::delete(conn, &tenant, &agent, &id))
         .await?;
+    super::agents::reload_supervisor(&engine, changed).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -11,6 +11,7 @@ use super::error::{ApiError, ApiResult};
 use super::pagination::{Page, PageQuery};
 use crate::auth::Staff;
 use crate::domain::{AgentId, Role, ToolId};
+use crate::engine::Engine;
 use crate::secrets::SecretBox;
 use crate::store::tools::{self as tools_store, AgentTool, Tool, ToolChanges};
 use crate::store::{self, agents, Store};
@@ -314,6 +315,7 @@ pub async fn get(
 pub async fn update(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     secrets: web::Data<SecretBox>,
     path: web::Path<String>,
     body: web::Json<UpdateTool>,
@@ -377,8 +379,11 @@ pub async fn update(
     }
     changes.updated_at = Some(store::now());
     let tenant = staff.tenant_id.clone();
-    let row = store
-        .run(move |conn| tools_store::update(conn, &tenant, &id, &changes))
+    let (row, agents) = store
+        .run(move |conn| {
+            let row = tools_store::update(conn, &tenant, &id, &changes)?;
+            Ok((row, tools_store::attached_agents(conn, &tenant, &id)?))
+        })
         .await
         .map_err(|e| match e {
             store::StoreError::Conflict(_) => {
@@ -386,6 +391,7 @@ pub async fn update(
             }
             other => other.into(),
         })?;
+    reload_agents(&engine, agents).await;
     Ok(HttpResponse::Ok().json(ToolView::from_row(row)?))
 }
 
@@ -395,15 +401,28 @@ pub async fn update(
 pub async fn delete(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
     let id = parse_tool_id(&path)?;
     let tenant = staff.tenant_id.clone();
-    store
-        .run(move |conn| tools_store::delete(conn, &tenant, &id))
+    let agents = store
+        .run(move |conn| {
+            let agents = tools_store::attached_agents(conn, &tenant, &id)?;
+            tools_store::delete(conn, &tenant, &id)?;
+            Ok(agents)
+        })
         .await?;
+    reload_agents(&engine, agents).await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The agents' supervisors re-read their tools before their next turn.
+async fn reload_agents(engine: &Engine, agents: Vec<AgentId>) {
+    for agent in agents {
+        super::agents::reload_supervisor(engine, agent).await;
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/agents/{id}/tools", tag = "tools",
@@ -445,6 +464,7 @@ pub struct AgentToolList {
 pub async fn attach(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     path: web::Path<(String, String)>,
     body: Option<web::Json<AttachTool>>,
 ) -> ApiResult<HttpResponse> {
@@ -470,7 +490,7 @@ pub async fn attach(
     )
     .map_err(|reason| ApiError::field("config", &reason))?;
     let row = AgentTool {
-        agent_id: agent,
+        agent_id: agent.clone(),
         tool_id,
         tenant_id: staff.tenant_id.clone(),
         config: overrides.to_string(),
@@ -480,6 +500,7 @@ pub async fn attach(
     let saved = store
         .run(move |conn| tools_store::attach(conn, &row))
         .await?;
+    reload_agents(&engine, vec![agent]).await;
     Ok(HttpResponse::Ok().json(AgentToolView::from_rows(saved, tool)?))
 }
 
@@ -489,6 +510,7 @@ pub async fn attach(
 pub async fn detach(
     staff: Staff,
     store: web::Data<Store>,
+    engine: web::Data<Engine>,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     staff.require(is_admin)?;
@@ -496,9 +518,11 @@ pub async fn detach(
     let agent = parse_agent_id(&agent_raw)?;
     let tool = parse_tool_id(&tool_raw)?;
     let tenant = staff.tenant_id.clone();
+    let changed = agent.clone();
     store
         .run(move |conn| tools_store::detach(conn, &tenant, &agent, &tool))
         .await?;
+    reload_agents(&engine, vec![changed]).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -21,7 +21,7 @@ pub enum Change {
     User(UserId),
     /// An agent's configuration (its supervisor reloads it).
     Agent(AgentId),
-    /// A tenant's distribution settings.
+    /// A tenant's distribution settings or departments.
     Distribution(TenantId),
     Integration(IntegrationId),
     /// Integrations of unknown ids (an agent they pointed to was deleted …).

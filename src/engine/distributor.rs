@@ -46,6 +46,9 @@ use crate::store::{
 /// them is two grouped queries over the window, too much to repeat for every assignment.
 const PERFORMANCE_REFRESH: Duration = Duration::from_secs(60);
 
+/// A tenant's departments as routing sees them.
+type Queues = Arc<Vec<department::Queue>>;
+
 /// Performance scores by candidate id, and when they were measured.
 type Scores = (Instant, Arc<HashMap<String, f64>>);
 
@@ -74,7 +77,7 @@ pub struct RequestAssignment {
 #[rtype(result = "()")]
 pub struct CapacityFreed(pub TenantId);
 
-/// Distribution settings changed: forget the cached copy.
+/// Distribution settings or departments changed: forget the cached copies.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SettingsChanged(pub TenantId);
@@ -137,6 +140,9 @@ struct Routed {
 #[derive(Default)]
 struct TenantState {
     settings: Option<DistributionSettings>,
+    /// The tenant's departments as routing sees them, and when they were read: most
+    /// tenants have none, and then routing needs no read at all.
+    queues: Option<(Instant, Queues)>,
     scores: Option<Scores>,
     cursors: RoundRobinCursors,
     queue: ShapedQueue<Shape, ConversationId, RequestAssignment>,
@@ -168,6 +174,9 @@ pub struct Distributor {
     require_presence: bool,
     /// Cluster mode: the tenants this node owns (`None`: a single node owns them all).
     owning: Option<Leases>,
+    /// How long a tenant's departments are reused without a change heard of (a backstop:
+    /// the API and the cluster relay announce every change).
+    departments_ttl: Duration,
 }
 
 /// How often the first-response SLA is checked, and how long one SLA minute lasts (60 s in
@@ -237,7 +246,22 @@ impl Distributor {
             events,
             require_presence: false,
             owning: None,
+            departments_ttl: Duration::ZERO,
         }
+    }
+
+    /// Reuse a tenant's departments for `ttl` between changes (zero: read them every time).
+    pub fn departments_cached_for(mut self, ttl: Duration) -> Self {
+        self.departments_ttl = ttl;
+        self
+    }
+
+    fn cached_queues(&self, tenant: &TenantId) -> Option<Queues> {
+        self.tenants
+            .get(tenant)
+            .and_then(|t| t.queues.as_ref())
+            .filter(|(at, _)| at.elapsed() < self.departments_ttl)
+            .map(|(_, queues)| queues.clone())
     }
 
     /// Cluster mode: this distributor serves only the tenants this node holds the lease of
@@ -395,12 +419,26 @@ impl Distributor {
     /// conversation at a time, so a department's count of open conversations read for one
     /// includes the previous one.
     fn assign(&mut self, request: RequestAssignment, then: Then, ctx: &mut Context<Self>) {
+        let cached = self.cached_queues(&request.tenant_id);
+        if cached.as_ref().is_some_and(|queues| queues.is_empty()) {
+            // No departments: there is nothing to route, so nothing to read or wait for.
+            return self.routed(request, Ok(Routed::nowhere()), then, ctx);
+        }
         let store = self.store.clone();
         let probe = request.clone();
         ctx.wait(
-            async move { route(&store, &probe).await }
+            async move { route(&store, &probe, cached).await }
                 .into_actor(self)
-                .map(move |routed, act, ctx| act.routed(request, routed, then, ctx)),
+                .map(move |routed, act, ctx| {
+                    let routed = routed.map(|(routed, read)| {
+                        if let Some(read) = read {
+                            let state = act.tenants.entry(request.tenant_id.clone()).or_default();
+                            state.queues = Some((Instant::now(), read));
+                        }
+                        routed
+                    });
+                    act.routed(request, routed, then, ctx)
+                }),
         );
     }
 
@@ -639,9 +677,24 @@ impl Distributor {
     }
 }
 
+impl Routed {
+    /// No department: the default agent may take it, nothing caps it.
+    fn nowhere() -> Routed {
+        Routed {
+            preferred_allowed: true,
+            ..Routed::default()
+        }
+    }
+}
+
 /// The department whose queue the conversation waits in (`domain::department::resolve`),
-/// put on the conversation when routing chose it, and whether that department has room.
-async fn route(store: &Store, request: &RequestAssignment) -> Result<Routed, StoreError> {
+/// put on the conversation when routing chose it, and whether that department has room;
+/// with the tenant's departments when they were read here (`cached` was `None`).
+async fn route(
+    store: &Store,
+    request: &RequestAssignment,
+    cached: Option<Queues>,
+) -> Result<(Routed, Option<Queues>), StoreError> {
     let tenant = request.tenant_id.clone();
     let id = request.conversation_id.clone();
     let category = request.specialty.clone();
@@ -650,8 +703,17 @@ async fn route(store: &Store, request: &RequestAssignment) -> Result<Routed, Sto
     let counted = request.exclude.is_some();
     store
         .run(move |conn| {
+            let (queues, read) = match cached {
+                Some(queues) => (queues, None),
+                None => {
+                    let queues = Arc::new(departments::queues(conn, &tenant)?);
+                    (queues.clone(), Some(queues))
+                }
+            };
+            if queues.is_empty() {
+                return Ok((Routed::nowhere(), read));
+            }
             let conversation = conversations::find(conn, &tenant, &id)?;
-            let queues = departments::queues(conn, &tenant)?;
             let default = match &conversation.integration_id {
                 Some(integration) => integrations::find_by_id(conn, integration)
                     .ok()
@@ -669,10 +731,7 @@ async fn route(store: &Store, request: &RequestAssignment) -> Result<Routed, Sto
             let Some((queue, source)) = resolved
                 .and_then(|(d, source)| queues.iter().find(|q| q.id == d).map(|q| (q, source)))
             else {
-                return Ok(Routed {
-                    preferred_allowed: true,
-                    ..Routed::default()
-                });
+                return Ok((Routed::nowhere(), read));
             };
             let placed = source != department::Source::Conversation
                 && departments::place(conn, &id, &queue.id)?;
@@ -688,13 +747,16 @@ async fn route(store: &Store, request: &RequestAssignment) -> Result<Routed, Sto
                 }
                 None => false,
             };
-            Ok(Routed {
-                department: Some(queue.id.clone()),
-                placed,
-                full: !department::has_room(open, queue.max_conversations),
-                capped: queue.max_conversations > 0,
-                preferred_allowed,
-            })
+            Ok((
+                Routed {
+                    department: Some(queue.id.clone()),
+                    placed,
+                    full: !department::has_room(open, queue.max_conversations),
+                    capped: queue.max_conversations > 0,
+                    preferred_allowed,
+                },
+                read,
+            ))
         })
         .await
 }
@@ -977,6 +1039,7 @@ impl Handler<SettingsChanged> for Distributor {
         if let Some(state) = self.tenants.get_mut(&msg.0) {
             state.settings = None;
             state.scores = None;
+            state.queues = None;
         }
     }
 }

@@ -157,6 +157,9 @@ impl Engine {
             events.clone(),
         )
         .require_presence(engine_settings.require_presence)
+        .departments_cached_for(Duration::from_secs(
+            engine_settings.departments_cache_seconds,
+        ))
         .owning(router.as_ref().map(|r| r.leases().clone()))
         .start();
         let presence = crate::channels::presence::PresenceSender::new(

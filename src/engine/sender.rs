@@ -50,7 +50,8 @@ const EXCERPT_BYTES: usize = EXCERPT_CHARS * 4;
 /// One reply to deliver.
 #[derive(Debug, Clone)]
 pub struct ReplyTarget {
-    pub integration: Integration,
+    /// Shared with the conversation and the integration cache, not copied per reply.
+    pub integration: Arc<Integration>,
     /// The contact's id on the channel (Evolution: the remoteJid).
     pub contact_external_id: String,
     pub conversation_id: ConversationId,
@@ -276,7 +277,7 @@ impl ChannelSender {
                 continue;
             };
             let target = ReplyTarget {
-                integration,
+                integration: Arc::new(integration),
                 contact_external_id,
                 conversation_id: delivery.conversation_id.clone(),
                 message,

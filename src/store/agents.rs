@@ -195,6 +195,14 @@ pub fn list(
 }
 
 /// Enabled agents with status `active`, of every tenant: the supervisors the engine starts.
+/// Every agent id of a tenant.
+pub fn ids_of_tenant(conn: &mut DbConn, tenant: &TenantId) -> StoreResult<Vec<AgentId>> {
+    Ok(crate::db_run!(conn, |c| ai_agents::table
+        .filter(ai_agents::tenant_id.eq(tenant))
+        .select(ai_agents::id)
+        .load::<AgentId>(c))?)
+}
+
 pub fn list_active(conn: &mut DbConn) -> StoreResult<Vec<AiAgent>> {
     Ok(crate::db_run!(conn, |c| ai_agents::table
         .filter(ai_agents::enabled.eq(true))

@@ -429,20 +429,21 @@ impl OwnerChange {
     }
 }
 
+/// Applies an owner change; answers the conversation's department (the new owner's
+/// ownership spell records it) from the same statement.
 pub fn change_owner(
     conn: &mut DbConn,
     id: &ConversationId,
     change: &OwnerChange,
-) -> StoreResult<()> {
-    let updated = crate::db_run!(conn, |c| diesel::update(
+) -> StoreResult<Option<String>> {
+    let department: Option<Option<String>> = crate::db_run!(conn, |c| diesel::update(
         conversations::table.filter(conversations::id.eq(id))
     )
     .set(change)
-    .execute(c))?;
-    if updated == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    .returning(conversations::department_id)
+    .get_result(c)
+    .optional())?;
+    department.ok_or(StoreError::NotFound)
 }
 
 /// Stores the conversation's tool state (JSON).
@@ -468,32 +469,6 @@ pub fn mark_answered(conn: &mut DbConn, id: &ConversationId, up_to_seq: i64) -> 
         conversations::updated_at.eq(now),
     ))
     .execute(c))?;
-    Ok(())
-}
-
-/// The conversation's marks for a reply committed with it, in one statement: messages up
-/// to `up_to_seq` answered, one more AI reply when `ai_reply`, and the first response now if
-/// there was none.
-pub fn mark_replied(
-    conn: &mut DbConn,
-    id: &ConversationId,
-    up_to_seq: i64,
-    ai_reply: bool,
-) -> StoreResult<()> {
-    use diesel::sql_types::{BigInt, Text, Timestamp};
-    let sql = "UPDATE conversations SET \
-               answered_seq = CASE WHEN answered_seq < $1 THEN $1 ELSE answered_seq END, \
-               updated_at = CASE WHEN answered_seq < $1 THEN $2 ELSE updated_at END, \
-               ai_replies = ai_replies + $3, \
-               first_response_at = COALESCE(first_response_at, $2) \
-               WHERE id = $4";
-    let sql = super::claims::for_backend(conn, sql);
-    crate::db_run!(conn, |c| diesel::sql_query(&sql)
-        .bind::<BigInt, _>(up_to_seq)
-        .bind::<Timestamp, _>(super::now())
-        .bind::<BigInt, _>(i64::from(ai_reply))
-        .bind::<Text, _>(id)
-        .execute(c))?;
     Ok(())
 }
 

@@ -75,6 +75,24 @@ pub fn insert(conn: &mut DbConn, delivery: &ChannelDelivery) -> StoreResult<()> 
     Ok(())
 }
 
+/// Inserts a new delivery already held by `node` until `until` (`store::claims`): its first
+/// attempt needs no claim of its own, and the claim costs no statement of its own.
+pub fn insert_held(
+    conn: &mut DbConn,
+    delivery: &ChannelDelivery,
+    node: &str,
+    until: NaiveDateTime,
+) -> StoreResult<()> {
+    crate::db_run!(conn, |c| diesel::insert_into(channel_deliveries::table)
+        .values((
+            delivery,
+            channel_deliveries::claimed_by.eq(node),
+            channel_deliveries::claimed_until.eq(until),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
 pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<ChannelDelivery> {
     Ok(crate::db_run!(conn, |c| channel_deliveries::table
         .filter(channel_deliveries::id.eq(id))

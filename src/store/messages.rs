@@ -115,7 +115,8 @@ pub fn insert_many(conn: &mut DbConn, rows: &[Message]) -> StoreResult<()> {
 pub fn append(conn: &mut DbConn, new: NewMessage) -> StoreResult<Message> {
     let now = super::now();
     let customer = new.sender_type == SenderType::Contact;
-    let updated = crate::db_run!(conn, |c| diesel::update(
+    // The new `seq` comes back from the statement that moves it on.
+    let seq: Option<i64> = crate::db_run!(conn, |c| diesel::update(
         conversations::table.filter(conversations::id.eq(&new.conversation_id))
     )
     .set((
@@ -124,14 +125,63 @@ pub fn append(conn: &mut DbConn, new: NewMessage) -> StoreResult<Message> {
         conversations::updated_at.eq(now),
         conversations::customer_messages.eq(conversations::customer_messages + i32::from(customer)),
     ))
-    .execute(c))?;
-    if updated == 0 {
-        return Err(StoreError::NotFound);
+    .returning(conversations::last_seq)
+    .get_result(c)
+    .optional())?;
+    insert_appended(conn, new, seq.ok_or(StoreError::NotFound)?, now)
+}
+
+/// What a reply marks on its conversation as it is appended.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyMarks {
+    /// Customer messages up to this `seq` are answered; `None`: up to the reply itself.
+    pub up_to: Option<i64>,
+    /// An AI agent's reply (counted apart from human ones).
+    pub ai_reply: bool,
+}
+
+/// Appends a staff or AI reply as [`append`] does and, in the same statement, marks the
+/// conversation's messages up to `marks.up_to` answered, counts an AI reply and sets the
+/// first response if there was none: one round trip instead of two.
+pub fn append_reply(conn: &mut DbConn, new: NewMessage, marks: ReplyMarks) -> StoreResult<Message> {
+    use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+    #[derive(QueryableByName)]
+    struct Seq {
+        #[diesel(sql_type = BigInt)]
+        last_seq: i64,
     }
-    let seq: i64 = crate::db_run!(conn, |c| conversations::table
-        .filter(conversations::id.eq(&new.conversation_id))
-        .select(conversations::last_seq)
-        .first(c))?;
+    let now = super::now();
+    let customer = new.sender_type == SenderType::Contact;
+    // Right-hand sides read the row as it was: `last_seq + 1` is the reply's own `seq`.
+    let sql = "UPDATE conversations SET \
+               last_seq = last_seq + 1, \
+               last_message_at = $1, \
+               updated_at = $1, \
+               customer_messages = customer_messages + $2, \
+               answered_seq = CASE WHEN answered_seq < COALESCE($3, last_seq + 1) \
+                 THEN COALESCE($3, last_seq + 1) ELSE answered_seq END, \
+               ai_replies = ai_replies + $4, \
+               first_response_at = COALESCE(first_response_at, $1) \
+               WHERE id = $5 RETURNING last_seq";
+    let sql = super::claims::for_backend(conn, sql);
+    let seq: Option<Seq> = crate::db_run!(conn, |c| diesel::sql_query(&sql)
+        .bind::<Timestamp, _>(now)
+        .bind::<Integer, _>(i32::from(customer))
+        .bind::<Nullable<BigInt>, _>(marks.up_to)
+        .bind::<BigInt, _>(i64::from(marks.ai_reply))
+        .bind::<Text, _>(&new.conversation_id)
+        .get_result(c)
+        .optional())?;
+    insert_appended(conn, new, seq.ok_or(StoreError::NotFound)?.last_seq, now)
+}
+
+/// The message row of an append, at the `seq` the conversation gave it.
+fn insert_appended(
+    conn: &mut DbConn,
+    new: NewMessage,
+    seq: i64,
+    now: chrono::NaiveDateTime,
+) -> StoreResult<Message> {
     let message = Message {
         id: MessageId::new(),
         tenant_id: new.tenant_id,

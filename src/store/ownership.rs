@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{conversations, ownership_spells};
+use super::schema::ownership_spells;
 use super::{DbConn, StoreResult};
 use crate::domain::conversation::Owner;
 use crate::domain::handling::{self, SpellEnd};
@@ -26,12 +26,14 @@ pub struct Spell {
 }
 
 /// Ends the conversation's open spell and opens the next owner's, as
-/// [`handling::transition`] decides; `next` is `None` when the conversation closes.
+/// [`handling::transition`] decides; `next` is `None` when the conversation closes. The new
+/// spell counts for `department`, the conversation's.
 pub fn record(
     conn: &mut DbConn,
     tenant: &TenantId,
     conversation: &ConversationId,
     next: Option<&Owner>,
+    department: Option<String>,
     now: NaiveDateTime,
 ) -> StoreResult<()> {
     let open: Option<(String, String)> = crate::db_run!(conn, |c| ownership_spells::table
@@ -46,12 +48,6 @@ pub fn record(
         end_open(conn, conversation, end, now)?;
     }
     if let Some((kind, id)) = step.open {
-        let department: Option<String> = crate::db_run!(conn, |c| conversations::table
-            .filter(conversations::id.eq(conversation))
-            .select(conversations::department_id)
-            .first::<Option<String>>(c)
-            .optional())?
-        .flatten();
         let spell = Spell {
             id: uuid::Uuid::now_v7().to_string(),
             tenant_id: tenant.clone(),

@@ -178,6 +178,19 @@ pub fn detach(
 
 /// Every tool attached to the agent, with its attachment, in attachment order. The engine
 /// filters on both enabled flags; the API shows them all.
+/// The agents a tool is attached to (their supervisors re-read their tools when it changes).
+pub fn attached_agents(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    tool: &ToolId,
+) -> StoreResult<Vec<AgentId>> {
+    Ok(crate::db_run!(conn, |c| agent_tools::table
+        .filter(agent_tools::tenant_id.eq(tenant))
+        .filter(agent_tools::tool_id.eq(tool))
+        .select(agent_tools::agent_id)
+        .load::<AgentId>(c))?)
+}
+
 pub fn for_agent(
     conn: &mut DbConn,
     tenant: &TenantId,

@@ -52,39 +52,57 @@ pub fn for_conversation(
         .load(c))?)
 }
 
-/// Adds one turn's usage to a period counter (`day:YYYY-MM-DD`, `month:YYYY-MM`), in the
-/// counter's `shard` (the writer lane the turn commits on: lanes never wait on each other's
-/// counter rows).
-pub fn add_usage(conn: &mut DbConn, turn: &AiTurn, period: &str, shard: i32) -> StoreResult<()> {
+/// Adds one turn's usage to its period counters (`day:YYYY-MM-DD`, `month:YYYY-MM`), in
+/// the counters' `shard` (the writer lane the turn commits on: lanes never wait on each
+/// other's counter rows).
+pub fn add_usage(
+    conn: &mut DbConn,
+    turn: &AiTurn,
+    periods: &[&str],
+    shard: i32,
+) -> StoreResult<()> {
+    use diesel::upsert::excluded;
     let now = super::now();
-    let (prompt_tokens, completion_tokens) = (turn.prompt_tokens, turn.completion_tokens);
-    // One upsert: an update-then-insert would let two turns both insert the first row.
+    let rows: Vec<_> = periods
+        .iter()
+        .map(|period| {
+            (
+                usage_counters::agent_id.eq(&turn.agent_id),
+                usage_counters::period.eq(*period),
+                usage_counters::shard.eq(shard),
+                usage_counters::tenant_id.eq(&turn.tenant_id),
+                usage_counters::requests.eq(1i64),
+                usage_counters::prompt_tokens.eq(turn.prompt_tokens),
+                usage_counters::completion_tokens.eq(turn.completion_tokens),
+                usage_counters::cost_usd.eq(turn.cost_usd),
+                usage_counters::updated_at.eq(now),
+            )
+        })
+        .collect();
+    // One upsert for every period: an update-then-insert would let two turns both insert
+    // the first row, and a statement per period is a round trip more.
     crate::db_run!(conn, |c| diesel::insert_into(usage_counters::table)
-        .values((
-            usage_counters::agent_id.eq(&turn.agent_id),
-            usage_counters::period.eq(period),
-            usage_counters::shard.eq(shard),
-            usage_counters::tenant_id.eq(&turn.tenant_id),
-            usage_counters::requests.eq(1i64),
-            usage_counters::prompt_tokens.eq(prompt_tokens),
-            usage_counters::completion_tokens.eq(completion_tokens),
-            usage_counters::cost_usd.eq(turn.cost_usd),
-            usage_counters::updated_at.eq(now),
-        ))
+        .values(&rows)
         .on_conflict((
             usage_counters::agent_id,
             usage_counters::period,
             usage_counters::shard,
         ))
         .do_update()
-        .set((
-            usage_counters::requests.eq(usage_counters::requests + 1),
-            usage_counters::prompt_tokens.eq(usage_counters::prompt_tokens + prompt_tokens),
-            usage_counters::completion_tokens
-                .eq(usage_counters::completion_tokens + completion_tokens),
-            usage_counters::cost_usd.eq(usage_counters::cost_usd + turn.cost_usd),
-            usage_counters::updated_at.eq(now),
-        ))
+        .set(
+            (
+                usage_counters::requests
+                    .eq(usage_counters::requests + excluded(usage_counters::requests)),
+                usage_counters::prompt_tokens
+                    .eq(usage_counters::prompt_tokens + excluded(usage_counters::prompt_tokens)),
+                usage_counters::completion_tokens
+                    .eq(usage_counters::completion_tokens
+                        + excluded(usage_counters::completion_tokens)),
+                usage_counters::cost_usd
+                    .eq(usage_counters::cost_usd + excluded(usage_counters::cost_usd)),
+                usage_counters::updated_at.eq(excluded(usage_counters::updated_at)),
+            )
+        )
         .execute(c))?;
     Ok(())
 }

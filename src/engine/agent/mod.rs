@@ -160,6 +160,10 @@ pub struct AgentSupervisor {
     events: EventBus,
     /// Consecutive failed tool calls per conversation (see [`TurnDone::tool_failures`]).
     tool_failures: HashMap<ConversationId, u32>,
+    /// Sub-agents, tools and automations as the last turn read them (`None`: read them).
+    setup: Option<Arc<turn::AgentSetup>>,
+    /// Moves on at every change: a read that started before one is not kept.
+    setup_epoch: u64,
 }
 
 impl AgentSupervisor {
@@ -376,6 +380,8 @@ impl Handler<SupervisorOf> for Supervisors {
                 tools: act.tools.clone(),
                 events: act.events.clone(),
                 tool_failures: HashMap::new(),
+                setup: None,
+                setup_epoch: 0,
             };
             supervisor.apply_config(config, provider, &act.settings);
             supervisor.gate.resume(open.iter().map(ConversationId::as_str), day_spent, month_spent);
@@ -396,6 +402,20 @@ struct Reconfigure(
     Vec<(WindowKind, u32)>,
 );
 
+/// The agent's sub-agents, tools or automations may have changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ForgetSetup;
+
+impl Handler<ForgetSetup> for AgentSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: ForgetSetup, _: &mut Self::Context) {
+        self.setup = None;
+        self.setup_epoch += 1;
+    }
+}
+
 impl Handler<Reconfigure> for AgentSupervisor {
     type Result = ();
 
@@ -410,6 +430,10 @@ impl Handler<AgentChanged> for Supervisors {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: AgentChanged, _: &mut Self::Context) -> Self::Result {
+        // At once, whatever the reload below finds: the next turn reads the setup again.
+        if let Some(addr) = self.running.get(&msg.0) {
+            addr.do_send(ForgetSetup);
+        }
         let store = self.store.clone();
         let id = msg.0.clone();
         Box::pin(

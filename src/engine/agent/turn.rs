@@ -30,8 +30,8 @@ use crate::store::memories;
 use crate::store::sub_agents::SubAgent;
 use crate::store::tools::{AgentTool, Tool};
 use crate::store::{
-    automations as automations_store, conversations, sub_agents as sub_agents_store,
-    tools as tools_store, turns, DbConn, StoreError, StoreResult,
+    automations as automations_store, sub_agents as sub_agents_store, tools as tools_store, turns,
+    DbConn, StoreError, StoreResult,
 };
 use crate::tools::runner::{self, AnswerSink, CallBudget, LoopError, LoopOutcome, LoopSettings};
 use crate::tools::{ToolContext, Toolbox};
@@ -44,6 +44,11 @@ const PASSAGE_CHARS: usize = 1500;
 #[rtype(result = "Result<TurnDone, TurnFailure>")]
 pub struct RunTurn {
     pub conversation_id: ConversationId,
+    /// The conversation's tenant, contact and channel, as its actor knows them (the turn
+    /// does not read the conversation again).
+    pub tenant_id: TenantId,
+    pub contact_id: ContactId,
+    pub channel: String,
     pub contact_name: Option<String>,
     pub history: Vec<HistoryItem>,
     pub pending: Vec<String>,
@@ -60,8 +65,18 @@ impl Handler<RunTurn> for AgentSupervisor {
         let store = self.store.clone();
         let tenant = self.config.tenant_id.clone();
         let agent = self.config.id.clone();
-        let conversation = msg.conversation_id.clone();
+        if msg.tenant_id != tenant {
+            // Never another tenant's conversation: nothing of it may reach this agent.
+            return Box::pin(actix::fut::ready(Err(TurnFailure::Unavailable(
+                "the conversation is not this agent's tenant's".into(),
+            ))));
+        }
+        let about = Conversation {
+            contact_id: msg.contact_id.clone(),
+            channel: msg.channel.clone(),
+        };
         let uses_llm = self.config.provider_kind == ProviderKind::Openai;
+        let (setup, setup_epoch) = (self.setup.clone(), self.setup_epoch);
         let memory_candidates = self.settings.memory.candidates;
         let question = msg.pending.join("\n");
         let (index, searcher) = (self.tools.knowledge().clone(), self.config.id.clone());
@@ -74,7 +89,8 @@ impl Handler<RunTurn> for AgentSupervisor {
                             conn,
                             &tenant,
                             &agent,
-                            &conversation,
+                            about,
+                            setup,
                             uses_llm,
                             memory_candidates,
                         )
@@ -90,10 +106,45 @@ impl Handler<RunTurn> for AgentSupervisor {
             Ok::<_, StoreError>((data, knowledge))
         };
         let me = ctx.address();
-        Box::pin(
-            load.into_actor(self)
-                .then(move |loaded, act, _| act.turn_with(msg, loaded, me, started)),
-        )
+        Box::pin(load.into_actor(self).then(move |loaded, act, _| {
+            // Kept unless the agent changed while it was read.
+            if let (Ok((data, _)), true) = (&loaded, act.setup_epoch == setup_epoch) {
+                act.setup = Some(data.setup.clone());
+            }
+            act.turn_with(msg, loaded, me, started)
+        }))
+    }
+}
+
+/// An agent's sub-agents, tools and automations: read by its first turn and kept by its
+/// supervisor until the agent or one of them changes (`AgentChanged`, sent by the API on
+/// every such write and relayed to the other nodes).
+pub(super) struct AgentSetup {
+    sub_agents: Vec<SubAgent>,
+    tools: Vec<(AgentTool, Tool)>,
+    automations: Vec<Automation>,
+}
+
+impl AgentSetup {
+    fn load(
+        conn: &mut crate::store::DbConn,
+        tenant: &TenantId,
+        agent: &AgentId,
+        uses_llm: bool,
+    ) -> Result<AgentSetup, StoreError> {
+        let (sub_agents, tools) = if uses_llm {
+            (
+                sub_agents_store::active(conn, tenant, agent)?,
+                tools_store::for_agent(conn, tenant, agent)?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(AgentSetup {
+            sub_agents,
+            tools,
+            automations: automations_store::enabled_for(conn, tenant, agent)?,
+        })
     }
 }
 
@@ -102,22 +153,26 @@ struct TurnData {
     contact_id: ContactId,
     contact: Option<ContactCard>,
     channel: String,
-    sub_agents: Vec<SubAgent>,
-    tools: Vec<(AgentTool, Tool)>,
-    automations: Vec<Automation>,
+    setup: Arc<AgentSetup>,
     /// What the agent remembers about the contact (most recent first), for the prompt.
     memories: Vec<crate::store::memories::Memory>,
+}
+
+/// Who the conversation a turn is for is with, and where.
+struct Conversation {
+    contact_id: ContactId,
+    channel: String,
 }
 
 fn load_turn(
     conn: &mut crate::store::DbConn,
     tenant: &TenantId,
     agent: &AgentId,
-    conversation: &ConversationId,
+    row: Conversation,
+    setup: Option<Arc<AgentSetup>>,
     uses_llm: bool,
     memory_candidates: i64,
 ) -> Result<TurnData, StoreError> {
-    let row = conversations::find(conn, tenant, conversation)?;
     let contact = crm::contact_card(conn, tenant, &row.contact_id).ok();
     // Read at every turn, never cached: a memory an operator erased is gone from the next
     // prompt.
@@ -126,21 +181,15 @@ fn load_turn(
     } else {
         Vec::new()
     };
-    let (sub_agents, tools) = if uses_llm {
-        (
-            sub_agents_store::active(conn, tenant, agent)?,
-            tools_store::for_agent(conn, tenant, agent)?,
-        )
-    } else {
-        (Vec::new(), Vec::new())
+    let setup = match setup {
+        Some(setup) => setup,
+        None => Arc::new(AgentSetup::load(conn, tenant, agent, uses_llm)?),
     };
     Ok(TurnData {
         contact_id: row.contact_id,
         contact,
         channel: row.channel,
-        sub_agents,
-        tools,
-        automations: automations_store::enabled_for(conn, tenant, agent)?,
+        setup,
         memories,
     })
 }
@@ -472,7 +521,7 @@ impl AgentSupervisor {
         let text = msg.pending.join("\n");
         // Intents first: a match answers without the LLM, whatever its limits.
         if self.config.active {
-            let rules = automation::rules(&data.automations);
+            let rules = automation::rules(&data.setup.automations);
             if let Some((rule, intent)) = automation_rules::first_match(&rules, &text) {
                 return self.run_automation(msg, rule.clone(), intent, started);
             }
@@ -487,14 +536,14 @@ impl AgentSupervisor {
             return self.finish_with_record(record, Err(TurnFailure::Limited(hit)));
         }
 
-        let (sub_agent, classify_among) = self.route(&data.sub_agents, &text);
+        let (sub_agent, classify_among) = self.route(&data.setup.sub_agents, &text);
         let conversation = msg.conversation_id.clone();
         let plan = TurnPlan {
             provider: self.provider.clone(),
             budget: Arc::new(SupervisorBudget(me)),
             config: self.config.clone(),
             settings: self.settings.clone(),
-            toolbox: Toolbox::from_rows(data.tools.clone(), self.tools.clone()),
+            toolbox: Toolbox::from_rows(data.setup.tools.clone(), self.tools.clone()),
             tool_context: ToolContext {
                 tenant: self.config.tenant_id.clone(),
                 agent: self.config.id.clone(),
@@ -781,9 +830,8 @@ fn log_turn(
         || record.cost_usd > 0.0
         || record.status == TurnStatus::Ok;
     if spent && record.status != TurnStatus::Automation {
-        for period in [turns::day_period(today), turns::month_period(today)] {
-            turns::add_usage(conn, record, &period, shard)?;
-        }
+        let (day, month) = (turns::day_period(today), turns::month_period(today));
+        turns::add_usage(conn, record, &[&day, &month], shard)?;
     }
     Ok(())
 }

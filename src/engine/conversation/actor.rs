@@ -40,7 +40,7 @@ use crate::llm::prompt::HistoryItem;
 use crate::store::conversations::{self, OwnerChange};
 use crate::store::csat::{self, CsatRating};
 use crate::store::escalation as escalation_store;
-use crate::store::integrations::{self, Integration};
+use crate::store::integrations::Integration;
 use crate::store::messages::{self, Message, NewMessage};
 use crate::store::ownership;
 use crate::store::timers::{self, TimerKind};
@@ -56,7 +56,8 @@ struct Loaded {
     contact_id: ContactId,
     contact_name: Option<String>,
     contact_external_id: Option<String>,
-    integration: Option<Integration>,
+    /// Shared with the integration cache (an idle conversation holds no copy of its own).
+    integration: Option<Arc<Integration>>,
     /// The conversation's channel (CSAT is reported by it).
     channel: String,
     /// When the conversation was queued (or created), for the distributor's order.
@@ -579,17 +580,28 @@ impl ConversationActor {
         let supervisor = supervisor.clone();
         let conversation_id = self.id.clone();
         let contact_name = loaded.contact_name.clone();
+        let (tenant_id, contact_id, channel) = (
+            loaded.tenant_id.clone(),
+            loaded.contact_id.clone(),
+            loaded.channel.clone(),
+        );
         let condense = self.parts.settings.engine.condense_over_chars;
         let in_flight = self.parts.turns.enter();
         let turn = async move {
             let _in_flight = in_flight;
-            let recent = store
-                .run({
-                    let id = conversation_id.clone();
-                    move |conn| messages::recent(conn, &id, window + 64)
-                })
-                .await
-                .map_err(|e| TurnFailure::Unavailable(e.to_string()))?;
+            // A conversation's `seq`s start at 1: a turn over its first messages has no
+            // history, and a new conversation's first turn reads nothing.
+            let recent = if first_seq <= 1 {
+                Vec::new()
+            } else {
+                store
+                    .run({
+                        let id = conversation_id.clone();
+                        move |conn| messages::recent(conn, &id, window + 64)
+                    })
+                    .await
+                    .map_err(|e| TurnFailure::Unavailable(e.to_string()))?
+            };
             let mut history: Vec<HistoryItem> = recent
                 .into_iter()
                 .filter(|m| m.seq < first_seq)
@@ -605,6 +617,9 @@ impl ConversationActor {
             supervisor
                 .send(RunTurn {
                     conversation_id,
+                    tenant_id,
+                    contact_id,
+                    channel,
                     contact_name,
                     history,
                     pending,
@@ -865,10 +880,10 @@ impl ConversationActor {
                     &conversation,
                     Fence::Owner(tenant.clone()),
                     Box::new(move |conn| {
-                        conversations::change_owner(conn, &id, &change)?;
+                        let department = conversations::change_owner(conn, &id, &change)?;
                         // The ownership history commits with the change it records (no
                         // owner: the conversation closes).
-                        ownership::record(conn, &tenant, &id, owner.as_ref(), at)?;
+                        ownership::record(conn, &tenant, &id, owner.as_ref(), department, at)?;
                         if let Some(owner) = &owner {
                             if let Some(owner_id) = owner.id() {
                                 contacts::set_last_owner(conn, &contact, owner.kind(), owner_id)?;
@@ -1041,23 +1056,29 @@ impl Actor for ConversationActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let store = self.parts.store.clone();
+        let integrations = self.parts.integrations.clone();
         let id = self.id.clone();
         // Rehydrate before any message is handled: the mailbox waits for this.
         ctx.wait(
             async move {
-                store
+                let (conversation, contact, pending, recent) = store
                     .run(move |conn| {
                         let conversation = conversations::find_by_id(conn, &id)?;
                         let contact = contacts::find(conn, &conversation.tenant_id, &conversation.contact_id)?;
-                        let integration = match &conversation.integration_id {
-                            Some(iid) => integrations::find_by_id(conn, iid).ok(),
-                            None => None,
-                        };
-                        let pending = messages::customer_after(conn, &id, conversation.answered_seq)?;
                         let recent = messages::recent(conn, &id, LAST_REPLY_LOOKBACK)?;
-                        Ok((conversation, contact, integration, pending, recent))
+                        let pending = match unanswered_within(&recent, conversation.answered_seq, LAST_REPLY_LOOKBACK) {
+                            Some(pending) => pending,
+                            None => messages::customer_after(conn, &id, conversation.answered_seq)?,
+                        };
+                        Ok((conversation, contact, pending, recent))
                     })
-                    .await
+                    .await?;
+                // The webhook that woke this conversation has just read it into the cache.
+                let integration = match &conversation.integration_id {
+                    Some(iid) => integrations.get(iid).await.ok(),
+                    None => None,
+                };
+                Ok::<_, StoreError>((conversation, contact, integration, pending, recent))
             }
             .into_actor(self)
             .map(|loaded, act, ctx| match loaded {
@@ -1169,6 +1190,21 @@ impl Handler<CustomerMessage> for ConversationActor {
 /// The AI reply still waiting for the customer's reaction after a restart: the message just
 /// before the first unanswered customer message (or the last message when all are
 /// answered), if an AI agent sent it, with the customer messages it answered.
+/// The customer messages after `answered_seq`, when `recent` (the conversation's last
+/// `lookback` messages, oldest first) holds all of them; `None` when older ones may be
+/// missing from it and must be read.
+fn unanswered_within(recent: &[Message], answered_seq: i64, lookback: i64) -> Option<Vec<Message>> {
+    let everything = i64::try_from(recent.len()).is_ok_and(|n| n < lookback);
+    let reaches_back = recent.first().is_some_and(|m| m.seq <= answered_seq + 1);
+    (everything || reaches_back).then(|| {
+        recent
+            .iter()
+            .filter(|m| m.seq > answered_seq && m.sender_type == SenderType::Contact)
+            .cloned()
+            .collect()
+    })
+}
+
 fn last_reply(recent: &[Message], first_pending: Option<i64>) -> Option<LastReply> {
     let before: Vec<&Message> = recent
         .iter()
@@ -1582,5 +1618,28 @@ mod tests {
         assert!(last_reply(&human, None).is_none());
         assert!(last_reply(&recent, Some(4)).is_none());
         assert!(last_reply(&[], None).is_none());
+    }
+
+    #[test]
+    fn unanswered_messages_come_from_the_recent_ones_when_those_reach_back_far_enough() {
+        let recent = [
+            Message::sample(5, SenderType::Contact, "oi"),
+            Message::sample(6, SenderType::AiAgent, "olá"),
+            Message::sample(7, SenderType::Contact, "preço?"),
+            Message::sample(8, SenderType::User, "nota"),
+            Message::sample(9, SenderType::Contact, "e o frete?"),
+        ];
+        let seqs = |found: Option<Vec<Message>>| {
+            found.map(|m| m.iter().map(|m| m.seq).collect::<Vec<_>>())
+        };
+        // The window is full (5 of 5) but starts right after the answered seq.
+        assert_eq!(seqs(unanswered_within(&recent, 6, 5)), Some(vec![7, 9]));
+        assert_eq!(seqs(unanswered_within(&recent, 4, 5)), Some(vec![5, 7, 9]));
+        // Full and starting later than that: messages 4 and before may be unanswered too.
+        assert_eq!(seqs(unanswered_within(&recent, 2, 5)), None);
+        // Fewer than the window: that is the whole conversation.
+        assert_eq!(seqs(unanswered_within(&recent, 2, 20)), Some(vec![5, 7, 9]));
+        assert_eq!(seqs(unanswered_within(&recent, 9, 5)), Some(vec![]));
+        assert_eq!(seqs(unanswered_within(&[], 0, 20)), Some(vec![]));
     }
 }

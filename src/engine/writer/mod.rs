@@ -15,7 +15,6 @@ use crate::cluster::lease::Leases;
 use crate::cluster::work::WorkClaims;
 use crate::domain::conversation::SenderType;
 use crate::domain::{ContactId, ConversationId, IntegrationId, TenantId};
-use crate::store::claims::{self, WorkQueue};
 use crate::store::contacts::{self, ChannelIdentity, Contact};
 use crate::store::conversations::{self, Conversation};
 use crate::store::deliveries::{self, ChannelDelivery};
@@ -122,13 +121,8 @@ impl AlongWith {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct Answered {
-    /// Messages up to this `seq` are answered; `None`: up to the reply itself.
-    pub up_to: Option<i64>,
-    /// An AI agent's reply (counted apart from human ones).
-    pub ai_reply: bool,
-}
+/// What a reply marks on its conversation (answered up to where, an AI reply or not).
+pub use crate::store::messages::ReplyMarks as Answered;
 
 /// An outbound message as committed, with the delivery row recorded beside it.
 #[derive(Debug, Clone)]
@@ -677,14 +671,16 @@ fn apply(conn: &mut DbConn, item: &Work, guarded: bool) -> Outcome {
 
 /// The message, its pending delivery and its answered mark, in the caller's transaction.
 fn append_with(conn: &mut DbConn, new: NewMessage, along: &AlongWith) -> StoreResult<Stored> {
-    let message = messages::append(conn, new)?;
+    let message = match along.answered {
+        Some(marks) => messages::append_reply(conn, new, marks)?,
+        None => messages::append(conn, new)?,
+    };
     let delivery = match &along.deliver_via {
         Some(integration) => {
             let delivery = ChannelDelivery::pending(integration, &message);
-            deliveries::insert(conn, &delivery)?;
-            if let Some((node, until)) = &along.held {
-                let queue = WorkQueue::ChannelDeliveries;
-                claims::claim(conn, queue, &delivery.id, node, delivery.created_at, *until)?;
+            match &along.held {
+                Some((node, until)) => deliveries::insert_held(conn, &delivery, node, *until)?,
+                None => deliveries::insert(conn, &delivery)?,
             }
             Some(delivery)
         }
@@ -694,10 +690,6 @@ fn append_with(conn: &mut DbConn, new: NewMessage, along: &AlongWith) -> StoreRe
         .as_ref()
         .and(along.held.as_ref())
         .map(|(_, until)| *until);
-    if let Some(answered) = along.answered {
-        let up_to = answered.up_to.unwrap_or(message.seq);
-        conversations::mark_replied(conn, &message.conversation_id, up_to, answered.ai_reply)?;
-    }
     Ok(Stored {
         message,
         delivery,
