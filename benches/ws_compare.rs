@@ -1,17 +1,23 @@
-//! `cargo bench --bench ws_compare`: Atende's `/ws` beside socket.io 4.8 on Node 20, the usual
+//! `cargo bench --bench ws_compare`: Atende's `/ws` beside the machine's raw limit (a bare
+//! actix-web WebSocket broadcast server) and beside socket.io 4.8 on Node 20, the usual
 //! alternative, one after the other, driven by the same load client speaking both protocols.
 //!
-//! Each server runs in its own process so its resident memory is measured alone: Atende is
-//! this binary re-executed (default configuration, SQLite `synchronous=FULL`), socket.io is
-//! `node benches/socketio/server.js` (`npm --prefix benches/socketio ci` first). Phases, each
-//! on both servers:
+//! Each server runs in its own process so its resident memory is measured alone: bare actix
+//! and Atende are this binary re-executed (Atende with its default configuration, SQLite
+//! `synchronous=FULL`), socket.io is `node benches/socketio/server.js` (`npm --prefix
+//! benches/socketio ci` first). Bare actix (`bare` below) speaks the Atende frames the client
+//! sends and expects, on the same crates and worker setup as the engine (actix-web, one worker
+//! per core, actix-web-actors sessions, one hub actor), and stores and checks nothing: it is
+//! the stack's raw limit on this machine, and the summary gives Atende's figure as a share of
+//! it. Phases, each on every server:
 //!
 //! 1. `fanout`: one sender socket sends staff messages to one conversation, keeping F
 //!    unacknowledged; S subscriber sockets follow the conversation. Frames/s = S × M / the
 //!    time until every subscriber has every message. Atende stores every message durably
-//!    before it acknowledges and fans it out; socket.io stores nothing.
+//!    before it acknowledges and fans it out; bare actix and socket.io store nothing.
 //! 2. `ping`: P sockets each send an application-level ping R times a second for D seconds
-//!    (Atende `{"type":"ping"}` → `pong`; socket.io an event with an acknowledgement); the
+//!    (Atende and bare actix `{"type":"ping"}` → `pong`; socket.io an event with an
+//!    acknowledgement); the
 //!    round trips' p50 / p99 / max.
 //! 3. `idle`: C idle sockets held at once (answering the server's pings); resident memory per
 //!    socket = (server RSS with C open − RSS before) / C.
@@ -37,18 +43,20 @@ use tokio_tungstenite::WebSocketStream;
 mod ws_engine;
 use ws_engine::{env_usize, rss_kib};
 
+/// Set in a child process: `bare` for the bare actix server, anything else for the engine.
 const CHILD_ENV: &str = "ATENDE_WSCMP_CHILD";
 const ADMIN_EMAIL: &str = "admin@wscompare.test";
 const ADMIN_PASSWORD: &str = "wscompare-admin-password";
 
 const HELP: &str = "\
-ws_compare — Atende's /ws beside socket.io 4.8 on Node (loopback only)
+ws_compare — Atende's /ws beside bare actix (the raw limit) and socket.io 4.8 on Node
+             (loopback only)
 
 usage: [VAR=value ...] cargo bench --bench ws_compare [-- --help]
        (npm --prefix benches/socketio ci once, for the socket.io server)
 
 environment (defaults in brackets):
-  ATENDE_WSCMP_SERVERS       which servers, in order                       [atende,socketio]
+  ATENDE_WSCMP_SERVERS       which servers, in order              [actix,atende,socketio]
   ATENDE_WSCMP_PHASES        which phases                                  [fanout,ping,idle]
   ATENDE_WSCMP_SUBSCRIBERS   fan-out: sockets following the conversation   [100]
   ATENDE_WSCMP_MESSAGES      fan-out: messages sent by the one sender      [20000]
@@ -77,8 +85,12 @@ fn main() {
         print!("{HELP}");
         return;
     }
-    let result = if std::env::var(CHILD_ENV).is_ok() {
-        child()
+    let result = if let Ok(kind) = std::env::var(CHILD_ENV) {
+        if kind == "bare" {
+            bare::serve()
+        } else {
+            child()
+        }
     } else {
         parent()
     };
@@ -104,9 +116,10 @@ fn child() -> anyhow::Result<()> {
     ])
 }
 
-/// The two protocols the client speaks.
+/// The servers, by the protocol the client speaks to them (bare actix speaks Atende's).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Dialect {
+    Actix,
     Atende,
     SocketIo,
 }
@@ -114,72 +127,83 @@ enum Dialect {
 impl Dialect {
     fn name(self) -> &'static str {
         match self {
+            Dialect::Actix => "bare actix",
             Dialect::Atende => "atende",
             Dialect::SocketIo => "socket.io",
         }
     }
 
+    /// Atende's frames (bare actix answers them too) or socket.io's.
+    fn atende_frames(self) -> bool {
+        self != Dialect::SocketIo
+    }
+
     fn path(self, token: &str) -> String {
         match self {
+            Dialect::Actix => "/ws".into(),
             Dialect::Atende => format!("/ws?token={token}"),
             Dialect::SocketIo => "/socket.io/?EIO=4&transport=websocket".into(),
         }
     }
 
     fn subscribe(self, conversation: &str) -> String {
-        match self {
-            Dialect::Atende => {
-                json!({"type": "subscribe", "conversation_id": conversation}).to_string()
-            }
-            Dialect::SocketIo => format!("42{}", json!(["subscribe", conversation])),
+        if self.atende_frames() {
+            json!({"type": "subscribe", "conversation_id": conversation}).to_string()
+        } else {
+            format!("42{}", json!(["subscribe", conversation]))
         }
     }
 
     fn message(self, conversation: &str, n: usize) -> String {
         let content = format!("resposta {n}");
-        match self {
-            Dialect::Atende => json!({"type": "message", "conversation_id": conversation,
+        if self.atende_frames() {
+            json!({"type": "message", "conversation_id": conversation,
                 "content": content, "client_msg_id": format!("k-{n}")})
-            .to_string(),
-            Dialect::SocketIo => format!(
+            .to_string()
+        } else {
+            format!(
                 "42{n}{}",
                 json!(["message", {"conversation_id": conversation, "content": content,
                     "client_msg_id": format!("k-{n}")}])
-            ),
+            )
         }
     }
 
     /// A ping whose answer `is_pong` recognises (socket.io: acknowledgement `n`).
     fn ping(self, n: u64) -> String {
-        match self {
-            Dialect::Atende => r#"{"type":"ping"}"#.into(),
-            Dialect::SocketIo => format!("42{n}[\"ping_app\"]"),
+        if self.atende_frames() {
+            r#"{"type":"ping"}"#.into()
+        } else {
+            format!("42{n}[\"ping_app\"]")
         }
     }
 
     fn is_pong(self, text: &str) -> bool {
-        match self {
-            Dialect::Atende => text.starts_with(r#"{"type":"pong""#),
-            Dialect::SocketIo => text.starts_with("43") && text.ends_with("[\"pong\"]"),
+        if self.atende_frames() {
+            text.starts_with(r#"{"type":"pong""#)
+        } else {
+            text.starts_with("43") && text.ends_with("[\"pong\"]")
         }
     }
 
     fn is_fanned_message(self, text: &str) -> bool {
-        match self {
-            Dialect::Atende => text.starts_with(r#"{"type":"message""#),
-            Dialect::SocketIo => text.starts_with(r#"42["message""#),
+        if self.atende_frames() {
+            text.starts_with(r#"{"type":"message""#)
+        } else {
+            text.starts_with(r#"42["message""#)
         }
     }
 
     fn is_send_ack(self, text: &str) -> bool {
-        match self {
-            Dialect::Atende => text.starts_with(r#"{"type":"message_sent""#),
-            Dialect::SocketIo => text.starts_with("43"),
+        if self.atende_frames() {
+            text.starts_with(r#"{"type":"message_sent""#)
+        } else {
+            text.starts_with("43")
         }
     }
 
-    /// The server's own keep-alive at the protocol level, answered here (Atende pings with
-    /// WebSocket control frames, which tungstenite answers by itself).
+    /// The server's own keep-alive at the protocol level, answered here (Atende and bare
+    /// actix ping with WebSocket control frames, which tungstenite answers by itself).
     fn keep_alive_answer(self, text: &str) -> Option<&'static str> {
         (self == Dialect::SocketIo && text == "2").then_some("3")
     }
@@ -224,6 +248,13 @@ fn read_port(process: &mut Child) -> anyhow::Result<u16> {
 
 async fn start(dialect: Dialect) -> anyhow::Result<Server> {
     let mut process = match dialect {
+        Dialect::Actix => Command::new(std::env::current_exe()?)
+            .env(CHILD_ENV, "bare")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("start the bare actix process")?,
         Dialect::Atende => wrapped(std::env::current_exe()?)
             .env(CHILD_ENV, "1")
             .stdin(Stdio::piped())
@@ -245,7 +276,7 @@ async fn start(dialect: Dialect) -> anyhow::Result<Server> {
     let port = tokio::task::block_in_place(|| read_port(&mut process))?;
     let (token, conversation) = match dialect {
         Dialect::Atende => atende_setup(port).await?,
-        Dialect::SocketIo => (String::new(), "room-1".to_string()),
+        Dialect::Actix | Dialect::SocketIo => (String::new(), "room-1".to_string()),
     };
     Ok(Server {
         dialect,
@@ -327,7 +358,7 @@ async fn connect(server: &Server, source: Ipv4Addr) -> anyhow::Result<Ws> {
     );
     let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await?;
     match server.dialect {
-        Dialect::Atende => match ws.next().await {
+        Dialect::Actix | Dialect::Atende => match ws.next().await {
             Some(Ok(Message::Text(t))) if t.contains("\"connected\"") => {}
             other => bail!("expected `connected`, got {other:?}"),
         },
@@ -617,8 +648,92 @@ async fn idle(server: &Server, count: usize, sources: usize) -> anyhow::Result<I
     })
 }
 
+/// One phase's figure on one server, as the summary compares it.
+#[derive(Clone, Copy)]
+enum Figure {
+    /// Frames/s (more is better).
+    FanOut(f64),
+    /// Round trip p99 in ms (less is better).
+    Ping(f64),
+    /// KiB per idle socket (less is better).
+    Idle(f64),
+}
+
+impl Figure {
+    /// This figure as a share of `bare`'s, as performance: a rate over the bare rate, a
+    /// cost (latency, memory) the bare cost over this one. 1.0 = as good as bare actix.
+    fn share_of(self, bare: Figure) -> f64 {
+        match (self, bare) {
+            (Figure::FanOut(a), Figure::FanOut(b)) => a / b,
+            (Figure::Ping(a), Figure::Ping(b)) | (Figure::Idle(a), Figure::Idle(b)) => b / a,
+            _ => f64::NAN,
+        }
+    }
+
+    fn show(self) -> String {
+        match self {
+            Figure::FanOut(v) => format!("{v:.0} frames/s"),
+            Figure::Ping(v) => format!("p99 {v:.3} ms"),
+            Figure::Idle(v) => format!("{v:.2} KiB/socket"),
+        }
+    }
+
+    fn phase(self) -> &'static str {
+        match self {
+            Figure::FanOut(_) => "fanout",
+            Figure::Ping(_) => "ping",
+            Figure::Idle(_) => "idle",
+        }
+    }
+
+    /// Issue 15's goal for this phase, and the goal once the bare limit is known: where the
+    /// machine's raw limit misses the goal, the goal becomes half the raw limit's performance
+    /// (≥ 50 % of its rate, ≤ 2 × its latency or memory). Returns (goal text, met).
+    fn goal(self, bare: Option<Figure>) -> (String, bool) {
+        let (goal, worse_than_goal) = match (self, bare) {
+            (Figure::FanOut(_), b) => (
+                Figure::FanOut(400_000.0),
+                b.map(|b| matches!(b, Figure::FanOut(v) if v < 400_000.0)),
+            ),
+            (Figure::Ping(_), b) => (
+                Figure::Ping(0.3),
+                b.map(|b| matches!(b, Figure::Ping(v) if v > 0.3)),
+            ),
+            (Figure::Idle(_), b) => (
+                Figure::Idle(8.0),
+                b.map(|b| matches!(b, Figure::Idle(v) if v > 8.0)),
+            ),
+        };
+        let original = match goal {
+            Figure::FanOut(_) => format!("≥ {}", goal.show()),
+            _ => format!("≤ {}", goal.show()),
+        };
+        match (bare, worse_than_goal) {
+            (Some(bare), Some(true)) => {
+                let half = match bare {
+                    Figure::FanOut(v) => Figure::FanOut(v / 2.0),
+                    Figure::Ping(v) => Figure::Ping(v * 2.0),
+                    Figure::Idle(v) => Figure::Idle(v * 2.0),
+                };
+                let shown = match half {
+                    Figure::FanOut(_) => format!("≥ {}", half.show()),
+                    _ => format!("≤ {}", half.show()),
+                };
+                (
+                    format!(
+                        "{original}, above bare actix's {} → ≥ 50 % of it: {shown}",
+                        bare.show()
+                    ),
+                    self.share_of(bare) >= 0.5,
+                )
+            }
+            _ => (original, self.share_of(goal) >= 1.0),
+        }
+    }
+}
+
 fn parent() -> anyhow::Result<()> {
-    let servers = env_list("ATENDE_WSCMP_SERVERS", "atende,socketio");
+    let servers = env_list("ATENDE_WSCMP_SERVERS", "actix,atende,socketio");
     let phases = env_list("ATENDE_WSCMP_PHASES", "fanout,ping,idle");
     let subscribers = env_usize("ATENDE_WSCMP_SUBSCRIBERS", 100)?.max(1);
     let messages = env_usize("ATENDE_WSCMP_MESSAGES", 20_000)?.max(1);
@@ -633,18 +748,20 @@ fn parent() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let mut summary = Vec::new();
+    // (server, figure, line) in the order they ran.
+    let mut results: Vec<(Dialect, Figure, String)> = Vec::new();
     for name in &servers {
         let dialect = match name.as_str() {
+            "actix" | "bare" => Dialect::Actix,
             "atende" => Dialect::Atende,
             "socketio" | "socket.io" => Dialect::SocketIo,
-            other => bail!("unknown server {other:?} (atende, socketio)"),
+            other => bail!("unknown server {other:?} (actix, atende, socketio)"),
         };
         // Each phase on a fresh server process, so one phase's leftovers don't weigh on the next.
         for phase in &phases {
-            let line = runtime.block_on(async {
+            let (figure, line) = runtime.block_on(async {
                 let server = start(dialect).await?;
-                let line = match phase.as_str() {
+                let result = match phase.as_str() {
                     "fanout" => {
                         let f = fanout(&server, subscribers, messages, inflight, sources).await?;
                         if f.frames < f.expected {
@@ -656,51 +773,352 @@ fn parent() -> anyhow::Result<()> {
                                 f.closed
                             );
                         }
-                        format!(
+                        let per_second = f.frames as f64 / f.seconds;
+                        (Figure::FanOut(per_second), format!(
                             "fanout   {:<10} {:>9.0} frames/s — {} messages × {subscribers} subscribers in {:.2} s ({:.0} messages/s), 1 sender, {inflight} in flight, {} sockets dropped",
                             dialect.name(),
-                            f.frames as f64 / f.seconds,
+                            per_second,
                             messages,
                             f.seconds,
                             messages as f64 / f.seconds,
                             f.closed
-                        )
+                        ))
                     }
                     "ping" => {
                         let p = ping(&server, pingers, rate, ping_seconds, sources).await?;
-                        format!(
+                        let p99 = p.quantile(0.99).as_secs_f64() * 1e3;
+                        (Figure::Ping(p99), format!(
                             "ping     {:<10} p50 {:.3} ms · p99 {:.3} ms · max {:.3} ms — {} round trips, {pingers} sockets × {rate}/s for {ping_seconds} s",
                             dialect.name(),
                             p.quantile(0.5).as_secs_f64() * 1e3,
-                            p.quantile(0.99).as_secs_f64() * 1e3,
+                            p99,
                             p.quantile(1.0).as_secs_f64() * 1e3,
                             p.samples.len()
-                        )
+                        ))
                     }
                     "idle" => {
                         let i = idle(&server, idle_count, sources).await?;
-                        format!(
+                        let per_socket =
+                            i.after_kib.saturating_sub(i.before_kib) as f64 / i.held.max(1) as f64;
+                        (Figure::Idle(per_socket), format!(
                             "idle     {:<10} {:>6.2} KiB per socket — {} sockets held, RSS {:.1} → {:.1} MiB",
                             dialect.name(),
-                            i.after_kib.saturating_sub(i.before_kib) as f64 / i.held.max(1) as f64,
+                            per_socket,
                             i.held,
                             i.before_kib as f64 / 1024.0,
                             i.after_kib as f64 / 1024.0
-                        )
+                        ))
                     }
                     other => bail!("unknown phase {other:?} (fanout, ping, idle)"),
                 };
-                println!("ws_compare: {line}");
-                Ok(line)
+                println!("ws_compare: {}", result.1);
+                Ok(result)
             })?;
-            summary.push(line);
+            results.push((dialect, figure, line));
         }
     }
+    let bare = |phase: &str| {
+        results
+            .iter()
+            .find(|(d, f, _)| *d == Dialect::Actix && f.phase() == phase)
+            .map(|(_, f, _)| *f)
+    };
+    let mut summary = Vec::new();
+    let mut goals = Vec::new();
+    for (dialect, figure, line) in &results {
+        if *dialect != Dialect::Atende {
+            summary.push(line.clone());
+            continue;
+        }
+        let limit = bare(figure.phase());
+        match limit {
+            Some(b) => summary.push(format!(
+                "{line} = {:.0} % of bare actix ({})",
+                figure.share_of(b) * 100.0,
+                b.show()
+            )),
+            None => summary.push(line.clone()),
+        }
+        let (goal, met) = figure.goal(limit);
+        goals.push(format!(
+            "goal     {:<10} {goal}: atende {} — {}",
+            figure.phase(),
+            figure.show(),
+            if met { "met" } else { "NOT met" }
+        ));
+    }
     println!("\n{}", summary.join("\n"));
+    if !goals.is_empty() {
+        println!("{}", goals.join("\n"));
+    }
     println!(
         "command  ATENDE_WSCMP_SERVERS={} ATENDE_WSCMP_PHASES={} cargo bench --bench ws_compare",
         servers.join(","),
         phases.join(",")
     );
     Ok(())
+}
+
+/// The raw limit: a bare actix-web WebSocket broadcast server on the engine's crates and
+/// worker setup (one worker per core, actix-web-actors sessions, one hub actor), speaking the
+/// Atende frames the client uses and storing and checking nothing. Prints `@@port N`, then
+/// serves until its stdin closes.
+mod bare {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    use actix::prelude::*;
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    use actix_web_actors::ws;
+    use bytestring::ByteString;
+    use serde::{Deserialize, Serialize};
+
+    /// As the engine here: a ping every 30 s, a socket silent for 120 s dropped.
+    const HEARTBEAT: Duration = Duration::from_secs(30);
+    const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+    pub fn serve() -> anyhow::Result<()> {
+        actix_web::rt::System::new().block_on(async {
+            let hub = web::Data::new(Hub::default().start());
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(hub.clone())
+                    .route("/ws", web::get().to(route))
+            })
+            .disable_signals()
+            .bind(("127.0.0.1", 0))?;
+            let port = server.addrs().first().map(|a| a.port()).unwrap_or(0);
+            println!("@@port {port}");
+            let server = actix_web::rt::spawn(server.run());
+            tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                while std::io::stdin()
+                    .read_line(&mut line)
+                    .map(|n| n > 0)
+                    .unwrap_or(false)
+                {
+                    line.clear();
+                }
+            })
+            .await
+            .ok();
+            server.abort();
+            Ok(())
+        })
+    }
+
+    async fn route(
+        req: HttpRequest,
+        payload: web::Payload,
+        hub: web::Data<Addr<Hub>>,
+    ) -> Result<HttpResponse, actix_web::Error> {
+        ws::start(
+            Session {
+                hub: hub.get_ref().clone(),
+                rooms: Vec::new(),
+                last_heard: Instant::now(),
+            },
+            &req,
+            payload,
+        )
+    }
+
+    /// A frame for one socket (the same text shared by every subscriber).
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Frame(ByteString);
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Join {
+        room: String,
+        session: Addr<Session>,
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Leave {
+        rooms: Vec<String>,
+        session: Addr<Session>,
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Broadcast {
+        room: String,
+        frame: ByteString,
+    }
+
+    /// Conversation → the sockets following it.
+    #[derive(Default)]
+    struct Hub {
+        rooms: HashMap<String, Vec<Addr<Session>>>,
+    }
+
+    impl Actor for Hub {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Join> for Hub {
+        type Result = ();
+        fn handle(&mut self, msg: Join, _: &mut Self::Context) {
+            let members = self.rooms.entry(msg.room).or_default();
+            if !members.contains(&msg.session) {
+                members.push(msg.session);
+            }
+        }
+    }
+
+    impl Handler<Leave> for Hub {
+        type Result = ();
+        fn handle(&mut self, msg: Leave, _: &mut Self::Context) {
+            for room in msg.rooms {
+                if let Some(members) = self.rooms.get_mut(&room) {
+                    members.retain(|s| *s != msg.session);
+                    if members.is_empty() {
+                        self.rooms.remove(&room);
+                    }
+                }
+            }
+        }
+    }
+
+    impl Handler<Broadcast> for Hub {
+        type Result = ();
+        fn handle(&mut self, msg: Broadcast, _: &mut Self::Context) {
+            for session in self.rooms.get(&msg.room).into_iter().flatten() {
+                session.do_send(Frame(msg.frame.clone()));
+            }
+        }
+    }
+
+    /// The client frames the bench sends.
+    #[derive(Deserialize)]
+    struct ClientFrame {
+        #[serde(rename = "type")]
+        kind: String,
+        conversation_id: Option<String>,
+        content: Option<String>,
+        client_msg_id: Option<String>,
+    }
+
+    /// A `message` / `message_sent` frame: `type` first, as the client reads it.
+    #[derive(Serialize)]
+    struct Out<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<Option<&'a str>>,
+        message: &'a MessageView<'a>,
+    }
+
+    #[derive(Serialize)]
+    struct MessageView<'a> {
+        conversation_id: &'a str,
+        content: Option<&'a str>,
+        client_msg_id: Option<&'a str>,
+    }
+
+    struct Session {
+        hub: Addr<Hub>,
+        rooms: Vec<String>,
+        last_heard: Instant,
+    }
+
+    impl Session {
+        fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+            let Ok(frame) = serde_json::from_str::<ClientFrame>(text) else {
+                ctx.text(r#"{"type":"error","code":"VALIDATION_ERROR"}"#);
+                return;
+            };
+            match (frame.kind.as_str(), frame.conversation_id) {
+                ("ping", _) => ctx.text(r#"{"type":"pong"}"#),
+                ("subscribe", Some(room)) => {
+                    self.hub.do_send(Join {
+                        room: room.clone(),
+                        session: ctx.address(),
+                    });
+                    self.rooms.push(room);
+                }
+                ("message", Some(room)) => {
+                    let message = MessageView {
+                        conversation_id: &room,
+                        content: frame.content.as_deref(),
+                        client_msg_id: frame.client_msg_id.as_deref(),
+                    };
+                    let fanned = Out {
+                        kind: "message",
+                        client_msg_id: None,
+                        message: &message,
+                    };
+                    let sent = Out {
+                        kind: "message_sent",
+                        client_msg_id: Some(frame.client_msg_id.as_deref()),
+                        message: &message,
+                    };
+                    let (Ok(fanned), Ok(sent)) =
+                        (serde_json::to_string(&fanned), serde_json::to_string(&sent))
+                    else {
+                        return;
+                    };
+                    self.hub.do_send(Broadcast {
+                        room,
+                        frame: fanned.into(),
+                    });
+                    ctx.text(sent);
+                }
+                _ => ctx.text(r#"{"type":"error","code":"VALIDATION_ERROR"}"#),
+            }
+        }
+    }
+
+    impl Actor for Session {
+        type Context = ws::WebsocketContext<Self>;
+
+        fn started(&mut self, ctx: &mut Self::Context) {
+            ctx.text(r#"{"type":"connected","user_id":"bare","kind":"staff"}"#);
+            ctx.run_interval(HEARTBEAT, |act, ctx| {
+                if act.last_heard.elapsed() > CLIENT_TIMEOUT {
+                    ctx.stop();
+                } else {
+                    ctx.ping(b"");
+                }
+            });
+        }
+
+        fn stopping(&mut self, ctx: &mut Self::Context) -> Running {
+            self.hub.do_send(Leave {
+                rooms: std::mem::take(&mut self.rooms),
+                session: ctx.address(),
+            });
+            Running::Stop
+        }
+    }
+
+    impl Handler<Frame> for Session {
+        type Result = ();
+        fn handle(&mut self, msg: Frame, ctx: &mut Self::Context) {
+            ctx.text(msg.0);
+        }
+    }
+
+    impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
+        fn handle(
+            &mut self,
+            item: Result<ws::Message, ws::ProtocolError>,
+            ctx: &mut Self::Context,
+        ) {
+            self.last_heard = Instant::now();
+            match item {
+                Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
+                Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
+                Ok(ws::Message::Close(reason)) => {
+                    ctx.close(reason);
+                    ctx.stop();
+                }
+                Ok(_) => {}
+                Err(_) => ctx.stop(),
+            }
+        }
+    }
 }
