@@ -535,7 +535,10 @@ async fn fanout(
             sent += 1;
         }
         sender.flush().await?;
-        match sender.next().await {
+        let answer = tokio::time::timeout(Duration::from_secs(60), sender.next())
+            .await
+            .map_err(|_| anyhow!("no acknowledgement for 60 s ({acked} of {messages})"))?;
+        match answer {
             Some(Ok(Message::Text(t))) => {
                 if dialect.is_send_ack(&t) {
                     acked += 1;
@@ -721,7 +724,7 @@ impl Figure {
                 };
                 (
                     format!(
-                        "{original}, above bare actix's {} → ≥ 50 % of it: {shown}",
+                        "{original}, missed by bare actix itself ({}) → ≥ 50 % of it: {shown}",
                         bare.show()
                     ),
                     self.share_of(bare) >= 0.5,
