@@ -126,6 +126,7 @@ impl ClientError for EngineError {
     fn code(&self) -> ErrorCode {
         match self {
             EngineError::Closed | EngineError::Taken | EngineError::Limit(_) => ErrorCode::Conflict,
+            EngineError::Forbidden => ErrorCode::Forbidden,
             // Both come from a request naming an agent or a user in its body.
             EngineError::AgentNotFound | EngineError::UserNotFound => ErrorCode::ValidationError,
             EngineError::Store(e) => e.code(),
@@ -137,6 +138,7 @@ impl ClientError for EngineError {
         match self {
             EngineError::Closed => "the conversation is closed".into(),
             EngineError::Taken => "someone else already owns the conversation".into(),
+            EngineError::Forbidden => "the conversation belongs to someone else".into(),
             EngineError::AgentNotFound => "agent_id is not an agent of this tenant".into(),
             EngineError::UserNotFound => "user_id is not a user of this tenant".into(),
             EngineError::Limit(hit) => format!("the agent is at its limit ({})", hit.as_str()),

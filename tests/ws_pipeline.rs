@@ -74,3 +74,79 @@ async fn messages_sent_back_to_back_are_stored_and_acknowledged_in_order() {
     let expected: Vec<String> = (0..COUNT).map(|n| format!("reply {n}")).collect();
     assert_eq!(contents, expected, "each stored once, in order");
 }
+
+/// A colleague's messages are checked against the conversation's owner at the moment they
+/// are sent: once it is another agent's, the next message is refused and nothing is stored.
+#[actix_web::test]
+async fn an_agent_loses_a_conversation_and_its_next_message_is_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let mut agents = Vec::new();
+    for name in ["ana", "bob"] {
+        let email = format!("{name}@pipeline.test");
+        let (status, body) = app
+            .post(
+                "/api/v1/users",
+                &admin.token,
+                &json!({"name": name, "email": email, "password": "user-password",
+                        "role": "agent", "max_conversations": 5}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        agents.push(app.login(&email, "user-password").await);
+    }
+    let (ana, bob) = (&agents[0], &agents[1]);
+    let integration = app.webchat_integration(&admin).await;
+    let (_, conversation) = app.webchat_visitor(&integration, "Maria").await;
+    let conversation = conversation.clone();
+    let assign = |user: &str| {
+        let body = json!({"user_id": user});
+        let path = format!("/api/v1/conversations/{conversation}/assign");
+        let app = &app;
+        let token = admin.token.clone();
+        async move {
+            let (status, answer) = app.post(&path, &token, &body).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+        }
+    };
+    assign(&ana.user_id).await;
+
+    let (mut socket, _) = WsClient::connect(&app, &ana.token).await;
+    let mut say = async |content: &str| {
+        socket
+            .send(json!({"type": "message", "conversation_id": conversation, "content": content}))
+            .await;
+        loop {
+            let frame = socket.next().await;
+            if frame["type"] == "message_sent" || frame["type"] == "error" {
+                return frame;
+            }
+        }
+    };
+    assert_eq!(say("primeira").await["type"], "message_sent");
+
+    assign(&bob.user_id).await;
+    let refused = say("segunda").await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["code"], "FORBIDDEN", "{refused}");
+
+    let (status, history) = app
+        .get(
+            &format!("/api/v1/conversations/{conversation}/messages?limit=100"),
+            &admin.token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let from_staff: Vec<&str> = history["items"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["sender_type"] == "user")
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(
+        from_staff,
+        ["primeira"],
+        "the refused message is not stored"
+    );
+}

@@ -342,6 +342,7 @@ pub async fn reply(
             conversation.id,
             HumanReply {
                 user: staff.user_id.clone(),
+                role: staff.role,
                 content,
             },
         ))

@@ -64,6 +64,7 @@ pub enum Answer {
 pub enum WireError {
     Closed,
     Taken,
+    Forbidden,
     AgentNotFound,
     UserNotFound,
     Limit(LimitHit),
@@ -76,6 +77,7 @@ impl From<&EngineError> for WireError {
         match e {
             EngineError::Closed => WireError::Closed,
             EngineError::Taken => WireError::Taken,
+            EngineError::Forbidden => WireError::Forbidden,
             EngineError::AgentNotFound => WireError::AgentNotFound,
             EngineError::UserNotFound => WireError::UserNotFound,
             EngineError::Limit(hit) => WireError::Limit(*hit),
@@ -91,6 +93,7 @@ impl From<WireError> for EngineError {
         match e {
             WireError::Closed => EngineError::Closed,
             WireError::Taken => EngineError::Taken,
+            WireError::Forbidden => EngineError::Forbidden,
             WireError::AgentNotFound => EngineError::AgentNotFound,
             WireError::UserNotFound => EngineError::UserNotFound,
             WireError::Limit(hit) => EngineError::Limit(hit),
@@ -491,20 +494,17 @@ mod tests {
         for e in [
             EngineError::Closed,
             EngineError::Taken,
+            EngineError::Forbidden,
             EngineError::Limit(LimitHit::MaxConversations),
         ] {
+            let sent = e.to_string();
             let crossed: Answer = serde_json::from_slice(
                 &serde_json::to_vec(&Result::<(), EngineError>::Err(e).into_answer())
                     .expect("encodes"),
             )
             .expect("decodes");
             let back = Result::<(), EngineError>::from_answer(crossed);
-            assert!(matches!(
-                back,
-                Err(EngineError::Closed
-                    | EngineError::Taken
-                    | EngineError::Limit(LimitHit::MaxConversations))
-            ));
+            assert_eq!(back.map_err(|e| e.to_string()), Err(sent));
         }
         assert!(Result::<(), EngineError>::from_answer(Answer::Done).is_ok());
         assert!(matches!(

@@ -49,6 +49,8 @@ pub enum EngineError {
     Closed,
     #[error("someone else already owns the conversation")]
     Taken,
+    #[error("the conversation belongs to someone else")]
+    Forbidden,
     #[error("agent not found")]
     AgentNotFound,
     #[error("user not found")]
@@ -285,11 +287,22 @@ impl Engine {
             return Ok(ingested);
         }
         if !ingested.duplicate && ingested.message.sender_type == SenderType::Contact {
-            self.registry.do_send(registry::Deliver(
-                ingested.conversation.tenant_id.clone(),
-                ingested.conversation.id.clone(),
-                conversation::CustomerMessage(ingested.message.clone()),
-            ));
+            if ingested.opened_with_this_message() {
+                self.registry.do_send(registry::DeliverFirst(
+                    ingested.conversation.tenant_id.clone(),
+                    conversation::Seed {
+                        conversation: ingested.conversation.clone(),
+                        contact: ingested.contact.clone(),
+                        message: ingested.message.clone(),
+                    },
+                ));
+            } else {
+                self.registry.do_send(registry::Deliver(
+                    ingested.conversation.tenant_id.clone(),
+                    ingested.conversation.id.clone(),
+                    conversation::CustomerMessage(ingested.message.clone()),
+                ));
+            }
         }
         if ingested.new_conversation {
             self.parts.events.publish(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::conversation::{ConversationActor, Relinquish, TryPassivate};
+use super::conversation::{ConversationActor, CustomerMessage, Relinquish, Seed, TryPassivate};
 use super::remote::{self, Routed};
 use super::EngineParts;
 use crate::cluster::routing::{Answered, Request, Router};
@@ -58,13 +58,28 @@ impl ConversationRegistry {
     }
 
     fn route(&mut self, tenant: TenantId, id: ConversationId, delivery: Delivery) {
+        self.route_seeded(tenant, id, None, delivery);
+    }
+
+    /// As [`Self::route`]; an actor started for it begins from `seed` when there is one.
+    fn route_seeded(
+        &mut self,
+        tenant: TenantId,
+        id: ConversationId,
+        seed: Option<Seed>,
+        delivery: Delivery,
+    ) {
         let Some(parts) = self.parts.clone() else {
             tracing::error!("registry used before it was wired");
             return;
         };
         let entry = self.live.entry(id.clone()).or_insert_with(|| Entry {
             tenant,
-            addr: ConversationActor::new(id, parts).start(),
+            addr: match seed {
+                Some(seed) => ConversationActor::seeded(id, parts, seed),
+                None => ConversationActor::new(id, parts),
+            }
+            .start(),
             last_event: Instant::now(),
             held: None,
         });
@@ -202,6 +217,34 @@ where
             return;
         }
         self.route(tenant, id, Box::new(move |addr| addr.do_send(event)));
+    }
+}
+
+/// The first message of a conversation the webhook just opened, with the rows it
+/// committed: the actor started for it reads nothing back.
+pub struct DeliverFirst(pub TenantId, pub Seed);
+
+impl Message for DeliverFirst {
+    type Result = ();
+}
+
+impl Handler<DeliverFirst> for ConversationRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverFirst, ctx: &mut Self::Context) {
+        let DeliverFirst(tenant, seed) = msg;
+        let id = seed.conversation.id.clone();
+        let event = CustomerMessage(seed.message.clone());
+        if self.elsewhere(&tenant).is_some() {
+            // Another node owns the tenant: the message travels as any other.
+            return self.handle(Deliver(tenant, id, event), ctx);
+        }
+        self.route_seeded(
+            tenant,
+            id,
+            Some(seed),
+            Box::new(move |addr| addr.do_send(event)),
+        );
     }
 }
 

@@ -175,6 +175,7 @@ async fn staff_message(
         conversation.id.clone(),
         HumanReply {
             user: user.clone(),
+            role: who.role,
             content,
         },
     ));

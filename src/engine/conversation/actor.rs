@@ -22,7 +22,7 @@ use super::state::{
 };
 use crate::domain::conversation::{Owner, SenderType, Status};
 use crate::domain::desk::TransferTarget;
-use crate::domain::role::may_take;
+use crate::domain::role::{may_open_conversation, may_take};
 use crate::domain::tool_state::ToolState;
 use crate::domain::{classification, escalation};
 use crate::domain::{ContactId, ConversationId, IntegrationId, TenantId, UserId};
@@ -82,6 +82,16 @@ pub struct ConversationActor {
     /// Answered when the channel's "typing…" call of the running turn is done: the reply
     /// waits for it (`typing.reply_wait_ms` at most), so it never arrives first.
     presence_done: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// A conversation the webhook just opened starts from the rows it committed.
+    seed: Option<Box<Seed>>,
+}
+
+/// What the inbound batch that opened a conversation committed: the conversation, its
+/// contact and its first message. A new actor starts from them instead of reading them back.
+pub struct Seed {
+    pub conversation: conversations::Conversation,
+    pub contact: contacts::Contact,
+    pub message: Message,
 }
 
 impl ConversationActor {
@@ -97,6 +107,15 @@ impl ConversationActor {
             supervisor: None,
             typing: false,
             presence_done: None,
+            seed: None,
+        }
+    }
+
+    /// A conversation the webhook just opened, started from what it committed.
+    pub fn seeded(id: ConversationId, parts: Arc<EngineParts>, seed: Seed) -> Self {
+        ConversationActor {
+            seed: Some(Box::new(seed)),
+            ..Self::new(id, parts)
         }
     }
 
@@ -1058,10 +1077,20 @@ impl Actor for ConversationActor {
         let store = self.parts.store.clone();
         let integrations = self.parts.integrations.clone();
         let id = self.id.clone();
+        let seed = self.seed.take();
         // Rehydrate before any message is handled: the mailbox waits for this.
         ctx.wait(
             async move {
-                let (conversation, contact, pending, recent) = store
+                let (conversation, contact, pending, recent) = match seed {
+                    // Just opened: its one message is all there is, and it is unanswered.
+                    Some(seed) => {
+                        let Seed { conversation, contact, message } = *seed;
+                        let recent = vec![message];
+                        let pending = unanswered_within(&recent, conversation.answered_seq, LAST_REPLY_LOOKBACK)
+                            .unwrap_or_default();
+                        (conversation, contact, pending, recent)
+                    }
+                    None => store
                     .run(move |conn| {
                         let conversation = conversations::find_by_id(conn, &id)?;
                         let contact = contacts::find(conn, &conversation.tenant_id, &conversation.contact_id)?;
@@ -1072,7 +1101,8 @@ impl Actor for ConversationActor {
                         };
                         Ok((conversation, contact, pending, recent))
                     })
-                    .await?;
+                    .await?,
+                };
                 // The webhook that woke this conversation has just read it into the cache.
                 let integration = match &conversation.integration_id {
                     Some(iid) => integrations.get(iid).await.ok(),
@@ -1497,6 +1527,14 @@ impl Handler<HumanReply> for ConversationActor {
         }
         if self.is_closed() {
             return Box::pin(actix::fut::ready(Err(EngineError::Closed)));
+        }
+        // Against the owner as it is now, whatever the caller read before.
+        let allowed = self
+            .state
+            .as_ref()
+            .is_some_and(|s| may_open_conversation(msg.role, &msg.user, s.owner()));
+        if !allowed {
+            return Box::pin(actix::fut::ready(Err(EngineError::Forbidden)));
         }
         let Some(new) = self.outbound(
             SenderType::User,

@@ -88,6 +88,10 @@ pub struct Close {
 #[rtype(result = "Result<Message, EngineError>")]
 pub struct HumanReply {
     pub user: UserId,
+    /// The user's role now: the conversation checks it against its owner as it stores the
+    /// reply (another agent's conversation is refused), so the caller need not read the
+    /// owner first.
+    pub role: Role,
     pub content: String,
 }
 

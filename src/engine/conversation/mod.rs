@@ -5,7 +5,7 @@ mod actor;
 pub mod messages;
 pub mod state;
 
-pub use actor::{user_in_tenant, ConversationActor};
+pub use actor::{user_in_tenant, ConversationActor, Seed};
 pub use messages::{
     Assign, Close, CustomerMessage, Edit, Escalate, EscalationTimeoutDue, FollowupDue, HumanReply,
     Relinquish, Resume, Take, Transfer, TryPassivate,

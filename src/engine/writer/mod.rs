@@ -51,6 +51,14 @@ pub struct Ingested {
     pub rating: Option<u8>,
 }
 
+impl Ingested {
+    /// The message opened its conversation and is all it holds: the conversation as
+    /// committed (`conversation`, final for the batch) has no other message.
+    pub fn opened_with_this_message(&self) -> bool {
+        self.new_conversation && self.message.seq == 1 && self.conversation.last_seq == 1
+    }
+}
+
 /// The channels messages come in from (`Inbound::channel`).
 pub const CHANNELS: [&str; 3] = ["generic", "whatsapp", "webchat"];
 
