@@ -893,18 +893,7 @@ mod bare {
             let port = server.addrs().first().map(|a| a.port()).unwrap_or(0);
             println!("@@port {port}");
             let server = actix_web::rt::spawn(server.run());
-            tokio::task::spawn_blocking(|| {
-                let mut line = String::new();
-                while std::io::stdin()
-                    .read_line(&mut line)
-                    .map(|n| n > 0)
-                    .unwrap_or(false)
-                {
-                    line.clear();
-                }
-            })
-            .await
-            .ok();
+            super::ws_engine::until_stdin_closes().await;
             server.abort();
             Ok(())
         })

@@ -57,20 +57,7 @@ async fn messages_sent_back_to_back_are_stored_and_acknowledged_in_order() {
     assert_eq!(answers[COUNT]["type"], "error");
     assert_eq!(answers[COUNT]["code"], "VALIDATION_ERROR");
 
-    let (status, history) = app
-        .get(
-            &format!("/api/v1/conversations/{conversation}/messages?limit=100"),
-            &admin.token,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{history}");
-    let contents: Vec<String> = history["items"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .filter(|m| m["sender_type"] == "user")
-        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let contents = staff_messages(&app, &admin.token, conversation).await;
     let expected: Vec<String> = (0..COUNT).map(|n| format!("reply {n}")).collect();
     assert_eq!(contents, expected, "each stored once, in order");
 }
@@ -130,23 +117,27 @@ async fn an_agent_loses_a_conversation_and_its_next_message_is_refused() {
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(refused["code"], "FORBIDDEN", "{refused}");
 
+    assert_eq!(
+        staff_messages(&app, &admin.token, &conversation).await,
+        ["primeira"],
+        "the refused message is not stored"
+    );
+}
+
+/// What colleagues wrote in the conversation, in its order.
+async fn staff_messages(app: &TestApp, token: &str, conversation: &str) -> Vec<String> {
     let (status, history) = app
         .get(
             &format!("/api/v1/conversations/{conversation}/messages?limit=100"),
-            &admin.token,
+            token,
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{history}");
-    let from_staff: Vec<&str> = history["items"]
+    history["items"]
         .as_array()
         .expect("messages")
         .iter()
         .filter(|m| m["sender_type"] == "user")
-        .filter_map(|m| m["content"].as_str())
-        .collect();
-    assert_eq!(
-        from_staff,
-        ["primeira"],
-        "the refused message is not stored"
-    );
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect()
 }

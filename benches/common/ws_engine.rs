@@ -30,19 +30,7 @@ pub fn serve(settings: &[(&str, &str)]) -> anyhow::Result<()> {
             .map_err(|e| anyhow!("engine start: {e}"))?;
         println!("@@port {}", app.port());
         let server = actix_web::rt::spawn(app.run_until_stopped());
-        // The parent closes our stdin when it is done (or dies).
-        tokio::task::spawn_blocking(|| {
-            let mut line = String::new();
-            while std::io::stdin()
-                .read_line(&mut line)
-                .map(|n| n > 0)
-                .unwrap_or(false)
-            {
-                line.clear();
-            }
-        })
-        .await
-        .ok();
+        until_stdin_closes().await;
         server.abort();
         drop(dir);
         Ok(())
@@ -67,4 +55,20 @@ pub fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
             .with_context(|| format!("{name} must be a number, not {v:?}")),
         Err(_) => Ok(default),
     }
+}
+
+/// A child server's life: the parent closes its stdin when it is done (or dies).
+pub async fn until_stdin_closes() {
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        while std::io::stdin()
+            .read_line(&mut line)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
+            line.clear();
+        }
+    })
+    .await
+    .ok();
 }
