@@ -362,6 +362,10 @@ pub struct RealtimeSettings {
     /// Frames of one socket whose commits may be awaited at once: the session reads on while
     /// earlier messages wait for their group commit, and still answers in order.
     pub pipeline_depth: usize,
+    /// Conversations a staff socket remembers having found in its tenant: its messages to
+    /// them skip that read (a conversation's owner, which can change, is still checked as
+    /// each message is stored). 0 reads every time.
+    pub known_conversations: usize,
     /// Messages per `sync_data` frame; `has_more` tells the client to ask again.
     pub sync_max_messages: i64,
     /// A user whose every socket has been idle this long is `away`; 0 turns `away` off.

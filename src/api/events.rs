@@ -473,6 +473,7 @@ mod tests {
             frames_per_second: 10,
             frames_burst: 10,
             pipeline_depth: 8,
+            known_conversations: 8,
             sync_max_messages: 100,
             away_after_seconds: 0,
             tcp_user_timeout_seconds: 0,

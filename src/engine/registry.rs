@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix::dev::{MessageResponse, OneshotSender};
 use actix::prelude::*;
 
 use super::conversation::{ConversationActor, CustomerMessage, Relinquish, Seed, TryPassivate};
@@ -282,15 +283,76 @@ where
         self.route(
             tenant,
             id,
-            Box::new(move |addr| {
-                let answer = addr.send(request);
-                actix::spawn(async move {
-                    let _ = tx.send(answer.await);
-                });
-            }),
+            Box::new(move |addr| addr.do_send::<Answering<M>>(Answering(request, tx))),
         );
-        Box::pin(async move { rx.await.unwrap_or(Err(MailboxError::Closed)) })
+        // The actor dropped the request (it stopped): as `Addr::send` would say.
+        Box::pin(async move { rx.await.map_err(|_| MailboxError::Closed) })
     }
+}
+
+/// A request whose answer comes back on its own channel, sent with `do_send`: it is in the
+/// mailbox the moment it is sent, however full that is. `Addr::send` parks a request that
+/// finds the mailbox full and enqueues it only when its future is polled, so two requests
+/// sent one after the other could arrive swapped; these arrive in the order sent.
+pub struct Answering<M: Message>(pub M, pub OneshotSender<M::Result>);
+
+impl<M: Message> Message for Answering<M> {
+    type Result = ();
+}
+
+/// Answers `request` (its result on its own channel) as the actor's handler for it would.
+fn answer<A, M>(actor: &mut A, Answering(request, tx): Answering<M>, ctx: &mut A::Context)
+where
+    A: Actor + Handler<M>,
+    M: Message,
+{
+    let response = <A as Handler<M>>::handle(actor, request, ctx);
+    response.handle(ctx, Some(tx));
+}
+
+impl<M> Handler<Answering<M>> for ConversationActor
+where
+    M: Message + Send + 'static,
+    M::Result: Send,
+    ConversationActor: Handler<M>,
+{
+    type Result = ();
+
+    fn handle(&mut self, msg: Answering<M>, ctx: &mut Self::Context) {
+        answer(self, msg, ctx);
+    }
+}
+
+impl<M, R> Handler<Answering<Ask<M>>> for ConversationRegistry
+where
+    M: Routed + Message<Result = R> + Send + 'static,
+    R: Answered + Send + 'static,
+    ConversationActor: Handler<M>,
+{
+    type Result = ();
+
+    fn handle(&mut self, msg: Answering<Ask<M>>, ctx: &mut Self::Context) {
+        answer(self, msg, ctx);
+    }
+}
+
+/// Asks a conversation as [`Ask`] does, but the request is queued at the registry now, and
+/// from there at the conversation as soon as the registry handles it: requests one caller
+/// makes one after another reach the conversation in that order, whatever its load.
+pub fn ask_in_order<M, R>(
+    registry: &Addr<ConversationRegistry>,
+    tenant: TenantId,
+    id: ConversationId,
+    request: M,
+) -> impl std::future::Future<Output = Result<R, MailboxError>>
+where
+    M: Routed + Message<Result = R> + Send + 'static,
+    R: Answered + Send + 'static,
+    ConversationActor: Handler<M>,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    registry.do_send(Answering(Ask(tenant, id, request), tx));
+    async move { rx.await.unwrap_or(Err(MailboxError::Closed)) }
 }
 
 /// How many conversation actors are live (metrics, tests).

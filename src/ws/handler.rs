@@ -2,7 +2,8 @@
 //! (no socket type in sight): the session actor runs one frame at a time through [`handle`]
 //! and writes the frames it returns to its own client.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use super::hub::{Audience, Join, Leave, Relay, SessionId};
 use crate::domain::agent::TurnStatus;
@@ -17,7 +18,7 @@ use crate::engine::agent::{SideCall, SupervisorOf};
 use crate::engine::booking;
 use crate::engine::conversation::{HumanReply, Take};
 use crate::engine::desk::{self, Colleague, TransferRequest};
-use crate::engine::registry::Ask;
+use crate::engine::registry::{self, Ask};
 use crate::engine::writer::Inbound;
 use crate::error::ErrorCode;
 use crate::llm::prompt;
@@ -35,6 +36,53 @@ pub struct Core {
     pub id: SessionId,
     pub principal: Principal,
     pub deps: Arc<Deps>,
+    /// Conversations found in this socket's tenant (`realtime.known_conversations`).
+    known: Mutex<Known>,
+}
+
+/// Conversations a socket has read and found in its tenant, at most `cap` of them: when full
+/// it starts over (a socket that wrote to that many is rare, and forgetting costs one read).
+#[derive(Debug, Default)]
+struct Known(HashSet<ConversationId>);
+
+impl Known {
+    fn contains(&self, conversation: &ConversationId) -> bool {
+        self.0.contains(conversation)
+    }
+
+    fn insert(&mut self, conversation: &ConversationId, cap: usize) {
+        if cap == 0 {
+            return;
+        }
+        if self.0.len() >= cap {
+            self.0.clear();
+        }
+        self.0.insert(conversation.clone());
+    }
+}
+
+impl Core {
+    pub fn new(id: SessionId, principal: Principal, deps: Arc<Deps>) -> Self {
+        Core {
+            id,
+            principal,
+            deps,
+            known: Mutex::default(),
+        }
+    }
+
+    fn is_known(&self, conversation: &ConversationId) -> bool {
+        self.known
+            .lock()
+            .is_ok_and(|known| known.contains(conversation))
+    }
+
+    fn remember(&self, conversation: &ConversationId) {
+        let cap = self.deps.settings.realtime.known_conversations;
+        if let Ok(mut known) = self.known.lock() {
+            known.insert(conversation, cap);
+        }
+    }
 }
 
 type Frames = Result<Vec<ServerFrame>, WsError>;
@@ -166,24 +214,39 @@ async fn staff_message(
     let Some(who) = colleague(&core.principal) else {
         return Err(WsError::new(ErrorCode::AuthError, "not a staff socket"));
     };
-    let user = &who.user;
-    let conversation = authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+    // A conversation's tenant never changes: once this socket found it in its tenant, the
+    // read is not repeated. Its owner does change; the conversation checks it as it stores.
+    let id = ConversationId::parse(raw_conversation)
+        .ok_or_else(|| WsError::not_found("conversation"))?;
+    if !core.is_known(&id) {
+        authorize(&core.deps.store, &core.principal, raw_conversation).await?;
+        core.remember(&id);
+    }
     let content = desk::expand_reply(&core.deps.engine, &who, content).await?;
-    // `send` queues the message in the conversation's mailbox now; awaiting is the rest.
-    let reply = core.deps.engine.registry.send(Ask(
-        conversation.tenant_id.clone(),
-        conversation.id.clone(),
+    let Colleague { tenant, user, role } = who;
+    // Queued at the conversation in this socket's order now; awaiting it is the rest.
+    let reply = registry::ask_in_order(
+        &core.deps.engine.registry,
+        tenant.clone(),
+        id.clone(),
         HumanReply {
-            user: user.clone(),
-            role: who.role,
+            user,
+            role,
             content,
         },
-    ));
+    );
     Ok(Box::pin(async move {
         let result: Frames = async {
-            let stored = reply.await???;
+            let stored = reply.await??;
             // Writing into a conversation is following it.
-            join(&core, &conversation).await?;
+            core.deps
+                .hub
+                .send(Join {
+                    id: core.id,
+                    conversation: id,
+                    tenant,
+                })
+                .await?;
             Ok(vec![ServerFrame::MessageSent {
                 client_msg_id,
                 message: MessageView::from_row(stored),
@@ -848,4 +911,36 @@ async fn note(core: &Core, raw_conversation: &str, content: &str) -> Frames {
         conversation_id: conversation.id.to_string(),
         data,
     }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_conversations_are_remembered_up_to_the_cap_then_start_over() {
+        let (a, b, c) = (
+            ConversationId::new(),
+            ConversationId::new(),
+            ConversationId::new(),
+        );
+        let mut known = Known::default();
+        known.insert(&a, 2);
+        known.insert(&b, 2);
+        assert!(known.contains(&a) && known.contains(&b));
+        known.insert(&c, 2);
+        assert!(known.contains(&c), "the newest is kept");
+        assert!(
+            !known.contains(&a) && !known.contains(&b),
+            "full: started over"
+        );
+    }
+
+    #[test]
+    fn a_cap_of_zero_remembers_nothing() {
+        let a = ConversationId::new();
+        let mut known = Known::default();
+        known.insert(&a, 0);
+        assert!(!known.contains(&a));
+    }
 }

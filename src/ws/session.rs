@@ -88,11 +88,7 @@ impl WsSession {
         let burst =
             std::num::NonZeroU32::new(realtime.frames_burst).unwrap_or(std::num::NonZeroU32::MIN);
         WsSession {
-            core: Arc::new(Core {
-                id,
-                principal,
-                deps,
-            }),
+            core: Arc::new(Core::new(id, principal, deps)),
             expires_at,
             token_version,
             last_heard: Instant::now(),
