@@ -72,6 +72,8 @@ impl From<MailboxError> for EngineError {
 /// What every conversation actor needs; cheap to clone.
 #[derive(Clone)]
 pub struct EngineParts {
+    /// The rules every conversation starts from (its tenant's settings are its own later).
+    pub rules: conversation::state::Rules,
     pub store: Store,
     pub writer: MessageWriter,
     pub supervisors: Addr<Supervisors>,
@@ -178,6 +180,7 @@ impl Engine {
         .with_writer(writer.clone())
         .with_claims(claims);
         let parts = EngineParts {
+            rules: conversation::state::Rules::from_settings(&settings),
             store: store.clone(),
             writer,
             supervisors,

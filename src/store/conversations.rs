@@ -544,7 +544,10 @@ pub fn late_first_response(
 }
 
 /// Stores a classification: the category and priority columns (which routing reads) and
-/// the whole result under `metadata.classification`, keeping the other metadata keys.
+/// the whole result under `metadata.classification`, keeping the other metadata keys. One
+/// statement: the merge happens in SQL, so nothing is read first and a concurrent change of
+/// another key is kept. A value that is not a JSON object starts over as `{}` (a corrupt
+/// value would otherwise block classification forever).
 pub fn set_classification(
     conn: &mut DbConn,
     id: &ConversationId,
@@ -552,28 +555,34 @@ pub fn set_classification(
     priority: &str,
     details: serde_json::Value,
 ) -> StoreResult<()> {
-    let raw: String = crate::db_run!(conn, |c| conversations::table
-        .filter(conversations::id.eq(id))
-        .select(conversations::metadata)
-        .first(c))?;
-    let mut metadata = match serde_json::from_str::<serde_json::Value>(&raw) {
-        Ok(serde_json::Value::Object(map)) => map,
-        // A corrupt value would otherwise block classification forever; start over.
-        _ => serde_json::Map::new(),
+    use diesel::sql_types::{Text, Timestamp};
+    let sql = match conn {
+        DbConn::Sqlite(_) => {
+            "UPDATE conversations SET category = ?, priority = ?, updated_at = ?, \
+             metadata = json_set(CASE WHEN json_valid(metadata) AND json_type(metadata) = 'object' \
+             THEN metadata ELSE '{}' END, '$.classification', json(?)) WHERE id = ?"
+        }
+        // PostgreSQL 15 has no cast that tolerates malformed text; only the engine writes
+        // this column, always as serialized JSON.
+        DbConn::Postgres(_) => {
+            "UPDATE conversations SET category = $1, priority = $2, updated_at = $3, \
+             metadata = ((CASE WHEN jsonb_typeof(metadata::jsonb) = 'object' \
+             THEN metadata::jsonb ELSE '{}'::jsonb END) \
+             || jsonb_build_object('classification', $4::jsonb))::text WHERE id = $5"
+        }
     };
-    metadata.insert("classification".into(), details);
-    let metadata = serde_json::Value::Object(metadata).to_string();
-    crate::db_run!(conn, |c| diesel::update(
-        conversations::table.filter(conversations::id.eq(id))
-    )
-    .set((
-        conversations::category.eq(category),
-        conversations::priority.eq(priority),
-        conversations::metadata.eq(&metadata),
-        conversations::updated_at.eq(super::now()),
-    ))
-    .execute(c))?;
-    Ok(())
+    let details = details.to_string();
+    let updated = crate::db_run!(conn, |c| diesel::sql_query(sql)
+        .bind::<Text, _>(category)
+        .bind::<Text, _>(priority)
+        .bind::<Timestamp, _>(super::now())
+        .bind::<Text, _>(&details)
+        .bind::<Text, _>(id.as_str())
+        .execute(c))?;
+    match updated {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
 }
 
 /// The ticket columns staff may change; `None` leaves a column as it is.

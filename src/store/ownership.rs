@@ -25,25 +25,34 @@ pub struct Spell {
     pub end_reason: Option<String>,
 }
 
+/// An owner change, as the conversation's actor (which knows the owner it replaces) sees it.
+pub struct Change<'a> {
+    /// The owner until now: its spell, if it has one, is the open one.
+    pub previous: &'a Owner,
+    /// `None`: the conversation closes.
+    pub next: Option<&'a Owner>,
+    /// The conversation's department: the new spell counts for it.
+    pub department: Option<String>,
+    pub at: NaiveDateTime,
+}
+
 /// Ends the conversation's open spell and opens the next owner's, as
-/// [`handling::transition`] decides; `next` is `None` when the conversation closes. The new
-/// spell counts for `department`, the conversation's.
+/// [`handling::transition`] decides. Every owner change passes through here, so the open
+/// spell is the previous owner's; it is not read back.
 pub fn record(
     conn: &mut DbConn,
     tenant: &TenantId,
     conversation: &ConversationId,
-    next: Option<&Owner>,
-    department: Option<String>,
-    now: NaiveDateTime,
+    change: Change<'_>,
 ) -> StoreResult<()> {
-    let open: Option<(String, String)> = crate::db_run!(conn, |c| ownership_spells::table
-        .filter(ownership_spells::conversation_id.eq(conversation))
-        .filter(ownership_spells::ended_at.is_null())
-        .order(ownership_spells::started_at.desc())
-        .select((ownership_spells::owner_type, ownership_spells::owner_id))
-        .first(c)
-        .optional())?;
-    let step = handling::transition(open.as_ref().map(|(k, i)| (k.as_str(), i.as_str())), next);
+    let Change {
+        previous,
+        next,
+        department,
+        at: now,
+    } = change;
+    let open = previous.id().map(|id| (previous.kind(), id));
+    let step = handling::transition(open, next);
     if let Some(end) = step.end {
         end_open(conn, conversation, end, now)?;
     }

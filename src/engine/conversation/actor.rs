@@ -76,7 +76,8 @@ pub struct ConversationActor {
     state: Option<ConversationState>,
     timer: Option<SpawnHandle>,
     /// The attached agent's supervisor (`state.agent()` is its rules side).
-    supervisor: Option<(AgentConfig, Addr<AgentSupervisor>)>,
+    /// Boxed: most live conversations have no AI agent attached, and the pair is large.
+    supervisor: Option<Box<(AgentConfig, Addr<AgentSupervisor>)>>,
     /// The AI is writing (a turn or its humanized delay runs): followers were told.
     typing: bool,
     /// Answered when the channel's "typing…" call of the running turn is done: the reply
@@ -96,7 +97,7 @@ pub struct Seed {
 
 impl ConversationActor {
     pub fn new(id: ConversationId, parts: Arc<EngineParts>) -> Self {
-        let rules = Rules::from_settings(&parts.settings);
+        let rules = parts.rules.clone();
         ConversationActor {
             id,
             parts,
@@ -317,8 +318,8 @@ impl ConversationActor {
                 let new = self.outbound(SenderType::AiAgent, sender_id, text, metadata);
                 self.send_stored(new, "follow-up", ctx);
             }
-            Effect::WriteOwner(write) => {
-                let write = self.owner_write(write);
+            Effect::WriteOwner { write, previous } => {
+                let write = self.owner_write(write, previous);
                 ctx.wait(write.into_actor(self).map(|result, act, _| {
                     if let Err(e) = result {
                         tracing::error!(conversation = %act.id, error = %e, "owner change not stored");
@@ -527,7 +528,7 @@ impl ConversationActor {
                         id: config.id.clone(),
                         settings: config.settings.clone(),
                     };
-                    act.supervisor = Some((*config, addr));
+                    act.supervisor = Some(Box::new((*config, addr)));
                     act.step(Event::AgentAttached(agent), ctx);
                 }
                 Some(Attach::Answered(config, _, Err(hit))) => {
@@ -544,7 +545,7 @@ impl ConversationActor {
     }
 
     fn release_agent(&mut self) {
-        if let Some((_, supervisor)) = self.supervisor.take() {
+        if let Some((_, supervisor)) = self.supervisor.take().map(|pair| *pair) {
             supervisor.do_send(Release(self.id.clone()));
             if let Some(loaded) = &self.loaded {
                 // A slot freed: queued conversations of the tenant may now be taken.
@@ -589,7 +590,8 @@ impl ConversationActor {
         tool_results: Vec<String>,
         ctx: &mut Context<Self>,
     ) {
-        let (Some((config, supervisor)), Some(loaded)) = (&self.supervisor, &self.loaded) else {
+        let (Some((config, supervisor)), Some(loaded)) = (self.supervisor.as_deref(), &self.loaded)
+        else {
             let failure = TurnFailure::Unavailable("no agent attached".into());
             ctx.notify_later(TurnResult(Err(failure)), Duration::ZERO);
             return;
@@ -834,7 +836,9 @@ impl ConversationActor {
         if let Some(state) = self.state.as_mut() {
             for effect in state.handle(Event::Assigned { owner }, &self.rules, Instant::now()) {
                 match effect {
-                    Effect::WriteOwner(write) => writes.push(self.owner_write(write)),
+                    Effect::WriteOwner { write, previous } => {
+                        writes.push(self.owner_write(write, previous))
+                    }
                     Effect::ReleaseAgent => self.release_agent(),
                     other => rest.push(other),
                 }
@@ -852,6 +856,7 @@ impl ConversationActor {
     fn owner_write(
         &self,
         write: OwnerWrite,
+        previous: Owner,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + 'static {
         let (change, owner) = match write {
             OwnerWrite::Assign {
@@ -902,7 +907,13 @@ impl ConversationActor {
                         let department = conversations::change_owner(conn, &id, &change)?;
                         // The ownership history commits with the change it records (no
                         // owner: the conversation closes).
-                        ownership::record(conn, &tenant, &id, owner.as_ref(), department, at)?;
+                        let spells = ownership::Change {
+                            previous: &previous,
+                            next: owner.as_ref(),
+                            department,
+                            at,
+                        };
+                        ownership::record(conn, &tenant, &id, spells)?;
                         if let Some(owner) = &owner {
                             if let Some(owner_id) = owner.id() {
                                 contacts::set_last_owner(conn, &contact, owner.kind(), owner_id)?;
@@ -961,7 +972,7 @@ impl ConversationActor {
         let Some(loaded) = &self.loaded else { return };
         let agent = if with_agent {
             self.supervisor
-                .as_ref()
+                .as_deref()
                 .map(|(config, supervisor)| MemoryAgent {
                     id: config.id.clone(),
                     provider_kind: config.provider_kind,
@@ -1628,6 +1639,16 @@ pub async fn user_in_tenant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Live conversations are many and most sit idle: what is only there while an agent
+    /// answers (its supervisor, config) is boxed, so each idle one pays for a pointer.
+    #[test]
+    fn an_idle_conversation_actor_keeps_large_parts_off_its_own_allocation() {
+        let size = std::mem::size_of::<ConversationActor>();
+        assert!(size <= 400, "ConversationActor is {size} bytes");
+        let state = std::mem::size_of::<ConversationState>();
+        assert!(state <= 280, "ConversationState is {state} bytes");
+    }
 
     #[test]
     fn the_reply_awaiting_a_reaction_is_found_after_a_restart() {

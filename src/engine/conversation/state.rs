@@ -23,11 +23,18 @@ use crate::engine::events::EngineEvent;
 
 /// The rules a conversation follows: the process's (from `Settings`, fixed for its life) and
 /// its tenant's run-time settings, which the actor refreshes before each event it feeds.
+/// Both are shared: every live conversation holds two pointers, not a copy.
 #[derive(Debug, Clone)]
 pub struct Rules {
     /// Hand-over and welcome texts, human-request phrases, classification, feedback
     /// escalation, business hours and CSAT (`PATCH /api/v1/settings`).
     pub tenant: Arc<TenantSettings>,
+    pub engine: Arc<EngineRules>,
+}
+
+/// The process's part of [`Rules`].
+#[derive(Debug, Clone)]
+pub struct EngineRules {
     pub turn_max_attempts: u32,
     pub turn_retry_backoff: Duration,
     /// How long a turn blocked by a limit waits before it tries again (`on_limit = wait`).
@@ -45,16 +52,18 @@ impl Rules {
         let engine = &settings.engine;
         Rules {
             tenant: Arc::new(settings.tenant_defaults()),
-            turn_max_attempts: engine.turn_max_attempts,
-            turn_retry_backoff: Duration::from_millis(engine.turn_retry_backoff_ms),
-            limit_wait: Duration::from_secs(engine.queue_check_interval_seconds.max(1)),
-            tool_failure_escalation: engine.tool_failure_escalation,
-            feedback: settings.feedback.clone(),
-            default_memory_every: AgentSettings::default().memory_every_n_messages,
-            tool_state: tool_state::Limits {
-                entries: engine.tool_state_entries,
-                result_chars: engine.tool_state_result_chars,
-            },
+            engine: Arc::new(EngineRules {
+                turn_max_attempts: engine.turn_max_attempts,
+                turn_retry_backoff: Duration::from_millis(engine.turn_retry_backoff_ms),
+                limit_wait: Duration::from_secs(engine.queue_check_interval_seconds.max(1)),
+                tool_failure_escalation: engine.tool_failure_escalation,
+                feedback: settings.feedback.clone(),
+                default_memory_every: AgentSettings::default().memory_every_n_messages,
+                tool_state: tool_state::Limits {
+                    entries: engine.tool_state_entries,
+                    result_chars: engine.tool_state_result_chars,
+                },
+            }),
         }
     }
 }
@@ -282,8 +291,12 @@ pub enum Effect {
         text: String,
         sender_id: Option<String>,
     },
-    /// Persist an owner/status change before anything else is handled.
-    WriteOwner(OwnerWrite),
+    /// Persist an owner/status change before anything else is handled. `previous` is the
+    /// owner it replaces (whose ownership spell it ends), so the write reads nothing first.
+    WriteOwner {
+        write: OwnerWrite,
+        previous: Owner,
+    },
     /// Persist the tool state (JSON).
     SaveToolState(String),
     Publish(EngineEvent),
@@ -328,14 +341,15 @@ pub struct ConversationState {
     timer: Option<Timer>,
     next_timer: u64,
     failed_attempts: u32,
-    agent: Option<AttachedAgent>,
+    /// Boxed, as `last_reply`: an idle conversation keeps neither inline.
+    agent: Option<Box<AttachedAgent>>,
     assignment_requested: bool,
     /// Highest customer `seq` already buffered and checked (escalation phrases, limits).
     checked_seq: i64,
     /// Send the welcome message once the newly assigned agent is attached.
     welcome_due: bool,
     /// Feedback detection looks at the first customer message after this reply.
-    last_reply: Option<LastReply>,
+    last_reply: Option<Box<LastReply>>,
     /// Classification was attempted (once, on the first customer message).
     classified: bool,
     /// Customer messages (by number) taken so far, and up to which number the memory
@@ -378,7 +392,7 @@ impl ConversationState {
             assignment_requested: false,
             checked_seq: 0,
             welcome_due: false,
-            last_reply,
+            last_reply: last_reply.map(Box::new),
             classified: false,
             memory_seen: seen,
             memory_checked: seen,
@@ -425,7 +439,7 @@ impl ConversationState {
     }
 
     pub fn agent(&self) -> Option<&AttachedAgent> {
-        self.agent.as_ref()
+        self.agent.as_deref()
     }
 
     pub fn tools(&self) -> &ToolState {
@@ -470,7 +484,7 @@ impl ConversationState {
                         minutes: settings.escalate_after_minutes,
                     });
                 }
-                self.agent = Some(agent);
+                self.agent = Some(Box::new(agent));
                 if std::mem::take(&mut self.welcome_due) && !self.conversation.answered_before {
                     // The agent's own welcome, else the tenant's.
                     let welcome = settings
@@ -589,7 +603,7 @@ impl ConversationState {
             return;
         }
         let negative_feedback = match reply {
-            Some(reply) => self.check_feedback(message_id, &content, reply, rules, fx),
+            Some(reply) => self.check_feedback(message_id, &content, *reply, rules, fx),
             None => false,
         };
         self.memory_seen = self.memory_seen.max(ordinal.unwrap_or(customer_messages));
@@ -627,7 +641,7 @@ impl ConversationState {
         rules: &Rules,
         fx: &mut Vec<Effect>,
     ) -> bool {
-        let config = &rules.feedback;
+        let config = &rules.engine.feedback;
         if !config.enabled {
             return false;
         }
@@ -843,11 +857,13 @@ impl ConversationState {
                 self.on_limit(hit, on_limit, rules, now, fx);
             }
             Err(TurnFailure::Provider(e))
-                if e.is_retryable() && self.failed_attempts + 1 < rules.turn_max_attempts =>
+                if e.is_retryable()
+                    && self.failed_attempts + 1 < rules.engine.turn_max_attempts =>
             {
                 self.turn = None;
                 self.failed_attempts += 1;
                 let backoff = rules
+                    .engine
                     .turn_retry_backoff
                     .saturating_mul(1 << self.failed_attempts.min(10));
                 tracing::warn!(
@@ -872,9 +888,9 @@ impl ConversationState {
         let mut changed = false;
         for call in done.tool_calls.iter().filter(|c| c.ok) {
             let Some(result) = &call.result else { continue };
-            changed |= self
-                .tools
-                .record(&call.name, &call.arguments, result, rules.tool_state);
+            changed |=
+                self.tools
+                    .record(&call.name, &call.arguments, result, rules.engine.tool_state);
         }
         if changed {
             fx.push(Effect::SaveToolState(self.tools.to_json()));
@@ -900,7 +916,7 @@ impl ConversationState {
             }
             OnLimit::Wait => {
                 self.cancel_timer(fx);
-                self.arm(TimerKind::LimitWait, rules.limit_wait, now, fx);
+                self.arm(TimerKind::LimitWait, rules.engine.limit_wait, now, fx);
             }
         }
     }
@@ -924,10 +940,12 @@ impl ConversationState {
             .map(|p| p.content.as_str())
             .collect::<Vec<_>>()
             .join("\n");
-        self.last_reply = reply.as_ref().map(|r| LastReply {
-            message_id: r.message_id.clone(),
-            agent_id: Some(agent_id),
-            question,
+        self.last_reply = reply.as_ref().map(|r| {
+            Box::new(LastReply {
+                message_id: r.message_id.clone(),
+                agent_id: Some(agent_id),
+                question,
+            })
         });
         self.pending.retain(|p| p.seq > up_to);
         let c = &mut self.conversation;
@@ -966,7 +984,7 @@ impl ConversationState {
                 TurnEffect::Close { reason } => fx.push(Effect::Close(reason)),
             }
         }
-        let limit = rules.tool_failure_escalation;
+        let limit = rules.engine.tool_failure_escalation;
         if limit > 0 && tool_failures >= limit {
             tracing::warn!(
                 tool_failures,
@@ -983,7 +1001,7 @@ impl ConversationState {
     /// applied at once, while a human serves the conversation.
     fn apply_memory_cadence(&mut self, rules: &Rules, fx: &mut Vec<Effect>) {
         let (every, with_agent) = match (&self.conversation.owner, &self.agent) {
-            (Owner::User(_), _) => (rules.default_memory_every, false),
+            (Owner::User(_), _) => (rules.engine.default_memory_every, false),
             (Owner::AiAgent(_), Some(agent)) => (agent.settings.memory_every_n_messages, true),
             // Not attached: wait for the reply, when the agent's cadence is known.
             _ => return,
@@ -1025,6 +1043,7 @@ impl ConversationState {
     /// Keeps the in-memory row in step with an owner/status change.
     fn write_owner(&mut self, write: OwnerWrite, fx: &mut Vec<Effect>) {
         let c = &mut self.conversation;
+        let previous = c.owner.clone();
         match &write {
             OwnerWrite::Assign {
                 owner,
@@ -1046,7 +1065,7 @@ impl ConversationState {
                 c.answered_seq = c.answered_seq.max(*answered_seq);
             }
         }
-        fx.push(Effect::WriteOwner(write));
+        fx.push(Effect::WriteOwner { write, previous });
     }
 
     /// Leaves the AI for a human: a named user, or the distributor's pick among humans.

@@ -47,22 +47,24 @@ fn tenant() -> TenantSettings {
 fn rules() -> Rules {
     Rules {
         tenant: Arc::new(tenant()),
-        turn_max_attempts: 3,
-        turn_retry_backoff: Duration::from_millis(500),
-        limit_wait: Duration::from_secs(5),
-        tool_failure_escalation: 3,
-        feedback: FeedbackSettings {
-            enabled: true,
-            min_score: 0.5,
-            escalate: false,
-            escalate_min_score: 0.8,
-            repeat_similarity: 0.8,
-        },
-        default_memory_every: 5,
-        tool_state: Limits {
-            entries: 4,
-            result_chars: 200,
-        },
+        engine: Arc::new(EngineRules {
+            turn_max_attempts: 3,
+            turn_retry_backoff: Duration::from_millis(500),
+            limit_wait: Duration::from_secs(5),
+            tool_failure_escalation: 3,
+            feedback: FeedbackSettings {
+                enabled: true,
+                min_score: 0.5,
+                escalate: false,
+                escalate_min_score: 0.8,
+                repeat_similarity: 0.8,
+            },
+            default_memory_every: 5,
+            tool_state: Limits {
+                entries: 4,
+                result_chars: 200,
+            },
+        }),
     }
 }
 
@@ -309,11 +311,14 @@ fn a_retryable_failure_backs_off_then_hands_over() {
     assert!(
         fx.iter().any(|e| matches!(
             e,
-            Effect::WriteOwner(OwnerWrite::Assign {
-                owner: Owner::Nobody,
-                escalation_reason: Some(EscalationReason::Provider(ProviderFault::Timeout)),
-                answered_seq: Some(1)
-            })
+            Effect::WriteOwner {
+                write: OwnerWrite::Assign {
+                    owner: Owner::Nobody,
+                    escalation_reason: Some(EscalationReason::Provider(ProviderFault::Timeout)),
+                    answered_seq: Some(1)
+                },
+                previous: Owner::AiAgent(_),
+            }
         )),
         "{fx:?}"
     );
@@ -389,8 +394,12 @@ fn a_limit_waits_then_asks_the_agent_again() {
         })
     )));
     let id = timer_id(&fx).expect("waits");
-    assert_eq!(state.timer_due(), Some(now + rules.limit_wait));
-    let fx = state.handle(Event::TimerFired { id }, &rules, now + rules.limit_wait);
+    assert_eq!(state.timer_due(), Some(now + rules.engine.limit_wait));
+    let fx = state.handle(
+        Event::TimerFired { id },
+        &rules,
+        now + rules.engine.limit_wait,
+    );
     assert!(matches!(fx.as_slice(), [Effect::AttachAgent(_)]));
     // Admitted now: the buffered message is answered.
     let fx = state.handle(
@@ -500,10 +509,13 @@ fn closing_drops_the_buffer_and_ignores_what_follows() {
     let fx = state.handle(Event::Close { reason: None }, &rules, now);
     assert!(fx.iter().any(|e| matches!(
         e,
-        Effect::WriteOwner(OwnerWrite::Close {
-            answered_seq: 1,
-            ..
-        })
+        Effect::WriteOwner {
+            write: OwnerWrite::Close {
+                answered_seq: 1,
+                ..
+            },
+            previous: Owner::AiAgent(_),
+        }
     )));
     assert!(state.is_closed() && state.is_idle());
     assert!(state
