@@ -338,7 +338,8 @@ where
 
 /// Asks a conversation as [`Ask`] does, but the request is queued at the registry now, and
 /// from there at the conversation as soon as the registry handles it: requests one caller
-/// makes one after another reach the conversation in that order, whatever its load.
+/// makes one after another reach the conversation in that order, whatever its load. (A
+/// tenant another node owns gets each request forwarded on its own, as with [`Ask`].)
 pub fn ask_in_order<M, R>(
     registry: &Addr<ConversationRegistry>,
     tenant: TenantId,

@@ -13,7 +13,7 @@ use crate::domain::quota::VisitorRequest;
 use crate::domain::scheduling::{self, extract_email, extract_phone};
 use crate::domain::summary::{self, Speaker};
 use crate::domain::AgentId;
-use crate::domain::{ConversationId, MessageId};
+use crate::domain::{ConversationId, MessageId, TenantId};
 use crate::engine::agent::{SideCall, SupervisorOf};
 use crate::engine::booking;
 use crate::engine::conversation::{HumanReply, Take};
@@ -181,12 +181,26 @@ fn error_frames(core: &Core, kind: &str, e: WsError) -> Vec<ServerFrame> {
 }
 
 async fn join(core: &Core, conversation: &Conversation) -> Result<(), WsError> {
+    follow(
+        core,
+        conversation.id.clone(),
+        conversation.tenant_id.clone(),
+    )
+    .await
+}
+
+/// Makes this socket follow a conversation (the hub's `Join`).
+async fn follow(
+    core: &Core,
+    conversation: ConversationId,
+    tenant: TenantId,
+) -> Result<(), WsError> {
     core.deps
         .hub
         .send(Join {
             id: core.id,
-            conversation: conversation.id.clone(),
-            tenant: conversation.tenant_id.clone(),
+            conversation,
+            tenant,
         })
         .await?;
     Ok(())
@@ -239,14 +253,7 @@ async fn staff_message(
         let result: Frames = async {
             let stored = reply.await??;
             // Writing into a conversation is following it.
-            core.deps
-                .hub
-                .send(Join {
-                    id: core.id,
-                    conversation: id,
-                    tenant,
-                })
-                .await?;
+            follow(&core, id, tenant).await?;
             Ok(vec![ServerFrame::MessageSent {
                 client_msg_id,
                 message: MessageView::from_row(stored),
